@@ -1,0 +1,193 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/syncgate/syncgate/host/syncgate"
+)
+
+// TokenAuth decides who may mint a token and for which user id.
+type TokenAuth interface {
+	// UserID returns the user a token may be minted for, or an error.
+	UserID(r *http.Request) (string, error)
+}
+
+// Dev lets anyone mint a token for any user_id, as the public template
+// does. For development only.
+type Dev struct{}
+
+// UserID returns the user_id query parameter.
+func (Dev) UserID(r *http.Request) (string, error) {
+	id := r.URL.Query().Get("user_id")
+	return id, CheckUserID(id)
+}
+
+// UserID requires "Authorization: Bearer <api key>" and returns user_id.
+func (a *APIKeys) UserID(r *http.Request) (string, error) {
+	tok, err := BearerToken(r)
+	if err != nil {
+		return "", err
+	}
+	if !a.Check(tok) {
+		return "", &syncgate.Error{Kind: syncgate.Unauthorized, Code: "invalid_api_key", Message: "API key refused"}
+	}
+	id := r.URL.Query().Get("user_id")
+	return id, CheckUserID(id)
+}
+
+// Upstream exchanges an identity provider's ID token for a PowerSync token:
+// the ID token is verified against the provider's JWKS (fetched, cached,
+// refreshed on an unknown kid), its issuer and audience checked, and the
+// user id taken from one of its claims, never from the query string.
+type Upstream struct {
+	url, issuer, audience, claim string
+	client                       *http.Client
+	parser                       *jwt.Parser
+	mu                           sync.Mutex
+	keys                         map[string]jose.JSONWebKey
+	fetched                      time.Time
+	minRefresh, maxAge           time.Duration
+}
+
+// NewUpstream returns a token exchange against the JWKS at url.
+func NewUpstream(url, issuer, audience, claim string, client *http.Client) *Upstream {
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if claim == "" {
+		claim = "sub"
+	}
+	return &Upstream{url: url, issuer: issuer, audience: audience, claim: claim, client: client,
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "EdDSA", "PS256", "PS384", "PS512"}),
+			jwt.WithIssuer(issuer), jwt.WithAudience(audience), jwt.WithLeeway(Leeway), jwt.WithExpirationRequired()),
+		minRefresh: 30 * time.Second, maxAge: 10 * time.Minute}
+}
+
+// UserID verifies the bearer ID token and returns its user claim.
+func (u *Upstream) UserID(r *http.Request) (string, error) {
+	tok, err := BearerToken(r)
+	if err != nil {
+		return "", err
+	}
+	claims := jwt.MapClaims{}
+	_, err = u.parser.ParseWithClaims(tok, claims, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		k, err := u.key(r.Context(), kid)
+		if err != nil {
+			return nil, err
+		}
+		if k.Algorithm != "" && k.Algorithm != t.Method.Alg() {
+			return nil, errors.New("alg does not match the key")
+		}
+		return k.Key, nil
+	})
+	if err != nil {
+		var se *syncgate.Error
+		if errors.As(err, &se) {
+			return "", se
+		}
+		return "", &syncgate.Error{Kind: syncgate.Unauthorized, Code: "invalid_id_token",
+			Message: "ID token refused: " + tokenReason(err), Err: err}
+	}
+	id, _ := claims[u.claim].(string)
+	if id == "" {
+		return "", &syncgate.Error{Kind: syncgate.Unauthorized, Code: "invalid_id_token",
+			Message: fmt.Sprintf("ID token has no string claim %q", u.claim)}
+	}
+	return id, CheckUserID(id)
+}
+
+// key returns the provider key with kid, refetching the JWKS when it is old
+// or the kid is unknown (at most once per minRefresh).
+func (u *Upstream) key(ctx context.Context, kid string) (jose.JSONWebKey, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	k, ok := u.keys[kid]
+	stale := time.Since(u.fetched) > u.maxAge
+	if ok && !stale {
+		return k, nil
+	}
+	if u.keys == nil || stale || time.Since(u.fetched) > u.minRefresh {
+		if err := u.fetch(ctx); err != nil {
+			if ok { // keep serving a known key while the provider is down
+				return k, nil
+			}
+			return jose.JSONWebKey{}, err
+		}
+		if k, ok = u.keys[kid]; ok {
+			return k, nil
+		}
+	}
+	return jose.JSONWebKey{}, errors.New("unknown kid")
+}
+
+func (u *Upstream) fetch(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := u.client.Do(req)
+	if err != nil {
+		return &syncgate.Error{Kind: syncgate.Unavailable, Code: "upstream_unavailable", Message: "the identity provider's JWKS could not be fetched", Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return &syncgate.Error{Kind: syncgate.Unavailable, Code: "upstream_unavailable", Message: "the identity provider's JWKS could not be fetched",
+			Err: fmt.Errorf("status %d", resp.StatusCode)}
+	}
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set); err != nil {
+		return &syncgate.Error{Kind: syncgate.Unavailable, Code: "upstream_unavailable", Message: "the identity provider's JWKS is not valid", Err: err}
+	}
+	keys := make(map[string]jose.JSONWebKey, len(set.Keys))
+	for _, k := range set.Keys {
+		if (k.Use == "" || k.Use == "sig") && k.IsPublic() {
+			keys[k.KeyID] = k
+		}
+	}
+	u.keys, u.fetched = keys, time.Now()
+	return nil
+}
+
+// Handlers serves /jwks and /token.
+type Handlers struct {
+	Keys   *Keys
+	Minter *Minter
+	Auth   TokenAuth
+}
+
+// JWKS serves the public key set, cacheable for a few minutes.
+func (h *Handlers) JWKS(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, err := w.Write(h.Keys.JWKS())
+	return err
+}
+
+// Token mints a PowerSync token for the caller the TokenAuth allows.
+func (h *Handlers) Token(w http.ResponseWriter, r *http.Request) error {
+	id, err := h.Auth.UserID(r)
+	if err != nil {
+		return err
+	}
+	m, err := h.Minter.Mint(id)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	return json.NewEncoder(w).Encode(m)
+}

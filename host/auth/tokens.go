@@ -1,0 +1,234 @@
+package auth
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/syncgate/syncgate/host/syncgate"
+)
+
+// MaxLifetime is the longest token lifetime the PowerSync service accepts.
+const MaxLifetime = 24 * time.Hour
+
+// maxTokenBytes bounds a presented token before any parsing.
+const maxTokenBytes = 8 << 10
+
+// maxUserIDBytes bounds user_id.
+const maxUserIDBytes = 256
+
+// Leeway is the clock skew tolerated on exp, nbf and iat.
+const Leeway = 30 * time.Second
+
+// Minter signs PowerSync tokens.
+type Minter struct {
+	keys     *Keys
+	audience string
+	issuer   string
+	ttl      time.Duration
+	now      func() time.Time
+	method   jwt.SigningMethod
+}
+
+// NewMinter returns a minter for audience with tokens living ttl.
+func NewMinter(keys *Keys, audience, issuer string, ttl time.Duration) (*Minter, error) {
+	if ttl <= 0 || ttl > MaxLifetime {
+		return nil, fmt.Errorf("TOKEN_TTL: %s is outside (0, 24h]", ttl)
+	}
+	m := jwt.GetSigningMethod(keys.Signing().Alg)
+	if m == nil {
+		return nil, fmt.Errorf("auth: no signing method for %q", keys.Signing().Alg)
+	}
+	return &Minter{keys: keys, audience: audience, issuer: issuer, ttl: ttl, now: time.Now, method: m}, nil
+}
+
+// Minted is a signed token and when it expires.
+type Minted struct {
+	Token     string    `json:"token"`
+	URL       string    `json:"powersync_url"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Mint signs a token for userID.
+func (m *Minter) Mint(userID string) (Minted, error) {
+	now := m.now().Truncate(time.Second)
+	exp := now.Add(m.ttl)
+	claims := jwt.RegisteredClaims{
+		Subject:   userID,
+		Audience:  jwt.ClaimStrings{m.audience},
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(exp),
+		Issuer:    m.issuer,
+	}
+	t := jwt.NewWithClaims(m.method, claims)
+	t.Header["kid"] = m.keys.Signing().KID
+	s, err := t.SignedString(m.keys.Signing().Private)
+	if err != nil {
+		return Minted{}, fmt.Errorf("auth: sign: %w", err)
+	}
+	return Minted{Token: s, URL: m.audience, ExpiresAt: exp.UTC()}, nil
+}
+
+// CheckUserID refuses user ids PowerSync or logs should not see.
+func CheckUserID(id string) error {
+	switch {
+	case id == "":
+		return syncgate.Errorf(syncgate.Invalid, "invalid_user_id", "user_id is missing or empty")
+	case len(id) > maxUserIDBytes:
+		return syncgate.Errorf(syncgate.Invalid, "invalid_user_id", "user_id is longer than %d bytes", maxUserIDBytes)
+	case !utf8.ValidString(id):
+		return syncgate.Errorf(syncgate.Invalid, "invalid_user_id", "user_id is not valid UTF-8")
+	case strings.IndexFunc(id, unicode.IsControl) >= 0:
+		return syncgate.Errorf(syncgate.Invalid, "invalid_user_id", "user_id contains control characters")
+	}
+	return nil
+}
+
+// Verifier checks the PowerSync tokens clients present to /upload against
+// our own keys: signature, kid, the alg pinned to that key, exp/nbf/iat with
+// a small leeway, aud, sub, and a lifetime of at most 24 h.
+type Verifier struct {
+	keys     *Keys
+	audience string
+	parser   *jwt.Parser
+}
+
+// NewVerifier returns a verifier for tokens with audience.
+func NewVerifier(keys *Keys, audience string) *Verifier {
+	return &Verifier{keys: keys, audience: audience, parser: jwt.NewParser(
+		jwt.WithValidMethods([]string{"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "EdDSA"}),
+		jwt.WithAudience(audience),
+		jwt.WithLeeway(Leeway),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+	)}
+}
+
+// unauthorized is the one error for every bad token: the client learns that
+// the token was refused and why in general terms, nothing that helps forge one.
+func unauthorized(format string, args ...any) *syncgate.Error {
+	return &syncgate.Error{Kind: syncgate.Unauthorized, Code: "invalid_token", Message: fmt.Sprintf(format, args...)}
+}
+
+// BearerToken returns the token of an "Authorization: Bearer <t>" or
+// "Token <t>" header.
+func BearerToken(r *http.Request) (string, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", &syncgate.Error{Kind: syncgate.Unauthorized, Code: "missing_token", Message: "Authorization header is missing"}
+	}
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || (!strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "Token")) {
+		return "", unauthorized("Authorization must be \"Bearer <token>\"")
+	}
+	tok = strings.TrimSpace(tok)
+	if tok == "" {
+		return "", &syncgate.Error{Kind: syncgate.Unauthorized, Code: "missing_token", Message: "Authorization header has no token"}
+	}
+	if len(tok) > maxTokenBytes {
+		return "", unauthorized("token is longer than %d bytes", maxTokenBytes)
+	}
+	return tok, nil
+}
+
+// Verify checks a token and returns its caller.
+func (v *Verifier) Verify(tok string) (syncgate.Caller, error) {
+	if len(tok) > maxTokenBytes {
+		return syncgate.Caller{}, unauthorized("token is longer than %d bytes", maxTokenBytes)
+	}
+	claims := jwt.MapClaims{}
+	_, err := v.parser.ParseWithClaims(tok, claims, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		if kid == "" {
+			return nil, errors.New("token has no kid")
+		}
+		k, ok := v.keys.Lookup(kid)
+		if !ok {
+			return nil, errors.New("unknown kid")
+		}
+		if t.Method.Alg() != k.Alg {
+			return nil, errors.New("alg does not match the key")
+		}
+		return k.Public, nil
+	})
+	if err != nil {
+		return syncgate.Caller{}, &syncgate.Error{Kind: syncgate.Unauthorized, Code: "invalid_token",
+			Message: "token refused: " + tokenReason(err), Err: err}
+	}
+	sub, _ := claims["sub"].(string)
+	if sub == "" {
+		return syncgate.Caller{}, unauthorized("token refused: no sub")
+	}
+	iat, err := claims.GetIssuedAt()
+	if err != nil || iat == nil {
+		return syncgate.Caller{}, unauthorized("token refused: no iat")
+	}
+	exp, _ := claims.GetExpirationTime()
+	if exp.Sub(iat.Time) > MaxLifetime {
+		return syncgate.Caller{}, unauthorized("token refused: lifetime over 24h")
+	}
+	return syncgate.Caller{UserID: sub, Claims: claims}, nil
+}
+
+// tokenReason names the failed rule without echoing token content.
+func tokenReason(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "malformed"
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "not valid yet"
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "issued in the future"
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "wrong audience"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "a required claim is missing"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return "bad signature"
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "no key verifies it (unknown or missing kid, or alg not allowed)"
+	}
+	return "invalid"
+}
+
+// Authenticate verifies the request's bearer token: upload.Authenticator.
+func (v *Verifier) Authenticate(r *http.Request) (syncgate.Caller, error) {
+	tok, err := BearerToken(r)
+	if err != nil {
+		return syncgate.Caller{}, err
+	}
+	return v.Verify(tok)
+}
+
+// APIKeys checks /token callers' secrets in constant time.
+type APIKeys struct{ sums [][32]byte }
+
+// NewAPIKeys keeps the SHA-256 of each key, so comparisons take the same
+// time whatever the presented key's length.
+func NewAPIKeys(keys []string) *APIKeys {
+	a := &APIKeys{}
+	for _, k := range keys {
+		a.sums = append(a.sums, sha256.Sum256([]byte(k)))
+	}
+	return a
+}
+
+// Check reports whether key is one of the keys; it compares against all.
+func (a *APIKeys) Check(key string) bool {
+	sum := sha256.Sum256([]byte(key))
+	ok := 0
+	for i := range a.sums {
+		ok |= subtle.ConstantTimeCompare(sum[:], a.sums[i][:])
+	}
+	return ok == 1
+}

@@ -1,0 +1,205 @@
+// Package cli is the syncgate command: it parses arguments and the
+// environment, wires the host packages together and runs them. The binary's
+// main and the end-to-end tests both call Run, so what the tests start is
+// what users run.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/syncgate/syncgate/host/auth"
+	"github.com/syncgate/syncgate/host/config"
+)
+
+// Version is set at build time with -ldflags "-X …cli.Version=v1.2.3".
+var Version = ""
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// Run runs the syncgate command with args (without the program name) and
+// returns the process exit code. getenv is the only source of configuration.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmd, rest := "serve", args
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, rest = args[0], args[1:]
+	}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		usage(stdout)
+		return 0
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		if helpAsked(rest) {
+			usage(stdout)
+			return 0
+		}
+		err = serve(ctx, environ(getenv), stderr)
+	case "keys":
+		err = keysCmd(rest, stdout)
+	case "schemas":
+		err = schemasCmd(ctx, rest, environ(getenv), stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "syncgate", version())
+		return 0
+	default:
+		fmt.Fprintf(stderr, "syncgate: unknown command %q\n\n", cmd)
+		usage(stderr)
+		return 2
+	}
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "syncgate: %v\n", err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "syncgate: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "help" {
+			return true
+		}
+	}
+	return false
+}
+
+// environ reads every variable Config knows through getenv.
+func environ(getenv func(string) string) map[string]string {
+	m := map[string]string{}
+	for _, v := range config.Variables() {
+		if val := getenv(v.Name); val != "" {
+			m[v.Name] = val
+		}
+	}
+	return m
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `syncgate: a PowerSync backend for MongoDB with sandboxed WebAssembly write rules.
+
+Usage:
+  syncgate [serve]                 start the server (the default)
+  syncgate keys generate [--alg RS256|ES256|EdDSA] [--kid ID]
+                                   print a new POWERSYNC_PUBLIC_KEY / POWERSYNC_PRIVATE_KEY pair
+  syncgate schemas check           compile every schema in SCHEMAS_DIR, report problems
+  syncgate schemas export          print each collection's MongoDB $jsonSchema validator
+  syncgate schemas apply           apply those validators to MONGO_URI
+  syncgate version                 print the version
+  syncgate help                    this text
+
+Environment (also read from .env by "go tool task run"):
+`)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, v := range config.Variables() {
+		def := v.Default
+		if def == "" {
+			def = "-"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Name, def, v.Help)
+	}
+	tw.Flush()
+}
+
+func keysCmd(args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "generate" {
+		return usageError{"usage: syncgate keys generate [--alg RS256|ES256|EdDSA] [--kid ID]"}
+	}
+	alg, kid := "RS256", ""
+	rest := args[1:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		name, val, hasVal := strings.Cut(a, "=")
+		switch name {
+		case "-h", "--help":
+			fmt.Fprintln(stdout, "usage: syncgate keys generate [--alg RS256|ES256|EdDSA] [--kid ID]")
+			return nil
+		case "--alg", "-alg", "--kid", "-kid":
+			if !hasVal {
+				if i+1 >= len(rest) {
+					return usageError{name + " needs a value"}
+				}
+				i++
+				val = rest[i]
+			}
+			if strings.TrimLeft(name, "-") == "alg" {
+				alg = val
+			} else {
+				kid = val
+			}
+		default:
+			return usageError{fmt.Sprintf("keys generate: unknown flag %q", a)}
+		}
+	}
+	k, err := auth.Generate(alg, kid)
+	if err != nil {
+		return usageError{"keys generate: " + err.Error()}
+	}
+	pub, priv, err := k.EnvLines()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "POWERSYNC_PUBLIC_KEY=%s\nPOWERSYNC_PRIVATE_KEY=%s\n", pub, priv)
+	return nil
+}
+
+// devKeys loads the development key pair from dir, generating and storing
+// it on first use.
+func devKeys(dir string, log *slog.Logger) (*auth.Key, error) {
+	path := filepath.Join(dir, "dev-keys.env")
+	if b, err := os.ReadFile(path); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "POWERSYNC_PRIVATE_KEY="); ok {
+				k, err := auth.ParseKey(v)
+				if err != nil {
+					return nil, fmt.Errorf("development keys %s: %w (delete the file to make new ones)", path, err)
+				}
+				log.Warn("DEVELOPMENT KEYS in use: tokens are signed with a key from "+path+"; set POWERSYNC_PRIVATE_KEY and POWERSYNC_PUBLIC_KEY in production", "kid", k.KID)
+				return k, nil
+			}
+		}
+		return nil, fmt.Errorf("development keys %s: no POWERSYNC_PRIVATE_KEY line (delete the file to make new ones)", path)
+	}
+	k, err := auth.Generate("RS256", "")
+	if err != nil {
+		return nil, err
+	}
+	pub, priv, err := k.EnvLines()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("development keys: %w", err)
+	}
+	content := "# development keys made by syncgate; never use in production\nPOWERSYNC_PUBLIC_KEY=" + pub + "\nPOWERSYNC_PRIVATE_KEY=" + priv + "\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		return nil, fmt.Errorf("development keys: %w", err)
+	}
+	log.Warn("DEVELOPMENT KEYS generated and stored in "+path+"; set POWERSYNC_PRIVATE_KEY and POWERSYNC_PUBLIC_KEY in production", "kid", k.KID)
+	return k, nil
+}

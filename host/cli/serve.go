@@ -1,0 +1,234 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/syncgate/syncgate/host/auth"
+	"github.com/syncgate/syncgate/host/config"
+	"github.com/syncgate/syncgate/host/devdb"
+	"github.com/syncgate/syncgate/host/server"
+	"github.com/syncgate/syncgate/host/store"
+	"github.com/syncgate/syncgate/host/upload"
+)
+
+// devAudience is the aud of development tokens: PowerSync's usual local URL.
+const devAudience = "http://localhost:8080"
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// loadKeys builds the key set from the environment, or development keys.
+func loadKeys(cfg config.Config, log *slog.Logger) (*auth.Keys, error) {
+	var signing *auth.Key
+	if cfg.Dev() {
+		k, err := devKeys(cfg.StateDir, log)
+		if err != nil {
+			return nil, err
+		}
+		signing = k
+	} else {
+		priv, err := auth.ParseKey(cfg.PrivateKey)
+		if err != nil {
+			return nil, fmt.Errorf("POWERSYNC_PRIVATE_KEY: %w", err)
+		}
+		pub, err := auth.ParseKey(cfg.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("POWERSYNC_PUBLIC_KEY: %w", err)
+		}
+		if signing, err = auth.Pair(priv, pub); err != nil {
+			return nil, err
+		}
+	}
+	var extra []*auth.Key
+	for i, v := range cfg.PublicKeysExtra {
+		if v == "" {
+			continue
+		}
+		k, err := auth.ParseKey(v)
+		if err != nil {
+			return nil, fmt.Errorf("POWERSYNC_PUBLIC_KEYS_EXTRA[%d]: %w", i, err)
+		}
+		extra = append(extra, k)
+	}
+	return auth.NewKeys(signing, extra...)
+}
+
+// tokenAuth picks who may mint: dev only when chosen or in the zero-config
+// development run; api-key by default when keys come from the environment.
+func tokenAuth(cfg config.Config) (auth.TokenAuth, string) {
+	mode := cfg.TokenAuth
+	if mode == "" {
+		mode = "api-key"
+		if cfg.Dev() {
+			mode = "dev"
+		}
+	}
+	switch mode {
+	case "api-key":
+		return auth.NewAPIKeys(cfg.APIKeys()), mode
+	case "jwks":
+		return auth.NewUpstream(cfg.UpstreamJWKS, cfg.UpstreamIssuer, cfg.UpstreamAud, cfg.UpstreamClaim, nil), mode
+	}
+	return auth.Dev{}, "dev"
+}
+
+// dbState tracks the connection for /readyz while start-up retries.
+type dbState struct {
+	mu  sync.Mutex
+	err error
+	ok  bool
+}
+
+func (s *dbState) set(ok bool, err error) {
+	s.mu.Lock()
+	s.ok, s.err = ok, err
+	s.mu.Unlock()
+}
+
+func (s *dbState) get() (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ok, s.err
+}
+
+// connect detects the server with exponential backoff until it answers or
+// ctx ends, so start-up never hangs on a database that is down.
+func connect(ctx context.Context, st *store.Mongo, state *dbState, log *slog.Logger) {
+	wait := 200 * time.Millisecond
+	for {
+		mode, err := st.Detect(ctx)
+		if err == nil {
+			state.set(true, nil)
+			log.Info("database connected", "write_mode", mode, "ferretdb", st.FerretDB())
+			return
+		}
+		state.set(false, err)
+		log.Warn("database not reachable; retrying", "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}
+
+func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
+	cfg, err := config.Parse(env)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	var warnings []string
+
+	keys, err := loadKeys(cfg, log)
+	if err != nil {
+		return err
+	}
+	audience := cfg.Audience
+	if audience == "" {
+		audience = devAudience
+		log.Warn("POWERSYNC_URL is not set: development tokens use aud " + devAudience)
+	}
+	minter, err := auth.NewMinter(keys, audience, cfg.TokenIssuer, cfg.TokenTTL)
+	if err != nil {
+		return err
+	}
+	mintAuth, mode := tokenAuth(cfg)
+	if mode == "dev" {
+		w := "TOKEN_AUTH=dev: anyone can mint a token for any user_id; development only"
+		log.Warn(w)
+		warnings = append(warnings, w)
+	}
+	var uploadAuth upload.Authenticator = auth.NewVerifier(keys, audience)
+	if cfg.UploadAuth == "off" {
+		uploadAuth = nil
+		w := "UPLOAD_AUTH=off: /upload accepts writes from anyone; local experiments only"
+		log.Warn(w)
+		warnings = append(warnings, w)
+	}
+
+	uri := cfg.MongoURI
+	var ddb *devdb.DB
+	if cfg.Embedded() {
+		dir := filepath.Join(cfg.StateDir, "data")
+		ddb, err = devdb.Start(dir, "127.0.0.1:0", slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+		if err != nil {
+			return err
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := ddb.Close(cctx); err != nil {
+				log.Error("embedded database close", "err", err)
+			}
+		}()
+		uri = ddb.URI()
+		log.Info("MONGO_URI is not set: using the embedded development database (FerretDB with SQLite)", "dir", ddb.Dir(), "uri", uri)
+	}
+	st, err := store.Open(uri, cfg.Database, store.Options{
+		Timeout: cfg.DBTimeout, Chunk: cfg.WriteChunk, Concurrency: cfg.WriteConcurrency, DeadLetter: cfg.DeadLetter,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = st.Close(cctx)
+	}()
+	state := &dbState{err: errors.New("connecting")}
+	connCtx, stopConnect := context.WithCancel(ctx)
+	defer stopConnect()
+	go connect(connCtx, st, state, log)
+
+	srv := server.New(server.Config{Addr: cfg.Addr, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, Warnings: warnings,
+		Details: map[string]any{"token_auth": mode, "database": map[string]any{"embedded": cfg.Embedded(), "name": cfg.Database}}})
+	srv.AddCheck(server.Check{Name: "database", Fn: func(ctx context.Context) error {
+		if ok, err := state.get(); !ok {
+			return err
+		}
+		return st.Ping(ctx)
+	}})
+
+	var tables map[string]bool
+	if len(cfg.Tables) > 0 {
+		tables = map[string]bool{}
+		for _, t := range cfg.Tables {
+			tables[t] = true
+		}
+	}
+	up := upload.New(upload.Config{
+		Limits:       upload.Limits{MaxOps: cfg.MaxOps, MaxDepth: cfg.MaxDepth, MaxIDBytes: cfg.MaxIDBytes, Tables: tables},
+		MaxBodyBytes: cfg.MaxBodyBytes, Strict: cfg.Strict,
+	}, st, nil, uploadAuth)
+	ah := &auth.Handlers{Keys: keys, Minter: minter, Auth: mintAuth}
+	srv.Handle("GET /jwks", ah.JWKS)
+	srv.Handle("GET /.well-known/jwks.json", ah.JWKS)
+	srv.Handle("GET /token", ah.Token)
+	srv.Handle("POST /upload", up.ServeHTTP)
+
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	log.Info("listening", "addr", srv.Addr(), "token_auth", mode, "upload_auth", cfg.UploadAuth)
+	if err := srv.Serve(ctx); err != nil {
+		return err
+	}
+	log.Info("stopped cleanly")
+	return nil
+}

@@ -1,0 +1,253 @@
+// Package config owns syncgate's configuration: one struct read from the
+// environment with caarlos0/env, and its validation.
+//
+// Nothing else in syncgate reads the environment. Parse takes the
+// environment as a map so tests never touch the process's own.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is every setting syncgate has. The `env` tag names the variable;
+// `help` is printed by --help and in docs/configuration.md.
+type Config struct {
+	Addr     string `env:"ADDR" envDefault:"127.0.0.1:8080" help:"listen address"`
+	MongoURI string `env:"MONGO_URI" help:"MongoDB connection string; empty runs the embedded FerretDB (development)"`
+	Database string `env:"MONGO_DATABASE" envDefault:"syncgate" help:"database the collections live in"`
+	StateDir string `env:"SYNCGATE_DIR" envDefault:".syncgate" help:"local folder for the embedded database, development keys and the guest compile cache"`
+
+	PublicKey       string   `env:"POWERSYNC_PUBLIC_KEY" help:"public JWK (base64 of JSON, as the PowerSync template) or PEM; empty with no private key: development keys"`
+	PrivateKey      string   `env:"POWERSYNC_PRIVATE_KEY" help:"private JWK (base64 of JSON) or PEM that signs tokens"`
+	PublicKeysExtra []string `env:"POWERSYNC_PUBLIC_KEYS_EXTRA" envSeparator:"," help:"more public keys published in /jwks (key rotation), comma separated"`
+	Audience        string   `env:"POWERSYNC_URL" help:"the PowerSync instance URL: the aud of minted tokens (required outside development)"`
+
+	TokenAuth      string        `env:"TOKEN_AUTH" help:"who may call /token: dev (anyone), api-key, jwks; default dev with development keys, api-key otherwise"`
+	TokenAPIKeys   []string      `env:"TOKEN_API_KEYS" envSeparator:"," help:"secrets accepted by TOKEN_AUTH=api-key (Authorization: Bearer <key>), comma separated"`
+	TokenTTL       time.Duration `env:"TOKEN_TTL" envDefault:"5m" help:"lifetime of minted tokens (30s to 24h)"`
+	TokenIssuer    string        `env:"TOKEN_ISSUER" help:"iss of minted tokens (optional)"`
+	UpstreamJWKS   string        `env:"TOKEN_UPSTREAM_JWKS_URL" help:"TOKEN_AUTH=jwks: the identity provider's JWKS URL"`
+	UpstreamIssuer string        `env:"TOKEN_UPSTREAM_ISSUER" help:"TOKEN_AUTH=jwks: required iss of ID tokens"`
+	UpstreamAud    string        `env:"TOKEN_UPSTREAM_AUDIENCE" help:"TOKEN_AUTH=jwks: required aud of ID tokens"`
+	UpstreamClaim  string        `env:"TOKEN_UPSTREAM_USER_CLAIM" envDefault:"sub" help:"TOKEN_AUTH=jwks: the ID token claim that becomes the user id"`
+	UploadAuth     string        `env:"UPLOAD_AUTH" envDefault:"on" help:"on: /upload needs a PowerSync token; off: local experiments only"`
+
+	MaxBodyBytes int64    `env:"UPLOAD_MAX_BYTES" envDefault:"8388608" help:"largest /upload body in bytes"`
+	MaxOps       int      `env:"UPLOAD_MAX_OPS" envDefault:"5000" help:"most entries in one batch"`
+	MaxDepth     int      `env:"UPLOAD_MAX_DEPTH" envDefault:"64" help:"deepest nesting of objects and arrays in data"`
+	MaxIDBytes   int      `env:"UPLOAD_MAX_ID_BYTES" envDefault:"1024" help:"longest id in bytes"`
+	Tables       []string `env:"UPLOAD_TABLES" envSeparator:"," help:"collections clients may write, comma separated; empty: those with a schema, or any valid name when there are no schemas"`
+	Strict       bool     `env:"UPLOAD_STRICT" envDefault:"false" help:"true: a batch with any rejected op answers 422 and writes nothing"`
+	DeadLetter   string   `env:"DEAD_LETTER_COLLECTION" envDefault:"syncgate_rejected" help:"collection that records rejected ops"`
+
+	DBTimeout        time.Duration `env:"MONGO_TIMEOUT" envDefault:"10s" help:"deadline of each database call"`
+	WriteChunk       int           `env:"STORE_WRITE_CHUNK" envDefault:"0" help:"most replace/update statements per write command; 0: 16 on the embedded database, 1000 otherwise"`
+	WriteConcurrency int           `env:"STORE_WRITE_CONCURRENCY" envDefault:"0" help:"most concurrent write commands; 0: 4 on the embedded database, unbounded otherwise"`
+
+	GuestsDir    string        `env:"GUESTS_DIR" envDefault:"guest/bin" help:"folder of built guest .wasm files"`
+	Guests       []string      `env:"GUESTS" envSeparator:"," help:"guests to run in order, each name or name:table1|table2; the schema gate always runs last"`
+	SchemasDir   string        `env:"SCHEMAS_DIR" envDefault:"schemas" help:"folder of <collection>.json JSON Schemas"`
+	UnknownTable string        `env:"SCHEMA_UNKNOWN_TABLE" help:"reject or allow writes to tables without a schema; default reject when schemas exist"`
+	GuestPool    int           `env:"GUEST_POOL" envDefault:"0" help:"warm instances per guest; 0: number of CPUs"`
+	GuestTimeout time.Duration `env:"GUEST_TIMEOUT" envDefault:"2s" help:"deadline of one guest call"`
+	GuestMemory  int           `env:"GUEST_MEMORY_MB" envDefault:"256" help:"memory limit of one guest instance in MiB"`
+	GuestOutput  int           `env:"GUEST_MAX_OUTPUT" envDefault:"16777216" help:"largest guest result in bytes"`
+
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" help:"how long in-flight requests may finish after SIGTERM"`
+	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	LogFormat       string        `env:"LOG_FORMAT" envDefault:"text" help:"text or json"`
+}
+
+// Dev reports whether no keys were configured, so development keys are used.
+func (c *Config) Dev() bool { return c.PublicKey == "" && c.PrivateKey == "" }
+
+// Embedded reports whether the embedded database is used.
+func (c *Config) Embedded() bool { return c.MongoURI == "" }
+
+// Parse reads the configuration from environ and validates it. Errors name
+// the variable and what is wrong.
+func Parse(environ map[string]string) (Config, error) {
+	var c Config
+	if err := env.ParseWithOptions(&c, env.Options{Environment: environ}); err != nil {
+		return c, fmt.Errorf("config: %w", cleanParseError(err))
+	}
+	return c, c.Validate()
+}
+
+// cleanParseError turns caarlos0/env's aggregate error into one line per variable.
+func cleanParseError(err error) error {
+	var agg env.AggregateError
+	if errors.As(err, &agg) {
+		msgs := make([]string, 0, len(agg.Errors))
+		for _, e := range agg.Errors {
+			msgs = append(msgs, e.Error())
+		}
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	return err
+}
+
+// Validate checks values that parse but make no sense. The returned error
+// lists every problem, each naming its variable.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("ADDR", "want host:port, got %q", c.Addr)
+	}
+	if c.MongoURI != "" {
+		u, err := url.Parse(c.MongoURI)
+		if err != nil || (u.Scheme != "mongodb" && u.Scheme != "mongodb+srv") {
+			bad("MONGO_URI", "want a mongodb:// or mongodb+srv:// URI")
+		}
+	}
+	if c.Database == "" || strings.ContainsAny(c.Database, "/\\. \"$\x00") || len(c.Database) > 63 {
+		bad("MONGO_DATABASE", "%q is not a valid database name", c.Database)
+	}
+	if c.StateDir == "" {
+		bad("SYNCGATE_DIR", "must not be empty")
+	}
+	if (c.PublicKey == "") != (c.PrivateKey == "") {
+		if c.PrivateKey == "" {
+			bad("POWERSYNC_PRIVATE_KEY", "must be set when POWERSYNC_PUBLIC_KEY is")
+		} else {
+			bad("POWERSYNC_PUBLIC_KEY", "must be set when POWERSYNC_PRIVATE_KEY is")
+		}
+	}
+	if !c.Dev() && c.Audience == "" {
+		bad("POWERSYNC_URL", "required when keys come from the environment (it is the aud of every token)")
+	}
+	switch c.TokenAuth {
+	case "", "dev":
+	case "api-key":
+		if len(nonEmpty(c.TokenAPIKeys)) == 0 {
+			bad("TOKEN_API_KEYS", "TOKEN_AUTH=api-key needs at least one key")
+		}
+		for _, k := range nonEmpty(c.TokenAPIKeys) {
+			if len(k) < 16 {
+				bad("TOKEN_API_KEYS", "every key must be at least 16 characters")
+				break
+			}
+		}
+	case "jwks":
+		if u, err := url.Parse(c.UpstreamJWKS); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("TOKEN_UPSTREAM_JWKS_URL", "TOKEN_AUTH=jwks needs the identity provider's JWKS URL")
+		}
+		if c.UpstreamIssuer == "" {
+			bad("TOKEN_UPSTREAM_ISSUER", "TOKEN_AUTH=jwks needs the expected issuer")
+		}
+		if c.UpstreamAud == "" {
+			bad("TOKEN_UPSTREAM_AUDIENCE", "TOKEN_AUTH=jwks needs the expected audience")
+		}
+	default:
+		bad("TOKEN_AUTH", "want dev, api-key or jwks, got %q", c.TokenAuth)
+	}
+	if c.TokenAuth == "" && !c.Dev() && len(nonEmpty(c.TokenAPIKeys)) == 0 {
+		bad("TOKEN_AUTH", "keys come from the environment, so /token is not open to anyone: set TOKEN_API_KEYS (api-key, the default), TOKEN_AUTH=jwks, or TOKEN_AUTH=dev to allow anyone")
+	}
+	if c.TokenTTL < 30*time.Second || c.TokenTTL > 24*time.Hour {
+		bad("TOKEN_TTL", "want between 30s and 24h, got %s", c.TokenTTL)
+	}
+	if c.UploadAuth != "on" && c.UploadAuth != "off" {
+		bad("UPLOAD_AUTH", "want on or off, got %q", c.UploadAuth)
+	}
+	if c.MaxBodyBytes < 1024 {
+		bad("UPLOAD_MAX_BYTES", "want at least 1024, got %d", c.MaxBodyBytes)
+	}
+	if c.MaxOps < 1 {
+		bad("UPLOAD_MAX_OPS", "want at least 1, got %d", c.MaxOps)
+	}
+	if c.MaxDepth < 1 || c.MaxDepth > 100 {
+		bad("UPLOAD_MAX_DEPTH", "want 1 to 100 (MongoDB nests at most 100 levels), got %d", c.MaxDepth)
+	}
+	if c.MaxIDBytes < 1 {
+		bad("UPLOAD_MAX_ID_BYTES", "want at least 1, got %d", c.MaxIDBytes)
+	}
+	if c.DeadLetter == "" || strings.ContainsAny(c.DeadLetter, "$\x00") {
+		bad("DEAD_LETTER_COLLECTION", "%q is not a valid collection name", c.DeadLetter)
+	}
+	if c.DBTimeout <= 0 {
+		bad("MONGO_TIMEOUT", "must be positive")
+	}
+	if c.WriteChunk < 0 {
+		bad("STORE_WRITE_CHUNK", "must not be negative")
+	}
+	if c.WriteConcurrency < 0 {
+		bad("STORE_WRITE_CONCURRENCY", "must not be negative")
+	}
+	switch c.UnknownTable {
+	case "", "reject", "allow":
+	default:
+		bad("SCHEMA_UNKNOWN_TABLE", "want reject or allow, got %q", c.UnknownTable)
+	}
+	if c.GuestPool < 0 {
+		bad("GUEST_POOL", "must not be negative")
+	}
+	if c.GuestTimeout <= 0 {
+		bad("GUEST_TIMEOUT", "must be positive")
+	}
+	if c.GuestMemory < 16 || c.GuestMemory > 4096 {
+		bad("GUEST_MEMORY_MB", "want 16 to 4096, got %d", c.GuestMemory)
+	}
+	if c.GuestOutput < 1024 {
+		bad("GUEST_MAX_OUTPUT", "want at least 1024, got %d", c.GuestOutput)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("SHUTDOWN_TIMEOUT", "must be positive")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("LOG_LEVEL", "want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("LOG_FORMAT", "want text or json, got %q", c.LogFormat)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("config: %w", errors.Join(errs...))
+}
+
+func nonEmpty(xs []string) []string {
+	out := xs[:0:0]
+	for _, x := range xs {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// APIKeys returns the configured /token API keys without blanks.
+func (c *Config) APIKeys() []string { return nonEmpty(c.TokenAPIKeys) }
+
+// Variable describes one environment variable for --help and the docs.
+type Variable struct {
+	Name, Default, Help string
+}
+
+// Variables lists every variable Config reads, in declaration order.
+func Variables() []Variable {
+	t := reflect.TypeFor[Config]()
+	vars := make([]Variable, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		if name == "" {
+			continue
+		}
+		vars = append(vars, Variable{Name: name, Default: f.Tag.Get("envDefault"), Help: f.Tag.Get("help")})
+	}
+	return vars
+}

@@ -1,0 +1,478 @@
+// Package store applies decoded write batches to MongoDB. It is the only
+// package that imports the MongoDB driver.
+//
+// It owns the mapping from syncgate ops to MongoDB writes (PUT → replace with
+// upsert, PATCH → $set, DELETE → delete, all by _id and so idempotent), the
+// choice between one transaction per batch (replica set, mongos) and ordered
+// bulk writes (FerretDB), and the classification of database errors into
+// transient (the client retries) and permanent (one op is rejected). It must
+// not decide what is valid input: that is upload's and the guests' job.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+
+	"github.com/syncgate/syncgate/host/syncgate"
+)
+
+// Options tunes a Mongo store. The zero value of a field picks the default
+// for the detected server.
+type Options struct {
+	// Timeout is the deadline of each database call.
+	Timeout time.Duration
+	// Chunk is the most replace/update statements per write command.
+	// FerretDB v1 holds one connection per statement of an update command
+	// until the command ends and wedges past its pool size, so the default
+	// there is 16; elsewhere 1000.
+	Chunk int
+	// Concurrency bounds concurrent write commands; default 4 on FerretDB,
+	// unbounded elsewhere.
+	Concurrency int
+	// DeadLetter is the collection that records rejected ops.
+	DeadLetter string
+}
+
+// Mode is how a batch is applied.
+type Mode string
+
+// The write modes.
+const (
+	ModeTransaction Mode = "transaction" // replica set or mongos: one transaction per batch
+	ModeOrdered     Mode = "ordered"     // standalone or FerretDB: ordered bulk writes
+)
+
+// Mongo is a MongoDB-backed store.
+type Mongo struct {
+	client     *mongo.Client
+	db         *mongo.Database
+	opts       Options
+	detected   atomic.Bool
+	mode       atomic.Value // Mode
+	ferret     atomic.Bool
+	chunk      atomic.Int64
+	sem        atomic.Pointer[chan struct{}]
+	deadLetter string
+}
+
+// Open creates a client for uri and database dbName. It does not wait for
+// the server: call Detect (retrying) before serving.
+func Open(uri, dbName string, o Options) (*Mongo, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.DeadLetter == "" {
+		o.DeadLetter = "syncgate_rejected"
+	}
+	co := options.Client().ApplyURI(uri).
+		SetServerSelectionTimeout(o.Timeout).
+		SetConnectTimeout(o.Timeout).
+		SetTimeout(o.Timeout).
+		SetAppName("syncgate")
+	if err := co.Validate(); err != nil {
+		return nil, fmt.Errorf("store: MONGO_URI: %w", err)
+	}
+	c, err := mongo.Connect(co)
+	if err != nil {
+		return nil, fmt.Errorf("store: connect: %w", err)
+	}
+	m := &Mongo{client: c, db: c.Database(dbName), opts: o, deadLetter: o.DeadLetter}
+	m.mode.Store(ModeOrdered)
+	return m, nil
+}
+
+// Close disconnects the client.
+func (m *Mongo) Close(ctx context.Context) error {
+	return m.client.Disconnect(ctx)
+}
+
+// Ping checks that the primary answers.
+func (m *Mongo) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	defer cancel()
+	if err := m.client.Ping(ctx, readpref.Primary()); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// Detect asks the server what it is and picks the write mode: a transaction
+// per batch on a replica set or mongos, ordered bulk writes otherwise, and
+// FerretDB's small update commands when the server is FerretDB.
+func (m *Mongo) Detect(ctx context.Context) (Mode, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	defer cancel()
+	admin := m.client.Database("admin")
+	var hello struct {
+		SetName string `bson:"setName"`
+		Msg     string `bson:"msg"`
+	}
+	if err := admin.RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello); err != nil {
+		return "", fmt.Errorf("store: hello: %w", err)
+	}
+	var info bson.M
+	if err := admin.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return "", fmt.Errorf("store: buildInfo: %w", err)
+	}
+	_, ferret := info["ferretdbVersion"]
+	mode := ModeOrdered
+	if !ferret && (hello.SetName != "" || hello.Msg == "isdbgrid") {
+		mode = ModeTransaction
+	}
+	chunk, conc := m.opts.Chunk, m.opts.Concurrency
+	if chunk == 0 {
+		chunk = 1000
+		if ferret {
+			chunk = 16
+		}
+	}
+	if conc == 0 && ferret {
+		conc = 4
+	}
+	if conc > 0 {
+		sem := make(chan struct{}, conc)
+		m.sem.Store(&sem)
+	}
+	m.chunk.Store(int64(chunk))
+	m.ferret.Store(ferret)
+	m.mode.Store(mode)
+	m.detected.Store(true)
+	return mode, nil
+}
+
+// Mode reports the write mode Detect chose.
+func (m *Mongo) Mode() Mode { return m.mode.Load().(Mode) }
+
+// FerretDB reports whether the server is FerretDB.
+func (m *Mongo) FerretDB() bool { return m.ferret.Load() }
+
+// Collection returns a collection handle of the store's database; tests use
+// it to read back what was written.
+func (m *Mongo) Collection(name string) *mongo.Collection { return m.db.Collection(name) }
+
+// Current returns the stored documents with the ids of ops, one query per
+// collection, keyed by collection then id. The returned documents carry no
+// _id field.
+func (m *Mongo) Current(ctx context.Context, ops []syncgate.Op) (map[string]map[string]syncgate.Doc, error) {
+	if err := m.ready(); err != nil {
+		return nil, err
+	}
+	ids := map[string][]string{}
+	for _, op := range ops {
+		ids[op.Table] = append(ids[op.Table], op.ID)
+	}
+	out := make(map[string]map[string]syncgate.Doc, len(ids))
+	for table, list := range ids {
+		docs, err := m.find(ctx, table, list)
+		if err != nil {
+			return nil, err
+		}
+		out[table] = docs
+	}
+	return out, nil
+}
+
+func (m *Mongo) find(ctx context.Context, table string, ids []string) (map[string]syncgate.Doc, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	defer cancel()
+	cur, err := m.db.Collection(table).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: idValues(ids)}}}})
+	if err != nil {
+		return nil, classify("find "+table, err)
+	}
+	defer cur.Close(ctx)
+	docs := map[string]syncgate.Doc{}
+	for cur.Next(ctx) {
+		var raw bson.D
+		if err := cur.Decode(&raw); err != nil {
+			return nil, classify("find "+table, err)
+		}
+		var id string
+		doc := make(syncgate.Doc, 0, len(raw))
+		for _, e := range raw {
+			if e.Key == "_id" {
+				id = idString(e.Value)
+				continue
+			}
+			doc = append(doc, syncgate.Field{Key: e.Key, Value: fromBSON(e.Value)})
+		}
+		docs[id] = doc
+	}
+	if err := cur.Err(); err != nil {
+		return nil, classify("find "+table, err)
+	}
+	return docs, nil
+}
+
+// Apply writes ops in order and returns the ops the database refused for
+// good (duplicate key, validation), each with its reason. Consecutive ops on
+// one collection go in one ordered bulk write, split into commands of at most
+// Chunk statements. On a replica set all of it is one transaction. A
+// transient failure returns an error for which Transient is true; what was
+// written before it is safe to write again, since every op is idempotent.
+func (m *Mongo) Apply(ctx context.Context, ops []syncgate.Op) ([]syncgate.Rejection, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	if err := m.ready(); err != nil {
+		return nil, err
+	}
+	if m.Mode() != ModeTransaction {
+		return m.applyOrdered(ctx, ops)
+	}
+	var rejected []syncgate.Rejection
+	remaining := ops
+	// A permanent error aborts the transaction: drop the op it names and
+	// run the rest again, so the batch stays all-or-nothing for the others.
+	for range len(ops) + 1 {
+		sess, err := m.client.StartSession()
+		if err != nil {
+			return nil, classify("start session", err)
+		}
+		var failed *opError
+		tctx, cancel := context.WithTimeout(ctx, 3*m.opts.Timeout)
+		_, err = sess.WithTransaction(tctx, func(sctx context.Context) (any, error) {
+			rej, err := m.applyOrdered(sctx, remaining)
+			if err != nil {
+				return nil, err
+			}
+			if len(rej) > 0 {
+				failed = &opError{rej: rej[0]}
+				return nil, failed
+			}
+			return nil, nil
+		}, options.Transaction().SetWriteConcern(writeconcern.Majority()))
+		cancel()
+		sess.EndSession(context.WithoutCancel(ctx))
+		if err == nil {
+			return rejected, nil
+		}
+		if failed == nil || !errors.Is(err, failed) {
+			return nil, classify("transaction", err)
+		}
+		rejected = append(rejected, failed.rej)
+		kept := remaining[:0:0]
+		for _, op := range remaining {
+			if op.Index != failed.rej.Index {
+				kept = append(kept, op)
+			}
+		}
+		remaining = kept
+	}
+	return nil, errors.New("store: transaction: no progress")
+}
+
+// ready refuses writes until Detect has chosen the write mode: writing to
+// FerretDB with MongoDB's command sizes could wedge it.
+func (m *Mongo) ready() error {
+	if !m.detected.Load() {
+		return &syncgate.Error{Kind: syncgate.Unavailable, Code: "database_unavailable",
+			Message: "the database is not connected yet; retry later"}
+	}
+	return nil
+}
+
+type opError struct{ rej syncgate.Rejection }
+
+func (e *opError) Error() string { return "store: op rejected: " + e.rej.Reason }
+
+// applyOrdered writes ops as ordered bulk writes; an op the database refuses
+// for good is recorded and the writes go on after it.
+func (m *Mongo) applyOrdered(ctx context.Context, ops []syncgate.Op) ([]syncgate.Rejection, error) {
+	var rejected []syncgate.Rejection
+	chunk := int(m.chunk.Load())
+	if chunk <= 0 {
+		chunk = 1000
+	}
+	for start := 0; start < len(ops); {
+		end := start + 1
+		for end < len(ops) && end-start < chunk && ops[end].Table == ops[start].Table {
+			end++
+		}
+		group := ops[start:end]
+		n, rej, err := m.bulk(ctx, group)
+		if err != nil {
+			return nil, err
+		}
+		if rej != nil {
+			rejected = append(rejected, *rej)
+			start += n + 1 // skip the refused op, go on after it
+			continue
+		}
+		start = end
+	}
+	return rejected, nil
+}
+
+// bulk runs one ordered bulk write on one collection. On a permanent write
+// error it returns how many ops before it were applied and the rejection.
+func (m *Mongo) bulk(ctx context.Context, ops []syncgate.Op) (int, *syncgate.Rejection, error) {
+	models := make([]mongo.WriteModel, 0, len(ops))
+	for _, op := range ops {
+		filter := bson.D{{Key: "_id", Value: idValue(op.ID)}}
+		switch op.Op {
+		case syncgate.Put:
+			doc := make(bson.D, 0, len(op.Data)+1)
+			doc = append(doc, bson.E{Key: "_id", Value: idValue(op.ID)})
+			doc = append(doc, toBSON(op.Data)...)
+			models = append(models, mongo.NewReplaceOneModel().SetFilter(filter).SetReplacement(doc).SetUpsert(true))
+		case syncgate.Patch:
+			if len(op.Data) == 0 {
+				// $set of nothing is an error in MongoDB; an empty PATCH changes nothing.
+				models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).
+					SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "_id", Value: idValue(op.ID)}}}}))
+				continue
+			}
+			models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(bson.D{{Key: "$set", Value: toBSON(op.Data)}}))
+		case syncgate.Delete:
+			models = append(models, mongo.NewDeleteOneModel().SetFilter(filter))
+		default:
+			return 0, nil, fmt.Errorf("store: unknown op %q", op.Op)
+		}
+	}
+	if sem := m.sem.Load(); sem != nil {
+		select {
+		case *sem <- struct{}{}:
+			defer func() { <-*sem }()
+		case <-ctx.Done():
+			return 0, nil, classify("bulk write", ctx.Err())
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	defer cancel()
+	_, err := m.db.Collection(ops[0].Table).BulkWrite(wctx, models, options.BulkWrite().SetOrdered(true))
+	if err == nil {
+		return len(ops), nil, nil
+	}
+	var bwe mongo.BulkWriteException
+	if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 && bwe.WriteConcernError == nil {
+		we := bwe.WriteErrors[0]
+		if !transientCode(we.Code) && we.Index >= 0 && we.Index < len(ops) {
+			op := ops[we.Index]
+			code, reason := permanentReason(we.Code, we.Message)
+			return we.Index, &syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID, Code: code, Reason: reason}, nil
+		}
+	}
+	return 0, nil, classify("bulk write "+ops[0].Table, err)
+}
+
+// permanentReason gives a client-safe reason for a database write error.
+func permanentReason(code int, msg string) (string, string) {
+	switch code {
+	case 11000, 11001:
+		return "duplicate_key", "a document with the same unique key already exists"
+	case 121:
+		return "document_validation", "the database's collection validator refused the document"
+	case 17419, 10334, 2:
+		return "database_refused", "the database refused the document: " + truncate(msg, 200)
+	}
+	return "database_refused", fmt.Sprintf("the database refused the write (code %d)", code)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// RecordRejections stores rejected ops in the dead-letter collection.
+func (m *Mongo) RecordRejections(ctx context.Context, b *syncgate.Batch, rejected []syncgate.Rejection) error {
+	if len(rejected) == 0 {
+		return nil
+	}
+	byIndex := make(map[int]*syncgate.Op, len(b.Ops))
+	for i := range b.Ops {
+		byIndex[b.Ops[i].Index] = &b.Ops[i]
+	}
+	docs := make([]any, 0, len(rejected))
+	for _, r := range rejected {
+		d := bson.D{
+			{Key: "request_id", Value: b.RequestID},
+			{Key: "user_id", Value: b.Caller.UserID},
+			{Key: "at", Value: b.Received},
+			{Key: "index", Value: r.Index},
+			{Key: "op", Value: string(r.Op)},
+			{Key: "table", Value: r.Table},
+			{Key: "id", Value: r.ID},
+			{Key: "code", Value: r.Code},
+			{Key: "reason", Value: r.Reason},
+		}
+		if op, ok := byIndex[r.Index]; ok {
+			d = append(d, bson.E{Key: "data", Value: toBSON(op.Data)})
+			if op.OpID != nil {
+				d = append(d, bson.E{Key: "op_id", Value: op.OpID})
+			}
+			if op.TxID != nil {
+				d = append(d, bson.E{Key: "tx_id", Value: op.TxID})
+			}
+		}
+		docs = append(docs, d)
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	defer cancel()
+	if _, err := m.db.Collection(m.deadLetter).InsertMany(ctx, docs); err != nil {
+		return classify("record rejections", err)
+	}
+	return nil
+}
+
+// classify wraps err with the operation. Transient failures (network,
+// timeouts, server selection, not primary, shutdown) become an Unavailable
+// *syncgate.Error, so the client is told to retry.
+func classify(op string, err error) error {
+	wrapped := fmt.Errorf("store: %s: %w", op, err)
+	if isTransient(err) {
+		return &syncgate.Error{Kind: syncgate.Unavailable, Code: "database_unavailable",
+			Message: "the database is unavailable; retry later", Err: wrapped}
+	}
+	return wrapped
+}
+
+func isTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, mongo.ErrClientDisconnected) ||
+		mongo.IsNetworkError(err) || mongo.IsTimeout(err) {
+		return true
+	}
+	var sse mongo.ServerError
+	if errors.As(err, &sse) {
+		if sse.HasErrorLabel("RetryableWriteError") || sse.HasErrorLabel("TransientTransactionError") ||
+			sse.HasErrorLabel("NetworkError") {
+			return true
+		}
+		for _, c := range transientCodes {
+			if sse.HasErrorCode(c) {
+				return true
+			}
+		}
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "server selection") || strings.Contains(msg, "connection refused") ||
+		strings.Contains(msg, "no reachable servers")
+}
+
+// transientCodes are MongoDB error codes that mean "try again later".
+var transientCodes = []int{
+	6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 50, 24, 112, 251, 46,
+}
+
+func transientCode(code int) bool {
+	for _, c := range transientCodes {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,258 @@
+// Package upload owns POST /upload: reading and strictly decoding a
+// PowerSync client's write batch, running it through the pipeline (guests
+// and schema gate), applying what was accepted through the store and
+// answering with what was applied and what was rejected.
+//
+// It must not talk to MongoDB or wazero directly: the store and the pipeline
+// are small interfaces declared here. Everything that can reject runs before
+// the first write.
+package upload
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/syncgate/syncgate/host/syncgate"
+)
+
+// Store is what upload needs of the database.
+type Store interface {
+	// Current returns the stored documents with the ids of ops, by table then id.
+	Current(ctx context.Context, ops []syncgate.Op) (map[string]map[string]syncgate.Doc, error)
+	// Apply writes ops in order and returns those the database refused for good.
+	Apply(ctx context.Context, ops []syncgate.Op) ([]syncgate.Rejection, error)
+	// RecordRejections keeps rejected ops in the dead-letter collection.
+	RecordRejections(ctx context.Context, b *syncgate.Batch, rejected []syncgate.Rejection) error
+}
+
+// Pipeline transforms or rejects ops before they are written: the guests and
+// the schema gate.
+type Pipeline interface {
+	// NeedsCurrent reports whether some stage wants the stored document of
+	// ops on table (PATCHes always fetch theirs).
+	NeedsCurrent(table string) bool
+	// Run returns the accepted ops, possibly changed, in order, and the
+	// rejected ones. current holds the fetched stored documents.
+	Run(ctx context.Context, b *syncgate.Batch, current map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection, error)
+}
+
+// Authenticator establishes the caller of a request.
+type Authenticator interface {
+	Authenticate(r *http.Request) (syncgate.Caller, error)
+}
+
+// Config is the handler's settings.
+type Config struct {
+	Limits       Limits
+	MaxBodyBytes int64
+	Strict       bool // any rejection: 422 and nothing written
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Handler serves POST /upload.
+type Handler struct {
+	cfg      Config
+	store    Store
+	pipeline Pipeline
+	auth     Authenticator
+}
+
+// New returns a handler. pipeline may be nil (accept everything unchanged);
+// auth may be nil (anonymous caller, UPLOAD_AUTH=off).
+func New(cfg Config, store Store, pipeline Pipeline, auth Authenticator) *Handler {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Handler{cfg: cfg, store: store, pipeline: pipeline, auth: auth}
+}
+
+// requestIDKey carries the request id the server assigned.
+var requestIDKey = ctxKey{}
+
+type ctxKey struct{}
+
+// WithRequestID returns ctx carrying the request id the handler records.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey, id)
+}
+
+// ServeHTTP handles one upload and returns the error to write, if any.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	var caller syncgate.Caller
+	if h.auth != nil {
+		c, err := h.auth.Authenticate(r)
+		if err != nil {
+			return err
+		}
+		caller = c
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return syncgate.Errorf(syncgate.Unsupported, "unsupported_media_type", "Content-Type must be application/json")
+		}
+	} else {
+		return syncgate.Errorf(syncgate.Unsupported, "unsupported_media_type", "Content-Type must be application/json")
+	}
+	if enc := r.Header.Get("Content-Encoding"); enc != "" && enc != "identity" {
+		return syncgate.Errorf(syncgate.Unsupported, "unsupported_encoding", "Content-Encoding %q is not accepted; send the body uncompressed", enc)
+	}
+	body, err := readBody(w, r, h.cfg.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	ops, err := Decode(body, h.cfg.Limits)
+	if err != nil {
+		return err
+	}
+	b := &syncgate.Batch{Ops: ops, Caller: caller, Received: h.cfg.Now().UTC()}
+	b.RequestID, _ = r.Context().Value(requestIDKey).(string)
+	res, err := h.Apply(r.Context(), b)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	return json.NewEncoder(w).Encode(res)
+}
+
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, syncgate.Errorf(syncgate.TooLarge, "body_too_large", "body is larger than %d bytes", limit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, syncgate.Errorf(syncgate.TooLarge, "body_too_large", "body is larger than %d bytes", limit)
+		}
+		return nil, &syncgate.Error{Kind: syncgate.Invalid, Code: "body_unreadable", Message: "could not read the request body", Err: err}
+	}
+	return body, nil
+}
+
+// Apply runs a decoded batch through the pipeline and the store: every
+// rejection is decided before the first write. In strict mode any rejection
+// answers 422 and nothing is written; otherwise rejections are recorded in
+// the dead-letter collection and reported beside the applied count.
+func (h *Handler) Apply(ctx context.Context, b *syncgate.Batch) (*syncgate.Result, error) {
+	res := &syncgate.Result{Rejected: []syncgate.Rejection{}}
+	if len(b.Ops) == 0 {
+		return res, nil
+	}
+	current, err := h.fetchCurrent(ctx, b.Ops)
+	if err != nil {
+		return nil, err
+	}
+	accepted, rejected := b.Ops, []syncgate.Rejection(nil)
+	if h.pipeline != nil {
+		accepted, rejected, err = h.pipeline.Run(ctx, b, current)
+		if err != nil {
+			return nil, err
+		}
+	}
+	accepted, missing := rejectMissingPatches(accepted, current)
+	rejected = sortRejections(append(rejected, missing...))
+	if h.cfg.Strict && len(rejected) > 0 {
+		return nil, strictError(rejected)
+	}
+	dbRejected, err := h.store.Apply(ctx, accepted)
+	if err != nil {
+		return nil, err
+	}
+	rejected = sortRejections(append(rejected, dbRejected...))
+	if err := h.store.RecordRejections(ctx, b, rejected); err != nil {
+		return nil, err
+	}
+	res.Applied = len(accepted) - len(dbRejected)
+	res.Rejected = rejected
+	return res, nil
+}
+
+// fetchCurrent loads the stored documents that PATCHes and the pipeline need,
+// one query per collection.
+func (h *Handler) fetchCurrent(ctx context.Context, ops []syncgate.Op) (map[string]map[string]syncgate.Doc, error) {
+	var need []syncgate.Op
+	for _, op := range ops {
+		if op.Op == syncgate.Patch || (h.pipeline != nil && h.pipeline.NeedsCurrent(op.Table)) {
+			need = append(need, op)
+		}
+	}
+	if len(need) == 0 {
+		return map[string]map[string]syncgate.Doc{}, nil
+	}
+	return h.store.Current(ctx, need)
+}
+
+// rejectMissingPatches refuses PATCHes of documents that will not exist when
+// the PATCH runs: not stored, or deleted earlier in the batch, and not put
+// earlier in it. A PATCH never invents a document.
+func rejectMissingPatches(ops []syncgate.Op, current map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection) {
+	type key struct{ table, id string }
+	var exists map[key]bool
+	var rejected []syncgate.Rejection
+	kept := ops[:0:0]
+	for _, op := range ops {
+		k := key{op.Table, op.ID}
+		switch op.Op {
+		case syncgate.Put:
+			if exists == nil {
+				exists = map[key]bool{}
+			}
+			exists[k] = true
+		case syncgate.Delete:
+			if exists == nil {
+				exists = map[key]bool{}
+			}
+			exists[k] = false
+		case syncgate.Patch:
+			present, decided := exists[k]
+			if !decided {
+				_, present = current[op.Table][op.ID]
+			}
+			if !present {
+				rejected = append(rejected, syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID,
+					Code: "not_found", Reason: "PATCH of a document that does not exist"})
+				continue
+			}
+		}
+		kept = append(kept, op)
+	}
+	return kept, rejected
+}
+
+func sortRejections(r []syncgate.Rejection) []syncgate.Rejection {
+	for i := 1; i < len(r); i++ { // few and nearly sorted: insertion sort
+		for j := i; j > 0 && r[j].Index < r[j-1].Index; j-- {
+			r[j], r[j-1] = r[j-1], r[j]
+		}
+	}
+	if r == nil {
+		r = []syncgate.Rejection{}
+	}
+	return r
+}
+
+// maxDetails caps how many rejections a 422 lists.
+const maxDetails = 50
+
+func strictError(rejected []syncgate.Rejection) *syncgate.Error {
+	details := make([]string, 0, min(len(rejected), maxDetails))
+	for i, r := range rejected {
+		if i == maxDetails {
+			details = append(details, fmt.Sprintf("… and %d more", len(rejected)-maxDetails))
+			break
+		}
+		details = append(details, fmt.Sprintf("batch[%d] %s %s/%s: %s: %s", r.Index, r.Op, r.Table, r.ID, r.Code, r.Reason))
+	}
+	return &syncgate.Error{Kind: syncgate.Rejected, Code: "batch_rejected",
+		Message: fmt.Sprintf("%d of the batch's ops were rejected; nothing was written (strict mode)", len(rejected)),
+		Details: details}
+}
