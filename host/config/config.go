@@ -88,6 +88,14 @@ func cleanParseError(err error) error {
 	if errors.As(err, &agg) {
 		msgs := make([]string, 0, len(agg.Errors))
 		for _, e := range agg.Errors {
+			var pe env.ParseError
+			if errors.As(e, &pe) {
+				if f, ok := reflect.TypeFor[Config]().FieldByName(pe.Name); ok {
+					name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+					msgs = append(msgs, fmt.Sprintf("%s: not a valid %s: %v", name, pe.Type, errors.Unwrap(pe.Err)))
+					continue
+				}
+			}
 			msgs = append(msgs, e.Error())
 		}
 		return errors.New(strings.Join(msgs, "; "))

@@ -61,6 +61,7 @@ type Server struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	inFlight prometheus.Gauge
 	srv      *http.Server
 	mu       sync.Mutex
 	ln       net.Listener
@@ -89,7 +90,10 @@ func New(cfg Config) *Server {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"route", "method"}),
 	}
-	reg.MustRegister(s.requests, s.latency)
+	s.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "syncgate_http_requests_in_flight", Help: "HTTP requests being served.",
+	})
+	reg.MustRegister(s.requests, s.latency, s.inFlight)
 	s.Handle("GET /healthz", s.healthz)
 	s.Handle("GET /readyz", s.readyz)
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
@@ -170,6 +174,8 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // and metrics, all in one place.
 func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	s.inFlight.Inc()
+	defer s.inFlight.Dec()
 	id := r.Header.Get("X-Request-Id")
 	if !validRequestID(id) {
 		id = newRequestID()

@@ -1,0 +1,258 @@
+// Package tests runs syncgate end to end: the real command (cli.Run) on a
+// loopback port, against an embedded FerretDB started once for the package,
+// spoken to over real HTTP.
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/syncgate/syncgate/host/cli"
+	"github.com/syncgate/syncgate/host/devdb"
+)
+
+var (
+	sharedDB *devdb.DB
+	client   *mongo.Client
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "syncgate-tests-")
+	if err != nil {
+		panic(err)
+	}
+	sharedDB, err = devdb.Start(dir, "127.0.0.1:0", nil)
+	if err != nil {
+		panic(err)
+	}
+	client, err = mongo.Connect(options.Client().ApplyURI(sharedDB.URI()).SetTimeout(30 * time.Second))
+	if err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_ = client.Disconnect(ctx)
+	_ = sharedDB.Close(ctx)
+	cancel()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// dbName gives each test its own database.
+func dbName(t *testing.T) string {
+	r := strings.NewReplacer("/", "_", " ", "_", ".", "_", "$", "_")
+	name := r.Replace(t.Name())
+	if len(name) > 50 {
+		name = name[:50]
+	}
+	return fmt.Sprintf("t_%s_%d", name, time.Now().UnixNano()%1e6)
+}
+
+// app is one running syncgate.
+type app struct {
+	url    string
+	db     string
+	cancel context.CancelFunc
+	done   chan int
+	logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// baseEnv is a working configuration against the shared database.
+func baseEnv(t *testing.T) map[string]string {
+	return map[string]string{
+		"ADDR":           "127.0.0.1:0",
+		"MONGO_URI":      sharedDB.URI(),
+		"MONGO_DATABASE": dbName(t),
+		"SYNCGATE_DIR":   t.TempDir(),
+		"LOG_FORMAT":     "json",
+		"UPLOAD_AUTH":    "off",
+		"SCHEMAS_DIR":    t.TempDir(), // no schemas unless a test adds them
+	}
+}
+
+// start runs syncgate with env and waits until it listens and is ready.
+func start(t *testing.T, env map[string]string) *app {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	a := &app{db: env["MONGO_DATABASE"], cancel: cancel, done: make(chan int, 1), logs: &syncBuffer{}}
+	go func() {
+		code := cli.Run(ctx, []string{"serve"}, func(k string) string { return env[k] }, io.Discard, pw)
+		pw.Close()
+		a.done <- code
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		sent := false
+		for sc.Scan() {
+			line := sc.Bytes()
+			a.logs.Write(append(line, '\n'))
+			if !sent {
+				var rec struct{ Msg, Addr string }
+				if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" {
+					addr <- rec.Addr
+					sent = true
+				}
+			}
+		}
+		if !sent {
+			close(addr)
+		}
+	}()
+	t.Cleanup(func() { a.stop(t) })
+	select {
+	case ad, ok := <-addr:
+		if !ok {
+			t.Fatalf("syncgate exited before listening; log:\n%s", a.logs.String())
+		}
+		a.url = "http://" + ad
+	case <-time.After(60 * time.Second):
+		t.Fatalf("syncgate did not listen within 60s; log:\n%s", a.logs.String())
+	}
+	waitReady(t, a.url, 30*time.Second)
+	return a
+}
+
+// stop cancels the server (as SIGTERM does) and returns its exit code.
+func (a *app) stop(t *testing.T) int {
+	t.Helper()
+	a.cancel()
+	select {
+	case code := <-a.done:
+		a.done <- code
+		return code
+	case <-time.After(60 * time.Second):
+		t.Fatalf("syncgate did not stop within 60s")
+		return -1
+	}
+}
+
+func waitReady(t *testing.T, url string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/readyz not 200 within %s (last: %v)", url, within, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// response is a decoded HTTP answer.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body is not JSON: %v\n%s", err, r.body)
+	}
+	return m
+}
+
+func (r response) errorCode(t *testing.T) string {
+	t.Helper()
+	e, _ := r.json(t)["error"].(map[string]any)
+	if e == nil {
+		t.Fatalf("no error object in %s", r.body)
+	}
+	c, _ := e["code"].(string)
+	return c
+}
+
+func do(t *testing.T, method, url string, header map[string]string, body []byte) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func get(t *testing.T, url string) response { return do(t, "GET", url, nil, nil) }
+
+func postUpload(t *testing.T, a *app, token string, body string) response {
+	h := map[string]string{"Content-Type": "application/json"}
+	if token != "" {
+		h["Authorization"] = "Bearer " + token
+	}
+	return do(t, "POST", a.url+"/upload", h, []byte(body))
+}
+
+// docs reads a whole collection of the app's database, by _id.
+func docs(t *testing.T, db, coll string) map[string]bson.M {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cur, err := client.Database(db).Collection(coll).Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []bson.M
+	if err := cur.All(ctx, &all); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bson.M{}
+	for _, d := range all {
+		out[fmt.Sprint(d["_id"])] = d
+	}
+	return out
+}
+
+// count is the number of documents in a collection.
+func count(t *testing.T, db, coll string) int {
+	return len(docs(t, db, coll))
+}
