@@ -104,6 +104,14 @@ func baseEnv(t *testing.T) map[string]string {
 // start runs syncgate with env and waits until it listens and is ready.
 func start(t *testing.T, env map[string]string) *app {
 	t.Helper()
+	a := startNotReady(t, env)
+	waitReady(t, a.url, 30*time.Second)
+	return a
+}
+
+// startNotReady runs syncgate with env and waits until it listens.
+func startNotReady(t *testing.T, env map[string]string) *app {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	a := &app{db: env["MONGO_DATABASE"], cancel: cancel, done: make(chan int, 1), logs: &syncBuffer{}}
@@ -142,7 +150,6 @@ func start(t *testing.T, env map[string]string) *app {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("syncgate did not listen within 60s; log:\n%s", a.logs.String())
 	}
-	waitReady(t, a.url, 30*time.Second)
 	return a
 }
 

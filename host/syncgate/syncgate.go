@@ -84,10 +84,10 @@ type Op struct {
 	// stay int64, other numbers float64.
 	Data Doc
 	// Client-side metadata kept for later stages, never written into documents.
-	OpID     any            `json:",omitempty"`
-	TxID     any            `json:",omitempty"`
+	OpID     any `json:",omitempty"`
+	TxID     any `json:",omitempty"`
 	Old      Doc `json:",omitempty"`
-	Metadata any            `json:",omitempty"`
+	Metadata any `json:",omitempty"`
 }
 
 // Caller is who sent a batch, as established by auth.

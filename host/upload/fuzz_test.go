@@ -1,0 +1,78 @@
+package upload
+
+import (
+	"encoding/json"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/syncgate/syncgate/host/syncgate"
+)
+
+// FuzzDecodeBatch checks that Decode never panics and never accepts what
+// the strict rules forbid: invalid JSON or UTF-8, unknown ops, bad tables or
+// ids, operator/dotted/NUL keys, or nesting past the limit.
+func FuzzDecodeBatch(f *testing.F) {
+	for _, c := range hostileBodies {
+		f.Add([]byte(c.body))
+	}
+	f.Add([]byte(`{"batch":[{"op":"PUT","table":"lists","id":"a","data":{"name":"x","n":1,"f":1.5,"b":true,"z":null,"o":{"a":[1,2]}}}]}`))
+	f.Add([]byte(`{"batch":[{"op_id":1,"op":"PATCH","type":"todos","id":"t","tx_id":2,"data":{"done":1},"old":{"done":0}}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ops, err := Decode(body, testLimits)
+		if err != nil {
+			if ops != nil {
+				t.Fatal("ops returned with an error")
+			}
+			if e := syncgate.AsError(err); e.Kind != syncgate.Invalid && e.Kind != syncgate.TooLarge {
+				t.Fatalf("error of kind %d: %v", e.Kind, err)
+			}
+			return
+		}
+		if !utf8.Valid(body) || !json.Valid(body) {
+			t.Fatalf("accepted invalid JSON or UTF-8: %q", body)
+		}
+		if len(ops) > testLimits.MaxOps {
+			t.Fatalf("accepted %d ops", len(ops))
+		}
+		for _, op := range ops {
+			switch op.Op {
+			case syncgate.Put, syncgate.Patch, syncgate.Delete:
+			default:
+				t.Fatalf("accepted op %q", op.Op)
+			}
+			if checkTable(op.Table) != nil || op.ID == "" || len(op.ID) > testLimits.MaxIDBytes {
+				t.Fatalf("accepted table %q id %q", op.Table, op.ID)
+			}
+			if _, ok := op.Data.Get("id"); ok {
+				t.Fatal("id left in data")
+			}
+			checkValue(t, op.Data, 1)
+			// What was accepted encodes back to JSON.
+			if _, err := op.Data.MarshalJSON(); err != nil {
+				t.Fatalf("accepted data does not encode: %v", err)
+			}
+		}
+	})
+}
+
+func checkValue(t *testing.T, v any, depth int) {
+	if depth > testLimits.MaxDepth+1 {
+		t.Fatalf("accepted nesting deeper than %d", testLimits.MaxDepth)
+	}
+	switch v := v.(type) {
+	case syncgate.Doc:
+		for _, f := range v {
+			if checkKey(f.Key) != nil {
+				t.Fatalf("accepted key %q", f.Key)
+			}
+			checkValue(t, f.Value, depth+1)
+		}
+	case []any:
+		for _, e := range v {
+			checkValue(t, e, depth+1)
+		}
+	case nil, string, int64, float64, bool:
+	default:
+		t.Fatalf("accepted value of type %T", v)
+	}
+}

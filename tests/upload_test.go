@@ -1,0 +1,353 @@
+package tests
+
+import (
+	"context"
+	"reflect"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/syncgate/syncgate/host/devdb"
+)
+
+func TestUploadOpsAndTypes(t *testing.T) {
+	a := start(t, baseEnv(t))
+	r := postUpload(t, a, "", `{"batch":[
+		{"op":"PUT","table":"lists","id":"l1","data":{"name":"Groceries","n":3,"big":9007199254740993,"f":1.5,"nested":{"a":[1,"x",{"b":null}]},"done":0}},
+		{"op":"PUT","table":"todos","id":"t1","data":{"description":"milk","list_id":"l1"}},
+		{"op":"PUT","table":"todos","id":"t2","data":{"description":"eggs","list_id":"l1"}},
+		{"op":"PATCH","table":"todos","id":"t1","data":{"description":"oat milk","completed":1,"note":null}},
+		{"op":"DELETE","table":"todos","id":"t2"},
+		{"op":"DELETE","table":"todos","id":"never-existed"}
+	]}`)
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	if got := r.json(t); got["applied"] != float64(6) || len(got["rejected"].([]any)) != 0 {
+		t.Fatalf("body %s, want applied 6, no rejections", r.body)
+	}
+	l := docs(t, a.db, "lists")["l1"]
+	if l["n"] != int64(3) || l["big"] != int64(9007199254740993) || l["f"] != 1.5 || l["name"] != "Groceries" {
+		t.Fatalf("lists/l1 types: %#v", l)
+	}
+	if _, ok := l["nested"].(bson.D); !ok {
+		t.Fatalf("nested object not stored as a document: %#v", l["nested"])
+	}
+	todos := docs(t, a.db, "todos")
+	if len(todos) != 1 {
+		t.Fatalf("todos: %v, want only t1", todos)
+	}
+	t1 := todos["t1"]
+	if t1["description"] != "oat milk" || t1["completed"] != int64(1) || t1["list_id"] != "l1" {
+		t.Fatalf("todos/t1 after PATCH: %#v", t1)
+	}
+	if v, ok := t1["note"]; !ok || v != nil {
+		t.Fatalf("PATCH with null must set null: %#v", t1)
+	}
+	if _, ok := t1["id"]; ok {
+		t.Fatal("id copied into the document")
+	}
+}
+
+func TestUploadOrderingInOneBatch(t *testing.T) {
+	a := start(t, baseEnv(t))
+	r := postUpload(t, a, "", `{"batch":[
+		{"op":"PUT","table":"lists","id":"x","data":{"name":"a"}},
+		{"op":"PATCH","table":"lists","id":"x","data":{"name":"b"}},
+		{"op":"DELETE","table":"lists","id":"x"},
+		{"op":"PUT","table":"lists","id":"y","data":{"name":"a"}},
+		{"op":"PATCH","table":"lists","id":"y","data":{"name":"b"}}
+	]}`)
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	got := docs(t, a.db, "lists")
+	if _, ok := got["x"]; ok || got["y"]["name"] != "b" || len(got) != 1 {
+		t.Fatalf("final state %v: want only y with name b", got)
+	}
+}
+
+// TestRetryIsIdempotent applies the first half of a batch (a client whose
+// upload failed halfway), then the whole batch again, and compares the final
+// state with applying the batch once.
+func TestRetryIsIdempotent(t *testing.T) {
+	var entries []string
+	for i := range 20 {
+		entries = append(entries, fmt.Sprintf(`{"op":"PUT","table":"todos","id":"t%d","data":{"description":"d%d","n":%d}}`, i, i, i))
+		if i%3 == 0 {
+			entries = append(entries, fmt.Sprintf(`{"op":"PATCH","table":"todos","id":"t%d","data":{"n":%d}}`, i, i*10))
+		}
+		if i%5 == 0 {
+			entries = append(entries, fmt.Sprintf(`{"op":"DELETE","table":"todos","id":"t%d"}`, i))
+		}
+	}
+	whole := `{"batch":[` + strings.Join(entries, ",") + `]}`
+	half := `{"batch":[` + strings.Join(entries[:len(entries)/2], ",") + `]}`
+
+	once := start(t, baseEnv(t))
+	if r := postUpload(t, once, "", whole); r.status != 200 {
+		t.Fatalf("once: %d %s", r.status, r.body)
+	}
+	retried := start(t, baseEnv(t))
+	if r := postUpload(t, retried, "", half); r.status != 200 {
+		t.Fatalf("half: %d %s", r.status, r.body)
+	}
+	if r := postUpload(t, retried, "", whole); r.status != 200 {
+		t.Fatalf("retry: %d %s", r.status, r.body)
+	}
+	a, b := docs(t, once.db, "todos"), docs(t, retried.db, "todos")
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("retry differs from applying once:\n once    %v\n retried %v", a, b)
+	}
+	if len(a) != 16 {
+		t.Fatalf("want 16 todos after deletes, got %d", len(a))
+	}
+}
+
+func TestRejectedOpsAreRecorded(t *testing.T) {
+	a := start(t, baseEnv(t))
+	r := do(t, "POST", a.url+"/upload", map[string]string{"Content-Type": "application/json", "X-Request-Id": "req-dl-1"}, []byte(`{"batch":[
+		{"op":"PUT","table":"lists","id":"ok","data":{"name":"fine"}},
+		{"op_id":42,"op":"PATCH","type":"lists","id":"ghost","tx_id":9,"data":{"name":"boo"}},
+		{"op":"DELETE","table":"lists","id":"ghost"},
+		{"op":"PATCH","table":"lists","id":"ghost","data":{"name":"deleted first"}}
+	]}`))
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	body := r.json(t)
+	rej := body["rejected"].([]any)
+	if body["applied"] != float64(2) || len(rej) != 2 {
+		t.Fatalf("body %s: want applied 2 and 2 rejections", r.body)
+	}
+	first := rej[0].(map[string]any)
+	if first["index"] != float64(1) || first["code"] != "not_found" || first["id"] != "ghost" {
+		t.Fatalf("rejection %v", first)
+	}
+	if _, ok := docs(t, a.db, "lists")["ghost"]; ok {
+		t.Fatal("a PATCH invented a document")
+	}
+	dl := docs(t, a.db, "syncgate_rejected")
+	if len(dl) != 2 {
+		t.Fatalf("dead letters: %v", dl)
+	}
+	for _, d := range dl {
+		if d["request_id"] != "req-dl-1" || d["reason"] == "" || d["table"] != "lists" || d["code"] != "not_found" {
+			t.Fatalf("dead letter lacks fields: %v", d)
+		}
+		if d["index"] == int32(1) && d["op_id"] != int64(42) {
+			t.Fatalf("dead letter lacks op_id: %v", d)
+		}
+	}
+}
+
+func TestStrictModeWritesNothing(t *testing.T) {
+	env := baseEnv(t)
+	env["UPLOAD_STRICT"] = "true"
+	a := start(t, env)
+	r := postUpload(t, a, "", `{"batch":[
+		{"op":"PUT","table":"lists","id":"ok","data":{"name":"fine"}},
+		{"op":"PATCH","table":"lists","id":"ghost","data":{"name":"boo"}}
+	]}`)
+	if r.status != 422 || r.errorCode(t) != "batch_rejected" {
+		t.Fatalf("strict: %d %s", r.status, r.body)
+	}
+	if !strings.Contains(string(r.body), "batch[1] PATCH lists/ghost") {
+		t.Fatalf("422 does not list the rejection: %s", r.body)
+	}
+	if n := count(t, a.db, "lists"); n != 0 {
+		t.Fatalf("strict mode wrote %d documents", n)
+	}
+	if n := count(t, a.db, "syncgate_rejected"); n != 0 {
+		t.Fatalf("strict mode recorded %d dead letters", n)
+	}
+}
+
+// TestHostileRequestsWriteNothing sends malformed requests over HTTP; each
+// carries a valid entry first, which must not be written either.
+func TestHostileRequestsWriteNothing(t *testing.T) {
+	env := baseEnv(t)
+	env["UPLOAD_MAX_BYTES"] = "65536"
+	env["UPLOAD_MAX_OPS"] = "50"
+	a := start(t, env)
+	valid := `{"op":"PUT","table":"lists","id":"v","data":{"name":"valid"}}`
+	cases := []struct {
+		name   string
+		header map[string]string
+		body   string
+		status int
+		code   string
+	}{
+		{"invalid json", nil, `{"batch":[` + valid + `,`, 400, "invalid_json"},
+		{"unknown op", nil, `{"batch":[` + valid + `,{"op":"UPSERT","table":"lists","id":"a"}]}`, 400, "invalid_op"},
+		{"operator injection", nil, `{"batch":[` + valid + `,{"op":"PATCH","table":"lists","id":"v","data":{"$set":{"admin":true}}}]}`, 400, "invalid_key"},
+		{"system table", nil, `{"batch":[` + valid + `,{"op":"PUT","table":"system.js","id":"a"}]}`, 400, "invalid_table"},
+		{"id mismatch", nil, `{"batch":[` + valid + `,{"op":"PUT","table":"lists","id":"a","data":{"_id":"b"}}]}`, 400, "id_mismatch"},
+		{"wrong content type", map[string]string{"Content-Type": "text/plain"}, `{"batch":[` + valid + `]}`, 415, "unsupported_media_type"},
+		{"no content type", map[string]string{"Content-Type": ""}, `{"batch":[` + valid + `]}`, 415, "unsupported_media_type"},
+		{"gzip refused", map[string]string{"Content-Encoding": "gzip"}, `{"batch":[` + valid + `]}`, 415, "unsupported_encoding"},
+		{"body too large", nil, `{"batch":[` + valid + `,{"op":"PUT","table":"lists","id":"b","data":{"s":"` + strings.Repeat("x", 70000) + `"}}]}`, 413, "body_too_large"},
+		{"10 MB string", nil, `{"batch":[` + valid + `,{"op":"PUT","table":"lists","id":"b","data":{"s":"` + strings.Repeat("x", 10<<20) + `"}}]}`, 413, "body_too_large"},
+		{"too many entries", nil, `{"batch":[` + valid + strings.Repeat(`,{"op":"DELETE","table":"lists","id":"a"}`, 60) + `]}`, 413, "too_many_ops"},
+		{"100k entries", nil, `{"batch":[` + valid + strings.Repeat(`,{"op":"DELETE","table":"l","id":"a"}`, 100000) + `]}`, 413, "body_too_large"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := map[string]string{"Content-Type": "application/json"}
+			for k, v := range c.header {
+				h[k] = v
+			}
+			r := do(t, "POST", a.url+"/upload", h, []byte(c.body))
+			if r.status != c.status || r.errorCode(t) != c.code {
+				t.Fatalf("got %d %s, want %d %s", r.status, r.body, c.status, c.code)
+			}
+			if n := count(t, a.db, "lists"); n != 0 {
+				t.Fatalf("%d documents written", n)
+			}
+		})
+	}
+	if r := postUpload(t, a, "", `{"batch":[]}`); r.status != 200 || r.json(t)["applied"] != float64(0) {
+		t.Fatalf("empty batch: %d %s", r.status, r.body)
+	}
+}
+
+// TestLargePatchBatchOnFerretDB is the FerretDB v1 deadlock case: one batch
+// of 1000 PATCHes of existing documents must succeed, and so must 16
+// concurrent batches of 100.
+func TestLargePatchBatchOnFerretDB(t *testing.T) {
+	a := start(t, baseEnv(t))
+	batch := func(op string, from, n int, tag string) string {
+		var b strings.Builder
+		b.WriteString(`{"batch":[`)
+		for i := from; i < from+n; i++ {
+			if i > from {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"op":"%s","table":"todos","id":"t%d","data":{"description":"%s %d"}}`, op, i, tag, i)
+		}
+		b.WriteString(`]}`)
+		return b.String()
+	}
+	if r := postUpload(t, a, "", batch("PUT", 0, 1600, "put")); r.status != 200 {
+		t.Fatalf("PUT 1600: %d %s", r.status, r.body)
+	}
+	if r := postUpload(t, a, "", batch("PATCH", 0, 1000, "patched")); r.status != 200 || r.json(t)["applied"] != float64(1000) {
+		t.Fatalf("PATCH 1000: %d %s", r.status, r.body)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 16)
+	for c := range 16 {
+		wg.Go(func() {
+			r := postUpload(t, a, "", batch("PATCH", c*100, 100, "concurrent"))
+			if r.status != 200 {
+				errs <- fmt.Sprintf("batch %d: %d %s", c, r.status, r.body)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	all := docs(t, a.db, "todos")
+	for i := range 1600 {
+		if want := fmt.Sprintf("concurrent %d", i); all[fmt.Sprintf("t%d", i)]["description"] != want {
+			t.Fatalf("t%d: %v, want %q", i, all[fmt.Sprintf("t%d", i)], want)
+		}
+	}
+}
+
+// TestDatabaseOutage stops the database under a running server: uploads
+// answer 503 with Retry-After (never 500, never hang), /readyz is 503; when
+// the database returns, the same server recovers without restart.
+func TestDatabaseOutage(t *testing.T) {
+	dir := t.TempDir()
+	db, err := devdb.Start(dir, "127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimSuffix(strings.TrimPrefix(db.URI(), "mongodb://"), "/")
+	env := baseEnv(t)
+	env["MONGO_URI"] = db.URI()
+	env["MONGO_TIMEOUT"] = "1s"
+	a := start(t, env)
+	put := func(id string) response {
+		return postUpload(t, a, "", `{"batch":[{"op":"PUT","table":"lists","id":"`+id+`","data":{"name":"n"}}]}`)
+	}
+	if r := put("before"); r.status != 200 {
+		t.Fatalf("before outage: %d %s", r.status, r.body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := db.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	r := put("during")
+	if r.status != 503 || r.header.Get("Retry-After") == "" || r.errorCode(t) != "database_unavailable" {
+		t.Fatalf("during outage: %d retry-after=%q %s", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	if d := time.Since(began); d > 10*time.Second {
+		t.Fatalf("outage answer took %s", d)
+	}
+	if strings.Contains(string(r.body), "127.0.0.1") || strings.Contains(string(r.body), "server selection") {
+		t.Fatalf("driver details leaked to the client: %s", r.body)
+	}
+	if rr := get(t, a.url+"/readyz"); rr.status != 503 {
+		t.Fatalf("readyz during outage: %d %s", rr.status, rr.body)
+	}
+	db, err = devdb.Start(dir, addr, nil)
+	if err != nil {
+		t.Fatalf("restart database on %s: %v", addr, err)
+	}
+	defer db.Close(context.Background())
+	waitReady(t, a.url, 15*time.Second)
+	if r := put("after"); r.status != 200 {
+		t.Fatalf("after outage: %d %s", r.status, r.body)
+	}
+	c, err := mongo.Connect(options.Client().ApplyURI(db.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(context.Background())
+	var all []bson.M
+	cur, err := c.Database(a.db).Collection("lists").Find(t.Context(), bson.D{})
+	if err != nil || cur.All(t.Context(), &all) != nil {
+		t.Fatalf("read back: %v", err)
+	}
+	got := map[string]bson.M{}
+	for _, d := range all {
+		got[d["_id"].(string)] = d
+	}
+	if _, ok := got["during"]; ok || got["before"] == nil || got["after"] == nil {
+		t.Fatalf("final state %v", got)
+	}
+}
+
+// TestStartsWithDatabaseDown: start-up does not hang; /readyz says why.
+func TestStartsWithDatabaseDown(t *testing.T) {
+	env := baseEnv(t)
+	env["MONGO_URI"] = "mongodb://127.0.0.1:1/?connectTimeoutMS=200"
+	env["MONGO_TIMEOUT"] = "500ms"
+	a := startNotReady(t, env)
+	r := get(t, a.url+"/readyz")
+	if r.status != 503 {
+		t.Fatalf("readyz: %d %s", r.status, r.body)
+	}
+	if db := r.json(t)["checks"].(map[string]any)["database"]; db == "ok" || db == "" {
+		t.Fatalf("readyz gives no reason: %s", r.body)
+	}
+	up := postUpload(t, a, "", `{"batch":[{"op":"PUT","table":"lists","id":"x","data":{}}]}`)
+	if up.status != 503 || up.header.Get("Retry-After") == "" {
+		t.Fatalf("upload with database down: %d %s", up.status, up.body)
+	}
+	if code := a.stop(t); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
