@@ -263,3 +263,13 @@ func docs(t *testing.T, db, coll string) map[string]bson.M {
 func count(t *testing.T, db, coll string) int {
 	return len(docs(t, db, coll))
 }
+
+// runCommand runs syncgate to completion and returns its exit code and stderr.
+func runCommand(t *testing.T, env map[string]string, args ...string) (int, string) {
+	t.Helper()
+	var stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	code := cli.Run(ctx, args, func(k string) string { return env[k] }, io.Discard, &stderr)
+	return code, stderr.String()
+}

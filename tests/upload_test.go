@@ -2,8 +2,8 @@ package tests
 
 import (
 	"context"
-	"reflect"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"

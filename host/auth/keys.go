@@ -73,6 +73,9 @@ func parseJWK(raw []byte) (*Key, error) {
 	if err := json.Unmarshal(raw, &jwk); err != nil {
 		return nil, fmt.Errorf("not a JWK: %w", err)
 	}
+	if _, symmetric := jwk.Key.([]byte); symmetric {
+		return nil, errors.New("symmetric keys are never used: PowerSync must not be able to mint tokens")
+	}
 	if !jwk.Valid() {
 		return nil, errors.New("invalid JWK")
 	}
@@ -89,8 +92,6 @@ func parseJWK(raw []byte) (*Key, error) {
 		k.Public = k.Private.Public()
 	case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
 		k.Public = key
-	case []byte:
-		return nil, errors.New("symmetric keys are never used: PowerSync must not be able to mint tokens")
 	default:
 		return nil, fmt.Errorf("unsupported key type %T", key)
 	}

@@ -135,11 +135,19 @@ func (c *Config) Validate() error {
 	if !c.Dev() && c.Audience == "" {
 		bad("POWERSYNC_URL", "required when keys come from the environment (it is the aud of every token)")
 	}
-	switch c.TokenAuth {
+	mode := c.TokenAuth
+	if mode == "" && !c.Dev() {
+		mode = "api-key-default"
+	}
+	switch mode {
 	case "", "dev":
-	case "api-key":
+	case "api-key", "api-key-default":
 		if len(nonEmpty(c.TokenAPIKeys)) == 0 {
-			bad("TOKEN_API_KEYS", "TOKEN_AUTH=api-key needs at least one key")
+			if mode == "api-key" {
+				bad("TOKEN_API_KEYS", "TOKEN_AUTH=api-key needs at least one key")
+			} else {
+				bad("TOKEN_AUTH", "keys come from the environment, so /token is not open to anyone: set TOKEN_API_KEYS (api-key, the default), TOKEN_AUTH=jwks, or TOKEN_AUTH=dev to allow anyone")
+			}
 		}
 		for _, k := range nonEmpty(c.TokenAPIKeys) {
 			if len(k) < 16 {
@@ -159,9 +167,6 @@ func (c *Config) Validate() error {
 		}
 	default:
 		bad("TOKEN_AUTH", "want dev, api-key or jwks, got %q", c.TokenAuth)
-	}
-	if c.TokenAuth == "" && !c.Dev() && len(nonEmpty(c.TokenAPIKeys)) == 0 {
-		bad("TOKEN_AUTH", "keys come from the environment, so /token is not open to anyone: set TOKEN_API_KEYS (api-key, the default), TOKEN_AUTH=jwks, or TOKEN_AUTH=dev to allow anyone")
 	}
 	if c.TokenTTL < 30*time.Second || c.TokenTTL > 24*time.Hour {
 		bad("TOKEN_TTL", "want between 30s and 24h, got %s", c.TokenTTL)

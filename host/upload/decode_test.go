@@ -17,19 +17,19 @@ func TestDecodeAccepts(t *testing.T) {
 	}{
 		{"empty batch", `{"batch":[]}`, []syncgate.Op{}},
 		{"put", `{"batch":[{"op":"PUT","table":"lists","id":"a","data":{"name":"x","n":1,"f":1.5,"b":true,"z":null}}]}`,
-			[]syncgate.Op{{Op: "PUT", Table: "lists", ID: "a", Data: syncgate.Doc{{"name", "x"}, {"n", int64(1)}, {"f", 1.5}, {"b", true}, {"z", nil}}}}},
+			[]syncgate.Op{{Op: "PUT", Table: "lists", ID: "a", Data: syncgate.Doc{{Key: "name", Value: "x"}, {Key: "n", Value: int64(1)}, {Key: "f", Value: 1.5}, {Key: "b", Value: true}, {Key: "z", Value: nil}}}}},
 		{"powersync crud entry", `{"batch":[{"op_id":7,"op":"PATCH","type":"todos","id":"t","tx_id":3,"data":{"done":1},"old":{"done":0},"metadata":"m"}]}`,
-			[]syncgate.Op{{Op: "PATCH", Table: "todos", ID: "t", Data: syncgate.Doc{{"done", int64(1)}}, OpID: int64(7), TxID: int64(3), Old: syncgate.Doc{{"done", int64(0)}}, Metadata: "m"}}},
+			[]syncgate.Op{{Op: "PATCH", Table: "todos", ID: "t", Data: syncgate.Doc{{Key: "done", Value: int64(1)}}, OpID: int64(7), TxID: int64(3), Old: syncgate.Doc{{Key: "done", Value: int64(0)}}, Metadata: "m"}}},
 		{"opData and id inside", `{"batch":[{"op":"PUT","table":"lists","opData":{"id":"x","name":"n"}}]}`,
-			[]syncgate.Op{{Op: "PUT", Table: "lists", ID: "x", Data: syncgate.Doc{{"name", "n"}}}}},
+			[]syncgate.Op{{Op: "PUT", Table: "lists", ID: "x", Data: syncgate.Doc{{Key: "name", Value: "n"}}}}},
 		{"agreeing ids", `{"batch":[{"op":"PUT","table":"lists","id":"x","data":{"id":"x"}}]}`,
 			[]syncgate.Op{{Op: "PUT", Table: "lists", ID: "x", Data: syncgate.Doc{}}}},
 		{"delete ignores data", `{"batch":[{"op":"DELETE","table":"lists","id":"x","data":{"a":1}}]}`,
 			[]syncgate.Op{{Op: "DELETE", Table: "lists", ID: "x"}}},
 		{"nested", `{"batch":[{"op":"PUT","table":"l","id":"x","data":{"a":{"b":[1,{"c":"d"}]}}}]}`,
-			[]syncgate.Op{{Op: "PUT", Table: "l", ID: "x", Data: syncgate.Doc{{"a", syncgate.Doc{{"b", []any{int64(1), syncgate.Doc{{"c", "d"}}}}}}}}}},
+			[]syncgate.Op{{Op: "PUT", Table: "l", ID: "x", Data: syncgate.Doc{{Key: "a", Value: syncgate.Doc{{Key: "b", Value: []any{int64(1), syncgate.Doc{{Key: "c", Value: "d"}}}}}}}}}},
 		{"big integer stays integer", `{"batch":[{"op":"PUT","table":"l","id":"x","data":{"n":9007199254740993}}]}`,
-			[]syncgate.Op{{Op: "PUT", Table: "l", ID: "x", Data: syncgate.Doc{{"n", int64(9007199254740993)}}}}},
+			[]syncgate.Op{{Op: "PUT", Table: "l", ID: "x", Data: syncgate.Doc{{Key: "n", Value: int64(9007199254740993)}}}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -64,7 +64,7 @@ func fmtAny(v any) string {
 	if v == nil {
 		return "-"
 	}
-	return strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(string(must(syncgate.Doc{{"v", v}}.MarshalJSON())), "{", ""), "}", ""))
+	return strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(string(must(syncgate.Doc{{Key: "v", Value: v}}.MarshalJSON())), "{", ""), "}", ""))
 }
 
 func must(b []byte, err error) []byte {
