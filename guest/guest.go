@@ -1,0 +1,193 @@
+// Package guest is the SDK for syncgate guests: small Go programs compiled
+// to WebAssembly (GOOS=wasip1 GOARCH=wasm, -buildmode=c-shared) that the
+// syncgate host runs on every write to accept, change or reject it.
+//
+// A guest author writes one function from an Op to a Verdict and registers
+// it in init:
+//
+//	func init() { guest.Register(guest.Info{Name: "owner", NeedsCurrent: true}, handle) }
+//	func handle(op *guest.Op) guest.Verdict { … return guest.Accept() }
+//	func main() {}
+//
+// The logic is plain Go and is tested natively with go test; everything
+// WebAssembly-specific lives in this package's abi_wasip1.go.
+//
+// # ABI (version 1)
+//
+// A guest is a WASI reactor module. The host instantiates it once per pool
+// slot, which runs _initialize (the Go runtime and package init, so schemas
+// or other setup happen once per instance), then calls these exports:
+//
+//	syncgate_abi_version() i32       ABIVersion; the host refuses any other
+//	syncgate_info() i64              the Info JSON, packed as ptr<<32 | len
+//	syncgate_alloc(size i32) i32     a guest buffer of size bytes for the input
+//	syncgate_handle(ptr, len i32) i64
+//	                                 runs the Request JSON at ptr/len; returns
+//	                                 the Response JSON, packed as ptr<<32 | len
+//
+// Memory ownership: the buffer from syncgate_alloc belongs to the guest and
+// stays valid until syncgate_handle returns; the host writes the input into
+// it. The returned output buffer stays valid until the next call into the
+// instance; the host copies it out at once. One instance serves one call at
+// a time.
+//
+// Status framing: a Response holds one Verdict per Op, by Index. A guest
+// that fails (panics, traps, exceeds its deadline or memory limit) costs
+// every op of that call a rejection; the host discards the instance. A
+// Response whose "error" is set rejects every op with that reason.
+//
+// The sandbox gives a guest no network, no environment, no arguments, no
+// real clock (use Request.Now) and no files except read-only mounts the host
+// chooses (the schema gate sees the schemas folder at /schemas). Output to
+// stdout and stderr goes to the host's log, capped.
+package guest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// ABIVersion is the host↔guest contract version described above.
+const ABIVersion = 1
+
+// Info describes a guest to the host; it is read once at load.
+type Info struct {
+	Name string `json:"name"`
+	// NeedsCurrent asks the host to fetch the stored document of every op
+	// the guest sees (Op.Current).
+	NeedsCurrent bool `json:"needs_current"`
+	// Error, when set, means the guest could not initialise (for example a
+	// schema does not compile); the host refuses to load it and logs why.
+	Error string `json:"error,omitempty"`
+}
+
+// Caller is the authenticated user behind a batch.
+type Caller struct {
+	UserID string         `json:"user_id"`
+	Claims map[string]any `json:"claims,omitempty"`
+}
+
+// Op is one write as a guest sees it. Data and Current hold JSON values
+// decoded with json.Number for numbers.
+type Op struct {
+	Index int    `json:"index"`
+	Op    string `json:"op"` // PUT, PATCH or DELETE
+	Table string `json:"table"`
+	ID    string `json:"id"`
+	// Data is the row (PUT) or the changed columns (PATCH); nil for DELETE.
+	Data map[string]any `json:"data,omitempty"`
+	// Current is the stored document (without id) when the host fetched it
+	// and it exists; Exists tells the two apart.
+	Current map[string]any `json:"current,omitempty"`
+	Exists  bool           `json:"exists"`
+
+	// Filled from the Request for convenience.
+	Caller    Caller            `json:"-"`
+	RequestID string            `json:"-"`
+	Now       time.Time         `json:"-"`
+	Settings  map[string]string `json:"-"`
+}
+
+// Request is one call's input: a batch's ops for this guest.
+type Request struct {
+	ABI       int               `json:"abi"`
+	RequestID string            `json:"request_id"`
+	Now       time.Time         `json:"now"`
+	Caller    Caller            `json:"caller"`
+	Settings  map[string]string `json:"settings,omitempty"`
+	Ops       []*Op             `json:"ops"`
+}
+
+// Verdict is a guest's answer for one op.
+type Verdict struct {
+	Index  int    `json:"index"`
+	Reject bool   `json:"reject,omitempty"`
+	Code   string `json:"code,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Data, when set, replaces the op's data.
+	Data map[string]any `json:"data,omitempty"`
+}
+
+// Response is one call's output.
+type Response struct {
+	Verdicts []Verdict `json:"verdicts"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// Accept lets the op through unchanged.
+func Accept() Verdict { return Verdict{} }
+
+// Replace lets the op through with data instead of what the client sent.
+func Replace(data map[string]any) Verdict { return Verdict{Data: data} }
+
+// Reject refuses the op; reason is shown to the client and recorded.
+func Reject(code, reason string) Verdict { return Verdict{Reject: true, Code: code, Reason: reason} }
+
+// Rejectf refuses the op with a formatted reason and code "rejected".
+func Rejectf(format string, args ...any) Verdict {
+	return Reject("rejected", fmt.Sprintf(format, args...))
+}
+
+// HandlerFunc decides one op.
+type HandlerFunc func(op *Op) Verdict
+
+var (
+	info    Info
+	handler HandlerFunc
+)
+
+// Register installs the guest's handler; call it once, from init.
+func Register(i Info, h HandlerFunc) {
+	info, handler = i, h
+}
+
+// SetInitError marks the guest as unable to serve, with the reason the host
+// shows when it refuses to load it.
+func SetInitError(err error) { info.Error = err.Error() }
+
+// InfoJSON is the registered Info as the host reads it.
+func InfoJSON() []byte {
+	b, _ := json.Marshal(info)
+	return b
+}
+
+// Process runs the registered handler over a Request JSON and returns the
+// Response JSON. It is what syncgate_handle calls, and what native tests can
+// call to run a guest exactly as the host would.
+func Process(input []byte) []byte {
+	return ProcessWith(handler, input)
+}
+
+// ProcessWith is Process with an explicit handler.
+func ProcessWith(h HandlerFunc, input []byte) []byte {
+	var req Request
+	dec := json.NewDecoder(bytes.NewReader(input))
+	dec.UseNumber()
+	if err := dec.Decode(&req); err != nil {
+		return mustJSON(Response{Error: "guest: decode request: " + err.Error()})
+	}
+	if req.ABI != ABIVersion {
+		return mustJSON(Response{Error: fmt.Sprintf("guest: ABI %d, want %d", req.ABI, ABIVersion)})
+	}
+	if h == nil {
+		return mustJSON(Response{Error: "guest: no handler registered"})
+	}
+	resp := Response{Verdicts: make([]Verdict, len(req.Ops))}
+	for i, op := range req.Ops {
+		op.Caller, op.RequestID, op.Now, op.Settings = req.Caller, req.RequestID, req.Now, req.Settings
+		v := h(op)
+		v.Index = op.Index
+		resp.Verdicts[i] = v
+	}
+	return mustJSON(resp)
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(Response{Error: "guest: encode response: " + err.Error()})
+	}
+	return b
+}

@@ -1,0 +1,274 @@
+// Package schemaset loads the JSON Schemas of a schemas folder (one
+// <collection>.json per collection) and validates documents against them.
+//
+// The same code runs natively (syncgate schemas check, tests, the native
+// baseline of benchmarks) and inside the schema-gate guest, so a schema
+// means the same thing everywhere. It reads only the fs.FS it is given.
+package schemaset
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+)
+
+// BaseURL is where schema files live for $ref resolution: "todos.json"
+// refers to BaseURL + "todos.json".
+const BaseURL = "file:///schemas/"
+
+// Set is the compiled schemas, by collection name.
+type Set struct {
+	schemas map[string]*jsonschema.Schema
+	raw     map[string]map[string]any
+}
+
+// Problem is one error in a schema file, with its place.
+type Problem struct {
+	File, Location, Message string
+}
+
+func (p Problem) String() string {
+	if p.Location == "" {
+		return p.File + ": " + p.Message
+	}
+	return p.File + ": " + p.Location + ": " + p.Message
+}
+
+// Problems is every error found while loading a Set.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Load compiles every *.json in fsys's root; <name>.json is the schema of
+// collection name, and files starting with "_" hold shared definitions. Schemas default to JSON Schema
+// 2020-12 ($schema is honoured), formats are asserted, $ref between files
+// works, and unknown keywords are errors (annotations start with "x-").
+func Load(fsys fs.FS) (*Set, error) {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, fmt.Errorf("schemaset: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	c.Draft = jsonschema.Draft2020
+	c.AssertFormat = true
+	c.AssertContent = true
+	c.LoadURL = func(u string) (io.ReadCloser, error) {
+		return nil, fmt.Errorf("%s: only files of the schemas folder can be referenced", u)
+	}
+	set := &Set{schemas: map[string]*jsonschema.Schema{}, raw: map[string]map[string]any{}}
+	var problems Problems
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		b, err := fs.ReadFile(fsys, e.Name())
+		if err != nil {
+			problems = append(problems, Problem{File: e.Name(), Message: err.Error()})
+			continue
+		}
+		var doc map[string]any
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(&doc); err != nil {
+			problems = append(problems, Problem{File: e.Name(), Message: "not a JSON object: " + err.Error()})
+			continue
+		}
+		problems = append(problems, unknownKeywords(e.Name(), "", doc)...)
+		if err := c.AddResource(BaseURL+e.Name(), bytes.NewReader(b)); err != nil {
+			problems = append(problems, Problem{File: e.Name(), Message: err.Error()})
+			continue
+		}
+		name := strings.TrimSuffix(e.Name(), ".json")
+		if strings.HasPrefix(name, "_") {
+			continue // shared definitions: a $ref target, not a collection
+		}
+		set.raw[name] = doc
+		names = append(names, name)
+	}
+	for _, name := range names {
+		s, err := c.Compile(BaseURL + name + ".json")
+		if err != nil {
+			problems = append(problems, Problem{File: name + ".json", Message: compileMessage(err)})
+			continue
+		}
+		set.schemas[name] = s
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return set, nil
+}
+
+func compileMessage(err error) string {
+	msg := err.Error()
+	msg = strings.ReplaceAll(msg, BaseURL, "")
+	return strings.TrimPrefix(msg, "jsonschema: ")
+}
+
+// Tables lists the collections that have a schema, sorted.
+func (s *Set) Tables() []string {
+	out := make([]string, 0, len(s.schemas))
+	for t := range s.schemas {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Has reports whether table has a schema.
+func (s *Set) Has(table string) bool { _, ok := s.schemas[table]; return ok }
+
+// Raw returns the decoded schema document of table (numbers as json.Number).
+func (s *Set) Raw(table string) map[string]any { return s.raw[table] }
+
+// Len is the number of schemas.
+func (s *Set) Len() int { return len(s.schemas) }
+
+// MaxViolations and maxMessage cap what a rejection reports.
+const (
+	MaxViolations = 10
+	maxMessage    = 160
+)
+
+// Validate checks doc (JSON values decoded with json.Number) against
+// table's schema and returns the violations, each "pointer: message",
+// capped in number and length. A table without a schema has none.
+func (s *Set) Validate(table string, doc any) []string {
+	sch, ok := s.schemas[table]
+	if !ok {
+		return nil
+	}
+	err := sch.Validate(doc)
+	if err == nil {
+		return nil
+	}
+	ve, ok := err.(*jsonschema.ValidationError)
+	if !ok {
+		return []string{"/: " + err.Error()}
+	}
+	var out []string
+	leaves(ve, &out)
+	if len(out) == 0 {
+		out = append(out, "/: "+ve.Message)
+	}
+	out = slices.Compact(out)
+	if len(out) > MaxViolations {
+		out = append(out[:MaxViolations], fmt.Sprintf("… and %d more", len(out)-MaxViolations))
+	}
+	return out
+}
+
+func leaves(ve *jsonschema.ValidationError, out *[]string) {
+	if len(ve.Causes) > 0 {
+		for _, c := range ve.Causes {
+			leaves(c, out)
+		}
+		return
+	}
+	loc := ve.InstanceLocation
+	if loc == "" {
+		loc = "/"
+	}
+	kw := path.Base(ve.KeywordLocation)
+	msg := ve.Message
+	switch kw {
+	case "required":
+		// "missing properties: 'a', 'b'" → one line per property.
+		if _, list, ok := strings.Cut(msg, ": "); ok {
+			for _, p := range strings.Split(list, ", ") {
+				p = strings.Trim(p, `'"`)
+				*out = append(*out, clip(strings.TrimSuffix(loc, "/")+"/"+p+": missing required property"))
+			}
+			return
+		}
+	case "type":
+		// "expected integer, but got string" → "got string, want integer".
+		var want, got string
+		if n, _ := fmt.Sscanf(strings.ReplaceAll(msg, ",", ""), "expected %s but got %s", &want, &got); n == 2 {
+			msg = "got " + got + ", want " + want
+		}
+	}
+	*out = append(*out, clip(loc+": "+msg+" ("+kw+")"))
+}
+
+func clip(s string) string {
+	if len(s) > maxMessage {
+		return s[:maxMessage] + "…"
+	}
+	return s
+}
+
+// known lists the JSON Schema 2020-12 (and draft-07 compatible) keywords.
+var known = map[string]bool{}
+
+func init() {
+	for _, k := range strings.Fields(`$schema $id $ref $dynamicRef $dynamicAnchor $anchor $recursiveRef $recursiveAnchor
+		$defs definitions $comment $vocabulary
+		type enum const multipleOf maximum exclusiveMaximum minimum exclusiveMinimum
+		maxLength minLength pattern format contentEncoding contentMediaType contentSchema
+		items prefixItems additionalItems unevaluatedItems contains minContains maxContains maxItems minItems uniqueItems
+		properties patternProperties additionalProperties unevaluatedProperties propertyNames
+		required dependentRequired dependentSchemas dependencies maxProperties minProperties
+		allOf anyOf oneOf not if then else
+		title description default examples deprecated readOnly writeOnly`) {
+		known[k] = true
+	}
+}
+
+// Keywords whose value is a schema, a list of schemas, or a map of schemas.
+var (
+	schemaKeys = map[string]bool{"not": true, "if": true, "then": true, "else": true, "contains": true,
+		"additionalProperties": true, "unevaluatedProperties": true, "unevaluatedItems": true,
+		"propertyNames": true, "additionalItems": true, "items": true, "contentSchema": true}
+	listKeys = map[string]bool{"allOf": true, "anyOf": true, "oneOf": true, "prefixItems": true, "items": true}
+	mapKeys  = map[string]bool{"properties": true, "patternProperties": true, "$defs": true, "definitions": true, "dependentSchemas": true}
+)
+
+// unknownKeywords reports keywords no draft defines, outside x- annotations.
+func unknownKeywords(file, at string, schema map[string]any) Problems {
+	var ps Problems
+	for k, v := range schema {
+		loc := at + "/" + k
+		switch {
+		case strings.HasPrefix(k, "x-"):
+			continue
+		case !known[k]:
+			ps = append(ps, Problem{File: file, Location: loc, Message: fmt.Sprintf("unknown keyword %q (annotations must start with x-)", k)})
+			continue
+		}
+		if m, ok := v.(map[string]any); ok && schemaKeys[k] {
+			ps = append(ps, unknownKeywords(file, loc, m)...)
+		}
+		if l, ok := v.([]any); ok && listKeys[k] {
+			for i, e := range l {
+				if m, ok := e.(map[string]any); ok {
+					ps = append(ps, unknownKeywords(file, fmt.Sprintf("%s/%d", loc, i), m)...)
+				}
+			}
+		}
+		if m, ok := v.(map[string]any); ok && mapKeys[k] {
+			for name, e := range m {
+				if sm, ok := e.(map[string]any); ok {
+					ps = append(ps, unknownKeywords(file, loc+"/"+name, sm)...)
+				}
+			}
+		}
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Location < ps[j].Location })
+	return ps
+}

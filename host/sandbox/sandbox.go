@@ -1,0 +1,436 @@
+// Package sandbox runs guests: WebAssembly modules built with the guest SDK,
+// hosted by wazero. It owns the runtime and its on-disk compilation cache,
+// the pools of warm instances, the host side of the ABI (documented in the
+// guest package), the limits (memory, deadline, output size, captured
+// stdout/stderr) and the Pipeline that runs guests over a batch.
+//
+// It is the only package that imports wazero. It never logs: guest output
+// goes to the writer the caller gives, errors go back to the caller.
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/syncgate/syncgate/guest"
+)
+
+// Limits bound one guest instance and one call.
+type Limits struct {
+	MemoryMiB int           // linear memory limit of one instance
+	Timeout   time.Duration // deadline of one call
+	MaxOutput int           // largest Response in bytes
+	LogCap    int           // stdout+stderr bytes kept per call; the rest is dropped
+}
+
+// DefaultLimits are used for zero fields.
+var DefaultLimits = Limits{MemoryMiB: 256, Timeout: 2 * time.Second, MaxOutput: 16 << 20, LogCap: 4 << 10}
+
+func (l Limits) withDefaults() Limits {
+	if l.MemoryMiB <= 0 {
+		l.MemoryMiB = DefaultLimits.MemoryMiB
+	}
+	if l.Timeout <= 0 {
+		l.Timeout = DefaultLimits.Timeout
+	}
+	if l.MaxOutput <= 0 {
+		l.MaxOutput = DefaultLimits.MaxOutput
+	}
+	if l.LogCap <= 0 {
+		l.LogCap = DefaultLimits.LogCap
+	}
+	return l
+}
+
+// RuntimeConfig configures a Runtime.
+type RuntimeConfig struct {
+	// CacheDir holds compiled code across restarts; empty keeps it in memory.
+	CacheDir string
+	Limits   Limits
+	// Output receives guests' stdout and stderr, capped per call; nil discards.
+	Output io.Writer
+}
+
+// Runtime compiles and instantiates guests. One Runtime serves all guests.
+type Runtime struct {
+	rt     wazero.Runtime
+	cache  wazero.CompilationCache
+	limits Limits
+	output io.Writer
+}
+
+// NewRuntime creates the wazero runtime with the compiler engine, memory
+// limit, termination on deadline and the compilation cache.
+//
+// Deadlines use WithCloseOnContextDone: it is the only wazero mechanism that
+// stops a guest stuck in a loop (closing a module from a watchdog affects
+// only its next call). Its cost is measured in BenchmarkCloseOnContextDone.
+func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
+	lim := cfg.Limits.withDefaults()
+	var cache wazero.CompilationCache
+	var err error
+	if cfg.CacheDir != "" {
+		if cache, err = wazero.NewCompilationCacheWithDir(cfg.CacheDir); err != nil {
+			return nil, fmt.Errorf("sandbox: compilation cache %s: %w", cfg.CacheDir, err)
+		}
+	} else {
+		cache = wazero.NewCompilationCache()
+	}
+	rc := wazero.NewRuntimeConfigCompiler().
+		WithCompilationCache(cache).
+		WithMemoryLimitPages(uint32(lim.MemoryMiB) * 16). // 64 KiB pages
+		WithCloseOnContextDone(true)
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("sandbox: wasi: %w", err)
+	}
+	out := cfg.Output
+	if out == nil {
+		out = io.Discard
+	}
+	return &Runtime{rt: rt, cache: cache, limits: lim, output: out}, nil
+}
+
+// Close releases every module and the runtime.
+func (r *Runtime) Close(ctx context.Context) error {
+	err := r.rt.Close(ctx)
+	if cerr := r.cache.Close(ctx); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Mount is a host folder a guest may read, at a guest path.
+type Mount struct{ HostDir, GuestPath string }
+
+// GuestConfig names a guest and how to run it.
+type GuestConfig struct {
+	Name     string
+	Path     string // the .wasm file, for messages
+	Wasm     []byte
+	Pool     int               // warm instances; at least 1
+	Mounts   []Mount           // read-only folders
+	Settings map[string]string // passed in every Request
+}
+
+// Guest is one compiled guest with its pool of warm instances.
+type Guest struct {
+	cfg      GuestConfig
+	rt       *Runtime
+	compiled wazero.CompiledModule
+	info     guest.Info
+	pool     chan *instance
+	closed   atomic.Bool
+	wg       sync.WaitGroup
+	stats    Stats
+}
+
+// Stats counts a guest's calls and failures.
+type Stats struct {
+	Calls, Traps, Timeouts, Rejections atomic.Int64
+	Replaced                           atomic.Int64
+}
+
+type instance struct {
+	mod    api.Module
+	alloc  api.Function
+	handle api.Function
+	stack  []uint64
+	log    *capWriter
+}
+
+// Load compiles a guest, checks its ABI version and exports, reads its Info
+// and fills its pool. A module that is not a syncgate guest is refused with
+// a message naming the file.
+func (r *Runtime) Load(ctx context.Context, cfg GuestConfig) (*Guest, error) {
+	if cfg.Pool < 1 {
+		cfg.Pool = 1
+	}
+	compiled, err := r.rt.CompileModule(ctx, cfg.Wasm)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %s: not a valid WebAssembly module: %w", cfg.Path, err)
+	}
+	exports := compiled.ExportedFunctions()
+	for _, name := range []string{"_initialize", "syncgate_abi_version", "syncgate_info", "syncgate_alloc", "syncgate_handle"} {
+		if _, ok := exports[name]; !ok {
+			compiled.Close(ctx)
+			return nil, fmt.Errorf("sandbox: %s: missing export %q: not a syncgate guest reactor (build with the guest SDK and -buildmode=c-shared)", cfg.Path, name)
+		}
+	}
+	g := &Guest{cfg: cfg, rt: r, compiled: compiled, pool: make(chan *instance, cfg.Pool)}
+	first, err := g.instantiate(ctx)
+	if err != nil {
+		compiled.Close(ctx)
+		return nil, err
+	}
+	ver, err := first.mod.ExportedFunction("syncgate_abi_version").Call(ctx)
+	if err != nil || len(ver) != 1 || int32(ver[0]) != guest.ABIVersion {
+		first.mod.Close(ctx)
+		compiled.Close(ctx)
+		got := "unknown"
+		if err == nil && len(ver) == 1 {
+			got = fmt.Sprint(int32(ver[0]))
+		}
+		return nil, fmt.Errorf("sandbox: %s: guest ABI version %s, this host speaks %d: rebuild the guest with this syncgate's SDK", cfg.Path, got, guest.ABIVersion)
+	}
+	infoRes, err := first.mod.ExportedFunction("syncgate_info").Call(ctx)
+	if err == nil {
+		var b []byte
+		if b, err = first.read(infoRes[0], 1<<20); err == nil {
+			err = json.Unmarshal(b, &g.info)
+		}
+	}
+	if err != nil {
+		first.mod.Close(ctx)
+		compiled.Close(ctx)
+		return nil, fmt.Errorf("sandbox: %s: read guest info: %w", cfg.Path, err)
+	}
+	if g.info.Error != "" {
+		first.mod.Close(ctx)
+		compiled.Close(ctx)
+		return nil, fmt.Errorf("sandbox: %s: guest failed to initialise: %s", cfg.Path, g.info.Error)
+	}
+	g.pool <- first
+	// Fill the rest of the pool concurrently: each instance runs the Go
+	// runtime's init (~50 ms).
+	errs := make(chan error, cfg.Pool-1)
+	for range cfg.Pool - 1 {
+		go func() {
+			inst, err := g.instantiate(ctx)
+			if err == nil {
+				g.pool <- inst
+			}
+			errs <- err
+		}()
+	}
+	for range cfg.Pool - 1 {
+		if e := <-errs; e != nil {
+			err = e
+		}
+	}
+	if err != nil {
+		g.Close(ctx)
+		return nil, err
+	}
+	return g, nil
+}
+
+// Info is what the guest said about itself.
+func (g *Guest) Info() guest.Info { return g.info }
+
+// Name is the configured guest name.
+func (g *Guest) Name() string { return g.cfg.Name }
+
+// Stats returns the guest's counters.
+func (g *Guest) Stats() *Stats { return &g.stats }
+
+// PoolSize is the configured number of warm instances.
+func (g *Guest) PoolSize() int { return g.cfg.Pool }
+
+// Idle is the number of instances waiting in the pool now.
+func (g *Guest) Idle() int { return len(g.pool) }
+
+func (g *Guest) instantiate(ctx context.Context) (*instance, error) {
+	log := &capWriter{w: g.rt.output, limit: g.rt.limits.LogCap, prefix: "guest " + g.cfg.Name + ": "}
+	fs := wazero.NewFSConfig()
+	for _, m := range g.cfg.Mounts {
+		fs = fs.WithReadOnlyDirMount(m.HostDir, m.GuestPath)
+	}
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions("_initialize").
+		WithStdout(log).WithStderr(log).
+		WithFSConfig(fs)
+	mod, err := g.rt.rt.InstantiateModule(ctx, g.compiled, mc)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %s: instantiate: %w", g.cfg.Path, err)
+	}
+	return &instance{
+		mod:    mod,
+		alloc:  mod.ExportedFunction("syncgate_alloc"),
+		handle: mod.ExportedFunction("syncgate_handle"),
+		stack:  make([]uint64, 2),
+		log:    log,
+	}, nil
+}
+
+// read copies a packed ptr<<32|len region out of guest memory.
+func (in *instance) read(packed uint64, max int) ([]byte, error) {
+	ptr, size := uint32(packed>>32), uint32(packed)
+	if int(size) > max {
+		return nil, fmt.Errorf("output of %d bytes is over the %d-byte limit", size, max)
+	}
+	b, ok := in.mod.Memory().Read(ptr, size)
+	if !ok {
+		return nil, fmt.Errorf("output at %d+%d is outside guest memory", ptr, size)
+	}
+	return append([]byte(nil), b...), nil
+}
+
+// ErrClosed is returned by calls on a closed guest.
+var ErrClosed = errors.New("sandbox: guest closed")
+
+// CallError is a failed guest call: the guest trapped, overran its
+// deadline or memory, or broke the ABI. The instance was discarded.
+type CallError struct {
+	Guest  string
+	Reason string // for the client: "guest owner timed out"
+	Err    error
+}
+
+func (e *CallError) Error() string { return fmt.Sprintf("sandbox: call %s: %s: %v", e.Guest, e.Reason, e.Err) }
+func (e *CallError) Unwrap() error { return e.Err }
+
+// Call runs one Request through a warm instance and returns the Response
+// bytes. A failed instance is discarded and replaced in the background.
+func (g *Guest) Call(ctx context.Context, input []byte) ([]byte, error) {
+	if g.closed.Load() {
+		return nil, ErrClosed
+	}
+	var in *instance
+	select {
+	case in = <-g.pool:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("sandbox: %s: wait for an instance: %w", g.cfg.Name, ctx.Err())
+	}
+	g.stats.Calls.Add(1)
+	out, err := g.call(ctx, in, input)
+	if err != nil {
+		g.discard(in)
+		return nil, err
+	}
+	g.pool <- in
+	return out, nil
+}
+
+func (g *Guest) call(ctx context.Context, in *instance, input []byte) ([]byte, error) {
+	lim := g.rt.limits
+	cctx, cancel := context.WithTimeout(ctx, lim.Timeout)
+	defer cancel()
+	in.log.reset()
+	fail := func(reason string, err error) error {
+		if errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			g.stats.Timeouts.Add(1)
+			return &CallError{Guest: g.cfg.Name, Reason: fmt.Sprintf("guest %s ran past its %s deadline", g.cfg.Name, lim.Timeout), Err: err}
+		}
+		g.stats.Traps.Add(1)
+		return &CallError{Guest: g.cfg.Name, Reason: fmt.Sprintf("guest %s failed: %s", g.cfg.Name, reason), Err: err}
+	}
+	in.stack[0] = uint64(len(input))
+	if err := in.alloc.CallWithStack(cctx, in.stack[:1]); err != nil {
+		return nil, fail("alloc trapped", err)
+	}
+	ptr := uint32(in.stack[0])
+	if len(input) > 0 && !in.mod.Memory().Write(ptr, input) {
+		return nil, fail("alloc returned memory outside the module", errors.New("bad alloc pointer"))
+	}
+	in.stack[0], in.stack[1] = uint64(ptr), uint64(len(input))
+	if err := in.handle.CallWithStack(cctx, in.stack[:2]); err != nil {
+		return nil, fail(trapReason(err), err)
+	}
+	out, err := in.read(in.stack[0], lim.MaxOutput)
+	if err != nil {
+		return nil, fail(err.Error(), err)
+	}
+	return out, nil
+}
+
+// trapReason turns a wazero error into a short client-safe reason.
+func trapReason(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "unreachable"):
+		return "it panicked (trap: unreachable)"
+	case strings.Contains(msg, "out of bounds memory"):
+		return "it accessed memory out of bounds or ran out of memory"
+	case strings.Contains(msg, "exit_code"), strings.Contains(msg, "exit code"):
+		return "it exited"
+	}
+	return "it trapped"
+}
+
+// discard closes a failed instance and starts a replacement in the background.
+func (g *Guest) discard(in *instance) {
+	_ = in.mod.Close(context.Background())
+	if g.closed.Load() {
+		return
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		for attempt := 0; attempt < 5 && !g.closed.Load(); attempt++ {
+			inst, err := g.instantiate(context.Background())
+			if err == nil {
+				g.stats.Replaced.Add(1)
+				g.pool <- inst
+				return
+			}
+			time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+		}
+	}()
+}
+
+// Close waits for background replacements and closes every idle instance
+// and the compiled module. In-flight calls finish first when the caller
+// waits for them (the Pipeline does).
+func (g *Guest) Close(ctx context.Context) {
+	if g.closed.Swap(true) {
+		return
+	}
+	g.wg.Wait()
+	for {
+		select {
+		case in := <-g.pool:
+			_ = in.mod.Close(ctx)
+		default:
+			_ = g.compiled.Close(ctx)
+			return
+		}
+	}
+}
+
+// capWriter forwards at most limit bytes per call to w, prefixed, and drops the rest.
+type capWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	limit   int
+	written int
+	dropped int
+	prefix  string
+}
+
+func (c *capWriter) reset() {
+	c.mu.Lock()
+	c.written, c.dropped = 0, 0
+	c.mu.Unlock()
+}
+
+func (c *capWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	room := c.limit - c.written
+	if room <= 0 {
+		c.dropped += len(p)
+		return len(p), nil
+	}
+	keep := p
+	if len(keep) > room {
+		keep = keep[:room]
+		c.dropped += len(p) - room
+	}
+	c.written += len(keep)
+	_, _ = c.w.Write(append([]byte(c.prefix), keep...))
+	return len(p), nil
+}
