@@ -98,6 +98,8 @@ func baseEnv(t *testing.T) map[string]string {
 		"LOG_FORMAT":     "json",
 		"UPLOAD_AUTH":    "off",
 		"SCHEMAS_DIR":    t.TempDir(), // no schemas unless a test adds them
+		"GUESTS_DIR":     "../guest/bin",
+		"GUEST_POOL":     "2",
 	}
 }
 

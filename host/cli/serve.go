@@ -6,13 +6,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/syncgate/syncgate/host/auth"
 	"github.com/syncgate/syncgate/host/config"
 	"github.com/syncgate/syncgate/host/devdb"
+	"github.com/syncgate/syncgate/host/sandbox"
 	"github.com/syncgate/syncgate/host/server"
 	"github.com/syncgate/syncgate/host/store"
 	"github.com/syncgate/syncgate/host/upload"
@@ -196,8 +201,12 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	defer stopConnect()
 	go connect(connCtx, st, state, log)
 
+	holder := sandbox.NewReloadable(nil)
 	srv := server.New(server.Config{Addr: cfg.Addr, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, Warnings: warnings,
-		Details: map[string]any{"token_auth": mode, "database": map[string]any{"embedded": cfg.Embedded(), "name": cfg.Database}}})
+		Details: func() map[string]any {
+			return map[string]any{"token_auth": mode, "database": map[string]any{"embedded": cfg.Embedded(), "name": cfg.Database},
+				"guests": describe(holder.Current())}
+		}})
 	srv.AddCheck(server.Check{Name: "database", Fn: func(ctx context.Context) error {
 		if ok, err := state.get(); !ok {
 			return err
@@ -205,17 +214,61 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 		return st.Ping(ctx)
 	}})
 
+	schemaTables, err := schemaFiles(cfg.SchemasDir)
+	if err != nil {
+		return err
+	}
+	allowed := cfg.Tables
+	if len(allowed) == 0 {
+		allowed = schemaTables // schema-first: only tables with a schema
+	}
 	var tables map[string]bool
-	if len(cfg.Tables) > 0 {
+	if len(allowed) > 0 {
 		tables = map[string]bool{}
-		for _, t := range cfg.Tables {
-			tables[t] = true
+		for _, t := range allowed {
+			tables[strings.TrimSpace(t)] = true
 		}
 	}
+
+	durations, observe := guestDuration()
+	rt, err := sandbox.NewRuntime(ctx, sandbox.RuntimeConfig{
+		CacheDir: filepath.Join(cfg.StateDir, "wazero-cache"),
+		Limits:   sandbox.Limits{MemoryMiB: cfg.GuestMemory, Timeout: cfg.GuestTimeout, MaxOutput: cfg.GuestOutput},
+		Output:   logWriter{log},
+		Observe:  observe,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		holder.Swap(cctx, nil)
+		_ = rt.Close(cctx)
+	}()
+	srv.Registry().MustRegister(durations, newGuestCollector(holder))
+	guests := &guestState{err: errors.New("loading")}
+	srv.AddCheck(server.Check{Name: "guests", Fn: func(context.Context) error {
+		if holder.Current() == nil {
+			return guests.get()
+		}
+		return nil
+	}})
+	serveCtx, fail := context.WithCancelCause(ctx)
+	watchDone := make(chan struct{})
+	defer func() {
+		fail(nil)
+		<-watchDone // a load in progress must end before the runtime closes
+	}()
+	go func() {
+		defer close(watchDone)
+		watchGuests(serveCtx, cfg, rt, holder, guests, log, fail)
+	}()
+
 	up := upload.New(upload.Config{
 		Limits:       upload.Limits{MaxOps: cfg.MaxOps, MaxDepth: cfg.MaxDepth, MaxIDBytes: cfg.MaxIDBytes, Tables: tables},
 		MaxBodyBytes: cfg.MaxBodyBytes, Strict: cfg.Strict,
-	}, st, nil, uploadAuth)
+	}, st, holder, uploadAuth)
 	ah := &auth.Handlers{Keys: keys, Minter: minter, Auth: mintAuth}
 	srv.Handle("GET /jwks", ah.JWKS)
 	srv.Handle("GET /.well-known/jwks.json", ah.JWKS)
@@ -226,9 +279,79 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 		return err
 	}
 	log.Info("listening", "addr", srv.Addr(), "token_auth", mode, "upload_auth", cfg.UploadAuth)
-	if err := srv.Serve(ctx); err != nil {
+	if err := srv.Serve(serveCtx); err != nil {
 		return err
+	}
+	if cause := context.Cause(serveCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
 	}
 	log.Info("stopped cleanly")
 	return nil
+}
+
+// guestState keeps the last guest load error for /readyz.
+type guestState struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (g *guestState) set(err error) {
+	g.mu.Lock()
+	g.err = err
+	g.mu.Unlock()
+}
+
+func (g *guestState) get() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
+}
+
+// watchGuests loads the pipeline, then reloads it on SIGHUP or when guest
+// or schema files change. A failed first load stops the server (fail); a
+// failed reload keeps the old pipeline and logs why.
+func watchGuests(ctx context.Context, cfg config.Config, rt *sandbox.Runtime, holder *sandbox.Reloadable, state *guestState, log *slog.Logger, fail context.CancelCauseFunc) {
+	print := fingerprint(cfg)
+	p, err := loadPipeline(ctx, cfg, rt, log)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Error("guests failed to load", "err", err)
+			state.set(err)
+			fail(fmt.Errorf("guests: %w", err))
+		}
+		return
+	}
+	holder.Swap(ctx, p)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var tick <-chan time.Time
+	if cfg.ReloadPoll > 0 {
+		t := time.NewTicker(cfg.ReloadPoll)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		why := ""
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			why = "SIGHUP"
+		case <-tick:
+			now := fingerprint(cfg)
+			if now == print {
+				continue
+			}
+			print, why = now, "files changed"
+		}
+		log.Info("reloading guests and schemas", "why", why)
+		p, err := loadPipeline(ctx, cfg, rt, log)
+		if err != nil {
+			log.Error("reload failed; the previous guests and schemas stay live", "err", err)
+			continue
+		}
+		holder.Swap(ctx, p)
+		log.Info("reloaded", "pipeline", describe(p))
+	}
 }

@@ -52,14 +52,16 @@ type Config struct {
 	WriteChunk       int           `env:"STORE_WRITE_CHUNK" envDefault:"0" help:"most replace/update statements per write command; 0: 16 on the embedded database, 1000 otherwise"`
 	WriteConcurrency int           `env:"STORE_WRITE_CONCURRENCY" envDefault:"0" help:"most concurrent write commands; 0: 4 on the embedded database, unbounded otherwise"`
 
-	GuestsDir    string        `env:"GUESTS_DIR" envDefault:"guest/bin" help:"folder of built guest .wasm files"`
-	Guests       []string      `env:"GUESTS" envSeparator:"," help:"guests to run in order, each name or name:table1|table2; the schema gate always runs last"`
-	SchemasDir   string        `env:"SCHEMAS_DIR" envDefault:"schemas" help:"folder of <collection>.json JSON Schemas"`
-	UnknownTable string        `env:"SCHEMA_UNKNOWN_TABLE" help:"reject or allow writes to tables without a schema; default reject when schemas exist"`
-	GuestPool    int           `env:"GUEST_POOL" envDefault:"0" help:"warm instances per guest; 0: number of CPUs"`
-	GuestTimeout time.Duration `env:"GUEST_TIMEOUT" envDefault:"2s" help:"deadline of one guest call"`
-	GuestMemory  int           `env:"GUEST_MEMORY_MB" envDefault:"256" help:"memory limit of one guest instance in MiB"`
-	GuestOutput  int           `env:"GUEST_MAX_OUTPUT" envDefault:"16777216" help:"largest guest result in bytes"`
+	GuestsDir     string            `env:"GUESTS_DIR" envDefault:"guest/bin" help:"folder of built guest .wasm files"`
+	Guests        []string          `env:"GUESTS" envSeparator:"," help:"guests to run in order, each name or name:table1|table2; the schema gate always runs last"`
+	SchemasDir    string            `env:"SCHEMAS_DIR" envDefault:"schemas" help:"folder of <collection>.json JSON Schemas"`
+	UnknownTable  string            `env:"SCHEMA_UNKNOWN_TABLE" help:"reject or allow writes to tables without a schema; default reject when schemas exist"`
+	GuestSettings map[string]string `env:"GUEST_SETTINGS" help:"guest settings as guest.key:value pairs, comma separated (e.g. owner.field:owner_id)"`
+	ReloadPoll    time.Duration     `env:"RELOAD_POLL" envDefault:"2s" help:"how often guest and schema files are checked for changes (hot reload); 0 disables; SIGHUP always reloads"`
+	GuestPool     int               `env:"GUEST_POOL" envDefault:"0" help:"warm instances per guest; 0: number of CPUs"`
+	GuestTimeout  time.Duration     `env:"GUEST_TIMEOUT" envDefault:"2s" help:"deadline of one guest call"`
+	GuestMemory   int               `env:"GUEST_MEMORY_MB" envDefault:"256" help:"memory limit of one guest instance in MiB"`
+	GuestOutput   int               `env:"GUEST_MAX_OUTPUT" envDefault:"16777216" help:"largest guest result in bytes"`
 
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" help:"how long in-flight requests may finish after SIGTERM"`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
@@ -202,6 +204,20 @@ func (c *Config) Validate() error {
 	case "", "reject", "allow":
 	default:
 		bad("SCHEMA_UNKNOWN_TABLE", "want reject or allow, got %q", c.UnknownTable)
+	}
+	for _, g := range c.Guests {
+		name, _, _ := strings.Cut(g, ":")
+		if name == "" || strings.ContainsAny(name, "/\\. ") {
+			bad("GUESTS", "%q: want name or name:table1|table2", g)
+		}
+	}
+	for k := range c.GuestSettings {
+		if g, key, ok := strings.Cut(k, "."); !ok || g == "" || key == "" {
+			bad("GUEST_SETTINGS", "%q: want guest.key:value", k)
+		}
+	}
+	if c.ReloadPoll < 0 {
+		bad("RELOAD_POLL", "must not be negative")
 	}
 	if c.GuestPool < 0 {
 		bad("GUEST_POOL", "must not be negative")

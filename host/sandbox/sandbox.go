@@ -60,14 +60,17 @@ type RuntimeConfig struct {
 	Limits   Limits
 	// Output receives guests' stdout and stderr, capped per call; nil discards.
 	Output io.Writer
+	// Observe, when set, is told each call's guest and duration (metrics).
+	Observe func(guest string, d time.Duration)
 }
 
 // Runtime compiles and instantiates guests. One Runtime serves all guests.
 type Runtime struct {
-	rt     wazero.Runtime
-	cache  wazero.CompilationCache
-	limits Limits
-	output io.Writer
+	rt      wazero.Runtime
+	cache   wazero.CompilationCache
+	limits  Limits
+	output  io.Writer
+	observe func(string, time.Duration)
 }
 
 // NewRuntime creates the wazero runtime with the compiler engine, memory
@@ -100,7 +103,7 @@ func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	return &Runtime{rt: rt, cache: cache, limits: lim, output: out}, nil
+	return &Runtime{rt: rt, cache: cache, limits: lim, output: out, observe: cfg.Observe}, nil
 }
 
 // Close releases every module and the runtime.
@@ -290,7 +293,9 @@ type CallError struct {
 	Err    error
 }
 
-func (e *CallError) Error() string { return fmt.Sprintf("sandbox: call %s: %s: %v", e.Guest, e.Reason, e.Err) }
+func (e *CallError) Error() string {
+	return fmt.Sprintf("sandbox: call %s: %s: %v", e.Guest, e.Reason, e.Err)
+}
 func (e *CallError) Unwrap() error { return e.Err }
 
 // Call runs one Request through a warm instance and returns the Response
@@ -306,7 +311,11 @@ func (g *Guest) Call(ctx context.Context, input []byte) ([]byte, error) {
 		return nil, fmt.Errorf("sandbox: %s: wait for an instance: %w", g.cfg.Name, ctx.Err())
 	}
 	g.stats.Calls.Add(1)
+	start := time.Now()
 	out, err := g.call(ctx, in, input)
+	if g.rt.observe != nil {
+		g.rt.observe(g.cfg.Name, time.Since(start))
+	}
 	if err != nil {
 		g.discard(in)
 		return nil, err

@@ -47,8 +47,8 @@ type Config struct {
 	Logger          *slog.Logger
 	// Warnings are shown on /readyz (e.g. "TOKEN_AUTH=dev: anyone can mint tokens").
 	Warnings []string
-	// Details are shown on /readyz (e.g. guests per table).
-	Details map[string]any
+	// Details, when set, adds fields to /readyz (e.g. the guest pipeline).
+	Details func() map[string]any
 }
 
 // Server is syncgate's HTTP server.
@@ -327,8 +327,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if len(s.cfg.Warnings) > 0 {
 		body["warnings"] = s.cfg.Warnings
 	}
-	for k, v := range s.cfg.Details {
-		body[k] = v
+	if s.cfg.Details != nil {
+		for k, v := range s.cfg.Details() {
+			body[k] = v
+		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	if !ready {

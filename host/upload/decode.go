@@ -383,3 +383,27 @@ func number(path string, n json.Number) (any, error) {
 	}
 	return f, nil
 }
+
+// DecodeData parses one data object (a guest's replacement data) with the
+// same rules as a client's: valid UTF-8 JSON object, no duplicate, operator,
+// dotted or NUL keys, numbers that fit, nesting within maxDepth.
+func DecodeData(raw []byte, maxDepth int) (syncgate.Doc, error) {
+	if !utf8.Valid(raw) {
+		return nil, invalid("invalid_utf8", "data is not valid UTF-8")
+	}
+	d := decoder{dec: json.NewDecoder(bytes.NewReader(raw)), lim: Limits{MaxDepth: maxDepth}}
+	d.dec.UseNumber()
+	// Depth counts as if the object sat at an entry's data key.
+	v, err := d.value("data", envelopeDepth+1, true)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.dec.Token(); err != io.EOF {
+		return nil, invalid("invalid_json", "unexpected data after the JSON object")
+	}
+	doc, ok := v.(syncgate.Doc)
+	if !ok {
+		return nil, invalid("invalid_data", "data must be an object")
+	}
+	return doc, nil
+}

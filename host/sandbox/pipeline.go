@@ -1,0 +1,308 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/host/syncgate"
+	"github.com/syncgate/syncgate/host/upload"
+)
+
+// Stage is one guest and the tables it runs for (nil: every table).
+type Stage struct {
+	Guest  *Guest
+	Tables map[string]bool
+}
+
+func (s Stage) applies(table string) bool { return s.Tables == nil || s.Tables[table] }
+
+// Pipeline runs a batch through its stages in order: each stage sees the
+// ops still accepted, possibly changed by earlier stages. It implements
+// upload.Pipeline.
+type Pipeline struct {
+	stages   []Stage
+	maxDepth int
+	now      func() time.Time
+	inflight sync.WaitGroup
+}
+
+// NewPipeline returns a pipeline of stages; maxDepth bounds guest data.
+func NewPipeline(stages []Stage, maxDepth int) *Pipeline {
+	return &Pipeline{stages: stages, maxDepth: maxDepth, now: time.Now}
+}
+
+// Stages returns the pipeline's stages.
+func (p *Pipeline) Stages() []Stage { return p.stages }
+
+// NeedsCurrent reports whether a stage for table asked for stored documents.
+func (p *Pipeline) NeedsCurrent(table string) bool {
+	for _, s := range p.stages {
+		if s.applies(table) && s.Guest.Info().NeedsCurrent {
+			return true
+		}
+	}
+	return false
+}
+
+// Run implements upload.Pipeline.
+func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection, error) {
+	ops := make([]syncgate.Op, len(b.Ops))
+	copy(ops, b.Ops)
+	alive := make([]bool, len(ops))
+	for i := range alive {
+		alive[i] = true
+	}
+	var rejected []syncgate.Rejection
+	reject := func(i int, code, reason string) {
+		op := ops[i]
+		alive[i] = false
+		rejected = append(rejected, syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID, Code: code, Reason: reason})
+	}
+	now := p.now().UTC()
+	if !b.Received.IsZero() {
+		now = b.Received
+	}
+	for _, st := range p.stages {
+		var idx []int // positions in ops this stage sees
+		for i, op := range ops {
+			if alive[i] && st.applies(op.Table) {
+				idx = append(idx, i)
+			}
+		}
+		if len(idx) == 0 {
+			continue
+		}
+		input, err := encodeRequest(b, now, st.Guest.cfg.Settings, ops, idx, current)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sandbox: encode request: %w", err)
+		}
+		out, err := st.Guest.Call(ctx, input)
+		if err != nil {
+			var ce *CallError
+			if !errors.As(err, &ce) {
+				if ctx.Err() != nil {
+					return nil, nil, &syncgate.Error{Kind: syncgate.Unavailable, Code: "guest_unavailable",
+						Message: "the write rules could not run in time; retry later", Err: err}
+				}
+				return nil, nil, err
+			}
+			for _, i := range idx {
+				reject(i, "guest_failed", ce.Reason)
+			}
+			st.Guest.stats.Rejections.Add(int64(len(idx)))
+			continue
+		}
+		var resp struct {
+			Verdicts []struct {
+				Index  int             `json:"index"`
+				Reject bool            `json:"reject"`
+				Code   string          `json:"code"`
+				Reason string          `json:"reason"`
+				Data   json.RawMessage `json:"data"`
+			} `json:"verdicts"`
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal(out, &resp); err != nil || resp.Error != "" {
+			reason := fmt.Sprintf("guest %s answered badly", st.Guest.Name())
+			if resp.Error != "" {
+				reason = fmt.Sprintf("guest %s: %s", st.Guest.Name(), clip(resp.Error, 300))
+			}
+			for _, i := range idx {
+				reject(i, "guest_failed", reason)
+			}
+			st.Guest.stats.Rejections.Add(int64(len(idx)))
+			continue
+		}
+		byIndex := make(map[int]int, len(idx)) // op.Index → position
+		for _, i := range idx {
+			byIndex[ops[i].Index] = i
+		}
+		seen := make(map[int]bool, len(idx))
+		for _, v := range resp.Verdicts {
+			i, ok := byIndex[v.Index]
+			if !ok || seen[i] {
+				continue
+			}
+			seen[i] = true
+			if v.Reject {
+				code := v.Code
+				if code == "" {
+					code = "rejected"
+				}
+				reason := clip(v.Reason, 1000)
+				if reason == "" {
+					reason = "rejected by guest " + st.Guest.Name()
+				}
+				st.Guest.stats.Rejections.Add(1)
+				reject(i, code, reason)
+				continue
+			}
+			if len(v.Data) > 0 && !bytes.Equal(v.Data, []byte("null")) {
+				if ops[i].Op == syncgate.Delete {
+					continue // a DELETE has no data to change
+				}
+				doc, err := upload.DecodeData(v.Data, p.maxDepth)
+				if err == nil {
+					err = stripID(&doc, ops[i].ID)
+				}
+				if err != nil {
+					reject(i, "guest_failed", fmt.Sprintf("guest %s returned invalid data: %s", st.Guest.Name(), syncgate.AsError(err).Message))
+					continue
+				}
+				ops[i].Data = doc
+			}
+		}
+		for _, i := range idx {
+			if !seen[i] && alive[i] {
+				reject(i, "guest_failed", fmt.Sprintf("guest %s gave no verdict", st.Guest.Name()))
+			}
+		}
+	}
+	accepted := make([]syncgate.Op, 0, len(ops))
+	for i, op := range ops {
+		if alive[i] {
+			accepted = append(accepted, op)
+		}
+	}
+	return accepted, rejected, nil
+}
+
+// stripID removes id/_id a guest put into data, refusing a different one.
+func stripID(doc *syncgate.Doc, id string) error {
+	for _, k := range []string{"id", "_id"} {
+		if v, ok := doc.Get(k); ok {
+			if v != id {
+				return syncgate.Errorf(syncgate.Invalid, "id_mismatch", "%s %v is not the op's id", k, v)
+			}
+			doc.Delete(k)
+		}
+	}
+	return nil
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// encodeRequest writes the guest.Request JSON for the ops at idx, with data
+// in the client's field order.
+func encodeRequest(b *syncgate.Batch, now time.Time, settings map[string]string, ops []syncgate.Op, idx []int, current map[string]map[string]syncgate.Doc) ([]byte, error) {
+	var buf bytes.Buffer
+	head, err := json.Marshal(struct {
+		ABI       int               `json:"abi"`
+		RequestID string            `json:"request_id"`
+		Now       time.Time         `json:"now"`
+		Caller    syncgate.Caller   `json:"caller"`
+		Settings  map[string]string `json:"settings,omitempty"`
+	}{guest.ABIVersion, b.RequestID, now, b.Caller, settings})
+	if err != nil {
+		return nil, err
+	}
+	buf.Write(head[:len(head)-1])
+	buf.WriteString(`,"ops":[`)
+	for n, i := range idx {
+		op := ops[i]
+		if n > 0 {
+			buf.WriteByte(',')
+		}
+		fmt.Fprintf(&buf, `{"index":%d,"op":"%s","table":`, op.Index, op.Op)
+		writeString(&buf, op.Table)
+		buf.WriteString(`,"id":`)
+		writeString(&buf, op.ID)
+		if op.Op != syncgate.Delete {
+			buf.WriteString(`,"data":`)
+			d, err := op.Data.MarshalJSON()
+			if err != nil {
+				return nil, err
+			}
+			buf.Write(d)
+		}
+		if cur, ok := current[op.Table][op.ID]; ok {
+			buf.WriteString(`,"exists":true,"current":`)
+			d, err := cur.MarshalJSON()
+			if err != nil {
+				return nil, err
+			}
+			buf.Write(d)
+		}
+		buf.WriteByte('}')
+	}
+	buf.WriteString("]}")
+	return buf.Bytes(), nil
+}
+
+func writeString(buf *bytes.Buffer, s string) {
+	b, _ := json.Marshal(s)
+	buf.Write(b)
+}
+
+// Reloadable holds the live pipeline and swaps it atomically: calls in
+// flight finish on the old one, which is closed after them.
+type Reloadable struct {
+	mu  sync.RWMutex
+	cur *Pipeline
+}
+
+// NewReloadable starts with p (nil: not loaded yet; Run answers 503).
+func NewReloadable(p *Pipeline) *Reloadable { return &Reloadable{cur: p} }
+
+// Current returns the live pipeline, or nil.
+func (r *Reloadable) Current() *Pipeline {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.cur
+}
+
+func (r *Reloadable) acquire() *Pipeline {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.cur != nil {
+		r.cur.inflight.Add(1)
+	}
+	return r.cur
+}
+
+// Swap makes p live, waits for calls on the old pipeline to finish and
+// closes its guests.
+func (r *Reloadable) Swap(ctx context.Context, p *Pipeline) {
+	r.mu.Lock()
+	old := r.cur
+	r.cur = p
+	r.mu.Unlock()
+	if old != nil {
+		old.inflight.Wait()
+		old.Close(ctx)
+	}
+}
+
+// Close closes the pipeline's guests.
+func (p *Pipeline) Close(ctx context.Context) {
+	for _, s := range p.stages {
+		s.Guest.Close(ctx)
+	}
+}
+
+// NeedsCurrent implements upload.Pipeline on the live pipeline.
+func (r *Reloadable) NeedsCurrent(table string) bool {
+	p := r.Current()
+	return p != nil && p.NeedsCurrent(table)
+}
+
+// Run implements upload.Pipeline on the live pipeline.
+func (r *Reloadable) Run(ctx context.Context, b *syncgate.Batch, current map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection, error) {
+	p := r.acquire()
+	if p == nil {
+		return nil, nil, &syncgate.Error{Kind: syncgate.Unavailable, Code: "guests_loading", Message: "the write rules are still loading; retry later"}
+	}
+	defer p.inflight.Done()
+	return p.Run(ctx, b, current)
+}
