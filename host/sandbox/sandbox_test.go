@@ -1,0 +1,305 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/syncgate/syncgate/host/syncgate"
+)
+
+// wasmDir holds the guests the tests build once.
+var wasmDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sandbox-guests-")
+	if err != nil {
+		panic(err)
+	}
+	wasmDir = dir
+	for name, pkg := range map[string]string{
+		"hostile":    "./testdata/hostile",
+		"badabi":     "./testdata/badabi",
+		"echo":       "../../guest/examples/echo",
+		"owner":      "../../guest/examples/owner",
+		"timestamps": "../../guest/examples/timestamps",
+		"normalize":  "../../guest/examples/normalize",
+		"schemagate": "../../guest/schemagate",
+	} {
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", filepath.Join(dir, name+".wasm"), pkg)
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			panic(fmt.Sprintf("build %s: %v\n%s", name, err, out))
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func readWasm(t testing.TB, name string) []byte {
+	b, err := os.ReadFile(filepath.Join(wasmDir, name+".wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func newRuntime(t testing.TB, lim Limits, out *bytes.Buffer) *Runtime {
+	cfg := RuntimeConfig{CacheDir: filepath.Join(os.TempDir(), "syncgate-test-wazero-cache"), Limits: lim}
+	if out != nil {
+		cfg.Output = &lockedWriter{w: out}
+	}
+	rt, err := NewRuntime(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close(context.Background()) })
+	return rt
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func load(t testing.TB, rt *Runtime, name string, pool int, settings map[string]string, mounts ...Mount) *Guest {
+	g, err := rt.Load(context.Background(), GuestConfig{Name: name, Path: name + ".wasm", Wasm: readWasm(t, name), Pool: pool, Settings: settings, Mounts: mounts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close(context.Background()) })
+	return g
+}
+
+func batch(ops ...syncgate.Op) *syncgate.Batch {
+	for i := range ops {
+		ops[i].Index = i
+		if ops[i].Data == nil && ops[i].Op != syncgate.Delete {
+			ops[i].Data = syncgate.Doc{}
+		}
+	}
+	return &syncgate.Batch{Ops: ops, Caller: syncgate.Caller{UserID: "alice"}, RequestID: "r1", Received: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+func put(table, id string, data syncgate.Doc) syncgate.Op {
+	return syncgate.Op{Op: syncgate.Put, Table: table, ID: id, Data: data}
+}
+
+// waitFull polls until the pool is back to its size.
+func waitFull(t *testing.T, g *Guest) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for g.Idle() < g.PoolSize() {
+		if time.Now().After(deadline) {
+			t.Fatalf("pool of %s has %d/%d instances after 30s", g.Name(), g.Idle(), g.PoolSize())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestHostileGuests: each misbehaviour costs its op a clear rejection, the
+// next call still works, and the pool is back to full size.
+func TestHostileGuests(t *testing.T) {
+	var out bytes.Buffer
+	rt := newRuntime(t, Limits{MemoryMiB: 64, Timeout: 500 * time.Millisecond, MaxOutput: 64 << 10, LogCap: 1024}, &out)
+	g := load(t, rt, "hostile", 2, nil)
+	p := NewPipeline([]Stage{{Guest: g}}, 64)
+	cases := []struct {
+		table, code, reason string
+	}{
+		{"loop", "guest_failed", "deadline"},
+		{"alloc", "guest_failed", ""}, // out of memory: a trap or, while the runtime thrashes, the deadline
+		{"panic", "guest_failed", "panicked"},
+		{"nil", "guest_failed", "failed"},
+		{"bigoutput", "guest_failed", "limit"},
+		{"badid", "guest_failed", "not the op's id"},
+		{"operator", "guest_failed", "operator"},
+	}
+	for _, c := range cases {
+		t.Run(c.table, func(t *testing.T) {
+			acc, rej, err := p.Run(context.Background(), batch(put(c.table, "a", nil), put("fine", "b", nil)), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A failed call costs every op of the call; bad data only its op.
+			wantAcc := 0
+			if c.table == "badid" || c.table == "operator" {
+				wantAcc = 1
+			}
+			if len(acc) != wantAcc || len(rej) != 2-wantAcc {
+				t.Fatalf("accepted %v rejected %v", acc, rej)
+			}
+			if rej[0].Code != c.code || !strings.Contains(rej[0].Reason, c.reason) {
+				t.Fatalf("rejection %+v, want code %s reason with %q", rej[0], c.code, c.reason)
+			}
+			waitFull(t, g)
+			acc, rej, err = p.Run(context.Background(), batch(put("fine", "c", nil)), nil)
+			if err != nil || len(acc) != 1 || len(rej) != 0 {
+				t.Fatalf("the guest does not serve after %s: %v %v %v", c.table, acc, rej, err)
+			}
+		})
+	}
+	for _, table := range []string{"files", "env", "clock"} {
+		t.Run(table, func(t *testing.T) {
+			acc, rej, err := p.Run(context.Background(), batch(put(table, "a", nil)), nil)
+			if err != nil || len(acc) != 1 {
+				t.Fatalf("sandbox leak: %v %v", rej, err)
+			}
+		})
+	}
+	t.Run("stdout", func(t *testing.T) {
+		out.Reset()
+		acc, _, err := p.Run(context.Background(), batch(put("stdout", "a", nil)), nil)
+		if err != nil || len(acc) != 1 {
+			t.Fatalf("%v %v", acc, err)
+		}
+		if n := out.Len(); n > 4096 {
+			t.Fatalf("4 MiB of guest stdout reached the log as %d bytes; cap is 1 KiB per call", n)
+		}
+	})
+}
+
+func TestRefusesBadModules(t *testing.T) {
+	rt := newRuntime(t, Limits{}, nil)
+	cases := map[string]struct {
+		wasm []byte
+		want string
+	}{
+		"not wasm":      {[]byte("hello"), "not a valid WebAssembly module"},
+		"no exports":    {[]byte("\x00asm\x01\x00\x00\x00"), "missing export"},
+		"wrong version": {readWasm(t, "badabi"), "ABI version 99"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := rt.Load(context.Background(), GuestConfig{Name: "x", Path: "guests/x.wasm", Wasm: c.wasm})
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "guests/x.wasm") {
+				t.Fatalf("got %v, want an error naming the file with %q", err, c.want)
+			}
+		})
+	}
+	t.Run("broken schema", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "lists.json"), []byte(`{"type":"object","properties":{"a":{"type":"strin"}}}`), 0o644)
+		_, err := rt.Load(context.Background(), GuestConfig{Name: "schemagate", Path: "schemagate.wasm", Wasm: readWasm(t, "schemagate"), Mounts: []Mount{{dir, "/schemas"}}})
+		if err == nil || !strings.Contains(err.Error(), "lists.json") {
+			t.Fatalf("got %v, want a refusal naming lists.json", err)
+		}
+	})
+}
+
+// TestHostileCallsMemoryBounded runs 1000 failing calls in a row and checks
+// the process's heap does not grow past a bound (instances are discarded and
+// replaced, not leaked).
+func TestHostileCallsMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1000 instance replacements")
+	}
+	rt := newRuntime(t, Limits{MemoryMiB: 32, Timeout: 200 * time.Millisecond}, nil)
+	g := load(t, rt, "hostile", 2, nil)
+	p := NewPipeline([]Stage{{Guest: g}}, 64)
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapInuse + ms.StackInuse
+	}
+	run := func(n int) {
+		for range n {
+			if _, rej, err := p.Run(context.Background(), batch(put("panic", "a", nil)), nil); err != nil || len(rej) != 1 {
+				t.Fatalf("%v %v", rej, err)
+			}
+		}
+	}
+	run(100)
+	waitFull(t, g)
+	before := heap()
+	run(1000)
+	waitFull(t, g)
+	after := heap()
+	t.Logf("Go heap before %d MiB, after 1000 hostile calls %d MiB; instances replaced %d", before>>20, after>>20, g.Stats().Replaced.Load())
+	if after > before+64<<20 {
+		t.Fatalf("heap grew from %d MiB to %d MiB over 1000 hostile calls", before>>20, after>>20)
+	}
+}
+
+func TestExampleGuestsInTheSandbox(t *testing.T) {
+	rt := newRuntime(t, Limits{}, nil)
+	owner := load(t, rt, "owner", 1, nil)
+	stamps := load(t, rt, "timestamps", 1, nil)
+	norm := load(t, rt, "normalize", 1, map[string]string{"lower": "email"})
+	p := NewPipeline([]Stage{{Guest: norm}, {Guest: owner, Tables: map[string]bool{"lists": true}}, {Guest: stamps}}, 64)
+	if !p.NeedsCurrent("lists") || !p.NeedsCurrent("todos") {
+		t.Fatal("owner/timestamps need current documents")
+	}
+	b := batch(
+		put("lists", "l1", syncgate.Doc{{Key: "name", Value: "  Shop  "}, {Key: "email", Value: "A@B.C"}}),
+		syncgate.Op{Op: syncgate.Patch, Table: "lists", ID: "l2", Data: syncgate.Doc{{Key: "name", Value: "x"}}},
+		syncgate.Op{Op: syncgate.Delete, Table: "lists", ID: "l3"},
+	)
+	current := map[string]map[string]syncgate.Doc{"lists": {
+		"l2": {{Key: "owner_id", Value: "bob"}},
+		"l3": {{Key: "owner_id", Value: "alice"}},
+	}}
+	acc, rej, err := p.Run(context.Background(), b, current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rej) != 1 || rej[0].ID != "l2" || rej[0].Code != "forbidden" {
+		t.Fatalf("rejections %+v: want l2 forbidden", rej)
+	}
+	if len(acc) != 2 {
+		t.Fatalf("accepted %+v", acc)
+	}
+	got, _ := json.Marshal(acc[0].Data)
+	for _, want := range []string{`"name":"Shop"`, `"email":"a@b.c"`, `"owner_id":"alice"`, `"updated_at":"2026-01-02T03:04:05Z"`, `"created_at":"2026-01-02T03:04:05Z"`} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("l1 data %s lacks %s", got, want)
+		}
+	}
+}
+
+func TestConcurrentCallsAndReload(t *testing.T) {
+	rt := newRuntime(t, Limits{}, nil)
+	h := NewReloadable(NewPipeline([]Stage{{Guest: load(t, rt, "echo", 2, nil)}}, 64))
+	var wg sync.WaitGroup
+	errs := make(chan error, 400)
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 100 {
+				acc, _, err := h.Run(context.Background(), batch(put("t", fmt.Sprint(w, i), nil)), nil)
+				if err != nil || len(acc) != 1 {
+					errs <- fmt.Errorf("call %d/%d: %v %v", w, i, acc, err)
+				}
+			}
+		})
+	}
+	for range 3 {
+		g, err := rt.Load(context.Background(), GuestConfig{Name: "echo", Wasm: readWasm(t, "echo"), Pool: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Swap(context.Background(), NewPipeline([]Stage{{Guest: g}}, 64))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	h.Swap(context.Background(), nil)
+}
