@@ -2,9 +2,118 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"sort"
+	"sync/atomic"
+
+	"github.com/syncgate/syncgate/host/config"
+	"github.com/syncgate/syncgate/host/devdb"
+	"github.com/syncgate/syncgate/host/schemas"
+	"github.com/syncgate/syncgate/host/store"
+	"github.com/syncgate/syncgate/host/syncgate"
 )
 
+const schemasUsage = `usage: syncgate schemas check|export|apply [flags]
+  check    compile every schema in SCHEMAS_DIR and print each problem with file and place
+  export   print each collection's MongoDB $jsonSchema validator and what it cannot express
+  apply    set those validators on MONGO_URI's collections (create or collMod)
+           --level strict|moderate (default moderate)  --action error|warn (default error)`
+
 func schemasCmd(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
-	return usageError{"usage: syncgate schemas check|export|apply"}
+	if len(args) == 0 || helpAsked(args[:1]) {
+		fmt.Fprintln(stdout, schemasUsage)
+		if len(args) == 0 {
+			return usageError{"schemas: which command?"}
+		}
+		return nil
+	}
+	cfg, err := config.Parse(env)
+	if err != nil {
+		return err
+	}
+	set, err := schemas.Load(cfg.SchemasDir)
+	if err != nil {
+		var problems interface{ Error() string }
+		problems = err
+		fmt.Fprintf(stderr, "%s\n", problems.Error())
+		return fmt.Errorf("schemas %s: %s has problems (listed above)", args[0], cfg.SchemasDir)
+	}
+	switch args[0] {
+	case "check":
+		fmt.Fprintf(stdout, "%s: %d schemas OK (%v)\n", cfg.SchemasDir, len(set.Tables()), set.Tables())
+		return nil
+	case "export":
+		out, err := set.ExportAll()
+		if err != nil {
+			return err
+		}
+		b, err := json.MarshalIndent(out, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", b)
+		return nil
+	case "apply":
+		fs := flag.NewFlagSet("schemas apply", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		level := fs.String("level", "moderate", "validationLevel: strict or moderate")
+		action := fs.String("action", "error", "validationAction: error or warn")
+		if err := fs.Parse(args[1:]); err != nil {
+			return usageError{err.Error()}
+		}
+		if (*level != "strict" && *level != "moderate") || (*action != "error" && *action != "warn") {
+			return usageError{"schemas apply: --level strict|moderate, --action error|warn"}
+		}
+		return applyValidators(ctx, cfg, set, *level, *action, stdout)
+	}
+	return usageError{fmt.Sprintf("schemas: unknown command %q\n%s", args[0], schemasUsage)}
 }
+
+func applyValidators(ctx context.Context, cfg config.Config, set *schemas.Set, level, action string, stdout io.Writer) error {
+	uri := cfg.MongoURI
+	if cfg.Embedded() {
+		db, err := devdb.Start(cfg.StateDir+"/data", "127.0.0.1:0", nil)
+		if err != nil {
+			return err
+		}
+		defer db.Close(context.Background())
+		uri = db.URI()
+	}
+	st, err := store.Open(uri, cfg.Database, store.Options{Timeout: cfg.DBTimeout})
+	if err != nil {
+		return err
+	}
+	defer st.Close(context.Background())
+	if _, err := st.Detect(ctx); err != nil {
+		return fmt.Errorf("schemas apply: %w", err)
+	}
+	out, err := set.ExportAll()
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(out))
+	for n := range out {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := st.ApplyValidator(ctx, n, out[n].Validator, level, action); err != nil {
+			if errors.Is(err, store.ErrNoValidators) {
+				return fmt.Errorf("schemas apply: %w (the schema gate still enforces every schema on /upload)", err)
+			}
+			return fmt.Errorf("schemas apply %s: %w", n, err)
+		}
+		fmt.Fprintf(stdout, "%s: validator applied (level %s, action %s; %d keywords not expressible)\n", n, level, action, len(out[n].Unsupported))
+	}
+	return nil
+}
+
+// converter lets hot reload swap the schema set the upload path converts with.
+type converter struct{ set atomic.Pointer[schemas.Set] }
+
+func (c *converter) PrepareID(op *syncgate.Op) error { return c.set.Load().PrepareID(op) }
+func (c *converter) Convert(op *syncgate.Op) error   { return c.set.Load().Convert(op) }

@@ -18,6 +18,7 @@ import (
 	"github.com/syncgate/syncgate/host/config"
 	"github.com/syncgate/syncgate/host/devdb"
 	"github.com/syncgate/syncgate/host/sandbox"
+	"github.com/syncgate/syncgate/host/schemas"
 	"github.com/syncgate/syncgate/host/server"
 	"github.com/syncgate/syncgate/host/store"
 	"github.com/syncgate/syncgate/host/upload"
@@ -218,6 +219,14 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	conv := &converter{}
+	if len(schemaTables) > 0 {
+		set, err := schemas.Load(cfg.SchemasDir)
+		if err != nil {
+			return fmt.Errorf("SCHEMAS_DIR %s:\n%w", cfg.SchemasDir, err)
+		}
+		conv.set.Store(set)
+	}
 	allowed := cfg.Tables
 	if len(allowed) == 0 {
 		allowed = schemaTables // schema-first: only tables with a schema
@@ -262,12 +271,12 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	}()
 	go func() {
 		defer close(watchDone)
-		watchGuests(serveCtx, cfg, rt, holder, guests, log, fail)
+		watchGuests(serveCtx, cfg, rt, holder, conv, guests, log, fail)
 	}()
 
 	up := upload.New(upload.Config{
 		Limits:       upload.Limits{MaxOps: cfg.MaxOps, MaxDepth: cfg.MaxDepth, MaxIDBytes: cfg.MaxIDBytes, Tables: tables},
-		MaxBodyBytes: cfg.MaxBodyBytes, Strict: cfg.Strict,
+		MaxBodyBytes: cfg.MaxBodyBytes, Strict: cfg.Strict, Converter: conv,
 	}, st, holder, uploadAuth)
 	ah := &auth.Handlers{Keys: keys, Minter: minter, Auth: mintAuth}
 	srv.Handle("GET /jwks", ah.JWKS)
@@ -310,7 +319,7 @@ func (g *guestState) get() error {
 // watchGuests loads the pipeline, then reloads it on SIGHUP or when guest
 // or schema files change. A failed first load stops the server (fail); a
 // failed reload keeps the old pipeline and logs why.
-func watchGuests(ctx context.Context, cfg config.Config, rt *sandbox.Runtime, holder *sandbox.Reloadable, state *guestState, log *slog.Logger, fail context.CancelCauseFunc) {
+func watchGuests(ctx context.Context, cfg config.Config, rt *sandbox.Runtime, holder *sandbox.Reloadable, conv *converter, state *guestState, log *slog.Logger, fail context.CancelCauseFunc) {
 	print := fingerprint(cfg)
 	p, err := loadPipeline(ctx, cfg, rt, log)
 	if err != nil {
@@ -346,11 +355,19 @@ func watchGuests(ctx context.Context, cfg config.Config, rt *sandbox.Runtime, ho
 			print, why = now, "files changed"
 		}
 		log.Info("reloading guests and schemas", "why", why)
+		var set *schemas.Set
+		if tables, _ := schemaFiles(cfg.SchemasDir); len(tables) > 0 {
+			if set, err = schemas.Load(cfg.SchemasDir); err != nil {
+				log.Error("reload failed; the previous guests and schemas stay live", "err", err)
+				continue
+			}
+		}
 		p, err := loadPipeline(ctx, cfg, rt, log)
 		if err != nil {
 			log.Error("reload failed; the previous guests and schemas stay live", "err", err)
 			continue
 		}
+		conv.set.Store(set)
 		holder.Swap(ctx, p)
 		log.Info("reloaded", "pipeline", describe(p))
 	}

@@ -167,9 +167,9 @@ func (m *Mongo) Current(ctx context.Context, ops []syncgate.Op) (map[string]map[
 	if err := m.ready(); err != nil {
 		return nil, err
 	}
-	ids := map[string][]string{}
+	ids := map[string]bson.A{}
 	for _, op := range ops {
-		ids[op.Table] = append(ids[op.Table], op.ID)
+		ids[op.Table] = append(ids[op.Table], idValue(op))
 	}
 	out := make(map[string]map[string]syncgate.Doc, len(ids))
 	for table, list := range ids {
@@ -182,10 +182,10 @@ func (m *Mongo) Current(ctx context.Context, ops []syncgate.Op) (map[string]map[
 	return out, nil
 }
 
-func (m *Mongo) find(ctx context.Context, table string, ids []string) (map[string]syncgate.Doc, error) {
+func (m *Mongo) find(ctx context.Context, table string, ids bson.A) (map[string]syncgate.Doc, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
 	defer cancel()
-	cur, err := m.db.Collection(table).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: idValues(ids)}}}})
+	cur, err := m.db.Collection(table).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
 	if err != nil {
 		return nil, classify("find "+table, err)
 	}
@@ -318,18 +318,18 @@ func (m *Mongo) applyOrdered(ctx context.Context, ops []syncgate.Op) ([]syncgate
 func (m *Mongo) bulk(ctx context.Context, ops []syncgate.Op) (int, *syncgate.Rejection, error) {
 	models := make([]mongo.WriteModel, 0, len(ops))
 	for _, op := range ops {
-		filter := bson.D{{Key: "_id", Value: idValue(op.ID)}}
+		filter := bson.D{{Key: "_id", Value: idValue(op)}}
 		switch op.Op {
 		case syncgate.Put:
 			doc := make(bson.D, 0, len(op.Data)+1)
-			doc = append(doc, bson.E{Key: "_id", Value: idValue(op.ID)})
+			doc = append(doc, bson.E{Key: "_id", Value: idValue(op)})
 			doc = append(doc, toBSON(op.Data)...)
 			models = append(models, mongo.NewReplaceOneModel().SetFilter(filter).SetReplacement(doc).SetUpsert(true))
 		case syncgate.Patch:
 			if len(op.Data) == 0 {
 				// $set of nothing is an error in MongoDB; an empty PATCH changes nothing.
 				models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).
-					SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "_id", Value: idValue(op.ID)}}}}))
+					SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "_id", Value: idValue(op)}}}}))
 				continue
 			}
 			models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(bson.D{{Key: "$set", Value: toBSON(op.Data)}}))
@@ -475,4 +475,36 @@ func transientCode(code int) bool {
 		}
 	}
 	return false
+}
+
+// ErrNoValidators means the server cannot hold $jsonSchema validators.
+var ErrNoValidators = errors.New("this database does not support $jsonSchema collection validators (FerretDB does not); apply them on MongoDB")
+
+// ApplyValidator sets collection's validator: create when missing, collMod
+// otherwise, with the given validationLevel (strict, moderate) and
+// validationAction (error, warn).
+func (m *Mongo) ApplyValidator(ctx context.Context, collection string, validator any, level, action string) error {
+	if m.FerretDB() {
+		return ErrNoValidators
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	defer cancel()
+	names, err := m.db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: collection}})
+	if err != nil {
+		return classify("list collections", err)
+	}
+	cmd := bson.D{{Key: "create", Value: collection}}
+	if len(names) > 0 {
+		cmd = bson.D{{Key: "collMod", Value: collection}}
+	}
+	cmd = append(cmd, bson.E{Key: "validator", Value: validator},
+		bson.E{Key: "validationLevel", Value: level}, bson.E{Key: "validationAction", Value: action})
+	if err := m.db.RunCommand(ctx, cmd).Err(); err != nil {
+		var se mongo.ServerError
+		if errors.As(err, &se) && se.HasErrorCode(115) { // CommandNotSupported / NotImplemented
+			return ErrNoValidators
+		}
+		return classify(cmd[0].Key+" "+collection, err)
+	}
+	return nil
 }

@@ -6,17 +6,15 @@ import (
 	"github.com/syncgate/syncgate/host/syncgate"
 )
 
-// idValue is the _id a client id maps to. Ids are strings as PowerSync sends
-// them; a typed id (ObjectId) is the schema gate's conversion, done before
-// the op reaches the store.
-func idValue(id string) any { return id }
-
-func idValues(ids []string) bson.A {
-	a := make(bson.A, len(ids))
-	for i, id := range ids {
-		a[i] = idValue(id)
+// idValue is the _id an op's id maps to: the string PowerSync sends, or an
+// ObjectId when the collection's schema declares one (checked before).
+func idValue(op syncgate.Op) any {
+	if op.IDType == "objectId" {
+		if oid, err := bson.ObjectIDFromHex(op.ID); err == nil {
+			return oid
+		}
 	}
-	return a
+	return op.ID
 }
 
 // idString is the client id of a stored _id.
@@ -49,6 +47,13 @@ func valueToBSON(v any) any {
 			a[i] = valueToBSON(e)
 		}
 		return a
+	case syncgate.ObjectID:
+		return bson.ObjectID(v)
+	case syncgate.Decimal:
+		if d, err := bson.ParseDecimal128(string(v)); err == nil {
+			return d
+		}
+		return string(v)
 	}
 	return v
 }
@@ -71,6 +76,11 @@ func fromBSON(v any) any {
 		return a
 	case int32:
 		return int64(v)
+	case bool: // as a PowerSync client holds it: SQLite has no booleans
+		if v {
+			return int64(1)
+		}
+		return int64(0)
 	case bson.ObjectID:
 		return v.Hex()
 	case bson.DateTime:

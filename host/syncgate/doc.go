@@ -2,6 +2,7 @@ package syncgate
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"strconv"
 )
@@ -122,3 +123,16 @@ func appendValue(buf *bytes.Buffer, v any) error {
 	}
 	return nil
 }
+
+// ObjectID is a MongoDB ObjectId a schema declared (x-bsonType objectId);
+// the store writes it as a BSON ObjectId.
+type ObjectID [12]byte
+
+// MarshalJSON writes the id as hex text, as PowerSync shows it to clients.
+func (id ObjectID) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + hex.EncodeToString(id[:]) + `"`), nil
+}
+
+// Decimal is a decimal number a schema declared (x-bsonType decimal); the
+// store writes it as a BSON Decimal128.
+type Decimal string

@@ -80,6 +80,9 @@ type Op struct {
 	Op    OpType // PUT, PATCH or DELETE
 	Table string // MongoDB collection
 	ID    string // becomes _id
+	// IDType is the _id's BSON type when a schema declares one ("objectId");
+	// empty for a string _id.
+	IDType string
 	// Data holds the row (PUT) or the changed columns (PATCH); integers
 	// stay int64, other numbers float64.
 	Data Doc

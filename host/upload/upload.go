@@ -42,6 +42,14 @@ type Pipeline interface {
 	Run(ctx context.Context, b *syncgate.Batch, current map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection, error)
 }
 
+// Converter types values as the schemas declare (x-bsonType).
+type Converter interface {
+	// PrepareID types op's id before stored documents are fetched.
+	PrepareID(op *syncgate.Op) error
+	// Convert types op's data just before the write.
+	Convert(op *syncgate.Op) error
+}
+
 // Authenticator establishes the caller of a request.
 type Authenticator interface {
 	Authenticate(r *http.Request) (syncgate.Caller, error)
@@ -52,6 +60,8 @@ type Config struct {
 	Limits       Limits
 	MaxBodyBytes int64
 	Strict       bool // any rejection: 422 and nothing written
+	// Converter, when set, applies the schemas' stored types.
+	Converter Converter
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -147,19 +157,32 @@ func (h *Handler) Apply(ctx context.Context, b *syncgate.Batch) (*syncgate.Resul
 	if len(b.Ops) == 0 {
 		return res, nil
 	}
-	current, err := h.fetchCurrent(ctx, b.Ops)
+	conv := h.cfg.Converter
+	ops, rejected := b.Ops, []syncgate.Rejection(nil)
+	if conv != nil {
+		ops, rejected = keep(b.Ops, rejected, conv.PrepareID)
+	}
+	prepared := *b // the pipeline sees the ops that survived; b keeps all for the dead letters
+	prepared.Ops = ops
+	current, err := h.fetchCurrent(ctx, ops)
 	if err != nil {
 		return nil, err
 	}
-	accepted, rejected := b.Ops, []syncgate.Rejection(nil)
+	accepted := ops
 	if h.pipeline != nil {
-		accepted, rejected, err = h.pipeline.Run(ctx, b, current)
+		var guestRejected []syncgate.Rejection
+		accepted, guestRejected, err = h.pipeline.Run(ctx, &prepared, current)
 		if err != nil {
 			return nil, err
 		}
+		rejected = append(rejected, guestRejected...)
 	}
 	accepted, missing := rejectMissingPatches(accepted, current)
-	rejected = sortRejections(append(rejected, missing...))
+	rejected = append(rejected, missing...)
+	if conv != nil {
+		accepted, rejected = keep(accepted, rejected, conv.Convert)
+	}
+	rejected = sortRejections(rejected)
 	if h.cfg.Strict && len(rejected) > 0 {
 		return nil, strictError(rejected)
 	}
@@ -174,6 +197,20 @@ func (h *Handler) Apply(ctx context.Context, b *syncgate.Batch) (*syncgate.Resul
 	res.Applied = len(accepted) - len(dbRejected)
 	res.Rejected = rejected
 	return res, nil
+}
+
+// keep runs f on each op and moves the ops it fails into rejected.
+func keep(ops []syncgate.Op, rejected []syncgate.Rejection, f func(*syncgate.Op) error) ([]syncgate.Op, []syncgate.Rejection) {
+	out := make([]syncgate.Op, 0, len(ops))
+	for _, op := range ops {
+		if err := f(&op); err != nil {
+			rejected = append(rejected, syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID,
+				Code: "type_conversion", Reason: err.Error()})
+			continue
+		}
+		out = append(out, op)
+	}
+	return out, rejected
 }
 
 // fetchCurrent loads the stored documents that PATCHes and the pipeline need,
