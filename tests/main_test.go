@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,11 +24,14 @@ import (
 
 	"github.com/syncgate/syncgate/host/cli"
 	"github.com/syncgate/syncgate/host/devdb"
+	"github.com/syncgate/syncgate/host/guestbuild"
 )
 
 var (
 	sharedDB *devdb.DB
 	client   *mongo.Client
+	// guestsDir holds the stock guests, built fresh for this test run.
+	guestsDir string
 )
 
 func TestMain(m *testing.M) {
@@ -35,7 +39,11 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	sharedDB, err = devdb.Start(dir, "127.0.0.1:0", nil)
+	guestsDir = filepath.Join(dir, "guests")
+	if err := guestbuild.Build(guestsDir, guestbuild.Stock); err != nil {
+		panic(err)
+	}
+	sharedDB, err = devdb.Start(filepath.Join(dir, "db"), "127.0.0.1:0", nil)
 	if err != nil {
 		panic(err)
 	}
@@ -98,7 +106,7 @@ func baseEnv(t *testing.T) map[string]string {
 		"LOG_FORMAT":     "json",
 		"UPLOAD_AUTH":    "off",
 		"SCHEMAS_DIR":    t.TempDir(), // no schemas unless a test adds them
-		"GUESTS_DIR":     "../guest/bin",
+		"GUESTS_DIR":     guestsDir,
 		"GUEST_POOL":     "2",
 	}
 }

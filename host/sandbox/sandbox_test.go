@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncgate/syncgate/host/guestbuild"
 	"github.com/syncgate/syncgate/host/syncgate"
 )
 
@@ -26,20 +26,12 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	wasmDir = dir
-	for name, pkg := range map[string]string{
-		"hostile":    "./testdata/hostile",
-		"badabi":     "./testdata/badabi",
-		"echo":       "../../guest/examples/echo",
-		"owner":      "../../guest/examples/owner",
-		"timestamps": "../../guest/examples/timestamps",
-		"normalize":  "../../guest/examples/normalize",
-		"schemagate": "../../guest/schemagate",
-	} {
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", filepath.Join(dir, name+".wasm"), pkg)
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			panic(fmt.Sprintf("build %s: %v\n%s", name, err, out))
-		}
+	pkgs := map[string]string{"hostile": "./testdata/hostile", "badabi": "./testdata/badabi"}
+	for n, p := range guestbuild.Stock {
+		pkgs[n] = p
+	}
+	if err := guestbuild.Build(dir, pkgs); err != nil {
+		panic(err)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

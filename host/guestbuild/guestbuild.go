@@ -1,0 +1,51 @@
+// Package guestbuild compiles guest packages to WebAssembly reactors for
+// tests and benchmarks, the way the Taskfile's guests task does.
+package guestbuild
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// Build compiles each package (name → import path or ./dir) into
+// dir/name.wasm with GOOS=wasip1 GOARCH=wasm -buildmode=c-shared, at most
+// two at a time (the Go build cache makes unchanged guests instant).
+func Build(dir string, pkgs map[string]string) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []string
+		sem  = make(chan struct{}, 2)
+	)
+	for name, pkg := range pkgs {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", filepath.Join(dir, name+".wasm"), pkg)
+			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Sprintf("build %s: %v\n%s", name, err, out))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return fmt.Errorf("guestbuild: %s", strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+// Stock lists the guests that ship with syncgate, by name.
+var Stock = map[string]string{
+	"echo":       "github.com/syncgate/syncgate/guest/examples/echo",
+	"owner":      "github.com/syncgate/syncgate/guest/examples/owner",
+	"timestamps": "github.com/syncgate/syncgate/guest/examples/timestamps",
+	"normalize":  "github.com/syncgate/syncgate/guest/examples/normalize",
+	"schemagate": "github.com/syncgate/syncgate/guest/schemagate",
+}
