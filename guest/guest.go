@@ -175,11 +175,49 @@ func ProcessWith(h HandlerFunc, input []byte) []byte {
 		return mustJSON(Response{Error: "guest: no handler registered"})
 	}
 	resp := Response{Verdicts: make([]Verdict, len(req.Ops))}
+	// The host fetched each document once, before the batch. Later ops on a
+	// document see it as the ops this guest accepted earlier in the call
+	// left it: a PATCH after a PUT in one batch sees the PUT's row.
+	type key struct{ table, id string }
+	type docState struct {
+		doc    map[string]any
+		exists bool
+	}
+	var state map[key]docState
 	for i, op := range req.Ops {
 		op.Caller, op.RequestID, op.Now, op.Settings = req.Caller, req.RequestID, req.Now, req.Settings
+		k := key{op.Table, op.ID}
+		if st, ok := state[k]; ok {
+			op.Current, op.Exists = st.doc, st.exists
+		}
 		v := h(op)
 		v.Index = op.Index
 		resp.Verdicts[i] = v
+		if v.Reject {
+			continue
+		}
+		data := op.Data
+		if v.Data != nil {
+			data = v.Data
+		}
+		if state == nil {
+			state = map[key]docState{}
+		}
+		switch op.Op {
+		case "PUT":
+			state[k] = docState{doc: data, exists: true}
+		case "PATCH":
+			merged := make(map[string]any, len(op.Current)+len(data))
+			for f, val := range op.Current {
+				merged[f] = val
+			}
+			for f, val := range data {
+				merged[f] = val
+			}
+			state[k] = docState{doc: merged, exists: op.Exists}
+		case "DELETE":
+			state[k] = docState{}
+		}
 	}
 	return mustJSON(resp)
 }

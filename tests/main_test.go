@@ -32,6 +32,9 @@ var (
 	client   *mongo.Client
 	// guestsDir holds the stock guests, built fresh for this test run.
 	guestsDir string
+	// stateDir is shared by the servers of this run, so they share the
+	// guest compile cache (a cold compile of the schema gate takes seconds).
+	stateDir string
 )
 
 func TestMain(m *testing.M) {
@@ -39,7 +42,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	guestsDir = filepath.Join(dir, "guests")
+	guestsDir, stateDir = filepath.Join(dir, "guests"), filepath.Join(dir, "state")
 	if err := guestbuild.Build(guestsDir, guestbuild.Stock); err != nil {
 		panic(err)
 	}
@@ -102,7 +105,7 @@ func baseEnv(t *testing.T) map[string]string {
 		"ADDR":           "127.0.0.1:0",
 		"MONGO_URI":      sharedDB.URI(),
 		"MONGO_DATABASE": dbName(t),
-		"SYNCGATE_DIR":   t.TempDir(),
+		"SYNCGATE_DIR":   stateDir,
 		"LOG_FORMAT":     "json",
 		"UPLOAD_AUTH":    "off",
 		"SCHEMAS_DIR":    t.TempDir(), // no schemas unless a test adds them
