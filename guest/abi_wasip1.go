@@ -3,23 +3,23 @@ package guest
 import (
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"unsafe"
 )
 
 // The exports of ABI version 1; see the package comment.
 
-// gcEvery is how much the heap may grow between collections. A
-// //go:wasmexport call never yields and wasm has no sysmon, so the Go GC's
-// background work barely runs between calls and the heap grows to hundreds
-// of MiB; collecting on a threshold keeps it near 20–50 MiB (measured in
-// shared/notes/wasm-guests.md).
-const gcEvery = 16 << 20
+// gcEvery is how many input bytes the guest handles between collections.
+// A //go:wasmexport call never yields and wasm has no sysmon, so the Go
+// GC's background work barely runs between calls and the heap grows to
+// hundreds of MiB (shared/notes/wasm-guests.md). With the GC off, a
+// collection after every gcEvery input bytes keeps the heap small; input
+// size stands in for allocation because reading runtime/metrics costs
+// ~30 µs a call in wasm, more than many calls' work.
+const gcEvery = 1 << 20
 
 var (
 	inBuf, outBuf []byte // kept referenced so the GC does not free them under the host
-	heapSample    = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	heapAfterGC   uint64
+	sinceGC       int
 )
 
 func init() { debug.SetGCPercent(-1) }
@@ -49,7 +49,10 @@ func alloc(size int32) uint32 {
 func handle(ptr, size uint32) uint64 {
 	in := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(nil), ptr)), size)
 	outBuf = Process(in)
-	collect()
+	if sinceGC += int(size) + 4096; sinceGC > gcEvery {
+		sinceGC = 0
+		runtime.GC()
+	}
 	return pack(outBuf)
 }
 
@@ -58,14 +61,4 @@ func pack(b []byte) uint64 {
 		return 0
 	}
 	return uint64(uintptr(unsafe.Pointer(&b[0])))<<32 | uint64(len(b))
-}
-
-// collect runs the GC once the heap grew gcEvery since the last collection.
-func collect() {
-	metrics.Read(heapSample)
-	if heap := heapSample[0].Value.Uint64(); heap > heapAfterGC+gcEvery {
-		runtime.GC()
-		metrics.Read(heapSample)
-		heapAfterGC = heapSample[0].Value.Uint64()
-	}
 }

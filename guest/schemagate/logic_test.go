@@ -8,6 +8,7 @@ import (
 	"testing/fstest"
 
 	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/guesttest"
 )
 
 func gateFor(t testing.TB, dir string) *gate {
@@ -168,5 +169,19 @@ func FuzzSchemaGateInput(f *testing.F) {
 		if err := json.Unmarshal(out, &resp); err != nil {
 			t.Fatalf("response is not JSON: %s", out)
 		}
+	})
+}
+
+// BenchmarkGuest/schemagate/native pairs with the sandbox's
+// BenchmarkGuest/schemagate/wasm: the same 100 rows, the same schemas.
+func BenchmarkGuest(b *testing.B) {
+	g := gateFor(b, "../../schemas")
+	req := guesttest.TodoRequest(100)
+	b.Run("schemagate/native", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			guest.ProcessWith(g.handle, req)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/op-in-batch")
 	})
 }

@@ -62,6 +62,10 @@ type RuntimeConfig struct {
 	Output io.Writer
 	// Observe, when set, is told each call's guest and duration (metrics).
 	Observe func(guest string, d time.Duration)
+	// NoTermination drops WithCloseOnContextDone: calls get faster but a
+	// guest stuck in a loop can never be stopped. Only for measuring what
+	// deadlines cost (BenchmarkDeadlineCost); syncgate never sets it.
+	NoTermination bool
 }
 
 // Runtime compiles and instantiates guests. One Runtime serves all guests.
@@ -93,7 +97,7 @@ func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(cache).
 		WithMemoryLimitPages(uint32(lim.MemoryMiB) * 16). // 64 KiB pages
-		WithCloseOnContextDone(true)
+		WithCloseOnContextDone(!cfg.NoTermination)
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		rt.Close(ctx)

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/guesttest"
 )
 
 func TestOwner(t *testing.T) {
@@ -45,4 +46,17 @@ func TestOwner(t *testing.T) {
 	if v := handle(&guest.Op{Op: "PUT"}); !v.Reject {
 		t.Fatal("anonymous write accepted")
 	}
+}
+
+// BenchmarkGuest/owner/native pairs with the sandbox's BenchmarkGuest/owner/wasm:
+// the same request of 100 rows through the same logic, natively.
+func BenchmarkGuest(b *testing.B) {
+	req := guesttest.TodoRequest(100)
+	b.Run("owner/native", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			guest.ProcessWith(handle, req)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/op-in-batch")
+	})
 }

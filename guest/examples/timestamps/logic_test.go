@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/guesttest"
 )
 
 func TestTimestamps(t *testing.T) {
@@ -33,4 +34,17 @@ func TestTimestamps(t *testing.T) {
 	if v := handle(&guest.Op{Op: "DELETE", Now: now}); v.Reject || v.Data != nil {
 		t.Fatalf("delete changed: %+v", v)
 	}
+}
+
+// BenchmarkGuest/timestamps/native pairs with the sandbox's BenchmarkGuest/timestamps/wasm:
+// the same request of 100 rows through the same logic, natively.
+func BenchmarkGuest(b *testing.B) {
+	req := guesttest.TodoRequest(100)
+	b.Run("timestamps/native", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			guest.ProcessWith(handle, req)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/op-in-batch")
+	})
 }

@@ -1,0 +1,27 @@
+// Package guesttest holds native helpers for testing and benchmarking
+// guests: the requests the host would send, built without the host.
+package guesttest
+
+import (
+	"fmt"
+	"strings"
+)
+
+// TodoRequest is the Request JSON the host sends for a batch of n PUTs of
+// ~300-byte rows of the demo's todos table, as caller alice. Benchmarks of
+// a guest natively and in the sandbox use the same bytes.
+func TodoRequest(n int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"abi":1,"request_id":"bench","now":"2023-11-14T22:13:20Z","caller":{"user_id":"alice"},"ops":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"index":%d,"op":"PUT","table":"todos","id":"7c1e9f0a-3d2b-4a8e-b6f1-%012d","data":{`+
+			`"created_at":"2024-05-01 10:00:00","description":"Buy oat milk, bread and coffee for the week ahead, item number %06d",`+
+			`"completed":%d,"completed_at":null,"created_by":"3f9a8c1e-2b7d-4e6f-9a1c-5d8e7f6a4b3c","completed_by":null,`+
+			`"list_id":"0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b10"}}`, i, i, i, i%2)
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}

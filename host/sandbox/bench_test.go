@@ -1,0 +1,191 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/syncgate/syncgate/guest/guesttest"
+	"github.com/syncgate/syncgate/host/syncgate"
+)
+
+// Benchmarks named …/base and …/ours are reported as pairs by task bench;
+// the native halves of guest benchmarks live in the guests' own packages
+// under the same names.
+
+// todoDoc is a ~300-byte row of the demo's todos table.
+func todoDoc(i int) syncgate.Doc {
+	return syncgate.Doc{
+		{Key: "created_at", Value: "2024-05-01 10:00:00"},
+		{Key: "description", Value: fmt.Sprintf("Buy oat milk, bread and coffee for the week ahead, item number %06d", i)},
+		{Key: "completed", Value: int64(i % 2)},
+		{Key: "completed_at", Value: nil},
+		{Key: "created_by", Value: "3f9a8c1e-2b7d-4e6f-9a1c-5d8e7f6a4b3c"},
+		{Key: "completed_by", Value: nil},
+		{Key: "list_id", Value: "0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b10"},
+	}
+}
+
+func todoBatch(n int) *syncgate.Batch {
+	ops := make([]syncgate.Op, n)
+	for i := range ops {
+		ops[i] = syncgate.Op{Index: i, Op: syncgate.Put, Table: "todos", ID: fmt.Sprintf("7c1e9f0a-3d2b-4a8e-b6f1-%012d", i), Data: todoDoc(i)}
+	}
+	return &syncgate.Batch{Ops: ops, Caller: syncgate.Caller{UserID: "alice"}, RequestID: "bench", Received: time.Unix(1700000000, 0).UTC()}
+}
+
+// BenchmarkCallOverhead: checkout, a no-op export call and return (base)
+// against a whole ABI round trip of an empty request through the echo
+// guest (ours: alloc, copy in, handle, copy out).
+func BenchmarkCallOverhead(b *testing.B) {
+	rt := newRuntime(b, Limits{}, nil)
+	g := load(b, rt, "echo", 1, nil)
+	b.Run("base", func(b *testing.B) {
+		in := <-g.pool
+		f := in.mod.ExportedFunction("syncgate_abi_version")
+		g.pool <- in
+		for b.Loop() {
+			in := <-g.pool
+			in.stack[0] = 0
+			if err := f.CallWithStack(context.Background(), in.stack[:1]); err != nil {
+				b.Fatal(err)
+			}
+			g.pool <- in
+		}
+	})
+	b.Run("ours", func(b *testing.B) {
+		req := []byte(`{"abi":1,"ops":[]}`)
+		for b.Loop() {
+			if _, err := g.Call(context.Background(), req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// benchGuest sends the request a native benchmark uses through one guest
+// in the sandbox.
+func benchGuest(b *testing.B, name string, settings map[string]string, mounts []Mount, req []byte, n int) {
+	rt := newRuntime(b, Limits{}, nil)
+	g := load(b, rt, name, 1, settings, mounts...)
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err := g.Call(context.Background(), req)
+		if err != nil || bytes.Contains(out, []byte(`"reject":true`)) {
+			b.Fatal(err, string(out))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/op-in-batch")
+}
+
+// BenchmarkGuest/<name>/wasm pairs with BenchmarkGuest/<name>/native in
+// the guest's package: the same logic, inputs and batch of 100.
+func BenchmarkGuest(b *testing.B) {
+	schemas, _ := filepath.Abs("../../schemas")
+	for _, c := range []struct {
+		name     string
+		settings map[string]string
+		mounts   []Mount
+	}{
+		{"owner", nil, nil},
+		{"timestamps", nil, nil},
+		{"normalize", nil, nil},
+		{"schemagate", nil, []Mount{{HostDir: schemas, GuestPath: "/schemas"}}},
+	} {
+		b.Run(c.name+"/wasm", func(b *testing.B) { benchGuest(b, c.name, c.settings, c.mounts, guesttest.TodoRequest(100), 100) })
+	}
+}
+
+// BenchmarkPipelineParallel runs the schema gate over batches of 10 from 1
+// and 2 concurrent callers (pool of 2): throughput must scale with cores.
+func BenchmarkPipelineParallel(b *testing.B) {
+	schemas, _ := filepath.Abs("../../schemas")
+	rt := newRuntime(b, Limits{}, nil)
+	g := load(b, rt, "schemagate", 2, nil, Mount{HostDir: schemas, GuestPath: "/schemas"})
+	p := NewPipeline([]Stage{{Guest: g}}, 64)
+	batch := todoBatch(10)
+	for _, callers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			var wg sync.WaitGroup
+			per := b.N/callers + 1
+			b.ResetTimer()
+			for range callers {
+				wg.Go(func() {
+					for range per {
+						if _, _, err := p.Run(context.Background(), batch, nil); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(per*callers*len(batch.Ops))/b.Elapsed().Seconds(), "ops/s")
+		})
+	}
+}
+
+// BenchmarkStartup loads the schema gate with a pool of 2: cold (empty
+// compilation cache) is the base, warm (cache on disk) is ours.
+func BenchmarkStartup(b *testing.B) {
+	schemas, _ := filepath.Abs("../../schemas")
+	wasm := readWasm(b, "schemagate")
+	run := func(b *testing.B, dir func() string) {
+		for b.Loop() {
+			rt, err := NewRuntime(context.Background(), RuntimeConfig{CacheDir: dir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			g, err := rt.Load(context.Background(), GuestConfig{Name: "schemagate", Wasm: wasm, Pool: 2, Mounts: []Mount{{schemas, "/schemas"}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			g.Close(context.Background())
+			rt.Close(context.Background())
+		}
+	}
+	b.Run("base", func(b *testing.B) { run(b, func() string { return b.TempDir() }) })
+	warm := b.TempDir()
+	rt, _ := NewRuntime(context.Background(), RuntimeConfig{CacheDir: warm})
+	if g, err := rt.Load(context.Background(), GuestConfig{Name: "schemagate", Wasm: wasm, Mounts: []Mount{{schemas, "/schemas"}}}); err == nil {
+		g.Close(context.Background())
+	}
+	rt.Close(context.Background())
+	b.Run("ours", func(b *testing.B) { run(b, func() string { return warm }) })
+}
+
+// BenchmarkDeadlineCost measures what WithCloseOnContextDone costs on the
+// schema gate (base: without it, so a looping guest could never be
+// stopped; ours: with it, as syncgate runs).
+func BenchmarkDeadlineCost(b *testing.B) {
+	schemas, _ := filepath.Abs("../../schemas")
+	batch := todoBatch(100)
+	for _, c := range []struct {
+		name   string
+		noTerm bool
+	}{{"base", true}, {"ours", false}} {
+		b.Run(c.name, func(b *testing.B) {
+			rt, err := NewRuntime(context.Background(), RuntimeConfig{CacheDir: filepath.Join(os.TempDir(), "syncgate-bench-cache-"+c.name), NoTermination: c.noTerm})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer rt.Close(context.Background())
+			g, err := rt.Load(context.Background(), GuestConfig{Name: "schemagate", Wasm: readWasm(b, "schemagate"), Mounts: []Mount{{schemas, "/schemas"}}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			p := NewPipeline([]Stage{{Guest: g}}, 64)
+			for b.Loop() {
+				if _, rej, err := p.Run(context.Background(), batch, nil); err != nil || len(rej) > 0 {
+					b.Fatal(err, rej, strings.Repeat("", 0))
+				}
+			}
+		})
+	}
+}
