@@ -115,7 +115,7 @@ func baseEnv(t *testing.T) map[string]string {
 }
 
 // start runs syncgate with env and waits until it listens and is ready.
-func start(t *testing.T, env map[string]string) *app {
+func start(t testing.TB, env map[string]string) *app {
 	t.Helper()
 	a := startNotReady(t, env)
 	waitReady(t, a.url, 30*time.Second)
@@ -123,7 +123,7 @@ func start(t *testing.T, env map[string]string) *app {
 }
 
 // startNotReady runs syncgate with env and waits until it listens.
-func startNotReady(t *testing.T, env map[string]string) *app {
+func startNotReady(t testing.TB, env map[string]string) *app {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -167,7 +167,7 @@ func startNotReady(t *testing.T, env map[string]string) *app {
 }
 
 // stop cancels the server (as SIGTERM does) and returns its exit code.
-func (a *app) stop(t *testing.T) int {
+func (a *app) stop(t testing.TB) int {
 	t.Helper()
 	a.cancel()
 	select {
@@ -180,7 +180,7 @@ func (a *app) stop(t *testing.T) int {
 	}
 }
 
-func waitReady(t *testing.T, url string, within time.Duration) {
+func waitReady(t testing.TB, url string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {

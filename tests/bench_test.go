@@ -1,0 +1,102 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+var benchSeq atomic.Int64
+
+// todoRows makes n ~300-byte todo rows with fresh ids.
+func todoRows(n int) (ids []string, body []byte, docs []bson.D) {
+	var b strings.Builder
+	b.WriteString(`{"batch":[`)
+	for i := range n {
+		id := fmt.Sprintf("7c1e9f0a-3d2b-4a8e-b6f1-%012d", benchSeq.Add(1))
+		desc := fmt.Sprintf("Buy oat milk, bread and coffee for the week ahead, item number %06d", i)
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"op":"PUT","table":"todos","id":"%s","data":{"created_at":"2024-05-01 10:00:00","description":"%s","completed":%d,"completed_at":null,"created_by":"3f9a8c1e-2b7d-4e6f-9a1c-5d8e7f6a4b3c","completed_by":null,"list_id":"0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b10"}}`, id, desc, i%2)
+		ids = append(ids, id)
+		docs = append(docs, bson.D{{Key: "_id", Value: id}, {Key: "created_at", Value: "2024-05-01 10:00:00"}, {Key: "description", Value: desc},
+			{Key: "completed", Value: int64(i % 2)}, {Key: "completed_at", Value: nil}, {Key: "created_by", Value: "3f9a8c1e-2b7d-4e6f-9a1c-5d8e7f6a4b3c"},
+			{Key: "completed_by", Value: nil}, {Key: "list_id", Value: "0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b10"}})
+	}
+	b.WriteString(`]}`)
+	return ids, []byte(b.String()), docs
+}
+
+// BenchmarkUpload: the raw driver's ordered bulk write of the same rows in
+// the same commands syncgate sends to FerretDB (replace-upserts, 16 per
+// command) is the base; ours is POST /upload over HTTP with a verified
+// token, decoding, the (empty) pipeline and the same writes.
+func BenchmarkUpload(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("batch=%d/base", n), func(b *testing.B) {
+			coll := client.Database(fmt.Sprintf("bench_raw_%d", n)).Collection("todos")
+			for b.Loop() {
+				b.StopTimer()
+				ids, _, docs := todoRows(n)
+				b.StartTimer()
+				for start := 0; start < n; start += 16 {
+					end := min(start+16, n)
+					models := make([]mongo.WriteModel, 0, end-start)
+					for i := start; i < end; i++ {
+						models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: ids[i]}}).SetReplacement(docs[i]).SetUpsert(true))
+					}
+					if _, err := coll.BulkWrite(context.Background(), models, options.BulkWrite().SetOrdered(true)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "rows/s")
+		})
+		b.Run(fmt.Sprintf("batch=%d/ours", n), func(b *testing.B) {
+			a, tok := benchServer(b, n)
+			for b.Loop() {
+				b.StopTimer()
+				_, body, _ := todoRows(n)
+				req, _ := http.NewRequest("POST", a.url+"/upload", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+tok)
+				b.StartTimer()
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil || resp.StatusCode != 200 {
+					b.Fatal(err, resp)
+				}
+				resp.Body.Close()
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
+
+// benchServer starts syncgate for a benchmark and returns a token.
+func benchServer(b *testing.B, n int) (*app, string) {
+	env := map[string]string{
+		"ADDR": "127.0.0.1:0", "MONGO_URI": sharedDB.URI(), "MONGO_DATABASE": fmt.Sprintf("bench_ours_%d", n),
+		"SYNCGATE_DIR": stateDir, "LOG_FORMAT": "json", "SCHEMAS_DIR": b.TempDir(), "GUESTS_DIR": guestsDir,
+	}
+	a := start(b, env)
+	r, err := http.Get(a.url + "/token?user_id=bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Body.Close()
+	var m struct{ Token string }
+	if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+		b.Fatal(err)
+	}
+	return a, m.Token
+}
