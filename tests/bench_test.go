@@ -18,7 +18,7 @@ import (
 var benchSeq atomic.Int64
 
 // todoRows makes n ~300-byte todo rows with fresh ids.
-func todoRows(n int) (ids []string, body []byte, docs []bson.D) {
+func todoRows(n int, table string) (ids []string, body []byte, docs []bson.D) {
 	var b strings.Builder
 	b.WriteString(`{"batch":[`)
 	for i := range n {
@@ -27,7 +27,7 @@ func todoRows(n int) (ids []string, body []byte, docs []bson.D) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, `{"op":"PUT","table":"todos","id":"%s","data":{"created_at":"2024-05-01 10:00:00","description":"%s","completed":%d,"completed_at":null,"created_by":"3f9a8c1e-2b7d-4e6f-9a1c-5d8e7f6a4b3c","completed_by":null,"list_id":"0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b10"}}`, id, desc, i%2)
+		fmt.Fprintf(&b, `{"op":"PUT","table":"`+table+`","id":"%s","data":{"created_at":"2024-05-01 10:00:00","description":"%s","completed":%d,"completed_at":null,"created_by":"3f9a8c1e-2b7d-4e6f-9a1c-5d8e7f6a4b3c","completed_by":null,"list_id":"0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b10"}}`, id, desc, i%2)
 		ids = append(ids, id)
 		docs = append(docs, bson.D{{Key: "_id", Value: id}, {Key: "created_at", Value: "2024-05-01 10:00:00"}, {Key: "description", Value: desc},
 			{Key: "completed", Value: int64(i % 2)}, {Key: "completed_at", Value: nil}, {Key: "created_by", Value: "3f9a8c1e-2b7d-4e6f-9a1c-5d8e7f6a4b3c"},
@@ -40,14 +40,18 @@ func todoRows(n int) (ids []string, body []byte, docs []bson.D) {
 // BenchmarkUpload: the raw driver's ordered bulk write of the same rows in
 // the same commands syncgate sends to FerretDB (replace-upserts, 16 per
 // command) is the base; ours is POST /upload over HTTP with a verified
-// token, decoding, the (empty) pipeline and the same writes.
+// token, decoding, the (empty) pipeline and the same writes. Every
+// iteration writes into a new collection, so both sides see the same
+// collection sizes (FerretDB's SQLite upserts slow down as a table grows).
 func BenchmarkUpload(b *testing.B) {
 	for _, n := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("batch=%d/base", n), func(b *testing.B) {
-			coll := client.Database(fmt.Sprintf("bench_raw_%d", n)).Collection("todos")
+			db := client.Database(fmt.Sprintf("bench_raw_%d", n))
 			for b.Loop() {
 				b.StopTimer()
-				ids, _, docs := todoRows(n)
+				table := fmt.Sprintf("todos_%d", benchSeq.Add(1))
+				coll := db.Collection(table)
+				ids, _, docs := todoRows(n, table)
 				b.StartTimer()
 				for start := 0; start < n; start += 16 {
 					end := min(start+16, n)
@@ -66,7 +70,7 @@ func BenchmarkUpload(b *testing.B) {
 			a, tok := benchServer(b, n)
 			for b.Loop() {
 				b.StopTimer()
-				_, body, _ := todoRows(n)
+				_, body, _ := todoRows(n, fmt.Sprintf("todos_%d", benchSeq.Add(1)))
 				req, _ := http.NewRequest("POST", a.url+"/upload", bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Authorization", "Bearer "+tok)

@@ -430,6 +430,9 @@ func (m *Mongo) RecordRejections(ctx context.Context, b *syncgate.Batch, rejecte
 // timeouts, server selection, not primary, shutdown) become an Unavailable
 // *syncgate.Error, so the client is told to retry.
 func classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
 	wrapped := fmt.Errorf("store: %s: %w", op, err)
 	if isTransient(err) {
 		return &syncgate.Error{Kind: syncgate.Unavailable, Code: "database_unavailable",
@@ -507,4 +510,37 @@ func (m *Mongo) ApplyValidator(ctx context.Context, collection string, validator
 		return classify(cmd[0].Key+" "+collection, err)
 	}
 	return nil
+}
+
+// Dump returns every document of table whose id starts with prefix, as a
+// PowerSync client would see it (see fromBSON), keyed by id. It is for
+// verification tools (the load generator's ledger check), not the request path.
+func (m *Mongo) Dump(ctx context.Context, table, prefix string) (map[string]syncgate.Doc, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*m.opts.Timeout)
+	defer cancel()
+	cur, err := m.db.Collection(table).Find(ctx, bson.D{})
+	if err != nil {
+		return nil, classify("dump "+table, err)
+	}
+	defer cur.Close(ctx)
+	out := map[string]syncgate.Doc{}
+	for cur.Next(ctx) {
+		var raw bson.D
+		if err := cur.Decode(&raw); err != nil {
+			return nil, classify("dump "+table, err)
+		}
+		var id string
+		doc := make(syncgate.Doc, 0, len(raw))
+		for _, e := range raw {
+			if e.Key == "_id" {
+				id = idString(e.Value)
+				continue
+			}
+			doc = append(doc, syncgate.Field{Key: e.Key, Value: fromBSON(e.Value)})
+		}
+		if strings.HasPrefix(id, prefix) {
+			out[id] = doc
+		}
+	}
+	return out, classify("dump "+table, cur.Err())
 }
