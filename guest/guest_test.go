@@ -61,3 +61,23 @@ func TestProcessRefusesBadInput(t *testing.T) {
 		}
 	}
 }
+
+// FuzzGuestInput: whatever the host sends, the SDK answers with a Response
+// (an error or one verdict per op), never a panic.
+func FuzzGuestInput(f *testing.F) {
+	f.Add([]byte(`{"abi":1,"ops":[{"index":0,"op":"PUT","table":"t","id":"1","data":{"a":1}}]}`))
+	f.Add([]byte(`{"abi":1,"ops":[{"index":0,"op":"PATCH","table":"t","id":"1","data":{"a":[1,{"b":null}]},"exists":true,"current":{}}]}`))
+	f.Add([]byte(`{"abi":1,"ops":[null]}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		h := func(op *Op) Verdict {
+			if op == nil {
+				return Accept()
+			}
+			return Replace(op.Data)
+		}
+		var resp Response
+		if err := json.Unmarshal(ProcessWith(h, in), &resp); err != nil {
+			t.Fatalf("response is not JSON: %v", err)
+		}
+	})
+}

@@ -76,3 +76,21 @@ func checkValue(t *testing.T, v any, depth int) {
 		t.Fatalf("accepted value of type %T", v)
 	}
 }
+
+// FuzzDecodeData: a guest's replacement data is outside input too; the
+// same rules hold.
+func FuzzDecodeData(f *testing.F) {
+	f.Add([]byte(`{"a":1,"b":{"c":[1,2]}}`))
+	f.Add([]byte(`{"$set":1}`))
+	f.Add([]byte(`{"a.b":1}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		doc, err := DecodeData(raw, testLimits.MaxDepth)
+		if err != nil {
+			return
+		}
+		if !json.Valid(raw) {
+			t.Fatalf("accepted invalid JSON %q", raw)
+		}
+		checkValue(t, doc, 1)
+	})
+}
