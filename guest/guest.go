@@ -174,6 +174,11 @@ func ProcessWith(h HandlerFunc, input []byte) []byte {
 	if h == nil {
 		return mustJSON(Response{Error: "guest: no handler registered"})
 	}
+	for i, op := range req.Ops {
+		if op == nil {
+			return mustJSON(Response{Error: fmt.Sprintf("guest: ops[%d] is null", i)})
+		}
+	}
 	resp := Response{Verdicts: make([]Verdict, len(req.Ops))}
 	// The host fetched each document once, before the batch. Later ops on a
 	// document see it as the ops this guest accepted earlier in the call
