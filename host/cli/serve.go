@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/syncgate/syncgate/docs"
 	"github.com/syncgate/syncgate/host/auth"
 	"github.com/syncgate/syncgate/host/config"
 	"github.com/syncgate/syncgate/host/devdb"
@@ -283,11 +285,16 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	srv.Handle("GET /.well-known/jwks.json", ah.JWKS)
 	srv.Handle("GET /token", ah.Token)
 	srv.Handle("POST /upload", up.ServeHTTP)
+	srv.Handle("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, err := w.Write(docs.OpenAPI)
+		return err
+	})
 
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	log.Info("listening", "addr", srv.Addr(), "token_auth", mode, "upload_auth", cfg.UploadAuth)
+	log.Info("listening", "addr", srv.Addr(), "token_auth", mode, "upload_auth", cfg.UploadAuth, "routes", srv.Routes())
 	if err := srv.Serve(serveCtx); err != nil {
 		return err
 	}
