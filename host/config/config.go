@@ -280,3 +280,20 @@ func Variables() []Variable {
 	}
 	return vars
 }
+
+// Reference renders every variable as the markdown table of
+// docs/configuration.md; a test keeps that file equal to it.
+func Reference() string {
+	var b strings.Builder
+	b.WriteString("# Configuration reference\n\nGenerated from `host/config.Config`; `go test ./host/config -update` rewrites it.\n")
+	b.WriteString("syncgate reads only these environment variables (`go tool task run` also loads `.env`).\n\n")
+	b.WriteString("| variable | default | meaning |\n|---|---|---|\n")
+	for _, v := range Variables() {
+		def := "*(empty)*"
+		if v.Default != "" {
+			def = "`" + v.Default + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Name, def, strings.ReplaceAll(v.Help, "|", "\\|"))
+	}
+	return b.String()
+}
