@@ -1,0 +1,20 @@
+# syncgate: static binary + guests + schemas in a distroless, non-root image.
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/syncgate ./host/cmd/syncgate \
+ && mkdir -p /out/guests \
+ && for d in guest/schemagate guest/examples/*/; do d=${d%/}; \
+      GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o /out/guests/${d##*/}.wasm ./$d; done
+
+FROM gcr.io/distroless/static-debian12:nonroot
+WORKDIR /app
+COPY --from=build /out/syncgate /app/syncgate
+COPY --from=build /out/guests /app/guests
+COPY schemas /app/schemas
+ENV ADDR=0.0.0.0:8080 GUESTS_DIR=/app/guests SCHEMAS_DIR=/app/schemas SYNCGATE_DIR=/tmp/syncgate
+USER nonroot:nonroot
+EXPOSE 8080
+ENTRYPOINT ["/app/syncgate", "serve"]
