@@ -99,6 +99,9 @@ func loadPipeline(ctx context.Context, cfg config.Config, rt *sandbox.Runtime, l
 	}
 	results := make([]chan result, len(specs))
 	start := time.Now()
+	if len(specs) > 0 {
+		log.Info("loading guests (compiled once per build; the first start takes seconds)", "count", len(specs), "pool", pool)
+	}
 	for i, s := range specs {
 		results[i] = make(chan result, 1)
 		go func() {
