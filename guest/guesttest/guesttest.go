@@ -5,7 +5,23 @@ package guesttest
 import (
 	"fmt"
 	"strings"
+	"testing"
+
+	"github.com/syncgate/syncgate/guest"
 )
+
+// Bench runs name/native: TodoRequest(n) through h natively, the half of a
+// pair whose other half (name/wasm) runs the same bytes in the sandbox.
+func Bench(b *testing.B, name string, h guest.HandlerFunc, n int) {
+	req := TodoRequest(n)
+	b.Run(name+"/native", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			guest.ProcessWith(h, req)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/op-in-batch")
+	})
+}
 
 // TodoRequest is the Request JSON the host sends for a batch of n PUTs of
 // ~300-byte rows of the demo's todos table, as caller alice. Benchmarks of

@@ -175,13 +175,5 @@ func FuzzSchemaGateInput(f *testing.F) {
 // BenchmarkGuest/schemagate/native pairs with the sandbox's
 // BenchmarkGuest/schemagate/wasm: the same 100 rows, the same schemas.
 func BenchmarkGuest(b *testing.B) {
-	g := gateFor(b, "../../schemas")
-	req := guesttest.TodoRequest(100)
-	b.Run("schemagate/native", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			guest.ProcessWith(g.handle, req)
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/op-in-batch")
-	})
+	guesttest.Bench(b, "schemagate", gateFor(b, "../../schemas").handle, 100)
 }

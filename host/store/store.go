@@ -189,12 +189,22 @@ func (m *Mongo) find(ctx context.Context, table string, ids bson.A) (map[string]
 	if err != nil {
 		return nil, classify("find "+table, err)
 	}
+	docs, err := readDocs(ctx, cur, func(string) bool { return true })
+	if err != nil {
+		return nil, classify("find "+table, err)
+	}
+	return docs, nil
+}
+
+// readDocs drains cur into client-view documents by id, keeping the ids
+// keep accepts.
+func readDocs(ctx context.Context, cur *mongo.Cursor, keep func(id string) bool) (map[string]syncgate.Doc, error) {
 	defer cur.Close(ctx)
 	docs := map[string]syncgate.Doc{}
 	for cur.Next(ctx) {
 		var raw bson.D
 		if err := cur.Decode(&raw); err != nil {
-			return nil, classify("find "+table, err)
+			return nil, err
 		}
 		var id string
 		doc := make(syncgate.Doc, 0, len(raw))
@@ -205,12 +215,11 @@ func (m *Mongo) find(ctx context.Context, table string, ids bson.A) (map[string]
 			}
 			doc = append(doc, syncgate.Field{Key: e.Key, Value: fromBSON(e.Value)})
 		}
-		docs[id] = doc
+		if keep(id) {
+			docs[id] = doc
+		}
 	}
-	if err := cur.Err(); err != nil {
-		return nil, classify("find "+table, err)
-	}
-	return docs, nil
+	return docs, cur.Err()
 }
 
 // Apply writes ops in order and returns the ops the database refused for
@@ -522,25 +531,9 @@ func (m *Mongo) Dump(ctx context.Context, table, prefix string) (map[string]sync
 	if err != nil {
 		return nil, classify("dump "+table, err)
 	}
-	defer cur.Close(ctx)
-	out := map[string]syncgate.Doc{}
-	for cur.Next(ctx) {
-		var raw bson.D
-		if err := cur.Decode(&raw); err != nil {
-			return nil, classify("dump "+table, err)
-		}
-		var id string
-		doc := make(syncgate.Doc, 0, len(raw))
-		for _, e := range raw {
-			if e.Key == "_id" {
-				id = idString(e.Value)
-				continue
-			}
-			doc = append(doc, syncgate.Field{Key: e.Key, Value: fromBSON(e.Value)})
-		}
-		if strings.HasPrefix(id, prefix) {
-			out[id] = doc
-		}
+	out, err := readDocs(ctx, cur, func(id string) bool { return strings.HasPrefix(id, prefix) })
+	if err != nil {
+		return nil, classify("dump "+table, err)
 	}
-	return out, classify("dump "+table, cur.Err())
+	return out, nil
 }

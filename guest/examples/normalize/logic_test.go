@@ -37,15 +37,5 @@ func TestNormalize(t *testing.T) {
 	}
 }
 
-// BenchmarkGuest/normalize/native pairs with the sandbox's BenchmarkGuest/normalize/wasm:
-// the same request of 100 rows through the same logic, natively.
-func BenchmarkGuest(b *testing.B) {
-	req := guesttest.TodoRequest(100)
-	b.Run("normalize/native", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			guest.ProcessWith(handle, req)
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/op-in-batch")
-	})
-}
+// BenchmarkGuest/normalize/native pairs with the sandbox's BenchmarkGuest/normalize/wasm.
+func BenchmarkGuest(b *testing.B) { guesttest.Bench(b, "normalize", handle, 100) }

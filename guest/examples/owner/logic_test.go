@@ -48,15 +48,5 @@ func TestOwner(t *testing.T) {
 	}
 }
 
-// BenchmarkGuest/owner/native pairs with the sandbox's BenchmarkGuest/owner/wasm:
-// the same request of 100 rows through the same logic, natively.
-func BenchmarkGuest(b *testing.B) {
-	req := guesttest.TodoRequest(100)
-	b.Run("owner/native", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			guest.ProcessWith(handle, req)
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/op-in-batch")
-	})
-}
+// BenchmarkGuest/owner/native pairs with the sandbox's BenchmarkGuest/owner/wasm.
+func BenchmarkGuest(b *testing.B) { guesttest.Bench(b, "owner", handle, 100) }

@@ -36,15 +36,5 @@ func TestTimestamps(t *testing.T) {
 	}
 }
 
-// BenchmarkGuest/timestamps/native pairs with the sandbox's BenchmarkGuest/timestamps/wasm:
-// the same request of 100 rows through the same logic, natively.
-func BenchmarkGuest(b *testing.B) {
-	req := guesttest.TodoRequest(100)
-	b.Run("timestamps/native", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			guest.ProcessWith(handle, req)
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/op-in-batch")
-	})
-}
+// BenchmarkGuest/timestamps/native pairs with the sandbox's BenchmarkGuest/timestamps/wasm.
+func BenchmarkGuest(b *testing.B) { guesttest.Bench(b, "timestamps", handle, 100) }
