@@ -2,9 +2,12 @@ package tests
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/syncgate/syncgate/host/cli"
 )
 
 func templateEnv(t *testing.T, env map[string]string) map[string]string {
@@ -85,5 +88,37 @@ func TestKeyConfigErrors(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q: want non-zero naming %s", code, stderr, c.want)
 			}
 		})
+	}
+}
+
+// TestKeysGenerateRoundTrip: the pair `syncgate keys generate` prints runs a
+// server whose tokens verify, for every algorithm.
+func TestKeysGenerateRoundTrip(t *testing.T) {
+	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
+		t.Run(alg, func(t *testing.T) {
+			var out strings.Builder
+			code := cli.Run(t.Context(), []string{"keys", "generate", "--alg", alg, "--kid", "k-" + alg}, func(string) string { return "" }, &out, io.Discard)
+			if code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			env := baseEnv(t)
+			for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+				k, v, _ := strings.Cut(l, "=")
+				env[k] = v
+			}
+			env["POWERSYNC_URL"], env["TOKEN_AUTH"] = "https://ps.test", "dev"
+			delete(env, "UPLOAD_AUTH")
+			a := start(t, env)
+			tok := token(t, a, "u1")
+			if r := postUpload(t, a, tok, `{"batch":[]}`); r.status != 200 {
+				t.Fatalf("upload with the generated key's token: %d %s", r.status, r.body)
+			}
+			if !strings.Contains(string(get(t, a.url+"/jwks").body), `"kid":"k-`+alg+`"`) {
+				t.Fatal("the kid is not in the JWKS")
+			}
+		})
+	}
+	if code, _ := runCommand(t, nil, "keys", "generate", "--alg", "HS256"); code != 2 {
+		t.Fatalf("HS256 accepted: exit %d", code)
 	}
 }
