@@ -215,3 +215,30 @@ func TestBrokenGuestStopsStartup(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 }
+
+func TestSchemasCommands(t *testing.T) {
+	env := schemaEnv(t)
+	var out strings.Builder
+	run := func(args ...string) (int, string, string) {
+		out.Reset()
+		var errb strings.Builder
+		code := cliRun(t, env, &out, &errb, args...)
+		return code, out.String(), errb.String()
+	}
+	if code, stdout, _ := run("schemas", "check"); code != 0 || !strings.Contains(stdout, "2 schemas OK") {
+		t.Fatalf("check: %d %s", code, stdout)
+	}
+	if code, stdout, _ := run("schemas", "export"); code != 0 || !strings.Contains(stdout, `"$jsonSchema"`) || !strings.Contains(stdout, `"unsupported"`) {
+		t.Fatalf("export: %d %s", code, stdout)
+	}
+	// The embedded FerretDB has no $jsonSchema validators: apply says so and fails.
+	code, _, stderr := run("schemas", "apply")
+	if code == 0 || !strings.Contains(stderr, "does not support $jsonSchema") {
+		t.Fatalf("apply on FerretDB: exit %d, %s", code, stderr)
+	}
+	os.WriteFile(filepath.Join(env["SCHEMAS_DIR"], "todos.json"), []byte(`{"type":"object","properties":{"x":{"typ":"string"}}}`), 0o644)
+	code, _, stderr = run("schemas", "check")
+	if code == 0 || !strings.Contains(stderr, `todos.json: /properties/x/typ: unknown keyword "typ"`) {
+		t.Fatalf("check of a broken schema: exit %d, %s", code, stderr)
+	}
+}

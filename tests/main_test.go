@@ -286,3 +286,11 @@ func runCommand(t *testing.T, env map[string]string, args ...string) (int, strin
 	code := cli.Run(ctx, args, func(k string) string { return env[k] }, io.Discard, &stderr)
 	return code, stderr.String()
 }
+
+// cliRun runs syncgate with separate stdout and stderr.
+func cliRun(t *testing.T, env map[string]string, stdout, stderr io.Writer, args ...string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	return cli.Run(ctx, args, func(k string) string { return env[k] }, stdout, stderr)
+}
