@@ -185,13 +185,33 @@ func (m *Mongo) Current(ctx context.Context, ops []syncgate.Op) (map[string]map[
 func (m *Mongo) find(ctx context.Context, table string, ids bson.A) (map[string]syncgate.Doc, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
 	defer cancel()
-	cur, err := m.db.Collection(table).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
-	if err != nil {
-		return nil, classify("find "+table, err)
+	filters := []bson.D{{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}}
+	if m.FerretDB() {
+		// FerretDB's SQLite backend uses its _id index only for a filter
+		// that is exactly {_id: value}; $in scans the whole table (measured:
+		// load throughput fell as collections grew). Look ids up one by one.
+		filters = filters[:0]
+		seen := map[any]bool{}
+		for _, id := range ids {
+			if !seen[id] {
+				seen[id] = true
+				filters = append(filters, bson.D{{Key: "_id", Value: id}})
+			}
+		}
 	}
-	docs, err := readDocs(ctx, cur, func(string) bool { return true })
-	if err != nil {
-		return nil, classify("find "+table, err)
+	docs := map[string]syncgate.Doc{}
+	for _, f := range filters {
+		cur, err := m.db.Collection(table).Find(ctx, f)
+		if err != nil {
+			return nil, classify("find "+table, err)
+		}
+		found, err := readDocs(ctx, cur, func(string) bool { return true })
+		if err != nil {
+			return nil, classify("find "+table, err)
+		}
+		for id, d := range found {
+			docs[id] = d
+		}
 	}
 	return docs, nil
 }
