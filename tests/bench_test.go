@@ -9,10 +9,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/syncgate/syncgate/host/loadgen"
 )
 
 var benchSeq atomic.Int64
@@ -103,4 +106,39 @@ func benchServer(b *testing.B, n int) (*app, string) {
 		b.Fatal(err)
 	}
 	return a, m.Token
+}
+
+// BenchmarkLoadRSS runs 16 simulated clients for 10 s through the schema
+// gate and reports the peak RSS of this process (server, embedded FerretDB
+// and clients together) and the acknowledged ops per second.
+func BenchmarkLoadRSS(b *testing.B) {
+	env := map[string]string{
+		"ADDR": "127.0.0.1:0", "MONGO_URI": sharedDB.URI(), "MONGO_DATABASE": "bench_load",
+		"SYNCGATE_DIR": stateDir, "LOG_FORMAT": "json", "SCHEMAS_DIR": "../schemas", "GUESTS_DIR": guestsDir, "UPLOAD_AUTH": "off",
+	}
+	a := start(b, env)
+	for b.Loop() {
+		peak := 0
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				peak = max(peak, rssMiB())
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}()
+		res, err := loadgen.Run(context.Background(), loadgen.Config{URL: a.url, Clients: 16, Duration: 10 * time.Second, BatchSize: 20, InvalidShare: 0.05, Seed: 9})
+		close(stop)
+		<-done
+		if err != nil || len(res.Unexpected) > 0 {
+			b.Fatal(err, res.Unexpected)
+		}
+		b.ReportMetric(float64(peak), "MiB-peak-RSS")
+		b.ReportMetric(float64(res.Ops)/res.Elapsed.Seconds(), "ops/s")
+	}
 }
