@@ -156,10 +156,6 @@ func (m *Mongo) Mode() Mode { return m.mode.Load().(Mode) }
 // FerretDB reports whether the server is FerretDB.
 func (m *Mongo) FerretDB() bool { return m.ferret.Load() }
 
-// Collection returns a collection handle of the store's database; tests use
-// it to read back what was written.
-func (m *Mongo) Collection(name string) *mongo.Collection { return m.db.Collection(name) }
-
 // Current returns the stored documents with the ids of ops, one query per
 // collection, keyed by collection then id. The returned documents carry no
 // _id field.
