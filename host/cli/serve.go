@@ -95,37 +95,37 @@ func tokenAuth(cfg config.Config) (auth.TokenAuth, string) {
 	return auth.Dev{}, "dev"
 }
 
-// dbState tracks the connection for /readyz while start-up retries.
-type dbState struct {
+// readiness is one /readyz condition that a background task updates: nil
+// when ready, else why not.
+type readiness struct {
 	mu  sync.Mutex
 	err error
-	ok  bool
 }
 
-func (s *dbState) set(ok bool, err error) {
-	s.mu.Lock()
-	s.ok, s.err = ok, err
-	s.mu.Unlock()
+func (r *readiness) set(err error) {
+	r.mu.Lock()
+	r.err = err
+	r.mu.Unlock()
 }
 
-func (s *dbState) get() (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ok, s.err
+func (r *readiness) get() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
 }
 
 // connect detects the server with exponential backoff until it answers or
 // ctx ends, so start-up never hangs on a database that is down.
-func connect(ctx context.Context, st *store.Mongo, state *dbState, log *slog.Logger) {
+func connect(ctx context.Context, st *store.Mongo, state *readiness, log *slog.Logger) {
 	wait := 200 * time.Millisecond
 	for {
 		mode, err := st.Detect(ctx)
 		if err == nil {
-			state.set(true, nil)
+			state.set(nil)
 			log.Info("database connected", "write_mode", mode, "ferretdb", st.FerretDB())
 			return
 		}
-		state.set(false, err)
+		state.set(err)
 		log.Warn("database not reachable; retrying", "in", wait, "err", err)
 		select {
 		case <-ctx.Done():
@@ -200,7 +200,7 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 		defer cancel()
 		_ = st.Close(cctx)
 	}()
-	state := &dbState{err: errors.New("connecting")}
+	state := &readiness{err: errors.New("connecting")}
 	connCtx, stopConnect := context.WithCancel(ctx)
 	defer stopConnect()
 	go connect(connCtx, st, state, log)
@@ -212,7 +212,7 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 				"guests": describe(holder.Current())}
 		}})
 	srv.AddCheck(server.Check{Name: "database", Fn: func(ctx context.Context) error {
-		if ok, err := state.get(); !ok {
+		if err := state.get(); err != nil {
 			return err
 		}
 		return st.Ping(ctx)
@@ -259,7 +259,7 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 		_ = rt.Close(cctx)
 	}()
 	srv.Registry().MustRegister(durations, newGuestCollector(holder))
-	guests := &guestState{err: errors.New("loading")}
+	guests := &readiness{err: errors.New("loading")}
 	srv.AddCheck(server.Check{Name: "guests", Fn: func(context.Context) error {
 		if holder.Current() == nil {
 			return guests.get()
@@ -306,28 +306,10 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	return nil
 }
 
-// guestState keeps the last guest load error for /readyz.
-type guestState struct {
-	mu  sync.Mutex
-	err error
-}
-
-func (g *guestState) set(err error) {
-	g.mu.Lock()
-	g.err = err
-	g.mu.Unlock()
-}
-
-func (g *guestState) get() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.err
-}
-
 // watchGuests loads the pipeline, then reloads it on SIGHUP or when guest
 // or schema files change. A failed first load stops the server (fail); a
 // failed reload keeps the old pipeline and logs why.
-func watchGuests(ctx context.Context, cfg config.Config, rt *sandbox.Runtime, holder *sandbox.Reloadable, conv *converter, state *guestState, log *slog.Logger, fail context.CancelCauseFunc) {
+func watchGuests(ctx context.Context, cfg config.Config, rt *sandbox.Runtime, holder *sandbox.Reloadable, conv *converter, state *readiness, log *slog.Logger, fail context.CancelCauseFunc) {
 	print := fingerprint(cfg)
 	p, err := loadPipeline(ctx, cfg, rt, log)
 	if err != nil {

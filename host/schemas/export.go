@@ -29,7 +29,8 @@ type exporter struct {
 
 func (s *Set) export(table string) (Export, error) {
 	e := &exporter{s: s, file: table}
-	root := e.schema(s.files[table], "", table, true, 0)
+	doc, _ := s.set.Raw(table)
+	root := e.schema(doc, "", table, true, 0)
 	return Export{Validator: map[string]any{"$jsonSchema": root}, Unsupported: e.unsupported}, nil
 }
 
@@ -46,7 +47,7 @@ func (e *exporter) resolve(file, ref string) (map[string]any, string, bool) {
 	if target != "" {
 		file = strings.TrimSuffix(strings.TrimPrefix(target, "./"), ".json")
 	}
-	doc, ok := e.s.files[file]
+	doc, ok := e.s.set.Raw(file)
 	if !ok {
 		return nil, file, false
 	}

@@ -8,15 +8,11 @@
 package schemas
 
 import (
-	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/syncgate/syncgate/guest/schemagate/schemaset"
@@ -37,43 +33,22 @@ const Keyword = "x-bsonType"
 
 // Set is the parsed schemas folder.
 type Set struct {
-	dir   string
 	set   *schemaset.Set
-	files map[string]map[string]any // every file by name without .json, shared ones too
-	types map[string]map[string]string
+	types map[string]map[string]string // table → field → x-bsonType
 }
 
-// Load checks and parses every schema in dir. Problems name the file and
-// the place.
+// Load checks and parses every schema in dir (once, with the same compiler
+// the schema gate runs). Problems name the file and the place.
 func Load(dir string) (*Set, error) {
 	set, err := schemaset.Load(os.DirFS(dir))
 	if err != nil {
 		return nil, err
 	}
-	s := &Set{dir: dir, set: set, files: map[string]map[string]any{}, types: map[string]map[string]string{}}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
+	s := &Set{set: set, types: map[string]map[string]string{}}
 	var problems schemaset.Problems
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		var doc map[string]any
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.UseNumber()
-		if err := dec.Decode(&doc); err != nil {
-			return nil, fmt.Errorf("%s: %w", e.Name(), err)
-		}
-		s.files[strings.TrimSuffix(e.Name(), ".json")] = doc
-	}
 	for _, table := range set.Tables() {
-		props, _ := s.files[table]["properties"].(map[string]any)
+		doc, _ := set.Raw(table)
+		props, _ := doc["properties"].(map[string]any)
 		for field, p := range props {
 			pm, _ := p.(map[string]any)
 			t, ok := pm[Keyword]
@@ -136,7 +111,10 @@ func (s *Set) Convert(op *syncgate.Op) error {
 	if len(types) == 0 {
 		return nil
 	}
-	for i, f := range op.Data {
+	// The op's Data may share its backing array with the decoded batch
+	// (kept for dead letters): convert into a copy.
+	data := append(syncgate.Doc(nil), op.Data...)
+	for i, f := range data {
 		t, ok := types[f.Key]
 		if !ok || f.Value == nil {
 			continue
@@ -145,8 +123,9 @@ func (s *Set) Convert(op *syncgate.Op) error {
 		if err != nil {
 			return fmt.Errorf("/%s: %w", f.Key, err)
 		}
-		op.Data[i].Value = v
+		data[i].Value = v
 	}
+	op.Data = data
 	return nil
 }
 

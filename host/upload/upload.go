@@ -16,6 +16,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/syncgate/syncgate/host/syncgate"
@@ -266,14 +267,10 @@ func rejectMissingPatches(ops []syncgate.Op, current map[string]map[string]syncg
 }
 
 func sortRejections(r []syncgate.Rejection) []syncgate.Rejection {
-	for i := 1; i < len(r); i++ { // few and nearly sorted: insertion sort
-		for j := i; j > 0 && r[j].Index < r[j-1].Index; j-- {
-			r[j], r[j-1] = r[j-1], r[j]
-		}
-	}
 	if r == nil {
-		r = []syncgate.Rejection{}
+		return []syncgate.Rejection{}
 	}
+	slices.SortStableFunc(r, func(a, b syncgate.Rejection) int { return a.Index - b.Index })
 	return r
 }
 

@@ -94,10 +94,10 @@ func Load(fsys fs.FS) (*Set, error) {
 			continue
 		}
 		name := strings.TrimSuffix(e.Name(), ".json")
+		set.raw[name] = doc
 		if strings.HasPrefix(name, "_") {
 			continue // shared definitions: a $ref target, not a collection
 		}
-		set.raw[name] = doc
 		names = append(names, name)
 	}
 	for _, name := range names {
@@ -133,8 +133,13 @@ func (s *Set) Tables() []string {
 // Has reports whether table has a schema.
 func (s *Set) Has(table string) bool { _, ok := s.schemas[table]; return ok }
 
-// Raw returns the decoded schema document of table (numbers as json.Number).
-func (s *Set) Raw(table string) map[string]any { return s.raw[table] }
+// Raw returns the decoded document of a schema file, named without ".json"
+// (collections and "_" shared files alike; numbers as json.Number), and
+// whether it exists.
+func (s *Set) Raw(name string) (map[string]any, bool) {
+	doc, ok := s.raw[name]
+	return doc, ok
+}
 
 // Len is the number of schemas.
 func (s *Set) Len() int { return len(s.schemas) }
