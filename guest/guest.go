@@ -43,7 +43,6 @@
 package guest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -82,6 +81,15 @@ type Op struct {
 	// and it exists; Exists tells the two apart.
 	Current map[string]any `json:"current,omitempty"`
 	Exists  bool           `json:"exists"`
+
+	// RawData and RawCurrent are Data and Current as the JSON bytes of
+	// objects (nil when absent) for guests registered with RegisterRaw,
+	// which get them instead of the decoded maps: a guest that reads a few
+	// fields, or checks values where they lie, skips building maps it does
+	// not need. Iterate them with Fields. They alias the call's input:
+	// copy what must outlive the call.
+	RawData    []byte `json:"-"`
+	RawCurrent []byte `json:"-"`
 
 	// Filled from the Request for convenience.
 	Caller    Caller            `json:"-"`
@@ -136,11 +144,18 @@ type HandlerFunc func(op *Op) Verdict
 var (
 	info    Info
 	handler HandlerFunc
+	rawOps  bool
 )
 
 // Register installs the guest's handler; call it once, from init.
 func Register(i Info, h HandlerFunc) {
-	info, handler = i, h
+	info, handler, rawOps = i, h, false
+}
+
+// RegisterRaw installs a handler that gets Op.RawData and Op.RawCurrent
+// instead of Data and Current.
+func RegisterRaw(i Info, h HandlerFunc) {
+	info, handler, rawOps = i, h, true
 }
 
 // SetInitError marks the guest as unable to serve, with the reason the host
@@ -157,15 +172,19 @@ func InfoJSON() []byte {
 // Response JSON. It is what syncgate_handle calls, and what native tests can
 // call to run a guest exactly as the host would.
 func Process(input []byte) []byte {
-	return ProcessWith(handler, input)
+	return process(handler, input, rawOps)
 }
 
-// ProcessWith is Process with an explicit handler.
-func ProcessWith(h HandlerFunc, input []byte) []byte {
-	var req Request
-	dec := json.NewDecoder(bytes.NewReader(input))
-	dec.UseNumber()
-	if err := dec.Decode(&req); err != nil {
+// ProcessWith is Process with an explicit handler registered with Register.
+func ProcessWith(h HandlerFunc, input []byte) []byte { return process(h, input, false) }
+
+// ProcessRawWith is Process with an explicit handler registered with
+// RegisterRaw.
+func ProcessRawWith(h HandlerFunc, input []byte) []byte { return process(h, input, true) }
+
+func process(h HandlerFunc, input []byte, raw bool) []byte {
+	req, err := decodeRequest(input, raw)
+	if err != nil {
 		return mustJSON(Response{Error: "guest: decode request: " + err.Error()})
 	}
 	if req.ABI != ABIVersion {
@@ -186,6 +205,7 @@ func ProcessWith(h HandlerFunc, input []byte) []byte {
 	type key struct{ table, id string }
 	type docState struct {
 		doc    map[string]any
+		rawDoc []byte
 		exists bool
 	}
 	var state map[key]docState
@@ -193,7 +213,7 @@ func ProcessWith(h HandlerFunc, input []byte) []byte {
 		op.Caller, op.RequestID, op.Now, op.Settings = req.Caller, req.RequestID, req.Now, req.Settings
 		k := key{op.Table, op.ID}
 		if st, ok := state[k]; ok {
-			op.Current, op.Exists = st.doc, st.exists
+			op.Current, op.RawCurrent, op.Exists = st.doc, st.rawDoc, st.exists
 		}
 		v := h(op)
 		v.Index = op.Index
@@ -201,12 +221,33 @@ func ProcessWith(h HandlerFunc, input []byte) []byte {
 		if v.Reject {
 			continue
 		}
+		if state == nil {
+			state = map[key]docState{}
+		}
+		if raw {
+			data := op.RawData
+			if v.Data != nil {
+				if data, err = appendValue(nil, v.Data); err != nil {
+					return mustJSON(Response{Error: "guest: encode data: " + err.Error()})
+				}
+			}
+			switch op.Op {
+			case "PUT":
+				state[k] = docState{rawDoc: data, exists: true}
+			case "PATCH":
+				merged, err := MergeObjects(op.RawCurrent, data)
+				if err != nil {
+					return mustJSON(Response{Error: fmt.Sprintf("guest: ops[%d]: %v", i, err)})
+				}
+				state[k] = docState{rawDoc: merged, exists: op.Exists}
+			case "DELETE":
+				state[k] = docState{}
+			}
+			continue
+		}
 		data := op.Data
 		if v.Data != nil {
 			data = v.Data
-		}
-		if state == nil {
-			state = map[key]docState{}
 		}
 		switch op.Op {
 		case "PUT":
@@ -227,10 +268,10 @@ func ProcessWith(h HandlerFunc, input []byte) []byte {
 	return mustJSON(resp)
 }
 
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
+func mustJSON(r Response) []byte {
+	b, err := EncodeResponse(&r)
 	if err != nil {
-		b, _ = json.Marshal(Response{Error: "guest: encode response: " + err.Error()})
+		b, _ = EncodeResponse(&Response{Error: "guest: encode response: " + err.Error()})
 	}
 	return b
 }

@@ -13,11 +13,22 @@ import (
 // Bench runs name/native: TodoRequest(n) through h natively, the half of a
 // pair whose other half (name/wasm) runs the same bytes in the sandbox.
 func Bench(b *testing.B, name string, h guest.HandlerFunc, n int) {
+	bench(b, name, func(req []byte) []byte { return guest.ProcessWith(h, req) }, n)
+}
+
+// BenchRaw is Bench for a handler registered with RegisterRaw.
+func BenchRaw(b *testing.B, name string, h guest.HandlerFunc, n int) {
+	bench(b, name, func(req []byte) []byte { return guest.ProcessRawWith(h, req) }, n)
+}
+
+func bench(b *testing.B, name string, process func([]byte) []byte, n int) {
 	req := TodoRequest(n)
 	b.Run(name+"/native", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			guest.ProcessWith(h, req)
+			if out := process(req); strings.Contains(string(out), `"reject":true`) || strings.Contains(string(out), `"error"`) {
+				b.Fatalf("the benchmark request was not accepted: %s", out)
+			}
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/op-in-batch")
 	})

@@ -24,6 +24,11 @@ func newGate(fsys fs.FS) (*gate, error) {
 // document (stored document with the patch applied). DELETEs pass. A table
 // without a schema follows the unknown_table setting: reject (the default
 // when any schema exists) or allow.
+//
+// It is registered with RegisterRaw and reads the op's JSON bytes: a row
+// the fast path proves valid is accepted without decoding it; any other
+// row is decoded and validated by jsonschema/v5, which decides (see
+// schemaset/fast.go).
 func (g *gate) handle(op *guest.Op) guest.Verdict {
 	if op.Op == "DELETE" {
 		return guest.Accept()
@@ -38,14 +43,20 @@ func (g *gate) handle(op *guest.Op) guest.Verdict {
 		}
 		return guest.Accept()
 	}
-	doc := make(map[string]any, len(op.Data)+len(op.Current)+1)
-	if op.Op == "PATCH" {
-		for k, v := range op.Current {
-			doc[k] = v
+	row := op.RawData
+	if op.Op == "PATCH" && op.RawCurrent != nil {
+		merged, err := guest.MergeObjects(op.RawCurrent, op.RawData)
+		if err != nil {
+			return guest.Reject("schema_violation", "document after the PATCH is not a JSON object: "+err.Error())
 		}
+		row = merged
 	}
-	for k, v := range op.Data {
-		doc[k] = v
+	if g.set.RowValid(op.Table, row, op.ID) {
+		return guest.Accept()
+	}
+	doc, err := guest.DecodeObject(row)
+	if err != nil {
+		return guest.Reject("schema_violation", "data is not a JSON object: "+err.Error())
 	}
 	doc["id"] = op.ID
 	if v := g.set.Validate(op.Table, doc); len(v) > 0 {

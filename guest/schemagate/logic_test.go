@@ -63,10 +63,10 @@ func TestDemoSchemas(t *testing.T) {
 				op.ID = listID
 			}
 			if c.data != "" {
-				op.Data = data(c.data)
+				op.RawData = []byte(c.data)
 			}
 			if c.current != "" {
-				op.Current, op.Exists = data(c.current), true
+				op.RawCurrent, op.Exists = []byte(c.current), true
 			}
 			v := g.handle(op)
 			if c.reject == "" && v.Reject {
@@ -81,7 +81,7 @@ func TestDemoSchemas(t *testing.T) {
 
 func TestUnknownTablePolicy(t *testing.T) {
 	g := gateFor(t, "../../schemas")
-	op := &guest.Op{Op: "PUT", Table: "users", ID: "u", Data: map[string]any{}, Settings: map[string]string{"unknown_table": "allow"}}
+	op := &guest.Op{Op: "PUT", Table: "users", ID: "u", RawData: []byte(`{}`), Settings: map[string]string{"unknown_table": "allow"}}
 	if v := g.handle(op); v.Reject {
 		t.Fatalf("allow policy rejected: %s", v.Reason)
 	}
@@ -89,7 +89,7 @@ func TestUnknownTablePolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := empty.handle(&guest.Op{Op: "PUT", Table: "users", Data: map[string]any{}}); v.Reject {
+	if v := empty.handle(&guest.Op{Op: "PUT", Table: "users", RawData: []byte(`{}`)}); v.Reject {
 		t.Fatal("no schemas at all: writes must be allowed by default")
 	}
 }
@@ -107,7 +107,7 @@ func TestRefsAndFormats(t *testing.T) {
 		{`{"kind":"a","qty":1,"when":"2024-13-45"}`, "/when"},
 	}
 	for _, c := range cases {
-		v := g.handle(&guest.Op{Op: "PUT", Table: "items", ID: "i", Data: data(c.data)})
+		v := g.handle(&guest.Op{Op: "PUT", Table: "items", ID: "i", RawData: []byte(c.data)})
 		if (c.reject == "") == v.Reject || !strings.Contains(v.Reason, c.reject) {
 			t.Errorf("%s: reject=%v %q, want %q", c.data, v.Reject, v.Reason, c.reject)
 		}
@@ -125,7 +125,7 @@ func TestViolationsAreCapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := g.handle(&guest.Op{Op: "PUT", Table: "t", ID: "x", Data: data(`{` + strings.Join(fields, ",") + `}`)})
+	v := g.handle(&guest.Op{Op: "PUT", Table: "t", ID: "x", RawData: []byte(`{` + strings.Join(fields, ",") + `}`)})
 	if !v.Reject || strings.Count(v.Reason, "got string") != 10 || !strings.Contains(v.Reason, "and 20 more") {
 		t.Fatalf("reason not capped at 10: %s", v.Reason)
 	}
@@ -164,7 +164,7 @@ func FuzzSchemaGateInput(f *testing.F) {
 	f.Add([]byte(`{"abi":2}`))
 	f.Add([]byte(`not json`))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		out := guest.ProcessWith(g.handle, in)
+		out := guest.ProcessRawWith(g.handle, in)
 		var resp guest.Response
 		if err := json.Unmarshal(out, &resp); err != nil {
 			t.Fatalf("response is not JSON: %s", out)
@@ -175,5 +175,5 @@ func FuzzSchemaGateInput(f *testing.F) {
 // BenchmarkGuest/schemagate/native pairs with the sandbox's
 // BenchmarkGuest/schemagate/wasm: the same 100 rows, the same schemas.
 func BenchmarkGuest(b *testing.B) {
-	guesttest.Bench(b, "schemagate", gateFor(b, "../../schemas").handle, 100)
+	guesttest.BenchRaw(b, "schemagate", gateFor(b, "../../schemas").handle, 100)
 }

@@ -17,7 +17,7 @@ func init() {
 		guest.SetInitError(err)
 		return
 	}
-	guest.Register(guest.Info{Name: "schemagate", NeedsCurrent: false}, g.handle)
+	guest.RegisterRaw(guest.Info{Name: "schemagate", NeedsCurrent: false}, g.handle)
 }
 
 func main() {}

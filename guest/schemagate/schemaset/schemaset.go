@@ -27,6 +27,7 @@ const BaseURL = "file:///schemas/"
 // Set is the compiled schemas, by collection name.
 type Set struct {
 	schemas map[string]*jsonschema.Schema
+	fast    map[string]*node // fast-path plans (fast.go); nil: none
 	raw     map[string]map[string]any
 }
 
@@ -69,7 +70,7 @@ func Load(fsys fs.FS) (*Set, error) {
 	c.LoadURL = func(u string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("%s: only files of the schemas folder can be referenced", u)
 	}
-	set := &Set{schemas: map[string]*jsonschema.Schema{}, raw: map[string]map[string]any{}}
+	set := &Set{schemas: map[string]*jsonschema.Schema{}, fast: map[string]*node{}, raw: map[string]map[string]any{}}
 	var problems Problems
 	var names []string
 	for _, e := range entries {
@@ -107,6 +108,7 @@ func Load(fsys fs.FS) (*Set, error) {
 			continue
 		}
 		set.schemas[name] = s
+		set.fast[name] = compileFast(s)
 	}
 	if len(problems) > 0 {
 		return nil, problems
@@ -143,6 +145,16 @@ func (s *Set) Raw(name string) (map[string]any, bool) {
 
 // Len is the number of schemas.
 func (s *Set) Len() int { return len(s.schemas) }
+
+// RowValid reports whether a row is valid for table's schema for certain,
+// from its JSON bytes and without jsonschema (fast.go): the row is the JSON
+// object data with member "id" set to id. False means "not sure": ask
+// Validate, whose answer stands. A table without a schema has no rows
+// valid for certain.
+func (s *Set) RowValid(table string, data []byte, id string) bool {
+	n := s.fast[table]
+	return n != nil && rowAccepted(n, data, id)
+}
 
 // MaxViolations and maxMessage cap what a rejection reports.
 const (

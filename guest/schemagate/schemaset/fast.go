@@ -1,0 +1,613 @@
+package schemaset
+
+import (
+	"encoding/json"
+	"math/big"
+	"regexp"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/syncgate/syncgate/guest"
+)
+
+// The fast path: a check of a document's JSON bytes against jsonschema/v5's
+// compiled schema that can only answer "valid for certain" or "not sure".
+//
+// jsonschema/v5 validates decoded values (maps, json.Number compared as
+// big.Rat, an instance-location string built per property), which inside
+// wasm costs ~25× the native call (docs/benchmarks.md). Most writes are
+// valid, and proving a document valid needs much less: read the bytes where
+// they lie and run the keywords' checks on them. So the gate asks this path
+// first and accepts on "valid"; on "not sure" (a violation, or a keyword or
+// value this path does not decide exactly) it decodes the document and asks
+// jsonschema/v5, whose answer stands and whose errors become the rejection.
+// jsonschema/v5 therefore decides every rejection and every schema feature
+// not listed below; this path can only ever skip its work for documents it
+// would accept (fast_test.go and FuzzFastPathAgrees check exactly that).
+//
+// Decided here: boolean schemas, type, const and enum on scalars (by exact
+// text: 1 and 1.0 fall back), format (jsonschema's own checkers),
+// minLength, maxLength, pattern (jsonschema's compiled regexp), integer
+// bounds and multipleOf, properties, patternProperties,
+// additionalProperties, propertyNames, required, min/maxProperties, items,
+// prefixItems, additionalItems, min/maxItems, $ref, allOf, anyOf. Not decided
+// (always "not sure" when reached): not, oneOf, if/then/else, dependencies,
+// dependentRequired, dependentSchemas, unevaluated*, uniqueItems, contains,
+// content*, $recursiveRef, $dynamicRef, extensions, non-integer numeric
+// bounds, and schemas that refer to themselves (recursion).
+
+// node is one compiled schema prepared for the fast path.
+type node struct {
+	s   *jsonschema.Schema
+	ok  bool // every keyword of s is one the fast path decides
+	typ uint8
+
+	hasEnum     bool
+	enumStrings []string // string members of const/enum
+	enumTexts   []string // other members as JSON text (numbers as written)
+	format      func(any) bool
+
+	ref          *node
+	allOf, anyOf []*node
+
+	props     map[string]*node
+	propList  []propNode // props as a list when there are few
+	patterns  []patternNode
+	addl      *node // additionalProperties schema (nil: none)
+	noAddl    bool  // additionalProperties: false
+	propNames *node
+
+	items, addItems *node   // items for every element / after the tuple
+	tuple           []*node // items as a list, prefixItems
+	noAddItems      bool    // additionalItems: false
+
+	min, max, exMin, exMax, multipleOf *int64
+}
+
+type propNode struct {
+	name string
+	n    *node
+}
+
+type patternNode struct {
+	re *regexp.Regexp
+	n  *node
+}
+
+// Type bits; an integer-valued number is both tNumber and tInteger.
+const (
+	tNull = 1 << iota
+	tBool
+	tObject
+	tArray
+	tNumber
+	tString
+	tInteger
+)
+
+var typeBits = map[string]uint8{"null": tNull, "boolean": tBool, "object": tObject, "array": tArray, "number": tNumber, "string": tString, "integer": tInteger}
+
+// compileFast prepares s for the fast path; nil when s refers to itself
+// (directly or through others), which the fast path leaves to jsonschema.
+func compileFast(s *jsonschema.Schema) *node {
+	c := fastCompiler{done: map[*jsonschema.Schema]*node{}, active: map[*jsonschema.Schema]bool{}}
+	n := c.node(s)
+	if c.cyclic {
+		return nil
+	}
+	return n
+}
+
+type fastCompiler struct {
+	done   map[*jsonschema.Schema]*node
+	active map[*jsonschema.Schema]bool
+	cyclic bool
+}
+
+func (c *fastCompiler) node(s *jsonschema.Schema) *node {
+	if s == nil {
+		return nil
+	}
+	if n, ok := c.done[s]; ok {
+		if c.active[s] {
+			c.cyclic = true
+		}
+		return n
+	}
+	n := &node{s: s, ok: true}
+	c.done[s] = n
+	c.active[s] = true
+	defer delete(c.active, s)
+
+	if s.Always != nil {
+		return n
+	}
+	if s.RecursiveRef != nil || s.DynamicRef != nil || s.Not != nil || len(s.OneOf) > 0 ||
+		s.If != nil || len(s.Dependencies) > 0 || len(s.DependentRequired) > 0 || len(s.DependentSchemas) > 0 ||
+		s.UnevaluatedProperties != nil || s.UnevaluatedItems != nil || s.UniqueItems || s.Contains != nil ||
+		s.RegexProperties || s.ContentEncoding != "" || s.ContentMediaType != "" || s.ContentSchema != nil ||
+		len(s.Extensions) > 0 {
+		n.ok = false
+		return n
+	}
+	for _, t := range s.Types {
+		bit, known := typeBits[t]
+		if !known {
+			n.ok = false
+		}
+		n.typ |= bit
+	}
+	members := s.Enum
+	if len(s.Constant) > 0 {
+		members = s.Constant[:1]
+	}
+	for _, v := range members {
+		n.hasEnum = true
+		switch v := v.(type) {
+		case nil:
+			n.enumTexts = append(n.enumTexts, "null")
+		case bool:
+			n.enumTexts = append(n.enumTexts, map[bool]string{true: "true", false: "false"}[v])
+		case string:
+			n.enumStrings = append(n.enumStrings, v)
+		case json.Number:
+			n.enumTexts = append(n.enumTexts, string(v))
+		default: // objects, arrays: left to jsonschema
+			n.ok = false
+		}
+	}
+	if s.Format != "" {
+		// Load compiles with AssertFormat, so jsonschema asserts exactly the
+		// formats it knows, with these functions.
+		n.format = jsonschema.Formats[s.Format]
+	}
+	n.ref = c.node(s.Ref)
+	for _, sub := range s.AllOf {
+		n.allOf = append(n.allOf, c.node(sub))
+	}
+	for _, sub := range s.AnyOf {
+		n.anyOf = append(n.anyOf, c.node(sub))
+	}
+	if len(s.Properties) > 0 {
+		n.props = make(map[string]*node, len(s.Properties))
+		for name, sub := range s.Properties {
+			n.props[name] = c.node(sub)
+		}
+		if len(s.Properties) <= 16 {
+			for name, sub := range n.props {
+				n.propList = append(n.propList, propNode{name, sub})
+			}
+		}
+	}
+	for re, sub := range s.PatternProperties {
+		n.patterns = append(n.patterns, patternNode{re, c.node(sub)})
+	}
+	switch a := s.AdditionalProperties.(type) {
+	case bool:
+		n.noAddl = !a
+	case *jsonschema.Schema:
+		n.addl = c.node(a)
+	}
+	n.propNames = c.node(s.PropertyNames)
+	switch it := s.Items.(type) {
+	case *jsonschema.Schema:
+		n.items = c.node(it)
+	case []*jsonschema.Schema:
+		for _, sub := range it {
+			n.tuple = append(n.tuple, c.node(sub))
+		}
+		switch a := s.AdditionalItems.(type) {
+		case bool:
+			n.noAddItems = !a
+		case *jsonschema.Schema:
+			n.addItems = c.node(a)
+		}
+	}
+	if len(s.PrefixItems) > 0 {
+		if n.items != nil || len(n.tuple) > 0 {
+			n.ok = false // both drafts' forms at once: left to jsonschema
+		}
+		for _, sub := range s.PrefixItems {
+			n.tuple = append(n.tuple, c.node(sub))
+		}
+		n.addItems = c.node(s.Items2020)
+	} else if s.Items2020 != nil {
+		if n.items != nil || len(n.tuple) > 0 {
+			n.ok = false
+		}
+		n.items = c.node(s.Items2020)
+	}
+	for _, b := range []struct {
+		r *big.Rat
+		p **int64
+	}{{s.Minimum, &n.min}, {s.Maximum, &n.max}, {s.ExclusiveMinimum, &n.exMin}, {s.ExclusiveMaximum, &n.exMax}, {s.MultipleOf, &n.multipleOf}} {
+		if b.r == nil {
+			continue
+		}
+		if !b.r.IsInt() || !b.r.Num().IsInt64() {
+			n.ok = false
+			continue
+		}
+		v := b.r.Num().Int64()
+		*b.p = &v
+	}
+	if n.multipleOf != nil && *n.multipleOf <= 0 {
+		n.ok = false
+	}
+	return n
+}
+
+// value is one JSON value as the fast path sees it.
+type value struct {
+	kind  uint8  // tNull, tBool, tObject, tArray, tNumber (integer or not), tString
+	ascii bool   // a string's contents are all ASCII
+	raw   []byte // the JSON text (objects, arrays, numbers, literals)
+	str   []byte // a string's contents, unescaped
+	// A row: the object raw with member "id" replaced by rowID.
+	row   bool
+	rowID string
+}
+
+// parse reads the JSON value raw (one whole value); ok is false for
+// anything it does not handle.
+func parse(raw []byte, v *value) bool {
+	*v = value{raw: raw}
+	if len(raw) == 0 {
+		return false
+	}
+	switch c := raw[0]; {
+	case c == '{':
+		v.kind = tObject
+	case c == '[':
+		v.kind = tArray
+	case c == '"':
+		s, err := guest.Unquote(raw)
+		v.kind, v.str, v.ascii = tString, s, isASCII(s)
+		return err == nil
+	case string(raw) == "true" || string(raw) == "false":
+		v.kind = tBool
+	case string(raw) == "null":
+		v.kind = tNull
+	case c == '-' || ('0' <= c && c <= '9'):
+		v.kind = tNumber
+	default:
+		return false
+	}
+	return true
+}
+
+func isASCII(s []byte) bool {
+	for _, c := range s {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// rowAccepted reports whether the row (the object data, JSON bytes, with
+// member "id" set to id) is valid for n for certain; false means "not sure".
+func rowAccepted(n *node, data []byte, id string) bool {
+	if !utf8.ValidString(id) {
+		return false
+	}
+	var fv fastValidator
+	v := value{kind: tObject, raw: data, row: true, rowID: id}
+	return fv.check(n, &v)
+}
+
+type fastValidator struct{ depth int }
+
+// check reports whether v is valid for n for certain.
+func (fv *fastValidator) check(n *node, v *value) bool {
+	if n == nil {
+		return true
+	}
+	if !n.ok {
+		return false
+	}
+	if n.s.Always != nil {
+		return *n.s.Always
+	}
+	if fv.depth >= 512 {
+		return false
+	}
+	fv.depth++
+	ok := fv.checkIn(n, v)
+	fv.depth--
+	return ok
+}
+
+func (fv *fastValidator) checkIn(n *node, v *value) bool {
+	var ok bool
+	switch v.kind {
+	case tObject:
+		ok = fv.object(n, v)
+	case tArray:
+		ok = fv.array(n, v)
+	case tString:
+		ok = fv.str(n, v.str, v.ascii)
+	case tNumber:
+		ok = fv.number(n, v.raw)
+	default:
+		ok = (n.typ == 0 || n.typ&v.kind != 0) && n.format == nil && fv.enumText(n, v.raw)
+	}
+	if !ok {
+		return false
+	}
+	// Subschemas applied to the same value.
+	if n.ref != nil && !fv.check(n.ref, v) {
+		return false
+	}
+	for _, sub := range n.allOf {
+		if !fv.check(sub, v) {
+			return false
+		}
+	}
+	if len(n.anyOf) > 0 {
+		for _, sub := range n.anyOf {
+			if fv.check(sub, v) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// enumText checks const/enum for a non-string scalar by its exact text.
+func (fv *fastValidator) enumText(n *node, text []byte) bool {
+	if !n.hasEnum {
+		return true
+	}
+	for _, e := range n.enumTexts {
+		if e == string(text) {
+			return true
+		}
+	}
+	return false
+}
+
+func (fv *fastValidator) str(n *node, s []byte, ascii bool) bool {
+	if n.typ != 0 && n.typ&tString == 0 {
+		return false
+	}
+	if n.hasEnum {
+		found := false
+		for _, e := range n.enumStrings {
+			if e == string(s) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	if n.format != nil && !n.format(unsafeString(s)) {
+		return false
+	}
+	if n.s.MinLength != -1 || n.s.MaxLength != -1 {
+		l := len(s)
+		if !ascii {
+			l = utf8.RuneCount(s)
+		}
+		if n.s.MinLength != -1 && l < n.s.MinLength || n.s.MaxLength != -1 && l > n.s.MaxLength {
+			return false
+		}
+	}
+	return n.s.Pattern == nil || n.s.Pattern.Match(s)
+}
+
+func (fv *fastValidator) number(n *node, raw []byte) bool {
+	integer := true
+	for _, c := range raw {
+		if c == '.' || c == 'e' || c == 'E' {
+			integer = false
+			break
+		}
+	}
+	t := uint8(tNumber)
+	if integer {
+		t |= tInteger
+	}
+	// {"type":"integer"} takes 1.0 too (jsonschema compares as big.Rat):
+	// a non-integer text is left undecided rather than refused.
+	if n.typ != 0 && n.typ&t == 0 {
+		return false
+	}
+	if !fv.enumText(n, raw) {
+		return false
+	}
+	if n.format != nil && !n.format(json.Number(raw)) {
+		return false
+	}
+	if n.min != nil || n.max != nil || n.exMin != nil || n.exMax != nil || n.multipleOf != nil {
+		if !integer {
+			return false
+		}
+		v, ok := parseInt64(raw)
+		if !ok {
+			return false
+		}
+		if n.min != nil && v < *n.min || n.max != nil && v > *n.max ||
+			n.exMin != nil && v <= *n.exMin || n.exMax != nil && v >= *n.exMax ||
+			n.multipleOf != nil && v%*n.multipleOf != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// parseInt64 reads an integer JSON number that fits in an int64.
+func parseInt64(raw []byte) (int64, bool) {
+	neg := len(raw) > 0 && raw[0] == '-'
+	if neg {
+		raw = raw[1:]
+	}
+	if len(raw) == 0 || len(raw) > 18 { // 18 digits always fit
+		return 0, false
+	}
+	var v int64
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// maxMembers bounds the objects the fast path checks (repeated keys are
+// found by comparing each key with the ones before it).
+const maxMembers = 64
+
+// object checks an object's members and the object keywords.
+func (fv *fastValidator) object(n *node, v *value) bool {
+	if n.typ != 0 && n.typ&tObject == 0 || n.hasEnum || n.format != nil {
+		return false
+	}
+	var keysArr [maxMembers][]byte
+	keys := keysArr[:0]
+	var mv value
+	if v.row {
+		keys = append(keys, []byte("id"))
+		mv = value{kind: tString, str: []byte(v.rowID), ascii: isASCII([]byte(v.rowID))}
+		if !fv.member(n, keys[0], &mv) {
+			return false
+		}
+	}
+	m := guest.NewMembers(v.raw)
+	for m.Next() {
+		key := m.Key()
+		if v.row && string(key) == "id" {
+			continue
+		}
+		for _, k := range keys {
+			if string(k) == string(key) {
+				return false // a repeated key: left to jsonschema
+			}
+		}
+		if len(keys) == maxMembers {
+			return false
+		}
+		keys = append(keys, key)
+		if s, ascii, isStr := m.String(); isStr {
+			mv = value{kind: tString, str: s, ascii: ascii}
+		} else if !parse(m.Value(), &mv) {
+			return false
+		}
+		if !fv.member(n, key, &mv) {
+			return false
+		}
+	}
+	if m.Err() != nil {
+		return false
+	}
+	s := n.s
+	if s.MinProperties != -1 && len(keys) < s.MinProperties || s.MaxProperties != -1 && len(keys) > s.MaxProperties {
+		return false
+	}
+	for _, r := range s.Required {
+		found := false
+		for _, k := range keys {
+			if string(k) == r {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// member checks one property against propertyNames, properties,
+// patternProperties and additionalProperties.
+func (fv *fastValidator) member(n *node, key []byte, v *value) bool {
+	if n.propNames != nil {
+		kv := value{kind: tString, str: key, ascii: isASCII(key)}
+		if !fv.check(n.propNames, &kv) {
+			return false
+		}
+	}
+	matched := false
+	if sub, ok := n.prop(key); ok {
+		matched = true
+		if !fv.check(sub, v) {
+			return false
+		}
+	}
+	for _, p := range n.patterns {
+		if p.re.Match(key) {
+			matched = true
+			if !fv.check(p.n, v) {
+				return false
+			}
+		}
+	}
+	if matched {
+		return true
+	}
+	return !n.noAddl && (n.addl == nil || fv.check(n.addl, v))
+}
+
+// prop finds a property's schema: a short list is searched in order
+// (cheaper than hashing inside wasm), a long one in the map.
+func (n *node) prop(key []byte) (*node, bool) {
+	if n.propList != nil {
+		for i := range n.propList {
+			if n.propList[i].name == string(key) {
+				return n.propList[i].n, true
+			}
+		}
+		return nil, false
+	}
+	sub, ok := n.props[string(key)]
+	return sub, ok
+}
+
+func (fv *fastValidator) array(n *node, v *value) bool {
+	if n.typ != 0 && n.typ&tArray == 0 || n.hasEnum || n.format != nil {
+		return false
+	}
+	i := 0
+	good := true
+	var ev value
+	err := guest.Elements(v.raw, func(raw []byte) bool {
+		var sub *node
+		switch {
+		case i < len(n.tuple):
+			sub = n.tuple[i]
+		case len(n.tuple) > 0:
+			if n.noAddItems {
+				good = false
+				return false
+			}
+			sub = n.addItems
+		default:
+			sub = n.items
+		}
+		i++
+		good = parse(raw, &ev) && fv.check(sub, &ev)
+		return good
+	})
+	if err != nil || !good {
+		return false
+	}
+	s := n.s
+	return !(s.MinItems != -1 && i < s.MinItems || s.MaxItems != -1 && i > s.MaxItems)
+}
+
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
