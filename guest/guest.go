@@ -222,7 +222,7 @@ func process(h HandlerFunc, input []byte, raw bool) []byte {
 			continue
 		}
 		if state == nil {
-			state = map[key]docState{}
+			state = make(map[key]docState, len(req.Ops))
 		}
 		if raw {
 			data := op.RawData

@@ -35,8 +35,10 @@ type decoder struct {
 	b     []byte
 	i     int
 	depth int
-	raw   bool // ops keep data and current as bytes (RegisterRaw)
-	ascii bool // the last string read was all ASCII, without escapes
+	raw   bool   // ops keep data and current as bytes (RegisterRaw)
+	ascii bool   // the last string read was all ASCII, without escapes
+	slab  []Op   // ops are allocated in chunks
+	table string // the last table name read, reused while it repeats
 }
 
 // DecodeRequest parses a Request JSON as encoding/json would with
@@ -241,7 +243,10 @@ func (d *decoder) request(req *Request) error {
 				if n < len(old) && old[n] != nil {
 					op = old[n]
 				} else {
-					op = &Op{}
+					if len(d.slab) == 0 {
+						d.slab = make([]Op, 32)
+					}
+					op, d.slab = &d.slab[0], d.slab[1:]
 				}
 				req.Ops = append(req.Ops, op)
 				return d.op(op)
@@ -272,9 +277,34 @@ func (d *decoder) op(op *Op) error {
 		case "index":
 			return d.int(&op.Index)
 		case "op":
-			return d.string(&op.Op)
+			if err := d.string(&op.Op); err != nil {
+				return err
+			}
+			switch op.Op { // the usual values share one copy
+			case "PUT":
+				op.Op = "PUT"
+			case "PATCH":
+				op.Op = "PATCH"
+			case "DELETE":
+				op.Op = "DELETE"
+			}
+			return nil
 		case "table":
-			return d.string(&op.Table)
+			if d.null() {
+				return nil
+			}
+			if d.peek() != '"' {
+				return d.errf("want a string")
+			}
+			b, err := d.strBytes()
+			if err != nil {
+				return err
+			}
+			if string(b) != d.table {
+				d.table = string(b)
+			}
+			op.Table = d.table
+			return nil
 		case "id":
 			return d.string(&op.ID)
 		case "data":
@@ -558,7 +588,7 @@ func (m *Members) Next() bool {
 		m.fail(err)
 		return false
 	}
-	m.key, m.isStr = key, d.peek() == '"'
+	m.key, m.isStr, m.str, m.ascii = key, d.peek() == '"', nil, false
 	start := d.i
 	if m.isStr {
 		m.str, err = d.strBytes()

@@ -278,9 +278,19 @@ func parse(raw []byte, v *value) bool {
 	return true
 }
 
-func isASCII(s []byte) bool {
-	for _, c := range s {
-		if c >= utf8.RuneSelf {
+// isASCII reports whether s is all ASCII, eight bytes a turn (in wasm each
+// loop turn costs).
+func isASCII[T string | []byte](s T) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if w&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
 			return false
 		}
 	}
@@ -290,11 +300,12 @@ func isASCII(s []byte) bool {
 // rowAccepted reports whether the row (the object data, JSON bytes, with
 // member "id" set to id) is valid for n for certain; false means "not sure".
 func rowAccepted(n *node, data []byte, id string) bool {
-	if !utf8.ValidString(id) {
+	ascii := isASCII(id)
+	if !ascii && !utf8.ValidString(id) {
 		return false
 	}
 	var fv fastValidator
-	v := value{kind: tObject, raw: data, row: true, rowID: id}
+	v := value{kind: tObject, raw: data, row: true, rowID: id, ascii: ascii}
 	return fv.check(n, &v)
 }
 
@@ -477,7 +488,7 @@ func (fv *fastValidator) object(n *node, v *value) bool {
 	var mv value
 	if v.row {
 		keys = append(keys, []byte("id"))
-		mv = value{kind: tString, str: []byte(v.rowID), ascii: isASCII([]byte(v.rowID))}
+		mv = value{kind: tString, str: unsafe.Slice(unsafe.StringData(v.rowID), len(v.rowID)), ascii: v.ascii}
 		if !fv.member(n, keys[0], &mv) {
 			return false
 		}
