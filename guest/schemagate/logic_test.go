@@ -138,6 +138,8 @@ func TestBadSchemasAreStartupErrors(t *testing.T) {
 		"not JSON":         {`{"type":`, "bad.json: not a JSON object"},
 		"missing ref":      {`{"$ref":"nowhere.json"}`, "bad.json"},
 		"x- annotation ok": {`{"type":"object","x-owner":"me"}`, ""},
+		"unknown format":   {`{"type":"object","properties":{"a":{"type":"string","format":"uuuid"}}}`, `bad.json: /properties/a/format: unknown format "uuuid"`},
+		"known format ok":  {`{"type":"object","properties":{"a":{"type":"string","format":"date-time"}}}`, ""},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

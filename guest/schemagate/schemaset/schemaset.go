@@ -267,6 +267,12 @@ func unknownKeywords(file, at string, schema map[string]any) Problems {
 		case !known[k]:
 			ps = append(ps, Problem{File: file, Location: loc, Message: fmt.Sprintf("unknown keyword %q (annotations must start with x-)", k)})
 			continue
+		case k == "format":
+			// jsonschema/v5 silently skips formats it does not know, so a
+			// typo would turn a check off.
+			if f, ok := v.(string); ok && jsonschema.Formats[f] == nil {
+				ps = append(ps, Problem{File: file, Location: loc, Message: fmt.Sprintf("unknown format %q: it would not be checked", f)})
+			}
 		}
 		if m, ok := v.(map[string]any); ok && schemaKeys[k] {
 			ps = append(ps, unknownKeywords(file, loc, m)...)
