@@ -19,16 +19,6 @@ func gateFor(t testing.TB, dir string) *gate {
 	return g
 }
 
-func data(s string) map[string]any {
-	var m map[string]any
-	d := json.NewDecoder(strings.NewReader(s))
-	d.UseNumber()
-	if err := d.Decode(&m); err != nil {
-		panic(err)
-	}
-	return m
-}
-
 const (
 	listID = "0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b10"
 	todoID = "7c1e9f0a-3d2b-4a8e-b6f1-0e9d8c7b6a51"

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -185,7 +184,7 @@ func BenchmarkDeadlineCost(b *testing.B) {
 			p := NewPipeline([]Stage{{Guest: g}}, 64)
 			for b.Loop() {
 				if _, rej, err := p.Run(context.Background(), batch, nil); err != nil || len(rej) > 0 {
-					b.Fatal(err, rej, strings.Repeat("", 0))
+					b.Fatal(err, rej)
 				}
 			}
 		})

@@ -52,8 +52,8 @@ type node struct {
 	ref          *node
 	allOf, anyOf []*node
 
-	props     map[string]*node
-	propList  []propNode // props as a list when there are few
+	props     map[string]*node // properties when there are many
+	propList  []propNode       // properties when there are few (≤ 16)
 	patterns  []patternNode
 	addl      *node // additionalProperties schema (nil: none)
 	noAddl    bool  // additionalProperties: false
@@ -170,15 +170,14 @@ func (c *fastCompiler) node(s *jsonschema.Schema) *node {
 	for _, sub := range s.AnyOf {
 		n.anyOf = append(n.anyOf, c.node(sub))
 	}
-	if len(s.Properties) > 0 {
+	if len(s.Properties) > 16 {
 		n.props = make(map[string]*node, len(s.Properties))
 		for name, sub := range s.Properties {
 			n.props[name] = c.node(sub)
 		}
-		if len(s.Properties) <= 16 {
-			for name, sub := range n.props {
-				n.propList = append(n.propList, propNode{name, sub})
-			}
+	} else {
+		for name, sub := range s.Properties {
+			n.propList = append(n.propList, propNode{name, c.node(sub)})
 		}
 	}
 	for re, sub := range s.PatternProperties {
@@ -572,7 +571,7 @@ func (fv *fastValidator) member(n *node, key []byte, v *value) bool {
 // prop finds a property's schema: a short list is searched in order
 // (cheaper than hashing inside wasm), a long one in the map.
 func (n *node) prop(key []byte) (*node, bool) {
-	if n.propList != nil {
+	if n.props == nil {
 		for i := range n.propList {
 			if n.propList[i].name == string(key) {
 				return n.propList[i].n, true
