@@ -243,11 +243,16 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	}
 
 	durations, observe := guestDuration()
+	deadlines, err := sandbox.ParseDeadlineMode(cfg.GuestDeadlines)
+	if err != nil {
+		return err
+	}
 	rt, err := sandbox.NewRuntime(ctx, sandbox.RuntimeConfig{
-		CacheDir: filepath.Join(cfg.StateDir, "wazero-cache"),
-		Limits:   sandbox.Limits{MemoryMiB: cfg.GuestMemory, Timeout: cfg.GuestTimeout, MaxOutput: cfg.GuestOutput},
-		Output:   logWriter{log},
-		Observe:  observe,
+		CacheDir:  filepath.Join(cfg.StateDir, "wazero-cache"),
+		Limits:    sandbox.Limits{MemoryMiB: cfg.GuestMemory, Timeout: cfg.GuestTimeout, MaxOutput: cfg.GuestOutput},
+		Output:    logWriter{log},
+		Observe:   observe,
+		Deadlines: deadlines,
 	})
 	if err != nil {
 		return err

@@ -52,16 +52,17 @@ type Config struct {
 	WriteChunk       int           `env:"STORE_WRITE_CHUNK" envDefault:"0" help:"most replace/update statements per write command; 0: 16 on the embedded database, 1000 otherwise"`
 	WriteConcurrency int           `env:"STORE_WRITE_CONCURRENCY" envDefault:"0" help:"most concurrent write commands; 0: 4 on the embedded database, unbounded otherwise"`
 
-	GuestsDir     string            `env:"GUESTS_DIR" envDefault:"guest/bin" help:"folder of built guest .wasm files"`
-	Guests        []string          `env:"GUESTS" envSeparator:"," help:"guests to run in order, each name or name:table1|table2; the schema gate always runs last"`
-	SchemasDir    string            `env:"SCHEMAS_DIR" envDefault:"schemas" help:"folder of <collection>.json JSON Schemas"`
-	UnknownTable  string            `env:"SCHEMA_UNKNOWN_TABLE" help:"reject or allow writes to tables without a schema; default reject when schemas exist"`
-	GuestSettings map[string]string `env:"GUEST_SETTINGS" help:"guest settings as guest.key:value pairs, comma separated (e.g. owner.field:owner_id)"`
-	ReloadPoll    time.Duration     `env:"RELOAD_POLL" envDefault:"2s" help:"how often guest and schema files are checked for changes (hot reload); 0 disables; SIGHUP always reloads"`
-	GuestPool     int               `env:"GUEST_POOL" envDefault:"0" help:"warm instances per guest; 0: number of CPUs"`
-	GuestTimeout  time.Duration     `env:"GUEST_TIMEOUT" envDefault:"2s" help:"deadline of one guest call"`
-	GuestMemory   int               `env:"GUEST_MEMORY_MB" envDefault:"256" help:"memory limit of one guest instance in MiB"`
-	GuestOutput   int               `env:"GUEST_MAX_OUTPUT" envDefault:"16777216" help:"largest guest result in bytes"`
+	GuestsDir      string            `env:"GUESTS_DIR" envDefault:"guest/bin" help:"folder of built guest .wasm files"`
+	Guests         []string          `env:"GUESTS" envSeparator:"," help:"guests to run in order, each name or name:table1|table2; the schema gate always runs last"`
+	SchemasDir     string            `env:"SCHEMAS_DIR" envDefault:"schemas" help:"folder of <collection>.json JSON Schemas"`
+	UnknownTable   string            `env:"SCHEMA_UNKNOWN_TABLE" help:"reject or allow writes to tables without a schema; default reject when schemas exist"`
+	GuestSettings  map[string]string `env:"GUEST_SETTINGS" help:"guest settings as guest.key:value pairs, comma separated (e.g. owner.field:owner_id)"`
+	ReloadPoll     time.Duration     `env:"RELOAD_POLL" envDefault:"2s" help:"how often guest and schema files are checked for changes (hot reload); 0 disables; SIGHUP always reloads"`
+	GuestPool      int               `env:"GUEST_POOL" envDefault:"0" help:"warm instances per guest; 0: number of CPUs"`
+	GuestTimeout   time.Duration     `env:"GUEST_TIMEOUT" envDefault:"2s" help:"deadline of one guest call"`
+	GuestMemory    int               `env:"GUEST_MEMORY_MB" envDefault:"256" help:"memory limit of one guest instance in MiB"`
+	GuestOutput    int               `env:"GUEST_MAX_OUTPUT" envDefault:"16777216" help:"largest guest result in bytes"`
+	GuestDeadlines string            `env:"GUEST_DEADLINES" envDefault:"checks" help:"how a guest call is stopped at its deadline: checks (a flag test added at each loop of the guest when it is loaded) or wazero (wazero's own checks: no rewriting, guests about 2.5x slower)"`
 
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" help:"how long in-flight requests may finish after SIGTERM"`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
@@ -230,6 +231,11 @@ func (c *Config) Validate() error {
 	}
 	if c.GuestOutput < 1024 {
 		bad("GUEST_MAX_OUTPUT", "want at least 1024, got %d", c.GuestOutput)
+	}
+	switch c.GuestDeadlines {
+	case "checks", "wazero":
+	default:
+		bad("GUEST_DEADLINES", "want checks or wazero, got %q", c.GuestDeadlines)
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("SHUTDOWN_TIMEOUT", "must be positive")

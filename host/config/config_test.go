@@ -42,8 +42,8 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestErrorsNameEveryBadVariable(t *testing.T) {
-	_, err := Parse(map[string]string{"ADDR": "x", "LOG_FORMAT": "xml", "GUESTS": "a/b", "GUEST_SETTINGS": "nodot:1"})
-	for _, name := range []string{"ADDR", "LOG_FORMAT", "GUESTS", "GUEST_SETTINGS"} {
+	_, err := Parse(map[string]string{"ADDR": "x", "LOG_FORMAT": "xml", "GUESTS": "a/b", "GUEST_SETTINGS": "nodot:1", "GUEST_DEADLINES": "never"})
+	for _, name := range []string{"ADDR", "LOG_FORMAT", "GUESTS", "GUEST_SETTINGS", "GUEST_DEADLINES"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("error %v does not name %s", err, name)
 		}

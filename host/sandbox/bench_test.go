@@ -161,33 +161,40 @@ func BenchmarkStartup(b *testing.B) {
 	b.Run("ours", func(b *testing.B) { run(b, func() string { return warm }) })
 }
 
-// BenchmarkDeadlineCost measures what WithCloseOnContextDone costs on the
-// schema gate (base: without it, so a looping guest could never be
-// stopped; ours: with it, as syncgate runs).
+// BenchmarkDeadlineCost measures what stopping looping guests costs on the
+// schema gate over 100 rows: base without any check (a looping guest could
+// never be stopped), ours with the loop checks syncgate adds (DeadlineChecks).
 func BenchmarkDeadlineCost(b *testing.B) {
+	b.Run("base", func(b *testing.B) { benchGateMode(b, DeadlineNone) })
+	b.Run("ours", func(b *testing.B) { benchGateMode(b, DeadlineChecks) })
+}
+
+// BenchmarkDeadlineModes compares the two ways to stop a looping guest on the
+// same workload: wazero's WithCloseOnContextDone (base), which leaves compiled
+// code for Go at every loop header, and syncgate's loop checks (ours).
+func BenchmarkDeadlineModes(b *testing.B) {
+	b.Run("base", func(b *testing.B) { benchGateMode(b, DeadlineWazero) })
+	b.Run("ours", func(b *testing.B) { benchGateMode(b, DeadlineChecks) })
+}
+
+func benchGateMode(b *testing.B, mode DeadlineMode) {
 	schemas, _ := filepath.Abs("../../schemas")
 	batch := todoBatch(100)
-	for _, c := range []struct {
-		name   string
-		noTerm bool
-	}{{"base", true}, {"ours", false}} {
-		b.Run(c.name, func(b *testing.B) {
-			rt, err := NewRuntime(context.Background(), RuntimeConfig{CacheDir: filepath.Join(os.TempDir(), "syncgate-bench-cache-"+c.name), NoTermination: c.noTerm})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer rt.Close(context.Background())
-			g, err := rt.Load(context.Background(), GuestConfig{Name: "schemagate", Wasm: readWasm(b, "schemagate"), Mounts: []Mount{{schemas, "/schemas"}}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			p := NewPipeline([]Stage{{Guest: g}}, 64)
-			for b.Loop() {
-				if _, rej, err := p.Run(context.Background(), batch, nil); err != nil || len(rej) > 0 {
-					b.Fatal(err, rej)
-				}
-			}
-		})
+	rt, err := NewRuntime(context.Background(), RuntimeConfig{CacheDir: filepath.Join(os.TempDir(), "syncgate-bench-cache-"+mode.String()), Deadlines: mode})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	g, err := rt.Load(context.Background(), GuestConfig{Name: "schemagate", Wasm: readWasm(b, "schemagate"), Mounts: []Mount{{schemas, "/schemas"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.Close(context.Background())
+	p := NewPipeline([]Stage{{Guest: g}}, 64)
+	for b.Loop() {
+		if _, rej, err := p.Run(context.Background(), batch, nil); err != nil || len(rej) > 0 {
+			b.Fatal(err, rej)
+		}
 	}
 }
 

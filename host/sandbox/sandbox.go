@@ -62,15 +62,56 @@ type RuntimeConfig struct {
 	Output io.Writer
 	// Observe, when set, is told each call's guest and duration (metrics).
 	Observe func(guest string, d time.Duration)
-	// NoTermination drops WithCloseOnContextDone: calls get faster but a
-	// guest stuck in a loop can never be stopped. Only for measuring what
-	// deadlines cost (BenchmarkDeadlineCost); syncgate never sets it.
-	NoTermination bool
+	// Deadlines chooses how a call past its deadline is stopped; the zero
+	// value is DeadlineChecks.
+	Deadlines DeadlineMode
+}
+
+// DeadlineMode is how the sandbox stops a guest whose call ran past its
+// deadline (or whose caller went away).
+type DeadlineMode int
+
+const (
+	// DeadlineChecks rewrites each guest before compiling it: a load and a
+	// branch on an interrupt flag at every loop header (interrupt.go). The
+	// default.
+	DeadlineChecks DeadlineMode = iota
+	// DeadlineWazero uses wazero's WithCloseOnContextDone, which leaves
+	// compiled code for Go at every loop header: ≈ 2.7× slower guests
+	// (BenchmarkDeadlineCost), no rewriting.
+	DeadlineWazero
+	// DeadlineNone never stops a guest. Only for measuring what deadlines
+	// cost; syncgate never uses it.
+	DeadlineNone
+)
+
+// ParseDeadlineMode reads the GUEST_DEADLINES setting.
+func ParseDeadlineMode(s string) (DeadlineMode, error) {
+	switch s {
+	case "", "checks":
+		return DeadlineChecks, nil
+	case "wazero":
+		return DeadlineWazero, nil
+	}
+	return 0, fmt.Errorf("unknown guest deadline mode %q: want checks or wazero", s)
+}
+
+func (m DeadlineMode) String() string {
+	switch m {
+	case DeadlineChecks:
+		return "checks"
+	case DeadlineWazero:
+		return "wazero"
+	case DeadlineNone:
+		return "none"
+	}
+	return fmt.Sprintf("DeadlineMode(%d)", int(m))
 }
 
 // Runtime compiles and instantiates guests. One Runtime serves all guests.
 type Runtime struct {
 	rt      wazero.Runtime
+	mode    DeadlineMode
 	cache   wazero.CompilationCache
 	limits  Limits
 	output  io.Writer
@@ -80,9 +121,10 @@ type Runtime struct {
 // NewRuntime creates the wazero runtime with the compiler engine, memory
 // limit, termination on deadline and the compilation cache.
 //
-// Deadlines use WithCloseOnContextDone: it is the only wazero mechanism that
-// stops a guest stuck in a loop (closing a module from a watchdog affects
-// only its next call). Its cost is measured in BenchmarkCloseOnContextDone.
+// Closing a module from a watchdog affects only its next call, so a guest
+// stuck in a loop can only be stopped by checks compiled into it: either
+// ours (DeadlineChecks, interrupt.go) or wazero's (DeadlineWazero). Their
+// costs are measured in BenchmarkDeadlineCost.
 func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 	lim := cfg.Limits.withDefaults()
 	var cache wazero.CompilationCache
@@ -97,7 +139,7 @@ func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(cache).
 		WithMemoryLimitPages(uint32(lim.MemoryMiB) * 16). // 64 KiB pages
-		WithCloseOnContextDone(!cfg.NoTermination)
+		WithCloseOnContextDone(cfg.Deadlines == DeadlineWazero)
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		rt.Close(ctx)
@@ -107,7 +149,7 @@ func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	return &Runtime{rt: rt, cache: cache, limits: lim, output: out, observe: cfg.Observe}, nil
+	return &Runtime{rt: rt, mode: cfg.Deadlines, cache: cache, limits: lim, output: out, observe: cfg.Observe}, nil
 }
 
 // Close releases every module and the runtime.
@@ -156,6 +198,9 @@ type instance struct {
 	handle api.Function
 	stack  []uint64
 	log    *capWriter
+	// interrupt is the flag the guest's loop checks read (DeadlineChecks);
+	// nil in the other modes.
+	interrupt api.MutableGlobal
 }
 
 // Load compiles a guest, checks its ABI version and exports, reads its Info
@@ -165,7 +210,14 @@ func (r *Runtime) Load(ctx context.Context, cfg GuestConfig) (*Guest, error) {
 	if cfg.Pool < 1 {
 		cfg.Pool = 1
 	}
-	compiled, err := r.rt.CompileModule(ctx, cfg.Wasm)
+	wasm := cfg.Wasm
+	if r.mode == DeadlineChecks {
+		var err error
+		if wasm, _, err = instrument(wasm); err != nil {
+			return nil, fmt.Errorf("sandbox: %s: not a valid WebAssembly module (adding deadline checks): %w", cfg.Path, err)
+		}
+	}
+	compiled, err := compileModule(ctx, r.rt, wasm)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %s: not a valid WebAssembly module: %w", cfg.Path, err)
 	}
@@ -234,6 +286,19 @@ func (r *Runtime) Load(ctx context.Context, cfg GuestConfig) (*Guest, error) {
 	return g, nil
 }
 
+// compileModule is wazero's CompileModule, with a panic turned into an
+// error: wazero v1.12 panics on some malformed modules (a 3-byte function
+// body whose local declaration overruns it: FuzzInstrument), and a bad file
+// given to a hot reload must not stop the server.
+func compileModule(ctx context.Context, rt wazero.Runtime, wasm []byte) (c wazero.CompiledModule, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c, err = nil, fmt.Errorf("the decoder failed on it: %v", p)
+		}
+	}()
+	return rt.CompileModule(ctx, wasm)
+}
+
 // Info is what the guest said about itself.
 func (g *Guest) Info() guest.Info { return g.info }
 
@@ -264,13 +329,22 @@ func (g *Guest) instantiate(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %s: instantiate: %w", g.cfg.Path, err)
 	}
-	return &instance{
+	in := &instance{
 		mod:    mod,
 		alloc:  mod.ExportedFunction("syncgate_alloc"),
 		handle: mod.ExportedFunction("syncgate_handle"),
 		stack:  make([]uint64, 2),
 		log:    log,
-	}, nil
+	}
+	if g.rt.mode == DeadlineChecks {
+		flag, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
+		if !ok {
+			mod.Close(ctx)
+			return nil, fmt.Errorf("sandbox: %s: the deadline check flag is missing", g.cfg.Path)
+		}
+		in.interrupt = flag
+	}
+	return in, nil
 }
 
 // read copies a packed ptr<<32|len region out of guest memory.
@@ -316,27 +390,47 @@ func (g *Guest) Call(ctx context.Context, input []byte) ([]byte, error) {
 	}
 	g.stats.Calls.Add(1)
 	start := time.Now()
-	out, err := g.call(ctx, in, input)
+	out, reuse, err := g.call(ctx, in, input)
 	if g.rt.observe != nil {
 		g.rt.observe(g.cfg.Name, time.Since(start))
 	}
-	if err != nil {
+	if !reuse {
 		g.discard(in)
-		return nil, err
+	} else {
+		g.pool <- in
 	}
-	g.pool <- in
-	return out, nil
+	return out, err
 }
 
-func (g *Guest) call(ctx context.Context, in *instance, input []byte) ([]byte, error) {
+// call runs one Request. reuse is false when the instance must not serve
+// again: the call failed, or its interrupt flag was raised (the deadline
+// passed as it returned).
+func (g *Guest) call(ctx context.Context, in *instance, input []byte) (out []byte, reuse bool, err error) {
 	lim := g.rt.limits
 	cctx, cancel := context.WithTimeout(ctx, lim.Timeout)
 	defer cancel()
+	if in.interrupt != nil {
+		stop := context.AfterFunc(cctx, func() { in.interrupt.Set(1) })
+		defer func() {
+			if !stop() {
+				reuse = false
+			}
+		}()
+	}
 	in.log.reset()
+	out, err = g.run(ctx, cctx, in, input)
+	return out, err == nil, err
+}
+
+func (g *Guest) run(ctx, cctx context.Context, in *instance, input []byte) ([]byte, error) {
+	lim := g.rt.limits
 	fail := func(reason string, err error) error {
 		if errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 			g.stats.Timeouts.Add(1)
 			return &CallError{Guest: g.cfg.Name, Reason: fmt.Sprintf("guest %s ran past its %s deadline", g.cfg.Name, lim.Timeout), Err: err}
+		}
+		if ctx.Err() != nil {
+			return &CallError{Guest: g.cfg.Name, Reason: fmt.Sprintf("guest %s stopped: the request ended (%v)", g.cfg.Name, ctx.Err()), Err: err}
 		}
 		g.stats.Traps.Add(1)
 		return &CallError{Guest: g.cfg.Name, Reason: fmt.Sprintf("guest %s failed: %s", g.cfg.Name, reason), Err: err}

@@ -186,6 +186,25 @@ func TestRefusesBadModules(t *testing.T) {
 			}
 		})
 	}
+	// A 3-byte body that makes wazero v1.12's decoder panic: refused either way.
+	crash := everyImmediateWith([]byte{0x01, 'A', 'c'})
+	t.Run("decoder panic/checks", func(t *testing.T) {
+		_, err := rt.Load(context.Background(), GuestConfig{Name: "x", Path: "guests/x.wasm", Wasm: crash})
+		if err == nil || !strings.Contains(err.Error(), "not a valid WebAssembly module") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("decoder panic/wazero", func(t *testing.T) {
+		wrt, err := NewRuntime(context.Background(), RuntimeConfig{Deadlines: DeadlineWazero})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer wrt.Close(context.Background())
+		_, err = wrt.Load(context.Background(), GuestConfig{Name: "x", Path: "guests/x.wasm", Wasm: crash})
+		if err == nil || !strings.Contains(err.Error(), "decoder failed") {
+			t.Fatalf("got %v", err)
+		}
+	})
 	t.Run("broken schema", func(t *testing.T) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "lists.json"), []byte(`{"type":"object","properties":{"a":{"type":"strin"}}}`), 0o644)

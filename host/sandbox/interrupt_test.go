@@ -1,0 +1,374 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// Hand-assembled modules: the rewrite is checked against wazero's own
+// validator and compiler, on every instruction kind whose immediates it skips.
+
+func leb(v uint32) []byte { return appendU32(nil, v) }
+
+func vec(items ...[]byte) []byte {
+	out := leb(uint32(len(items)))
+	for _, it := range items {
+		out = append(out, it...)
+	}
+	return out
+}
+
+func sect(id byte, payload ...byte) []byte {
+	return append(append([]byte{id}, leb(uint32(len(payload)))...), payload...)
+}
+
+func custom(name string, data ...byte) []byte {
+	return sect(secCustom, append(appendName(nil, name), data...)...)
+}
+
+func module(sections ...[]byte) []byte {
+	out := []byte("\x00asm\x01\x00\x00\x00")
+	for _, s := range sections {
+		out = append(out, s...)
+	}
+	return out
+}
+
+func body(locals []byte, code ...byte) []byte {
+	b := append(append([]byte(nil), locals...), code...)
+	return append(leb(uint32(len(b))), b...)
+}
+
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+// spinModule has one function that loops forever (exported as "spin" when
+// withExport), no global section, a DWARF section and a name section.
+func spinModule(withExport bool) []byte {
+	secs := [][]byte{
+		sect(1, vec([]byte{0x60, 0x00, 0x00})...), // type 0: () -> ()
+		sect(3, vec([]byte{0x00})...),             // func 0: type 0
+	}
+	if withExport {
+		secs = append(secs, sect(secExport, vec(cat(appendName(nil, "spin"), []byte{0x00, 0x00}))...))
+	}
+	secs = append(secs,
+		sect(secCode, vec(body([]byte{0x00}, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b))...), // loop br 0 end
+		custom(".debug_info", 1, 2, 3),
+		custom("name"),
+	)
+	return module(secs...)
+}
+
+// everyImmediate uses one of each instruction kind with immediates, a loop
+// with a type-index block type and parameters, nested loops, an imported
+// global and a defined one.
+func everyImmediate() []byte { return everyImmediateWith(everyImmediateCode()) }
+
+// everyImmediateCode is everyImmediate's first function body: locals and code.
+func everyImmediateCode() []byte {
+	// Immediates are filled with 0x03, the loop opcode, wherever the format
+	// allows: an instruction whose immediates are misread would have a loop
+	// found inside them, and the loop count or the block structure would be off.
+	threes := func(n int) []byte { return bytes.Repeat([]byte{0x03}, n) }
+	v128 := func() []byte { return append([]byte{0xfd, 12}, threes(16)...) }
+	code := cat(
+		[]byte{0x41, 0x03, 0x03, 0x01, 0x41, 0x03, 0x6a, 0x0b, 0x1a},                                                             // i32.const 3; loop (type 1) i32.const 3 i32.add end; drop
+		[]byte{0x03, 0x40, 0x03, 0x40, 0x0b, 0x0b},                                                                               // loop loop end end
+		[]byte{0x02, 0x40, 0x02, 0x40, 0x02, 0x40, 0x02, 0x40, 0x41, 0x03, 0x0e, 0x02, 0x03, 0x03, 0x03, 0x0b, 0x0b, 0x0b, 0x0b}, // 4 blocks: br_table [3 3] 3
+		[]byte{0x41, 0x03, 0x41, 0x03, 0x41, 0x03, 0x1c, 0x01, 0x7f, 0x1a},                                                       // select (result i32)
+		[]byte{0x41, 0x03, 0x10, 0x02, 0x1a},                                                                                     // call 2
+		[]byte{0x41, 0x03, 0x11, 0x00, 0x03},                                                                                     // call_indirect type 0 table 3
+		[]byte{0x42, 0x83, 0x83, 0x83, 0x83, 0x83, 0x83, 0x83, 0x83, 0x83, 0x7f, 0x1a},                                           // i64.const (10-byte LEB); drop
+		[]byte{0x43, 3, 3, 3, 3, 0x1a, 0x44, 3, 3, 3, 3, 3, 3, 3, 3, 0x1a},                                                       // f32.const, f64.const
+		[]byte{0x23, 0x00, 0x1a, 0x23, 0x01, 0x24, 0x01},                                                                         // global.get 0; drop; global.get 1; global.set 1
+		[]byte{0x41, 0x03, 0x28, 0x02, 0x83, 0x03, 0x1a},                                                                         // i32.load align=2 offset=387
+		[]byte{0x3f, 0x00, 0x40, 0x00, 0x1a},                                                                                     // memory.size; memory.grow; drop
+		[]byte{0x41, 0x03, 0x41, 0x03, 0x41, 0x03, 0xfc, 0x0b, 0x00},                                                             // memory.fill
+		[]byte{0x41, 0x03, 0x41, 0x03, 0x41, 0x03, 0xfc, 0x0a, 0x00, 0x00},                                                       // memory.copy
+		[]byte{0x41, 0x03, 0x41, 0x03, 0x41, 0x03, 0xfc, 0x08, 0x03, 0x00},                                                       // memory.init data 3
+		[]byte{0xfc, 0x09, 0x03},                                                                                                 // data.drop 3
+		[]byte{0x41, 0x03, 0x41, 0x03, 0x41, 0x03, 0xfc, 0x0e, 0x03, 0x03},                                                       // table.copy 3 3
+		[]byte{0x41, 0x03, 0x41, 0x03, 0x41, 0x03, 0xfc, 0x0c, 0x01, 0x03},                                                       // table.init elem 1 table 3
+		[]byte{0xfc, 0x0d, 0x01},                                                                                                 // elem.drop 1
+		[]byte{0xfc, 0x10, 0x03, 0x1a},                                                                                           // table.size 3
+		[]byte{0x43, 3, 3, 3, 3, 0xfc, 0x00, 0x1a},                                                                               // i32.trunc_sat_f32_s
+		[]byte{0xd0, 0x70, 0xd1, 0x1a, 0xd2, 0x02, 0x1a},                                                                         // ref.null func; ref.is_null; ref.func 2
+		[]byte{0x41, 0x03, 0x25, 0x03, 0x1a},                                                                                     // table.get 3
+		v128(), v128(), append([]byte{0xfd, 13}, threes(16)...), []byte{0xfd, 21, 0x03, 0x1a},                                    // shuffle; extract_lane_s 3
+		[]byte{0x41, 0x03}, v128(), []byte{0xfd, 84, 0x00, 0x03, 0x03, 0x1a}, // v128.load8_lane offset 3 lane 3
+		[]byte{0x41, 0x03, 0xfd, 0x00, 0x03, 0x03, 0x1a}, // v128.load align=3 offset=3
+		[]byte{0x41, 0x03, 0xfd, 92, 0x02, 0x03, 0x1a},   // v128.load32_zero offset=3
+		v128(), []byte{0xfd, 0x63, 0x1a}, // i8x16.all_true (no immediates)
+		[]byte{0x0b},
+	)
+	return append([]byte{0x00}, code...) // no locals
+}
+
+// everyImmediateWith is everyImmediate's module with fn (locals and code)
+// as the body of its first function.
+func everyImmediateWith(fn []byte) []byte {
+	passive := cat([]byte{0x01}, vec([]byte{'a'}, []byte{'b'})) // passive data "ab"
+	imp := func(field string, desc ...byte) []byte {
+		return cat(appendName(nil, "env"), appendName(nil, field), desc)
+	}
+	return module(
+		sect(1, vec([]byte{0x60, 0x00, 0x00}, []byte{0x60, 0x01, 0x7f, 0x01, 0x7f})...), // types: ()->(), (i32)->i32
+		sect(2, vec( // imports: function 0, a table, a memory, global 0
+			imp("fn", 0x00, 0x00),
+			imp("tab", 0x01, 0x70, 0x01, 0x03, 0x83, 0x03), // funcref, min 3 max 387
+			imp("mem", 0x02, 0x01, 0x03, 0x83, 0x03),       // min 3 max 387 pages
+			imp("g", 0x03, 0x7f, 0x00),                     // immutable i32
+		)...),
+		sect(3, vec([]byte{0x00}, []byte{0x01})...),                                                   // functions 1 and 2
+		sect(4, vec([]byte{0x70, 0x00, 0x03}, []byte{0x70, 0x00, 0x03}, []byte{0x70, 0x00, 0x03})...), // tables 1-3
+		sect(6, vec([]byte{0x7f, 0x01, 0x41, 0x07, 0x0b})...),                                         // global 1: mutable i32 = 7
+		sect(7, vec(cat(appendName(nil, "f"), []byte{0x00, 0x01}))...),
+		sect(9, vec([]byte{0x03, 0x00, 0x01, 0x02}, []byte{0x01, 0x00, 0x01, 0x02})...), // declarative (ref.func 2), passive elem 1
+		sect(12, 0x04), // data count
+		sect(10, vec(body(nil, fn...), body([]byte{0x01, 0x01, 0x7f}, 0x20, 0x00, 0x0b))...),
+		sect(11, vec(passive, passive, passive, passive)...), // data 0-3
+	)
+}
+
+// exportIndex reads which global an instrumented module exports as the flag.
+func exportIndex(t *testing.T, wasm []byte) uint32 {
+	t.Helper()
+	r := reader{b: wasm, off: 8}
+	for r.off < len(r.b) {
+		id, _ := r.byte()
+		size, _ := r.u32()
+		p, err := r.bytes(int(size))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id != secExport {
+			continue
+		}
+		er := reader{b: p}
+		n, _ := er.u32()
+		for range n {
+			name, _ := er.name()
+			kind, _ := er.byte()
+			idx, _ := er.u32()
+			if name == interruptExport && kind == 0x03 {
+				return idx
+			}
+		}
+	}
+	t.Fatal("no interrupt export")
+	return 0
+}
+
+func compile(t *testing.T, wasm []byte) {
+	t.Helper()
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	if _, err := rt.CompileModule(ctx, wasm); err != nil {
+		t.Fatalf("wazero refuses the module: %v", err)
+	}
+}
+
+func TestInstrumentHandAssembled(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		wasm      []byte
+		loops     int
+		flagIndex uint32
+	}{
+		{"spin without globals", spinModule(true), 1, 0},
+		{"spin without exports", spinModule(false), 1, 0},
+		{"every immediate", everyImmediate(), 3, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			compile(t, c.wasm) // the test's own module must be valid first
+			out, loops, err := instrument(c.wasm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if loops != c.loops {
+				t.Fatalf("instrumented %d loops, want %d", loops, c.loops)
+			}
+			compile(t, out)
+			if got := exportIndex(t, out); got != c.flagIndex {
+				t.Fatalf("flag is global %d, want %d", got, c.flagIndex)
+			}
+			if bytes.Contains(out, []byte(".debug_info")) {
+				t.Fatal("DWARF section kept: its code offsets are stale")
+			}
+			if bytes.Contains(c.wasm, []byte("name")) && !bytes.Contains(out, []byte("\x04name")) {
+				t.Fatal("name section dropped")
+			}
+			if _, _, err := instrument(out); err == nil || !strings.Contains(err.Error(), interruptExport) {
+				t.Fatalf("instrumenting twice: %v, want a refusal naming %s", err, interruptExport)
+			}
+		})
+	}
+}
+
+// TestInterruptStopsLoop: the mechanism on its own: a bare `loop br 0`,
+// no wazero termination support, stopped by raising the flag.
+func TestInterruptStopsLoop(t *testing.T) {
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx) // WithCloseOnContextDone is off by default
+	defer rt.Close(ctx)
+	out, _, err := instrument(spinModule(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := rt.Instantiate(ctx, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flag, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
+	if !ok {
+		t.Fatal("flag not exported as a mutable global")
+	}
+	time.AfterFunc(50*time.Millisecond, func() { flag.Set(1) })
+	done := make(chan error, 1)
+	go func() { _, err := mod.ExportedFunction("spin").Call(ctx); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "unreachable") {
+			t.Fatalf("spin returned %v, want the interrupt trap", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loop did not stop 10 s after the flag was raised") // the goroutine leaks; the test fails anyway
+	}
+}
+
+func TestInstrumentRefusesMalformed(t *testing.T) {
+	good := spinModule(true)
+	cases := map[string][]byte{
+		"empty":              nil,
+		"bad magic":          []byte("\x00asx\x01\x00\x00\x00"),
+		"version 2":          []byte("\x00asm\x02\x00\x00\x00"),
+		"truncated section":  good[:len(good)-3],
+		"section past end":   module([]byte{10, 0x20, 0x00}),
+		"unknown opcode":     module(sect(1, vec([]byte{0x60, 0, 0})...), sect(3, vec([]byte{0})...), sect(10, vec(body([]byte{0}, 0x12, 0x00, 0x0b))...)),
+		"unknown 0xfc":       module(sect(1, vec([]byte{0x60, 0, 0})...), sect(3, vec([]byte{0})...), sect(10, vec(body([]byte{0}, 0xfc, 0x30, 0x0b))...)),
+		"truncated leb":      module(sect(1, vec([]byte{0x60, 0, 0})...), sect(3, vec([]byte{0})...), sect(10, vec(body([]byte{0}, 0x41, 0x80))...)),
+		"overlong leb":       module(sect(1, vec([]byte{0x60, 0, 0})...), sect(3, vec([]byte{0})...), sect(10, vec(body([]byte{0}, 0x41, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x1a, 0x0b))...)),
+		"bytes after bodies": module(sect(1, vec([]byte{0x60, 0, 0})...), sect(3, vec([]byte{0})...), sect(10, append(vec(body([]byte{0}, 0x0b)), 0x00)...)),
+		"bad import kind":    module(sect(2, vec(cat(appendName(nil, "a"), appendName(nil, "b"), []byte{0x09, 0x00}))...)),
+	}
+	for name, wasm := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, _, err := instrument(wasm); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}
+
+// TestInstrumentGuests: every stock guest and the test guests, rewritten,
+// still compile, and their loops are found.
+func TestInstrumentGuests(t *testing.T) {
+	for _, name := range []string{"schemagate", "echo", "owner", "hostile", "badabi"} {
+		t.Run(name, func(t *testing.T) {
+			wasm := readWasm(t, name)
+			start := time.Now()
+			out, loops, err := instrument(wasm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: %d loops, %d → %d bytes, %v", name, loops, len(wasm), len(out), time.Since(start))
+			if loops < 100 { // the Go runtime alone has hundreds
+				t.Fatalf("only %d loops found", loops)
+			}
+			compile(t, out)
+		})
+	}
+}
+
+// TestDeadlineModes: both ways of stopping a looping guest work through the
+// whole Guest path, and a raised flag never leaks into the next call.
+func TestDeadlineModes(t *testing.T) {
+	for _, mode := range []DeadlineMode{DeadlineChecks, DeadlineWazero} {
+		t.Run(mode.String(), func(t *testing.T) {
+			rt, err := NewRuntime(context.Background(), RuntimeConfig{Deadlines: mode, Limits: Limits{Timeout: 300 * time.Millisecond}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rt.Close(context.Background())
+			g := load(t, rt, "hostile", 1, nil)
+			p := NewPipeline([]Stage{{Guest: g}}, 64)
+			start := time.Now()
+			_, rej, err := p.Run(context.Background(), batch(put("loop", "a", nil)), nil)
+			if err != nil || len(rej) != 1 || !strings.Contains(rej[0].Reason, "deadline") {
+				t.Fatalf("looping guest: %v %v", rej, err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("stopped after %v, deadline 300ms", d)
+			}
+			if g.Stats().Timeouts.Load() != 1 {
+				t.Fatalf("timeouts = %d", g.Stats().Timeouts.Load())
+			}
+			waitFull(t, g)
+			acc, rej, err := p.Run(context.Background(), batch(put("fine", "b", nil)), nil)
+			if err != nil || len(acc) != 1 {
+				t.Fatalf("after the timeout: %v %v", rej, err)
+			}
+			// A caller that goes away stops the guest too, without counting a trap.
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			_, rej, err = p.Run(ctx, batch(put("loop", "c", nil)), nil)
+			if err == nil && (len(rej) != 1 || !strings.Contains(rej[0].Reason, "request ended")) {
+				t.Fatalf("canceled call: %v", rej)
+			}
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("canceled call: %v", err)
+			}
+			if n := g.Stats().Traps.Load(); n != 0 {
+				t.Fatalf("%d traps counted for a canceled call", n)
+			}
+		})
+	}
+	if _, err := ParseDeadlineMode("fast"); err == nil {
+		t.Fatal("ParseDeadlineMode accepted an unknown mode")
+	}
+	for _, s := range []string{"", "checks", "wazero"} {
+		if m, err := ParseDeadlineMode(s); err != nil || (s != "" && m.String() != s) {
+			t.Fatalf("ParseDeadlineMode(%q) = %v, %v", s, m, err)
+		}
+	}
+}
+
+// FuzzInstrument: the rewrite never panics, takes every function body wazero
+// accepts (WebAssembly 2.0), and what it writes wazero accepts too. The
+// fuzzer writes one function body inside everyImmediate's module (its types,
+// imports, tables, memory, globals and data): whole random modules mostly
+// exercise wazero's decoder, which allocates for a declared vector count
+// before reading it (a module claiming 2^28 imports in 200 bytes takes the
+// machine's memory; instrument refuses it without allocating).
+func FuzzInstrument(f *testing.F) {
+	f.Add(everyImmediateCode())
+	f.Add([]byte{0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b})
+	f.Add([]byte{0x00, 0x02, 0x40, 0x03, 0x01, 0x0b, 0x0b})
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	f.Fuzz(func(t *testing.T, fn []byte) {
+		wasm := everyImmediateWith(fn)
+		out, _, err := instrument(wasm)
+		c, cerr := compileModule(ctx, rt, wasm)
+		if cerr != nil {
+			return
+		}
+		c.Close(ctx)
+		if err != nil {
+			t.Fatalf("wazero accepts the module, instrument refuses it: %v", err)
+		}
+		if c, err = compileModule(ctx, rt, out); err != nil {
+			t.Fatalf("the instrumented module does not compile: %v", err)
+		}
+		c.Close(ctx)
+	})
+}
