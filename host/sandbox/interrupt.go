@@ -287,7 +287,7 @@ func instrumentCode(p []byte, global uint32) ([]byte, int, error) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("function %d: %w", fn, err)
 		}
-		body, err = instrumentBody(body[:0], b, check, &loops)
+		body, err = instrumentBody(body[:0], b, check, global, &loops)
 		if err != nil {
 			return nil, 0, fmt.Errorf("function %d: %w", fn, err)
 		}
@@ -301,8 +301,11 @@ func instrumentCode(p []byte, global uint32) ([]byte, int, error) {
 }
 
 // instrumentBody copies one function body to out with check after every
-// loop instruction's block type.
-func instrumentBody(out, b, check []byte, loops *int) ([]byte, error) {
+// loop instruction's block type. It refuses code that names the flag's
+// global index: the flag does not exist in the module as written, so such
+// code would be invalid, yet after the rewrite it would validate and could
+// clear the flag and outrun its deadline.
+func instrumentBody(out, b, check []byte, flag uint32, loops *int) ([]byte, error) {
 	r := reader{b: b}
 	groups, err := r.u32()
 	if err != nil {
@@ -334,6 +337,11 @@ func instrumentBody(out, b, check []byte, loops *int) ([]byte, error) {
 			return nil, fmt.Errorf("instruction 0x%02x at body offset %d: %w", op, at, err)
 		}
 		switch op {
+		case 0x23, 0x24: // global.get, global.set
+			idx, _ := (&reader{b: b, off: at + 1}).u32()
+			if idx >= flag {
+				return nil, fmt.Errorf("instruction 0x%02x at body offset %d names global %d, which does not exist", op, at, idx)
+			}
 		case 0x02, 0x04: // block, if
 			depth++
 		case 0x03: // loop
