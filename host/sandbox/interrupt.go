@@ -9,43 +9,46 @@ import (
 
 // This file gives guests cheap deadline checks.
 //
-// wazero's WithCloseOnContextDone compiles a call into Go at every wasm loop
-// header, so each loop turn leaves compiled code (≈ 36 ns here); a guest that
-// parses JSON pays that on every byte it scans. instrument rewrites the guest
+// wazero's WithCloseOnContextDone calls out of compiled code into Go at every
+// wasm loop header, so each loop turn costs ≈ 36 ns here; a guest that parses
+// JSON pays that on every byte or word it scans. instrument rewrites the guest
 // instead, before it is compiled: it adds one mutable i32 global, exported as
-// interruptExport, and at the head of every loop the code
+// interruptExport, and puts
 //
 //	global.get $interrupt
 //	if
 //	  unreachable
 //	end
 //
-// — a load and a branch per turn. The host sets the global from the call's
-// context.AfterFunc when the deadline passes or the caller goes away, and the
-// guest traps at its next loop turn. The checks sit exactly where wazero puts
-// its own (loop headers), so every guest that wazero could stop, this stops:
-// without loops, straight-line code and recursion end on their own (the call
-// stack is bounded), and the proposals that allow endless loops without a
-// loop opcode (tail calls) are not enabled in the runtime.
+// at the head of every loop and at the entry of every function — a load and
+// a branch. The host sets the global from the call's context.AfterFunc when
+// the deadline passes or the caller goes away, and the guest traps at its next
+// loop turn or call. Any run that does not end turns loops or makes calls
+// without bound (tail calls, which could loop without either, are not enabled
+// in the runtime), so every guest stops. wazero checks only loop headers: a
+// loop-free function that calls itself twice per level is not stopped there.
 //
 // The rewrite reads the whole code section instruction by instruction and
 // refuses (with an error naming the opcode and offset) any instruction outside
-// WebAssembly 2.0, which is what the runtime accepts anyway. DWARF sections are
-// dropped: the code offsets they name move.
+// WebAssembly 2.0, which is what the runtime accepts anyway, bodies whose
+// blocks do not balance, and code naming the flag's global index. DWARF
+// sections are dropped: the code offsets they name move.
 
 // interruptExport is the name of the global instrument adds and exports.
 const interruptExport = "syncgate_interrupt"
 
-// interruptCheck is the check inserted after each loop's block type, less
-// the global index: global.get <idx> if (empty) unreachable end.
+// The check is global.get <flag index> followed by checkTail: if (empty
+// block type), unreachable, end.
+const opGlobalGet = 0x23
+
 var (
-	opGlobalGet  byte = 0x23
-	checkTail         = []byte{0x04, 0x40, 0x00, 0x0b}
-	errTruncated      = errors.New("truncated")
+	checkTail    = []byte{0x04, 0x40, 0x00, 0x0b}
+	errTruncated = errors.New("truncated")
 )
 
-// instrument returns wasm with loop-header interrupt checks and the exported
-// interrupt global, and how many loops it instrumented.
+// instrument returns wasm with interrupt checks at function entries and loop
+// headers and the exported
+// interrupt global, and how many checks it inserted.
 func instrument(wasm []byte) ([]byte, int, error) {
 	if len(wasm) < 8 || !bytes.Equal(wasm[:4], []byte("\x00asm")) || !bytes.Equal(wasm[4:8], []byte{1, 0, 0, 0}) {
 		return nil, 0, errors.New("not a WebAssembly 1.0 binary (bad magic or version)")
@@ -107,7 +110,7 @@ func instrument(wasm []byte) ([]byte, int, error) {
 		out = appendU32(out, uint32(len(payload)))
 		out = append(out, payload...)
 	}
-	loops := 0
+	checks := 0
 	// Sections in their required order; a missing global or export section is
 	// created where it belongs (before the first section that must follow it).
 	for _, s := range secs {
@@ -146,7 +149,7 @@ func instrument(wasm []byte) ([]byte, int, error) {
 			if err != nil {
 				return nil, 0, fmt.Errorf("code section: %w", err)
 			}
-			loops += n
+			checks += n
 			emit(s.id, p)
 		default:
 			emit(s.id, s.payload)
@@ -158,7 +161,7 @@ func instrument(wasm []byte) ([]byte, int, error) {
 	if !haveExports {
 		emit(secExport, append(appendU32(nil, 1), newExport...))
 	}
-	return out, loops, nil
+	return out, checks, nil
 }
 
 const (
@@ -277,7 +280,7 @@ func instrumentCode(p []byte, global uint32) ([]byte, int, error) {
 	check := append(appendU32([]byte{opGlobalGet}, global), checkTail...)
 	out := appendU32(make([]byte, 0, len(p)+len(p)/8), n)
 	var body []byte
-	loops := 0
+	checks := 0
 	for fn := range n {
 		size, err := r.u32()
 		if err != nil {
@@ -287,7 +290,7 @@ func instrumentCode(p []byte, global uint32) ([]byte, int, error) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("function %d: %w", fn, err)
 		}
-		body, err = instrumentBody(body[:0], b, check, global, &loops)
+		body, err = instrumentBody(body[:0], b, check, global, &checks)
 		if err != nil {
 			return nil, 0, fmt.Errorf("function %d: %w", fn, err)
 		}
@@ -297,15 +300,15 @@ func instrumentCode(p []byte, global uint32) ([]byte, int, error) {
 	if r.off != len(p) {
 		return nil, 0, fmt.Errorf("%d bytes after the last function", len(p)-r.off)
 	}
-	return out, loops, nil
+	return out, checks, nil
 }
 
-// instrumentBody copies one function body to out with check after every
-// loop instruction's block type. It refuses code that names the flag's
+// instrumentBody copies one function body to out with check after its
+// local declarations and after every loop instruction's block type. It refuses code that names the flag's
 // global index: the flag does not exist in the module as written, so such
 // code would be invalid, yet after the rewrite it would validate and could
 // clear the flag and outrun its deadline.
-func instrumentBody(out, b, check []byte, flag uint32, loops *int) ([]byte, error) {
+func instrumentBody(out, b, check []byte, flag uint32, checks *int) ([]byte, error) {
 	r := reader{b: b}
 	groups, err := r.u32()
 	if err != nil {
@@ -323,7 +326,10 @@ func instrumentBody(out, b, check []byte, flag uint32, loops *int) ([]byte, erro
 			return nil, fmt.Errorf("local of type 0x%02x, not a WebAssembly 2.0 value type", t)
 		}
 	}
-	copied := 0 // b[:copied] is in out
+	out = append(out, b[:r.off]...)
+	out = append(out, check...)
+	*checks++
+	copied := r.off // b[:copied] is in out
 	// depth counts open blocks; the body's own end closes depth 0, and must
 	// be its last byte. A misread immediate would almost always break this.
 	depth := 0
@@ -349,7 +355,7 @@ func instrumentBody(out, b, check []byte, flag uint32, loops *int) ([]byte, erro
 			out = append(out, b[copied:r.off]...)
 			out = append(out, check...)
 			copied = r.off
-			*loops++
+			*checks++
 		case 0x0b: // end
 			depth--
 		}

@@ -180,21 +180,21 @@ func TestInstrumentHandAssembled(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		wasm      []byte
-		loops     int
+		checks    int // one per function and per loop
 		flagIndex uint32
 	}{
-		{"spin without globals", spinModule(true), 1, 0},
-		{"spin without exports", spinModule(false), 1, 0},
-		{"every immediate", everyImmediate(), 3, 2},
+		{"spin without globals", spinModule(true), 2, 0},
+		{"spin without exports", spinModule(false), 2, 0},
+		{"every immediate", everyImmediate(), 5, 2},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			compile(t, c.wasm) // the test's own module must be valid first
-			out, loops, err := instrument(c.wasm)
+			out, checks, err := instrument(c.wasm)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if loops != c.loops {
-				t.Fatalf("instrumented %d loops, want %d", loops, c.loops)
+			if checks != c.checks {
+				t.Fatalf("inserted %d checks, want %d", checks, c.checks)
 			}
 			compile(t, out)
 			if got := exportIndex(t, out); got != c.flagIndex {
@@ -213,34 +213,64 @@ func TestInstrumentHandAssembled(t *testing.T) {
 	}
 }
 
-// TestInterruptStopsLoop: the mechanism on its own: a bare `loop br 0`,
-// no wazero termination support, stopped by raising the flag.
-func TestInterruptStopsLoop(t *testing.T) {
-	ctx := context.Background()
-	rt := wazero.NewRuntime(ctx) // WithCloseOnContextDone is off by default
-	defer rt.Close(ctx)
-	out, _, err := instrument(spinModule(true))
-	if err != nil {
-		t.Fatal(err)
+// forkModule exports "fork" (param i32): without a single loop, it calls
+// itself twice with n-1 until n is 0 — 2^n calls, never deeper than n.
+func forkModule() []byte {
+	code := []byte{
+		0x20, 0x00, 0x04, 0x40, // local.get 0; if
+		0x20, 0x00, 0x41, 0x01, 0x6b, 0x10, 0x00, // fork(n-1)
+		0x20, 0x00, 0x41, 0x01, 0x6b, 0x10, 0x00, // fork(n-1)
+		0x0b, 0x0b,
 	}
-	mod, err := rt.Instantiate(ctx, out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	flag, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
-	if !ok {
-		t.Fatal("flag not exported as a mutable global")
-	}
-	time.AfterFunc(50*time.Millisecond, func() { flag.Set(1) })
-	done := make(chan error, 1)
-	go func() { _, err := mod.ExportedFunction("spin").Call(ctx); done <- err }()
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "unreachable") {
-			t.Fatalf("spin returned %v, want the interrupt trap", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the loop did not stop 10 s after the flag was raised") // the goroutine leaks; the test fails anyway
+	return module(
+		sect(1, vec([]byte{0x60, 0x01, 0x7f, 0x00})...),
+		sect(3, vec([]byte{0x00})...),
+		sect(secExport, vec(cat(appendName(nil, "fork"), []byte{0x00, 0x00}))...),
+		sect(secCode, vec(body([]byte{0x00}, code...))...),
+	)
+}
+
+// TestInterruptStops: the mechanism on its own, with no wazero termination
+// support: a bare `loop br 0`, and a loop-free call tree of 2^60 calls
+// (which wazero's own checks, at loop headers only, would not stop), each
+// stopped by raising the flag.
+func TestInterruptStops(t *testing.T) {
+	for _, c := range []struct {
+		name, fn string
+		wasm     []byte
+		args     []uint64
+	}{
+		{"loop", "spin", spinModule(true), nil},
+		{"call tree", "fork", forkModule(), []uint64{60}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			rt := wazero.NewRuntime(ctx) // WithCloseOnContextDone is off by default
+			defer rt.Close(ctx)
+			out, _, err := instrument(c.wasm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mod, err := rt.Instantiate(ctx, out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flag, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
+			if !ok {
+				t.Fatal("flag not exported as a mutable global")
+			}
+			time.AfterFunc(50*time.Millisecond, func() { flag.Set(1) })
+			done := make(chan error, 1)
+			go func() { _, err := mod.ExportedFunction(c.fn).Call(ctx, c.args...); done <- err }()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), "unreachable") {
+					t.Fatalf("%s returned %v, want the interrupt trap", c.fn, err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("still running 10 s after the flag was raised") // the goroutine leaks; the test fails anyway
+			}
+		})
 	}
 }
 
