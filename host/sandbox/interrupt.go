@@ -2,53 +2,101 @@ package sandbox
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 )
 
 // This file gives guests cheap deadline checks.
 //
-// wazero's WithCloseOnContextDone calls out of compiled code into Go at every
-// wasm loop header, so each loop turn costs ≈ 36 ns here; a guest that parses
-// JSON pays that on every byte or word it scans. instrument rewrites the guest
-// instead, before it is compiled: it adds one mutable i32 global, exported as
-// interruptExport, and puts
+// Compiled wasm cannot be preempted by the Go scheduler, so a guest stuck in
+// a loop can only be stopped by checks compiled into it, and until it leaves
+// native code no garbage collection can stop the world: a guest spinning in
+// native code without ever returning to Go stalls the whole process (wazero's
+// RATIONALE.md, "Why context cancellation is handled in Go code"; we hit it
+// as a deadlock in TestHostileGuests/loop). wazero's WithCloseOnContextDone
+// therefore calls into Go at every loop header, ≈ 36 ns per loop turn here;
+// a guest that parses JSON pays that on every byte or word it scans.
 //
-//	global.get $interrupt
+// instrument rewrites the guest before it is compiled so that it leaves
+// native code every yieldEvery checks instead of every check. It adds a
+// mutable i32 global, the fuel, and an imported host function
+// (yieldModule.yieldName, returning i32), and puts at every function entry
+// and every loop header
+//
+//	global.get $fuel
+//	i32.eqz
 //	if
-//	  unreachable
+//	  call $yield      ;; in Go: a GC safe point; traps past the deadline
+//	  global.set $fuel ;; refilled
 //	end
+//	global.get $fuel
+//	i32.const 1
+//	i32.sub
+//	global.set $fuel
 //
-// at the head of every loop and at the entry of every function — a load and
-// a branch. The host sets the global from the call's context.AfterFunc when
-// the deadline passes or the caller goes away, and the guest traps at its next
-// loop turn or call. Any run that does not end turns loops or makes calls
-// without bound (tail calls, which could loop without either, are not enabled
-// in the runtime), so every guest stops. wazero checks only loop headers: a
-// loop-free function that calls itself twice per level is not stopped there.
+// Any run that does not end turns loops or makes calls without bound (tail
+// calls, which could loop without either, are not enabled in the runtime),
+// so every guest reaches yield within yieldEvery checks. wazero checks loop
+// headers only: a loop-free function calling itself twice per level is not
+// stopped there (TestInterruptStops/call_tree).
 //
-// The rewrite reads the whole code section instruction by instruction and
-// refuses (with an error naming the opcode and offset) any instruction outside
-// WebAssembly 2.0, which is what the runtime accepts anyway, bodies whose
-// blocks do not balance, and code naming the flag's global index. DWARF
-// sections are dropped: the code offsets they name move.
+// The import shifts the index of every function the module defines, so the
+// rewrite renumbers them wherever they are named: calls and ref.func in code
+// and constant expressions, exports, the start function, element segments
+// and the name section. It reads every instruction of WebAssembly 2.0 and
+// refuses anything else (wazero would too), bodies whose blocks do not
+// balance, and code naming the fuel's global index (invalid as written, it
+// would validate after the rewrite and could refill the fuel). DWARF sections
+// are dropped: the code offsets they name move.
 
-// interruptExport is the name of the global instrument adds and exports.
-const interruptExport = "syncgate_interrupt"
-
-// The check is global.get <flag index> followed by checkTail: if (empty
-// block type), unreachable, end.
-const opGlobalGet = 0x23
-
-var (
-	checkTail    = []byte{0x04, 0x40, 0x00, 0x0b}
-	errTruncated = errors.New("truncated")
+const (
+	yieldModule = "syncgate_sandbox"
+	yieldName   = "yield"
+	// yieldEvery is how many checks pass between two returns to Go: a yield
+	// costs ≈ 100 ns, and this many loop turns are a few µs to tens of µs, the
+	// longest a guest delays a garbage collection or overruns its deadline.
+	yieldEvery = 1024
 )
 
-// instrument returns wasm with interrupt checks at function entries and loop
-// headers and the exported
-// interrupt global, and how many checks it inserted.
+var errTruncated = errors.New("truncated")
+
+// instantiateYield registers the host function instrumented guests import:
+// it fails the call once its context is done and otherwise refills the fuel.
+func instantiateYield(ctx context.Context, rt wazero.Runtime) error {
+	_, err := rt.NewHostModuleBuilder(yieldModule).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
+			if err := ctx.Err(); err != nil {
+				panic(err) // wazero unwinds the guest and returns this from Call
+			}
+			stack[0] = yieldEvery
+		}), nil, []api.ValueType{api.ValueTypeI32}).
+		Export(yieldName).
+		Instantiate(ctx)
+	return err
+}
+
+// layout is what the rewrite needs to know of a module before writing it.
+type layout struct {
+	types, importedFuncs, importedGlobals, definedGlobals uint32
+}
+
+// fn renumbers a function index: defined functions move up by one, past the
+// added import.
+func (l *layout) fn(idx uint32) uint32 {
+	if idx >= l.importedFuncs {
+		return idx + 1
+	}
+	return idx
+}
+
+// instrument returns wasm with fuel checks at function entries and loop
+// headers, and how many checks it inserted.
 func instrument(wasm []byte) ([]byte, int, error) {
 	if len(wasm) < 8 || !bytes.Equal(wasm[:4], []byte("\x00asm")) || !bytes.Equal(wasm[4:8], []byte{1, 0, 0, 0}) {
 		return nil, 0, errors.New("not a WebAssembly 1.0 binary (bad magic or version)")
@@ -75,104 +123,155 @@ func instrument(wasm []byte) ([]byte, int, error) {
 		secs = append(secs, section{id, payload})
 	}
 
-	// Index of the new global: imported globals come first, then defined ones.
-	var importedGlobals, definedGlobals uint32
-	var haveGlobals, haveExports bool
+	var l layout
 	for _, s := range secs {
+		var err error
 		switch s.id {
+		case secType:
+			l.types, err = (&reader{b: s.payload}).u32()
 		case secImport:
-			n, err := countImportedGlobals(s.payload)
-			if err != nil {
-				return nil, 0, fmt.Errorf("import section: %w", err)
-			}
-			importedGlobals = n
+			l.importedFuncs, l.importedGlobals, err = countImports(s.payload)
 		case secGlobal:
-			sr := reader{b: s.payload}
-			n, err := sr.u32()
-			if err != nil {
-				return nil, 0, fmt.Errorf("global section: %w", err)
-			}
-			definedGlobals, haveGlobals = n, true
-		case secExport:
-			haveExports = true
+			l.definedGlobals, err = (&reader{b: s.payload}).u32()
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("section %d: %w", s.id, err)
 		}
 	}
-	global := importedGlobals + definedGlobals
-	newGlobal := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b} // mutable i32 = i32.const 0
-	newExport := appendName(nil, interruptExport)
-	newExport = append(newExport, 0x03) // export kind: global
-	newExport = appendU32(newExport, global)
+	fuel := l.importedGlobals + l.definedGlobals
+	yield := l.importedFuncs // the added import is the last imported function
+	yieldType := []byte{0x60, 0x00, 0x01, 0x7f}
+	yieldImport := append(appendName(appendName(nil, yieldModule), yieldName), 0x00)
+	yieldImport = appendU32(yieldImport, l.types)
+	fuelGlobal := append(appendS32([]byte{0x7f, 0x01, 0x41}, yieldEvery), 0x0b) // mutable i32 = yieldEvery
 
-	out := make([]byte, 0, len(wasm)+len(wasm)/16)
+	check := []byte{opGlobalGet}
+	check = appendU32(check, fuel)
+	check = append(check, 0x45, 0x04, 0x40, 0x10) // i32.eqz, if, call
+	check = appendU32(check, yield)
+	check = append(check, opGlobalSet)
+	check = appendU32(check, fuel)
+	check = append(check, 0x0b, opGlobalGet) // end
+	check = appendU32(check, fuel)
+	check = append(check, 0x41, 0x01, 0x6b, opGlobalSet) // i32.const 1, i32.sub
+	check = appendU32(check, fuel)
+
+	// Sections that may be missing are created where they belong: before
+	// the first section that must follow them.
+	missing := map[byte][]byte{
+		secType:   append(appendU32(nil, 1), yieldType...),
+		secImport: append(appendU32(nil, 1), yieldImport...),
+		secGlobal: append(appendU32(nil, 1), fuelGlobal...),
+	}
+	for _, s := range secs {
+		delete(missing, s.id)
+	}
+	out := make([]byte, 0, len(wasm)+len(wasm)/8)
 	out = append(out, wasm[:8]...)
 	emit := func(id byte, payload []byte) {
 		out = append(out, id)
 		out = appendU32(out, uint32(len(payload)))
 		out = append(out, payload...)
 	}
+	emitMissing := func(before byte) {
+		for _, id := range []byte{secType, secImport, secGlobal} {
+			if p, ok := missing[id]; ok && (before == 0xff || order(id) < order(before)) {
+				emit(id, p)
+				delete(missing, id)
+			}
+		}
+	}
 	checks := 0
-	// Sections in their required order; a missing global or export section is
-	// created where it belongs (before the first section that must follow it).
 	for _, s := range secs {
-		if !haveGlobals && s.id != secCustom && order(s.id) > order(secGlobal) {
-			emit(secGlobal, append(appendU32(nil, 1), newGlobal...))
-			haveGlobals = true
+		if s.id != secCustom {
+			emitMissing(s.id)
 		}
-		if !haveExports && s.id != secCustom && order(s.id) > order(secExport) {
-			emit(secExport, append(appendU32(nil, 1), newExport...))
-			haveExports = true
-		}
+		var p []byte
+		var err error
 		switch s.id {
 		case secCustom:
 			name, _ := (&reader{b: s.payload}).name()
-			if strings.HasPrefix(name, ".debug_") {
+			switch {
+			case strings.HasPrefix(name, ".debug_"):
 				continue
+			case name == "name":
+				if p, err = renumberNames(s.payload, &l); err != nil {
+					continue // names are for stack traces only: drop what cannot be read
+				}
+			default:
+				p = s.payload
 			}
-			emit(s.id, s.payload)
+		case secType:
+			p, err = appendToVec(s.payload, yieldType)
+		case secImport:
+			p, err = appendToVec(s.payload, yieldImport)
 		case secGlobal:
-			p, err := appendToVec(s.payload, newGlobal)
-			if err != nil {
-				return nil, 0, fmt.Errorf("global section: %w", err)
+			p, err = rewriteVec(s.payload, func(out []byte, r *reader) ([]byte, error) {
+				b, err := r.bytes(2) // value type, mutability
+				if err != nil {
+					return nil, err
+				}
+				return rewriteExpr(append(out, b...), r, &l)
+			})
+			if err == nil {
+				p, err = appendToVec(p, fuelGlobal)
 			}
-			emit(s.id, p)
 		case secExport:
-			if err := checkExportFree(s.payload); err != nil {
-				return nil, 0, err
+			p, err = rewriteVec(s.payload, func(out []byte, r *reader) ([]byte, error) {
+				name, err := r.name()
+				if err != nil {
+					return nil, err
+				}
+				kind, err := r.byte()
+				if err != nil {
+					return nil, err
+				}
+				idx, err := r.u32()
+				if kind == 0x00 {
+					idx = l.fn(idx)
+				}
+				return appendU32(append(appendName(out, name), kind), idx), err
+			})
+		case secStart:
+			var idx uint32
+			rr := reader{b: s.payload}
+			if idx, err = rr.u32(); err == nil {
+				p = appendU32(nil, l.fn(idx))
 			}
-			p, err := appendToVec(s.payload, newExport)
-			if err != nil {
-				return nil, 0, fmt.Errorf("export section: %w", err)
-			}
-			emit(s.id, p)
+		case secElement:
+			p, err = rewriteVec(s.payload, func(out []byte, r *reader) ([]byte, error) {
+				return rewriteElement(out, r, &l)
+			})
 		case secCode:
-			p, n, err := instrumentCode(s.payload, global)
-			if err != nil {
-				return nil, 0, fmt.Errorf("code section: %w", err)
-			}
+			var n int
+			p, n, err = instrumentCode(s.payload, check, fuel, &l)
 			checks += n
-			emit(s.id, p)
 		default:
-			emit(s.id, s.payload)
+			p = s.payload
 		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("section %d: %w", s.id, err)
+		}
+		emit(s.id, p)
 	}
-	if !haveGlobals {
-		emit(secGlobal, append(appendU32(nil, 1), newGlobal...))
-	}
-	if !haveExports {
-		emit(secExport, append(appendU32(nil, 1), newExport...))
-	}
+	emitMissing(0xff)
 	return out, checks, nil
 }
 
 const (
 	secCustom  = 0
+	secType    = 1
 	secImport  = 2
 	secGlobal  = 6
 	secExport  = 7
+	secStart   = 8
+	secElement = 9
 	secCode    = 10
 	secDataCnt = 12
 	secTag     = 13
-	importGlob = 0x03
+
+	opGlobalGet = 0x23
+	opGlobalSet = 0x24
 )
 
 // order is a section's position in the binary: ids are in order except the
@@ -187,34 +286,35 @@ func order(id byte) int {
 	return int(id) * 10
 }
 
-func countImportedGlobals(p []byte) (uint32, error) {
+// countImports counts imported functions and globals.
+func countImports(p []byte) (funcs, globals uint32, err error) {
 	r := reader{b: p}
 	n, err := r.u32()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var globals uint32
 	for range n {
 		if _, err := r.name(); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if _, err := r.name(); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		kind, err := r.byte()
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		switch kind {
 		case 0x00: // function: type index
 			_, err = r.u32()
+			funcs++
 		case 0x01: // table: reftype, limits
 			if _, err = r.byte(); err == nil {
 				err = r.limits()
 			}
 		case 0x02: // memory: limits
 			err = r.limits()
-		case importGlob: // global: valtype, mutability
+		case 0x03: // global: valtype, mutability
 			_, err = r.bytes(2)
 			globals++
 		case 0x04: // tag: attribute, type index
@@ -222,40 +322,16 @@ func countImportedGlobals(p []byte) (uint32, error) {
 				_, err = r.u32()
 			}
 		default:
-			return 0, fmt.Errorf("unknown import kind 0x%02x", kind)
+			return 0, 0, fmt.Errorf("unknown import kind 0x%02x", kind)
 		}
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	if r.off != len(p) {
-		return 0, fmt.Errorf("%d bytes after the last import", len(p)-r.off)
+		return 0, 0, fmt.Errorf("%d bytes after the last import", len(p)-r.off)
 	}
-	return globals, nil
-}
-
-func checkExportFree(p []byte) error {
-	r := reader{b: p}
-	n, err := r.u32()
-	if err != nil {
-		return fmt.Errorf("export section: %w", err)
-	}
-	for range n {
-		name, err := r.name()
-		if err == nil {
-			_, err = r.byte()
-		}
-		if err == nil {
-			_, err = r.u32()
-		}
-		if err != nil {
-			return fmt.Errorf("export section: %w", err)
-		}
-		if name == interruptExport {
-			return fmt.Errorf("the module already exports %q, which syncgate reserves", interruptExport)
-		}
-	}
-	return nil
+	return funcs, globals, nil
 }
 
 // appendToVec returns a vector payload with one more element.
@@ -270,45 +346,205 @@ func appendToVec(p, elem []byte) ([]byte, error) {
 	return append(out, elem...), nil
 }
 
-// instrumentCode rewrites every function body of a code section.
-func instrumentCode(p []byte, global uint32) ([]byte, int, error) {
+// rewriteVec rewrites each element of a vector payload with elem, which
+// reads one element from r and appends its new form to out.
+func rewriteVec(p []byte, elem func(out []byte, r *reader) ([]byte, error)) ([]byte, error) {
 	r := reader{b: p}
 	n, err := r.u32()
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	check := append(appendU32([]byte{opGlobalGet}, global), checkTail...)
 	out := appendU32(make([]byte, 0, len(p)+len(p)/8), n)
-	var body []byte
-	checks := 0
-	for fn := range n {
+	for i := range n {
+		if out, err = elem(out, &r); err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+	}
+	if r.off != len(p) {
+		return nil, fmt.Errorf("%d bytes after the last entry", len(p)-r.off)
+	}
+	return out, nil
+}
+
+// rewriteExpr copies a constant expression (up to and including its end)
+// with ref.func renumbered.
+func rewriteExpr(out []byte, r *reader, l *layout) ([]byte, error) {
+	for {
+		at := r.off
+		op, err := r.byte()
+		if err != nil {
+			return nil, err
+		}
+		if op == 0xd2 { // ref.func
+			idx, err := r.u32()
+			if err != nil {
+				return nil, err
+			}
+			out = appendU32(append(out, op), l.fn(idx))
+			continue
+		}
+		if err := r.skipImmediates(op); err != nil {
+			return nil, fmt.Errorf("instruction 0x%02x in a constant expression: %w", op, err)
+		}
+		out = append(out, r.b[at:r.off]...)
+		if op == 0x0b {
+			return out, nil
+		}
+	}
+}
+
+// rewriteElement copies one element segment with its function indexes
+// renumbered. The flags' bit 0 marks a passive or declarative segment,
+// bit 1 an explicit table index (active) or a declarative one, bit 2
+// expressions instead of function indexes.
+func rewriteElement(out []byte, r *reader, l *layout) ([]byte, error) {
+	flags, err := r.u32()
+	if err != nil {
+		return nil, err
+	}
+	if flags > 7 {
+		return nil, fmt.Errorf("element segment flags %d", flags)
+	}
+	out = appendU32(out, flags)
+	if flags&3 == 2 { // active with a table index
+		idx, err := r.u32()
+		if err != nil {
+			return nil, err
+		}
+		out = appendU32(out, idx)
+	}
+	if flags&1 == 0 { // active: offset expression
+		if out, err = rewriteExpr(out, r, l); err != nil {
+			return nil, err
+		}
+	}
+	if flags&3 != 0 { // elemkind (0x00) or reftype byte
+		b, err := r.byte()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	n, err := r.u32()
+	if err != nil {
+		return nil, err
+	}
+	out = appendU32(out, n)
+	for range n {
+		if flags&4 != 0 {
+			out, err = rewriteExpr(out, r, l)
+		} else {
+			var idx uint32
+			idx, err = r.u32()
+			out = appendU32(out, l.fn(idx))
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// renumberNames rewrites the name section's function names (subsection 1)
+// and local names (2, keyed by function); the module name (0) is kept and
+// the extended subsections, which name no functions we can renumber
+// safely, are dropped.
+func renumberNames(p []byte, l *layout) ([]byte, error) {
+	r := reader{b: p}
+	if _, err := r.name(); err != nil {
+		return nil, err
+	}
+	out := append([]byte(nil), p[:r.off]...)
+	for r.off < len(p) {
+		id, err := r.byte()
+		if err != nil {
+			return nil, err
+		}
 		size, err := r.u32()
 		if err != nil {
-			return nil, 0, fmt.Errorf("function %d: %w", fn, err)
+			return nil, err
+		}
+		sub, err := r.bytes(int(size))
+		if err != nil {
+			return nil, err
+		}
+		var np []byte
+		switch id {
+		case 0:
+			np = sub
+		case 1, 2:
+			np, err = rewriteVec(sub, func(out []byte, r *reader) ([]byte, error) {
+				idx, err := r.u32()
+				if err != nil {
+					return nil, err
+				}
+				out = appendU32(out, l.fn(idx))
+				if id == 1 {
+					name, err := r.name()
+					return appendName(out, name), err
+				}
+				return rewriteVec2(out, r) // local names: a vector of (index, name)
+			})
+			if err != nil {
+				return nil, err
+			}
+		default:
+			continue
+		}
+		out = append(out, id)
+		out = appendU32(out, uint32(len(np)))
+		out = append(out, np...)
+	}
+	return out, nil
+}
+
+// rewriteVec2 copies a name map (vector of index, name) unchanged.
+func rewriteVec2(out []byte, r *reader) ([]byte, error) {
+	start := r.off
+	n, err := r.u32()
+	if err != nil {
+		return nil, err
+	}
+	for range n {
+		if _, err := r.u32(); err != nil {
+			return nil, err
+		}
+		if _, err := r.name(); err != nil {
+			return nil, err
+		}
+	}
+	return append(out, r.b[start:r.off]...), nil
+}
+
+// instrumentCode rewrites every function body of a code section.
+func instrumentCode(p, check []byte, fuel uint32, l *layout) ([]byte, int, error) {
+	checks := 0
+	var body []byte
+	fn := 0
+	out, err := rewriteVec(p, func(out []byte, r *reader) ([]byte, error) {
+		size, err := r.u32()
+		if err != nil {
+			return nil, err
 		}
 		b, err := r.bytes(int(size))
 		if err != nil {
-			return nil, 0, fmt.Errorf("function %d: %w", fn, err)
+			return nil, err
 		}
-		body, err = instrumentBody(body[:0], b, check, global, &checks)
+		body, err = instrumentBody(body[:0], b, check, fuel, l, &checks)
 		if err != nil {
-			return nil, 0, fmt.Errorf("function %d: %w", fn, err)
+			return nil, fmt.Errorf("function %d: %w", fn, err)
 		}
+		fn++
 		out = appendU32(out, uint32(len(body)))
-		out = append(out, body...)
-	}
-	if r.off != len(p) {
-		return nil, 0, fmt.Errorf("%d bytes after the last function", len(p)-r.off)
-	}
-	return out, checks, nil
+		return append(out, body...), nil
+	})
+	return out, checks, err
 }
 
-// instrumentBody copies one function body to out with check after its
-// local declarations and after every loop instruction's block type. It refuses code that names the flag's
-// global index: the flag does not exist in the module as written, so such
-// code would be invalid, yet after the rewrite it would validate and could
-// clear the flag and outrun its deadline.
-func instrumentBody(out, b, check []byte, flag uint32, checks *int) ([]byte, error) {
+// instrumentBody copies one function body to out with check after its local
+// declarations and after every loop instruction's block type, and calls and
+// ref.func renumbered. It refuses code that names the fuel's global index.
+func instrumentBody(out, b, check []byte, fuel uint32, l *layout, checks *int) ([]byte, error) {
 	r := reader{b: b}
 	groups, err := r.u32()
 	if err != nil {
@@ -343,11 +579,16 @@ func instrumentBody(out, b, check []byte, flag uint32, checks *int) ([]byte, err
 			return nil, fmt.Errorf("instruction 0x%02x at body offset %d: %w", op, at, err)
 		}
 		switch op {
-		case 0x23, 0x24: // global.get, global.set
+		case opGlobalGet, opGlobalSet:
 			idx, _ := (&reader{b: b, off: at + 1}).u32()
-			if idx >= flag {
+			if idx >= fuel {
 				return nil, fmt.Errorf("instruction 0x%02x at body offset %d names global %d, which does not exist", op, at, idx)
 			}
+		case 0x10, 0xd2: // call, ref.func
+			idx, _ := (&reader{b: b, off: at + 1}).u32()
+			out = append(out, b[copied:at+1]...)
+			out = appendU32(out, l.fn(idx))
+			copied = r.off
 		case 0x02, 0x04: // block, if
 			depth++
 		case 0x03: // loop
@@ -578,6 +819,18 @@ func appendU32(b []byte, v uint32) []byte {
 		c := byte(v & 0x7f)
 		v >>= 7
 		if v == 0 {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
+// appendS32 appends v as a signed LEB128 number.
+func appendS32(b []byte, v int32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
 			return append(b, c)
 		}
 		b = append(b, c|0x80)

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
 )
 
 // Hand-assembled modules: the rewrite is checked against wazero's own
@@ -137,10 +137,11 @@ func everyImmediateWith(fn []byte) []byte {
 	)
 }
 
-// exportIndex reads which global an instrumented module exports as the flag.
-func exportIndex(t *testing.T, wasm []byte) uint32 {
+// lastImport reads the module and field of a module's last import.
+func lastImport(t *testing.T, wasm []byte) string {
 	t.Helper()
 	r := reader{b: wasm, off: 8}
+	last := ""
 	for r.off < len(r.b) {
 		id, _ := r.byte()
 		size, _ := r.u32()
@@ -148,22 +149,30 @@ func exportIndex(t *testing.T, wasm []byte) uint32 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if id != secExport {
+		if id != secImport {
 			continue
 		}
-		er := reader{b: p}
-		n, _ := er.u32()
+		ir := reader{b: p}
+		n, _ := ir.u32()
 		for range n {
-			name, _ := er.name()
-			kind, _ := er.byte()
-			idx, _ := er.u32()
-			if name == interruptExport && kind == 0x03 {
-				return idx
+			mod, _ := ir.name()
+			field, _ := ir.name()
+			kind, _ := ir.byte()
+			last = mod + "." + field
+			switch kind {
+			case 0x00:
+				ir.u32()
+			case 0x01:
+				ir.byte()
+				ir.limits()
+			case 0x02:
+				ir.limits()
+			case 0x03:
+				ir.bytes(2)
 			}
 		}
 	}
-	t.Fatal("no interrupt export")
-	return 0
+	return last
 }
 
 func compile(t *testing.T, wasm []byte) {
@@ -178,14 +187,14 @@ func compile(t *testing.T, wasm []byte) {
 
 func TestInstrumentHandAssembled(t *testing.T) {
 	for _, c := range []struct {
-		name      string
-		wasm      []byte
-		checks    int // one per function and per loop
-		flagIndex uint32
+		name   string
+		wasm   []byte
+		checks int // one per function and per loop
 	}{
-		{"spin without globals", spinModule(true), 2, 0},
-		{"spin without exports", spinModule(false), 2, 0},
-		{"every immediate", everyImmediate(), 5, 2},
+		{"spin without globals", spinModule(true), 2},
+		{"spin without exports", spinModule(false), 2},
+		{"every immediate", everyImmediate(), 5},
+		{"renumbering", renumberModule(), 6},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			compile(t, c.wasm) // the test's own module must be valid first
@@ -197,17 +206,14 @@ func TestInstrumentHandAssembled(t *testing.T) {
 				t.Fatalf("inserted %d checks, want %d", checks, c.checks)
 			}
 			compile(t, out)
-			if got := exportIndex(t, out); got != c.flagIndex {
-				t.Fatalf("flag is global %d, want %d", got, c.flagIndex)
+			if got := lastImport(t, out); got != yieldModule+"."+yieldName {
+				t.Fatalf("last import %q, want the yield function", got)
 			}
 			if bytes.Contains(out, []byte(".debug_info")) {
 				t.Fatal("DWARF section kept: its code offsets are stale")
 			}
-			if bytes.Contains(c.wasm, []byte("name")) && !bytes.Contains(out, []byte("\x04name")) {
+			if bytes.Contains(c.wasm, []byte("\x04name")) && !bytes.Contains(out, []byte("\x04name")) {
 				t.Fatal("name section dropped")
-			}
-			if _, _, err := instrument(out); err == nil || !strings.Contains(err.Error(), interruptExport) {
-				t.Fatalf("instrumenting twice: %v, want a refusal naming %s", err, interruptExport)
 			}
 		})
 	}
@@ -230,10 +236,93 @@ func forkModule() []byte {
 	)
 }
 
-// TestInterruptStops: the mechanism on its own, with no wazero termination
-// support: a bare `loop br 0`, and a loop-free call tree of 2^60 calls
-// (which wazero's own checks, at loop headers only, would not stop), each
-// stopped by raising the flag.
+// renumberModule names its functions every way a module can: it imports
+// env.double (function 0) and defines five functions that the added import
+// pushes up by one. Function 1 returns double(20); "indirect" calls it
+// through an active element segment, "viaGlobal" through a funcref global
+// initialised by ref.func and table.set, the start function (4) stores 7
+// that "seven" returns, and the name section names function 1 "forty".
+func renumberModule() []byte {
+	return module(
+		sect(1, vec([]byte{0x60, 0x00, 0x01, 0x7f}, []byte{0x60, 0x01, 0x7f, 0x01, 0x7f}, []byte{0x60, 0x00, 0x00})...),
+		sect(2, vec(cat(appendName(nil, "env"), appendName(nil, "double"), []byte{0x00, 0x01}))...),
+		sect(3, vec([]byte{0x00}, []byte{0x00}, []byte{0x00}, []byte{0x02}, []byte{0x00})...), // functions 1-5
+		sect(4, vec([]byte{0x70, 0x00, 0x02})...),                                             // table of 2 funcrefs
+		sect(6, vec(
+			[]byte{0x70, 0x00, 0xd2, 0x01, 0x0b}, // global 0: funcref = ref.func 1
+			[]byte{0x7f, 0x01, 0x41, 0x00, 0x0b}, // global 1: mutable i32 = 0
+		)...),
+		sect(secExport, vec(
+			cat(appendName(nil, "forty"), []byte{0x00, 0x01}),
+			cat(appendName(nil, "indirect"), []byte{0x00, 0x02}),
+			cat(appendName(nil, "viaGlobal"), []byte{0x00, 0x03}),
+			cat(appendName(nil, "seven"), []byte{0x00, 0x05}),
+		)...),
+		sect(secStart, 0x04),
+		sect(secElement, vec([]byte{0x00, 0x41, 0x00, 0x0b, 0x01, 0x01})...), // table 0 [0] = function 1
+		sect(secCode, vec(
+			body([]byte{0x00}, 0x41, 0x14, 0x10, 0x00, 0x0b),                                           // 1: double(20)
+			body([]byte{0x00}, 0x41, 0x00, 0x11, 0x00, 0x00, 0x0b),                                     // 2: call_indirect table[0]
+			body([]byte{0x00}, 0x41, 0x01, 0x23, 0x00, 0x26, 0x00, 0x41, 0x01, 0x11, 0x00, 0x00, 0x0b), // 3: table[1] = global 0; call it
+			body([]byte{0x00}, 0x03, 0x40, 0x0b, 0x41, 0x07, 0x24, 0x01, 0x0b),                         // 4 (start): loop end; global 1 = 7
+			body([]byte{0x00}, 0x23, 0x01, 0x0b),                                                       // 5: global 1
+		)...),
+		custom("name", cat([]byte{0x01}, func() []byte {
+			m := vec(cat(leb(1), appendName(nil, "forty")))
+			return append(leb(uint32(len(m))), m...)
+		}())...),
+	)
+}
+
+// TestInstrumentRenumbers runs renumberModule rewritten: every way of
+// naming a function still reaches the same function.
+func TestInstrumentRenumbers(t *testing.T) {
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	if err := instantiateYield(ctx, rt); err != nil {
+		t.Fatal(err)
+	}
+	_, err := rt.NewHostModuleBuilder("env").NewFunctionBuilder().
+		WithFunc(func(v int32) int32 { return 2 * v }).Export("double").Instantiate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := instrument(renumberModule())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := rt.Instantiate(ctx, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for fn, want := range map[string]uint64{"forty": 40, "indirect": 40, "viaGlobal": 40, "seven": 7} {
+		res, err := mod.ExportedFunction(fn).Call(ctx)
+		if err != nil || len(res) != 1 || res[0] != want {
+			t.Errorf("%s() = %v, %v; want %d", fn, res, err, want)
+		}
+	}
+	if name := mod.ExportedFunction("forty").Definition().Name(); name != "forty" {
+		t.Errorf("the name section names the exported function %q, want forty", name)
+	}
+}
+
+// yieldRuntime is a wazero runtime with the yield host function and none of
+// wazero's own termination checks.
+func yieldRuntime(t *testing.T) wazero.Runtime {
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx) // WithCloseOnContextDone is off by default
+	t.Cleanup(func() { rt.Close(ctx) })
+	if err := instantiateYield(ctx, rt); err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
+// TestInterruptStops: the mechanism on its own, without wazero's checks: a
+// bare `loop br 0`, and a loop-free call tree of 2^60 calls (which wazero's
+// own checks, at loop headers only, do not stop), each stopped at its
+// context's deadline.
 func TestInterruptStops(t *testing.T) {
 	for _, c := range []struct {
 		name, fn string
@@ -244,33 +333,62 @@ func TestInterruptStops(t *testing.T) {
 		{"call tree", "fork", forkModule(), []uint64{60}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ctx := context.Background()
-			rt := wazero.NewRuntime(ctx) // WithCloseOnContextDone is off by default
-			defer rt.Close(ctx)
+			rt := yieldRuntime(t)
 			out, _, err := instrument(c.wasm)
 			if err != nil {
 				t.Fatal(err)
 			}
-			mod, err := rt.Instantiate(ctx, out)
+			mod, err := rt.Instantiate(context.Background(), out)
 			if err != nil {
 				t.Fatal(err)
 			}
-			flag, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
-			if !ok {
-				t.Fatal("flag not exported as a mutable global")
-			}
-			time.AfterFunc(50*time.Millisecond, func() { flag.Set(1) })
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
 			done := make(chan error, 1)
 			go func() { _, err := mod.ExportedFunction(c.fn).Call(ctx, c.args...); done <- err }()
 			select {
 			case err := <-done:
-				if err == nil || !strings.Contains(err.Error(), "unreachable") {
-					t.Fatalf("%s returned %v, want the interrupt trap", c.fn, err)
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("%s returned %v, want the deadline", c.fn, err)
 				}
 			case <-time.After(10 * time.Second):
-				t.Fatal("still running 10 s after the flag was raised") // the goroutine leaks; the test fails anyway
+				t.Fatal("still running 10 s after its deadline") // the goroutine leaks; the test fails anyway
 			}
 		})
+	}
+}
+
+// TestSpinningGuestLetsGCRun: a garbage collection must stop the world, and
+// compiled wasm cannot be preempted; a guest that never left native code
+// would hold every goroutine of the process until it ended (with checks that
+// stayed in native code, TestHostileGuests/loop deadlocked: the deadline
+// could never be signalled). The yield every yieldEvery checks lets it in.
+func TestSpinningGuestLetsGCRun(t *testing.T) {
+	rt := yieldRuntime(t)
+	out, _, err := instrument(spinModule(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := rt.Instantiate(context.Background(), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := mod.ExportedFunction("spin").Call(ctx); done <- err }()
+	time.Sleep(20 * time.Millisecond) // let it spin
+	for range 3 {
+		runtime.GC()
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("spin ended before the collections (%v): the test proved nothing", err)
+	default:
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("spin returned %v, want canceled", err)
 	}
 }
 
@@ -288,8 +406,8 @@ func TestInstrumentRefusesMalformed(t *testing.T) {
 		"overlong leb":       module(sect(1, vec([]byte{0x60, 0, 0})...), sect(3, vec([]byte{0})...), sect(10, vec(body([]byte{0}, 0x41, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x1a, 0x0b))...)),
 		"bytes after bodies": module(sect(1, vec([]byte{0x60, 0, 0})...), sect(3, vec([]byte{0})...), sect(10, append(vec(body([]byte{0}, 0x0b)), 0x00)...)),
 		// Code naming the global the rewrite adds would validate afterwards
-		// and could clear the flag.
-		"names the flag":  module(sect(1, vec([]byte{0x60, 0, 0})...), sect(3, vec([]byte{0})...), sect(10, vec(body([]byte{0}, 0x03, 0x40, 0x41, 0x00, 0x24, 0x00, 0x0c, 0x00, 0x0b, 0x0b))...)),
+		// and could refill the fuel.
+		"names the fuel":  module(sect(1, vec([]byte{0x60, 0, 0})...), sect(3, vec([]byte{0})...), sect(10, vec(body([]byte{0}, 0x03, 0x40, 0x41, 0x00, 0x24, 0x00, 0x0c, 0x00, 0x0b, 0x0b))...)),
 		"bad import kind": module(sect(2, vec(cat(appendName(nil, "a"), appendName(nil, "b"), []byte{0x09, 0x00}))...)),
 	}
 	for name, wasm := range cases {
@@ -326,14 +444,23 @@ func TestInstrumentGuests(t *testing.T) {
 func TestDeadlineModes(t *testing.T) {
 	for _, mode := range []DeadlineMode{DeadlineChecks, DeadlineWazero} {
 		t.Run(mode.String(), func(t *testing.T) {
-			rt, err := NewRuntime(context.Background(), RuntimeConfig{Deadlines: mode, Limits: Limits{Timeout: 300 * time.Millisecond}})
+			rt, err := NewRuntime(context.Background(), RuntimeConfig{Deadlines: mode, Limits: Limits{Timeout: 300 * time.Millisecond, InitTimeout: 3 * time.Second}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer rt.Close(context.Background())
+			// A guest that never finishes initialising is refused, in time.
+			start := time.Now()
+			_, err = rt.Load(context.Background(), GuestConfig{Name: "hostile", Path: "hostile.wasm", Wasm: readWasm(t, "hostile"), Mounts: []Mount{{t.TempDir(), "/hang"}}})
+			if err == nil || !strings.Contains(err.Error(), "initialisation ran past its 3s deadline") {
+				t.Fatalf("hanging init: %v", err)
+			}
+			if d := time.Since(start); d > 15*time.Second {
+				t.Fatalf("hanging init refused after %v", d)
+			}
 			g := load(t, rt, "hostile", 1, nil)
 			p := NewPipeline([]Stage{{Guest: g}}, 64)
-			start := time.Now()
+			start = time.Now()
 			_, rej, err := p.Run(context.Background(), batch(put("loop", "a", nil)), nil)
 			if err != nil || len(rej) != 1 || !strings.Contains(rej[0].Reason, "deadline") {
 				t.Fatalf("looping guest: %v %v", rej, err)

@@ -32,10 +32,13 @@ type Limits struct {
 	Timeout   time.Duration // deadline of one call
 	MaxOutput int           // largest Response in bytes
 	LogCap    int           // stdout+stderr bytes kept per call; the rest is dropped
+	// InitTimeout bounds a new instance's initialisation (the guest's
+	// package init: the schema gate compiles its schemas there).
+	InitTimeout time.Duration
 }
 
 // DefaultLimits are used for zero fields.
-var DefaultLimits = Limits{MemoryMiB: 256, Timeout: 2 * time.Second, MaxOutput: 16 << 20, LogCap: 4 << 10}
+var DefaultLimits = Limits{MemoryMiB: 256, Timeout: 2 * time.Second, MaxOutput: 16 << 20, LogCap: 4 << 10, InitTimeout: 30 * time.Second}
 
 func (l Limits) withDefaults() Limits {
 	if l.MemoryMiB <= 0 {
@@ -46,6 +49,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxOutput <= 0 {
 		l.MaxOutput = DefaultLimits.MaxOutput
+	}
+	if l.InitTimeout <= 0 {
+		l.InitTimeout = DefaultLimits.InitTimeout
 	}
 	if l.LogCap <= 0 {
 		l.LogCap = DefaultLimits.LogCap
@@ -72,8 +78,9 @@ type RuntimeConfig struct {
 type DeadlineMode int
 
 const (
-	// DeadlineChecks rewrites each guest before compiling it: a load and a
-	// branch on an interrupt flag at every loop header (interrupt.go). The
+	// DeadlineChecks rewrites each guest before compiling it: a countdown
+	// at every function entry and loop header, and a call into Go (which
+	// checks the deadline) every yieldEvery of them (interrupt.go). The
 	// default.
 	DeadlineChecks DeadlineMode = iota
 	// DeadlineWazero uses wazero's WithCloseOnContextDone, which leaves
@@ -145,6 +152,12 @@ func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("sandbox: wasi: %w", err)
 	}
+	if cfg.Deadlines == DeadlineChecks {
+		if err := instantiateYield(ctx, rt); err != nil {
+			rt.Close(ctx)
+			return nil, fmt.Errorf("sandbox: deadline checks: %w", err)
+		}
+	}
 	out := cfg.Output
 	if out == nil {
 		out = io.Discard
@@ -198,9 +211,6 @@ type instance struct {
 	handle api.Function
 	stack  []uint64
 	log    *capWriter
-	// interrupt is the flag the guest's loop checks read (DeadlineChecks);
-	// nil in the other modes.
-	interrupt api.MutableGlobal
 }
 
 // Load compiles a guest, checks its ABI version and exports, reads its Info
@@ -320,9 +330,10 @@ func (g *Guest) instantiate(ctx context.Context) (*instance, error) {
 	for _, m := range g.cfg.Mounts {
 		fs = fs.WithReadOnlyDirMount(m.HostDir, m.GuestPath)
 	}
+	// No start functions: _initialize is called below, under a deadline.
 	mc := wazero.NewModuleConfig().
 		WithName("").
-		WithStartFunctions("_initialize").
+		WithStartFunctions().
 		WithStdout(log).WithStderr(log).
 		WithFSConfig(fs)
 	mod, err := g.rt.rt.InstantiateModule(ctx, g.compiled, mc)
@@ -336,13 +347,15 @@ func (g *Guest) instantiate(ctx context.Context) (*instance, error) {
 		stack:  make([]uint64, 2),
 		log:    log,
 	}
-	if g.rt.mode == DeadlineChecks {
-		flag, ok := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
-		if !ok {
-			mod.Close(ctx)
-			return nil, fmt.Errorf("sandbox: %s: the deadline check flag is missing", g.cfg.Path)
+	lim := g.rt.limits
+	ictx, cancel := context.WithTimeout(ctx, lim.InitTimeout)
+	defer cancel()
+	if _, err = mod.ExportedFunction("_initialize").Call(ictx); err != nil {
+		mod.Close(ctx)
+		if errors.Is(ictx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			return nil, fmt.Errorf("sandbox: %s: the guest's initialisation ran past its %s deadline", g.cfg.Path, lim.InitTimeout)
 		}
-		in.interrupt = flag
+		return nil, fmt.Errorf("sandbox: %s: the guest's initialisation failed: %w", g.cfg.Path, err)
 	}
 	return in, nil
 }
@@ -390,40 +403,23 @@ func (g *Guest) Call(ctx context.Context, input []byte) ([]byte, error) {
 	}
 	g.stats.Calls.Add(1)
 	start := time.Now()
-	out, reuse, err := g.call(ctx, in, input)
+	out, err := g.call(ctx, in, input)
 	if g.rt.observe != nil {
 		g.rt.observe(g.cfg.Name, time.Since(start))
 	}
-	if !reuse {
+	if err != nil {
 		g.discard(in)
-	} else {
-		g.pool <- in
+		return nil, err
 	}
-	return out, err
+	g.pool <- in
+	return out, nil
 }
 
-// call runs one Request. reuse is false when the instance must not serve
-// again: the call failed, or its interrupt flag was raised (the deadline
-// passed as it returned).
-func (g *Guest) call(ctx context.Context, in *instance, input []byte) (out []byte, reuse bool, err error) {
+func (g *Guest) call(ctx context.Context, in *instance, input []byte) ([]byte, error) {
 	lim := g.rt.limits
 	cctx, cancel := context.WithTimeout(ctx, lim.Timeout)
 	defer cancel()
-	if in.interrupt != nil {
-		stop := context.AfterFunc(cctx, func() { in.interrupt.Set(1) })
-		defer func() {
-			if !stop() {
-				reuse = false
-			}
-		}()
-	}
 	in.log.reset()
-	out, err = g.run(ctx, cctx, in, input)
-	return out, err == nil, err
-}
-
-func (g *Guest) run(ctx, cctx context.Context, in *instance, input []byte) ([]byte, error) {
-	lim := g.rt.limits
 	fail := func(reason string, err error) error {
 		if errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 			g.stats.Timeouts.Add(1)

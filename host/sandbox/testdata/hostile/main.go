@@ -66,6 +66,13 @@ func handle(op *guest.Op) guest.Verdict {
 	return guest.Accept()
 }
 
-func init() { guest.Register(guest.Info{Name: "hostile"}, handle) }
+func init() {
+	// Given a /hang folder, the guest never finishes initialising.
+	if _, err := os.Stat("/hang"); err == nil {
+		for {
+		}
+	}
+	guest.Register(guest.Info{Name: "hostile"}, handle)
+}
 
 func main() {}
