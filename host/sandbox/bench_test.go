@@ -163,7 +163,7 @@ func BenchmarkStartup(b *testing.B) {
 
 // BenchmarkDeadlineCost measures what stopping looping guests costs on the
 // schema gate over 100 rows: base without any check (a looping guest could
-// never be stopped), ours with the loop checks syncgate adds (DeadlineChecks).
+// never be stopped), ours with the checks syncgate adds (DeadlineChecks).
 func BenchmarkDeadlineCost(b *testing.B) {
 	b.Run("base", func(b *testing.B) { benchGateMode(b, DeadlineNone) })
 	b.Run("ours", func(b *testing.B) { benchGateMode(b, DeadlineChecks) })
@@ -171,7 +171,7 @@ func BenchmarkDeadlineCost(b *testing.B) {
 
 // BenchmarkDeadlineModes compares the two ways to stop a looping guest on the
 // same workload: wazero's WithCloseOnContextDone (base), which leaves compiled
-// code for Go at every loop header, and syncgate's loop checks (ours).
+// code for Go at every loop header, and syncgate's checks (ours).
 func BenchmarkDeadlineModes(b *testing.B) {
 	b.Run("base", func(b *testing.B) { benchGateMode(b, DeadlineWazero) })
 	b.Run("ours", func(b *testing.B) { benchGateMode(b, DeadlineChecks) })
