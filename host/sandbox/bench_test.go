@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetratelabs/wazero"
+
 	"github.com/syncgate/syncgate/guest/guesttest"
 	"github.com/syncgate/syncgate/guest/schemagate/schemaset"
 	"github.com/syncgate/syncgate/host/syncgate"
@@ -237,4 +239,49 @@ func BenchmarkSchemaGate(b *testing.B) {
 	b.Run("ours", func(b *testing.B) {
 		benchGuest(b, "schemagate", nil, []Mount{{HostDir: dir, GuestPath: "/schemas"}}, req, 100)
 	})
+}
+
+// BenchmarkLoopTurn is the cost of one turn of a bare wasm loop (local
+// decrement and branch), per turn: base without any deadline check, ours
+// with syncgate's checks; LoopTurnWazero with wazero's WithCloseOnContextDone.
+func BenchmarkLoopTurn(b *testing.B) {
+	out, _, err := instrument(countModule())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("base", func(b *testing.B) { benchLoop(b, countModule(), false) })
+	b.Run("ours", func(b *testing.B) { benchLoop(b, out, false) })
+}
+
+func BenchmarkLoopTurnWazero(b *testing.B) { benchLoop(b, countModule(), true) }
+
+// countModule exports count(n): a loop that turns n times.
+func countModule() []byte {
+	code := []byte{0x03, 0x40, 0x20, 0x00, 0x41, 0x01, 0x6b, 0x22, 0x00, 0x0d, 0x00, 0x0b, 0x0b} // loop: n = n-1; br_if n != 0
+	return module(
+		sect(1, vec([]byte{0x60, 0x01, 0x7f, 0x00})...),
+		sect(3, vec([]byte{0x00})...),
+		sect(secExport, vec(cat(appendName(nil, "count"), []byte{0x00, 0x00}))...),
+		sect(secCode, vec(body([]byte{0x00}, code...))...),
+	)
+}
+
+func benchLoop(b *testing.B, wasm []byte, closeOnDone bool) {
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(closeOnDone))
+	defer rt.Close(ctx)
+	if err := instantiateYield(ctx, rt); err != nil {
+		b.Fatal(err)
+	}
+	mod, err := rt.Instantiate(ctx, wasm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	count := mod.ExportedFunction("count")
+	b.ResetTimer()
+	for n := b.N; n > 0; n -= 1 << 30 { // one call turns the loop b.N times
+		if _, err := count.Call(ctx, uint64(min(n, 1<<30))); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
