@@ -73,6 +73,9 @@ func parse(r io.Reader) ([]result, []string) {
 }
 
 func human(ns float64) string {
+	if ns < 100 { // time.Duration has no fractions of a nanosecond
+		return strconv.FormatFloat(ns, 'f', 1, 64) + "ns"
+	}
 	return time.Duration(ns).Round(time.Duration(max(1, ns/1000))).String()
 }
 
