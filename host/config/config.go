@@ -62,7 +62,7 @@ type Config struct {
 	GuestTimeout   time.Duration     `env:"GUEST_TIMEOUT" envDefault:"2s" help:"deadline of one guest call"`
 	GuestMemory    int               `env:"GUEST_MEMORY_MB" envDefault:"256" help:"memory limit of one guest instance in MiB"`
 	GuestOutput    int               `env:"GUEST_MAX_OUTPUT" envDefault:"16777216" help:"largest guest result in bytes"`
-	GuestDeadlines string            `env:"GUEST_DEADLINES" envDefault:"checks" help:"how a guest call is stopped at its deadline: checks (a countdown added at each function and loop of the guest when it is loaded, which returns to Go every 1024 turns) or wazero (wazero's own checks: no rewriting, guests about 2.5x slower)"`
+	GuestDeadlines string            `env:"GUEST_DEADLINES" envDefault:"checks" help:"how a guest call is stopped at its deadline: checks (a countdown added at each function and loop of the guest when it is loaded, which returns to Go every 1024 turns) or wazero (wazero's own checks: no rewriting, guests about 2x slower)"`
 
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" help:"how long in-flight requests may finish after SIGTERM"`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`

@@ -108,17 +108,9 @@ func instrument(wasm []byte) ([]byte, int, error) {
 	var secs []section
 	r := reader{b: wasm, off: 8}
 	for r.off < len(r.b) {
-		id, err := r.byte()
+		id, payload, err := r.section()
 		if err != nil {
 			return nil, 0, err
-		}
-		size, err := r.u32()
-		if err != nil {
-			return nil, 0, fmt.Errorf("section %d: %w", id, err)
-		}
-		payload, err := r.bytes(int(size))
-		if err != nil {
-			return nil, 0, fmt.Errorf("section %d: %w", id, err)
 		}
 		secs = append(secs, section{id, payload})
 	}
@@ -456,15 +448,7 @@ func renumberNames(p []byte, l *layout) ([]byte, error) {
 	}
 	out := append([]byte(nil), p[:r.off]...)
 	for r.off < len(p) {
-		id, err := r.byte()
-		if err != nil {
-			return nil, err
-		}
-		size, err := r.u32()
-		if err != nil {
-			return nil, err
-		}
-		sub, err := r.bytes(int(size))
+		id, sub, err := r.section()
 		if err != nil {
 			return nil, err
 		}
@@ -483,7 +467,7 @@ func renumberNames(p []byte, l *layout) ([]byte, error) {
 					name, err := r.name()
 					return appendName(out, name), err
 				}
-				return rewriteVec2(out, r) // local names: a vector of (index, name)
+				return copyNameMap(out, r) // local names
 			})
 			if err != nil {
 				return nil, err
@@ -498,8 +482,8 @@ func renumberNames(p []byte, l *layout) ([]byte, error) {
 	return out, nil
 }
 
-// rewriteVec2 copies a name map (vector of index, name) unchanged.
-func rewriteVec2(out []byte, r *reader) ([]byte, error) {
+// copyNameMap copies a name map (a vector of index, name) unchanged.
+func copyNameMap(out []byte, r *reader) ([]byte, error) {
 	start := r.off
 	n, err := r.u32()
 	if err != nil {
@@ -620,6 +604,22 @@ func (r *reader) byte() (byte, error) {
 	c := r.b[r.off]
 	r.off++
 	return c, nil
+}
+
+// section reads a section (or a name subsection): its id and payload.
+func (r *reader) section() (byte, []byte, error) {
+	id, err := r.byte()
+	if err != nil {
+		return 0, nil, err
+	}
+	size, err := r.u32()
+	if err == nil {
+		var p []byte
+		if p, err = r.bytes(int(size)); err == nil {
+			return id, p, nil
+		}
+	}
+	return 0, nil, fmt.Errorf("section %d: %w", id, err)
 }
 
 func (r *reader) bytes(n int) ([]byte, error) {

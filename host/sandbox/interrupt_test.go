@@ -143,9 +143,7 @@ func lastImport(t *testing.T, wasm []byte) string {
 	r := reader{b: wasm, off: 8}
 	last := ""
 	for r.off < len(r.b) {
-		id, _ := r.byte()
-		size, _ := r.u32()
-		p, err := r.bytes(int(size))
+		id, p, err := r.section()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -84,8 +84,8 @@ const (
 	// default.
 	DeadlineChecks DeadlineMode = iota
 	// DeadlineWazero uses wazero's WithCloseOnContextDone, which leaves
-	// compiled code for Go at every loop header: ≈ 2.7× slower guests
-	// (BenchmarkDeadlineCost), no rewriting.
+	// compiled code for Go at every loop header: ≈ 2× slower guests
+	// (BenchmarkDeadlineModes), no rewriting.
 	DeadlineWazero
 	// DeadlineNone never stops a guest. Only for measuring what deadlines
 	// cost; syncgate never uses it.
@@ -131,7 +131,7 @@ type Runtime struct {
 // Closing a module from a watchdog affects only its next call, so a guest
 // stuck in a loop can only be stopped by checks compiled into it: either
 // ours (DeadlineChecks, interrupt.go) or wazero's (DeadlineWazero). Their
-// costs are measured in BenchmarkDeadlineCost.
+// costs are measured in BenchmarkDeadlineCost, DeadlineModes and LoopTurn.
 func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 	lim := cfg.Limits.withDefaults()
 	var cache wazero.CompilationCache
