@@ -236,34 +236,50 @@ func forkModule() []byte {
 
 // renumberModule names its functions every way a module can: it imports
 // env.double (function 0) and defines five functions that the added import
-// pushes up by one. Function 1 returns double(20); "indirect" calls it
-// through an active element segment, "viaGlobal" through a funcref global
-// initialised by ref.func and table.set, the start function (4) stores 7
-// that "seven" returns, and the name section names function 1 "forty".
+// pushes up by one. Function 1 returns double(20). slot(i) calls table[i]:
+// slots 0-5 are filled with function 1 by element segments of every form
+// (flags 0, 2, 4 and 6 active; 5 and 1 passive, copied in by table.init in
+// the start function; 7 declarative), "viaGlobal" calls it through slot 7
+// after table.set from a funcref global initialised by ref.func, the start
+// function (4) also stores 7 that "seven" returns, and the name section
+// names function 1 "forty".
 func renumberModule() []byte {
+	refFunc1 := []byte{0xd2, 0x01, 0x0b}
 	return module(
 		sect(1, vec([]byte{0x60, 0x00, 0x01, 0x7f}, []byte{0x60, 0x01, 0x7f, 0x01, 0x7f}, []byte{0x60, 0x00, 0x00})...),
 		sect(2, vec(cat(appendName(nil, "env"), appendName(nil, "double"), []byte{0x00, 0x01}))...),
-		sect(3, vec([]byte{0x00}, []byte{0x00}, []byte{0x00}, []byte{0x02}, []byte{0x00})...), // functions 1-5
-		sect(4, vec([]byte{0x70, 0x00, 0x02})...),                                             // table of 2 funcrefs
+		sect(3, vec([]byte{0x00}, []byte{0x01}, []byte{0x00}, []byte{0x02}, []byte{0x00})...), // functions 1-5
+		sect(4, vec([]byte{0x70, 0x00, 0x08})...),                                             // table of 8 funcrefs
 		sect(6, vec(
-			[]byte{0x70, 0x00, 0xd2, 0x01, 0x0b}, // global 0: funcref = ref.func 1
+			cat([]byte{0x70, 0x00}, refFunc1),    // global 0: funcref = ref.func 1
 			[]byte{0x7f, 0x01, 0x41, 0x00, 0x0b}, // global 1: mutable i32 = 0
 		)...),
 		sect(secExport, vec(
 			cat(appendName(nil, "forty"), []byte{0x00, 0x01}),
-			cat(appendName(nil, "indirect"), []byte{0x00, 0x02}),
+			cat(appendName(nil, "slot"), []byte{0x00, 0x02}),
 			cat(appendName(nil, "viaGlobal"), []byte{0x00, 0x03}),
 			cat(appendName(nil, "seven"), []byte{0x00, 0x05}),
 		)...),
 		sect(secStart, 0x04),
-		sect(secElement, vec([]byte{0x00, 0x41, 0x00, 0x0b, 0x01, 0x01})...), // table 0 [0] = function 1
+		sect(secElement, vec(
+			[]byte{0x00, 0x41, 0x00, 0x0b, 0x01, 0x01},                      // 0: active, slot 0, function indexes
+			[]byte{0x02, 0x00, 0x41, 0x01, 0x0b, 0x00, 0x01, 0x01},          // 1: active, table 0, slot 1, elemkind
+			cat([]byte{0x04, 0x41, 0x02, 0x0b, 0x01}, refFunc1),             // 2: active, slot 2, expressions
+			cat([]byte{0x06, 0x00, 0x41, 0x03, 0x0b, 0x70, 0x01}, refFunc1), // 3: active, table 0, slot 3, reftype
+			cat([]byte{0x05, 0x70, 0x01}, refFunc1),                         // 4: passive, expressions
+			[]byte{0x01, 0x00, 0x01, 0x01},                                  // 5: passive, function indexes
+			cat([]byte{0x07, 0x70, 0x01}, refFunc1),                         // 6: declarative, expressions
+		)...),
 		sect(secCode, vec(
 			body([]byte{0x00}, 0x41, 0x14, 0x10, 0x00, 0x0b),                                           // 1: double(20)
-			body([]byte{0x00}, 0x41, 0x00, 0x11, 0x00, 0x00, 0x0b),                                     // 2: call_indirect table[0]
-			body([]byte{0x00}, 0x41, 0x01, 0x23, 0x00, 0x26, 0x00, 0x41, 0x01, 0x11, 0x00, 0x00, 0x0b), // 3: table[1] = global 0; call it
-			body([]byte{0x00}, 0x03, 0x40, 0x0b, 0x41, 0x07, 0x24, 0x01, 0x0b),                         // 4 (start): loop end; global 1 = 7
-			body([]byte{0x00}, 0x23, 0x01, 0x0b),                                                       // 5: global 1
+			body([]byte{0x00}, 0x20, 0x00, 0x11, 0x00, 0x00, 0x0b),                                     // 2: slot(i): call_indirect table[i]
+			body([]byte{0x00}, 0x41, 0x07, 0x23, 0x00, 0x26, 0x00, 0x41, 0x07, 0x11, 0x00, 0x00, 0x0b), // 3: table[7] = global 0; call it
+			body([]byte{0x00}, // 4 (start): loop end; global 1 = 7; table.init slot 4 from elem 4, slot 5 from elem 5
+				0x03, 0x40, 0x0b, 0x41, 0x07, 0x24, 0x01,
+				0x41, 0x04, 0x41, 0x00, 0x41, 0x01, 0xfc, 0x0c, 0x04, 0x00,
+				0x41, 0x05, 0x41, 0x00, 0x41, 0x01, 0xfc, 0x0c, 0x05, 0x00,
+				0x0b),
+			body([]byte{0x00}, 0x23, 0x01, 0x0b), // 5: global 1
 		)...),
 		custom("name", cat([]byte{0x01}, func() []byte {
 			m := vec(cat(leb(1), appendName(nil, "forty")))
@@ -294,10 +310,16 @@ func TestInstrumentRenumbers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for fn, want := range map[string]uint64{"forty": 40, "indirect": 40, "viaGlobal": 40, "seven": 7} {
+	for fn, want := range map[string]uint64{"forty": 40, "viaGlobal": 40, "seven": 7} {
 		res, err := mod.ExportedFunction(fn).Call(ctx)
 		if err != nil || len(res) != 1 || res[0] != want {
 			t.Errorf("%s() = %v, %v; want %d", fn, res, err, want)
+		}
+	}
+	for slot := range uint64(6) {
+		res, err := mod.ExportedFunction("slot").Call(ctx, slot)
+		if err != nil || len(res) != 1 || res[0] != 40 {
+			t.Errorf("slot(%d) = %v, %v; want 40", slot, res, err)
 		}
 	}
 	if name := mod.ExportedFunction("forty").Definition().Name(); name != "forty" {
