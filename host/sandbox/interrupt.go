@@ -162,11 +162,7 @@ func instrument(wasm []byte) ([]byte, int, error) {
 	}
 	out := make([]byte, 0, len(wasm)+len(wasm)/8)
 	out = append(out, wasm[:8]...)
-	emit := func(id byte, payload []byte) {
-		out = append(out, id)
-		out = appendU32(out, uint32(len(payload)))
-		out = append(out, payload...)
-	}
+	emit := func(id byte, payload []byte) { out = appendSection(out, id, payload) }
 	emitMissing := func(before byte) {
 		for _, id := range []byte{secType, secImport, secGlobal} {
 			if p, ok := missing[id]; ok && (before == 0xff || order(id) < order(before)) {
@@ -477,9 +473,7 @@ func renumberNames(p []byte, l *layout) ([]byte, error) {
 		default:
 			continue
 		}
-		out = append(out, id)
-		out = appendU32(out, uint32(len(np)))
-		out = append(out, np...)
+		out = appendSection(out, id, np)
 	}
 	return out, nil
 }
@@ -837,6 +831,11 @@ func appendS32(b []byte, v int32) []byte {
 		}
 		b = append(b, c|0x80)
 	}
+}
+
+// appendSection appends a section (or a name subsection): id, size, payload.
+func appendSection(b []byte, id byte, payload []byte) []byte {
+	return append(appendU32(append(b, id), uint32(len(payload))), payload...)
 }
 
 func appendName(b []byte, s string) []byte {

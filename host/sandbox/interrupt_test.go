@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 )
 
 // Hand-assembled modules: the rewrite is checked against wazero's own
@@ -25,9 +26,7 @@ func vec(items ...[]byte) []byte {
 	return out
 }
 
-func sect(id byte, payload ...byte) []byte {
-	return append(append([]byte{id}, leb(uint32(len(payload)))...), payload...)
-}
+func sect(id byte, payload ...byte) []byte { return appendSection(nil, id, payload) }
 
 func custom(name string, data ...byte) []byte {
 	return sect(secCustom, append(appendName(nil, name), data...)...)
@@ -137,50 +136,23 @@ func everyImmediateWith(fn []byte) []byte {
 	)
 }
 
-// lastImport reads the module and field of a module's last import.
-func lastImport(t *testing.T, wasm []byte) string {
-	t.Helper()
-	r := reader{b: wasm, off: 8}
-	last := ""
-	for r.off < len(r.b) {
-		id, p, err := r.section()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if id != secImport {
-			continue
-		}
-		ir := reader{b: p}
-		n, _ := ir.u32()
-		for range n {
-			mod, _ := ir.name()
-			field, _ := ir.name()
-			kind, _ := ir.byte()
-			last = mod + "." + field
-			switch kind {
-			case 0x00:
-				ir.u32()
-			case 0x01:
-				ir.byte()
-				ir.limits()
-			case 0x02:
-				ir.limits()
-			case 0x03:
-				ir.bytes(2)
-			}
-		}
-	}
-	return last
-}
-
-func compile(t *testing.T, wasm []byte) {
+// compile has wazero validate and compile wasm, and returns its imported
+// functions as module.name.
+func compile(t *testing.T, wasm []byte) []string {
 	t.Helper()
 	ctx := context.Background()
 	rt := wazero.NewRuntime(ctx)
 	defer rt.Close(ctx)
-	if _, err := rt.CompileModule(ctx, wasm); err != nil {
+	c, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
 		t.Fatalf("wazero refuses the module: %v", err)
 	}
+	var imports []string
+	for _, f := range c.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		imports = append(imports, mod+"."+name)
+	}
+	return imports
 }
 
 func TestInstrumentHandAssembled(t *testing.T) {
@@ -203,9 +175,8 @@ func TestInstrumentHandAssembled(t *testing.T) {
 			if checks != c.checks {
 				t.Fatalf("inserted %d checks, want %d", checks, c.checks)
 			}
-			compile(t, out)
-			if got := lastImport(t, out); got != yieldModule+"."+yieldName {
-				t.Fatalf("last import %q, want the yield function", got)
+			if imports := compile(t, out); len(imports) == 0 || imports[len(imports)-1] != yieldModule+"."+yieldName {
+				t.Fatalf("imported functions %q, want the yield function last", imports)
 			}
 			if bytes.Contains(out, []byte(".debug_info")) {
 				t.Fatal("DWARF section kept: its code offsets are stale")
@@ -292,24 +263,13 @@ func renumberModule() []byte {
 // naming a function still reaches the same function.
 func TestInstrumentRenumbers(t *testing.T) {
 	ctx := context.Background()
-	rt := wazero.NewRuntime(ctx)
-	defer rt.Close(ctx)
-	if err := instantiateYield(ctx, rt); err != nil {
-		t.Fatal(err)
-	}
+	rt := yieldRuntime(t)
 	_, err := rt.NewHostModuleBuilder("env").NewFunctionBuilder().
 		WithFunc(func(v int32) int32 { return 2 * v }).Export("double").Instantiate(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _, err := instrument(renumberModule())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mod, err := rt.Instantiate(ctx, out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mod := instantiateRewritten(t, rt, renumberModule())
 	for fn, want := range map[string]uint64{"forty": 40, "viaGlobal": 40, "seven": 7} {
 		res, err := mod.ExportedFunction(fn).Call(ctx)
 		if err != nil || len(res) != 1 || res[0] != want {
@@ -339,6 +299,20 @@ func yieldRuntime(t *testing.T) wazero.Runtime {
 	return rt
 }
 
+// instantiateRewritten instantiates wasm, rewritten, in rt.
+func instantiateRewritten(t *testing.T, rt wazero.Runtime, wasm []byte) api.Module {
+	t.Helper()
+	out, _, err := instrument(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := rt.Instantiate(context.Background(), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mod
+}
+
 // TestInterruptStops: the mechanism on its own, without wazero's checks: a
 // bare `loop br 0`, and a loop-free call tree of 2^60 calls (which wazero's
 // own checks, at loop headers only, do not stop), each stopped at its
@@ -353,15 +327,7 @@ func TestInterruptStops(t *testing.T) {
 		{"call tree", "fork", forkModule(), []uint64{60}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			rt := yieldRuntime(t)
-			out, _, err := instrument(c.wasm)
-			if err != nil {
-				t.Fatal(err)
-			}
-			mod, err := rt.Instantiate(context.Background(), out)
-			if err != nil {
-				t.Fatal(err)
-			}
+			mod := instantiateRewritten(t, yieldRuntime(t), c.wasm)
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
 			done := make(chan error, 1)
@@ -384,15 +350,7 @@ func TestInterruptStops(t *testing.T) {
 // stayed in native code, TestHostileGuests/loop deadlocked: the deadline
 // could never be signalled). The yield every yieldEvery checks lets it in.
 func TestSpinningGuestLetsGCRun(t *testing.T) {
-	rt := yieldRuntime(t)
-	out, _, err := instrument(spinModule(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mod, err := rt.Instantiate(context.Background(), out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mod := instantiateRewritten(t, yieldRuntime(t), spinModule(true))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
