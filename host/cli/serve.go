@@ -249,7 +249,7 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	}
 	rt, err := sandbox.NewRuntime(ctx, sandbox.RuntimeConfig{
 		CacheDir:  filepath.Join(cfg.StateDir, "wazero-cache"),
-		Limits:    sandbox.Limits{MemoryMiB: cfg.GuestMemory, Timeout: cfg.GuestTimeout, MaxOutput: cfg.GuestOutput},
+		Limits:    sandbox.Limits{MemoryMiB: cfg.GuestMemory, Timeout: cfg.GuestTimeout, MaxOutput: cfg.GuestOutput, TableEntries: uint32(cfg.GuestTable)},
 		Output:    logWriter{log},
 		Observe:   observe,
 		Deadlines: deadlines,

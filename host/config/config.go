@@ -62,6 +62,7 @@ type Config struct {
 	GuestTimeout   time.Duration     `env:"GUEST_TIMEOUT" envDefault:"2s" help:"deadline of one guest call"`
 	GuestMemory    int               `env:"GUEST_MEMORY_MB" envDefault:"256" help:"memory limit of one guest instance in MiB"`
 	GuestOutput    int               `env:"GUEST_MAX_OUTPUT" envDefault:"16777216" help:"largest guest result in bytes"`
+	GuestTable     int               `env:"GUEST_TABLE_MAX" envDefault:"100000" help:"most entries a guest's function table may have; a larger one is refused at load (Go guests: one per function that may be called indirectly, the schema gate about 7300)"`
 	GuestDeadlines string            `env:"GUEST_DEADLINES" envDefault:"checks" help:"how a guest call is stopped at its deadline: checks (a countdown added at each function and loop of the guest when it is loaded, which returns to Go every 1024 turns) or wazero (wazero's own checks: no rewriting, guests about 2x slower)"`
 
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" help:"how long in-flight requests may finish after SIGTERM"`
@@ -231,6 +232,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GuestOutput < 1024 {
 		bad("GUEST_MAX_OUTPUT", "want at least 1024, got %d", c.GuestOutput)
+	}
+	if c.GuestTable < 1 || c.GuestTable > 10_000_000 {
+		bad("GUEST_TABLE_MAX", "want 1 to 10000000, got %d", c.GuestTable)
 	}
 	switch c.GuestDeadlines {
 	case "checks", "wazero":

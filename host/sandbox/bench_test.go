@@ -15,6 +15,8 @@ import (
 
 	"github.com/syncgate/syncgate/guest/guesttest"
 	"github.com/syncgate/syncgate/guest/schemagate/schemaset"
+	"github.com/syncgate/syncgate/host/sandbox/internal/rewrite"
+	"github.com/syncgate/syncgate/host/sandbox/internal/wasmtest"
 	"github.com/syncgate/syncgate/host/syncgate"
 )
 
@@ -245,7 +247,7 @@ func BenchmarkSchemaGate(b *testing.B) {
 // decrement and branch), per turn: base without any deadline check, ours
 // with syncgate's checks; LoopTurnWazero with wazero's WithCloseOnContextDone.
 func BenchmarkLoopTurn(b *testing.B) {
-	out, _, err := instrument(countModule())
+	out, _, err := rewrite.Instrument(countModule(), rewrite.DefaultLimits)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -258,12 +260,7 @@ func BenchmarkLoopTurnWazero(b *testing.B) { benchLoop(b, countModule(), true) }
 // countModule exports count(n): a loop that turns n times.
 func countModule() []byte {
 	code := []byte{0x03, 0x40, 0x20, 0x00, 0x41, 0x01, 0x6b, 0x22, 0x00, 0x0d, 0x00, 0x0b, 0x0b} // loop: n = n-1; br_if n != 0
-	return module(
-		sect(1, vec([]byte{0x60, 0x01, 0x7f, 0x00})...),
-		sect(3, vec([]byte{0x00})...),
-		sect(secExport, vec(cat(appendName(nil, "count"), []byte{0x00, 0x00}))...),
-		sect(secCode, vec(body([]byte{0x00}, code...))...),
-	)
+	return wasmtest.OneFunc("count", []byte{0x7f}, nil, 0, append([]byte{0x00}, code...))
 }
 
 func benchLoop(b *testing.B, wasm []byte, closeOnDone bool) {

@@ -10,10 +10,12 @@ package sandbox
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,9 +23,9 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/host/sandbox/internal/rewrite"
 )
 
 // Limits bound one guest instance and one call.
@@ -33,12 +35,16 @@ type Limits struct {
 	MaxOutput int           // largest Response in bytes
 	LogCap    int           // stdout+stderr bytes kept per call; the rest is dropped
 	// InitTimeout bounds a new instance's initialisation (the guest's
-	// package init: the schema gate compiles its schemas there).
+	// package init: the schema gate compiles its schemas there) and the
+	// ABI calls made while loading.
 	InitTimeout time.Duration
+	// TableEntries bounds a guest's function table (Go guests have one
+	// entry per function that may be called indirectly: the schema gate has 7 314).
+	TableEntries uint32
 }
 
 // DefaultLimits are used for zero fields.
-var DefaultLimits = Limits{MemoryMiB: 256, Timeout: 2 * time.Second, MaxOutput: 16 << 20, LogCap: 4 << 10, InitTimeout: 30 * time.Second}
+var DefaultLimits = Limits{MemoryMiB: 256, Timeout: 2 * time.Second, MaxOutput: 16 << 20, LogCap: 4 << 10, InitTimeout: 30 * time.Second, TableEntries: rewrite.DefaultLimits.Table}
 
 func (l Limits) withDefaults() Limits {
 	if l.MemoryMiB <= 0 {
@@ -55,6 +61,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.LogCap <= 0 {
 		l.LogCap = DefaultLimits.LogCap
+	}
+	if l.TableEntries == 0 {
+		l.TableEntries = DefaultLimits.TableEntries
 	}
 	return l
 }
@@ -80,8 +89,8 @@ type DeadlineMode int
 const (
 	// DeadlineChecks rewrites each guest before compiling it: a countdown
 	// at every function entry and loop header, and a call into Go (which
-	// checks the deadline) every yieldEvery of them (interrupt.go). The
-	// default.
+	// checks the deadline) every rewrite.YieldEvery of them
+	// (internal/rewrite). The default.
 	DeadlineChecks DeadlineMode = iota
 	// DeadlineWazero uses wazero's WithCloseOnContextDone, which leaves
 	// compiled code for Go at every loop header: ≈ 2× slower guests
@@ -146,9 +155,10 @@ func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(cache).
 		WithMemoryLimitPages(uint32(lim.MemoryMiB) * 16). // 64 KiB pages
+		WithCoreFeatures(guestFeatures).
 		WithCloseOnContextDone(cfg.Deadlines == DeadlineWazero)
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+	if err := instantiateWASI(ctx, rt); err != nil {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("sandbox: wasi: %w", err)
 	}
@@ -211,21 +221,31 @@ type instance struct {
 	handle api.Function
 	stack  []uint64
 	log    *capWriter
+	env    *callEnv // for the host functions, in every call's context
 }
 
-// Load compiles a guest, checks its ABI version and exports, reads its Info
-// and fills its pool. A module that is not a syncgate guest is refused with
-// a message naming the file.
+// ctx is parent carrying what the host functions need of this instance.
+func (in *instance) ctx(parent context.Context) context.Context {
+	return context.WithValue(parent, envKey{}, in.env)
+}
+
+// Load checks a guest against the rules for guest modules (internal/rewrite:
+// what Go's wasip1 toolchain emits, within size limits), compiles it,
+// checks its ABI version and exports, reads its Info and fills its pool. A
+// module that is not a syncgate guest is refused with a message naming the
+// file and the reason.
 func (r *Runtime) Load(ctx context.Context, cfg GuestConfig) (*Guest, error) {
 	if cfg.Pool < 1 {
 		cfg.Pool = 1
 	}
-	wasm := cfg.Wasm
-	if r.mode == DeadlineChecks {
-		var err error
-		if wasm, _, err = instrument(wasm); err != nil {
-			return nil, fmt.Errorf("sandbox: %s: not a valid WebAssembly module (adding deadline checks): %w", cfg.Path, err)
-		}
+	lim := rewrite.DefaultLimits
+	lim.Table = r.limits.TableEntries
+	wasm, _, err := rewrite.Instrument(cfg.Wasm, lim)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %s: refused: %w", cfg.Path, err)
+	}
+	if r.mode != DeadlineChecks {
+		wasm = cfg.Wasm // the rules hold; wazero's checks (or none) stop it
 	}
 	compiled, err := compileModule(ctx, r.rt, wasm)
 	if err != nil {
@@ -244,7 +264,10 @@ func (r *Runtime) Load(ctx context.Context, cfg GuestConfig) (*Guest, error) {
 		compiled.Close(ctx)
 		return nil, err
 	}
-	ver, err := first.mod.ExportedFunction("syncgate_abi_version").Call(ctx)
+	// The ABI calls run guest code: under the init deadline, like _initialize.
+	actx, cancel := context.WithTimeout(first.ctx(ctx), r.limits.InitTimeout)
+	defer cancel()
+	ver, err := first.mod.ExportedFunction("syncgate_abi_version").Call(actx)
 	if err != nil || len(ver) != 1 || int32(ver[0]) != guest.ABIVersion {
 		first.mod.Close(ctx)
 		compiled.Close(ctx)
@@ -252,9 +275,12 @@ func (r *Runtime) Load(ctx context.Context, cfg GuestConfig) (*Guest, error) {
 		if err == nil && len(ver) == 1 {
 			got = fmt.Sprint(int32(ver[0]))
 		}
+		if actx.Err() != nil && ctx.Err() == nil {
+			return nil, fmt.Errorf("sandbox: %s: syncgate_abi_version ran past the %s init deadline", cfg.Path, r.limits.InitTimeout)
+		}
 		return nil, fmt.Errorf("sandbox: %s: guest ABI version %s, this host speaks %d: rebuild the guest with this syncgate's SDK", cfg.Path, got, guest.ABIVersion)
 	}
-	infoRes, err := first.mod.ExportedFunction("syncgate_info").Call(ctx)
+	infoRes, err := first.mod.ExportedFunction("syncgate_info").Call(actx)
 	if err == nil {
 		var b []byte
 		if b, err = first.read(infoRes[0], 1<<20); err == nil {
@@ -340,19 +366,22 @@ func (g *Guest) instantiate(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %s: instantiate: %w", g.cfg.Path, err)
 	}
+	var seed [32]byte
+	_, _ = crand.Read(seed[:]) // never fails (crypto/rand's contract since Go 1.24)
 	in := &instance{
 		mod:    mod,
 		alloc:  mod.ExportedFunction("syncgate_alloc"),
 		handle: mod.ExportedFunction("syncgate_handle"),
 		stack:  make([]uint64, 2),
 		log:    log,
+		env:    &callEnv{log: log, rand: rand.NewChaCha8(seed)},
 	}
 	lim := g.rt.limits
-	ictx, cancel := context.WithTimeout(ctx, lim.InitTimeout)
+	ictx, cancel := context.WithTimeout(in.ctx(ctx), lim.InitTimeout)
 	defer cancel()
 	if _, err = mod.ExportedFunction("_initialize").Call(ictx); err != nil {
 		mod.Close(ctx)
-		if errors.Is(ictx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		if ictx.Err() != nil && ctx.Err() == nil {
 			return nil, fmt.Errorf("sandbox: %s: the guest's initialisation ran past its %s deadline", g.cfg.Path, lim.InitTimeout)
 		}
 		return nil, fmt.Errorf("sandbox: %s: the guest's initialisation failed: %w", g.cfg.Path, err)
@@ -417,7 +446,7 @@ func (g *Guest) Call(ctx context.Context, input []byte) ([]byte, error) {
 
 func (g *Guest) call(ctx context.Context, in *instance, input []byte) ([]byte, error) {
 	lim := g.rt.limits
-	cctx, cancel := context.WithTimeout(ctx, lim.Timeout)
+	cctx, cancel := context.WithTimeout(in.ctx(ctx), lim.Timeout)
 	defer cancel()
 	in.log.reset()
 	fail := func(reason string, err error) error {
