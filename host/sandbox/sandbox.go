@@ -139,7 +139,7 @@ type Runtime struct {
 //
 // Closing a module from a watchdog affects only its next call, so a guest
 // stuck in a loop can only be stopped by checks compiled into it: either
-// ours (DeadlineChecks, interrupt.go) or wazero's (DeadlineWazero). Their
+// ours (DeadlineChecks, internal/rewrite) or wazero's (DeadlineWazero). Their
 // costs are measured in BenchmarkDeadlineCost, DeadlineModes and LoopTurn.
 func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 	lim := cfg.Limits.withDefaults()
