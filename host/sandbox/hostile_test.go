@@ -25,9 +25,9 @@ type abiParts struct {
 }
 
 // abiModule is a syncgate guest by the ABI's letter: it imports WASI's
-// fd_write (function 0) and random_get (1); defines _initialize (2),
-// syncgate_abi_version (3), syncgate_info (4: "{}" at address 0),
-// syncgate_alloc (5: returns 1024) and syncgate_handle (6).
+// fd_write (function 0), random_get (1) and poll_oneoff (2); defines
+// _initialize (3), syncgate_abi_version (4), syncgate_info (5: "{}" at
+// address 0), syncgate_alloc (6: returns 1024) and syncgate_handle (7).
 func abiModule(p abiParts) []byte {
 	or := func(b []byte, def ...byte) []byte {
 		if b != nil {
@@ -53,12 +53,13 @@ func abiModule(p abiParts) []byte {
 		Sect(Import, Vec(
 			Cat(Name("wasi_snapshot_preview1"), Name("fd_write"), []byte{0x00, 0x05}),
 			Cat(Name("wasi_snapshot_preview1"), Name("random_get"), []byte{0x00, 0x06}),
+			Cat(Name("wasi_snapshot_preview1"), Name("poll_oneoff"), []byte{0x00, 0x05}),
 		)...),
 		Sect(Function, Vec([]byte{0x00}, []byte{0x01}, []byte{0x04}, []byte{0x02}, []byte{0x03})...),
 		Sect(Memory, Vec(Cat([]byte{0x00}, Leb(p.pages)))...),
 		Sect(Export, Vec(
-			ExportFunc("_initialize", 2), ExportFunc("syncgate_abi_version", 3), ExportFunc("syncgate_info", 4),
-			ExportFunc("syncgate_alloc", 5), ExportFunc("syncgate_handle", 6), Cat(Name("memory"), []byte{0x02, 0x00}),
+			ExportFunc("_initialize", 3), ExportFunc("syncgate_abi_version", 4), ExportFunc("syncgate_info", 5),
+			ExportFunc("syncgate_alloc", 6), ExportFunc("syncgate_handle", 7), Cat(Name("memory"), []byte{0x02, 0x00}),
 		)...),
 		Sect(Code, Vec(
 			body(or(p.initialize, 0x0b)),
@@ -77,6 +78,30 @@ func forever(code ...byte) []byte {
 }
 
 func i32(v int32) []byte { return append([]byte{0x41}, S32(v)...) }
+
+// pollSubscriptions is the start of a body (locals included) that writes
+// two poll_oneoff subscriptions at 1024: a read of stdin, and a clock
+// (monotonic) that times out in an hour.
+func pollSubscriptions() []byte {
+	i64 := func(v int64) []byte {
+		b := []byte{0x42}
+		for {
+			c := byte(v & 0x7f)
+			v >>= 7
+			if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+				return append(b, c)
+			}
+			b = append(b, c|0x80)
+		}
+	}
+	return Cat([]byte{0x00},
+		i32(1032), i32(1), []byte{0x3a, 0x00, 0x00}, // tag fd_read (i32.store8)
+		i32(1040), i32(0), []byte{0x36, 0x02, 0x00}, // fd 0
+		i32(1080), i32(0), []byte{0x3a, 0x00, 0x00}, // tag clock
+		i32(1088), i32(1), []byte{0x36, 0x02, 0x00}, // monotonic
+		i32(1096), i64(3600e9), []byte{0x37, 0x03, 0x00}, // an hour
+	)
+}
 
 // TestHostileModulesRefused: classes 1, 2, 3 (start), 5 and 6 are refused
 // at load, naming why, in both deadline modes, before wazero compiles a
@@ -105,6 +130,7 @@ func TestHostileModulesRefused(t *testing.T) {
 		{"1: ref-typed block", "reference types", withHandle(0x02, 0x63, 0x70, 0x0b, 0x42, 0x00, 0x0b), Limits{}},
 		{"1: call wrapping onto the added import", "does not exist", withHandle(0x10, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x42, 0x00, 0x0b), Limits{}},
 		{"1: the fuel written", "names global 0", withHandle(0x41, 0x00, 0x24, 0x00, 0x42, 0x00, 0x0b), Limits{}},
+		{"1: a call of the first helper's index", "does not exist", withHandle(0x41, 0, 0x41, 0, 0x41, 0, 0x10, 0x09, 0x42, 0x00, 0x0b), Limits{}},
 		{"2: ref-typed select", "reference types", withHandle(0x41, 0, 0x41, 0, 0x41, 0, 0x1c, 0x01, 0x7f, 0x1a, 0x42, 0x00, 0x0b), Limits{}},
 		{"3: start function", "start function", start, Limits{}},
 		{"5: table.grow", "reference types", withHandle(0xd0, 0x70, 0x41, 0x7f, 0xfc, 0x0f, 0x00, 0x1a, 0x42, 0x00, 0x0b), Limits{}},
@@ -172,6 +198,10 @@ func TestHostileExpensiveSteps(t *testing.T) {
 		"fd_write": {pages: 1, handle: forever(Cat(i32(1), i32(0), i32(1024), i32(60000), []byte{0x10, 0x00, 0x1a})...)},
 		// random_get of 60 MiB, forever.
 		"random_get": {pages: 64 * 16, handle: forever(Cat(i32(0), i32(60*mib), []byte{0x10, 0x01, 0x1a})...)},
+		// poll_oneoff on stdin and a one-hour clock, forever.
+		"poll_oneoff": {pages: 1, handle: Cat(pollSubscriptions(), forever(Cat(i32(1024), i32(2048), i32(2), i32(4000), []byte{0x10, 0x02, 0x1a})...)[1:])},
+		// poll_oneoff of 1 300 clock subscriptions (a page of them), forever.
+		"poll_oneoff many": {pages: 2, handle: Cat([]byte{0x00}, forever(Cat(i32(0), i32(65536), i32(1300), i32(4000), []byte{0x10, 0x02, 0x1a})...)[1:])},
 	}
 	for name, p := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -193,7 +223,7 @@ func TestHostileExpensiveSteps(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "deadline") {
 				t.Fatalf("got %v, want the deadline", err)
 			}
-			t.Logf("stopped %v past its deadline; a GC during the call took %v", past, gc)
+			t.Logf("%s: stopped %v past its deadline; a GC during the call took %v", name, past, gc)
 			if past > 2*time.Second || gc > 2*time.Second {
 				t.Fatalf("stopped %v past its deadline, GC took %v", past, gc)
 			}

@@ -50,7 +50,9 @@
 // memory.copy and memory.fill become calls to two functions the rewrite
 // appends, which work in 64 KiB chunks and charge 64 fuel per chunk, so one
 // instruction never holds the guest in native code for more than about a
-// MiB of work between two chances to stop it.
+// MiB of work between two chances to stop it; a call of an imported (host)
+// function is charged 64 fuel too, so at most 16 host calls pass between
+// two yields whatever each one costs.
 //
 // The import shifts the index of every function the module defines, so the
 // rewrite renumbers them wherever they are named: calls in code, exports,
@@ -125,6 +127,7 @@ type Stats struct {
 	BodyBytes, Locals, Loops uint32 // largest of any function
 	Depth                    uint32
 	BulkCalls                int // memory.copy and memory.fill replaced by calls
+	HostCalls                int // calls of imported functions, charged bulkCharge each
 }
 
 // Error is a module the rewrite refuses; Feature names what it used, for
@@ -842,7 +845,7 @@ func fuelCheck(l *layout) []byte {
 // instrumentCode checks and rewrites every function body of a code section
 // and appends the bulk-memory helpers.
 func instrumentCode(p []byte, l *layout, lim Limits, st *Stats) ([]byte, error) {
-	check := fuelCheck(l)
+	check, charge := fuelCheck(l), chargeCheck(l)
 	r := reader{b: p}
 	n, err := r.u32()
 	if err != nil {
@@ -873,7 +876,7 @@ func instrumentCode(p []byte, l *layout, lim Limits, st *Stats) ([]byte, error) 
 		if err != nil {
 			return nil, err
 		}
-		body, err = instrumentBody(body[:0], b, check, l, lim, st)
+		body, err = instrumentBody(body[:0], b, check, charge, l, lim, st)
 		if err != nil {
 			return nil, at(fmt.Sprintf("function %d", l.importedFuncs+i), err)
 		}
@@ -894,7 +897,7 @@ func instrumentCode(p []byte, l *layout, lim Limits, st *Stats) ([]byte, error) 
 // instrumentBody copies one function body to out with check after its
 // local declarations and after every loop instruction's block type, calls
 // renumbered, and memory.copy/fill turned into calls of the helpers.
-func instrumentBody(out, b, check []byte, l *layout, lim Limits, st *Stats) ([]byte, error) {
+func instrumentBody(out, b, check, charge []byte, l *layout, lim Limits, st *Stats) ([]byte, error) {
 	r := reader{b: b}
 	groups, err := r.u32()
 	if err != nil {
@@ -944,8 +947,15 @@ func instrumentBody(out, b, check []byte, l *layout, lim Limits, st *Stats) ([]b
 			if err != nil {
 				return nil, atOffset(op, at, err)
 			}
-			out = append(out, b[copied:at+1]...)
-			out = appendU32(out, idx)
+			out = append(out, b[copied:at]...)
+			if imm < l.importedFuncs {
+				// A host function may do work in proportion to its
+				// arguments (poll_oneoff's subscriptions, fd_read's
+				// iovecs): each call pays like a chunk of bulk memory.
+				out = append(out, charge...)
+				st.HostCalls++
+			}
+			out = appendU32(append(out, op), idx)
 			copied = r.off
 		case 0x11: // call_indirect
 			if imm >= l.types {

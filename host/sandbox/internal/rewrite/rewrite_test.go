@@ -120,9 +120,10 @@ func TestInstrumentAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One check per function (two) and per loop (three); one bulk call each.
-	if st.Checks != 5 || st.BulkCalls != 2 {
-		t.Fatalf("checks %d, bulk calls %d; want 5 and 2", st.Checks, st.BulkCalls)
+	// One check per function (two) and per loop (three); one bulk call
+	// each; one host call (the import).
+	if st.Checks != 5 || st.BulkCalls != 2 || st.HostCalls != 1 {
+		t.Fatalf("checks %d, bulk calls %d, host calls %d; want 5, 2 and 1", st.Checks, st.BulkCalls, st.HostCalls)
 	}
 	if err := valid(rt, out); err != nil {
 		t.Fatalf("the rewritten module is invalid: %v", err)
