@@ -1,0 +1,160 @@
+package mongostub
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+func connect(t *testing.T, cfg Config) (*Server, *mongo.Client) {
+	t.Helper()
+	s, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c, err := mongo.Connect(options.Client().ApplyURI(s.URI()).SetTimeout(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Disconnect(context.Background()) })
+	return s, c
+}
+
+// The counts a driver reads back are MongoDB's: matched, modified, upserted,
+// deleted; find by $in returns the stored documents.
+func TestCounts(t *testing.T) {
+	for _, cfg := range []Config{{}, {SetName: "rs0"}} {
+		s, c := connect(t, cfg)
+		ctx := t.Context()
+		coll := c.Database("d").Collection("c")
+		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "a"}, {Key: "v", Value: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: "b"}}, bson.D{{Key: "v", Value: 2}}, options.Replace().SetUpsert(true))
+		if err != nil || r.UpsertedCount != 1 || r.MatchedCount != 0 {
+			t.Fatalf("upsert: %+v %v", r, err)
+		}
+		u, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: "a"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: 1}}}})
+		if err != nil || u.MatchedCount != 1 || u.ModifiedCount != 0 {
+			t.Fatalf("same $set: %+v %v", u, err)
+		}
+		u, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: "a"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "w", Value: 3}}}})
+		if err != nil || u.MatchedCount != 1 || u.ModifiedCount != 1 {
+			t.Fatalf("$set: %+v %v", u, err)
+		}
+		u, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: "zz"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "w", Value: 3}}}})
+		if err != nil || u.MatchedCount != 0 {
+			t.Fatalf("$set of a missing document: %+v %v", u, err)
+		}
+		_, err = coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "a"}})
+		if !mongo.IsDuplicateKeyError(err) {
+			t.Fatalf("second insert of a: %v, want duplicate key", err)
+		}
+		cur, err := coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: bson.A{"a", "b", "x"}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []bson.M
+		if err := cur.All(ctx, &got); err != nil || len(got) != 2 || got[0]["w"] != int32(3) || got[1]["v"] != int32(2) {
+			t.Fatalf("find: %v %v", got, err)
+		}
+		d, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: "b"}})
+		if err != nil || d.DeletedCount != 1 {
+			t.Fatalf("delete: %+v %v", d, err)
+		}
+		if n := len(s.Docs("d", "c")); n != 1 {
+			t.Fatalf("%d documents stored, want 1", n)
+		}
+		if _, err := coll.Find(ctx, bson.D{{Key: "v", Value: 1}}); err == nil {
+			t.Fatal("an unsupported filter was answered")
+		}
+	}
+}
+
+// A transaction's writes reach the shared data only on commit.
+func TestTransactions(t *testing.T) {
+	s, c := connect(t, Config{SetName: "rs0"})
+	ctx := t.Context()
+	coll := c.Database("d").Collection("c")
+	sess, err := c.StartSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.EndSession(ctx)
+	run := func(commit bool) {
+		if err := sess.StartTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		sctx := mongo.NewSessionContext(ctx, sess)
+		if _, err := coll.InsertOne(sctx, bson.D{{Key: "_id", Value: commit}}); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(s.Docs("d", "c")); n != 0 && !commit {
+			t.Fatalf("uncommitted write visible: %d documents", n)
+		}
+		if commit {
+			err = sess.CommitTransaction(ctx)
+		} else {
+			err = sess.AbortTransaction(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(false)
+	if n := len(s.Docs("d", "c")); n != 0 {
+		t.Fatalf("aborted write stored: %d documents", n)
+	}
+	run(true)
+	if n := len(s.Docs("d", "c")); n != 1 {
+		t.Fatalf("committed write not stored: %d documents", n)
+	}
+	if n := s.OpenTransactions(); n != 0 {
+		t.Fatalf("%d transactions left open", n)
+	}
+}
+
+// Faults fire as planned: Skip, Times, code and labels, write errors, and
+// a closed connection the driver sees as a network error.
+func TestFaults(t *testing.T) {
+	s, c := connect(t, Config{})
+	ctx := t.Context()
+	coll := c.Database("d").Collection("c")
+	f := s.AddFault(Fault{Command: "insert", Skip: 1, Times: 1, Code: 112, CodeName: "WriteConflict", Labels: []string{"TransientTransactionError"}})
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		t.Fatalf("skipped insert: %v", err)
+	}
+	_, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}})
+	var se mongo.ServerError
+	if !errors.As(err, &se) || !se.HasErrorCode(112) || !se.HasErrorLabel("TransientTransactionError") {
+		t.Fatalf("faulted insert: %v", err)
+	}
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 3}}); err != nil || s.Fired(f) != 1 {
+		t.Fatalf("after Times: %v, fired %d", err, s.Fired(f))
+	}
+	s.AddFault(Fault{Command: "update", Times: 1, WriteErrors: []WriteError{{Code: 121, Message: "Document failed validation"}}})
+	_, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "x", Value: 1}}}})
+	var we mongo.WriteException
+	if !errors.As(err, &we) || len(we.WriteErrors) != 1 || we.WriteErrors[0].Code != 121 {
+		t.Fatalf("write error: %v", err)
+	}
+	// With a client timeout (CSOT) the driver retries a read until the
+	// deadline, so the fault fires every time until cleared.
+	s.AddFault(Fault{Command: "find", Close: true})
+	fctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	_, err = coll.Find(fctx, bson.D{})
+	s.ClearFaults()
+	if !mongo.IsNetworkError(err) {
+		t.Fatalf("closed connection: %v, want a network error; commands %v", err, s.Names())
+	}
+	if _, err := coll.Find(ctx, bson.D{}); err != nil {
+		t.Fatalf("after the closed connection: %v", err)
+	}
+}
