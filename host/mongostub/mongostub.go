@@ -128,8 +128,8 @@ type Command struct {
 	Conn      int64
 }
 
-// Lookup finds key in the body, then among the sequences.
-func (c Command) Lookup(key string) bson.RawValue { return c.Body.Lookup(key) }
+// Lookup finds a value of the body by its path of keys.
+func (c Command) Lookup(key ...string) bson.RawValue { return c.Body.Lookup(key...) }
 
 // Docs returns the command's documents for identifier (documents, updates,
 // deletes), from its sequence or its body array.

@@ -41,7 +41,31 @@ type Options struct {
 	Concurrency int
 	// DeadLetter is the collection that records rejected ops.
 	DeadLetter string
+	// TxnMaxOps is the most ops in one transaction; a longer batch is
+	// written as several transactions in order. Default 1000.
+	TxnMaxOps int
+	// TxnMaxBytes bounds the BSON size of one transaction's documents;
+	// default 8 MiB.
+	TxnMaxBytes int
+	// AllOrNothing (strict mode) makes a database refusal end the batch: in
+	// a transaction nothing of it is written and Apply returns a Rejected
+	// error naming the op, instead of dropping that op and writing the rest.
+	AllOrNothing bool
 }
+
+// Transaction limits. MongoDB aborts a transaction that runs longer than
+// transactionLifetimeLimitSeconds (60 s by default) and advises against
+// transactions that modify more than 1000 documents (they hold locks and
+// cache for their whole life); a batch past these is written as several
+// transactions, each all-or-nothing, in order. Every op is idempotent, so a
+// failure between two of them is a 503 whose resend converges.
+const (
+	DefaultTxnMaxOps   = 1000
+	DefaultTxnMaxBytes = 8 << 20
+	// MaxTxnTime bounds one transaction attempt, retries of transient
+	// errors included, well under MongoDB's 60 s lifetime limit.
+	MaxTxnTime = 50 * time.Second
+)
 
 // Mode is how a batch is applied.
 type Mode string
@@ -73,6 +97,12 @@ func Open(uri, dbName string, o Options) (*Mongo, error) {
 	}
 	if o.DeadLetter == "" {
 		o.DeadLetter = "syncgate_rejected"
+	}
+	if o.TxnMaxOps <= 0 {
+		o.TxnMaxOps = DefaultTxnMaxOps
+	}
+	if o.TxnMaxBytes <= 0 {
+		o.TxnMaxBytes = DefaultTxnMaxBytes
 	}
 	co := options.Client().ApplyURI(uri).
 		SetServerSelectionTimeout(o.Timeout).
@@ -241,9 +271,11 @@ func readDocs(ctx context.Context, cur *mongo.Cursor, keep func(id string) bool)
 // Apply writes ops in order and returns the ops the database refused for
 // good (duplicate key, validation), each with its reason. Consecutive ops on
 // one collection go in one ordered bulk write, split into commands of at most
-// Chunk statements. On a replica set all of it is one transaction. A
-// transient failure returns an error for which Transient is true; what was
-// written before it is safe to write again, since every op is idempotent.
+// Chunk statements. On a replica set or mongos the batch is one transaction,
+// or several in order when it is past the transaction limits (TxnMaxOps,
+// TxnMaxBytes). A transient failure returns an Unavailable *syncgate.Error;
+// what was written before it is safe to write again, since every op is
+// idempotent.
 func (m *Mongo) Apply(ctx context.Context, ops []syncgate.Op) ([]syncgate.Rejection, error) {
 	if len(ops) == 0 {
 		return nil, nil
@@ -252,21 +284,64 @@ func (m *Mongo) Apply(ctx context.Context, ops []syncgate.Op) ([]syncgate.Reject
 		return nil, err
 	}
 	if m.Mode() != ModeTransaction {
-		return m.applyOrdered(ctx, ops)
+		return m.applyOrdered(ctx, ops, false)
 	}
 	var rejected []syncgate.Rejection
+	for i, part := range TxnParts(ops, m.opts.TxnMaxOps, m.opts.TxnMaxBytes) {
+		rej, err := m.applyTxn(ctx, part, i > 0)
+		if err != nil {
+			return nil, err
+		}
+		rejected = append(rejected, rej...)
+	}
+	return rejected, nil
+}
+
+// TxnParts splits ops into runs of at most maxOps ops and maxBytes of
+// estimated BSON, in order; an op larger than maxBytes is a run by itself.
+func TxnParts(ops []syncgate.Op, maxOps, maxBytes int) [][]syncgate.Op {
+	var parts [][]syncgate.Op
+	start, size := 0, 0
+	for i, op := range ops {
+		n := opSize(op)
+		if i > start && (i-start >= maxOps || size+n > maxBytes) {
+			parts = append(parts, ops[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	return append(parts, ops[start:])
+}
+
+// opSize estimates an op's share of a transaction: its document's BSON and
+// the statement around it.
+func opSize(op syncgate.Op) int {
+	b, err := bson.Marshal(toBSON(op.Data))
+	if err != nil {
+		return 64 + len(op.ID)
+	}
+	return len(b) + 64 + len(op.ID) + len(op.Table)
+}
+
+// applyTxn writes ops as one transaction. A permanent error aborts it: the
+// op it names is dropped and the rest run again, so the batch stays
+// all-or-nothing for the others (or, AllOrNothing, the batch ends there).
+// committedBefore says an earlier part of the batch is already written.
+func (m *Mongo) applyTxn(ctx context.Context, ops []syncgate.Op, committedBefore bool) ([]syncgate.Rejection, error) {
+	var rejected []syncgate.Rejection
 	remaining := ops
-	// A permanent error aborts the transaction: drop the op it names and
-	// run the rest again, so the batch stays all-or-nothing for the others.
 	for range len(ops) + 1 {
 		sess, err := m.client.StartSession()
 		if err != nil {
 			return nil, classify("start session", err)
 		}
 		var failed *opError
-		tctx, cancel := context.WithTimeout(ctx, 3*m.opts.Timeout)
+		tctx, cancel := context.WithTimeout(ctx, min(3*m.opts.Timeout, MaxTxnTime))
 		_, err = sess.WithTransaction(tctx, func(sctx context.Context) (any, error) {
-			rej, err := m.applyOrdered(sctx, remaining)
+			failed = nil
+			// MongoDB aborts a transaction at its first write error (later
+			// statements get NoSuchTransaction), so stop there.
+			rej, err := m.applyOrdered(sctx, remaining, true)
 			if err != nil {
 				return nil, err
 			}
@@ -284,6 +359,9 @@ func (m *Mongo) Apply(ctx context.Context, ops []syncgate.Op) ([]syncgate.Reject
 		if failed == nil || !errors.Is(err, failed) {
 			return nil, classify("transaction", err)
 		}
+		if m.opts.AllOrNothing {
+			return nil, refusedError(failed.rej, committedBefore)
+		}
 		rejected = append(rejected, failed.rej)
 		kept := remaining[:0:0]
 		for _, op := range remaining {
@@ -292,8 +370,22 @@ func (m *Mongo) Apply(ctx context.Context, ops []syncgate.Op) ([]syncgate.Reject
 			}
 		}
 		remaining = kept
+		if len(remaining) == 0 {
+			return rejected, nil
+		}
 	}
 	return nil, errors.New("store: transaction: no progress")
+}
+
+// refusedError is strict mode's answer to a database refusal inside a
+// transaction: the transaction was aborted.
+func refusedError(r syncgate.Rejection, committedBefore bool) *syncgate.Error {
+	msg := "the database refused an op of the batch; nothing was written (strict mode)"
+	if committedBefore {
+		msg = "the database refused an op of the batch; the transactions before it (the batch was past one transaction's limits) were written (strict mode)"
+	}
+	return &syncgate.Error{Kind: syncgate.Rejected, Code: "batch_rejected", Message: msg,
+		Details: []string{fmt.Sprintf("batch[%d] %s %s/%s: %s: %s", r.Index, r.Op, r.Table, r.ID, r.Code, r.Reason)}}
 }
 
 // ready refuses writes until Detect has chosen the write mode: writing to
@@ -311,8 +403,9 @@ type opError struct{ rej syncgate.Rejection }
 func (e *opError) Error() string { return "store: op rejected: " + e.rej.Reason }
 
 // applyOrdered writes ops as ordered bulk writes; an op the database refuses
-// for good is recorded and the writes go on after it.
-func (m *Mongo) applyOrdered(ctx context.Context, ops []syncgate.Op) ([]syncgate.Rejection, error) {
+// for good is recorded and the writes go on after it, or stop there when
+// stopAtRefusal.
+func (m *Mongo) applyOrdered(ctx context.Context, ops []syncgate.Op, stopAtRefusal bool) ([]syncgate.Rejection, error) {
 	var rejected []syncgate.Rejection
 	chunk := int(m.chunk.Load())
 	if chunk <= 0 {
@@ -330,6 +423,9 @@ func (m *Mongo) applyOrdered(ctx context.Context, ops []syncgate.Op) ([]syncgate
 		}
 		if rej != nil {
 			rejected = append(rejected, *rej)
+			if stopAtRefusal {
+				return rejected, nil
+			}
 			start += n + 1 // skip the refused op, go on after it
 			continue
 		}

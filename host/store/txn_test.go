@@ -1,0 +1,511 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/syncgate/syncgate/host/mongostub"
+	"github.com/syncgate/syncgate/host/store"
+	"github.com/syncgate/syncgate/host/syncgate"
+)
+
+// These tests drive the store against mongostub, a wire-level stand-in, and
+// assert the commands a MongoDB would receive. They cover what the embedded
+// FerretDB cannot: the replica-set transaction path.
+
+const db = "app"
+
+func openStub(t *testing.T, cfg mongostub.Config, o store.Options) (*mongostub.Server, *store.Mongo) {
+	t.Helper()
+	s, err := mongostub.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if o.Timeout == 0 {
+		o.Timeout = 2 * time.Second
+	}
+	st, err := store.Open(s.URI(), db, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close(context.Background()) })
+	if _, err := st.Detect(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s.Reset()
+	return s, st
+}
+
+func put(i int, table, id string, kv ...any) syncgate.Op {
+	return syncgate.Op{Index: i, Op: syncgate.Put, Table: table, ID: id, Data: doc(kv...)}
+}
+
+func patch(i int, table, id string, kv ...any) syncgate.Op {
+	return syncgate.Op{Index: i, Op: syncgate.Patch, Table: table, ID: id, Data: doc(kv...)}
+}
+
+func del(i int, table, id string) syncgate.Op {
+	return syncgate.Op{Index: i, Op: syncgate.Delete, Table: table, ID: id}
+}
+
+func doc(kv ...any) syncgate.Doc {
+	var d syncgate.Doc
+	for i := 0; i+1 < len(kv); i += 2 {
+		d = append(d, syncgate.Field{Key: kv[i].(string), Value: kv[i+1]})
+	}
+	return d
+}
+
+// stored is a collection of the stand-in as id → document (Extended JSON).
+func stored(s *mongostub.Server, coll string) map[string]string {
+	out := map[string]string{}
+	for _, d := range s.Docs(db, coll) {
+		id, _ := d.Lookup("_id").StringValueOK()
+		out[id] = d.String()
+	}
+	return out
+}
+
+func ids(s *mongostub.Server, coll string) []string {
+	var out []string
+	for id := range stored(s, coll) {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// writes are the recorded commands that are not session bookkeeping.
+func txnNumbers(cmds []mongostub.Command) []int64 {
+	var out []int64
+	for _, c := range cmds {
+		if n, ok := c.TxnNumber(); ok && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func names(cmds []mongostub.Command) string {
+	var out []string
+	for _, c := range cmds {
+		if c.Name == "endSessions" {
+			continue
+		}
+		out = append(out, c.Name)
+	}
+	return strings.Join(out, " ")
+}
+
+// TestDetectModes: transactions on a replica-set primary and on mongos;
+// ordered writes on a standalone and on FerretDB even when it claims a set.
+func TestDetectModes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  mongostub.Config
+		want store.Mode
+	}{
+		{"replica set", mongostub.Config{SetName: "rs0"}, store.ModeTransaction},
+		{"mongos", mongostub.Config{Mongos: true}, store.ModeTransaction},
+		{"standalone", mongostub.Config{}, store.ModeOrdered},
+		{"FerretDB as a set", mongostub.Config{SetName: "rs0", FerretDB: true}, store.ModeOrdered},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, st := openStub(t, tc.cfg, store.Options{})
+			if st.Mode() != tc.want {
+				t.Fatalf("mode %s, want %s", st.Mode(), tc.want)
+			}
+			ops := make([]syncgate.Op, 40)
+			for i := range ops {
+				ops[i] = put(i, "lists", fmt.Sprintf("l%02d", i), "name", "x")
+			}
+			rej, err := st.Apply(t.Context(), ops)
+			if err != nil || len(rej) > 0 {
+				t.Fatalf("apply: %v %v", rej, err)
+			}
+			if n := len(stored(s, "lists")); n != 40 {
+				t.Fatalf("%d documents stored, want 40", n)
+			}
+			cmds := s.Commands(false)
+			var inTxn, starts, commits, maxStmts int
+			for _, c := range cmds {
+				if _, ok := c.Lookup("autocommit").BooleanOK(); ok {
+					inTxn++
+				}
+				if v, _ := c.Lookup("startTransaction").BooleanOK(); v {
+					starts++
+				}
+				if c.Name == "commitTransaction" {
+					commits++
+				}
+				if c.Name == "update" {
+					maxStmts = max(maxStmts, len(c.Docs("updates")))
+				}
+			}
+			if tc.want == store.ModeTransaction && (starts != 1 || commits != 1) {
+				t.Fatalf("%d transactions started, %d commits, want 1 and 1: %s", starts, commits, names(cmds))
+			}
+			if tc.want == store.ModeOrdered && (inTxn != 0 || commits != 0) {
+				t.Fatalf("transaction commands on a server without transactions: %s", names(cmds))
+			}
+			wantStmts := 40
+			if tc.cfg.FerretDB {
+				wantStmts = 16 // FerretDB's small update commands
+			}
+			if maxStmts != wantStmts {
+				t.Fatalf("largest update command has %d statements, want %d", maxStmts, wantStmts)
+			}
+		})
+	}
+}
+
+// TestTransactionCommands: what MongoDB sees of one batch over two
+// collections: every write in one session and transaction, the first with
+// startTransaction and autocommit:false, then commitTransaction with
+// majority write concern; the documents as the ops say.
+func TestTransactionCommands(t *testing.T) {
+	s, st := openStub(t, mongostub.Config{SetName: "rs0"}, store.Options{})
+	ctx := t.Context()
+	s.Put(db, "lists", bson.D{{Key: "_id", Value: "old"}, {Key: "name", Value: "old"}})
+	ops := []syncgate.Op{
+		put(0, "lists", "a", "name", "A"),
+		patch(1, "lists", "a", "done", int64(1)),
+		del(2, "lists", "old"),
+		put(3, "todos", "t", "list_id", "a"),
+	}
+	rej, err := st.Apply(ctx, ops)
+	if err != nil || len(rej) > 0 {
+		t.Fatalf("apply: %v %v", rej, err)
+	}
+	cmds := s.Commands(false)
+	if got, want := names(cmds), "update delete update commitTransaction"; got != want {
+		t.Fatalf("commands %q, want %q", got, want)
+	}
+	lsid := cmds[0].LSID()
+	txn, ok := cmds[0].TxnNumber()
+	if lsid == nil || !ok {
+		t.Fatalf("first write without lsid/txnNumber: %s", cmds[0].Body)
+	}
+	for i, c := range cmds[:4] {
+		if !bytes.Equal(c.LSID(), lsid) {
+			t.Errorf("%s: another session", c.Name)
+		}
+		if n, _ := c.TxnNumber(); n != txn {
+			t.Errorf("%s: txnNumber %d, want %d", c.Name, n, txn)
+		}
+		if auto, ok := c.Lookup("autocommit").BooleanOK(); !ok || auto {
+			t.Errorf("%s: autocommit %v, want false", c.Name, c.Lookup("autocommit"))
+		}
+		start, _ := c.Lookup("startTransaction").BooleanOK()
+		if start != (i == 0) {
+			t.Errorf("%s: startTransaction %v", c.Name, start)
+		}
+	}
+	if w := cmds[3].Lookup("writeConcern", "w"); w.StringValue() != "majority" {
+		t.Errorf("commit write concern %v, want majority", cmds[3].Lookup("writeConcern"))
+	}
+	if got := stored(s, "lists"); len(got) != 1 || !strings.Contains(got["a"], `"done": {"$numberLong":"1"}`) {
+		t.Errorf("lists: %v", got)
+	}
+	if got := ids(s, "todos"); !slices.Equal(got, []string{"t"}) {
+		t.Errorf("todos: %v", got)
+	}
+	if s.OpenTransactions() != 0 {
+		t.Error("a transaction was left open")
+	}
+}
+
+// refuse makes the stand-in refuse every write of a document whose _id is in
+// bad with code.
+func refuse(code int, bad ...string) func(mongostub.Statement) *mongostub.WriteError {
+	return func(st mongostub.Statement) *mongostub.WriteError {
+		if slices.Contains(bad, st.ID()) {
+			return &mongostub.WriteError{Code: code, Message: "refused by the test"}
+		}
+		return nil
+	}
+}
+
+// TestTransactionRefusedOp: a duplicate key (11000) or a validator refusal
+// (121) inside the transaction aborts it; the store drops that op, runs the
+// rest as a new transaction, and reports the op rejected. Nothing of the
+// aborted attempt is stored.
+func TestTransactionRefusedOp(t *testing.T) {
+	for _, tc := range []struct {
+		code     int
+		wantCode string
+	}{{11000, "duplicate_key"}, {121, "document_validation"}} {
+		t.Run(fmt.Sprint(tc.code), func(t *testing.T) {
+			s, st := openStub(t, mongostub.Config{SetName: "rs0", Refuse: refuse(tc.code, "bad")}, store.Options{})
+			ops := []syncgate.Op{put(0, "lists", "a"), put(1, "lists", "bad"), put(2, "lists", "c"), put(3, "todos", "t")}
+			rej, err := st.Apply(t.Context(), ops)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rej) != 1 || rej[0].Index != 1 || rej[0].Code != tc.wantCode {
+				t.Fatalf("rejections %+v, want index 1 %s", rej, tc.wantCode)
+			}
+			cmds := s.Commands(false)
+			if got, want := names(cmds), "update abortTransaction update update commitTransaction"; got != want {
+				t.Fatalf("commands %q, want %q", got, want)
+			}
+			if tn := txnNumbers(cmds); len(tn) != 2 {
+				t.Fatalf("txnNumbers %v, want two transactions", tn)
+			}
+			if got := ids(s, "lists"); !slices.Equal(got, []string{"a", "c"}) {
+				t.Fatalf("lists %v, want [a c]", got)
+			}
+			if got := ids(s, "todos"); !slices.Equal(got, []string{"t"}) {
+				t.Fatalf("todos %v, want [t]", got)
+			}
+		})
+	}
+}
+
+// TestTransactionRefusedStrict: with AllOrNothing (UPLOAD_STRICT) a refusal
+// aborts the batch: a Rejected error naming the op, nothing written.
+func TestTransactionRefusedStrict(t *testing.T) {
+	s, st := openStub(t, mongostub.Config{SetName: "rs0", Refuse: refuse(121, "bad")}, store.Options{AllOrNothing: true})
+	_, err := st.Apply(t.Context(), []syncgate.Op{put(0, "lists", "a"), put(1, "lists", "bad"), put(2, "todos", "t")})
+	var se *syncgate.Error
+	if !errors.As(err, &se) || se.Kind != syncgate.Rejected || len(se.Details) != 1 || !strings.Contains(se.Details[0], "batch[1] PUT lists/bad: document_validation") {
+		t.Fatalf("error %v, want a Rejected error naming batch[1]", err)
+	}
+	if !strings.Contains(se.Message, "nothing was written") {
+		t.Errorf("message %q", se.Message)
+	}
+	if n := len(stored(s, "lists")) + len(stored(s, "todos")); n != 0 {
+		t.Fatalf("%d documents written in strict mode", n)
+	}
+	if got, want := names(s.Commands(false)), "update abortTransaction"; got != want {
+		t.Fatalf("commands %q, want %q", got, want)
+	}
+}
+
+// TestTransactionTransientRetried: a TransientTransactionError (a write
+// conflict, as an error reply or as a write error with the label; a
+// connection lost mid-transaction) makes the driver retry the whole batch in
+// a new transaction; the op is not rejected and everything is stored once.
+func TestTransactionTransientRetried(t *testing.T) {
+	label := []string{"TransientTransactionError"}
+	for _, tc := range []struct {
+		name  string
+		fault mongostub.Fault
+		want  string
+	}{
+		{"WriteConflict reply", mongostub.Fault{Command: "update", Skip: 1, Times: 1, Code: 112, CodeName: "WriteConflict", Labels: label},
+			"update update abortTransaction update update update commitTransaction"},
+		{"WriteConflict write error", mongostub.Fault{Command: "update", Skip: 1, Times: 1, WriteErrors: []mongostub.WriteError{{Code: 112}}, Labels: label},
+			"update update abortTransaction update update update commitTransaction"},
+		{"connection closed", mongostub.Fault{Command: "update", Skip: 1, Times: 1, Close: true},
+			"update update abortTransaction update update update commitTransaction"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, st := openStub(t, mongostub.Config{SetName: "rs0"}, store.Options{})
+			f := s.AddFault(tc.fault)
+			rej, err := st.Apply(t.Context(), []syncgate.Op{put(0, "lists", "a"), put(1, "todos", "t"), put(2, "lists", "b")})
+			if err != nil || len(rej) > 0 {
+				t.Fatalf("apply: %v %v", rej, err)
+			}
+			if s.Fired(f) != 1 {
+				t.Fatal("the fault did not fire")
+			}
+			cmds := s.Commands(false)
+			if got := names(cmds); got != tc.want {
+				t.Fatalf("commands %q, want %q", got, tc.want)
+			}
+			if tn := txnNumbers(cmds); len(tn) != 2 {
+				t.Fatalf("txnNumbers %v, want two attempts", tn)
+			}
+			if got := ids(s, "lists"); !slices.Equal(got, []string{"a", "b"}) {
+				t.Fatalf("lists %v", got)
+			}
+		})
+	}
+}
+
+// TestTransactionCommitRetried: an UnknownTransactionCommitResult makes the
+// driver retry only the commit (same txnNumber), whether the first commit
+// took effect (its answer lost) or not.
+func TestTransactionCommitRetried(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault mongostub.Fault
+	}{
+		{"refused with the label", mongostub.Fault{Command: "commitTransaction", Times: 1, Code: 91, CodeName: "ShutdownInProgress",
+			Labels: []string{"UnknownTransactionCommitResult", "RetryableWriteError"}}},
+		{"applied, answer lost", mongostub.Fault{Command: "commitTransaction", Times: 1, Close: true, AfterApply: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, st := openStub(t, mongostub.Config{SetName: "rs0"}, store.Options{})
+			s.AddFault(tc.fault)
+			rej, err := st.Apply(t.Context(), []syncgate.Op{put(0, "lists", "a"), put(1, "lists", "b")})
+			if err != nil || len(rej) > 0 {
+				t.Fatalf("apply: %v %v", rej, err)
+			}
+			cmds := s.Commands(false)
+			if got, want := names(cmds), "update commitTransaction commitTransaction"; got != want {
+				t.Fatalf("commands %q, want %q", got, want)
+			}
+			if tn := txnNumbers(cmds); len(tn) != 1 {
+				t.Fatalf("txnNumbers %v, want one transaction", tn)
+			}
+			if w := cmds[2].Lookup("writeConcern", "w"); w.StringValue() != "majority" {
+				t.Errorf("retried commit's write concern %v, want majority", cmds[2].Lookup("writeConcern"))
+			}
+			if got := ids(s, "lists"); !slices.Equal(got, []string{"a", "b"}) {
+				t.Fatalf("lists %v", got)
+			}
+		})
+	}
+}
+
+// TestTransactionUnavailable: a primary that keeps failing mid-batch
+// (NotWritablePrimary, connections dropped) ends in the store's transient
+// error (503 + Retry-After upstream) within the time bound, and nothing of
+// the batch is stored: the first collection's writes were never committed.
+func TestTransactionUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault mongostub.Fault
+	}{
+		{"NotWritablePrimary", mongostub.Fault{Command: "update", Collection: "todos", Code: 10107, CodeName: "NotWritablePrimary",
+			Labels: []string{"TransientTransactionError"}}},
+		{"network", mongostub.Fault{Command: "update", Collection: "todos", Close: true}},
+		{"commit keeps failing", mongostub.Fault{Command: "commitTransaction", Code: 189, CodeName: "PrimarySteppedDown",
+			Labels: []string{"TransientTransactionError"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// 1s: the driver marks the server unknown after these errors and
+			// selects it again after a heartbeat (≥ 500ms), so the
+			// transaction is tried at least twice.
+			s, st := openStub(t, mongostub.Config{SetName: "rs0"}, store.Options{Timeout: time.Second})
+			s.AddFault(tc.fault)
+			began := time.Now()
+			_, err := st.Apply(t.Context(), []syncgate.Op{put(0, "lists", "a"), put(1, "todos", "t"), put(2, "lists", "b")})
+			var se *syncgate.Error
+			if !errors.As(err, &se) || se.Kind != syncgate.Unavailable {
+				t.Fatalf("error %v, want Unavailable", err)
+			}
+			if d := time.Since(began); d > 8*time.Second {
+				t.Fatalf("took %s with a 1s timeout", d)
+			}
+			if n := len(stored(s, "lists")) + len(stored(s, "todos")); n != 0 {
+				t.Fatalf("%d documents of a failed transaction stored", n)
+			}
+			if n := txnNumbers(s.Commands(false)); len(n) < 2 {
+				t.Errorf("txnNumbers %v: the transient error was not retried", n)
+			}
+			// The database recovers: the resend of the batch is applied.
+			s.ClearFaults()
+			rej, err := st.Apply(t.Context(), []syncgate.Op{put(0, "lists", "a"), put(1, "todos", "t"), put(2, "lists", "b")})
+			if err != nil || len(rej) > 0 {
+				t.Fatalf("resend: %v %v", rej, err)
+			}
+			if got := ids(s, "lists"); !slices.Equal(got, []string{"a", "b"}) {
+				t.Fatalf("lists after resend %v", got)
+			}
+		})
+	}
+}
+
+// TestTransactionLimits: a batch past TxnMaxOps or TxnMaxBytes is written as
+// several transactions in order; a failure in a later one is transient and
+// the resend converges.
+func TestTransactionLimits(t *testing.T) {
+	big := strings.Repeat("x", 1000)
+	ops := make([]syncgate.Op, 25)
+	for i := range ops {
+		ops[i] = put(i, "lists", fmt.Sprintf("l%02d", i), "name", big)
+	}
+	for _, tc := range []struct {
+		name string
+		o    store.Options
+		want []int // ops per transaction
+	}{
+		{"ops", store.Options{TxnMaxOps: 10}, []int{10, 10, 5}},
+		{"bytes", store.Options{TxnMaxBytes: 8 * 1100}, []int{8, 8, 8, 1}},
+		{"within", store.Options{}, []int{25}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, st := openStub(t, mongostub.Config{SetName: "rs0"}, tc.o)
+			rej, err := st.Apply(t.Context(), ops)
+			if err != nil || len(rej) > 0 {
+				t.Fatalf("apply: %v %v", rej, err)
+			}
+			var got []int
+			for _, c := range s.Commands(false) {
+				if c.Name == "update" {
+					got = append(got, len(c.Docs("updates")))
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("statements per transaction %v, want %v", got, tc.want)
+			}
+			if n := len(txnNumbers(s.Commands(false))); n != len(tc.want) {
+				t.Fatalf("%d transactions, want %d", n, len(tc.want))
+			}
+			if n := len(stored(s, "lists")); n != 25 {
+				t.Fatalf("%d stored", n)
+			}
+		})
+	}
+	t.Run("later part fails", func(t *testing.T) {
+		s, st := openStub(t, mongostub.Config{SetName: "rs0"}, store.Options{TxnMaxOps: 10, Timeout: 500 * time.Millisecond})
+		s.AddFault(mongostub.Fault{Command: "update", Skip: 1, Code: 10107, CodeName: "NotWritablePrimary", Labels: []string{"TransientTransactionError"}})
+		_, err := st.Apply(t.Context(), ops)
+		var se *syncgate.Error
+		if !errors.As(err, &se) || se.Kind != syncgate.Unavailable {
+			t.Fatalf("error %v, want transient", err)
+		}
+		if n := len(stored(s, "lists")); n != 10 {
+			t.Fatalf("%d stored, want the first transaction's 10", n)
+		}
+		s.ClearFaults()
+		if _, err := st.Apply(t.Context(), ops); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(stored(s, "lists")); n != 25 {
+			t.Fatalf("%d stored after the resend", n)
+		}
+	})
+	t.Run("strict refusal in a later part", func(t *testing.T) {
+		s, st := openStub(t, mongostub.Config{SetName: "rs0", Refuse: refuse(121, "l12")}, store.Options{TxnMaxOps: 10, AllOrNothing: true})
+		_, err := st.Apply(t.Context(), ops)
+		var se *syncgate.Error
+		if !errors.As(err, &se) || se.Kind != syncgate.Rejected || !strings.Contains(se.Message, "before it") {
+			t.Fatalf("error %v, want a Rejected error saying earlier transactions were written", err)
+		}
+		if n := len(stored(s, "lists")); n != 10 {
+			t.Fatalf("%d stored, want the first transaction's 10", n)
+		}
+	})
+}
+
+// TestTxnParts: split points, and an op larger than the byte limit alone.
+func TestTxnParts(t *testing.T) {
+	ops := []syncgate.Op{put(0, "a", "1"), put(1, "a", "2", "x", strings.Repeat("y", 500)), put(2, "a", "3"), put(3, "a", "4")}
+	var got []int
+	for _, p := range store.TxnParts(ops, 3, 300) {
+		got = append(got, len(p))
+	}
+	if !slices.Equal(got, []int{1, 1, 2}) {
+		t.Fatalf("parts %v, want [1 1 2]", got)
+	}
+	got = got[:0]
+	for _, p := range store.TxnParts(ops, 2, 1<<20) {
+		got = append(got, len(p))
+	}
+	if !slices.Equal(got, []int{2, 2}) {
+		t.Fatalf("parts %v, want [2 2]", got)
+	}
+}
