@@ -191,6 +191,14 @@ func (h *Handler) Apply(ctx context.Context, b *syncgate.Batch) (*syncgate.Resul
 	if err != nil {
 		return nil, err
 	}
+	if h.cfg.Strict && len(dbRejected) > 0 {
+		// Only a store without transactions gets here (with transactions it
+		// aborts and answers a Rejected error itself): the ops before the
+		// refused ones are written and cannot be taken back.
+		e := strictError(dbRejected)
+		e.Message = fmt.Sprintf("the database refused %d of the batch's ops; this database has no transactions, so the other ops were written (strict mode)", len(dbRejected))
+		return nil, e
+	}
 	rejected = sortRejections(append(rejected, dbRejected...))
 	if err := h.store.RecordRejections(ctx, b, rejected); err != nil {
 		return nil, err

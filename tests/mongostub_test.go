@@ -1,0 +1,259 @@
+package tests
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/syncgate/syncgate/host/mongostub"
+)
+
+// These tests run the real command against mongostub, the wire-level
+// MongoDB stand-in, so the replica-set path (transactions, validators) is
+// exercised over HTTP on a machine without mongod.
+
+func stub(t *testing.T, cfg mongostub.Config) *mongostub.Server {
+	t.Helper()
+	s, err := mongostub.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func stubEnv(t *testing.T, s *mongostub.Server) map[string]string {
+	env := baseEnv(t)
+	env["MONGO_URI"] = s.URI()
+	env["MONGO_TIMEOUT"] = "1s"
+	return env
+}
+
+// refuseIDs refuses documents with these ids as a validator would (121).
+func refuseIDs(ids ...string) func(mongostub.Statement) *mongostub.WriteError {
+	return func(st mongostub.Statement) *mongostub.WriteError {
+		if slices.Contains(ids, st.ID()) {
+			return &mongostub.WriteError{Code: 121, Message: "Document failed validation"}
+		}
+		return nil
+	}
+}
+
+func stubIDs(s *mongostub.Server, db, coll string) []string {
+	var out []string
+	for _, d := range s.Docs(db, coll) {
+		id, _ := d.Lookup("_id").StringValueOK()
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+const threeOps = `{"batch":[
+	{"op":"PUT","table":"lists","id":"a","data":{"name":"A"}},
+	{"op":"PUT","table":"lists","id":"bad","data":{"name":"B"}},
+	{"op":"PUT","table":"todos","id":"t","data":{"list_id":"a"}}
+]}`
+
+// TestStubReplicaSetUpload: on a replica set a validator refusal (121)
+// rejects that op only, the rest is committed in one transaction, and the
+// rejection is in the dead letters; in strict mode the transaction is
+// aborted: 422 and nothing written.
+func TestStubReplicaSetUpload(t *testing.T) {
+	s := stub(t, mongostub.Config{SetName: "rs0", Refuse: refuseIDs("bad")})
+	env := stubEnv(t, s)
+	a := start(t, env)
+	r := postUpload(t, a, "", threeOps)
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	var res struct {
+		Applied  int
+		Rejected []struct {
+			Index int
+			Code  string
+		}
+	}
+	json.Unmarshal(r.body, &res)
+	if res.Applied != 2 || len(res.Rejected) != 1 || res.Rejected[0].Index != 1 || res.Rejected[0].Code != "document_validation" {
+		t.Fatalf("answer %s", r.body)
+	}
+	if got := stubIDs(s, a.db, "lists"); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("lists %v", got)
+	}
+	if got := stubIDs(s, a.db, "todos"); !slices.Equal(got, []string{"t"}) {
+		t.Fatalf("todos %v", got)
+	}
+	if n := len(s.Docs(a.db, "syncgate_rejected")); n != 1 {
+		t.Fatalf("%d dead letters, want 1", n)
+	}
+	commits := 0
+	for _, c := range s.Commands(false) {
+		if c.Name == "commitTransaction" {
+			commits++
+		}
+	}
+	if commits != 1 {
+		t.Fatalf("%d commits, want 1: %v", commits, s.Names())
+	}
+
+	t.Run("strict", func(t *testing.T) {
+		s := stub(t, mongostub.Config{SetName: "rs0", Refuse: refuseIDs("bad")})
+		env := stubEnv(t, s)
+		env["UPLOAD_STRICT"] = "true"
+		a := start(t, env)
+		r := postUpload(t, a, "", threeOps)
+		if r.status != 422 || r.errorCode(t) != "batch_rejected" || !strings.Contains(string(r.body), "nothing was written") ||
+			!strings.Contains(string(r.body), "batch[1] PUT lists/bad: document_validation") {
+			t.Fatalf("strict: %d %s", r.status, r.body)
+		}
+		for _, coll := range []string{"lists", "todos", "syncgate_rejected"} {
+			if n := len(s.Docs(a.db, coll)); n != 0 {
+				t.Fatalf("strict mode wrote %d documents to %s", n, coll)
+			}
+		}
+	})
+	t.Run("strict without transactions", func(t *testing.T) {
+		s := stub(t, mongostub.Config{Refuse: refuseIDs("bad")}) // standalone
+		env := stubEnv(t, s)
+		env["UPLOAD_STRICT"] = "true"
+		a := start(t, env)
+		r := postUpload(t, a, "", threeOps)
+		if r.status != 422 || !strings.Contains(string(r.body), "no transactions, so the other ops were written") {
+			t.Fatalf("strict on a standalone: %d %s", r.status, r.body)
+		}
+		if got := stubIDs(s, a.db, "lists"); !slices.Equal(got, []string{"a"}) {
+			t.Fatalf("lists %v: the 422 must say what was written", got)
+		}
+	})
+}
+
+// TestStubPrimaryLost: NotWritablePrimary or dropped connections mid-batch
+// answer 503 with Retry-After and leave nothing half-applied; once the
+// primary is back, the client's resend is applied.
+func TestStubPrimaryLost(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault mongostub.Fault
+	}{
+		{"NotWritablePrimary", mongostub.Fault{Command: "update", Collection: "todos", Code: 10107, CodeName: "NotWritablePrimary",
+			Labels: []string{"TransientTransactionError"}}},
+		{"network", mongostub.Fault{Command: "update", Collection: "todos", Close: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := stub(t, mongostub.Config{SetName: "rs0"})
+			a := start(t, stubEnv(t, s))
+			s.AddFault(tc.fault)
+			r := postUpload(t, a, "", threeOps)
+			if r.status != 503 || r.header.Get("Retry-After") == "" || r.errorCode(t) != "database_unavailable" {
+				t.Fatalf("status %d Retry-After %q: %s", r.status, r.header.Get("Retry-After"), r.body)
+			}
+			if n := len(s.Docs(a.db, "lists")) + len(s.Docs(a.db, "todos")); n != 0 {
+				t.Fatalf("%d documents of a failed batch written", n)
+			}
+			s.ClearFaults()
+			waitFor(t, 10*time.Second, func() bool { return postUpload(t, a, "", threeOps).status == 200 })
+			if got := stubIDs(s, a.db, "lists"); !slices.Equal(got, []string{"a", "bad"}) {
+				t.Fatalf("lists after the resend %v", got)
+			}
+		})
+	}
+}
+
+// TestStubSchemasApply: `schemas apply` sends, per collection in name
+// order, listCollections then create (new) or collMod (existing) with the
+// exported validator and the chosen validationLevel/validationAction.
+func TestStubSchemasApply(t *testing.T) {
+	s := stub(t, mongostub.Config{SetName: "rs0"})
+	env := schemaEnv(t)
+	env["MONGO_URI"] = s.URI()
+	s.Put(env["MONGO_DATABASE"], "todos", bson.D{{Key: "_id", Value: "existing"}})
+	var stdout, stderr strings.Builder
+	if code := cliRun(t, env, &stdout, &stderr, "schemas", "export"); code != 0 {
+		t.Fatalf("export: %d %s", code, stderr.String())
+	}
+	var exported map[string]struct{ Validator json.RawMessage }
+	if err := json.Unmarshal([]byte(stdout.String()), &exported); err != nil {
+		t.Fatal(err)
+	}
+	s.Reset()
+	stdout.Reset()
+	if code := cliRun(t, env, &stdout, &stderr, "schemas", "apply", "--level", "strict", "--action", "warn"); code != 0 {
+		t.Fatalf("apply: %d %s", code, stderr.String())
+	}
+	var got []string
+	for _, c := range s.Commands(false) {
+		if c.Name == "endSessions" {
+			continue
+		}
+		got = append(got, c.Name+" "+c.Collection())
+		switch c.Name {
+		case "listCollections":
+			if name, _ := c.Lookup("filter", "name").StringValueOK(); name == "" {
+				t.Errorf("listCollections without a name filter: %s", c.Body)
+			}
+		case "create", "collMod":
+			if c.DB != env["MONGO_DATABASE"] {
+				t.Errorf("%s on database %s", c.Name, c.DB)
+			}
+			if lv, _ := c.Lookup("validationLevel").StringValueOK(); lv != "strict" {
+				t.Errorf("%s validationLevel %q", c.Name, lv)
+			}
+			if ac, _ := c.Lookup("validationAction").StringValueOK(); ac != "warn" {
+				t.Errorf("%s validationAction %q", c.Name, ac)
+			}
+			v, ok := c.Lookup("validator").DocumentOK()
+			if !ok || !sameJSON(t, v, exported[c.Collection()].Validator) {
+				t.Errorf("%s %s: validator %s, want the exported %s", c.Name, c.Collection(), v, exported[c.Collection()].Validator)
+			}
+		}
+	}
+	if want := []string{"listCollections ", "create lists", "listCollections ", "collMod todos"}; !slices.Equal(got, want) {
+		t.Fatalf("commands %q, want %q", got, want)
+	}
+	if info := s.Collection(env["MONGO_DATABASE"], "todos"); info == nil || info.ValidationLevel != "strict" || info.ValidationAction != "warn" {
+		t.Fatalf("todos after apply: %+v", info)
+	}
+	// Defaults: moderate and error.
+	s.Reset()
+	if code := cliRun(t, env, &stdout, &stderr, "schemas", "apply"); code != 0 {
+		t.Fatalf("apply: %d %s", code, stderr.String())
+	}
+	for _, c := range s.Commands(false) {
+		if c.Name == "collMod" {
+			lv, _ := c.Lookup("validationLevel").StringValueOK()
+			ac, _ := c.Lookup("validationAction").StringValueOK()
+			if lv != "moderate" || ac != "error" {
+				t.Fatalf("default level/action %q/%q, want moderate/error", lv, ac)
+			}
+		}
+	}
+	if code := cliRun(t, env, &stdout, &stderr, "schemas", "apply", "--level", "off"); code == 0 {
+		t.Fatal("apply accepted --level off")
+	}
+	// A refused collMod is reported and fails the command.
+	s.AddFault(mongostub.Fault{Command: "collMod", Code: 13, CodeName: "Unauthorized"})
+	stderr.Reset()
+	if code := cliRun(t, env, &stdout, &stderr, "schemas", "apply"); code == 0 || !strings.Contains(stderr.String(), "lists") {
+		t.Fatalf("apply with collMod refused: exit %d %s", code, stderr.String())
+	}
+}
+
+// sameJSON compares a BSON document with JSON by their relaxed Extended JSON.
+func sameJSON(t *testing.T, d bson.Raw, want json.RawMessage) bool {
+	t.Helper()
+	b, err := bson.MarshalExtJSON(d, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x, y any
+	json.Unmarshal(b, &x)
+	json.Unmarshal(want, &y)
+	bx, _ := json.Marshal(x)
+	by, _ := json.Marshal(y)
+	return string(bx) == string(by)
+}
