@@ -92,7 +92,7 @@ func BenchmarkUpload(b *testing.B) {
 // benchServer starts syncgate for a benchmark and returns a token.
 func benchServer(b *testing.B, n int) (*app, string) {
 	env := map[string]string{
-		"ADDR": "127.0.0.1:0", "MONGO_URI": sharedDB.URI(), "MONGO_DATABASE": fmt.Sprintf("bench_ours_%d", n),
+		"ADDR": "127.0.0.1:0", "MONGO_URI": dbURI, "MONGO_DATABASE": fmt.Sprintf("bench_ours_%d", n),
 		"SYNCGATE_DIR": stateDir, "LOG_FORMAT": "json", "SCHEMAS_DIR": b.TempDir(), "GUESTS_DIR": guestsDir,
 	}
 	a := start(b, env)
@@ -113,7 +113,7 @@ func benchServer(b *testing.B, n int) (*app, string) {
 // and clients together) and the acknowledged ops per second.
 func BenchmarkLoadRSS(b *testing.B) {
 	env := map[string]string{
-		"ADDR": "127.0.0.1:0", "MONGO_URI": sharedDB.URI(), "MONGO_DATABASE": "bench_load",
+		"ADDR": "127.0.0.1:0", "MONGO_URI": dbURI, "MONGO_DATABASE": "bench_load",
 		"SYNCGATE_DIR": stateDir, "LOG_FORMAT": "json", "SCHEMAS_DIR": "../schemas", "GUESTS_DIR": guestsDir, "UPLOAD_AUTH": "off",
 	}
 	a := start(b, env)

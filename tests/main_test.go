@@ -1,6 +1,7 @@
 // Package tests runs syncgate end to end: the real command (cli.Run) on a
-// loopback port, against an embedded FerretDB started once for the package,
-// spoken to over real HTTP.
+// loopback port, against an embedded FerretDB started once for the package
+// or, when SYNCGATE_TEST_MONGO_URI is set (go tool task test:mongo), against
+// that MongoDB; spoken to over real HTTP.
 package tests
 
 import (
@@ -28,8 +29,11 @@ import (
 )
 
 var (
-	sharedDB *devdb.DB
-	client   *mongo.Client
+	sharedDB *devdb.DB // nil on a real MongoDB
+	// dbURI is the database every test shares: the embedded FerretDB or
+	// SYNCGATE_TEST_MONGO_URI.
+	dbURI  string
+	client *mongo.Client
 	// guestsDir holds the stock guests, built fresh for this test run.
 	guestsDir string
 	// stateDir is shared by the servers of this run, so they share the
@@ -46,21 +50,63 @@ func TestMain(m *testing.M) {
 	if err := guestbuild.Build(guestsDir, guestbuild.Stock); err != nil {
 		panic(err)
 	}
-	sharedDB, err = devdb.Start(filepath.Join(dir, "db"), "127.0.0.1:0", nil)
-	if err != nil {
-		panic(err)
+	if dbURI = os.Getenv("SYNCGATE_TEST_MONGO_URI"); dbURI != "" {
+		fmt.Fprintf(os.Stderr, "tests: against the MongoDB at SYNCGATE_TEST_MONGO_URI (databases t_*, dropped at the end)\n")
+	} else {
+		sharedDB, err = devdb.Start(filepath.Join(dir, "db"), "127.0.0.1:0", nil)
+		if err != nil {
+			panic(err)
+		}
+		dbURI = sharedDB.URI()
 	}
-	client, err = mongo.Connect(options.Client().ApplyURI(sharedDB.URI()).SetTimeout(30 * time.Second))
+	client, err = mongo.Connect(options.Client().ApplyURI(dbURI).SetTimeout(30 * time.Second))
 	if err != nil {
 		panic(err)
 	}
 	code := m.Run()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	if sharedDB == nil {
+		dropTestDatabases(ctx)
+	}
 	_ = client.Disconnect(ctx)
-	_ = sharedDB.Close(ctx)
+	if sharedDB != nil {
+		_ = sharedDB.Close(ctx)
+	}
 	cancel()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// realMongo reports whether the suite runs against SYNCGATE_TEST_MONGO_URI.
+func realMongo() bool { return sharedDB == nil }
+
+// needFerretDB skips a test that is about the embedded FerretDB itself.
+func needFerretDB(t *testing.T, why string) {
+	t.Helper()
+	if realMongo() {
+		t.Skip("runs on the embedded FerretDB only: " + why)
+	}
+}
+
+// needMongo skips a test that needs a real MongoDB.
+func needMongo(t *testing.T) {
+	t.Helper()
+	if !realMongo() {
+		t.Skip("SYNCGATE_TEST_MONGO_URI is not set: this test needs a real MongoDB replica set " +
+			"(go tool task test:mongo with SYNCGATE_TEST_MONGO_URI=mongodb://127.0.0.1:27017/?replicaSet=rs0; see docs/deploy.md)")
+	}
+}
+
+// dropTestDatabases removes the t_* databases the suite made on a real MongoDB.
+func dropTestDatabases(ctx context.Context) {
+	names, err := client.ListDatabaseNames(ctx, bson.D{{Key: "name", Value: bson.D{{Key: "$regex", Value: "^t_"}}}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tests: list databases:", err)
+		return
+	}
+	for _, n := range names {
+		_ = client.Database(n).Drop(ctx)
+	}
 }
 
 // dbName gives each test its own database.
@@ -103,7 +149,7 @@ func (b *syncBuffer) String() string {
 func baseEnv(t *testing.T) map[string]string {
 	return map[string]string{
 		"ADDR":           "127.0.0.1:0",
-		"MONGO_URI":      sharedDB.URI(),
+		"MONGO_URI":      dbURI,
 		"MONGO_DATABASE": dbName(t),
 		"SYNCGATE_DIR":   stateDir,
 		"LOG_FORMAT":     "json",

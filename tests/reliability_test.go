@@ -117,7 +117,7 @@ func TestReliabilityLoad(t *testing.T) {
 	if res.Rejected == 0 {
 		t.Fatal("no invalid row was rejected: the schema gate did not run")
 	}
-	verify(t, sharedDB.URI(), a.db, res)
+	verify(t, dbURI, a.db, res)
 }
 
 // TestReliabilityOutage stops the database under load for a few seconds:
@@ -208,7 +208,7 @@ func TestReliabilityShutdown(t *testing.T) {
 	if len(res.Unexpected) > 0 || res.Unacknowledged > 0 {
 		t.Fatalf("unexpected answers: %v %v unacknowledged %d", res.Statuses, res.Unexpected, res.Unacknowledged)
 	}
-	verify(t, sharedDB.URI(), b.db, res)
+	verify(t, dbURI, b.db, res)
 }
 
 // TestReliabilityHotReload swaps a schema while clients run: no request
@@ -241,7 +241,7 @@ func TestReliabilityHotReload(t *testing.T) {
 	if n := strings.Count(a.logs.String(), `"msg":"reloaded"`); n == 0 {
 		t.Fatal("no reload happened during the run")
 	}
-	verify(t, sharedDB.URI(), a.db, res)
+	verify(t, dbURI, a.db, res)
 	// After the run, new rules apply: names longer than 3 are refused.
 	b, _ := os.ReadFile(path)
 	os.WriteFile(path, []byte(strings.Replace(string(b), `"maxLength": 200`, `"maxLength": 3`, 1)), 0o644)
