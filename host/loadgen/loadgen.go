@@ -5,6 +5,12 @@
 // every acknowledged op (applied or rejected) so the final database state
 // can be checked against it, document by document.
 //
+// With several URLs (instances behind a load balancer) client n uploads to
+// URLs[n%len], fetches its tokens from the next instance (so every instance
+// must verify every other's tokens), sends each retry to the next instance
+// (failover), and may resend acknowledged batches to another instance
+// (ResendShare), as a client does when an answer is lost.
+//
 // It only talks to loopback addresses and stops by itself (Duration,
 // MaxBatches, and a bounded drain of unacknowledged batches).
 package loadgen
@@ -31,6 +37,8 @@ import (
 // Config describes one run.
 type Config struct {
 	URL          string        // syncgate base URL; must be a loopback address
+	URLs         []string      // several instances instead of URL (all loopback)
+	ResendShare  float64       // share of acknowledged batches sent again to another instance
 	Clients      int           // concurrent simulated clients
 	Duration     time.Duration // how long clients start new batches
 	MaxBatches   int           // per client; 0: unbounded within Duration
@@ -52,7 +60,10 @@ type Result struct {
 	Unexpected        []string    // statuses other than 200/503 with their bodies (first 20)
 	Latencies         []time.Duration
 	Elapsed           time.Duration
-	Unacknowledged    int // batches still not acknowledged when the drain ended
+	Unacknowledged    int            // batches still not acknowledged when the drain ended
+	Resent            int            // acknowledged batches sent again (ResendShare)
+	Failovers         int            // retries sent to another instance than the failed attempt
+	ByURL             map[string]int // acknowledged answers (200) per instance
 	Ledger            *Ledger
 }
 
@@ -91,8 +102,13 @@ func CheckLoopback(raw string) error {
 
 // Run drives the clients and returns what they saw.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
-	if err := CheckLoopback(cfg.URL); err != nil {
-		return nil, err
+	if len(cfg.URLs) == 0 {
+		cfg.URLs = []string{cfg.URL}
+	}
+	for _, u := range cfg.URLs {
+		if err := CheckLoopback(u); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Clients <= 0 || cfg.BatchSize <= 0 || cfg.Duration <= 0 {
 		return nil, errors.New("loadgen: Clients, BatchSize and Duration must be positive")
@@ -106,7 +122,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 30 * time.Second}
 	}
-	res := &Result{Statuses: map[int]int{}, Ledger: &Ledger{Prefix: cfg.RunID, Docs: map[string]map[string]map[string]any{}}}
+	res := &Result{Statuses: map[int]int{}, ByURL: map[string]int{}, Ledger: &Ledger{Prefix: cfg.RunID, Docs: map[string]map[string]map[string]any{}}}
 	var mu sync.Mutex
 	start := time.Now()
 	stopNew := time.Now().Add(cfg.Duration)
@@ -115,7 +131,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	errc := make(chan error, cfg.Clients)
 	for c := range cfg.Clients {
 		wg.Go(func() {
-			cl := &client{cfg: cfg, n: c, rng: rand.New(rand.NewPCG(cfg.Seed, uint64(c))), model: map[string]map[string]map[string]any{}}
+			cl := &client{cfg: cfg, n: c, at: c % len(cfg.URLs), rng: rand.New(rand.NewPCG(cfg.Seed, uint64(c))), model: map[string]map[string]map[string]any{}}
 			if err := cl.run(ctx, stopNew, drainEnd, res, &mu); err != nil {
 				errc <- err
 			}
@@ -133,6 +149,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 type client struct {
 	cfg   Config
 	n     int
+	at    int // index of the instance the next upload goes to
 	rng   *rand.Rand
 	seq   int
 	token string
@@ -208,7 +225,9 @@ type syncgateOp struct {
 }
 
 func (c *client) fetchToken(ctx context.Context) error {
-	req, _ := http.NewRequestWithContext(ctx, "GET", c.cfg.URL+"/token?user_id="+url.QueryEscape(fmt.Sprintf("user-%d", c.n)), nil)
+	// Tokens come from another instance than uploads go to.
+	tokenURL := c.cfg.URLs[(c.at+1)%len(c.cfg.URLs)]
+	req, _ := http.NewRequestWithContext(ctx, "GET", tokenURL+"/token?user_id="+url.QueryEscape(fmt.Sprintf("user-%d", c.n)), nil)
 	if c.cfg.APIKey != "" {
 		req.Header.Set("Authorization", "Bearer "+c.cfg.APIKey)
 	}
@@ -254,6 +273,21 @@ func (c *client) run(ctx context.Context, stopNew, drainEnd time.Time, res *Resu
 			res.Unacknowledged++
 			mu.Unlock()
 			return nil
+		}
+		if len(c.cfg.URLs) > 1 && c.rng.Float64() < c.cfg.ResendShare {
+			// The answer "was lost": send the batch again, to another
+			// instance. It must be acknowledged; that it changes nothing
+			// is what the ledger check shows.
+			c.at = (c.at + 1) % len(c.cfg.URLs)
+			if _, _, ok := c.send(ctx, body, drainEnd, res, mu); !ok {
+				mu.Lock()
+				res.Unacknowledged++
+				mu.Unlock()
+				return nil
+			}
+			mu.Lock()
+			res.Resent++
+			mu.Unlock()
 		}
 		// Acknowledged: the model and the ledger follow the server's answer.
 		for i, op := range ops {
@@ -319,7 +353,8 @@ func (c *client) applyLocal(op syncgateOp) {
 func (c *client) send(ctx context.Context, body []byte, drainEnd time.Time, res *Result, mu *sync.Mutex) (int, map[int]bool, bool) {
 	wait := 50 * time.Millisecond
 	for time.Now().Before(drainEnd) && ctx.Err() == nil {
-		req, _ := http.NewRequestWithContext(ctx, "POST", c.cfg.URL+"/upload", bytes.NewReader(body))
+		url := c.cfg.URLs[c.at]
+		req, _ := http.NewRequestWithContext(ctx, "POST", url+"/upload", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+c.token)
 		start := time.Now()
@@ -336,6 +371,9 @@ func (c *client) send(ctx context.Context, body []byte, drainEnd time.Time, res 
 		res.Latencies = append(res.Latencies, time.Since(start))
 		if status != 200 && status != 503 && status != 0 && len(res.Unexpected) < 20 {
 			res.Unexpected = append(res.Unexpected, fmt.Sprintf("%d %s", status, strings.TrimSpace(string(out))))
+		}
+		if status == 200 {
+			res.ByURL[url]++
 		}
 		mu.Unlock()
 		switch status {
@@ -354,6 +392,13 @@ func (c *client) send(ctx context.Context, body []byte, drainEnd time.Time, res 
 			return r.Applied, rej, true
 		case 401:
 			_ = c.fetchToken(ctx) // expired: refresh and resend
+		}
+		if len(c.cfg.URLs) > 1 && (status == 0 || status == 503) {
+			// A load balancer sends the retry elsewhere.
+			c.at = (c.at + 1) % len(c.cfg.URLs)
+			mu.Lock()
+			res.Failovers++
+			mu.Unlock()
 		}
 		time.Sleep(wait)
 		wait = min(wait*2, time.Second)
@@ -378,10 +423,14 @@ func (r *Result) Summary() string {
 		statuses = append(statuses, fmt.Sprintf("%d×%d", n, s))
 	}
 	sort.Strings(statuses)
-	return fmt.Sprintf("%d batches, %d ops in %s (%.0f ops/s acknowledged); applied %d, rejected %d; latency p50 %s p95 %s p99 %s; statuses %s; unacknowledged %d",
+	s := fmt.Sprintf("%d batches, %d ops in %s (%.0f ops/s acknowledged); applied %d, rejected %d; latency p50 %s p95 %s p99 %s; statuses %s; unacknowledged %d",
 		r.Batches, r.Ops, r.Elapsed.Round(time.Millisecond), float64(r.Ops)/r.Elapsed.Seconds(), r.Applied, r.Rejected,
 		r.Percentile(50).Round(time.Microsecond), r.Percentile(95).Round(time.Microsecond), r.Percentile(99).Round(time.Microsecond),
 		strings.Join(statuses, " "), r.Unacknowledged)
+	if len(r.ByURL) > 1 || r.Resent > 0 || r.Failovers > 0 {
+		s += fmt.Sprintf("; acknowledged per instance %v, resent %d, failovers %d", r.ByURL, r.Resent, r.Failovers)
+	}
+	return s
 }
 
 // Dumper reads the stored documents of a table whose ids start with prefix.
