@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -135,4 +136,43 @@ func TestReliabilityRollingRestart(t *testing.T) {
 		t.Fatalf("not both instances served uploads: %v", res.ByURL)
 	}
 	verify(t, dbURI, apps[0].db, res)
+}
+
+// TestShutdownDrain: with SHUTDOWN_DRAIN, a stopping instance first answers
+// /readyz with 503 (a load balancer's health check takes it out of
+// rotation) while it still serves uploads, then shuts down cleanly.
+func TestShutdownDrain(t *testing.T) {
+	env := baseEnv(t)
+	env["SHUTDOWN_DRAIN"] = "3s"
+	a := start(t, env)
+	began := time.Now()
+	a.cancel() // as SIGTERM does
+	waitFor(t, 2*time.Second, func() bool {
+		r := get(t, a.url+"/readyz")
+		return r.status == 503 && strings.Contains(string(r.body), "shutting down")
+	})
+	if d := time.Since(began); d > 2*time.Second {
+		t.Fatalf("/readyz turned 503 after %s", d)
+	}
+	if r := postUpload(t, a, "", `{"batch":[{"op":"PUT","table":"lists","id":"draining","data":{"name":"n"}}]}`); r.status != 200 {
+		t.Fatalf("upload while draining: %d %s", r.status, r.body)
+	}
+	if time.Since(began) >= 3*time.Second {
+		t.Fatal("the drain ended before the checks: the test proves nothing; raise SHUTDOWN_DRAIN")
+	}
+	select {
+	case code := <-a.done:
+		a.done <- code
+		if code != 0 {
+			t.Fatalf("exit code %d", code)
+		}
+		if d := time.Since(began); d < 3*time.Second {
+			t.Fatalf("stopped after %s, before the 3s drain", d)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("did not stop within 20s")
+	}
+	if _, err := http.Get(a.url + "/healthz"); err == nil {
+		t.Fatal("still accepting connections after shutdown")
+	}
 }

@@ -80,6 +80,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"bad log level", "LOG_LEVEL", "loud", "LOG_LEVEL"},
 		{"public without private", "POWERSYNC_PUBLIC_KEY", "abc", "POWERSYNC_PRIVATE_KEY"},
 		{"bad memory", "GUEST_MEMORY_MB", "1", "GUEST_MEMORY_MB"},
+		{"negative drain", "SHUTDOWN_DRAIN", "-1s", "SHUTDOWN_DRAIN"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

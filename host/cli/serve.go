@@ -207,7 +207,7 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	go connect(connCtx, st, state, log)
 
 	holder := sandbox.NewReloadable(nil)
-	srv := server.New(server.Config{Addr: cfg.Addr, ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, Warnings: warnings,
+	srv := server.New(server.Config{Addr: cfg.Addr, ShutdownTimeout: cfg.ShutdownTimeout, ShutdownDrain: cfg.ShutdownDrain, Logger: log, Warnings: warnings,
 		Details: func() map[string]any {
 			return map[string]any{"token_auth": mode, "database": map[string]any{"embedded": cfg.Embedded(), "name": cfg.Database},
 				"guests": describe(holder.Current())}

@@ -66,6 +66,7 @@ type Config struct {
 	GuestDeadlines string            `env:"GUEST_DEADLINES" envDefault:"checks" help:"how a guest call is stopped at its deadline: checks (a countdown added at each function and loop of the guest when it is loaded, which returns to Go every 1024 turns) or wazero (wazero's own checks: no rewriting, guests about 2x slower)"`
 
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s" help:"how long in-flight requests may finish after SIGTERM"`
+	ShutdownDrain   time.Duration `env:"SHUTDOWN_DRAIN" envDefault:"0s" help:"after SIGTERM, how long to keep serving with /readyz at 503 before closing the listener, so a load balancer stops routing here first (e.g. 2 health-check intervals); 0: close at once"`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat       string        `env:"LOG_FORMAT" envDefault:"text" help:"text or json"`
 }
@@ -243,6 +244,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("SHUTDOWN_TIMEOUT", "must be positive")
+	}
+	if c.ShutdownDrain < 0 {
+		bad("SHUTDOWN_DRAIN", "must not be negative")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

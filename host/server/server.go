@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,7 +45,11 @@ type Check struct {
 type Config struct {
 	Addr            string
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+	// ShutdownDrain is how long, after the signal to stop, the server goes
+	// on serving while /readyz answers 503, so a load balancer's health
+	// checks take it out of rotation before it stops accepting.
+	ShutdownDrain time.Duration
+	Logger        *slog.Logger
 	// Warnings are shown on /readyz (e.g. "TOKEN_AUTH=dev: anyone can mint tokens").
 	Warnings []string
 	// Details, when set, adds fields to /readyz (e.g. the guest pipeline).
@@ -65,6 +70,7 @@ type Server struct {
 	srv      *http.Server
 	mu       sync.Mutex
 	ln       net.Listener
+	draining atomic.Bool
 }
 
 // New returns a server with /healthz, /readyz and /metrics registered.
@@ -323,6 +329,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 			checks[c.Name] = "ok"
 		}
 	}
+	if s.draining.Load() {
+		checks["shutdown"] = "shutting down: draining for the load balancer"
+		ready = false
+	}
 	body := map[string]any{"status": "ready", "checks": checks}
 	if len(s.cfg.Warnings) > 0 {
 		body["warnings"] = s.cfg.Warnings
@@ -388,6 +398,17 @@ func (s *Server) Serve(ctx context.Context) error {
 	case err := <-errc:
 		return fmt.Errorf("server: %w", err)
 	case <-ctx.Done():
+	}
+	if s.cfg.ShutdownDrain > 0 {
+		s.draining.Store(true)
+		s.log.Info("draining: /readyz answers 503 while requests are still served", "for", s.cfg.ShutdownDrain)
+		t := time.NewTimer(s.cfg.ShutdownDrain)
+		select {
+		case <-t.C:
+		case err := <-errc:
+			t.Stop()
+			return fmt.Errorf("server: %w", err)
+		}
 	}
 	s.log.Info("shutting down", "grace", s.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
