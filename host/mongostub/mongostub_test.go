@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 )
 
 func connect(t *testing.T, cfg Config) (*Server, *mongo.Client) {
@@ -156,5 +157,42 @@ func TestFaults(t *testing.T) {
 	}
 	if _, err := coll.Find(ctx, bson.D{}); err != nil {
 		t.Fatalf("after the closed connection: %v", err)
+	}
+}
+
+// Discard acknowledges without keeping; Delay answers late; an
+// unacknowledged write (w:0, moreToCome) gets no answer and the connection
+// stays usable.
+func TestDiscardDelayUnacknowledged(t *testing.T) {
+	s, c := connect(t, Config{Discard: true})
+	ctx := t.Context()
+	coll := c.Database("d").Collection("c")
+	u, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: "x"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "a", Value: 1}}}})
+	if err != nil || u.MatchedCount != 1 || u.ModifiedCount != 1 {
+		t.Fatalf("discarded update: %+v %v", u, err)
+	}
+	if n := len(s.Docs("d", "c")); n != 0 {
+		t.Fatalf("Discard kept %d documents", n)
+	}
+	s.AddFault(Fault{Command: "find", Times: 1, Delay: 300 * time.Millisecond})
+	began := time.Now()
+	if _, err := coll.Find(ctx, bson.D{}); err != nil || time.Since(began) < 300*time.Millisecond {
+		t.Fatalf("delayed find: %v after %s", err, time.Since(began))
+	}
+
+	s2, c2 := connect(t, Config{})
+	w0 := c2.Database("d").Collection("c", options.Collection().SetWriteConcern(writeconcern.Unacknowledged()))
+	if _, err := w0.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s2.Docs("d", "c")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the unacknowledged insert never arrived")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := c2.Database("d").Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: 2}}); err != nil {
+		t.Fatalf("after an unacknowledged write: %v", err)
 	}
 }

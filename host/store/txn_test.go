@@ -509,3 +509,74 @@ func TestTxnParts(t *testing.T) {
 		t.Fatalf("parts %v, want [2 2]", got)
 	}
 }
+
+// TestCurrentLookups: on MongoDB one find per collection with $in; on
+// FerretDB one find per id (its $in does not use the _id index).
+func TestCurrentLookups(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cfg       mongostub.Config
+		wantFinds int
+		wantIn    bool
+	}{
+		{"replica set", mongostub.Config{SetName: "rs0"}, 2, true},
+		{"FerretDB", mongostub.Config{FerretDB: true}, 3, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, st := openStub(t, tc.cfg, store.Options{})
+			s.Put(db, "lists", bson.D{{Key: "_id", Value: "a"}, {Key: "name", Value: "A"}})
+			s.Put(db, "todos", bson.D{{Key: "_id", Value: "t"}, {Key: "done", Value: true}})
+			cur, err := st.Current(t.Context(), []syncgate.Op{patch(0, "lists", "a"), patch(1, "lists", "missing"), patch(2, "todos", "t")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cur["lists"]) != 1 || len(cur["todos"]) != 1 || cur["lists"]["a"][0].Value != "A" {
+				t.Fatalf("current %v", cur)
+			}
+			finds := 0
+			for _, c := range s.Commands(false) {
+				if c.Name != "find" {
+					continue
+				}
+				finds++
+				_, err := c.Body.LookupErr("filter", "_id", "$in")
+				if (err == nil) != tc.wantIn {
+					t.Errorf("filter %s, want $in %v", c.Lookup("filter"), tc.wantIn)
+				}
+			}
+			if finds != tc.wantFinds {
+				t.Fatalf("%d finds, want %d", finds, tc.wantFinds)
+			}
+		})
+	}
+}
+
+// TestDeadLettersRetried: the dead-letter insert is a retryable write
+// (lsid, txnNumber): when its answer is lost the driver sends it again with
+// the same txnNumber and MongoDB (here the stand-in) does not insert twice.
+func TestDeadLettersRetried(t *testing.T) {
+	s, st := openStub(t, mongostub.Config{SetName: "rs0"}, store.Options{})
+	s.AddFault(mongostub.Fault{Command: "insert", Times: 1, Close: true, AfterApply: true})
+	b := &syncgate.Batch{Ops: []syncgate.Op{put(0, "lists", "x")}, RequestID: "r1"}
+	rej := []syncgate.Rejection{{Index: 0, Op: syncgate.Put, Table: "lists", ID: "x", Code: "c", Reason: "r"}}
+	if err := st.RecordRejections(t.Context(), b, rej); err != nil {
+		t.Fatal(err)
+	}
+	var inserts []mongostub.Command
+	for _, c := range s.Commands(false) {
+		if c.Name == "insert" {
+			inserts = append(inserts, c)
+		}
+	}
+	if len(inserts) != 2 {
+		t.Fatalf("%d inserts, want the first and its retry", len(inserts))
+	}
+	n0, ok0 := inserts[0].TxnNumber()
+	n1, ok1 := inserts[1].TxnNumber()
+	if !ok0 || !ok1 || n0 != n1 {
+		t.Fatalf("txnNumbers %d/%v %d/%v: not a retryable write", n0, ok0, n1, ok1)
+	}
+	if n := len(s.Docs(db, "syncgate_rejected")); n != 1 {
+		t.Fatalf("%d dead letters, want 1", n)
+	}
+}
