@@ -102,25 +102,28 @@ func TestReliabilityRollingRestart(t *testing.T) {
 		}
 		done <- res
 	}()
+	began := time.Now()
 	var restarts sync.WaitGroup
 	restarts.Go(func() {
 		for i := range apps {
-			// Under load first: this instance has acknowledged uploads.
-			deadline := time.Now().Add(30 * time.Second)
-			for !uploadsServed(t, apps[i]) {
+			// Under load: this instance has acknowledged uploads, and the
+			// restarts are spread over the run (at 1/3 and 2/3 of it).
+			at := began.Add(d * time.Duration(i+1) / 3)
+			deadline := at.Add(30 * time.Second)
+			for time.Now().Before(at) || !uploadsServed(t, apps[i]) {
 				if time.Now().After(deadline) {
 					t.Errorf("instance %d served no upload within 30s", i)
 					return
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			began := time.Now()
+			stopped := time.Now()
 			if code := apps[i].stop(t); code != 0 {
 				t.Errorf("instance %d: exit code %d; log:\n%s", i, code, apps[i].logs.String())
 				return
 			}
 			apps[i] = start(t, envs[i])
-			t.Logf("instance %d restarted: ready again after %s", i, time.Since(began).Round(time.Millisecond))
+			t.Logf("instance %d restarted at %s: ready again after %s", i, stopped.Sub(began).Round(time.Millisecond), time.Since(stopped).Round(time.Millisecond))
 		}
 	})
 	restarts.Wait()
