@@ -15,10 +15,15 @@
 //     filters {}, {_id: v} and {_id: {$in: [...]}}, on documents kept in
 //     memory by _id (or acknowledged and dropped, Config.Discard), with the
 //     n/nModified/upserted counts MongoDB reports, ordered or unordered;
-//   - multi-document transactions by lsid and txnNumber: writes are staged
-//     in the session's copy of the data and reach the shared data only on
-//     commitTransaction; abortTransaction, a write error, or a connection
-//     closed mid-transaction leaves the shared data untouched;
+//   - multi-document transactions by lsid and txnNumber: writes go to the
+//     transaction's own layer over the shared data (its reads see them and
+//     fall through to the shared data: no snapshot isolation) and reach the
+//     shared data only on commitTransaction, replayed in order; an
+//     abortTransaction, a write error, or a connection closed
+//     mid-transaction leaves the shared data untouched; a retried commit of
+//     the last committed transaction succeeds, as on MongoDB;
+//   - retryable writes: the last write of a session (lsid) outside a
+//     transaction answers its retry (same txnNumber) without running again;
 //   - create/collMod/listCollections/drop (validators are recorded, not
 //     enforced: Config.Refuse decides which statements fail);
 //   - ping, endSessions, killCursors, getMore (empty).
@@ -191,13 +196,19 @@ type Server struct {
 	cmds      []Command
 	faults    []*Fault
 	txns      map[string]*txn
-	committed map[string]bool
-	retried   map[string]bson.Raw // retryable writes' answers by lsid/txnNumber
+	committed map[string]int64 // last committed txnNumber by lsid
+	retried   map[string]retry // last retryable write by lsid
 	colls     map[string]*CollectionInfo
 	conns     map[net.Conn]int64
 	nextConn  int64
 	closed    bool
 	wg        sync.WaitGroup
+}
+
+// retry is a retryable write's answer, for its retry.
+type retry struct {
+	txnNumber int64
+	reply     bson.Raw
 }
 
 // CollectionInfo is what create/collMod set on a collection.
@@ -208,19 +219,47 @@ type CollectionInfo struct {
 }
 
 type txn struct {
+	// view holds the transaction's own writes per collection, over the
+	// shared data: reads fall through to it (no snapshot isolation).
 	view    store
 	writes  []Command
 	aborted bool
-	colls   map[string]bool // collections created implicitly inside
 }
 
-// store is db → collection → id key → document, in insertion order per
-// collection.
+// colls finds (or, create, makes) a collection for a command.
+type colls func(db, name string, create bool) *coll
+
+// over is the transaction's collection lookup: its own layer over base.
+func (t *txn) over(base store) colls {
+	return func(db, name string, create bool) *coll {
+		if c := t.view.coll(db, name, false); c != nil {
+			return c
+		}
+		p := base.coll(db, name, false)
+		if p == nil && !create {
+			return nil
+		}
+		if t.view[db] == nil {
+			t.view[db] = map[string]*coll{}
+		}
+		c := &coll{docs: map[string]bson.Raw{}, parent: p, deleted: map[string]bool{}}
+		t.view[db][name] = c
+		return c
+	}
+}
+
+// store is db → collection.
 type store map[string]map[string]*coll
 
+// coll is one collection's documents by id key, in insertion order; a
+// transaction's layer also has the collection under it (parent) and the ids
+// it deleted from there.
 type coll struct {
-	keys []string
-	docs map[string]bson.Raw
+	keys    []string // insertion order; may hold removed or repeated keys (see all)
+	holes   int
+	docs    map[string]bson.Raw
+	parent  *coll
+	deleted map[string]bool
 }
 
 func (s store) coll(db, name string, create bool) *coll {
@@ -238,19 +277,14 @@ func (s store) coll(db, name string, create bool) *coll {
 	return c
 }
 
-func (s store) clone() store {
-	out := make(store, len(s))
-	for db, cs := range s {
-		out[db] = make(map[string]*coll, len(cs))
-		for n, c := range cs {
-			cc := &coll{keys: append([]string(nil), c.keys...), docs: make(map[string]bson.Raw, len(c.docs))}
-			for k, d := range c.docs {
-				cc.docs[k] = d
-			}
-			out[db][n] = cc
-		}
+func (c *coll) get(key string) (bson.Raw, bool) {
+	if d, ok := c.docs[key]; ok {
+		return d, true
 	}
-	return out
+	if c.parent != nil && !c.deleted[key] {
+		return c.parent.get(key)
+	}
+	return nil, false
 }
 
 func (c *coll) put(key string, doc bson.Raw) {
@@ -258,19 +292,52 @@ func (c *coll) put(key string, doc bson.Raw) {
 		c.keys = append(c.keys, key)
 	}
 	c.docs[key] = doc
+	delete(c.deleted, key)
 }
 
 func (c *coll) remove(key string) {
+	if c.parent != nil {
+		c.deleted[key] = true
+	}
 	if _, ok := c.docs[key]; !ok {
 		return
 	}
 	delete(c.docs, key)
-	for i, k := range c.keys {
-		if k == key {
-			c.keys = append(c.keys[:i], c.keys[i+1:]...)
-			break
+	// Removed keys stay in keys until they are half of it: a delete costs
+	// O(1), not a scan.
+	c.holes++
+	if c.holes > len(c.keys)/2 {
+		kept := c.keys[:0]
+		seen := map[string]bool{}
+		for _, k := range c.keys {
+			if _, ok := c.docs[k]; ok && !seen[k] {
+				seen[k] = true
+				kept = append(kept, k)
+			}
+		}
+		c.keys, c.holes = kept, 0
+	}
+}
+
+// all returns the documents in insertion order (the parent's first).
+func (c *coll) all() []bson.Raw {
+	var out []bson.Raw
+	seen := map[string]bool{}
+	if c.parent != nil {
+		for _, k := range c.parent.keys {
+			if d, ok := c.get(k); ok && !seen[k] {
+				seen[k] = true
+				out = append(out, d)
+			}
 		}
 	}
+	for _, k := range c.keys {
+		if d, ok := c.docs[k]; ok && !seen[k] {
+			seen[k] = true
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // Start listens on 127.0.0.1 (a free port) and serves until Close.
@@ -286,7 +353,7 @@ func Start(cfg Config) (*Server, error) {
 		cfg.SessionTimeoutMinutes = 30
 	}
 	s := &Server{cfg: cfg, ln: ln, addr: ln.Addr().String(), data: store{}, txns: map[string]*txn{},
-		committed: map[string]bool{}, retried: map[string]bson.Raw{}, colls: map[string]*CollectionInfo{}, conns: map[net.Conn]int64{}}
+		committed: map[string]int64{}, retried: map[string]retry{}, colls: map[string]*CollectionInfo{}, conns: map[net.Conn]int64{}}
 	if len(s.cfg.Hosts) == 0 {
 		s.cfg.Hosts = []string{s.addr}
 	}
@@ -394,11 +461,7 @@ func (s *Server) Docs(db, collection string) []bson.Raw {
 	if c == nil {
 		return nil
 	}
-	out := make([]bson.Raw, 0, len(c.keys))
-	for _, k := range c.keys {
-		out = append(out, c.docs[k])
-	}
-	return out
+	return c.all()
 }
 
 // Put stores doc (which must have an _id) directly, as if written earlier.
@@ -796,7 +859,7 @@ func (s *Server) run(cmd Command) bson.Raw {
 		return s.endTxn(cmd, false)
 	}
 	// Everything else may run inside a transaction.
-	data := s.data
+	data := colls(s.data.coll)
 	var t *txn
 	inTxn := false
 	if auto, ok := cmd.Body.Lookup("autocommit").BooleanOK(); ok && !auto {
@@ -806,7 +869,7 @@ func (s *Server) run(cmd Command) bson.Raw {
 		}
 		inTxn = true
 		if start, _ := cmd.Body.Lookup("startTransaction").BooleanOK(); start {
-			t = &txn{view: s.data.clone()}
+			t = &txn{view: store{}}
 			s.txns[key] = t
 		} else {
 			t = s.txns[key]
@@ -814,21 +877,23 @@ func (s *Server) run(cmd Command) bson.Raw {
 		if t == nil || t.aborted {
 			return errorDoc(251, "NoSuchTransaction", "mongostub: transaction "+key+" is not open", []string{"TransientTransactionError"})
 		}
-		data = t.view
+		data = t.over(s.data)
 	}
 	switch strings.ToLower(cmd.Name) {
 	case "insert", "update", "delete":
 		// A retryable write (lsid and txnNumber outside a transaction) runs
 		// once; its retry gets the first answer, as on MongoDB.
-		key, retryable := txnKey(cmd)
-		if retryable && !inTxn {
-			if r, ok := s.retried[key]; ok {
-				return r
+		n, retryable := cmd.TxnNumber()
+		lsid := string(cmd.LSID())
+		retryable = retryable && lsid != "" && !inTxn
+		if retryable {
+			if r, ok := s.retried[lsid]; ok && r.txnNumber == n {
+				return r.reply
 			}
 		}
 		reply, failed := s.write(data, cmd, inTxn)
-		if retryable && !inTxn {
-			s.retried[key] = reply
+		if retryable {
+			s.retried[lsid] = retry{txnNumber: n, reply: reply}
 		}
 		if t != nil {
 			if failed {
@@ -842,7 +907,7 @@ func (s *Server) run(cmd Command) bson.Raw {
 	case "find":
 		return s.find(data, cmd)
 	case "listcollections":
-		return s.listCollections(data, cmd)
+		return s.listCollections(cmd)
 	case "create", "collmod":
 		return s.createOrMod(cmd)
 	case "drop":
@@ -898,8 +963,9 @@ func (s *Server) endTxn(cmd Command, commit bool) bson.Raw {
 		return errorDoc(50768, "NotARetryableWriteCommand", "mongostub: no lsid or txnNumber", nil)
 	}
 	t := s.txns[key]
+	n, _ := cmd.TxnNumber()
 	if t == nil {
-		if commit && s.committed[key] {
+		if last, ok := s.committed[string(cmd.LSID())]; commit && ok && last == n {
 			return mustRaw(bson.D{{Key: "ok", Value: 1.0}}) // a retried commit: already done
 		}
 		return errorDoc(251, "NoSuchTransaction", "mongostub: transaction "+key+" is not open", []string{"TransientTransactionError"})
@@ -910,9 +976,9 @@ func (s *Server) endTxn(cmd Command, commit bool) bson.Raw {
 	}
 	if commit {
 		for _, w := range t.writes {
-			s.write(s.data, w, false)
+			s.write(s.data.coll, w, false)
 		}
-		s.committed[key] = true
+		s.committed[string(cmd.LSID())] = n
 	}
 	return mustRaw(bson.D{{Key: "ok", Value: 1.0}})
 }
@@ -963,23 +1029,23 @@ func ids(filter bson.Raw) ([]bson.RawValue, bool, error) {
 	return []bson.RawValue{v}, false, nil
 }
 
-func (s *Server) find(data store, cmd Command) bson.Raw {
+func (s *Server) find(data colls, cmd Command) bson.Raw {
 	filter, _ := cmd.Body.Lookup("filter").DocumentOK()
 	want, all, err := ids(filter)
 	if err != nil {
 		return errorDoc(2, "BadValue", err.Error(), nil)
 	}
 	batch := bson.A{}
-	if c := data.coll(cmd.DB, cmd.Collection(), false); c != nil {
+	if c := data(cmd.DB, cmd.Collection(), false); c != nil {
 		if all {
-			for _, k := range c.keys {
-				batch = append(batch, c.docs[k])
+			for _, d := range c.all() {
+				batch = append(batch, d)
 			}
 		} else {
 			seen := map[string]bool{}
 			for _, id := range want {
 				k := idKey(id)
-				if d, ok := c.docs[k]; ok && !seen[k] {
+				if d, ok := c.get(k); ok && !seen[k] {
 					seen[k] = true
 					batch = append(batch, d)
 				}
@@ -990,7 +1056,7 @@ func (s *Server) find(data store, cmd Command) bson.Raw {
 		{Key: "ns", Value: cmd.DB + "." + cmd.Collection()}}}, {Key: "ok", Value: 1.0}})
 }
 
-func (s *Server) listCollections(data store, cmd Command) bson.Raw {
+func (s *Server) listCollections(cmd Command) bson.Raw {
 	filter, _ := cmd.Body.Lookup("filter").DocumentOK()
 	name, _ := filter.Lookup("name").StringValueOK()
 	batch := bson.A{}
@@ -1001,7 +1067,7 @@ func (s *Server) listCollections(data store, cmd Command) bson.Raw {
 			batch = append(batch, bson.D{{Key: "name", Value: n}, {Key: "type", Value: "collection"}})
 		}
 	}
-	for n := range data[cmd.DB] {
+	for n := range s.data[cmd.DB] {
 		add(n)
 	}
 	for k := range s.colls {
@@ -1050,7 +1116,7 @@ func (s *Server) createOrMod(cmd Command) bson.Raw {
 
 // write runs an insert, update or delete on data and reports whether a
 // statement failed.
-func (s *Server) write(data store, cmd Command, inTxn bool) (bson.Raw, bool) {
+func (s *Server) write(data colls, cmd Command, inTxn bool) (bson.Raw, bool) {
 	name := strings.ToLower(cmd.Name)
 	ident := map[string]string{"insert": "documents", "update": "updates", "delete": "deletes"}[name]
 	stmts := cmd.Docs(ident)
@@ -1060,7 +1126,7 @@ func (s *Server) write(data store, cmd Command, inTxn bool) (bson.Raw, bool) {
 	}
 	var c *coll
 	if !s.cfg.Discard {
-		c = data.coll(cmd.DB, cmd.Collection(), true)
+		c = data(cmd.DB, cmd.Collection(), true)
 	}
 	st := Statement{Command: name, DB: cmd.DB, Collection: cmd.Collection(), InTxn: inTxn}
 	n, modified := 0, 0
@@ -1129,7 +1195,7 @@ func (s *Server) insert(c *coll, st Statement, doc bson.Raw) *WriteError {
 	if c == nil {
 		return nil
 	}
-	if _, ok := c.docs[idKey(id)]; ok {
+	if _, ok := c.get(idKey(id)); ok {
 		return &WriteError{Code: 11000, Message: "E11000 duplicate key error collection: " + st.DB + "." + st.Collection + " index: _id_ dup key: { _id: " + id.String() + " }"}
 	}
 	c.put(idKey(id), append(bson.Raw(nil), doc...))
@@ -1160,7 +1226,7 @@ func (s *Server) update(c *coll, st Statement, stmt bson.Raw) (int, int, *bson.R
 		}
 		return 1, 1, nil, nil
 	}
-	old, exists := c.docs[idKey(id)]
+	old, exists := c.get(idKey(id))
 	if !exists && !upsert {
 		return 0, 0, nil, nil
 	}
@@ -1250,7 +1316,7 @@ func (s *Server) remove(c *coll, st Statement, stmt bson.Raw) (int, *WriteError)
 		}
 		return 1, nil
 	}
-	old, ok := c.docs[idKey(want[0])]
+	old, ok := c.get(idKey(want[0]))
 	if !ok {
 		return 0, nil
 	}

@@ -3,6 +3,7 @@ package mongostub
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -194,5 +195,68 @@ func TestDiscardDelayUnacknowledged(t *testing.T) {
 	}
 	if _, err := c2.Database("d").Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: 2}}); err != nil {
 		t.Fatalf("after an unacknowledged write: %v", err)
+	}
+}
+
+// A transaction sees its own writes over the shared data; outside it they
+// are invisible until commit, deletes included; many deletes keep the
+// insertion order of what is left.
+func TestTransactionLayer(t *testing.T) {
+	s, c := connect(t, Config{SetName: "rs0"})
+	ctx := t.Context()
+	coll := c.Database("d").Collection("c")
+	for i := range 10 {
+		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idsOf := func(ctx context.Context) []int32 {
+		cur, err := coll.Find(ctx, bson.D{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var docs []struct {
+			ID int32 `bson:"_id"`
+		}
+		if err := cur.All(ctx, &docs); err != nil {
+			t.Fatal(err)
+		}
+		var out []int32
+		for _, d := range docs {
+			out = append(out, d.ID)
+		}
+		return out
+	}
+	sess, err := c.StartSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.EndSession(ctx)
+	if err := sess.StartTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	sctx := mongo.NewSessionContext(ctx, sess)
+	for i := range 6 {
+		if _, err := coll.DeleteOne(sctx, bson.D{{Key: "_id", Value: i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := coll.InsertOne(sctx, bson.D{{Key: "_id", Value: 42}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(idsOf(sctx)); got != "[6 7 8 9 42]" {
+		t.Fatalf("inside the transaction: %s", got)
+	}
+	if got := fmt.Sprint(idsOf(ctx)); got != "[0 1 2 3 4 5 6 7 8 9]" {
+		t.Fatalf("outside before commit: %s", got)
+	}
+	if err := sess.CommitTransaction(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(idsOf(ctx)); got != "[6 7 8 9 42]" {
+		t.Fatalf("after commit: %s", got)
+	}
+	if n := len(s.Docs("d", "c")); n != 5 {
+		t.Fatalf("%d documents", n)
 	}
 }
