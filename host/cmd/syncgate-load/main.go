@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/syncgate/syncgate/host/loadgen"
@@ -27,7 +28,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("syncgate-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg loadgen.Config
-	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "syncgate base URL (loopback only)")
+	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "syncgate base URL (loopback only); several instances comma separated")
+	fs.Float64Var(&cfg.ResendShare, "resend", 0, "with several -url instances: share of acknowledged batches sent again to another instance")
 	fs.IntVar(&cfg.Clients, "clients", 16, "concurrent simulated clients")
 	fs.DurationVar(&cfg.Duration, "duration", 60*time.Second, "how long clients start new batches")
 	fs.IntVar(&cfg.BatchSize, "batch", 20, "ops per batch")
@@ -37,6 +39,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	db := fs.String("db", "syncgate", "database name for -mongo-uri")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if strings.Contains(cfg.URL, ",") {
+		cfg.URLs = strings.Split(cfg.URL, ",")
 	}
 	res, err := loadgen.Run(ctx, cfg)
 	if err != nil {
