@@ -19,12 +19,27 @@ import (
 const instancesAPIKey = "a-long-api-key-for-the-instances-test"
 
 // instancesEnv is a production-like configuration (keys from the
-// environment, api-key minting, tokens required) shared by the instances.
-func instancesEnv(t *testing.T) map[string]string {
+// environment, api-key minting, tokens required) shared by the instances,
+// and the database they share with its URI.
+//
+// On the embedded FerretDB the instances get a database of their own, with
+// half the usual write concurrency each: FerretDB v1 holds a connection per
+// statement of an update command (docs/design.md, "FerretDB-safe writes")
+// and the bound is per instance, so two instances at 4 commands × 16
+// statements could hold 128 connections of its pool of 100. A database of
+// their own keeps any trouble there away from the other tests.
+func instancesEnv(t *testing.T) (map[string]string, string) {
 	env := templateEnv(t, schemaEnv(t))
 	delete(env, "UPLOAD_AUTH")
 	env["TOKEN_API_KEYS"] = instancesAPIKey
-	return env
+	uri := dbURI
+	if !realMongo() {
+		db, _ := ownDB(t)
+		uri = db.URI()
+		env["STORE_WRITE_CONCURRENCY"] = "2"
+	}
+	env["MONGO_URI"] = uri
+	return env, uri
 }
 
 // fixedAddr reserves a loopback port, so a restarted instance serves the
@@ -58,7 +73,7 @@ func uploadsServed(t *testing.T, a *app) bool {
 // nothing duplicated, resends across instances change nothing.
 func TestReliabilityTwoInstances(t *testing.T) {
 	clients, d := loadShape(t, 8, 4*time.Second)
-	env := instancesEnv(t)
+	env, uri := instancesEnv(t)
 	a := start(t, with(env, "ADDR", "127.0.0.1:0"))
 	b := start(t, with(env, "ADDR", "127.0.0.1:0"))
 	res, err := loadgen.Run(context.Background(), loadgen.Config{URLs: []string{a.url, b.url}, APIKey: instancesAPIKey,
@@ -79,7 +94,7 @@ func TestReliabilityTwoInstances(t *testing.T) {
 	if res.Rejected == 0 {
 		t.Fatal("no invalid row was rejected: the schema gate did not run")
 	}
-	verify(t, dbURI, a.db, res)
+	verify(t, uri, a.db, res)
 }
 
 // TestReliabilityRollingRestart restarts each of two instances in turn
@@ -88,7 +103,7 @@ func TestReliabilityTwoInstances(t *testing.T) {
 // instance, see no failed upload, and the database equals the ledger.
 func TestReliabilityRollingRestart(t *testing.T) {
 	clients, d := loadShape(t, 8, 6*time.Second)
-	env := instancesEnv(t)
+	env, uri := instancesEnv(t)
 	env["SHUTDOWN_TIMEOUT"] = "10s"
 	envs := []map[string]string{with(env, "ADDR", fixedAddr(t)), with(env, "ADDR", fixedAddr(t))}
 	apps := []*app{start(t, envs[0]), start(t, envs[1])}
@@ -138,7 +153,7 @@ func TestReliabilityRollingRestart(t *testing.T) {
 	if res.ByURL[urls[0]] == 0 || res.ByURL[urls[1]] == 0 {
 		t.Fatalf("not both instances served uploads: %v", res.ByURL)
 	}
-	verify(t, dbURI, apps[0].db, res)
+	verify(t, uri, apps[0].db, res)
 }
 
 // TestShutdownDrain: with SHUTDOWN_DRAIN, a stopping instance first answers
