@@ -109,8 +109,8 @@ type Fault struct {
 	// What it does, in this order of precedence:
 	Close       bool         // close the connection without answering
 	Code        int          // answer ok:0 with this code, CodeName, Message and Labels
-	CodeName    string       //
-	Message     string       //
+	CodeName    string       // e.g. WriteConflict; default "Error<code>"
+	Message     string       // errmsg; default names the fault
 	Labels      []string     // errorLabels, e.g. TransientTransactionError
 	WriteErrors []WriteError // answer ok:1 with these write errors (n 0) and Labels
 	// Delay answers late (alone: a slow server).
