@@ -32,6 +32,14 @@
 // with write errors, late, or by closing the connection, optionally after
 // applying it (a commit whose answer was lost). _id values are compared by
 // BSON type and bytes, so int32 1 and int64 1 are different ids here.
+//
+// Use, in a test or a benchmark:
+//
+//	s, err := mongostub.Start(mongostub.Config{SetName: "rs0"}) // Discard: true for client-side benchmarks
+//	defer s.Close()
+//	st, err := store.Open(s.URI(), "app", store.Options{})        // or mongo.Connect with s.URI()
+//	f := s.AddFault(mongostub.Fault{Command: "commitTransaction", Times: 1, Close: true, AfterApply: true})
+//	… s.Names(), s.Commands(false), s.Docs("app", "lists"), s.Fired(f)
 package mongostub
 
 import (
