@@ -1,7 +1,8 @@
 // Package tests runs syncgate end to end: the real command (cli.Run) on a
 // loopback port, against an embedded FerretDB started once for the package
 // or, when SYNCGATE_TEST_MONGO_URI is set (go tool task test:mongo), against
-// that MongoDB; spoken to over real HTTP.
+// that MongoDB, or against mongostub (the in-process stand-in, as a replica
+// set) when it is "mongostub"; spoken to over real HTTP.
 package tests
 
 import (
@@ -26,10 +27,12 @@ import (
 	"github.com/syncgate/syncgate/host/cli"
 	"github.com/syncgate/syncgate/host/devdb"
 	"github.com/syncgate/syncgate/host/guestbuild"
+	"github.com/syncgate/syncgate/host/mongostub"
 )
 
 var (
 	sharedDB *devdb.DB // nil on a real MongoDB
+	stubDB   *mongostub.Server
 	// dbURI is the database every test shares: the embedded FerretDB or
 	// SYNCGATE_TEST_MONGO_URI.
 	dbURI  string
@@ -50,7 +53,13 @@ func TestMain(m *testing.M) {
 	if err := guestbuild.Build(guestsDir, guestbuild.Stock); err != nil {
 		panic(err)
 	}
-	if dbURI = os.Getenv("SYNCGATE_TEST_MONGO_URI"); dbURI != "" {
+	if dbURI = os.Getenv("SYNCGATE_TEST_MONGO_URI"); dbURI == "mongostub" {
+		if stubDB, err = mongostub.Start(mongostub.Config{SetName: "rs0"}); err != nil {
+			panic(err)
+		}
+		dbURI = stubDB.URI()
+		fmt.Fprintf(os.Stderr, "tests: against mongostub as a replica set at %s (validators are not enforced there)\n", dbURI)
+	} else if dbURI != "" {
 		fmt.Fprintf(os.Stderr, "tests: against the MongoDB at SYNCGATE_TEST_MONGO_URI (databases t_*, dropped at the end)\n")
 	} else {
 		sharedDB, err = devdb.Start(filepath.Join(dir, "db"), "127.0.0.1:0", nil)
@@ -65,26 +74,32 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	if sharedDB == nil {
+	if sharedDB == nil && stubDB == nil {
 		dropTestDatabases(ctx)
 	}
 	_ = client.Disconnect(ctx)
 	if sharedDB != nil {
 		_ = sharedDB.Close(ctx)
 	}
+	if stubDB != nil {
+		_ = stubDB.Close()
+	}
 	cancel()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-// realMongo reports whether the suite runs against SYNCGATE_TEST_MONGO_URI.
+// realMongo reports whether the suite runs against SYNCGATE_TEST_MONGO_URI
+// (a MongoDB, or mongostub).
 func realMongo() bool { return sharedDB == nil }
 
-// needFerretDB skips a test that is about the embedded FerretDB itself.
-func needFerretDB(t *testing.T, why string) {
+// needValidators skips a test that needs the database to evaluate
+// $jsonSchema validators, which mongostub does not.
+func needValidators(t *testing.T) {
 	t.Helper()
-	if realMongo() {
-		t.Skip("runs on the embedded FerretDB only: " + why)
+	needMongo(t)
+	if stubDB != nil {
+		t.Skip("SYNCGATE_TEST_MONGO_URI=mongostub: the stand-in records validators but does not evaluate them; this test needs a real MongoDB")
 	}
 }
 

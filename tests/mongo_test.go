@@ -45,7 +45,7 @@ func TestMongoTransactionsOn(t *testing.T) {
 // (strict mode: 422, nothing written); on a populated collection, moderate
 // leaves updates of older invalid documents alone and strict refuses them.
 func TestMongoValidators(t *testing.T) {
-	needMongo(t)
+	needValidators(t)
 	ctx := t.Context()
 	env := schemaEnv(t)
 	lists := client.Database(env["MONGO_DATABASE"]).Collection("lists")
