@@ -22,6 +22,10 @@
 //     abortTransaction, a write error, or a connection closed
 //     mid-transaction leaves the shared data untouched; a retried commit of
 //     the last committed transaction succeeds, as on MongoDB;
+//   - write conflicts: a transaction writing a document another open
+//     transaction wrote gets WriteConflict (112, TransientTransactionError)
+//     and is aborted; locks last until commit, abort, a new transaction or
+//     endSessions on the session, or Config.TxnLifetime;
 //   - retryable writes: the last write of a session (lsid) outside a
 //     transaction answers its retry (same txnNumber) without running again;
 //   - create/collMod/listCollections/drop (validators are recorded, not
@@ -75,6 +79,11 @@ type Config struct {
 	SessionTimeoutMinutes int
 	// MaxWireVersion defaults to 21 (MongoDB 7.0).
 	MaxWireVersion int
+	// TxnLifetime is how long an open transaction holds its documents
+	// (MongoDB's transactionLifetimeLimitSeconds); default 60 s. One left
+	// open by a lost connection blocks writers of its documents this long,
+	// as on MongoDB, unless its session starts another or ends.
+	TxnLifetime time.Duration
 	// Discard acknowledges writes without keeping documents: every update
 	// and delete statement counts as matching one document. For benchmarks
 	// of the client side.
@@ -209,6 +218,7 @@ type Server struct {
 	colls     map[string]*CollectionInfo
 	conns     map[net.Conn]int64
 	nextConn  int64
+	conflicts int
 	closed    bool
 	wg        sync.WaitGroup
 }
@@ -232,6 +242,17 @@ type txn struct {
 	view    store
 	writes  []Command
 	aborted bool
+	lsid    string
+	started time.Time
+	// locks are the documents it wrote (db, collection, id key): another
+	// open transaction writing one of them gets a WriteConflict.
+	locks map[string]bool
+}
+
+// open reports whether t still holds its locks: not aborted, and younger
+// than the transaction lifetime.
+func (t *txn) open(lifetime time.Duration) bool {
+	return !t.aborted && time.Since(t.started) < lifetime
 }
 
 // colls finds (or, create, makes) a collection for a command.
@@ -359,6 +380,9 @@ func Start(cfg Config) (*Server, error) {
 	}
 	if cfg.SessionTimeoutMinutes == 0 {
 		cfg.SessionTimeoutMinutes = 30
+	}
+	if cfg.TxnLifetime == 0 {
+		cfg.TxnLifetime = 60 * time.Second
 	}
 	s := &Server{cfg: cfg, ln: ln, addr: ln.Addr().String(), data: store{}, txns: map[string]*txn{},
 		committed: map[string]int64{}, retried: map[string]retry{}, colls: map[string]*CollectionInfo{}, conns: map[net.Conn]int64{}}
@@ -495,13 +519,20 @@ func (s *Server) Collection(db, collection string) *CollectionInfo {
 	return s.colls[db+"."+collection]
 }
 
+// Conflicts counts the WriteConflicts answered so far.
+func (s *Server) Conflicts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conflicts
+}
+
 // OpenTransactions counts transactions neither committed nor aborted.
 func (s *Server) OpenTransactions() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for _, t := range s.txns {
-		if !t.aborted {
+		if t.open(s.cfg.TxnLifetime) {
 			n++
 		}
 	}
@@ -856,7 +887,20 @@ func (s *Server) run(cmd Command) bson.Raw {
 			d = append(d, bson.E{Key: "ferretdbVersion", Value: "v1.24.2"})
 		}
 		return mustRaw(append(d, bson.E{Key: "ok", Value: 1.0}))
-	case "ping", "endsessions", "killcursors":
+	case "endsessions":
+		// Ending a session aborts its open transaction.
+		if arr, ok := cmd.Body.Lookup("endSessions").ArrayOK(); ok {
+			vals, _ := arr.Values()
+			for _, v := range vals {
+				if d, ok := v.DocumentOK(); ok {
+					if _, id, ok := d.Lookup("id").BinaryOK(); ok {
+						s.abortSession(string(id))
+					}
+				}
+			}
+		}
+		return mustRaw(bson.D{{Key: "ok", Value: 1.0}})
+	case "ping", "killcursors":
 		return mustRaw(bson.D{{Key: "ok", Value: 1.0}})
 	case "getmore":
 		return mustRaw(bson.D{{Key: "cursor", Value: bson.D{{Key: "nextBatch", Value: bson.A{}}, {Key: "id", Value: int64(0)},
@@ -877,7 +921,9 @@ func (s *Server) run(cmd Command) bson.Raw {
 		}
 		inTxn = true
 		if start, _ := cmd.Body.Lookup("startTransaction").BooleanOK(); start {
-			t = &txn{view: store{}}
+			// A new transaction on a session aborts the one before.
+			s.abortSession(string(cmd.LSID()))
+			t = &txn{view: store{}, lsid: string(cmd.LSID()), started: time.Now(), locks: map[string]bool{}}
 			s.txns[key] = t
 		} else {
 			t = s.txns[key]
@@ -897,6 +943,11 @@ func (s *Server) run(cmd Command) bson.Raw {
 		if retryable {
 			if r, ok := s.retried[lsid]; ok && r.txnNumber == n {
 				return r.reply
+			}
+		}
+		if t != nil {
+			if r := s.lock(t, cmd); r != nil {
+				return r
 			}
 		}
 		reply, failed := s.write(data, cmd, inTxn)
@@ -929,6 +980,56 @@ func (s *Server) run(cmd Command) bson.Raw {
 		return mustRaw(bson.D{{Key: "ok", Value: 1.0}})
 	}
 	return errorDoc(59, "CommandNotFound", "mongostub: no such command: '"+cmd.Name+"'", nil)
+}
+
+// abortSession aborts the open transactions of a session; s.mu is held.
+func (s *Server) abortSession(lsid string) {
+	for key, t := range s.txns {
+		if t.lsid == lsid {
+			delete(s.txns, key)
+		}
+	}
+}
+
+// lock takes the documents a write in t names; when another open
+// transaction holds one, t is aborted and the answer is MongoDB's
+// WriteConflict, a TransientTransactionError. s.mu is held.
+func (s *Server) lock(t *txn, cmd Command) bson.Raw {
+	var keys []string
+	prefix := cmd.DB + "\x00" + cmd.Collection() + "\x00"
+	switch strings.ToLower(cmd.Name) {
+	case "insert":
+		for _, d := range cmd.Docs("documents") {
+			keys = append(keys, prefix+idKey(d.Lookup("_id")))
+		}
+	case "update", "delete":
+		ident := map[string]string{"update": "updates", "delete": "deletes"}[strings.ToLower(cmd.Name)]
+		for _, st := range cmd.Docs(ident) {
+			q, _ := st.Lookup("q").DocumentOK()
+			if want, all, err := ids(q); err == nil && !all {
+				for _, id := range want {
+					keys = append(keys, prefix+idKey(id))
+				}
+			}
+		}
+	}
+	for _, other := range s.txns {
+		if other == t || !other.open(s.cfg.TxnLifetime) {
+			continue
+		}
+		for _, k := range keys {
+			if other.locks[k] {
+				t.aborted = true
+				s.conflicts++
+				return errorDoc(112, "WriteConflict", "mongostub: WriteConflict: the document is written by another open transaction",
+					[]string{"TransientTransactionError"})
+			}
+		}
+	}
+	for _, k := range keys {
+		t.locks[k] = true
+	}
+	return nil
 }
 
 func (s *Server) hello(cmd Command) bson.Raw {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/syncgate/syncgate/host/mongostub"
 	"github.com/syncgate/syncgate/host/store"
@@ -578,5 +580,94 @@ func TestDeadLettersRetried(t *testing.T) {
 	}
 	if n := len(s.Docs(db, "syncgate_rejected")); n != 1 {
 		t.Fatalf("%d dead letters, want 1", n)
+	}
+}
+
+// TestConcurrentBatchesConflict: concurrent batches writing the same
+// document in transactions meet MongoDB's WriteConflict; the driver retries
+// the losers, every batch is applied, none is rejected, and the document is
+// one batch's whole result (n and by from the same batch), never a mix.
+func TestConcurrentBatchesConflict(t *testing.T) {
+	s, st := openStub(t, mongostub.Config{SetName: "rs0"}, store.Options{Timeout: 10 * time.Second})
+	const writers = 8
+	errs := make(chan error, writers)
+	for i := range writers {
+		go func() {
+			rej, err := st.Apply(t.Context(), []syncgate.Op{
+				put(0, "lists", "shared", "n", int64(i)),
+				put(1, "todos", fmt.Sprintf("t%d", i)),
+				patch(2, "lists", "shared", "by", int64(i)),
+			})
+			if err == nil && len(rej) > 0 {
+				err = fmt.Errorf("rejected %v", rej)
+			}
+			errs <- err
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Conflicts() == 0 {
+		t.Log("no write conflict happened: the batches did not overlap this time")
+	}
+	docs := s.Docs(db, "lists")
+	if len(docs) != 1 {
+		t.Fatalf("%d lists", len(docs))
+	}
+	n, by := docs[0].Lookup("n").Int64(), docs[0].Lookup("by").Int64()
+	if n != by {
+		t.Fatalf("shared is a mix of two batches: n %d, by %d", n, by)
+	}
+	if got := len(s.Docs(db, "todos")); got != writers {
+		t.Fatalf("%d todos, want %d", got, writers)
+	}
+	t.Logf("%d write conflicts retried", s.Conflicts())
+}
+
+// TestWriteConflictBetweenTransactions: the stand-in's lock, checked
+// directly: a second transaction writing a document the first holds gets
+// WriteConflict until the first commits.
+func TestWriteConflictBetweenTransactions(t *testing.T) {
+	s, err := mongostub.Start(mongostub.Config{SetName: "rs0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, err := mongo.Connect(options.Client().ApplyURI(s.URI()).SetTimeout(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(context.Background())
+	ctx := t.Context()
+	coll := c.Database(db).Collection("lists")
+	s1, _ := c.StartSession()
+	s2, _ := c.StartSession()
+	defer s1.EndSession(ctx)
+	defer s2.EndSession(ctx)
+	s1.StartTransaction()
+	s2.StartTransaction()
+	if _, err := coll.InsertOne(mongo.NewSessionContext(ctx, s1), bson.D{{Key: "_id", Value: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = coll.UpdateOne(mongo.NewSessionContext(ctx, s2), bson.D{{Key: "_id", Value: "x"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "a", Value: 1}}}})
+	var se mongo.ServerError
+	if !errors.As(err, &se) || !se.HasErrorCode(112) || !se.HasErrorLabel("TransientTransactionError") {
+		t.Fatalf("second writer: %v, want WriteConflict with TransientTransactionError", err)
+	}
+	s2.AbortTransaction(ctx)
+	if err := s1.CommitTransaction(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s2.StartTransaction()
+	if _, err := coll.UpdateOne(mongo.NewSessionContext(ctx, s2), bson.D{{Key: "_id", Value: "x"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "a", Value: 1}}}}); err != nil {
+		t.Fatalf("after the first committed: %v", err)
+	}
+	if err := s2.CommitTransaction(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Docs(db, "lists"); len(got) != 1 || got[0].Lookup("a").Int32() != 1 {
+		t.Fatalf("lists %v", got)
 	}
 }
