@@ -257,3 +257,34 @@ func sameJSON(t *testing.T, d bson.Raw, want json.RawMessage) bool {
 	by, _ := json.Marshal(y)
 	return string(bx) == string(by)
 }
+
+// TestStubTransactionLimit: STORE_TXN_MAX_OPS splits a batch into that many
+// ops per transaction, in order.
+func TestStubTransactionLimit(t *testing.T) {
+	s := stub(t, mongostub.Config{SetName: "rs0"})
+	env := stubEnv(t, s)
+	env["STORE_TXN_MAX_OPS"] = "2"
+	a := start(t, env)
+	r := postUpload(t, a, "", `{"batch":[
+		{"op":"PUT","table":"lists","id":"1","data":{"n":1}},
+		{"op":"PUT","table":"lists","id":"2","data":{"n":2}},
+		{"op":"PUT","table":"lists","id":"3","data":{"n":3}},
+		{"op":"PUT","table":"lists","id":"4","data":{"n":4}},
+		{"op":"PUT","table":"lists","id":"5","data":{"n":5}}
+	]}`)
+	if r.status != 200 || r.json(t)["applied"] != float64(5) {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	var per []int
+	for _, c := range s.Commands(false) {
+		if c.Name == "update" {
+			per = append(per, len(c.Docs("updates")))
+		}
+	}
+	if !slices.Equal(per, []int{2, 2, 1}) {
+		t.Fatalf("statements per transaction %v, want [2 2 1]", per)
+	}
+	if got := stubIDs(s, a.db, "lists"); !slices.Equal(got, []string{"1", "2", "3", "4", "5"}) {
+		t.Fatalf("lists %v", got)
+	}
+}

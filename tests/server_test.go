@@ -81,6 +81,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"public without private", "POWERSYNC_PUBLIC_KEY", "abc", "POWERSYNC_PRIVATE_KEY"},
 		{"bad memory", "GUEST_MEMORY_MB", "1", "GUEST_MEMORY_MB"},
 		{"negative drain", "SHUTDOWN_DRAIN", "-1s", "SHUTDOWN_DRAIN"},
+		{"zero txn ops", "STORE_TXN_MAX_OPS", "0", "STORE_TXN_MAX_OPS"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -191,7 +191,7 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	}
 	st, err := store.Open(uri, cfg.Database, store.Options{
 		Timeout: cfg.DBTimeout, Chunk: cfg.WriteChunk, Concurrency: cfg.WriteConcurrency, DeadLetter: cfg.DeadLetter,
-		AllOrNothing: cfg.Strict,
+		AllOrNothing: cfg.Strict, TxnMaxOps: cfg.TxnMaxOps, TxnMaxBytes: cfg.TxnMaxBytes,
 	})
 	if err != nil {
 		return err

@@ -51,6 +51,8 @@ type Config struct {
 	DBTimeout        time.Duration `env:"MONGO_TIMEOUT" envDefault:"10s" help:"deadline of each database call"`
 	WriteChunk       int           `env:"STORE_WRITE_CHUNK" envDefault:"0" help:"most replace/update statements per write command; 0: 16 on the embedded database, 1000 otherwise"`
 	WriteConcurrency int           `env:"STORE_WRITE_CONCURRENCY" envDefault:"0" help:"most concurrent write commands; 0: 4 on the embedded database, unbounded otherwise"`
+	TxnMaxOps        int           `env:"STORE_TXN_MAX_OPS" envDefault:"1000" help:"replica set/mongos: most ops in one transaction; a longer batch is several transactions in order"`
+	TxnMaxBytes      int           `env:"STORE_TXN_MAX_BYTES" envDefault:"8388608" help:"replica set/mongos: most bytes of BSON documents in one transaction"`
 
 	GuestsDir      string            `env:"GUESTS_DIR" envDefault:"guest/bin" help:"folder of built guest .wasm files"`
 	Guests         []string          `env:"GUESTS" envSeparator:"," help:"guests to run in order, each name or name:table1|table2; the schema gate always runs last"`
@@ -199,6 +201,12 @@ func (c *Config) Validate() error {
 	}
 	if c.WriteChunk < 0 {
 		bad("STORE_WRITE_CHUNK", "must not be negative")
+	}
+	if c.TxnMaxOps <= 0 {
+		bad("STORE_TXN_MAX_OPS", "must be positive")
+	}
+	if c.TxnMaxBytes <= 0 {
+		bad("STORE_TXN_MAX_BYTES", "must be positive")
 	}
 	if c.WriteConcurrency < 0 {
 		bad("STORE_WRITE_CONCURRENCY", "must not be negative")
