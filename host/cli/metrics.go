@@ -1,27 +1,31 @@
 package cli
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/syncgate/syncgate/host/sandbox"
+	"github.com/syncgate/syncgate/host/live"
+	"github.com/syncgate/syncgate/host/server"
 )
 
 // guestCollector exports the live pipeline's guest counters.
 type guestCollector struct {
-	holder                                       *sandbox.Reloadable
+	rules                                        *live.Reloader
 	calls, rejections, traps, timeouts, replaced *prometheus.Desc
 	idle                                         *prometheus.Desc
 }
 
-func newGuestCollector(h *sandbox.Reloadable) *guestCollector {
+func newGuestCollector(rules *live.Reloader) *guestCollector {
 	d := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc("syncgate_guest_"+name, help, []string{"guest"}, nil)
 	}
-	return &guestCollector{holder: h,
+	return &guestCollector{rules: rules,
 		calls:      d("calls_total", "Guest calls (one per batch and guest)."),
 		rejections: d("rejections_total", "Ops a guest rejected or that failed in a guest."),
 		traps:      d("traps_total", "Guest calls that trapped (panic, memory, ABI)."),
@@ -38,11 +42,11 @@ func (c *guestCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *guestCollector) Collect(ch chan<- prometheus.Metric) {
-	p := c.holder.Current()
-	if p == nil {
+	r := c.rules.Current()
+	if r == nil {
 		return
 	}
-	for _, s := range p.Stages() {
+	for _, s := range r.Pipeline().Stages() {
 		st, name := s.Guest.Stats(), s.Guest.Name()
 		ch <- prometheus.MustNewConstMetric(c.calls, prometheus.CounterValue, float64(st.Calls.Load()), name)
 		ch <- prometheus.MustNewConstMetric(c.rejections, prometheus.CounterValue, float64(st.Rejections.Load()), name)
@@ -68,4 +72,80 @@ type logWriter struct{ log *slog.Logger }
 func (w logWriter) Write(p []byte) (int, error) {
 	w.log.Warn("guest output", "text", strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// reloadCollector exports what the last reloads did.
+type reloadCollector struct {
+	rules                           *live.Reloader
+	reloads, failures, last, failed *prometheus.Desc
+}
+
+func newReloadCollector(rules *live.Reloader) *reloadCollector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("syncgate_reload_"+name, help, nil, nil)
+	}
+	return &reloadCollector{rules: rules,
+		reloads:  d("success_total", "Reloads of schemas and guests that made a new set live (start-up included)."),
+		failures: d("failures_total", "Reloads that failed; the previous set stayed live."),
+		last:     d("last_success_timestamp_seconds", "When the live set of schemas and guests was made."),
+		failed:   d("last_failed", "1 when the last reload failed (the previous set is serving), else 0."),
+	}
+}
+
+func (c *reloadCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.reloads, c.failures, c.last, c.failed} {
+		ch <- d
+	}
+}
+
+func (c *reloadCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.rules.Status()
+	failed := 0.0
+	if st.Err != nil {
+		failed = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(st.Reloads))
+	ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(st.Failures))
+	ch <- prometheus.MustNewConstMetric(c.failed, prometheus.GaugeValue, failed)
+	if !st.LastOK.IsZero() {
+		ch <- prometheus.MustNewConstMetric(c.last, prometheus.GaugeValue, float64(st.LastOK.UnixNano())/1e9)
+	}
+}
+
+// reloadHealth is the /readyz "guests" check: not ready until the first
+// set is live; degraded (still 200) while the last reload failed.
+func reloadHealth(st live.Status) error {
+	switch {
+	case !st.Loaded && st.Err != nil:
+		return st.Err
+	case !st.Loaded:
+		return errors.New("loading")
+	case st.Err != nil:
+		return server.Degraded(fmt.Errorf("the last reload failed at %s, the previous set is serving: %w", st.Last.UTC().Format(time.RFC3339), st.Err))
+	}
+	return nil
+}
+
+// reloadDetails is the "reload" object of /readyz.
+func reloadDetails(st live.Status) map[string]any {
+	d := map[string]any{"reloads": st.Reloads, "failures": st.Failures}
+	if !st.Last.IsZero() {
+		d["last"] = st.Last.UTC().Format(time.RFC3339Nano)
+	}
+	if !st.LastOK.IsZero() {
+		d["last_success"] = st.LastOK.UTC().Format(time.RFC3339Nano)
+	}
+	if st.Err != nil {
+		d["error"] = st.Err.Error()
+	}
+	return d
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

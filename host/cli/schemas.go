@@ -8,13 +8,11 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"sync/atomic"
 
 	"github.com/syncgate/syncgate/host/config"
 	"github.com/syncgate/syncgate/host/devdb"
 	"github.com/syncgate/syncgate/host/schemas"
 	"github.com/syncgate/syncgate/host/store"
-	"github.com/syncgate/syncgate/host/syncgate"
 )
 
 const schemasUsage = `usage: syncgate schemas check|export|apply [flags]
@@ -109,9 +107,3 @@ func applyValidators(ctx context.Context, cfg config.Config, set *schemas.Set, l
 	}
 	return nil
 }
-
-// converter lets hot reload swap the schema set the upload path converts with.
-type converter struct{ set atomic.Pointer[schemas.Set] }
-
-func (c *converter) PrepareID(op *syncgate.Op) error { return c.set.Load().PrepareID(op) }
-func (c *converter) Convert(op *syncgate.Op) error   { return c.set.Load().Convert(op) }

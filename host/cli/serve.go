@@ -10,8 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -20,15 +18,12 @@ import (
 	"github.com/syncgate/syncgate/host/auth"
 	"github.com/syncgate/syncgate/host/config"
 	"github.com/syncgate/syncgate/host/devdb"
+	"github.com/syncgate/syncgate/host/live"
 	"github.com/syncgate/syncgate/host/sandbox"
-	"github.com/syncgate/syncgate/host/schemas"
 	"github.com/syncgate/syncgate/host/server"
 	"github.com/syncgate/syncgate/host/store"
 	"github.com/syncgate/syncgate/host/upload"
 )
-
-// devAudience is the aud of development tokens: PowerSync's usual local URL.
-const devAudience = "http://localhost:8080"
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
@@ -76,23 +71,15 @@ func loadKeys(cfg config.Config, log *slog.Logger) (*auth.Keys, error) {
 	return auth.NewKeys(signing, extra...)
 }
 
-// tokenAuth picks who may mint: dev only when chosen or in the zero-config
-// development run; api-key by default when keys come from the environment.
-func tokenAuth(cfg config.Config) (auth.TokenAuth, string) {
-	mode := cfg.TokenAuth
-	if mode == "" {
-		mode = "api-key"
-		if cfg.Dev() {
-			mode = "dev"
-		}
-	}
-	switch mode {
+// tokenAuth builds the /token authoriser for cfg.TokenMode().
+func tokenAuth(cfg config.Config) auth.TokenAuth {
+	switch cfg.TokenMode() {
 	case "api-key":
-		return auth.NewAPIKeys(cfg.APIKeys()), mode
+		return auth.NewAPIKeys(cfg.APIKeys())
 	case "jwks":
-		return auth.NewUpstream(cfg.UpstreamJWKS, cfg.UpstreamIssuer, cfg.UpstreamAud, cfg.UpstreamClaim, nil), mode
+		return auth.NewUpstream(cfg.UpstreamJWKS, cfg.UpstreamIssuer, cfg.UpstreamAud, cfg.UpstreamClaim, nil)
 	}
-	return auth.Dev{}, "dev"
+	return auth.Dev{}
 }
 
 // readiness is one /readyz condition that a background task updates: nil
@@ -143,52 +130,38 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	}
 	log := newLogger(cfg, stderr)
 	var warnings []string
+	warn := func(w string) {
+		log.Warn(w)
+		warnings = append(warnings, w)
+	}
 
 	keys, err := loadKeys(cfg, log)
 	if err != nil {
 		return err
 	}
-	audience := cfg.Audience
-	if audience == "" {
-		audience = devAudience
-		log.Warn("POWERSYNC_URL is not set: development tokens use aud " + devAudience)
+	audience, defaulted := cfg.TokenAudience()
+	if defaulted {
+		log.Warn("POWERSYNC_URL is not set: development tokens use aud " + audience)
 	}
 	minter, err := auth.NewMinter(keys, audience, cfg.TokenIssuer, cfg.TokenTTL)
 	if err != nil {
 		return err
 	}
-	mintAuth, mode := tokenAuth(cfg)
+	mode := cfg.TokenMode()
 	if mode == "dev" {
-		w := "TOKEN_AUTH=dev: anyone can mint a token for any user_id; development only"
-		log.Warn(w)
-		warnings = append(warnings, w)
+		warn("TOKEN_AUTH=dev: anyone can mint a token for any user_id; development only")
 	}
 	var uploadAuth upload.Authenticator = auth.NewVerifier(keys, audience)
 	if cfg.UploadAuth == "off" {
 		uploadAuth = nil
-		w := "UPLOAD_AUTH=off: /upload accepts writes from anyone; local experiments only"
-		log.Warn(w)
-		warnings = append(warnings, w)
+		warn("UPLOAD_AUTH=off: /upload accepts writes from anyone; local experiments only")
 	}
 
-	uri := cfg.MongoURI
-	var ddb *devdb.DB
-	if cfg.Embedded() {
-		dir := filepath.Join(cfg.StateDir, "data")
-		ddb, err = devdb.Start(dir, "127.0.0.1:0", slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})))
-		if err != nil {
-			return err
-		}
-		defer func() {
-			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := ddb.Close(cctx); err != nil {
-				log.Error("embedded database close", "err", err)
-			}
-		}()
-		uri = ddb.URI()
-		log.Info("MONGO_URI is not set: using the embedded development database (FerretDB with SQLite)", "dir", ddb.Dir(), "uri", uri)
+	uri, closeDB, err := databaseURI(cfg, log, stderr)
+	if err != nil {
+		return err
 	}
+	defer closeDB()
 	st, err := store.Open(uri, cfg.Database, store.Options{
 		Timeout: cfg.DBTimeout, Chunk: cfg.WriteChunk, Concurrency: cfg.WriteConcurrency, DeadLetter: cfg.DeadLetter,
 		AllOrNothing: cfg.Strict, TxnMaxOps: cfg.TxnMaxOps, TxnMaxBytes: cfg.TxnMaxBytes,
@@ -206,43 +179,6 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	defer stopConnect()
 	go connect(connCtx, st, state, log)
 
-	holder := sandbox.NewReloadable(nil)
-	srv := server.New(server.Config{Addr: cfg.Addr, ShutdownTimeout: cfg.ShutdownTimeout, ShutdownDrain: cfg.ShutdownDrain, Logger: log, Warnings: warnings,
-		Details: func() map[string]any {
-			return map[string]any{"token_auth": mode, "database": map[string]any{"embedded": cfg.Embedded(), "name": cfg.Database},
-				"guests": describe(holder.Current())}
-		}})
-	srv.AddCheck(server.Check{Name: "database", Fn: func(ctx context.Context) error {
-		if err := state.get(); err != nil {
-			return err
-		}
-		return st.Ping(ctx)
-	}})
-
-	schemaTables, err := schemaFiles(cfg.SchemasDir)
-	if err != nil {
-		return err
-	}
-	conv := &converter{}
-	if len(schemaTables) > 0 {
-		set, err := schemas.Load(cfg.SchemasDir)
-		if err != nil {
-			return fmt.Errorf("SCHEMAS_DIR %s:\n%w", cfg.SchemasDir, err)
-		}
-		conv.set.Store(set)
-	}
-	allowed := cfg.Tables
-	if len(allowed) == 0 {
-		allowed = schemaTables // schema-first: only tables with a schema
-	}
-	var tables map[string]bool
-	if len(allowed) > 0 {
-		tables = map[string]bool{}
-		for _, t := range allowed {
-			tables[strings.TrimSpace(t)] = true
-		}
-	}
-
 	durations, observe := guestDuration()
 	deadlines, err := sandbox.ParseDeadlineMode(cfg.GuestDeadlines)
 	if err != nil {
@@ -258,36 +194,33 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	rules := live.New(cfg, rt)
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		holder.Swap(cctx, nil)
+		rules.Close(cctx)
 		_ = rt.Close(cctx)
 	}()
-	srv.Registry().MustRegister(durations, newGuestCollector(holder))
-	guests := &readiness{err: errors.New("loading")}
-	srv.AddCheck(server.Check{Name: "guests", Fn: func(context.Context) error {
-		if holder.Current() == nil {
-			return guests.get()
+
+	srv := server.New(server.Config{Addr: cfg.Addr, ShutdownTimeout: cfg.ShutdownTimeout, ShutdownDrain: cfg.ShutdownDrain, Logger: log, Warnings: warnings,
+		Details: func() map[string]any {
+			return map[string]any{"token_auth": mode, "database": map[string]any{"embedded": cfg.Embedded(), "name": cfg.Database},
+				"guests": rules.Current().Describe(), "reload": reloadDetails(rules.Status())}
+		}})
+	srv.AddCheck(server.Check{Name: "database", Fn: func(ctx context.Context) error {
+		if err := state.get(); err != nil {
+			return err
 		}
-		return nil
+		return st.Ping(ctx)
 	}})
-	serveCtx, fail := context.WithCancelCause(ctx)
-	watchDone := make(chan struct{})
-	defer func() {
-		fail(nil)
-		<-watchDone // a load in progress must end before the runtime closes
-	}()
-	go func() {
-		defer close(watchDone)
-		watchGuests(serveCtx, cfg, rt, holder, conv, guests, log, fail)
-	}()
+	srv.AddCheck(server.Check{Name: "guests", Fn: func(context.Context) error { return reloadHealth(rules.Status()) }})
+	srv.Registry().MustRegister(durations, newGuestCollector(rules), newReloadCollector(rules))
 
 	up := upload.New(upload.Config{
-		Limits:       upload.Limits{MaxOps: cfg.MaxOps, MaxDepth: cfg.MaxDepth, MaxIDBytes: cfg.MaxIDBytes, Tables: tables},
-		MaxBodyBytes: cfg.MaxBodyBytes, Strict: cfg.Strict, Converter: conv,
-	}, st, holder, uploadAuth)
-	ah := &auth.Handlers{Keys: keys, Minter: minter, Auth: mintAuth}
+		Limits:       upload.Limits{MaxOps: cfg.MaxOps, MaxDepth: cfg.MaxDepth, MaxIDBytes: cfg.MaxIDBytes},
+		MaxBodyBytes: cfg.MaxBodyBytes, Strict: cfg.Strict,
+	}, st, func() (upload.Rules, func(), error) { return rules.Acquire() }, uploadAuth)
+	ah := &auth.Handlers{Keys: keys, Minter: minter, Auth: tokenAuth(cfg)}
 	srv.Handle("GET /jwks", ah.JWKS)
 	srv.Handle("GET /.well-known/jwks.json", ah.JWKS)
 	srv.Handle("GET /token", ah.Token)
@@ -301,6 +234,16 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
+	serveCtx, fail := context.WithCancelCause(ctx)
+	watchDone := make(chan struct{})
+	defer func() {
+		fail(nil)
+		<-watchDone // a reload in progress must end before the runtime closes
+	}()
+	go func() {
+		defer close(watchDone)
+		watch(serveCtx, cfg, rules, log, fail)
+	}()
 	log.Info("listening", "addr", srv.Addr(), "token_auth", mode, "upload_auth", cfg.UploadAuth, "routes", srv.Routes())
 	if err := srv.Serve(serveCtx); err != nil {
 		return err
@@ -312,25 +255,43 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	return nil
 }
 
-// watchGuests loads the pipeline, then reloads it on SIGHUP or when guest
-// or schema files change. A failed first load stops the server (fail); a
-// failed reload keeps the old pipeline and logs why.
-func watchGuests(ctx context.Context, cfg config.Config, rt *sandbox.Runtime, holder *sandbox.Reloadable, conv *converter, state *readiness, log *slog.Logger, fail context.CancelCauseFunc) {
-	print := fingerprint(cfg)
-	p, err := loadPipeline(ctx, cfg, rt, log)
+// databaseURI is MONGO_URI, or the embedded development database's URI when
+// it is not set; closeDB stops that database.
+func databaseURI(cfg config.Config, log *slog.Logger, stderr io.Writer) (uri string, closeDB func(), err error) {
+	if !cfg.Embedded() {
+		return cfg.MongoURI, func() {}, nil
+	}
+	ddb, err := devdb.Start(filepath.Join(cfg.StateDir, "data"), "127.0.0.1:0", slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	if err != nil {
+		return "", nil, err
+	}
+	log.Info("MONGO_URI is not set: using the embedded development database (FerretDB with SQLite)", "dir", ddb.Dir(), "uri", ddb.URI())
+	return ddb.URI(), func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := ddb.Close(cctx); err != nil {
+			log.Error("embedded database close", "err", err)
+		}
+	}, nil
+}
+
+// watch makes the first reload (start-up), then reloads on SIGHUP or when
+// guest or schema files change. A failed first load stops the server
+// (fail); a failed reload keeps the live set and says why in the log, on
+// /readyz and in metrics.
+func watch(ctx context.Context, cfg config.Config, rules *live.Reloader, log *slog.Logger, fail context.CancelCauseFunc) {
+	print := live.Fingerprint(cfg)
+	start := time.Now()
+	log.Info("loading guests and schemas (guests are compiled once per build; the first start takes seconds)", "pool", cfg.Pool())
+	r, err := rules.Reload(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			log.Error("guests failed to load", "err", err)
-			state.set(err)
 			fail(fmt.Errorf("guests: %w", err))
 		}
 		return
 	}
-	holder.Swap(ctx, p)
-	// Compiling guests allocates tens of MiB that are garbage once the pools
-	// are warm; hand them back to the OS now rather than when the scavenger
-	// gets to it (measured: ready-state RSS 261 → see docs/benchmarks.md).
-	debug.FreeOSMemory()
+	log.Info("guests loaded", "pipeline", r.Describe(), "pool", cfg.Pool(), "took", time.Since(start).Round(time.Millisecond))
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -348,28 +309,20 @@ func watchGuests(ctx context.Context, cfg config.Config, rt *sandbox.Runtime, ho
 		case <-hup:
 			why = "SIGHUP"
 		case <-tick:
-			now := fingerprint(cfg)
+			now := live.Fingerprint(cfg)
 			if now == print {
 				continue
 			}
 			print, why = now, "files changed"
 		}
 		log.Info("reloading guests and schemas", "why", why)
-		var set *schemas.Set
-		if tables, _ := schemaFiles(cfg.SchemasDir); len(tables) > 0 {
-			if set, err = schemas.Load(cfg.SchemasDir); err != nil {
-				log.Error("reload failed; the previous guests and schemas stay live", "err", err)
-				continue
-			}
-		}
-		p, err := loadPipeline(ctx, cfg, rt, log)
+		r, err := rules.Reload(ctx)
 		if err != nil {
-			log.Error("reload failed; the previous guests and schemas stay live", "err", err)
+			if ctx.Err() == nil {
+				log.Error("reload failed; the previous guests and schemas stay live", "err", err)
+			}
 			continue
 		}
-		conv.set.Store(set)
-		holder.Swap(ctx, p)
-		debug.FreeOSMemory()
-		log.Info("reloaded", "pipeline", describe(p))
+		log.Info("reloaded", "pipeline", r.Describe(), "tables", sortedKeys(r.Tables()))
 	}
 }

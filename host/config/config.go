@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"reflect"
+	"runtime"
 	"strings"
 	"time"
 
@@ -282,6 +283,62 @@ func nonEmpty(xs []string) []string {
 
 // APIKeys returns the configured /token API keys without blanks.
 func (c *Config) APIKeys() []string { return nonEmpty(c.TokenAPIKeys) }
+
+// DevAudience is the aud of tokens when POWERSYNC_URL is not set (development
+// only; Validate requires it otherwise): PowerSync's usual local URL.
+const DevAudience = "http://localhost:8080"
+
+// TokenAudience is the aud of minted and verified tokens, and whether it
+// is the development default.
+func (c *Config) TokenAudience() (aud string, defaulted bool) {
+	if c.Audience == "" {
+		return DevAudience, true
+	}
+	return c.Audience, false
+}
+
+// TokenMode is who may mint tokens: dev only when chosen or in the
+// zero-config development run; api-key by default when keys come from the
+// environment.
+func (c *Config) TokenMode() string {
+	switch c.TokenAuth {
+	case "api-key", "jwks", "dev":
+		return c.TokenAuth
+	case "":
+		if c.Dev() {
+			return "dev"
+		}
+		return "api-key"
+	}
+	return "dev" // Validate refuses anything else
+}
+
+// Pool is the number of warm instances per guest (GUEST_POOL, or the CPU
+// count).
+func (c *Config) Pool() int {
+	if c.GuestPool == 0 {
+		return runtime.NumCPU()
+	}
+	return c.GuestPool
+}
+
+// AllowedTables is the upload allow-list: UPLOAD_TABLES when set, else the
+// collections with a schema (schema-first); nil (any valid name) when
+// neither names a table.
+func (c *Config) AllowedTables(withSchema []string) map[string]bool {
+	allowed := c.Tables
+	if len(allowed) == 0 {
+		allowed = withSchema
+	}
+	if len(allowed) == 0 {
+		return nil
+	}
+	tables := make(map[string]bool, len(allowed))
+	for _, t := range allowed {
+		tables[strings.TrimSpace(t)] = true
+	}
+	return tables
+}
 
 // Variable describes one environment variable for --help and the docs.
 type Variable struct {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/syncgate/syncgate/guest"
@@ -29,7 +28,6 @@ type Pipeline struct {
 	stages   []Stage
 	maxDepth int
 	now      func() time.Time
-	inflight sync.WaitGroup
 }
 
 // NewPipeline returns a pipeline of stages; maxDepth bounds guest data.
@@ -245,64 +243,9 @@ func writeString(buf *bytes.Buffer, s string) {
 	buf.Write(b)
 }
 
-// Reloadable holds the live pipeline and swaps it atomically: calls in
-// flight finish on the old one, which is closed after them.
-type Reloadable struct {
-	mu  sync.RWMutex
-	cur *Pipeline
-}
-
-// NewReloadable starts with p (nil: not loaded yet; Run answers 503).
-func NewReloadable(p *Pipeline) *Reloadable { return &Reloadable{cur: p} }
-
-// Current returns the live pipeline, or nil.
-func (r *Reloadable) Current() *Pipeline {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.cur
-}
-
-func (r *Reloadable) acquire() *Pipeline {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.cur != nil {
-		r.cur.inflight.Add(1)
-	}
-	return r.cur
-}
-
-// Swap makes p live, waits for calls on the old pipeline to finish and
-// closes its guests.
-func (r *Reloadable) Swap(ctx context.Context, p *Pipeline) {
-	r.mu.Lock()
-	old := r.cur
-	r.cur = p
-	r.mu.Unlock()
-	if old != nil {
-		old.inflight.Wait()
-		old.Close(ctx)
-	}
-}
-
 // Close closes the pipeline's guests.
 func (p *Pipeline) Close(ctx context.Context) {
 	for _, s := range p.stages {
 		s.Guest.Close(ctx)
 	}
-}
-
-// NeedsCurrent implements upload.Pipeline on the live pipeline.
-func (r *Reloadable) NeedsCurrent(table string) bool {
-	p := r.Current()
-	return p != nil && p.NeedsCurrent(table)
-}
-
-// Run implements upload.Pipeline on the live pipeline.
-func (r *Reloadable) Run(ctx context.Context, b *syncgate.Batch, current map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection, error) {
-	p := r.acquire()
-	if p == nil {
-		return nil, nil, &syncgate.Error{Kind: syncgate.Unavailable, Code: "guests_loading", Message: "the write rules are still loading; retry later"}
-	}
-	defer p.inflight.Done()
-	return p.Run(ctx, b, current)
 }

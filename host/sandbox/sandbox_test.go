@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -291,34 +290,4 @@ func TestExampleGuestsInTheSandbox(t *testing.T) {
 			t.Errorf("l1 data %s lacks %s", got, want)
 		}
 	}
-}
-
-func TestConcurrentCallsAndReload(t *testing.T) {
-	rt := newRuntime(t, Limits{}, nil)
-	h := NewReloadable(NewPipeline([]Stage{{Guest: load(t, rt, "echo", 2, nil)}}, 64))
-	var wg sync.WaitGroup
-	errs := make(chan error, 400)
-	for w := range 4 {
-		wg.Go(func() {
-			for i := range 100 {
-				acc, _, err := h.Run(context.Background(), batch(put("t", fmt.Sprint(w, i), nil)), nil)
-				if err != nil || len(acc) != 1 {
-					errs <- fmt.Errorf("call %d/%d: %v %v", w, i, acc, err)
-				}
-			}
-		})
-	}
-	for range 3 {
-		g, err := rt.Load(context.Background(), GuestConfig{Name: "echo", Wasm: readWasm(t, "echo"), Pool: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.Swap(context.Background(), NewPipeline([]Stage{{Guest: g}}, 64))
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	h.Swap(context.Background(), nil)
 }

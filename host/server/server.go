@@ -35,11 +35,21 @@ import (
 // HandlerFunc is an HTTP handler that returns its error for writeError.
 type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// Check is one readiness condition; it returns nil when ready.
+// Check is one readiness condition; it returns nil when ready, or an error
+// made with Degraded when serving but not as configured.
 type Check struct {
 	Name string
 	Fn   func(ctx context.Context) error
 }
+
+// Degraded marks a Check's error as "serving, but degraded": /readyz still
+// answers 200, with status "degraded" and the reason under the check.
+func Degraded(err error) error { return degraded{err} }
+
+type degraded struct{ err error }
+
+func (d degraded) Error() string { return "degraded: " + d.err.Error() }
+func (d degraded) Unwrap() error { return d.err }
 
 // Config is the server's settings.
 type Config struct {
@@ -320,13 +330,19 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	checks := map[string]string{}
-	ready := true
+	ready, degradedBy := true, false
 	for _, c := range s.checks {
-		if err := c.Fn(ctx); err != nil {
+		err := c.Fn(ctx)
+		var d degraded
+		switch {
+		case err == nil:
+			checks[c.Name] = "ok"
+		case errors.As(err, &d):
+			checks[c.Name] = err.Error()
+			degradedBy = true
+		default:
 			checks[c.Name] = err.Error()
 			ready = false
-		} else {
-			checks[c.Name] = "ok"
 		}
 	}
 	if s.draining.Load() {
@@ -334,6 +350,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 		ready = false
 	}
 	body := map[string]any{"status": "ready", "checks": checks}
+	if degradedBy {
+		body["status"] = "degraded"
+	}
 	if len(s.cfg.Warnings) > 0 {
 		body["warnings"] = s.cfg.Warnings
 	}

@@ -51,6 +51,21 @@ type Converter interface {
 	Convert(op *syncgate.Op) error
 }
 
+// Rules are what a reload replaces as one set: the pipeline, the type
+// converter and the tables clients may write. A request uses one set from
+// start to end, so a reload never mixes two.
+type Rules interface {
+	Pipeline
+	Converter
+	// Tables is the set of collections clients may write; nil: any valid name.
+	Tables() map[string]bool
+}
+
+// RulesFunc returns the live Rules for one request and the func to call
+// when the request is done with them (the set's guests stay open until
+// then). Its error (e.g. still loading) is the request's answer.
+type RulesFunc func() (Rules, func(), error)
+
 // Authenticator establishes the caller of a request.
 type Authenticator interface {
 	Authenticate(r *http.Request) (syncgate.Caller, error)
@@ -58,30 +73,29 @@ type Authenticator interface {
 
 // Config is the handler's settings.
 type Config struct {
+	// Limits bound the body; its Tables come from the request's Rules.
 	Limits       Limits
 	MaxBodyBytes int64
 	Strict       bool // any rejection: 422 and nothing written
-	// Converter, when set, applies the schemas' stored types.
-	Converter Converter
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
 
 // Handler serves POST /upload.
 type Handler struct {
-	cfg      Config
-	store    Store
-	pipeline Pipeline
-	auth     Authenticator
+	cfg   Config
+	store Store
+	rules RulesFunc
+	auth  Authenticator
 }
 
-// New returns a handler. pipeline may be nil (accept everything unchanged);
-// auth may be nil (anonymous caller, UPLOAD_AUTH=off).
-func New(cfg Config, store Store, pipeline Pipeline, auth Authenticator) *Handler {
+// New returns a handler that takes each request's Rules from rules. auth
+// may be nil (anonymous caller, UPLOAD_AUTH=off).
+func New(cfg Config, store Store, rules RulesFunc, auth Authenticator) *Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Handler{cfg: cfg, store: store, pipeline: pipeline, auth: auth}
+	return &Handler{cfg: cfg, store: store, rules: rules, auth: auth}
 }
 
 // requestIDKey carries the request id the server assigned.
@@ -119,13 +133,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ops, err := Decode(body, h.cfg.Limits)
+	rules, done, err := h.rules()
+	if err != nil {
+		return err
+	}
+	defer done()
+	lim := h.cfg.Limits
+	lim.Tables = rules.Tables()
+	ops, err := Decode(body, lim)
 	if err != nil {
 		return err
 	}
 	b := &syncgate.Batch{Ops: ops, Caller: caller, Received: h.cfg.Now().UTC()}
 	b.RequestID, _ = r.Context().Value(requestIDKey).(string)
-	res, err := h.Apply(r.Context(), b)
+	res, err := h.Apply(r.Context(), rules, b)
 	if err != nil {
 		return err
 	}
@@ -149,40 +170,30 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return body, nil
 }
 
-// Apply runs a decoded batch through the pipeline and the store: every
-// rejection is decided before the first write. In strict mode any rejection
-// answers 422 and nothing is written; otherwise rejections are recorded in
-// the dead-letter collection and reported beside the applied count.
-func (h *Handler) Apply(ctx context.Context, b *syncgate.Batch) (*syncgate.Result, error) {
+// Apply runs a decoded batch through rules and the store: every rejection
+// is decided before the first write. In strict mode any rejection answers
+// 422 and nothing is written; otherwise rejections are recorded in the
+// dead-letter collection and reported beside the applied count.
+func (h *Handler) Apply(ctx context.Context, rules Rules, b *syncgate.Batch) (*syncgate.Result, error) {
 	res := &syncgate.Result{Rejected: []syncgate.Rejection{}}
 	if len(b.Ops) == 0 {
 		return res, nil
 	}
-	conv := h.cfg.Converter
-	ops, rejected := b.Ops, []syncgate.Rejection(nil)
-	if conv != nil {
-		ops, rejected = keep(b.Ops, rejected, conv.PrepareID)
-	}
+	ops, rejected := keep(b.Ops, nil, rules.PrepareID)
 	prepared := *b // the pipeline sees the ops that survived; b keeps all for the dead letters
 	prepared.Ops = ops
-	current, err := h.fetchCurrent(ctx, ops)
+	current, err := fetchCurrent(ctx, h.store, rules, ops)
 	if err != nil {
 		return nil, err
 	}
-	accepted := ops
-	if h.pipeline != nil {
-		var guestRejected []syncgate.Rejection
-		accepted, guestRejected, err = h.pipeline.Run(ctx, &prepared, current)
-		if err != nil {
-			return nil, err
-		}
-		rejected = append(rejected, guestRejected...)
+	accepted, guestRejected, err := rules.Run(ctx, &prepared, current)
+	if err != nil {
+		return nil, err
 	}
+	rejected = append(rejected, guestRejected...)
 	accepted, missing := rejectMissingPatches(accepted, current)
 	rejected = append(rejected, missing...)
-	if conv != nil {
-		accepted, rejected = keep(accepted, rejected, conv.Convert)
-	}
+	accepted, rejected = keep(accepted, rejected, rules.Convert)
 	rejected = sortRejections(rejected)
 	if h.cfg.Strict && len(rejected) > 0 {
 		return nil, strictError(rejected)
@@ -224,17 +235,17 @@ func keep(ops []syncgate.Op, rejected []syncgate.Rejection, f func(*syncgate.Op)
 
 // fetchCurrent loads the stored documents that PATCHes and the pipeline need,
 // one query per collection.
-func (h *Handler) fetchCurrent(ctx context.Context, ops []syncgate.Op) (map[string]map[string]syncgate.Doc, error) {
+func fetchCurrent(ctx context.Context, store Store, p Pipeline, ops []syncgate.Op) (map[string]map[string]syncgate.Doc, error) {
 	var need []syncgate.Op
 	for _, op := range ops {
-		if op.Op == syncgate.Patch || (h.pipeline != nil && h.pipeline.NeedsCurrent(op.Table)) {
+		if op.Op == syncgate.Patch || p.NeedsCurrent(op.Table) {
 			need = append(need, op)
 		}
 	}
 	if len(need) == 0 {
 		return map[string]map[string]syncgate.Doc{}, nil
 	}
-	return h.store.Current(ctx, need)
+	return store.Current(ctx, need)
 }
 
 // rejectMissingPatches refuses PATCHes of documents that will not exist when

@@ -1,0 +1,343 @@
+// Package live owns what a reload changes: the schemas, the upload table
+// allow-list derived from them, the type converter and the guest pipeline.
+// A Reloader builds all of them as one Rules set and swaps it in atomically;
+// when any part fails to build, the old set keeps serving and the failure is
+// reported (Status) for /readyz and metrics. Start-up is the first reload.
+//
+// It must not log, serve HTTP or read the environment: the command decides
+// when to reload and reports what happened.
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/syncgate/syncgate/host/config"
+	"github.com/syncgate/syncgate/host/sandbox"
+	"github.com/syncgate/syncgate/host/schemas"
+	"github.com/syncgate/syncgate/host/syncgate"
+)
+
+// SchemaGate is the stock guest's name; it always runs last.
+const SchemaGate = "schemagate"
+
+// Rules is one complete set of what a reload changes. A request uses one
+// set from start to end (Acquire), so a reload never mixes two.
+type Rules struct {
+	schemas  *schemas.Set // nil: no schema files
+	tables   map[string]bool
+	pipeline *sandbox.Pipeline
+	inflight sync.WaitGroup
+}
+
+// Tables is the set of collections clients may write; nil allows any
+// valid name.
+func (r *Rules) Tables() map[string]bool { return r.tables }
+
+// Schemas is the schema set, or nil when there are no schema files.
+func (r *Rules) Schemas() *schemas.Set { return r.schemas }
+
+// Pipeline is the guest pipeline (possibly without stages).
+func (r *Rules) Pipeline() *sandbox.Pipeline { return r.pipeline }
+
+// PrepareID types op's id as the schemas declare.
+func (r *Rules) PrepareID(op *syncgate.Op) error { return r.schemas.PrepareID(op) }
+
+// Convert types op's data as the schemas declare.
+func (r *Rules) Convert(op *syncgate.Op) error { return r.schemas.Convert(op) }
+
+// NeedsCurrent reports whether a guest for table wants stored documents.
+func (r *Rules) NeedsCurrent(table string) bool { return r.pipeline.NeedsCurrent(table) }
+
+// Run runs the batch through the guests.
+func (r *Rules) Run(ctx context.Context, b *syncgate.Batch, current map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection, error) {
+	return r.pipeline.Run(ctx, b, current)
+}
+
+// Describe is the pipeline as printed at start-up and on /readyz: one
+// "guest:table1|table2" (or "guest:*") per stage.
+func (r *Rules) Describe() []string {
+	if r == nil {
+		return nil
+	}
+	out := []string{}
+	for _, s := range r.pipeline.Stages() {
+		tables := "*"
+		if s.Tables != nil {
+			ts := make([]string, 0, len(s.Tables))
+			for t := range s.Tables {
+				ts = append(ts, t)
+			}
+			sort.Strings(ts)
+			tables = strings.Join(ts, "|")
+		}
+		out = append(out, s.Guest.Name()+":"+tables)
+	}
+	return out
+}
+
+func (r *Rules) close(ctx context.Context) {
+	r.inflight.Wait() // requests on this set finish before its guests close
+	r.pipeline.Close(ctx)
+}
+
+// Status is what the last reload did.
+type Status struct {
+	Loaded   bool      // a set is live
+	Last     time.Time // when the last reload ended
+	LastOK   time.Time // when the live set was made
+	Err      error     // why the last reload failed; nil if it did not
+	Reloads  int64     // reloads that swapped a new set in (the first load included)
+	Failures int64     // reloads that failed
+	Guests   []string  // the live pipeline (Describe)
+}
+
+// Reloader owns the live Rules.
+type Reloader struct {
+	cfg config.Config
+	rt  *sandbox.Runtime
+
+	load sync.Mutex // one reload at a time
+	mu   sync.RWMutex
+	cur  *Rules
+	st   Status
+}
+
+// New returns a Reloader that builds Rules from cfg's schema and guest
+// folders with rt. Nothing is live until the first Reload.
+func New(cfg config.Config, rt *sandbox.Runtime) *Reloader {
+	return &Reloader{cfg: cfg, rt: rt}
+}
+
+// ErrNotLoaded is Acquire's error before the first successful reload.
+var ErrNotLoaded = &syncgate.Error{Kind: syncgate.Unavailable, Code: "guests_loading", Message: "the write rules are still loading; retry later"}
+
+// Acquire returns the live set for one request and the func that releases
+// it; the set's guests are not closed while it is held.
+func (l *Reloader) Acquire() (*Rules, func(), error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.cur == nil {
+		return nil, nil, ErrNotLoaded
+	}
+	r := l.cur
+	r.inflight.Add(1)
+	return r, r.inflight.Done, nil
+}
+
+// Current returns the live set without holding it (for reports and
+// metrics), or nil.
+func (l *Reloader) Current() *Rules {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.cur
+}
+
+// Status reports the last reload.
+func (l *Reloader) Status() Status {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	s := l.st
+	s.Loaded = l.cur != nil
+	s.Guests = l.cur.Describe()
+	return s
+}
+
+// Reload builds a complete new set (schemas, allow-list, converter,
+// guests) and swaps it in. On any failure the live set stays and the error
+// is returned and kept for Status. Requests in flight on the old set finish
+// on it; its guests are closed after them.
+func (l *Reloader) Reload(ctx context.Context) (*Rules, error) {
+	l.load.Lock()
+	defer l.load.Unlock()
+	next, err := l.build(ctx)
+	l.mu.Lock()
+	l.st.Last = time.Now()
+	l.st.Err = err
+	if err != nil {
+		l.st.Failures++
+		l.mu.Unlock()
+		return nil, err
+	}
+	l.st.Reloads++
+	l.st.LastOK = l.st.Last
+	old := l.cur
+	l.cur = next
+	l.mu.Unlock()
+	if old != nil {
+		old.close(ctx)
+	}
+	// Compiling guests allocates tens of MiB that are garbage once the pools
+	// are warm; hand them back to the OS now rather than when the scavenger
+	// gets to it (docs/benchmarks.md, ready-state RSS).
+	debug.FreeOSMemory()
+	return next, nil
+}
+
+// Close makes nothing live and closes the last set's guests after the
+// requests that hold it.
+func (l *Reloader) Close(ctx context.Context) {
+	l.load.Lock()
+	defer l.load.Unlock()
+	l.mu.Lock()
+	old := l.cur
+	l.cur = nil
+	l.mu.Unlock()
+	if old != nil {
+		old.close(ctx)
+	}
+}
+
+func (l *Reloader) build(ctx context.Context) (*Rules, error) {
+	tables, err := SchemaFiles(l.cfg.SchemasDir)
+	if err != nil {
+		return nil, err
+	}
+	r := &Rules{tables: l.cfg.AllowedTables(tables)}
+	if len(tables) > 0 {
+		if r.schemas, err = schemas.Load(l.cfg.SchemasDir); err != nil {
+			return nil, fmt.Errorf("SCHEMAS_DIR %s:\n%w", l.cfg.SchemasDir, err)
+		}
+	}
+	if r.pipeline, err = l.loadPipeline(ctx, tables); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// SchemaFiles lists the collection schemas (not _shared files) in dir.
+func SchemaFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("SCHEMAS_DIR: %w", err)
+	}
+	var tables []string
+	for _, e := range entries {
+		if n := e.Name(); !e.IsDir() && strings.HasSuffix(n, ".json") && !strings.HasPrefix(n, "_") {
+			tables = append(tables, strings.TrimSuffix(n, ".json"))
+		}
+	}
+	sort.Strings(tables)
+	return tables, nil
+}
+
+// stageSpec is one configured guest.
+type stageSpec struct {
+	name   string
+	tables map[string]bool
+}
+
+// pipelineSpec reads GUESTS (and appends the schema gate when schemas exist).
+func pipelineSpec(cfg config.Config, schemaTables []string) []stageSpec {
+	var specs []stageSpec
+	for _, g := range cfg.Guests {
+		name, tables, _ := strings.Cut(strings.TrimSpace(g), ":")
+		if name == "" || name == SchemaGate {
+			continue
+		}
+		s := stageSpec{name: name}
+		if tables != "" {
+			s.tables = map[string]bool{}
+			for _, t := range strings.Split(tables, "|") {
+				s.tables[strings.TrimSpace(t)] = true
+			}
+		}
+		specs = append(specs, s)
+	}
+	if len(schemaTables) > 0 || cfg.UnknownTable == "reject" {
+		specs = append(specs, stageSpec{name: SchemaGate})
+	}
+	return specs
+}
+
+func guestSettings(cfg config.Config, name string) map[string]string {
+	out := map[string]string{}
+	for k, v := range cfg.GuestSettings {
+		if g, key, ok := strings.Cut(k, "."); ok && g == name {
+			out[key] = v
+		}
+	}
+	if name == SchemaGate && cfg.UnknownTable != "" {
+		out["unknown_table"] = cfg.UnknownTable
+	}
+	return out
+}
+
+// loadPipeline compiles every configured guest concurrently and fills their
+// pools. Any failure refuses the whole pipeline, naming the file.
+func (l *Reloader) loadPipeline(ctx context.Context, schemaTables []string) (*sandbox.Pipeline, error) {
+	cfg := l.cfg
+	specs := pipelineSpec(cfg, schemaTables)
+	type result struct {
+		g   *sandbox.Guest
+		err error
+	}
+	results := make([]chan result, len(specs))
+	for i, s := range specs {
+		results[i] = make(chan result, 1)
+		go func() {
+			path := filepath.Join(cfg.GuestsDir, s.name+".wasm")
+			wasm, err := os.ReadFile(path)
+			if err != nil {
+				results[i] <- result{err: fmt.Errorf("guest %s: %w (build guests with: go tool task guests)", s.name, err)}
+				return
+			}
+			gc := sandbox.GuestConfig{Name: s.name, Path: path, Wasm: wasm, Pool: cfg.Pool(), Settings: guestSettings(cfg, s.name)}
+			if s.name == SchemaGate {
+				abs, err := filepath.Abs(cfg.SchemasDir)
+				if err != nil {
+					results[i] <- result{err: err}
+					return
+				}
+				gc.Mounts = []sandbox.Mount{{HostDir: abs, GuestPath: "/schemas"}}
+			}
+			g, err := l.rt.Load(ctx, gc)
+			results[i] <- result{g: g, err: err}
+		}()
+	}
+	stages := make([]sandbox.Stage, len(specs))
+	var errs []error
+	for i := range specs {
+		r := <-results[i]
+		if r.err != nil {
+			errs = append(errs, r.err)
+			continue
+		}
+		stages[i] = sandbox.Stage{Guest: r.g, Tables: specs[i].tables}
+	}
+	if len(errs) > 0 {
+		for _, s := range stages {
+			if s.Guest != nil {
+				s.Guest.Close(ctx)
+			}
+		}
+		return nil, errors.Join(errs...)
+	}
+	return sandbox.NewPipeline(stages, cfg.MaxDepth), nil
+}
+
+// Fingerprint summarises the guest and schema files for change polling.
+func Fingerprint(cfg config.Config) string {
+	var b strings.Builder
+	for _, dir := range []string{cfg.GuestsDir, cfg.SchemasDir} {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil {
+				fmt.Fprintf(&b, "%s/%s:%d:%d;", dir, e.Name(), info.Size(), info.ModTime().UnixNano())
+			}
+		}
+	}
+	return b.String()
+}

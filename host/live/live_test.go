@@ -1,0 +1,145 @@
+package live
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/syncgate/syncgate/host/config"
+	"github.com/syncgate/syncgate/host/guestbuild"
+	"github.com/syncgate/syncgate/host/sandbox"
+	"github.com/syncgate/syncgate/host/syncgate"
+)
+
+// guestsDir holds the echo guest, built once.
+var guestsDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "live-guests-")
+	if err != nil {
+		panic(err)
+	}
+	guestsDir = dir
+	if err := guestbuild.Build(dir, map[string]string{"echo": guestbuild.Stock["echo"]}); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func newReloader(t *testing.T, cfg config.Config) *Reloader {
+	rt, err := sandbox.NewRuntime(context.Background(), sandbox.RuntimeConfig{CacheDir: filepath.Join(os.TempDir(), "syncgate-test-wazero-cache")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := New(cfg, rt)
+	t.Cleanup(func() {
+		l.Close(context.Background())
+		rt.Close(context.Background())
+	})
+	return l
+}
+
+func batch(table, id string) *syncgate.Batch {
+	return &syncgate.Batch{Ops: []syncgate.Op{{Op: syncgate.Put, Table: table, ID: id, Data: syncgate.Doc{}}}}
+}
+
+// TestConcurrentRunsAndReload: requests holding a set finish on it while
+// reloads swap new sets in and close the old ones.
+func TestConcurrentRunsAndReload(t *testing.T) {
+	l := newReloader(t, config.Config{GuestsDir: guestsDir, SchemasDir: t.TempDir(), Guests: []string{"echo"}, GuestPool: 2, MaxDepth: 64})
+	if _, _, err := l.Acquire(); err != ErrNotLoaded {
+		t.Fatalf("before the first reload: %v, want ErrNotLoaded", err)
+	}
+	if _, err := l.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 400)
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 100 {
+				r, done, err := l.Acquire()
+				if err != nil {
+					errs <- err
+					continue
+				}
+				acc, _, err := r.Run(context.Background(), batch("t", fmt.Sprint(w, i)), nil)
+				done()
+				if err != nil || len(acc) != 1 {
+					errs <- fmt.Errorf("call %d/%d: %v %v", w, i, acc, err)
+				}
+			}
+		})
+	}
+	for range 3 {
+		if _, err := l.Reload(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if st := l.Status(); st.Reloads != 4 || st.Failures != 0 || st.Err != nil {
+		t.Fatalf("status %+v, want 4 reloads and no failure", st)
+	}
+}
+
+// TestReloadIsAllOrNothing: the allow-list and the converter follow the
+// schema files; a reload that fails anywhere keeps the whole previous set
+// and reports why.
+func TestReloadIsAllOrNothing(t *testing.T) {
+	schemasDir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(schemasDir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// No schema gate guest is built here: GUESTS names echo only and the
+	// gate is appended only with schemas, so the first set has no schemas.
+	cfg := config.Config{GuestsDir: guestsDir, SchemasDir: schemasDir, Guests: []string{"echo"}, GuestPool: 1, MaxDepth: 64}
+	l := newReloader(t, cfg)
+	r, err := l.Reload(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Tables() != nil || r.Schemas() != nil {
+		t.Fatalf("no schemas: tables %v, schemas %v; want any table, no conversion", r.Tables(), r.Schemas())
+	}
+	// A schema file needs the schema gate, which is not in guestsDir: the
+	// reload fails as a whole and the old set (any table) stays.
+	write("todos.json", `{"type":"object","properties":{"done":{"type":"integer","x-bsonType":"bool"}}}`)
+	if _, err := l.Reload(context.Background()); err == nil {
+		t.Fatal("a reload without the schema gate's wasm succeeded")
+	}
+	st := l.Status()
+	if st.Err == nil || st.Failures != 1 || st.Reloads != 1 || !st.Loaded {
+		t.Fatalf("status after a failed reload: %+v", st)
+	}
+	if cur, done, err := l.Acquire(); err != nil || cur != r || cur.Tables() != nil {
+		t.Fatalf("after a failed reload the live set changed: %v %v", cur, err)
+	} else {
+		done()
+	}
+	// UPLOAD_TABLES, when set, is the allow-list whatever the schemas say.
+	cfg.Tables = []string{" lists ", "todos"}
+	cfg.SchemasDir = t.TempDir()
+	l2 := newReloader(t, cfg)
+	r2, err := l2.Reload(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tb := r2.Tables(); len(tb) != 2 || !tb["lists"] || !tb["todos"] {
+		t.Fatalf("UPLOAD_TABLES allow-list: %v", tb)
+	}
+	if st := l2.Status(); st.Err != nil || st.LastOK.IsZero() || time.Since(st.Last) > time.Minute {
+		t.Fatalf("status after a good reload: %+v", st)
+	}
+}
