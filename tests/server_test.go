@@ -49,7 +49,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 	a := start(t, baseEnv(t))
 	r := get(t, a.url+"/nope")
-	if r.status != 404 || r.errorCode(t) != "not_found" {
+	if r.status != 404 || r.errorCode(t) != "route_not_found" {
 		t.Fatalf("404: got %d %s", r.status, r.body)
 	}
 	r = do(t, "DELETE", a.url+"/upload", nil, nil)

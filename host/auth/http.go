@@ -39,7 +39,7 @@ func (a *APIKeys) UserID(r *http.Request) (string, error) {
 		return "", err
 	}
 	if !a.Check(tok) {
-		return "", &syncgate.Error{Kind: syncgate.Unauthorized, Code: "invalid_api_key", Message: "API key refused"}
+		return "", &syncgate.Error{Kind: syncgate.Unauthorized, Code: syncgate.CodeInvalidAPIKey, Message: "API key refused"}
 	}
 	id := r.URL.Query().Get("user_id")
 	return id, CheckUserID(id)
@@ -97,12 +97,12 @@ func (u *Upstream) UserID(r *http.Request) (string, error) {
 		if errors.As(err, &se) {
 			return "", se
 		}
-		return "", &syncgate.Error{Kind: syncgate.Unauthorized, Code: "invalid_id_token",
+		return "", &syncgate.Error{Kind: syncgate.Unauthorized, Code: syncgate.CodeInvalidIDToken,
 			Message: "ID token refused: " + tokenReason(err), Err: err}
 	}
 	id, _ := claims[u.claim].(string)
 	if id == "" {
-		return "", &syncgate.Error{Kind: syncgate.Unauthorized, Code: "invalid_id_token",
+		return "", &syncgate.Error{Kind: syncgate.Unauthorized, Code: syncgate.CodeInvalidIDToken,
 			Message: fmt.Sprintf("ID token has no string claim %q", u.claim)}
 	}
 	return id, CheckUserID(id)
@@ -141,16 +141,16 @@ func (u *Upstream) fetch(ctx context.Context) error {
 	}
 	resp, err := u.client.Do(req)
 	if err != nil {
-		return &syncgate.Error{Kind: syncgate.Unavailable, Code: "upstream_unavailable", Message: "the identity provider's JWKS could not be fetched", Err: err}
+		return &syncgate.Error{Kind: syncgate.Unavailable, Code: syncgate.CodeUpstreamUnavailable, Message: "the identity provider's JWKS could not be fetched", Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return &syncgate.Error{Kind: syncgate.Unavailable, Code: "upstream_unavailable", Message: "the identity provider's JWKS could not be fetched",
+		return &syncgate.Error{Kind: syncgate.Unavailable, Code: syncgate.CodeUpstreamUnavailable, Message: "the identity provider's JWKS could not be fetched",
 			Err: fmt.Errorf("status %d", resp.StatusCode)}
 	}
 	var set jose.JSONWebKeySet
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set); err != nil {
-		return &syncgate.Error{Kind: syncgate.Unavailable, Code: "upstream_unavailable", Message: "the identity provider's JWKS is not valid", Err: err}
+		return &syncgate.Error{Kind: syncgate.Unavailable, Code: syncgate.CodeUpstreamUnavailable, Message: "the identity provider's JWKS is not valid", Err: err}
 	}
 	keys := make(map[string]jose.JSONWebKey, len(set.Keys))
 	for _, k := range set.Keys {

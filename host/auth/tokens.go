@@ -81,13 +81,13 @@ func (m *Minter) Mint(userID string) (Minted, error) {
 func CheckUserID(id string) error {
 	switch {
 	case id == "":
-		return syncgate.Errorf(syncgate.Invalid, "invalid_user_id", "user_id is missing or empty")
+		return syncgate.Errorf(syncgate.Invalid, syncgate.CodeInvalidUserID, "user_id is missing or empty")
 	case len(id) > maxUserIDBytes:
-		return syncgate.Errorf(syncgate.Invalid, "invalid_user_id", "user_id is longer than %d bytes", maxUserIDBytes)
+		return syncgate.Errorf(syncgate.Invalid, syncgate.CodeInvalidUserID, "user_id is longer than %d bytes", maxUserIDBytes)
 	case !utf8.ValidString(id):
-		return syncgate.Errorf(syncgate.Invalid, "invalid_user_id", "user_id is not valid UTF-8")
+		return syncgate.Errorf(syncgate.Invalid, syncgate.CodeInvalidUserID, "user_id is not valid UTF-8")
 	case strings.IndexFunc(id, unicode.IsControl) >= 0:
-		return syncgate.Errorf(syncgate.Invalid, "invalid_user_id", "user_id contains control characters")
+		return syncgate.Errorf(syncgate.Invalid, syncgate.CodeInvalidUserID, "user_id contains control characters")
 	}
 	return nil
 }
@@ -115,7 +115,7 @@ func NewVerifier(keys *Keys, audience string) *Verifier {
 // unauthorized is the one error for every bad token: the client learns that
 // the token was refused and why in general terms, nothing that helps forge one.
 func unauthorized(format string, args ...any) *syncgate.Error {
-	return &syncgate.Error{Kind: syncgate.Unauthorized, Code: "invalid_token", Message: fmt.Sprintf(format, args...)}
+	return &syncgate.Error{Kind: syncgate.Unauthorized, Code: syncgate.CodeInvalidToken, Message: fmt.Sprintf(format, args...)}
 }
 
 // BearerToken returns the token of an "Authorization: Bearer <t>" or
@@ -123,7 +123,7 @@ func unauthorized(format string, args ...any) *syncgate.Error {
 func BearerToken(r *http.Request) (string, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return "", &syncgate.Error{Kind: syncgate.Unauthorized, Code: "missing_token", Message: "Authorization header is missing"}
+		return "", &syncgate.Error{Kind: syncgate.Unauthorized, Code: syncgate.CodeMissingToken, Message: "Authorization header is missing"}
 	}
 	scheme, tok, ok := strings.Cut(h, " ")
 	if !ok || (!strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "Token")) {
@@ -131,7 +131,7 @@ func BearerToken(r *http.Request) (string, error) {
 	}
 	tok = strings.TrimSpace(tok)
 	if tok == "" {
-		return "", &syncgate.Error{Kind: syncgate.Unauthorized, Code: "missing_token", Message: "Authorization header has no token"}
+		return "", &syncgate.Error{Kind: syncgate.Unauthorized, Code: syncgate.CodeMissingToken, Message: "Authorization header has no token"}
 	}
 	if len(tok) > maxTokenBytes {
 		return "", unauthorized("token is longer than %d bytes", maxTokenBytes)
@@ -160,7 +160,7 @@ func (v *Verifier) Verify(tok string) (syncgate.Caller, error) {
 		return k.Public, nil
 	})
 	if err != nil {
-		return syncgate.Caller{}, &syncgate.Error{Kind: syncgate.Unauthorized, Code: "invalid_token",
+		return syncgate.Caller{}, &syncgate.Error{Kind: syncgate.Unauthorized, Code: syncgate.CodeInvalidToken,
 			Message: "token refused: " + tokenReason(err), Err: err}
 	}
 	sub, _ := claims["sub"].(string)

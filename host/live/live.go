@@ -119,7 +119,7 @@ func New(cfg config.Config, rt *sandbox.Runtime) *Reloader {
 }
 
 // ErrNotLoaded is Acquire's error before the first successful reload.
-var ErrNotLoaded = &syncgate.Error{Kind: syncgate.Unavailable, Code: "guests_loading", Message: "the write rules are still loading; retry later"}
+var ErrNotLoaded = &syncgate.Error{Kind: syncgate.Unavailable, Code: syncgate.CodeGuestsLoading, Message: "the write rules are still loading; retry later"}
 
 // Acquire returns the live set for one request and the func that releases
 // it; the set's guests are not closed while it is held.

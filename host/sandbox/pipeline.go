@@ -57,7 +57,7 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 		alive[i] = true
 	}
 	var rejected []syncgate.Rejection
-	reject := func(i int, code, reason string) {
+	reject := func(i int, code syncgate.Code, reason string) {
 		op := ops[i]
 		alive[i] = false
 		rejected = append(rejected, syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID, Code: code, Reason: reason})
@@ -85,13 +85,13 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 			var ce *CallError
 			if !errors.As(err, &ce) {
 				if ctx.Err() != nil {
-					return nil, nil, &syncgate.Error{Kind: syncgate.Unavailable, Code: "guest_unavailable",
+					return nil, nil, &syncgate.Error{Kind: syncgate.Unavailable, Code: syncgate.CodeGuestUnavailable,
 						Message: "the write rules could not run in time; retry later", Err: err}
 				}
 				return nil, nil, err
 			}
 			for _, i := range idx {
-				reject(i, "guest_failed", ce.Reason)
+				reject(i, syncgate.CodeGuestFailed, ce.Reason)
 			}
 			st.Guest.stats.Rejections.Add(int64(len(idx)))
 			continue
@@ -112,7 +112,7 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 				reason = fmt.Sprintf("guest %s: %s", st.Guest.Name(), clip(resp.Error, 300))
 			}
 			for _, i := range idx {
-				reject(i, "guest_failed", reason)
+				reject(i, syncgate.CodeGuestFailed, reason)
 			}
 			st.Guest.stats.Rejections.Add(int64(len(idx)))
 			continue
@@ -129,9 +129,9 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 			}
 			seen[i] = true
 			if v.Reject {
-				code := v.Code
+				code := syncgate.Code(v.Code)
 				if code == "" {
-					code = "rejected"
+					code = syncgate.CodeRejected
 				}
 				reason := clip(v.Reason, 1000)
 				if reason == "" {
@@ -150,7 +150,7 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 					err = stripID(&doc, ops[i].ID)
 				}
 				if err != nil {
-					reject(i, "guest_failed", fmt.Sprintf("guest %s returned invalid data: %s", st.Guest.Name(), syncgate.AsError(err).Message))
+					reject(i, syncgate.CodeGuestFailed, fmt.Sprintf("guest %s returned invalid data: %s", st.Guest.Name(), syncgate.AsError(err).Message))
 					continue
 				}
 				ops[i].Data = doc
@@ -158,7 +158,7 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 		}
 		for _, i := range idx {
 			if !seen[i] && alive[i] {
-				reject(i, "guest_failed", fmt.Sprintf("guest %s gave no verdict", st.Guest.Name()))
+				reject(i, syncgate.CodeGuestFailed, fmt.Sprintf("guest %s gave no verdict", st.Guest.Name()))
 			}
 		}
 	}
@@ -176,7 +176,7 @@ func stripID(doc *syncgate.Doc, id string) error {
 	for _, k := range []string{"id", "_id"} {
 		if v, ok := doc.Get(k); ok {
 			if v != id {
-				return syncgate.Errorf(syncgate.Invalid, "id_mismatch", "%s %v is not the op's id", k, v)
+				return syncgate.Errorf(syncgate.Invalid, syncgate.CodeIDMismatch, "%s %v is not the op's id", k, v)
 			}
 			doc.Delete(k)
 		}

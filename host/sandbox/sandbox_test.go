@@ -138,7 +138,7 @@ func TestHostileGuests(t *testing.T) {
 			if len(acc) != wantAcc || len(rej) != 2-wantAcc {
 				t.Fatalf("accepted %v rejected %v", acc, rej)
 			}
-			if rej[0].Code != c.code || !strings.Contains(rej[0].Reason, c.reason) {
+			if string(rej[0].Code) != c.code || !strings.Contains(rej[0].Reason, c.reason) {
 				t.Fatalf("rejection %+v, want code %s reason with %q", rej[0], c.code, c.reason)
 			}
 			waitFull(t, g)

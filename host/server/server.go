@@ -206,9 +206,7 @@ func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 				panic(p)
 			}
 			s.log.Error("panic", "request_id", id, "route", route, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			if w.status == 0 {
-				s.writeError(w, r, id, &syncgate.Error{Kind: syncgate.Internal, Code: "internal", Message: "internal error"})
-			}
+			s.writeError(w, r, id, &syncgate.Error{Kind: syncgate.Internal, Code: syncgate.CodeInternal, Message: "internal error"})
 		}
 		status := w.status
 		if status == 0 {
@@ -223,7 +221,7 @@ func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 
 	methods, ok := s.routes[r.URL.Path]
 	if !ok {
-		s.writeError(w, r, id, syncgate.Errorf(syncgate.NotFound, "not_found", "no route %s", r.URL.Path))
+		s.writeError(w, r, id, syncgate.Errorf(syncgate.NotFound, syncgate.CodeRouteNotFound, "no route %s", r.URL.Path))
 		return
 	}
 	route = r.URL.Path
@@ -235,13 +233,17 @@ func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 		}
 		slices.Sort(allow)
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		s.writeError(w, r, id, syncgate.Errorf(syncgate.NotAllowed, "method_not_allowed", "%s is not allowed on %s", r.Method, r.URL.Path))
+		s.writeError(w, r, id, syncgate.Errorf(syncgate.NotAllowed, syncgate.CodeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
 		return
 	}
 	if err := h(w, r); err != nil {
 		s.writeError(w, r, id, err)
 	}
 }
+
+// started reports whether a response's status line went out; an error after
+// that can only be logged, never written as a second body.
+func (w *statusWriter) started() bool { return w.status != 0 }
 
 func validRequestID(id string) bool {
 	if id == "" || len(id) > 128 {
@@ -290,8 +292,14 @@ func Status(k syncgate.Kind) int {
 const RetryAfter = 5
 
 // writeError writes the JSON error body and logs internal and transient
-// causes with the request id. Causes never reach the client.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, id string, err error) {
+// causes with the request id. Causes never reach the client. Once the
+// response has started (a handler wrote, then failed) it only logs: a
+// second body would corrupt the first.
+func (s *Server) writeError(w *statusWriter, r *http.Request, id string, err error) {
+	if w.started() {
+		s.log.Error("error after the response started", "request_id", id, "path", r.URL.Path, "status", w.status, "err", err)
+		return
+	}
 	e := syncgate.AsError(err)
 	status := Status(e.Kind)
 	switch e.Kind {
@@ -306,9 +314,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, id string, e
 		}
 	}
 	type body struct {
-		Code    string   `json:"code"`
-		Message string   `json:"message"`
-		Details []string `json:"details,omitempty"`
+		Code    syncgate.Code `json:"code"`
+		Message string        `json:"message"`
+		Details []string      `json:"details,omitempty"`
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

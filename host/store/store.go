@@ -392,7 +392,7 @@ func refusedError(r syncgate.Rejection, committedBefore bool) *syncgate.Error {
 // FerretDB with MongoDB's command sizes could wedge it.
 func (m *Mongo) ready() error {
 	if !m.detected.Load() {
-		return &syncgate.Error{Kind: syncgate.Unavailable, Code: "database_unavailable",
+		return &syncgate.Error{Kind: syncgate.Unavailable, Code: syncgate.CodeDatabaseUnavailable,
 			Message: "the database is not connected yet; retry later"}
 	}
 	return nil
@@ -487,14 +487,14 @@ func (m *Mongo) bulk(ctx context.Context, ops []syncgate.Op) (int, *syncgate.Rej
 }
 
 // permanentReason gives a client-safe reason for a database write error.
-func permanentReason(code int, msg string) (string, string) {
+func permanentReason(code int, msg string) (syncgate.Code, string) {
 	switch code {
 	case 11000, 11001:
-		return "duplicate_key", "a document with the same unique key already exists"
+		return syncgate.CodeDuplicateKey, "a document with the same unique key already exists"
 	case 121:
-		return "document_validation", "the database's collection validator refused the document"
+		return syncgate.CodeDocumentValidation, "the database's collection validator refused the document"
 	case 17419, 10334, 2:
-		return "database_refused", "the database refused the document: " + truncate(msg, 200)
+		return syncgate.CodeDatabaseRefused, "the database refused the document: " + truncate(msg, 200)
 	}
 	return "database_refused", fmt.Sprintf("the database refused the write (code %d)", code)
 }
@@ -556,7 +556,7 @@ func classify(op string, err error) error {
 	}
 	wrapped := fmt.Errorf("store: %s: %w", op, err)
 	if isTransient(err) {
-		return &syncgate.Error{Kind: syncgate.Unavailable, Code: "database_unavailable",
+		return &syncgate.Error{Kind: syncgate.Unavailable, Code: syncgate.CodeDatabaseUnavailable,
 			Message: "the database is unavailable; retry later", Err: wrapped}
 	}
 	return wrapped

@@ -34,7 +34,7 @@ const (
 // logged and never sent.
 type Error struct {
 	Kind    Kind
-	Code    string
+	Code    Code
 	Message string
 	Details []string
 	Err     error
@@ -44,13 +44,13 @@ func (e *Error) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
 	}
-	return e.Code + ": " + e.Message
+	return string(e.Code) + ": " + e.Message
 }
 
 func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an *Error of the given kind and code with a formatted message.
-func Errorf(kind Kind, code, format string, args ...any) *Error {
+func Errorf(kind Kind, code Code, format string, args ...any) *Error {
 	return &Error{Kind: kind, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
@@ -60,7 +60,7 @@ func AsError(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
-	return &Error{Kind: Internal, Code: "internal", Message: "internal error", Err: err}
+	return &Error{Kind: Internal, Code: CodeInternal, Message: "internal error", Err: err}
 }
 
 // OpType is the kind of write a client asks for.
@@ -113,7 +113,7 @@ type Rejection struct {
 	Op     OpType `json:"op"`
 	Table  string `json:"table"`
 	ID     string `json:"id"`
-	Code   string `json:"code"`
+	Code   Code   `json:"code"`
 	Reason string `json:"reason"`
 }
 

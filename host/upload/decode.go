@@ -37,7 +37,7 @@ const envelopeDepth = 2
 // where. Nothing partial is returned on error.
 func Decode(body []byte, lim Limits) ([]syncgate.Op, error) {
 	if !utf8.Valid(body) {
-		return nil, invalid("invalid_utf8", "body is not valid UTF-8")
+		return nil, invalid(syncgate.CodeInvalidUTF8, "body is not valid UTF-8")
 	}
 	d := decoder{dec: json.NewDecoder(bytes.NewReader(body)), lim: lim}
 	d.dec.UseNumber()
@@ -46,7 +46,7 @@ func Decode(body []byte, lim Limits) ([]syncgate.Op, error) {
 		return nil, err
 	}
 	if _, err := d.dec.Token(); err != io.EOF {
-		return nil, invalid("invalid_json", "unexpected data after the JSON body")
+		return nil, invalid(syncgate.CodeInvalidJSON, "unexpected data after the JSON body")
 	}
 	return ops, nil
 }
@@ -56,7 +56,7 @@ type decoder struct {
 	lim Limits
 }
 
-func invalid(code, format string, args ...any) *syncgate.Error {
+func invalid(code syncgate.Code, format string, args ...any) *syncgate.Error {
 	return syncgate.Errorf(syncgate.Invalid, code, format, args...)
 }
 
@@ -64,13 +64,13 @@ func (d *decoder) token() (json.Token, error) {
 	t, err := d.dec.Token()
 	if err != nil {
 		if err == io.EOF {
-			return nil, invalid("invalid_json", "body ends too early")
+			return nil, invalid(syncgate.CodeInvalidJSON, "body ends too early")
 		}
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return nil, invalid("invalid_json", "invalid JSON at byte %d: %s", se.Offset, se.Error())
+			return nil, invalid(syncgate.CodeInvalidJSON, "invalid JSON at byte %d: %s", se.Offset, se.Error())
 		}
-		return nil, invalid("invalid_json", "invalid JSON: %s", err.Error())
+		return nil, invalid(syncgate.CodeInvalidJSON, "invalid JSON: %s", err.Error())
 	}
 	return t, nil
 }
@@ -81,7 +81,7 @@ func (d *decoder) batch() ([]syncgate.Op, error) {
 		return nil, err
 	}
 	if t != json.Delim('{') {
-		return nil, invalid("invalid_body", `body must be a JSON object {"batch":[…]}`)
+		return nil, invalid(syncgate.CodeInvalidBody, `body must be a JSON object {"batch":[…]}`)
 	}
 	var ops []syncgate.Op
 	seen := false
@@ -98,7 +98,7 @@ func (d *decoder) batch() ([]syncgate.Op, error) {
 			continue
 		}
 		if seen {
-			return nil, invalid("duplicate_key", `duplicate key "batch"`)
+			return nil, invalid(syncgate.CodeDuplicateKey, `duplicate key "batch"`)
 		}
 		seen = true
 		if ops, err = d.entries(); err != nil {
@@ -109,7 +109,7 @@ func (d *decoder) batch() ([]syncgate.Op, error) {
 		return nil, err
 	}
 	if !seen {
-		return nil, invalid("invalid_body", `body has no "batch" array`)
+		return nil, invalid(syncgate.CodeInvalidBody, `body has no "batch" array`)
 	}
 	return ops, nil
 }
@@ -120,12 +120,12 @@ func (d *decoder) entries() ([]syncgate.Op, error) {
 		return nil, err
 	}
 	if t != json.Delim('[') {
-		return nil, invalid("invalid_body", `"batch" must be an array`)
+		return nil, invalid(syncgate.CodeInvalidBody, `"batch" must be an array`)
 	}
 	ops := []syncgate.Op{}
 	for i := 0; d.dec.More(); i++ {
 		if d.lim.MaxOps > 0 && i >= d.lim.MaxOps {
-			return nil, syncgate.Errorf(syncgate.TooLarge, "too_many_ops", "batch has more than %d entries", d.lim.MaxOps)
+			return nil, syncgate.Errorf(syncgate.TooLarge, syncgate.CodeTooManyOps, "batch has more than %d entries", d.lim.MaxOps)
 		}
 		v, err := d.value(fmt.Sprintf("batch[%d]", i), 2, false)
 		if err != nil {
@@ -146,13 +146,13 @@ func (d *decoder) entry(i int, v any) (syncgate.Op, error) {
 	at := fmt.Sprintf("batch[%d]", i)
 	e, ok := v.(syncgate.Doc)
 	if !ok {
-		return syncgate.Op{}, invalid("invalid_entry", "%s: must be an object", at)
+		return syncgate.Op{}, invalid(syncgate.CodeInvalidEntry, "%s: must be an object", at)
 	}
 	op := syncgate.Op{Index: i}
 
 	opv, ok := e.Get("op")
 	if !ok {
-		return op, invalid("invalid_op", "%s.op: missing", at)
+		return op, invalid(syncgate.CodeInvalidOp, "%s.op: missing", at)
 	}
 	s, _ := opv.(string)
 	switch syncgate.OpType(s) {
@@ -160,9 +160,9 @@ func (d *decoder) entry(i int, v any) (syncgate.Op, error) {
 		op.Op = syncgate.OpType(s)
 	default:
 		if _, isStr := opv.(string); !isStr {
-			return op, invalid("invalid_op", "%s.op: must be a string", at)
+			return op, invalid(syncgate.CodeInvalidOp, "%s.op: must be a string", at)
 		}
-		return op, invalid("invalid_op", "%s.op: unknown op %q (want PUT, PATCH or DELETE)", at, s)
+		return op, invalid(syncgate.CodeInvalidOp, "%s.op: unknown op %q (want PUT, PATCH or DELETE)", at, s)
 	}
 
 	table, tableKey := e.Get("table")
@@ -170,17 +170,17 @@ func (d *decoder) entry(i int, v any) (syncgate.Op, error) {
 		table, tableKey = e.Get("type") // the PowerSync SDK's CrudEntry.toJSON
 	}
 	if !tableKey {
-		return op, invalid("invalid_table", "%s.table: missing", at)
+		return op, invalid(syncgate.CodeInvalidTable, "%s.table: missing", at)
 	}
 	name, ok := table.(string)
 	if !ok {
-		return op, invalid("invalid_table", "%s.table: must be a string", at)
+		return op, invalid(syncgate.CodeInvalidTable, "%s.table: must be a string", at)
 	}
 	if err := checkTable(name); err != nil {
-		return op, invalid("invalid_table", "%s.table: %s", at, err)
+		return op, invalid(syncgate.CodeInvalidTable, "%s.table: %s", at, err)
 	}
 	if d.lim.Tables != nil && !d.lim.Tables[name] {
-		return op, invalid("table_not_allowed", "%s.table: %q is not a table clients may write", at, name)
+		return op, invalid(syncgate.CodeTableNotAllowed, "%s.table: %q is not a table clients may write", at, name)
 	}
 	op.Table = name
 
@@ -191,7 +191,7 @@ func (d *decoder) entry(i int, v any) (syncgate.Op, error) {
 	if hasData && data != nil {
 		doc, ok := data.(syncgate.Doc)
 		if !ok {
-			return op, invalid("invalid_data", "%s.data: must be an object", at)
+			return op, invalid(syncgate.CodeInvalidData, "%s.data: must be an object", at)
 		}
 		op.Data = doc
 	}
@@ -204,26 +204,26 @@ func (d *decoder) entry(i int, v any) (syncgate.Op, error) {
 			continue
 		}
 		if hasID && inner != id {
-			return op, invalid("id_mismatch", "%s.data.%s: %v disagrees with %s.id", at, k, truncate(inner), at)
+			return op, invalid(syncgate.CodeIDMismatch, "%s.data.%s: %v disagrees with %s.id", at, k, truncate(inner), at)
 		}
 		id, hasID = inner, true
 		op.Data.Delete(k)
 	}
 	if !hasID {
-		return op, invalid("invalid_id", "%s.id: missing", at)
+		return op, invalid(syncgate.CodeInvalidID, "%s.id: missing", at)
 	}
 	ids, ok := id.(string)
 	if !ok {
-		return op, invalid("invalid_id", "%s.id: must be a string", at)
+		return op, invalid(syncgate.CodeInvalidID, "%s.id: must be a string", at)
 	}
 	if ids == "" {
-		return op, invalid("invalid_id", "%s.id: must not be empty", at)
+		return op, invalid(syncgate.CodeInvalidID, "%s.id: must not be empty", at)
 	}
 	if d.lim.MaxIDBytes > 0 && len(ids) > d.lim.MaxIDBytes {
-		return op, invalid("invalid_id", "%s.id: longer than %d bytes", at, d.lim.MaxIDBytes)
+		return op, invalid(syncgate.CodeInvalidID, "%s.id: longer than %d bytes", at, d.lim.MaxIDBytes)
 	}
 	if strings.IndexByte(ids, 0) >= 0 {
-		return op, invalid("invalid_id", "%s.id: contains NUL", at)
+		return op, invalid(syncgate.CodeInvalidID, "%s.id: contains NUL", at)
 	}
 	op.ID = ids
 	if op.Op == syncgate.Delete {
@@ -284,7 +284,7 @@ func checkKey(k string) error {
 // inData switches on the key rules and the data depth limit.
 func (d *decoder) value(path string, depth int, inData bool) (any, error) {
 	if max := d.lim.MaxDepth; max > 0 && depth > max+envelopeDepth {
-		return nil, invalid("too_deep", "%s: nested deeper than %d levels", path, max)
+		return nil, invalid(syncgate.CodeTooDeep, "%s: nested deeper than %d levels", path, max)
 	}
 	t, err := d.token()
 	if err != nil {
@@ -307,13 +307,13 @@ func (d *decoder) value(path string, depth int, inData bool) (any, error) {
 			_, err := d.token()
 			return a, err
 		}
-		return nil, invalid("invalid_json", "%s: unexpected %v", path, t)
+		return nil, invalid(syncgate.CodeInvalidJSON, "%s: unexpected %v", path, t)
 	case json.Number:
 		return number(path, t)
 	case string:
 		if strings.IndexByte(t, 0) >= 0 && inData {
 			// BSON strings may hold NUL, but C drivers and tools truncate them.
-			return nil, invalid("invalid_value", "%s: string contains NUL", path)
+			return nil, invalid(syncgate.CodeInvalidValue, "%s: string contains NUL", path)
 		}
 		return t, nil
 	default: // bool, nil
@@ -333,13 +333,13 @@ func (d *decoder) object(path string, depth int, inData bool) (syncgate.Doc, err
 		kpath := path + "." + k
 		if inData {
 			if err := checkKey(k); err != nil {
-				return nil, invalid("invalid_key", "%s: key %q %s", path, truncate(k), err)
+				return nil, invalid(syncgate.CodeInvalidKey, "%s: key %q %s", path, truncate(k), err)
 			}
 		}
 		if len(doc) < 16 {
 			for _, f := range doc {
 				if f.Key == k {
-					return nil, invalid("duplicate_key", "%s: duplicate key %q", path, truncate(k))
+					return nil, invalid(syncgate.CodeDuplicateKey, "%s: duplicate key %q", path, truncate(k))
 				}
 			}
 		} else {
@@ -350,7 +350,7 @@ func (d *decoder) object(path string, depth int, inData bool) (syncgate.Doc, err
 				}
 			}
 			if _, dup := seen[k]; dup {
-				return nil, invalid("duplicate_key", "%s: duplicate key %q", path, truncate(k))
+				return nil, invalid(syncgate.CodeDuplicateKey, "%s: duplicate key %q", path, truncate(k))
 			}
 			seen[k] = struct{}{}
 		}
@@ -373,13 +373,13 @@ func number(path string, n json.Number) (any, error) {
 	if !strings.ContainsAny(s, ".eE") {
 		i, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return nil, invalid("invalid_number", "%s: %s is outside the 64-bit integer range", path, truncate(s))
+			return nil, invalid(syncgate.CodeInvalidNumber, "%s: %s is outside the 64-bit integer range", path, truncate(s))
 		}
 		return i, nil
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsInf(f, 0) {
-		return nil, invalid("invalid_number", "%s: %s is outside the float64 range", path, truncate(s))
+		return nil, invalid(syncgate.CodeInvalidNumber, "%s: %s is outside the float64 range", path, truncate(s))
 	}
 	return f, nil
 }
@@ -389,7 +389,7 @@ func number(path string, n json.Number) (any, error) {
 // dotted or NUL keys, numbers that fit, nesting within maxDepth.
 func DecodeData(raw []byte, maxDepth int) (syncgate.Doc, error) {
 	if !utf8.Valid(raw) {
-		return nil, invalid("invalid_utf8", "data is not valid UTF-8")
+		return nil, invalid(syncgate.CodeInvalidUTF8, "data is not valid UTF-8")
 	}
 	d := decoder{dec: json.NewDecoder(bytes.NewReader(raw)), lim: Limits{MaxDepth: maxDepth}}
 	d.dec.UseNumber()
@@ -399,11 +399,11 @@ func DecodeData(raw []byte, maxDepth int) (syncgate.Doc, error) {
 		return nil, err
 	}
 	if _, err := d.dec.Token(); err != io.EOF {
-		return nil, invalid("invalid_json", "unexpected data after the JSON object")
+		return nil, invalid(syncgate.CodeInvalidJSON, "unexpected data after the JSON object")
 	}
 	doc, ok := v.(syncgate.Doc)
 	if !ok {
-		return nil, invalid("invalid_data", "data must be an object")
+		return nil, invalid(syncgate.CodeInvalidData, "data must be an object")
 	}
 	return doc, nil
 }

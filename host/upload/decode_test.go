@@ -155,7 +155,7 @@ func TestDecodeRefusesHostileInput(t *testing.T) {
 				t.Fatalf("Decode(%.200s) accepted %d ops, want error %s", c.body, len(ops), c.code)
 			}
 			e := syncgate.AsError(err)
-			if e.Code != c.code || e.Kind != c.kind {
+			if string(e.Code) != c.code || e.Kind != c.kind {
 				t.Fatalf("Decode(%.200s): got %v (kind %d), want code %s kind %d", c.body, err, e.Kind, c.code, c.kind)
 			}
 			if !strings.Contains(e.Message, c.where) {

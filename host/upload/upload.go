@@ -121,13 +121,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return syncgate.Errorf(syncgate.Unsupported, "unsupported_media_type", "Content-Type must be application/json")
+			return syncgate.Errorf(syncgate.Unsupported, syncgate.CodeUnsupportedMedia, "Content-Type must be application/json")
 		}
 	} else {
-		return syncgate.Errorf(syncgate.Unsupported, "unsupported_media_type", "Content-Type must be application/json")
+		return syncgate.Errorf(syncgate.Unsupported, syncgate.CodeUnsupportedMedia, "Content-Type must be application/json")
 	}
 	if enc := r.Header.Get("Content-Encoding"); enc != "" && enc != "identity" {
-		return syncgate.Errorf(syncgate.Unsupported, "unsupported_encoding", "Content-Encoding %q is not accepted; send the body uncompressed", enc)
+		return syncgate.Errorf(syncgate.Unsupported, syncgate.CodeUnsupportedEncoding, "Content-Encoding %q is not accepted; send the body uncompressed", enc)
 	}
 	body, err := readBody(w, r, h.cfg.MaxBodyBytes)
 	if err != nil {
@@ -157,15 +157,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
-		return nil, syncgate.Errorf(syncgate.TooLarge, "body_too_large", "body is larger than %d bytes", limit)
+		return nil, syncgate.Errorf(syncgate.TooLarge, syncgate.CodeBodyTooLarge, "body is larger than %d bytes", limit)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, syncgate.Errorf(syncgate.TooLarge, "body_too_large", "body is larger than %d bytes", limit)
+			return nil, syncgate.Errorf(syncgate.TooLarge, syncgate.CodeBodyTooLarge, "body is larger than %d bytes", limit)
 		}
-		return nil, &syncgate.Error{Kind: syncgate.Invalid, Code: "body_unreadable", Message: "could not read the request body", Err: err}
+		return nil, &syncgate.Error{Kind: syncgate.Invalid, Code: syncgate.CodeBodyUnreadable, Message: "could not read the request body", Err: err}
 	}
 	return body, nil
 }
@@ -225,7 +225,7 @@ func keep(ops []syncgate.Op, rejected []syncgate.Rejection, f func(*syncgate.Op)
 	for _, op := range ops {
 		if err := f(&op); err != nil {
 			rejected = append(rejected, syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID,
-				Code: "type_conversion", Reason: err.Error()})
+				Code: syncgate.CodeTypeConversion, Reason: err.Error()})
 			continue
 		}
 		out = append(out, op)
@@ -276,7 +276,7 @@ func rejectMissingPatches(ops []syncgate.Op, current map[string]map[string]syncg
 			}
 			if !present {
 				rejected = append(rejected, syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID,
-					Code: "not_found", Reason: "PATCH of a document that does not exist"})
+					Code: syncgate.CodeDocumentNotFound, Reason: "PATCH of a document that does not exist"})
 				continue
 			}
 		}
@@ -305,7 +305,7 @@ func strictError(rejected []syncgate.Rejection) *syncgate.Error {
 		}
 		details = append(details, fmt.Sprintf("batch[%d] %s %s/%s: %s: %s", r.Index, r.Op, r.Table, r.ID, r.Code, r.Reason))
 	}
-	return &syncgate.Error{Kind: syncgate.Rejected, Code: "batch_rejected",
+	return &syncgate.Error{Kind: syncgate.Rejected, Code: syncgate.CodeBatchRejected,
 		Message: fmt.Sprintf("%d of the batch's ops were rejected; nothing was written (strict mode)", len(rejected)),
 		Details: details}
 }

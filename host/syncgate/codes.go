@@ -1,0 +1,79 @@
+package syncgate
+
+// Code is a stable, machine-readable error or rejection code: what a client
+// branches on. Every code syncgate sends is a constant below and listed by
+// Codes; docs/openapi.yaml lists the same (tests/openapi_test.go).
+type Code string
+
+// Error codes: the "code" of an error body, by the Kind they come with.
+const (
+	CodeInternal             Code = "internal"               // Internal
+	CodeRouteNotFound        Code = "route_not_found"        // NotFound: no route for the path
+	CodeMethodNotAllowed     Code = "method_not_allowed"     // NotAllowed
+	CodeInvalidUTF8          Code = "invalid_utf8"           // Invalid: body or data
+	CodeInvalidJSON          Code = "invalid_json"           // Invalid
+	CodeInvalidBody          Code = "invalid_body"           // Invalid: not {"batch":[…]}
+	CodeDuplicateKey         Code = "duplicate_key"          // Invalid; also a rejection (unique index)
+	CodeInvalidEntry         Code = "invalid_entry"          // Invalid
+	CodeInvalidOp            Code = "invalid_op"             // Invalid
+	CodeInvalidTable         Code = "invalid_table"          // Invalid
+	CodeTableNotAllowed      Code = "table_not_allowed"      // Invalid: not in the allow-list
+	CodeInvalidData          Code = "invalid_data"           // Invalid
+	CodeIDMismatch           Code = "id_mismatch"            // Invalid
+	CodeInvalidID            Code = "invalid_id"             // Invalid
+	CodeInvalidKey           Code = "invalid_key"            // Invalid: $, dot or NUL in a data key
+	CodeInvalidValue         Code = "invalid_value"          // Invalid
+	CodeInvalidNumber        Code = "invalid_number"         // Invalid
+	CodeTooDeep              Code = "too_deep"               // Invalid
+	CodeTooManyOps           Code = "too_many_ops"           // TooLarge
+	CodeBodyTooLarge         Code = "body_too_large"         // TooLarge
+	CodeBodyUnreadable       Code = "body_unreadable"        // Invalid
+	CodeUnsupportedMedia     Code = "unsupported_media_type" // Unsupported
+	CodeUnsupportedEncoding  Code = "unsupported_encoding"   // Unsupported
+	CodeBatchRejected        Code = "batch_rejected"         // Rejected (strict mode)
+	CodeMissingToken         Code = "missing_token"          // Unauthorized
+	CodeInvalidToken         Code = "invalid_token"          // Unauthorized
+	CodeInvalidUserID        Code = "invalid_user_id"        // Invalid (/token)
+	CodeInvalidAPIKey        Code = "invalid_api_key"        // Unauthorized (/token)
+	CodeInvalidIDToken       Code = "invalid_id_token"       // Unauthorized (/token, jwks exchange)
+	CodeUpstreamUnavailable  Code = "upstream_unavailable"   // Unavailable (/token, jwks exchange)
+	CodeDatabaseUnavailable  Code = "database_unavailable"   // Unavailable
+	CodeGuestUnavailable     Code = "guest_unavailable"      // Unavailable
+	CodeGuestsLoading        Code = "guests_loading"         // Unavailable
+)
+
+// Rejection codes: the "code" of one rejected op in a 200 answer and in the
+// dead-letter collection. Guests may use their own; these are syncgate's
+// and the stock guests'.
+const (
+	CodeDocumentNotFound   Code = "not_found"           // PATCH of a document that does not exist
+	CodeTypeConversion     Code = "type_conversion"     // a value does not convert to its x-bsonType
+	CodeGuestFailed        Code = "guest_failed"        // the guest trapped, timed out or answered badly
+	CodeRejected           Code = "rejected"            // a guest rejected without a code
+	CodeDocumentValidation Code = "document_validation" // the collection's validator refused it
+	CodeDatabaseRefused    Code = "database_refused"    // another permanent database error
+	CodeSchemaViolation    Code = "schema_violation"    // schema gate
+	CodeUnknownTable       Code = "unknown_table"       // schema gate: no schema for the table
+	CodeForbidden          Code = "forbidden"           // owner guest
+)
+
+// ErrorCodes lists the error codes, RejectionCodes the rejection codes
+// (duplicate_key is both).
+func ErrorCodes() []Code {
+	return []Code{
+		CodeInternal, CodeRouteNotFound, CodeMethodNotAllowed, CodeInvalidUTF8, CodeInvalidJSON, CodeInvalidBody,
+		CodeDuplicateKey, CodeInvalidEntry, CodeInvalidOp, CodeInvalidTable, CodeTableNotAllowed, CodeInvalidData,
+		CodeIDMismatch, CodeInvalidID, CodeInvalidKey, CodeInvalidValue, CodeInvalidNumber, CodeTooDeep,
+		CodeTooManyOps, CodeBodyTooLarge, CodeBodyUnreadable, CodeUnsupportedMedia, CodeUnsupportedEncoding,
+		CodeBatchRejected, CodeMissingToken, CodeInvalidToken, CodeInvalidUserID, CodeInvalidAPIKey,
+		CodeInvalidIDToken, CodeUpstreamUnavailable, CodeDatabaseUnavailable, CodeGuestUnavailable, CodeGuestsLoading,
+	}
+}
+
+// RejectionCodes: see ErrorCodes.
+func RejectionCodes() []Code {
+	return []Code{
+		CodeDocumentNotFound, CodeTypeConversion, CodeGuestFailed, CodeRejected, CodeDuplicateKey,
+		CodeDocumentValidation, CodeDatabaseRefused, CodeSchemaViolation, CodeUnknownTable, CodeForbidden,
+	}
+}
