@@ -7,39 +7,39 @@ type Code string
 
 // Error codes: the "code" of an error body, by the Kind they come with.
 const (
-	CodeInternal             Code = "internal"               // Internal
-	CodeRouteNotFound        Code = "route_not_found"        // NotFound: no route for the path
-	CodeMethodNotAllowed     Code = "method_not_allowed"     // NotAllowed
-	CodeInvalidUTF8          Code = "invalid_utf8"           // Invalid: body or data
-	CodeInvalidJSON          Code = "invalid_json"           // Invalid
-	CodeInvalidBody          Code = "invalid_body"           // Invalid: not {"batch":[…]}
-	CodeDuplicateKey         Code = "duplicate_key"          // Invalid; also a rejection (unique index)
-	CodeInvalidEntry         Code = "invalid_entry"          // Invalid
-	CodeInvalidOp            Code = "invalid_op"             // Invalid
-	CodeInvalidTable         Code = "invalid_table"          // Invalid
-	CodeTableNotAllowed      Code = "table_not_allowed"      // Invalid: not in the allow-list
-	CodeInvalidData          Code = "invalid_data"           // Invalid
-	CodeIDMismatch           Code = "id_mismatch"            // Invalid
-	CodeInvalidID            Code = "invalid_id"             // Invalid
-	CodeInvalidKey           Code = "invalid_key"            // Invalid: $, dot or NUL in a data key
-	CodeInvalidValue         Code = "invalid_value"          // Invalid
-	CodeInvalidNumber        Code = "invalid_number"         // Invalid
-	CodeTooDeep              Code = "too_deep"               // Invalid
-	CodeTooManyOps           Code = "too_many_ops"           // TooLarge
-	CodeBodyTooLarge         Code = "body_too_large"         // TooLarge
-	CodeBodyUnreadable       Code = "body_unreadable"        // Invalid
-	CodeUnsupportedMedia     Code = "unsupported_media_type" // Unsupported
-	CodeUnsupportedEncoding  Code = "unsupported_encoding"   // Unsupported
-	CodeBatchRejected        Code = "batch_rejected"         // Rejected (strict mode)
-	CodeMissingToken         Code = "missing_token"          // Unauthorized
-	CodeInvalidToken         Code = "invalid_token"          // Unauthorized
-	CodeInvalidUserID        Code = "invalid_user_id"        // Invalid (/token)
-	CodeInvalidAPIKey        Code = "invalid_api_key"        // Unauthorized (/token)
-	CodeInvalidIDToken       Code = "invalid_id_token"       // Unauthorized (/token, jwks exchange)
-	CodeUpstreamUnavailable  Code = "upstream_unavailable"   // Unavailable (/token, jwks exchange)
-	CodeDatabaseUnavailable  Code = "database_unavailable"   // Unavailable
-	CodeGuestUnavailable     Code = "guest_unavailable"      // Unavailable
-	CodeGuestsLoading        Code = "guests_loading"         // Unavailable
+	CodeInternal            Code = "internal"               // Internal
+	CodeRouteNotFound       Code = "route_not_found"        // NotFound: no route for the path
+	CodeMethodNotAllowed    Code = "method_not_allowed"     // NotAllowed
+	CodeInvalidUTF8         Code = "invalid_utf8"           // Invalid: body or data
+	CodeInvalidJSON         Code = "invalid_json"           // Invalid
+	CodeInvalidBody         Code = "invalid_body"           // Invalid: not {"batch":[…]}
+	CodeDuplicateKey        Code = "duplicate_key"          // Invalid; also a rejection (unique index)
+	CodeInvalidEntry        Code = "invalid_entry"          // Invalid
+	CodeInvalidOp           Code = "invalid_op"             // Invalid
+	CodeInvalidTable        Code = "invalid_table"          // Invalid
+	CodeTableNotAllowed     Code = "table_not_allowed"      // Invalid: not in the allow-list
+	CodeInvalidData         Code = "invalid_data"           // Invalid
+	CodeIDMismatch          Code = "id_mismatch"            // Invalid
+	CodeInvalidID           Code = "invalid_id"             // Invalid
+	CodeInvalidKey          Code = "invalid_key"            // Invalid: $, dot or NUL in a data key
+	CodeInvalidValue        Code = "invalid_value"          // Invalid
+	CodeInvalidNumber       Code = "invalid_number"         // Invalid
+	CodeTooDeep             Code = "too_deep"               // Invalid
+	CodeTooManyOps          Code = "too_many_ops"           // TooLarge
+	CodeBodyTooLarge        Code = "body_too_large"         // TooLarge
+	CodeBodyUnreadable      Code = "body_unreadable"        // Invalid
+	CodeUnsupportedMedia    Code = "unsupported_media_type" // Unsupported
+	CodeUnsupportedEncoding Code = "unsupported_encoding"   // Unsupported
+	CodeBatchRejected       Code = "batch_rejected"         // Rejected (strict mode)
+	CodeMissingToken        Code = "missing_token"          // Unauthorized
+	CodeInvalidToken        Code = "invalid_token"          // Unauthorized
+	CodeInvalidUserID       Code = "invalid_user_id"        // Invalid (/token)
+	CodeInvalidAPIKey       Code = "invalid_api_key"        // Unauthorized (/token)
+	CodeInvalidIDToken      Code = "invalid_id_token"       // Unauthorized (/token, jwks exchange)
+	CodeUpstreamUnavailable Code = "upstream_unavailable"   // Unavailable (/token, jwks exchange)
+	CodeDatabaseUnavailable Code = "database_unavailable"   // Unavailable
+	CodeGuestUnavailable    Code = "guest_unavailable"      // Unavailable
+	CodeGuestsLoading       Code = "guests_loading"         // Unavailable
 )
 
 // Rejection codes: the "code" of one rejected op in a 200 answer and in the
