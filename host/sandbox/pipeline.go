@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/host/strictjson"
 	"github.com/syncgate/syncgate/host/syncgate"
-	"github.com/syncgate/syncgate/host/upload"
 )
 
 // Stage is one guest and the tables it runs for (nil: every table).
@@ -145,7 +145,7 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 				if ops[i].Op == syncgate.Delete {
 					continue // a DELETE has no data to change
 				}
-				doc, err := upload.DecodeData(v.Data, p.maxDepth)
+				doc, err := strictjson.DecodeData(v.Data, p.maxDepth)
 				if err == nil {
 					err = stripID(&doc, ops[i].ID)
 				}

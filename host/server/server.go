@@ -29,7 +29,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/syncgate/syncgate/host/syncgate"
-	"github.com/syncgate/syncgate/host/upload"
 )
 
 // HandlerFunc is an HTTP handler that returns its error for writeError.
@@ -197,7 +196,7 @@ func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 		id = newRequestID()
 	}
 	rw.Header().Set("X-Request-Id", id)
-	r = r.WithContext(upload.WithRequestID(r.Context(), id))
+	r = r.WithContext(syncgate.WithRequestID(r.Context(), id))
 	w := &statusWriter{ResponseWriter: rw}
 	route := "unknown"
 	defer func() {

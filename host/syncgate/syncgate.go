@@ -3,10 +3,12 @@
 // gives an op, and the one client-facing error type.
 //
 // It imports no dependency and performs no I/O; HTTP status mapping lives in
-// the server package, database mapping in the store package.
+// the server package, database mapping in the store package. Besides the
+// types it carries the request id in a context, from the server to upload.
 package syncgate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -121,4 +123,18 @@ type Rejection struct {
 type Result struct {
 	Applied  int         `json:"applied"`
 	Rejected []Rejection `json:"rejected"`
+}
+
+type requestIDKey struct{}
+
+// WithRequestID returns ctx carrying the request id the server assigned (or
+// the client sent), which the upload path records with dead letters.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID is the request id ctx carries, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
 }

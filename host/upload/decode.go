@@ -1,16 +1,12 @@
 package upload
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math"
-	"strconv"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/syncgate/syncgate/host/strictjson"
 	"github.com/syncgate/syncgate/host/syncgate"
 )
 
@@ -30,49 +26,44 @@ const maxTableBytes = 120
 // envelopeDepth is how deep an entry object sits in a body: { "batch": [ {
 const envelopeDepth = 2
 
+// isData: data starts below an entry's "data"/"opData" key.
+func isData(depth int, key string) bool {
+	return depth == envelopeDepth && (key == "data" || key == "opData")
+}
+
 // Decode parses and validates an upload body strictly: valid UTF-8, one JSON
 // value, no duplicate keys, no operator or dotted keys in data, numbers that
 // fit int64 or float64, and every entry well formed. It returns the ops in
 // order, or an Invalid/TooLarge *syncgate.Error that says what is wrong and
 // where. Nothing partial is returned on error.
 func Decode(body []byte, lim Limits) ([]syncgate.Op, error) {
-	if !utf8.Valid(body) {
-		return nil, invalid(syncgate.CodeInvalidUTF8, "body is not valid UTF-8")
+	if err := strictjson.CheckUTF8(body, "body"); err != nil {
+		return nil, err
 	}
-	d := decoder{dec: json.NewDecoder(bytes.NewReader(body)), lim: lim}
-	d.dec.UseNumber()
+	d := decoder{dec: strictjson.NewDecoder(body, strictjson.Options{MaxDepth: lim.MaxDepth, Base: envelopeDepth, IsData: isData}), lim: lim}
 	ops, err := d.batch()
 	if err != nil {
 		return nil, err
 	}
-	if _, err := d.dec.Token(); err != io.EOF {
-		return nil, invalid(syncgate.CodeInvalidJSON, "unexpected data after the JSON body")
+	if err := d.dec.End("body"); err != nil {
+		return nil, err
 	}
 	return ops, nil
 }
 
 type decoder struct {
-	dec *json.Decoder
+	dec *strictjson.Decoder
 	lim Limits
 }
 
 func invalid(code syncgate.Code, format string, args ...any) *syncgate.Error {
-	return syncgate.Errorf(syncgate.Invalid, code, format, args...)
+	return strictjson.Invalid(code, format, args...)
 }
 
-func (d *decoder) token() (json.Token, error) {
-	t, err := d.dec.Token()
-	if err != nil {
-		if err == io.EOF {
-			return nil, invalid(syncgate.CodeInvalidJSON, "body ends too early")
-		}
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return nil, invalid(syncgate.CodeInvalidJSON, "invalid JSON at byte %d: %s", se.Offset, se.Error())
-		}
-		return nil, invalid(syncgate.CodeInvalidJSON, "invalid JSON: %s", err.Error())
-	}
-	return t, nil
+func (d *decoder) token() (json.Token, error) { return d.dec.Token() }
+
+func (d *decoder) value(path string, depth int, inData bool) (any, error) {
+	return d.dec.Value(path, depth, inData)
 }
 
 func (d *decoder) batch() ([]syncgate.Op, error) {
@@ -204,7 +195,7 @@ func (d *decoder) entry(i int, v any) (syncgate.Op, error) {
 			continue
 		}
 		if hasID && inner != id {
-			return op, invalid(syncgate.CodeIDMismatch, "%s.data.%s: %v disagrees with %s.id", at, k, truncate(inner), at)
+			return op, invalid(syncgate.CodeIDMismatch, "%s.data.%s: %v disagrees with %s.id", at, k, strictjson.Truncate(inner), at)
 		}
 		id, hasID = inner, true
 		op.Data.Delete(k)
@@ -241,14 +232,6 @@ func (d *decoder) entry(i int, v any) (syncgate.Op, error) {
 	return op, nil
 }
 
-func truncate(v any) string {
-	s := fmt.Sprint(v)
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}
-
 // checkTable enforces MongoDB's collection name rules and keeps clients out
 // of system collections.
 func checkTable(name string) error {
@@ -265,145 +248,4 @@ func checkTable(name string) error {
 		return fmt.Errorf("%q is reserved (system collections)", name)
 	}
 	return nil
-}
-
-// checkKey refuses keys MongoDB would read as operators or paths.
-func checkKey(k string) error {
-	switch {
-	case strings.HasPrefix(k, "$"):
-		return errors.New("starts with $ (operator injection)")
-	case strings.Contains(k, "."):
-		return errors.New("contains a dot")
-	case strings.IndexByte(k, 0) >= 0:
-		return errors.New("contains NUL")
-	}
-	return nil
-}
-
-// value decodes one JSON value. depth counts levels from the body's top;
-// inData switches on the key rules and the data depth limit.
-func (d *decoder) value(path string, depth int, inData bool) (any, error) {
-	if max := d.lim.MaxDepth; max > 0 && depth > max+envelopeDepth {
-		return nil, invalid(syncgate.CodeTooDeep, "%s: nested deeper than %d levels", path, max)
-	}
-	t, err := d.token()
-	if err != nil {
-		return nil, err
-	}
-	switch t := t.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			return d.object(path, depth, inData)
-		case '[':
-			a := []any{}
-			for i := 0; d.dec.More(); i++ {
-				v, err := d.value(fmt.Sprintf("%s[%d]", path, i), depth+1, inData)
-				if err != nil {
-					return nil, err
-				}
-				a = append(a, v)
-			}
-			_, err := d.token()
-			return a, err
-		}
-		return nil, invalid(syncgate.CodeInvalidJSON, "%s: unexpected %v", path, t)
-	case json.Number:
-		return number(path, t)
-	case string:
-		if strings.IndexByte(t, 0) >= 0 && inData {
-			// BSON strings may hold NUL, but C drivers and tools truncate them.
-			return nil, invalid(syncgate.CodeInvalidValue, "%s: string contains NUL", path)
-		}
-		return t, nil
-	default: // bool, nil
-		return t, nil
-	}
-}
-
-func (d *decoder) object(path string, depth int, inData bool) (syncgate.Doc, error) {
-	doc := syncgate.Doc{}
-	var seen map[string]struct{}
-	for d.dec.More() {
-		t, err := d.token()
-		if err != nil {
-			return nil, err
-		}
-		k := t.(string)
-		kpath := path + "." + k
-		if inData {
-			if err := checkKey(k); err != nil {
-				return nil, invalid(syncgate.CodeInvalidKey, "%s: key %q %s", path, truncate(k), err)
-			}
-		}
-		if len(doc) < 16 {
-			for _, f := range doc {
-				if f.Key == k {
-					return nil, invalid(syncgate.CodeDuplicateKey, "%s: duplicate key %q", path, truncate(k))
-				}
-			}
-		} else {
-			if seen == nil {
-				seen = make(map[string]struct{}, 32)
-				for _, f := range doc {
-					seen[f.Key] = struct{}{}
-				}
-			}
-			if _, dup := seen[k]; dup {
-				return nil, invalid(syncgate.CodeDuplicateKey, "%s: duplicate key %q", path, truncate(k))
-			}
-			seen[k] = struct{}{}
-		}
-		// Data starts below an entry's "data"/"opData" key.
-		childInData := inData || (depth == 2 && (k == "data" || k == "opData"))
-		v, err := d.value(kpath, depth+1, childInData)
-		if err != nil {
-			return nil, err
-		}
-		doc = append(doc, syncgate.Field{Key: k, Value: v})
-	}
-	_, err := d.token()
-	return doc, err
-}
-
-// number keeps integers as int64 and everything else as float64, refusing
-// values neither can hold.
-func number(path string, n json.Number) (any, error) {
-	s := string(n)
-	if !strings.ContainsAny(s, ".eE") {
-		i, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return nil, invalid(syncgate.CodeInvalidNumber, "%s: %s is outside the 64-bit integer range", path, truncate(s))
-		}
-		return i, nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsInf(f, 0) {
-		return nil, invalid(syncgate.CodeInvalidNumber, "%s: %s is outside the float64 range", path, truncate(s))
-	}
-	return f, nil
-}
-
-// DecodeData parses one data object (a guest's replacement data) with the
-// same rules as a client's: valid UTF-8 JSON object, no duplicate, operator,
-// dotted or NUL keys, numbers that fit, nesting within maxDepth.
-func DecodeData(raw []byte, maxDepth int) (syncgate.Doc, error) {
-	if !utf8.Valid(raw) {
-		return nil, invalid(syncgate.CodeInvalidUTF8, "data is not valid UTF-8")
-	}
-	d := decoder{dec: json.NewDecoder(bytes.NewReader(raw)), lim: Limits{MaxDepth: maxDepth}}
-	d.dec.UseNumber()
-	// Depth counts as if the object sat at an entry's data key.
-	v, err := d.value("data", envelopeDepth+1, true)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := d.dec.Token(); err != io.EOF {
-		return nil, invalid(syncgate.CodeInvalidJSON, "unexpected data after the JSON object")
-	}
-	doc, ok := v.(syncgate.Doc)
-	if !ok {
-		return nil, invalid(syncgate.CodeInvalidData, "data must be an object")
-	}
-	return doc, nil
 }

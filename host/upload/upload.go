@@ -98,16 +98,6 @@ func New(cfg Config, store Store, rules RulesFunc, auth Authenticator) *Handler 
 	return &Handler{cfg: cfg, store: store, rules: rules, auth: auth}
 }
 
-// requestIDKey carries the request id the server assigned.
-var requestIDKey = ctxKey{}
-
-type ctxKey struct{}
-
-// WithRequestID returns ctx carrying the request id the handler records.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey, id)
-}
-
 // ServeHTTP handles one upload and returns the error to write, if any.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	var caller syncgate.Caller
@@ -145,7 +135,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	b := &syncgate.Batch{Ops: ops, Caller: caller, Received: h.cfg.Now().UTC()}
-	b.RequestID, _ = r.Context().Value(requestIDKey).(string)
+	b.RequestID = syncgate.RequestID(r.Context())
 	res, err := h.Apply(r.Context(), rules, b)
 	if err != nil {
 		return err
