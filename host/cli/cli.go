@@ -7,6 +7,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -53,7 +54,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		err = serve(ctx, environ(getenv), stderr)
 	case "keys":
-		err = keysCmd(rest, stdout)
+		err = keysCmd(rest, stdout, stderr)
 	case "schemas":
 		err = schemasCmd(ctx, rest, environ(getenv), stdout, stderr)
 	case "version":
@@ -126,37 +127,32 @@ Environment (also read from .env by "go tool task run"):
 	tw.Flush()
 }
 
-func keysCmd(args []string, stdout io.Writer) error {
+const keysUsage = "usage: syncgate keys generate [--alg RS256|ES256|EdDSA] [--kid ID]"
+
+func keysCmd(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "generate" {
-		return usageError{"usage: syncgate keys generate [--alg RS256|ES256|EdDSA] [--kid ID]"}
+		return usageError{keysUsage}
 	}
-	alg, kid := "RS256", ""
-	rest := args[1:]
-	for i := 0; i < len(rest); i++ {
-		a := rest[i]
-		name, val, hasVal := strings.Cut(a, "=")
-		switch name {
-		case "-h", "--help":
-			fmt.Fprintln(stdout, "usage: syncgate keys generate [--alg RS256|ES256|EdDSA] [--kid ID]")
+	fs := flag.NewFlagSet("keys generate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	alg := fs.String("alg", "RS256", "signing algorithm: RS256, ES256 or EdDSA")
+	kid := fs.String("kid", "", "key id (default: derived from the key)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), keysUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
 			return nil
-		case "--alg", "-alg", "--kid", "-kid":
-			if !hasVal {
-				if i+1 >= len(rest) {
-					return usageError{name + " needs a value"}
-				}
-				i++
-				val = rest[i]
-			}
-			if strings.TrimLeft(name, "-") == "alg" {
-				alg = val
-			} else {
-				kid = val
-			}
-		default:
-			return usageError{fmt.Sprintf("keys generate: unknown flag %q", a)}
 		}
+		return usageError{"keys generate: " + err.Error()}
 	}
-	k, err := auth.Generate(alg, kid)
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("keys generate: unexpected argument %q", fs.Arg(0))}
+	}
+	k, err := auth.Generate(*alg, *kid)
 	if err != nil {
 		return usageError{"keys generate: " + err.Error()}
 	}

@@ -224,7 +224,7 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	srv.Handle("GET /jwks", ah.JWKS)
 	srv.Handle("GET /.well-known/jwks.json", ah.JWKS)
 	srv.Handle("GET /token", ah.Token)
-	srv.Handle("POST /upload", up.ServeHTTP)
+	srv.Handle("POST /upload", up.ServeHTTPReturn)
 	srv.Handle("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, err := w.Write(docs.OpenAPI)
@@ -280,7 +280,7 @@ func databaseURI(cfg config.Config, log *slog.Logger, stderr io.Writer) (uri str
 // (fail); a failed reload keeps the live set and says why in the log, on
 // /readyz and in metrics.
 func watch(ctx context.Context, cfg config.Config, rules *live.Reloader, log *slog.Logger, fail context.CancelCauseFunc) {
-	print := live.Fingerprint(cfg)
+	last := live.Fingerprint(cfg)
 	start := time.Now()
 	log.Info("loading guests and schemas (guests are compiled once per build; the first start takes seconds)", "pool", cfg.Pool())
 	r, err := rules.Reload(ctx)
@@ -310,10 +310,10 @@ func watch(ctx context.Context, cfg config.Config, rules *live.Reloader, log *sl
 			why = "SIGHUP"
 		case <-tick:
 			now := live.Fingerprint(cfg)
-			if now == print {
+			if now == last {
 				continue
 			}
-			print, why = now, "files changed"
+			last, why = now, "files changed"
 		}
 		log.Info("reloading guests and schemas", "why", why)
 		r, err := rules.Reload(ctx)

@@ -390,10 +390,10 @@ func (g *Guest) instantiate(ctx context.Context) (*instance, error) {
 }
 
 // read copies a packed ptr<<32|len region out of guest memory.
-func (in *instance) read(packed uint64, max int) ([]byte, error) {
+func (in *instance) read(packed uint64, limit int) ([]byte, error) {
 	ptr, size := uint32(packed>>32), uint32(packed)
-	if int(size) > max {
-		return nil, fmt.Errorf("output of %d bytes is over the %d-byte limit", size, max)
+	if int(size) > limit {
+		return nil, fmt.Errorf("output of %d bytes is over the %d-byte limit", size, limit)
 	}
 	b, ok := in.mod.Memory().Read(ptr, size)
 	if !ok {

@@ -31,8 +31,9 @@ import (
 	"github.com/syncgate/syncgate/host/syncgate"
 )
 
-// HandlerFunc is an HTTP handler that returns its error for writeError.
-type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+// ReturnHandlerFunc is an HTTP handler that returns its error for writeError
+// (tsweb's name): it is not an http.Handler, so it is not called ServeHTTP.
+type ReturnHandlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // Check is one readiness condition; it returns nil when ready, or an error
 // made with Degraded when serving but not as configured.
@@ -69,7 +70,7 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
-	routes   map[string]map[string]HandlerFunc // path → method → handler
+	routes   map[string]map[string]ReturnHandlerFunc // path → method → handler
 	order    []string
 	checks   []Check
 	registry *prometheus.Registry
@@ -95,7 +96,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		routes:   map[string]map[string]HandlerFunc{},
+		routes:   map[string]map[string]ReturnHandlerFunc{},
 		registry: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "syncgate_http_requests_total", Help: "HTTP requests by route, method and status.",
@@ -127,13 +128,13 @@ func (s *Server) Registry() *prometheus.Registry { return s.registry }
 func (s *Server) AddCheck(c Check) { s.checks = append(s.checks, c) }
 
 // Handle registers h for a "METHOD /path" pattern. GET routes also answer HEAD.
-func (s *Server) Handle(pattern string, h HandlerFunc) {
+func (s *Server) Handle(pattern string, h ReturnHandlerFunc) {
 	method, path, ok := strings.Cut(pattern, " ")
 	if !ok {
 		panic("server: pattern needs a method: " + pattern)
 	}
 	if s.routes[path] == nil {
-		s.routes[path] = map[string]HandlerFunc{}
+		s.routes[path] = map[string]ReturnHandlerFunc{}
 		s.order = append(s.order, path)
 	}
 	s.routes[path][method] = h

@@ -116,8 +116,8 @@ func CheckKey(k string) error {
 // integers as int64, other numbers as float64. depth counts levels from the
 // input's top; inData switches on the key rules and the data depth limit.
 func (d *Decoder) Value(path string, depth int, inData bool) (any, error) {
-	if max := d.maxDepth; max > 0 && depth > max+d.base {
-		return nil, Invalid(syncgate.CodeTooDeep, "%s: nested deeper than %d levels", path, max)
+	if d.maxDepth > 0 && depth > d.maxDepth+d.base {
+		return nil, Invalid(syncgate.CodeTooDeep, "%s: nested deeper than %d levels", path, d.maxDepth)
 	}
 	t, err := d.Token()
 	if err != nil {

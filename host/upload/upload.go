@@ -98,8 +98,9 @@ func New(cfg Config, store Store, rules RulesFunc, auth Authenticator) *Handler 
 	return &Handler{cfg: cfg, store: store, rules: rules, auth: auth}
 }
 
-// ServeHTTP handles one upload and returns the error to write, if any.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+// ServeHTTPReturn handles one upload and returns the error to write, if
+// any (a server.ReturnHandlerFunc; not an http.Handler).
+func (h *Handler) ServeHTTPReturn(w http.ResponseWriter, r *http.Request) error {
 	var caller syncgate.Caller
 	if h.auth != nil {
 		c, err := h.auth.Authenticate(r)
