@@ -129,68 +129,35 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	var warnings []string
-	warn := func(w string) {
+	for _, w := range cfg.Warnings() {
 		log.Warn(w)
-		warnings = append(warnings, w)
 	}
-
 	keys, err := loadKeys(cfg, log)
 	if err != nil {
 		return err
 	}
-	audience, defaulted := cfg.TokenAudience()
-	if defaulted {
-		log.Warn("POWERSYNC_URL is not set: development tokens use aud " + audience)
-	}
+	audience, _ := cfg.TokenAudience()
 	minter, err := auth.NewMinter(keys, audience, cfg.TokenIssuer, cfg.TokenTTL)
 	if err != nil {
 		return err
 	}
-	mode := cfg.TokenMode()
-	if mode == "dev" {
-		warn("TOKEN_AUTH=dev: anyone can mint a token for any user_id; development only")
-	}
-	var uploadAuth upload.Authenticator = auth.NewVerifier(keys, audience)
-	if cfg.UploadAuth == "off" {
-		uploadAuth = nil
-		warn("UPLOAD_AUTH=off: /upload accepts writes from anyone; local experiments only")
+	var uploadAuth upload.Authenticator // nil: UPLOAD_AUTH=off
+	if cfg.UploadAuthRequired() {
+		uploadAuth = auth.NewVerifier(keys, audience)
 	}
 
-	uri, closeDB, err := databaseURI(cfg, log, stderr)
+	st, closeStore, err := openStore(cfg, log, stderr)
 	if err != nil {
 		return err
 	}
-	defer closeDB()
-	st, err := store.Open(uri, cfg.Database, store.Options{
-		Timeout: cfg.DBTimeout, Chunk: cfg.WriteChunk, Concurrency: cfg.WriteConcurrency, DeadLetter: cfg.DeadLetter,
-		AllOrNothing: cfg.Strict, TxnMaxOps: cfg.TxnMaxOps, TxnMaxBytes: cfg.TxnMaxBytes,
-	})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = st.Close(cctx)
-	}()
+	defer closeStore()
 	state := &readiness{err: errors.New("connecting")}
 	connCtx, stopConnect := context.WithCancel(ctx)
 	defer stopConnect()
 	go connect(connCtx, st, state, log)
 
 	durations, observe := guestDuration()
-	deadlines, err := sandbox.ParseDeadlineMode(cfg.GuestDeadlines)
-	if err != nil {
-		return err
-	}
-	rt, err := sandbox.NewRuntime(ctx, sandbox.RuntimeConfig{
-		CacheDir:  filepath.Join(cfg.StateDir, "wazero-cache"),
-		Limits:    sandbox.Limits{MemoryMiB: cfg.GuestMemory, Timeout: cfg.GuestTimeout, MaxOutput: cfg.GuestOutput, TableEntries: uint32(cfg.GuestTable)},
-		Output:    logWriter{log},
-		Observe:   observe,
-		Deadlines: deadlines,
-	})
+	rt, err := newRuntime(ctx, cfg, logWriter{log}, observe)
 	if err != nil {
 		return err
 	}
@@ -202,9 +169,9 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 		_ = rt.Close(cctx)
 	}()
 
-	srv := server.New(server.Config{Addr: cfg.Addr, ShutdownTimeout: cfg.ShutdownTimeout, ShutdownDrain: cfg.ShutdownDrain, Logger: log, Warnings: warnings,
+	srv := server.New(server.Config{Addr: cfg.Addr, ShutdownTimeout: cfg.ShutdownTimeout, ShutdownDrain: cfg.ShutdownDrain, Logger: log, Warnings: cfg.ReadyWarnings(),
 		Details: func() map[string]any {
-			return map[string]any{"token_auth": mode, "database": map[string]any{"embedded": cfg.Embedded(), "name": cfg.Database},
+			return map[string]any{"token_auth": cfg.TokenMode(), "database": map[string]any{"embedded": cfg.Embedded(), "name": cfg.Database},
 				"guests": rules.Current().Describe(), "reload": reloadDetails(rules.Status())}
 		}})
 	srv.AddCheck(server.Check{Name: "database", Fn: func(ctx context.Context) error {
@@ -215,7 +182,6 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	}})
 	srv.AddCheck(server.Check{Name: "guests", Fn: func(context.Context) error { return reloadHealth(rules.Status()) }})
 	srv.Registry().MustRegister(durations, newGuestCollector(rules), newReloadCollector(rules))
-
 	up := upload.New(upload.Config{
 		Limits:       upload.Limits{MaxOps: cfg.MaxOps, MaxDepth: cfg.MaxDepth, MaxIDBytes: cfg.MaxIDBytes},
 		MaxBodyBytes: cfg.MaxBodyBytes, Strict: cfg.Strict,
@@ -225,11 +191,7 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	srv.Handle("GET /.well-known/jwks.json", ah.JWKS)
 	srv.Handle("GET /token", ah.Token)
 	srv.Handle("POST /upload", up.ServeHTTPReturn)
-	srv.Handle("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) error {
-		w.Header().Set("Content-Type", "application/yaml")
-		_, err := w.Write(docs.OpenAPI)
-		return err
-	})
+	srv.Handle("GET /openapi.yaml", openAPI)
 
 	if err := srv.Listen(); err != nil {
 		return err
@@ -244,7 +206,7 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 		defer close(watchDone)
 		watch(serveCtx, cfg, rules, log, fail)
 	}()
-	log.Info("listening", "addr", srv.Addr(), "token_auth", mode, "upload_auth", cfg.UploadAuth, "routes", srv.Routes())
+	log.Info("listening", "addr", srv.Addr(), "token_auth", cfg.TokenMode(), "upload_auth", cfg.UploadAuth, "routes", srv.Routes())
 	if err := srv.Serve(serveCtx); err != nil {
 		return err
 	}
@@ -253,6 +215,50 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	}
 	log.Info("stopped cleanly")
 	return nil
+}
+
+func openAPI(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/yaml")
+	_, err := w.Write(docs.OpenAPI)
+	return err
+}
+
+// newRuntime is the guests' wazero runtime with cfg's limits.
+func newRuntime(ctx context.Context, cfg config.Config, output io.Writer, observe func(string, time.Duration)) (*sandbox.Runtime, error) {
+	deadlines, err := sandbox.ParseDeadlineMode(cfg.GuestDeadlines)
+	if err != nil {
+		return nil, err
+	}
+	return sandbox.NewRuntime(ctx, sandbox.RuntimeConfig{
+		CacheDir:  filepath.Join(cfg.StateDir, "wazero-cache"),
+		Limits:    sandbox.Limits{MemoryMiB: cfg.GuestMemory, Timeout: cfg.GuestTimeout, MaxOutput: cfg.GuestOutput, TableEntries: uint32(cfg.GuestTable)},
+		Output:    output,
+		Observe:   observe,
+		Deadlines: deadlines,
+	})
+}
+
+// openStore opens the database (the embedded one when MONGO_URI is not
+// set); closeStore closes both.
+func openStore(cfg config.Config, log *slog.Logger, stderr io.Writer) (st *store.Mongo, closeStore func(), err error) {
+	uri, closeDB, err := databaseURI(cfg, log, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err = store.Open(uri, cfg.Database, store.Options{
+		Timeout: cfg.DBTimeout, Chunk: cfg.WriteChunk, Concurrency: cfg.WriteConcurrency, DeadLetter: cfg.DeadLetter,
+		AllOrNothing: cfg.Strict, TxnMaxOps: cfg.TxnMaxOps, TxnMaxBytes: cfg.TxnMaxBytes,
+	})
+	if err != nil {
+		closeDB()
+		return nil, nil, err
+	}
+	return st, func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = st.Close(cctx)
+		closeDB()
+	}, nil
 }
 
 // databaseURI is MONGO_URI, or the embedded development database's URI when

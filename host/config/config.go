@@ -313,6 +313,33 @@ func (c *Config) TokenMode() string {
 	return "dev" // Validate refuses anything else
 }
 
+// UploadAuthRequired reports whether /upload needs a PowerSync token
+// (UPLOAD_AUTH=on).
+func (c *Config) UploadAuthRequired() bool { return c.UploadAuth != "off" }
+
+// ReadyWarnings are the settings /readyz announces because they open the
+// server to anyone.
+func (c *Config) ReadyWarnings() []string {
+	var w []string
+	if c.TokenMode() == "dev" {
+		w = append(w, "TOKEN_AUTH=dev: anyone can mint a token for any user_id; development only")
+	}
+	if !c.UploadAuthRequired() {
+		w = append(w, "UPLOAD_AUTH=off: /upload accepts writes from anyone; local experiments only")
+	}
+	return w
+}
+
+// Warnings are what start-up logs as warnings: the ReadyWarnings and a
+// defaulted token audience.
+func (c *Config) Warnings() []string {
+	var w []string
+	if aud, defaulted := c.TokenAudience(); defaulted {
+		w = append(w, "POWERSYNC_URL is not set: development tokens use aud "+aud)
+	}
+	return append(w, c.ReadyWarnings()...)
+}
+
 // Pool is the number of warm instances per guest (GUEST_POOL, or the CPU
 // count).
 func (c *Config) Pool() int {

@@ -49,3 +49,34 @@ func TestErrorsNameEveryBadVariable(t *testing.T) {
 		}
 	}
 }
+
+// TestDerivedSettings: the defaults serve() used to decide inline.
+func TestDerivedSettings(t *testing.T) {
+	dev := Config{}
+	if dev.TokenMode() != "dev" || !dev.UploadAuthRequired() {
+		t.Errorf("development run: mode %q, upload auth %v", dev.TokenMode(), dev.UploadAuthRequired())
+	}
+	if aud, def := dev.TokenAudience(); aud != DevAudience || !def {
+		t.Errorf("development audience %q %v", aud, def)
+	}
+	prod := Config{PublicKey: "k", PrivateKey: "k", Audience: "https://ps", UploadAuth: "on"}
+	if prod.TokenMode() != "api-key" || len(prod.Warnings()) != 0 {
+		t.Errorf("keys from the environment: mode %q, warnings %v", prod.TokenMode(), prod.Warnings())
+	}
+	prod.TokenAuth, prod.UploadAuth = "dev", "off"
+	if w := prod.ReadyWarnings(); len(w) != 2 || !strings.HasPrefix(w[0], "TOKEN_AUTH=dev") || !strings.HasPrefix(w[1], "UPLOAD_AUTH=off") {
+		t.Errorf("ready warnings %v", w)
+	}
+	if got := (&Config{}).AllowedTables(nil); got != nil {
+		t.Errorf("no tables, no schemas: %v, want nil (any)", got)
+	}
+	if got := (&Config{}).AllowedTables([]string{"a"}); len(got) != 1 || !got["a"] {
+		t.Errorf("schema tables: %v", got)
+	}
+	if got := (&Config{Tables: []string{" b "}}).AllowedTables([]string{"a"}); len(got) != 1 || !got["b"] {
+		t.Errorf("UPLOAD_TABLES wins: %v", got)
+	}
+	if (&Config{GuestPool: 3}).Pool() != 3 || (&Config{}).Pool() < 1 {
+		t.Error("Pool")
+	}
+}
