@@ -1,10 +1,12 @@
 # syncgate: static binary + guests + schemas in a distroless, non-root image.
+# -tags nodevdb leaves the embedded development database (FerretDB + SQLite)
+# out of the binary (about half its size): the image needs MONGO_URI.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/syncgate ./host/cmd/syncgate \
+RUN CGO_ENABLED=0 go build -tags nodevdb -trimpath -ldflags "-s -w" -o /out/syncgate ./host/cmd/syncgate \
  && mkdir -p /out/guests \
  && for d in guest/schemagate guest/examples/*/; do d=${d%/}; \
       GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o /out/guests/${d##*/}.wasm ./$d; done

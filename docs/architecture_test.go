@@ -5,6 +5,7 @@ import (
 	"go/token"
 	"maps"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -122,4 +123,18 @@ func matches(allowed, own, imp string, internal bool) bool {
 		return ok
 	}
 	return imp == allowed || strings.HasPrefix(imp, allowed+"/")
+}
+
+// TestNodevdbLeavesOutFerretDB: a binary built with -tags nodevdb links no
+// FerretDB or SQLite.
+func TestNodevdbLeavesOutFerretDB(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-tags", "nodevdb", "../host/cmd/syncgate").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if strings.Contains(p, "FerretDB") || strings.Contains(p, "sqlite") || strings.HasSuffix(p, "host/devdb") {
+			t.Errorf("the nodevdb build depends on %s", p)
+		}
+	}
 }

@@ -58,7 +58,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "schemas":
 		err = schemasCmd(ctx, rest, environ(getenv), stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "syncgate", version())
+		fmt.Fprintf(stdout, "syncgate %s (%s)\n", version(), buildKind)
 		return 0
 	default:
 		fmt.Fprintf(stderr, "syncgate: unknown command %q\n\n", cmd)

@@ -10,7 +10,6 @@ import (
 	"sort"
 
 	"github.com/syncgate/syncgate/host/config"
-	"github.com/syncgate/syncgate/host/devdb"
 	"github.com/syncgate/syncgate/host/schemas"
 	"github.com/syncgate/syncgate/host/store"
 )
@@ -64,6 +63,9 @@ func schemasCmd(ctx context.Context, args []string, env map[string]string, stdou
 		if (*level != "strict" && *level != "moderate") || (*action != "error" && *action != "warn") {
 			return usageError{"schemas apply: --level strict|moderate, --action error|warn"}
 		}
+		if err := needDatabase(cfg); err != nil {
+			return err
+		}
 		return applyValidators(ctx, cfg, set, *level, *action, stdout)
 	}
 	return usageError{fmt.Sprintf("schemas: unknown command %q\n%s", args[0], schemasUsage)}
@@ -72,12 +74,12 @@ func schemasCmd(ctx context.Context, args []string, env map[string]string, stdou
 func applyValidators(ctx context.Context, cfg config.Config, set *schemas.Set, level, action string, stdout io.Writer) error {
 	uri := cfg.MongoURI
 	if cfg.Embedded() {
-		db, err := devdb.Start(cfg.StateDir+"/data", "127.0.0.1:0", nil)
+		dbURI, _, stop, err := startDevDB(cfg.StateDir+"/data", nil)
 		if err != nil {
 			return err
 		}
-		defer db.Close(context.Background())
-		uri = db.URI()
+		defer stop(context.Background())
+		uri = dbURI
 	}
 	st, err := store.Open(uri, cfg.Database, store.Options{Timeout: cfg.DBTimeout})
 	if err != nil {

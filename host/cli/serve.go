@@ -17,7 +17,6 @@ import (
 	"github.com/syncgate/syncgate/docs"
 	"github.com/syncgate/syncgate/host/auth"
 	"github.com/syncgate/syncgate/host/config"
-	"github.com/syncgate/syncgate/host/devdb"
 	"github.com/syncgate/syncgate/host/live"
 	"github.com/syncgate/syncgate/host/sandbox"
 	"github.com/syncgate/syncgate/host/server"
@@ -126,6 +125,9 @@ func connect(ctx context.Context, st *store.Mongo, state *readiness, log *slog.L
 func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	cfg, err := config.Parse(env)
 	if err != nil {
+		return err
+	}
+	if err := needDatabase(cfg); err != nil {
 		return err
 	}
 	log := newLogger(cfg, stderr)
@@ -267,15 +269,15 @@ func databaseURI(cfg config.Config, log *slog.Logger, stderr io.Writer) (uri str
 	if !cfg.Embedded() {
 		return cfg.MongoURI, func() {}, nil
 	}
-	ddb, err := devdb.Start(filepath.Join(cfg.StateDir, "data"), "127.0.0.1:0", slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	uri, where, stop, err := startDevDB(filepath.Join(cfg.StateDir, "data"), slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	if err != nil {
 		return "", nil, err
 	}
-	log.Info("MONGO_URI is not set: using the embedded development database (FerretDB with SQLite)", "dir", ddb.Dir(), "uri", ddb.URI())
-	return ddb.URI(), func() {
+	log.Info("MONGO_URI is not set: using the embedded development database (FerretDB with SQLite)", "dir", where, "uri", uri)
+	return uri, func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := ddb.Close(cctx); err != nil {
+		if err := stop(cctx); err != nil {
 			log.Error("embedded database close", "err", err)
 		}
 	}, nil
