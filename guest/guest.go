@@ -46,6 +46,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/syncgate/syncgate/guest/internal/wire"
 )
 
 // ABIVersion is the host↔guest contract version described above.
@@ -227,7 +229,7 @@ func process(h HandlerFunc, input []byte, raw bool) []byte {
 		if raw {
 			data := op.RawData
 			if v.Data != nil {
-				if data, err = appendValue(nil, v.Data); err != nil {
+				if data, err = wire.AppendValue(nil, v.Data); err != nil {
 					return mustJSON(Response{Error: "guest: encode data: " + err.Error()})
 				}
 			}
@@ -269,9 +271,9 @@ func process(h HandlerFunc, input []byte, raw bool) []byte {
 }
 
 func mustJSON(r Response) []byte {
-	b, err := EncodeResponse(&r)
+	b, err := encodeResponse(&r)
 	if err != nil {
-		b, _ = EncodeResponse(&Response{Error: "guest: encode response: " + err.Error()})
+		b, _ = encodeResponse(&Response{Error: "guest: encode response: " + err.Error()})
 	}
 	return b
 }

@@ -1,0 +1,245 @@
+package guest
+
+import (
+	"fmt"
+
+	"github.com/syncgate/syncgate/guest/internal/wire"
+)
+
+// The raw-object API: for guests registered with RegisterRaw, which read
+// the JSON bytes of rows (Op.RawData, Op.RawCurrent) instead of maps.
+
+// DecodeObject decodes a JSON object as encoding/json does into a
+// map[string]any with UseNumber; nil or null is an empty map.
+func DecodeObject(b []byte) (map[string]any, error) {
+	m := map[string]any{}
+	if b == nil {
+		return m, nil
+	}
+	d := &wire.Decoder{B: b}
+	if d.Null() {
+		return m, d.End(nil)
+	}
+	if d.Peek() != '{' {
+		return nil, d.Errf("want an object")
+	}
+	if err := d.Fields(m); err != nil {
+		return nil, err
+	}
+	return m, d.End(nil)
+}
+
+// Members reads the members of a JSON object one at a time without
+// allocating (keys with escapes excepted):
+//
+//	m := guest.NewMembers(obj)
+//	for m.Next() {
+//		use(m.Key(), m.Value())
+//	}
+//	if err := m.Err(); err != nil { … }
+//
+// A nil object has no members.
+type Members struct {
+	d          wire.Decoder
+	state      uint8 // 0: before the object, 1: inside, 2: done
+	key, value []byte
+	str        []byte
+	isStr      bool
+	ascii      bool
+	err        error
+}
+
+// NewMembers starts reading obj.
+func NewMembers(obj []byte) Members { return Members{d: wire.Decoder{B: obj}} }
+
+// Next moves to the next member; false at the end or on an error.
+func (m *Members) Next() bool {
+	d := &m.d
+	switch m.state {
+	case 2:
+		return false
+	case 0:
+		if d.B == nil {
+			m.state = 2
+			return false
+		}
+		if m.err = d.Expect('{'); m.err != nil {
+			m.state = 2
+			return false
+		}
+		m.state = 1
+		if d.Peek() == '}' {
+			d.I++
+			m.finish()
+			return false
+		}
+	default:
+		switch d.Peek() {
+		case ',':
+			d.I++
+		case '}':
+			d.I++
+			m.finish()
+			return false
+		default:
+			m.fail(d.Errf("after object value: want , or }"))
+			return false
+		}
+	}
+	if d.Peek() != '"' {
+		m.fail(d.Errf("object key is not a string"))
+		return false
+	}
+	key, err := d.StrBytes()
+	if err != nil {
+		m.fail(err)
+		return false
+	}
+	if err := d.Expect(':'); err != nil {
+		m.fail(err)
+		return false
+	}
+	m.key, m.isStr, m.str, m.ascii = key, d.Peek() == '"', nil, false
+	start := d.I
+	if m.isStr {
+		m.str, err = d.StrBytes()
+		m.ascii = d.ASCII
+	} else {
+		err = d.SkipRaw()
+	}
+	if err != nil {
+		m.fail(err)
+		return false
+	}
+	m.value = d.B[start:d.I:d.I]
+	return true
+}
+
+func (m *Members) fail(err error) { m.err, m.state = err, 2 }
+
+func (m *Members) finish() {
+	m.state = 2
+	if m.d.WS(); m.d.I != len(m.d.B) {
+		m.err = m.d.Errf("invalid character %q after object", m.d.B[m.d.I])
+	}
+}
+
+// Key is the current member's key, unescaped.
+func (m *Members) Key() []byte { return m.key }
+
+// Value is the current member's value as JSON bytes.
+func (m *Members) Value() []byte { return m.value }
+
+// String returns the current value's contents, unescaped, when it is a
+// JSON string, and whether they are all ASCII.
+func (m *Members) String() (s []byte, ascii, ok bool) { return m.str, m.ascii, m.isStr }
+
+// Err is the error that ended the scan, if any.
+func (m *Members) Err() error { return m.err }
+
+// Fields calls fn with the key (unescaped) and the value's JSON bytes of
+// each member of the JSON object obj, in order, until fn returns false.
+// Both alias obj unless the key has escapes. A nil obj has no fields.
+func Fields(obj []byte, fn func(key, value []byte) bool) error {
+	m := NewMembers(obj)
+	for m.Next() {
+		if !fn(m.Key(), m.Value()) {
+			return nil
+		}
+	}
+	return m.Err()
+}
+
+// Elements calls fn with the JSON bytes of each element of the JSON array
+// arr, in order, until fn returns false.
+func Elements(arr []byte, fn func(value []byte) bool) error {
+	d := &wire.Decoder{B: arr}
+	err := d.Array(func() error {
+		d.WS()
+		start := d.I
+		if err := d.SkipRaw(); err != nil {
+			return err
+		}
+		if !fn(d.B[start:d.I:d.I]) {
+			return wire.ErrStop
+		}
+		return nil
+	})
+	return d.End(err)
+}
+
+// Unquote returns the contents of the JSON string s, unescaped (invalid
+// UTF-8 as U+FFFD, as decoding does). The result aliases s when s has no
+// escapes.
+func Unquote(s []byte) ([]byte, error) {
+	d := &wire.Decoder{B: s}
+	if d.Peek() != '"' {
+		return nil, d.Errf("not a string")
+	}
+	b, err := d.StrBytes()
+	if err != nil {
+		return nil, err
+	}
+	if err := d.End(nil); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// MergeObjects returns the JSON object of base with patch's members set
+// over it (a PATCH applied to a stored document): base's members in order,
+// with patch's value where patch has the key, then patch's other members.
+// Of repeated keys the last value wins, as when decoding into a map.
+func MergeObjects(base, patch []byte) ([]byte, error) {
+	type member struct {
+		key   string
+		value []byte
+	}
+	var pm []member
+	at := map[string]int{}
+	err := Fields(patch, func(k, v []byte) bool {
+		if j, ok := at[string(k)]; ok {
+			pm[j].value = v
+			return true
+		}
+		at[string(k)] = len(pm)
+		pm = append(pm, member{string(k), v})
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("patch: %w", err)
+	}
+	var bm []member
+	bat := map[string]int{}
+	err = Fields(base, func(k, v []byte) bool {
+		if j, ok := at[string(k)]; ok {
+			v = pm[j].value
+		}
+		if j, ok := bat[string(k)]; ok {
+			bm[j].value = v
+			return true
+		}
+		bat[string(k)] = len(bm)
+		bm = append(bm, member{string(k), v})
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("current: %w", err)
+	}
+	for _, m := range pm {
+		if _, ok := bat[m.key]; !ok {
+			bm = append(bm, m)
+		}
+	}
+	out := make([]byte, 0, len(base)+len(patch)+2)
+	out = append(out, '{')
+	for i, m := range bm {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = wire.AppendString(out, m.key)
+		out = append(out, ':')
+		out = append(out, m.value...)
+	}
+	return append(out, '}'), nil
+}

@@ -1,0 +1,53 @@
+package guest
+
+import (
+	"strconv"
+
+	"github.com/syncgate/syncgate/guest/internal/wire"
+)
+
+// encodeResponse writes a Response as JSON without reflection for the
+// values JSON decoding produces; other values in Verdict.Data go through
+// encoding/json.
+func encodeResponse(r *Response) ([]byte, error) {
+	out := make([]byte, 0, 32+48*len(r.Verdicts))
+	out = append(out, `{"verdicts":`...)
+	if r.Verdicts == nil {
+		out = append(out, "null"...)
+	} else {
+		out = append(out, '[')
+		for i := range r.Verdicts {
+			v := &r.Verdicts[i]
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, `{"index":`...)
+			out = strconv.AppendInt(out, int64(v.Index), 10)
+			if v.Reject {
+				out = append(out, `,"reject":true`...)
+			}
+			if v.Code != "" {
+				out = append(out, `,"code":`...)
+				out = wire.AppendString(out, v.Code)
+			}
+			if v.Reason != "" {
+				out = append(out, `,"reason":`...)
+				out = wire.AppendString(out, v.Reason)
+			}
+			if len(v.Data) > 0 {
+				out = append(out, `,"data":`...)
+				var err error
+				if out, err = wire.AppendValue(out, v.Data); err != nil {
+					return nil, err
+				}
+			}
+			out = append(out, '}')
+		}
+		out = append(out, ']')
+	}
+	if r.Error != "" {
+		out = append(out, `,"error":`...)
+		out = wire.AppendString(out, r.Error)
+	}
+	return append(out, '}'), nil
+}
