@@ -23,7 +23,9 @@ func (s Stage) applies(table string) bool { return s.Tables == nil || s.Tables[t
 
 // Pipeline runs a batch through its stages in order: each stage sees the
 // ops still accepted, possibly changed by earlier stages. It implements
-// upload.Pipeline.
+// upload.Pipeline. It uses only Guest's exported methods, so it can move to
+// its own package once the sandbox's tests no longer build pipelines
+// in-package (interrupt_test.go does).
 type Pipeline struct {
 	stages   []Stage
 	maxDepth int
@@ -76,7 +78,7 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 		if len(idx) == 0 {
 			continue
 		}
-		input, err := encodeRequest(b, now, st.Guest.cfg.Settings, ops, idx, current)
+		input, err := encodeRequest(b, now, st.Guest.Settings(), ops, idx, current)
 		if err != nil {
 			return nil, nil, fmt.Errorf("sandbox: encode request: %w", err)
 		}
@@ -93,7 +95,7 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 			for _, i := range idx {
 				reject(i, syncgate.CodeGuestFailed, ce.Reason)
 			}
-			st.Guest.stats.Rejections.Add(int64(len(idx)))
+			st.Guest.Stats().Rejections.Add(int64(len(idx)))
 			continue
 		}
 		var resp struct {
@@ -114,7 +116,7 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 			for _, i := range idx {
 				reject(i, syncgate.CodeGuestFailed, reason)
 			}
-			st.Guest.stats.Rejections.Add(int64(len(idx)))
+			st.Guest.Stats().Rejections.Add(int64(len(idx)))
 			continue
 		}
 		byIndex := make(map[int]int, len(idx)) // op.Index → position
@@ -137,7 +139,7 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 				if reason == "" {
 					reason = "rejected by guest " + st.Guest.Name()
 				}
-				st.Guest.stats.Rejections.Add(1)
+				st.Guest.Stats().Rejections.Add(1)
 				reject(i, code, reason)
 				continue
 			}

@@ -566,3 +566,6 @@ func (c *capWriter) Write(p []byte) (int, error) {
 	_, _ = c.w.Write(append([]byte(c.prefix), keep...))
 	return len(p), nil
 }
+
+// Settings are the guest's settings, sent with every call (Request.settings).
+func (g *Guest) Settings() map[string]string { return g.cfg.Settings }
