@@ -25,7 +25,7 @@ func (s Stage) applies(table string) bool { return s.Tables == nil || s.Tables[t
 // ops still accepted, possibly changed by earlier stages. It implements
 // upload.Pipeline. It uses only Guest's exported methods, so it can move to
 // its own package once the sandbox's tests no longer build pipelines
-// in-package (interrupt_test.go does).
+// in-package (deadline_test.go, sandbox_test.go and bench_test.go do).
 type Pipeline struct {
 	stages   []Stage
 	maxDepth int
