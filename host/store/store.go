@@ -384,7 +384,7 @@ func refusedError(r syncgate.Rejection, committedBefore bool) *syncgate.Error {
 	if committedBefore {
 		msg = "the database refused an op of the batch; the transactions before it (the batch was past one transaction's limits) were written (strict mode)"
 	}
-	return &syncgate.Error{Kind: syncgate.Rejected, Code: "batch_rejected", Message: msg,
+	return &syncgate.Error{Kind: syncgate.Rejected, Code: syncgate.CodeBatchRejected, Message: msg,
 		Details: []string{fmt.Sprintf("batch[%d] %s %s/%s: %s: %s", r.Index, r.Op, r.Table, r.ID, r.Code, r.Reason)}}
 }
 
@@ -496,7 +496,7 @@ func permanentReason(code int, msg string) (syncgate.Code, string) {
 	case 17419, 10334, 2:
 		return syncgate.CodeDatabaseRefused, "the database refused the document: " + truncate(msg, 200)
 	}
-	return "database_refused", fmt.Sprintf("the database refused the write (code %d)", code)
+	return syncgate.CodeDatabaseRefused, fmt.Sprintf("the database refused the write (code %d)", code)
 }
 
 func truncate(s string, n int) string {

@@ -253,7 +253,7 @@ func TestTransactionRefusedOp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(rej) != 1 || rej[0].Index != 1 || rej[0].Code != tc.wantCode {
+			if len(rej) != 1 || rej[0].Index != 1 || string(rej[0].Code) != tc.wantCode {
 				t.Fatalf("rejections %+v, want index 1 %s", rej, tc.wantCode)
 			}
 			cmds := s.Commands(false)
