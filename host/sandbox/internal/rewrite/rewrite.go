@@ -535,14 +535,14 @@ func (l *layout) readTables(p []byte, lim Limits, st *Stats) error {
 		if t != 0x70 {
 			return refuse("reference types", "a table of type 0x%02x; a guest's table holds funcref", t)
 		}
-		min, _, err := r.limits()
+		entries, _, err := r.limits()
 		if err != nil {
 			return err
 		}
-		if min > lim.Table {
-			return refuse("size", "a table of %d entries, over the limit of %d", min, lim.Table)
+		if entries > lim.Table {
+			return refuse("size", "a table of %d entries, over the limit of %d", entries, lim.Table)
 		}
-		st.Table = min
+		st.Table = entries
 	}
 	l.tables = n
 	return r.end()
@@ -1335,7 +1335,7 @@ func (r *reader) name() (string, error) {
 }
 
 // limits reads a table's or memory's limits: flags 0 (min) or 1 (min, max).
-func (r *reader) limits() (min, max uint32, err error) {
+func (r *reader) limits() (lo, hi uint32, err error) {
 	flags, err := r.byte()
 	if err != nil {
 		return 0, 0, err
@@ -1343,13 +1343,13 @@ func (r *reader) limits() (min, max uint32, err error) {
 	if flags > 1 {
 		return 0, 0, refuse("threads or memory64", "limits with flags 0x%02x (shared or 64-bit)", flags)
 	}
-	if min, err = r.u32(); err != nil {
+	if lo, err = r.u32(); err != nil {
 		return 0, 0, err
 	}
 	if flags == 1 {
-		max, err = r.u32()
+		hi, err = r.u32()
 	}
-	return min, max, err
+	return lo, hi, err
 }
 
 func appendU32(b []byte, v uint32) []byte {
