@@ -1,0 +1,315 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/syncgate/syncgate/host/mongostub"
+)
+
+// The gateway benchmarks measure syncgate's own cost against a database
+// that is not the bottleneck: mongostub, a wire-level stand-in that keeps
+// documents in memory (so PATCH targets exist) and answers in microseconds,
+// where the embedded FerretDB caps everything at a few hundred ops/s.
+// Issue #17's figures: 8 concurrent clients posting batches of mixed
+// PUT/PATCH/DELETE ~300-byte rows that alternate between lists and todos.
+//
+//	base: the raw driver, one ordered BulkWrite per collection per batch
+//	      (inside one transaction on the replica-set path), 8 goroutines;
+//	ours: POST /upload over HTTP with a verified token, the same ops.
+//
+// Reported per pair: ops/s and p99 batch latency (ms); task bench puts the
+// ratios side by side.
+
+const gatewayClients = 8
+
+// gwOp is one op of a generated batch.
+type gwOp struct {
+	op, table, id string
+	data          bson.D // nil for DELETE
+}
+
+// gwClient generates a client's batches: PUTs of new rows, PATCHes of rows
+// it PUT in its previous batch, DELETEs of rows from the one before, on
+// lists and todos in turn.
+type gwClient struct {
+	n        int
+	prefix   string
+	seq      int
+	previous [][2]string // table, id: PUT in the last batch
+	older    [][2]string // PUT in the batch before
+}
+
+func newGWClient(c, n int) *gwClient {
+	return &gwClient{n: n, prefix: fmt.Sprintf("7c1e9f0a-3d2b-4a8e-%04x", c)}
+}
+
+var gwTables = [2]string{"lists", "todos"}
+
+func (g *gwClient) row(table, id string, i int) bson.D {
+	if table == "lists" {
+		return bson.D{{Key: "created_at", Value: "2024-05-01 10:00:00"}, {Key: "name", Value: fmt.Sprintf("Groceries for the week ahead, list number %06d", i)},
+			{Key: "owner_id", Value: "3f9a8c1e-2b7d-4e6f-9a1c-5d8e7f6a4b3c"}}
+	}
+	return bson.D{{Key: "created_at", Value: "2024-05-01 10:00:00"}, {Key: "description", Value: fmt.Sprintf("Buy oat milk, bread and coffee for the week ahead, item number %06d", i)},
+		{Key: "completed", Value: int64(i % 2)}, {Key: "completed_at", Value: nil}, {Key: "created_by", Value: "3f9a8c1e-2b7d-4e6f-9a1c-5d8e7f6a4b3c"},
+		{Key: "completed_by", Value: nil}, {Key: "list_id", Value: "0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b10"}}
+}
+
+// next returns the next batch: 40 % PUT, 40 % PATCH, 20 % DELETE once the
+// client has history (PUTs only before).
+func (g *gwClient) next() []gwOp {
+	var ops []gwOp
+	var put [][2]string
+	patches := min(len(g.previous), g.n*2/5)
+	deletes := min(len(g.older), g.n/5)
+	for i := 0; len(ops) < g.n; i++ {
+		switch {
+		case i < patches:
+			t, id := g.previous[i][0], g.previous[i][1]
+			ops = append(ops, gwOp{"PATCH", t, id, bson.D{{Key: map[string]string{"lists": "name", "todos": "description"}[t], Value: fmt.Sprintf("Renamed in batch %d, op %d of the client", g.seq, i)}}})
+		case i < patches+deletes:
+			t, id := g.older[i-patches][0], g.older[i-patches][1]
+			ops = append(ops, gwOp{"DELETE", t, id, nil})
+		default:
+			g.seq++
+			t := gwTables[g.seq%2]
+			id := fmt.Sprintf("%s-%012d", g.prefix, g.seq)
+			ops = append(ops, gwOp{"PUT", t, id, g.row(t, id, g.seq)})
+			put = append(put, [2]string{t, id})
+		}
+	}
+	// Interleave kinds and tables the way a client's queue would.
+	slices.SortStableFunc(ops, func(a, b gwOp) int { return strings.Compare(a.id[len(a.id)-3:], b.id[len(b.id)-3:]) })
+	g.older, g.previous = g.previous, put
+	return ops
+}
+
+// body is the /upload request for ops.
+func gwBody(ops []gwOp) []byte {
+	type entry struct {
+		Op    string         `json:"op"`
+		Table string         `json:"table"`
+		ID    string         `json:"id"`
+		Data  map[string]any `json:"data,omitempty"`
+	}
+	batch := make([]entry, len(ops))
+	for i, o := range ops {
+		batch[i] = entry{Op: o.op, Table: o.table, ID: o.id}
+		if o.data != nil {
+			batch[i].Data = map[string]any{}
+			for _, e := range o.data {
+				batch[i].Data[e.Key] = e.Value
+			}
+		}
+	}
+	b, _ := json.Marshal(map[string]any{"batch": batch})
+	return b
+}
+
+// rawWrite is the baseline: one ordered BulkWrite per collection, in the
+// batch's order within each collection (ops on different collections
+// commute), optionally in one transaction.
+func rawWrite(ctx context.Context, cl *mongo.Client, db *mongo.Database, ops []gwOp, txn bool) error {
+	write := func(ctx context.Context) error {
+		var order []string
+		models := map[string][]mongo.WriteModel{}
+		for _, o := range ops {
+			if _, ok := models[o.table]; !ok {
+				order = append(order, o.table)
+			}
+			var m mongo.WriteModel
+			switch o.op {
+			case "PUT":
+				m = mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: o.id}}).SetReplacement(o.data).SetUpsert(true)
+			case "PATCH":
+				m = mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: o.id}}).SetUpdate(bson.D{{Key: "$set", Value: o.data}})
+			default:
+				m = mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: o.id}})
+			}
+			models[o.table] = append(models[o.table], m)
+		}
+		for _, t := range order {
+			if _, err := db.Collection(t).BulkWrite(ctx, models[t]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if !txn {
+		return write(ctx)
+	}
+	sess, err := cl.StartSession()
+	if err != nil {
+		return err
+	}
+	defer sess.EndSession(ctx)
+	_, err = sess.WithTransaction(ctx, func(ctx context.Context) (any, error) { return nil, write(ctx) })
+	return err
+}
+
+// runClients runs b.N batches over gatewayClients goroutines with do and
+// reports ops/s and the p99 batch latency.
+func runClients(b *testing.B, batch int, do func(c *gwClient) error) {
+	clients := make([]*gwClient, gatewayClients)
+	for c := range clients {
+		clients[c] = newGWClient(c+int(benchSeq.Add(1))*gatewayClients, batch)
+		for range 2 { // history for PATCH and DELETE
+			if err := do(clients[c]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	var left atomic.Int64
+	left.Store(int64(b.N))
+	lat := make([][]time.Duration, gatewayClients)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	b.ResetTimer()
+	start := time.Now()
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for left.Add(-1) >= 0 {
+				t0 := time.Now()
+				if err := do(clients[c]); err != nil {
+					failed.Store(err)
+					return
+				}
+				lat[c] = append(lat[c], time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	b.ReportMetric(float64(b.N*batch)/elapsed.Seconds(), "ops/s")
+	if len(all) > 0 {
+		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+	}
+}
+
+// BenchmarkGateway: see the top of this file. gate=none runs no guests
+// (UPLOAD_TABLES lists the tables), gate=schemas the stock schema gate;
+// path=standalone or replset (one transaction per batch).
+func BenchmarkGateway(b *testing.B) {
+	schemas := b.TempDir()
+	for _, f := range []string{"_common.json", "lists.json", "todos.json"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "bench-schemas", f))
+		if err != nil {
+			b.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(schemas, f), data, 0o644)
+	}
+	for _, path := range []string{"standalone", "replset"} {
+		cfg := mongostub.Config{}
+		if path == "replset" {
+			cfg.SetName = "rs0"
+		}
+		stub, err := mongostub.Start(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cl, err := mongo.Connect(options.Client().ApplyURI(stub.URI()).SetTimeout(30 * time.Second))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, gate := range []string{"none", "schemas"} {
+			env := map[string]string{
+				"ADDR":           "127.0.0.1:0",
+				"MONGO_URI":      stub.URI(),
+				"MONGO_DATABASE": "gw_ours",
+				"SYNCGATE_DIR":   stateDir,
+				"LOG_FORMAT":     "json",
+				"SCHEMAS_DIR":    b.TempDir(),
+				"UPLOAD_TABLES":  "lists,todos",
+				"GUESTS_DIR":     guestsDir,
+				"TOKEN_AUTH":     "dev",
+			}
+			if gate == "schemas" {
+				env["SCHEMAS_DIR"] = schemas
+				delete(env, "UPLOAD_TABLES")
+			}
+			a := start(b, env)
+			token := devToken(b, a.url)
+			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: gatewayClients * 2}}
+			for _, n := range []int{1, 10, 100} {
+				name := fmt.Sprintf("path=%s/gate=%s/batch=%d", path, gate, n)
+				if gate == "none" {
+					b.Run(name+"/base", func(b *testing.B) {
+						db := cl.Database("gw_raw")
+						runClients(b, n, func(c *gwClient) error {
+							return rawWrite(context.Background(), cl, db, c.next(), path == "replset")
+						})
+					})
+				}
+				b.Run(name+"/ours", func(b *testing.B) {
+					runClients(b, n, func(c *gwClient) error {
+						return postBatch(hc, a.url, token, gwBody(c.next()))
+					})
+				})
+			}
+			a.stop(b)
+		}
+		cl.Disconnect(context.Background())
+		stub.Close()
+	}
+}
+
+// devToken gets a PowerSync token from a server in development token mode.
+func devToken(t testing.TB, url string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/token?user_id=bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Token == "" {
+		t.Fatalf("token: %v (status %d)", err, resp.StatusCode)
+	}
+	return out.Token
+}
+
+// postBatch posts one /upload and requires every op applied.
+func postBatch(hc *http.Client, url, token string, body []byte) error {
+	req, _ := http.NewRequest("POST", url+"/upload", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || bytes.Contains(out, []byte(`"rejected":[{`)) {
+		return fmt.Errorf("upload: %d %s", resp.StatusCode, out)
+	}
+	return nil
+}
