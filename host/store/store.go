@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -268,10 +269,11 @@ func readDocs(ctx context.Context, cur *mongo.Cursor, keep func(id string) bool)
 	return docs, cur.Err()
 }
 
-// Apply writes ops in order and returns the ops the database refused for
-// good (duplicate key, validation), each with its reason. Consecutive ops on
-// one collection go in one ordered bulk write, split into commands of at most
-// Chunk statements. On a replica set or mongos the batch is one transaction,
+// Apply writes ops in order — each document's ops in the batch's order; ops
+// on different collections may be reordered, as they commute — and returns
+// the ops the database refused for good (duplicate key, validation), each
+// with its reason. A batch's ops on one collection go in one ordered bulk
+// write, split into commands of at most Chunk statements. On a replica set or mongos the batch is one transaction,
 // or several in order when it is past the transaction limits (TxnMaxOps,
 // TxnMaxBytes). A transient failure returns an Unavailable *syncgate.Error;
 // what was written before it is safe to write again, since every op is
@@ -402,36 +404,65 @@ type opError struct{ rej syncgate.Rejection }
 
 func (e *opError) Error() string { return "store: op rejected: " + e.rej.Reason }
 
-// applyOrdered writes ops as ordered bulk writes; an op the database refuses
-// for good is recorded and the writes go on after it, or stop there when
-// stopAtRefusal.
+// applyOrdered writes ops as ordered bulk writes, one series per
+// collection: ops on different collections name different documents and
+// commute, so grouping them keeps every document's order and makes a batch
+// that alternates collections two commands instead of one per run. An op
+// the database refuses for good is recorded and the writes of its
+// collection go on after it, or everything stops there when stopAtRefusal.
+// Rejections come back in batch order.
 func (m *Mongo) applyOrdered(ctx context.Context, ops []syncgate.Op, stopAtRefusal bool) ([]syncgate.Rejection, error) {
 	var rejected []syncgate.Rejection
 	chunk := int(m.chunk.Load())
 	if chunk <= 0 {
 		chunk = 1000
 	}
-	for start := 0; start < len(ops); {
-		end := start + 1
-		for end < len(ops) && end-start < chunk && ops[end].Table == ops[start].Table {
-			end++
-		}
-		group := ops[start:end]
-		n, rej, err := m.bulk(ctx, group)
-		if err != nil {
-			return nil, err
-		}
-		if rej != nil {
-			rejected = append(rejected, *rej)
-			if stopAtRefusal {
-				return rejected, nil
+	for _, coll := range byCollection(ops) {
+		for start := 0; start < len(coll); {
+			end := min(start+chunk, len(coll))
+			n, rej, err := m.bulk(ctx, coll[start:end])
+			if err != nil {
+				return nil, err
 			}
-			start += n + 1 // skip the refused op, go on after it
-			continue
+			if rej != nil {
+				rejected = append(rejected, *rej)
+				if stopAtRefusal {
+					return rejected, nil
+				}
+				start += n + 1 // skip the refused op, go on after it
+				continue
+			}
+			start = end
 		}
-		start = end
 	}
+	slices.SortFunc(rejected, func(a, b syncgate.Rejection) int { return a.Index - b.Index })
 	return rejected, nil
+}
+
+// byCollection splits ops into one run per collection, in the order each
+// collection first appears, keeping the ops' order within each. A batch of
+// one collection is returned as it is.
+func byCollection(ops []syncgate.Op) [][]syncgate.Op {
+	single := true
+	for i := 1; i < len(ops) && single; i++ {
+		single = ops[i].Table == ops[0].Table
+	}
+	if single {
+		return [][]syncgate.Op{ops}
+	}
+	var order []string
+	groups := map[string][]syncgate.Op{}
+	for _, op := range ops {
+		if _, ok := groups[op.Table]; !ok {
+			order = append(order, op.Table)
+		}
+		groups[op.Table] = append(groups[op.Table], op)
+	}
+	out := make([][]syncgate.Op, len(order))
+	for i, t := range order {
+		out[i] = groups[t]
+	}
+	return out
 }
 
 // bulk runs one ordered bulk write on one collection. On a permanent write

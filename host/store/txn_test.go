@@ -297,6 +297,8 @@ func TestTransactionRefusedStrict(t *testing.T) {
 // conflict, as an error reply or as a write error with the label; a
 // connection lost mid-transaction) makes the driver retry the whole batch in
 // a new transaction; the op is not rejected and everything is stored once.
+// The batch alternates collections, and is written as one update per
+// collection (lists a and b, then todos t).
 func TestTransactionTransientRetried(t *testing.T) {
 	label := []string{"TransientTransactionError"}
 	for _, tc := range []struct {
@@ -305,11 +307,11 @@ func TestTransactionTransientRetried(t *testing.T) {
 		want  string
 	}{
 		{"WriteConflict reply", mongostub.Fault{Command: "update", Skip: 1, Times: 1, Code: 112, CodeName: "WriteConflict", Labels: label},
-			"update update abortTransaction update update update commitTransaction"},
+			"update update abortTransaction update update commitTransaction"},
 		{"WriteConflict write error", mongostub.Fault{Command: "update", Skip: 1, Times: 1, WriteErrors: []mongostub.WriteError{{Code: 112}}, Labels: label},
-			"update update abortTransaction update update update commitTransaction"},
+			"update update abortTransaction update update commitTransaction"},
 		{"connection closed", mongostub.Fault{Command: "update", Skip: 1, Times: 1, Close: true},
-			"update update abortTransaction update update update commitTransaction"},
+			"update update abortTransaction update update commitTransaction"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, st := openStub(t, mongostub.Config{SetName: "rs0"}, store.Options{})
@@ -669,5 +671,39 @@ func TestWriteConflictBetweenTransactions(t *testing.T) {
 	}
 	if got := s.Docs(db, "lists"); len(got) != 1 || got[0].Lookup("a").Int32() != 1 {
 		t.Fatalf("lists %v", got)
+	}
+}
+
+// TestApplyGroupsByCollection: a batch that alternates collections is
+// written as one series of commands per collection, each document's ops in
+// the batch's order; a refused op (no transactions here) is rejected and
+// the ops of its collection after it still run; rejections come back in
+// batch order.
+func TestApplyGroupsByCollection(t *testing.T) {
+	s, st := openStub(t, mongostub.Config{Refuse: refuse(11000, "b")}, store.Options{})
+	ops := []syncgate.Op{
+		put(0, "lists", "a", "n", 1), put(1, "todos", "t", "n", 1), patch(2, "lists", "a", "n", 2),
+		del(3, "todos", "t"), put(4, "lists", "b"), put(5, "todos", "u", "n", 3), put(6, "lists", "c", "n", 4),
+		put(7, "todos", "b"),
+	}
+	rej, err := st.Apply(t.Context(), ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rej) != 2 || rej[0].Index != 4 || rej[1].Index != 7 {
+		t.Fatalf("rejections %+v, want batch[4] then batch[7]", rej)
+	}
+	lists, todos := stored(s, "lists"), stored(s, "todos")
+	if len(lists) != 2 || !strings.Contains(lists["a"], `"n": {"$numberInt":"2"}`) || lists["c"] == "" {
+		t.Errorf("lists %v: want a patched to 2, and c", lists)
+	}
+	if len(todos) != 1 || todos["u"] == "" {
+		t.Errorf("todos %v: want u only (t put then deleted)", todos)
+	}
+	// lists: update [a, patch a, b refused], update [c]; todos: update [t],
+	// delete [t], update [u, b refused]. One run per op kind, not per
+	// collection switch (the batch switches collection 7 times).
+	if got := names(s.Commands(false)); got != "update update update delete update" {
+		t.Errorf("commands %q", got)
 	}
 }
