@@ -83,17 +83,7 @@ func i32(v int32) []byte { return append([]byte{0x41}, S32(v)...) }
 // two poll_oneoff subscriptions at 1024: a read of stdin, and a clock
 // (monotonic) that times out in an hour.
 func pollSubscriptions() []byte {
-	i64 := func(v int64) []byte {
-		b := []byte{0x42}
-		for {
-			c := byte(v & 0x7f)
-			v >>= 7
-			if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-				return append(b, c)
-			}
-			b = append(b, c|0x80)
-		}
-	}
+	i64 := func(v int64) []byte { return append([]byte{0x42}, S64(v)...) }
 	return Cat([]byte{0x00},
 		i32(1032), i32(1), []byte{0x3a, 0x00, 0x00}, // tag fd_read (i32.store8)
 		i32(1040), i32(0), []byte{0x36, 0x02, 0x00}, // fd 0

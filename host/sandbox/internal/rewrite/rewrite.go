@@ -418,48 +418,38 @@ func badValType(what string, c byte) error {
 }
 
 func checkTypes(p []byte) (uint32, error) {
-	r := reader{b: p}
-	n, err := r.u32()
-	if err != nil {
-		return 0, err
-	}
-	for i := range n {
+	return readVec(p, func(i uint32, r *reader) error {
 		form, err := r.byte()
 		if err != nil {
-			return 0, err
+			return err
 		}
 		if form != 0x60 {
-			return 0, refuse("typed function references", "type %d has form 0x%02x, not a function type", i, form)
+			return refuse("typed function references", "type %d has form 0x%02x, not a function type", i, form)
 		}
 		for _, what := range []string{"parameter", "result"} {
 			k, err := r.u32()
 			if err != nil {
-				return 0, err
+				return err
 			}
 			if what == "result" && k > 1 {
-				return 0, refuse("multi-value", "type %d returns %d values", i, k)
+				return refuse("multi-value", "type %d returns %d values", i, k)
 			}
 			for range k {
 				c, err := r.byte()
 				if err != nil {
-					return 0, err
+					return err
 				}
 				if !numType(c) {
-					return 0, at(fmt.Sprintf("type %d", i), badValType(what, c))
+					return at(fmt.Sprintf("type %d", i), badValType(what, c))
 				}
 			}
 		}
-	}
-	return n, r.end()
+		return nil
+	})
 }
 
 func (l *layout) readImports(p []byte) error {
-	r := reader{b: p}
-	n, err := r.u32()
-	if err != nil {
-		return err
-	}
-	for i := range n {
+	_, err := readVec(p, func(i uint32, r *reader) error {
 		mod, err := r.name()
 		if err != nil {
 			return err
@@ -491,20 +481,17 @@ func (l *layout) readImports(p []byte) error {
 		}
 		l.funcTypes = append(l.funcTypes, t)
 		l.importedFuncs++
-	}
-	return r.end()
+		return nil
+	})
+	return err
 }
 
 func (l *layout) readFunctions(p []byte, lim Limits) error {
-	r := reader{b: p}
-	n, err := r.u32()
-	if err != nil {
-		return err
-	}
-	if n > lim.Functions {
+	if n, err := (&reader{b: p}).u32(); err == nil && n > lim.Functions {
 		return refuse("size", "%d functions, over the limit of %d", n, lim.Functions)
 	}
-	for i := range n {
+	var err error
+	l.definedFuncs, err = readVec(p, func(i uint32, r *reader) error {
 		t, err := r.u32()
 		if err != nil {
 			return err
@@ -513,21 +500,17 @@ func (l *layout) readFunctions(p []byte, lim Limits) error {
 			return malformed("function %d has type %d, which does not exist", i, t)
 		}
 		l.funcTypes = append(l.funcTypes, t)
-	}
-	l.definedFuncs = n
-	return r.end()
+		return nil
+	})
+	return err
 }
 
 func (l *layout) readTables(p []byte, lim Limits, st *Stats) error {
-	r := reader{b: p}
-	n, err := r.u32()
-	if err != nil {
-		return err
-	}
-	if n > 1 {
-		return refuse("reference types", "%d tables; a guest has at most one", n)
-	}
-	for range n {
+	var err error
+	l.tables, err = readVec(p, func(i uint32, r *reader) error {
+		if i > 0 {
+			return refuse("reference types", "more than one table; a guest has at most one")
+		}
 		t, err := r.byte()
 		if err != nil {
 			return err
@@ -543,36 +526,26 @@ func (l *layout) readTables(p []byte, lim Limits, st *Stats) error {
 			return refuse("size", "a table of %d entries, over the limit of %d", entries, lim.Table)
 		}
 		st.Table = entries
-	}
-	l.tables = n
-	return r.end()
+		return nil
+	})
+	return err
 }
 
 func (l *layout) readMemories(p []byte) error {
-	r := reader{b: p}
-	n, err := r.u32()
-	if err != nil {
-		return err
-	}
-	if n > 1 {
-		return refuse("multiple memories", "%d memories; a guest has at most one", n)
-	}
-	for range n {
-		if _, _, err := r.limits(); err != nil {
-			return err
+	var err error
+	l.memories, err = readVec(p, func(i uint32, r *reader) error {
+		if i > 0 {
+			return refuse("multiple memories", "more than one memory; a guest has at most one")
 		}
-	}
-	l.memories = n
-	return r.end()
+		_, _, err := r.limits()
+		return err
+	})
+	return err
 }
 
 func (l *layout) readGlobals(p []byte) error {
-	r := reader{b: p}
-	n, err := r.u32()
-	if err != nil {
-		return err
-	}
-	for i := range n {
+	var err error
+	l.globals, err = readVec(p, func(i uint32, r *reader) error {
 		t, err := r.byte()
 		if err != nil {
 			return err
@@ -587,12 +560,12 @@ func (l *layout) readGlobals(p []byte) error {
 		if mut > 1 {
 			return malformed("global %d has mutability %d", i, mut)
 		}
-		if _, err := constExpr(&r); err != nil {
+		if _, err := constExpr(r); err != nil {
 			return at(fmt.Sprintf("global %d", i), err)
 		}
-	}
-	l.globals = n
-	return r.end()
+		return nil
+	})
+	return err
 }
 
 // constExpr reads a constant expression: one numeric constant and end.
@@ -704,12 +677,7 @@ func rewriteElement(out []byte, r *reader, l *layout) ([]byte, error) {
 // checkData accepts active data segments of memory 0 (flags 0), as Go
 // emits them.
 func checkData(p []byte) error {
-	r := reader{b: p}
-	n, err := r.u32()
-	if err != nil {
-		return err
-	}
-	for i := range n {
+	_, err := readVec(p, func(i uint32, r *reader) error {
 		flags, err := r.u32()
 		if err != nil {
 			return err
@@ -717,7 +685,7 @@ func checkData(p []byte) error {
 		if flags != 0 {
 			return at(fmt.Sprintf("data segment %d", i), refuse("bulk memory", "passive or explicit-memory data segment (flags %d)", flags))
 		}
-		expr, err := constExpr(&r)
+		expr, err := constExpr(r)
 		if err != nil {
 			return at(fmt.Sprintf("data segment %d", i), err)
 		}
@@ -728,11 +696,26 @@ func checkData(p []byte) error {
 		if err != nil {
 			return err
 		}
-		if _, err := r.bytes(int(size)); err != nil {
-			return err
+		_, err = r.bytes(int(size))
+		return err
+	})
+	return err
+}
+
+// readVec reads a vector payload, calling entry for each element, and
+// returns its length; bytes after the last element are refused.
+func readVec(p []byte, entry func(i uint32, r *reader) error) (uint32, error) {
+	r := reader{b: p}
+	n, err := r.u32()
+	if err != nil {
+		return 0, err
+	}
+	for i := range n {
+		if err := entry(i, &r); err != nil {
+			return 0, err
 		}
 	}
-	return r.end()
+	return n, r.end()
 }
 
 // appendToVec returns a vector payload with one more element.

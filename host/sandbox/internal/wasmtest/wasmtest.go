@@ -35,7 +35,10 @@ func Leb(v uint32) []byte {
 }
 
 // S32 is v as a signed LEB128 number.
-func S32(v int32) []byte {
+func S32(v int32) []byte { return S64(int64(v)) }
+
+// S64 is v as a signed LEB128 number.
+func S64(v int64) []byte {
 	var b []byte
 	for {
 		c := byte(v & 0x7f)
