@@ -165,6 +165,27 @@ func rawWrite(ctx context.Context, cl *mongo.Client, db *mongo.Database, ops []g
 	return err
 }
 
+// perOpWrite is how PowerSync's Node demo backend applies a batch: one
+// driver call, one round trip, per op, in order.
+func perOpWrite(ctx context.Context, db *mongo.Database, ops []gwOp) error {
+	for _, o := range ops {
+		coll := db.Collection(o.table)
+		var err error
+		switch o.op {
+		case "PUT":
+			_, err = coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: o.id}}, o.data, options.Replace().SetUpsert(true))
+		case "PATCH":
+			_, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: o.id}}, bson.D{{Key: "$set", Value: o.data}})
+		default:
+			_, err = coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: o.id}})
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // runClients runs b.N batches over gatewayClients goroutines with do and
 // reports ops/s and the p99 batch latency.
 func runClients(b *testing.B, batch int, do func(c *gwClient) error) {
@@ -267,6 +288,12 @@ func BenchmarkGateway(b *testing.B) {
 						return rawWrite(context.Background(), cl, db, c.next(), path == "replset")
 					})
 				})
+				if path == "standalone" {
+					b.Run(name+"/peer", func(b *testing.B) {
+						db := cl.Database("gw_peer")
+						runClients(b, n, func(c *gwClient) error { return perOpWrite(context.Background(), db, c.next()) })
+					})
+				}
 				b.Run(name+"/ours", func(b *testing.B) {
 					runClients(b, n, func(c *gwClient) error {
 						return postBatch(hc, a.url, token, gwBody(c.next()))

@@ -33,11 +33,14 @@ var about = map[string]string{
 	"Startup":          "the schema gate compiled and a pool of 2 warmed: cold (base, empty compilation cache) vs warm cache (ours)",
 	"Token/RS256":      "raw golang-jwt signing of the same claims (base) vs the whole /token handler with an API key (ours)",
 	"Upload/batch=1":   "the raw driver's bulk write of the same rows in the same commands (base) vs POST /upload over HTTP with token verification (ours), embedded FerretDB",
-	"LoadRSS":          "16 simulated clients for 10 s through the schema gate: peak RSS of the whole test process (server, embedded FerretDB, clients)",
+	"Gateway/path=standalone/gate=none/batch=100":    "issue #17: mongostub as a fast database (documents kept in memory), 8 clients, batches of mixed PUT/PATCH/DELETE rows alternating lists and todos; base: the raw driver's ordered BulkWrite per collection per batch; peer: one driver round trip per op, as PowerSync's Node demo backend writes; ours: POST /upload with a verified token",
+	"Gateway/path=standalone/gate=schemas/batch=100": "as above, with the stock schema gate on lists and todos",
+	"Gateway/path=replset/gate=none/batch=100":       "as above on a replica set: base in one transaction per batch (WithTransaction), ours one transaction per batch",
+	"LoadRSS": "16 simulated clients for 10 s through the schema gate: peak RSS of the whole test process (server, embedded FerretDB, clients)",
 }
 
 // pairs maps a baseline's last name element to its partner's.
-var pairs = map[string]string{"base": "ours", "native": "wasm"}
+var pairs = map[string]string{"base": "ours", "native": "wasm", "peer": "ours"}
 
 type result struct {
 	name    string
@@ -70,6 +73,24 @@ func parse(r io.Reader) ([]result, []string) {
 		out = append(out, result{name: strings.TrimPrefix(m[1], "Benchmark"), nsPerOp: ns, extra: extra})
 	}
 	return out, ctx
+}
+
+// sideBySide pairs the custom metrics the two benchmarks both report
+// (ops/s, p99-ms), except the allocation figures.
+func sideBySide(b, o result) string {
+	var out []string
+	for _, e := range b.extra {
+		val, unit, _ := strings.Cut(e, " ")
+		if unit == "B/op" || unit == "allocs/op" || unit == "MB/s" {
+			continue
+		}
+		for _, f := range o.extra {
+			if oval, ounit, _ := strings.Cut(f, " "); ounit == unit {
+				out = append(out, fmt.Sprintf("%s %s / %s", unit, val, oval))
+			}
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func human(ns float64) string {
@@ -107,13 +128,13 @@ func main() {
 		}
 		b := byName[n]
 		used[n], used[o.name] = true, true
-		rows = append(rows, fmt.Sprintf("| %s | %s: %s | %s: %s | %.2f× | %.0f%% | %s |", n[:i], n[i+1:], human(b.nsPerOp), partner, human(o.nsPerOp),
-			o.nsPerOp/b.nsPerOp, 100*b.nsPerOp/o.nsPerOp, about[n[:i]]))
+		rows = append(rows, fmt.Sprintf("| %s | %s: %s | %s: %s | %.2f× | %.0f%% | %s | %s |", n[:i], n[i+1:], human(b.nsPerOp), partner, human(o.nsPerOp),
+			o.nsPerOp/b.nsPerOp, 100*b.nsPerOp/o.nsPerOp, sideBySide(b, o), about[n[:i]]))
 	}
 	fmt.Printf("# Benchmarks\n\nMeasured %s on %d CPUs (%s); every ratio compares two benchmarks of the same run.\n",
 		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), strings.Join(ctx, ", "))
 	fmt.Println("Reproduce: `go tool task bench` (writes this file).")
-	fmt.Println("\n## Pairs\n\n| benchmark | baseline | syncgate | time ratio | throughput vs baseline | what |\n|---|---|---|---|---|---|")
+	fmt.Println("\n## Pairs\n\n| benchmark | baseline | syncgate | time ratio | throughput vs baseline | other metrics (baseline / syncgate) | what |\n|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		fmt.Println(r)
 	}
