@@ -114,7 +114,7 @@ func benchServer(b *testing.B, n int) (*app, string) {
 func BenchmarkLoadRSS(b *testing.B) {
 	env := map[string]string{
 		"ADDR": "127.0.0.1:0", "MONGO_URI": dbURI, "MONGO_DATABASE": "bench_load",
-		"SYNCGATE_DIR": stateDir, "LOG_FORMAT": "json", "SCHEMAS_DIR": "../schemas", "GUESTS_DIR": guestsDir, "UPLOAD_AUTH": "off",
+		"SYNCGATE_DIR": stateDir, "LOG_FORMAT": "json", "SCHEMAS_DIR": "testdata/schemas", "GUESTS_DIR": guestsDir, "UPLOAD_AUTH": "off",
 	}
 	a := start(b, env)
 	for b.Loop() {

@@ -21,12 +21,12 @@ const (
 // copySchemas copies the shipped schemas into a folder a test may edit.
 func copySchemas(t *testing.T) string {
 	dir := t.TempDir()
-	entries, err := os.ReadDir("../schemas")
+	entries, err := os.ReadDir("testdata/schemas")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join("../schemas", e.Name()))
+		b, err := os.ReadFile(filepath.Join("testdata/schemas", e.Name()))
 		if err != nil {
 			t.Fatal(err)
 		}

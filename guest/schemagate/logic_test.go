@@ -25,7 +25,7 @@ const (
 )
 
 func TestDemoSchemas(t *testing.T) {
-	g := gateFor(t, "../../schemas")
+	g := gateFor(t, "../../tests/testdata/schemas")
 	cases := []struct {
 		name, table, op, data, current string
 		reject                         string // substring of the reason; "" accepts
@@ -70,7 +70,7 @@ func TestDemoSchemas(t *testing.T) {
 }
 
 func TestUnknownTablePolicy(t *testing.T) {
-	g := gateFor(t, "../../schemas")
+	g := gateFor(t, "../../tests/testdata/schemas")
 	op := &guest.Op{Op: "PUT", Table: "users", ID: "u", RawData: []byte(`{}`), Settings: map[string]string{"unknown_table": "allow"}}
 	if v := g.handle(op); v.Reject {
 		t.Fatalf("allow policy rejected: %s", v.Reason)
@@ -150,7 +150,7 @@ func TestBadSchemasAreStartupErrors(t *testing.T) {
 // FuzzSchemaGateInput feeds arbitrary request bytes through the guest's
 // real entry point: it must answer with a Response, never panic.
 func FuzzSchemaGateInput(f *testing.F) {
-	g := gateFor(f, "../../schemas")
+	g := gateFor(f, "../../tests/testdata/schemas")
 	f.Add([]byte(`{"abi":1,"ops":[{"index":0,"op":"PUT","table":"lists","id":"` + listID + `","data":{"name":"x","owner_id":"u"}}]}`))
 	f.Add([]byte(`{"abi":1,"ops":[{"index":0,"op":"PATCH","table":"todos","id":"x","data":{"completed":1},"exists":true,"current":{"description":"d"}}]}`))
 	f.Add([]byte(`{"abi":2}`))
@@ -167,5 +167,5 @@ func FuzzSchemaGateInput(f *testing.F) {
 // BenchmarkGuest/schemagate/native pairs with the sandbox's
 // BenchmarkGuest/schemagate/wasm: the same 100 rows, the same schemas.
 func BenchmarkGuest(b *testing.B) {
-	guesttest.BenchRaw(b, "schemagate", gateFor(b, "../../schemas").handle, 100)
+	guesttest.BenchRaw(b, "schemagate", gateFor(b, "../../tests/testdata/schemas").handle, 100)
 }

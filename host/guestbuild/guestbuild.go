@@ -41,7 +41,13 @@ func Build(dir string, pkgs map[string]string) error {
 	return nil
 }
 
-// Stock lists the guests that ship with syncgate, by name.
+// Stock lists the guests that ship with syncgate, by name: the schema gate
+// and the four examples. They are part of syncgate like the guest SDK, and
+// the tests of host/sandbox, host/live and tests/ use them as fixtures, so
+// they are not the user's to edit: a user's guest is a new folder (go tool
+// task guest:new NAME=x, guest/examples/x), which no test but its own
+// logic_test.go builds or reads. To change a stock guest's rule, copy it
+// under a new name (docs/guests.md says so).
 var Stock = map[string]string{
 	"echo":       "github.com/syncgate/syncgate/guest/examples/echo",
 	"owner":      "github.com/syncgate/syncgate/guest/examples/owner",

@@ -92,7 +92,7 @@ func benchGuest(b *testing.B, name string, settings map[string]string, mounts []
 // BenchmarkGuest/<name>/wasm pairs with BenchmarkGuest/<name>/native in
 // the guest's package: the same logic, inputs and batch of 100.
 func BenchmarkGuest(b *testing.B) {
-	schemas, _ := filepath.Abs("../../schemas")
+	schemas, _ := filepath.Abs("../../tests/testdata/schemas")
 	for _, c := range []struct {
 		name     string
 		settings map[string]string
@@ -110,7 +110,7 @@ func BenchmarkGuest(b *testing.B) {
 // BenchmarkPipelineParallel runs the schema gate over batches of 10 from 1
 // and 2 concurrent callers (pool of 2): throughput must scale with cores.
 func BenchmarkPipelineParallel(b *testing.B) {
-	schemas, _ := filepath.Abs("../../schemas")
+	schemas, _ := filepath.Abs("../../tests/testdata/schemas")
 	rt := newRuntime(b, Limits{}, nil)
 	g := load(b, rt, "schemagate", 2, nil, Mount{HostDir: schemas, GuestPath: "/schemas"})
 	p := NewPipeline([]Stage{{Guest: g}}, 64)
@@ -139,7 +139,7 @@ func BenchmarkPipelineParallel(b *testing.B) {
 // BenchmarkStartup loads the schema gate with a pool of 2: cold (empty
 // compilation cache) is the base, warm (cache on disk) is ours.
 func BenchmarkStartup(b *testing.B) {
-	schemas, _ := filepath.Abs("../../schemas")
+	schemas, _ := filepath.Abs("../../tests/testdata/schemas")
 	wasm := readWasm(b, "schemagate")
 	run := func(b *testing.B, dir func() string) {
 		for b.Loop() {
@@ -182,7 +182,7 @@ func BenchmarkDeadlineModes(b *testing.B) {
 }
 
 func benchGateMode(b *testing.B, mode DeadlineMode) {
-	schemas, _ := filepath.Abs("../../schemas")
+	schemas, _ := filepath.Abs("../../tests/testdata/schemas")
 	batch := todoBatch(100)
 	rt, err := NewRuntime(context.Background(), RuntimeConfig{CacheDir: filepath.Join(os.TempDir(), "syncgate-bench-cache-"+mode.String()), Deadlines: mode})
 	if err != nil {
@@ -209,7 +209,7 @@ func benchGateMode(b *testing.B, mode DeadlineMode) {
 // bytes decoded with encoding/json, each row validated with the same
 // compiled schemas). Both report ns/op-in-batch for batches of 100 rows.
 func BenchmarkSchemaGate(b *testing.B) {
-	dir, _ := filepath.Abs("../../schemas")
+	dir, _ := filepath.Abs("../../tests/testdata/schemas")
 	req := guesttest.TodoRequest(100)
 	set, err := schemaset.Load(os.DirFS(dir))
 	if err != nil {

@@ -14,9 +14,10 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// TestExportGolden pins the $jsonSchema validators of the shipped schemas.
+// TestExportGolden pins the $jsonSchema validators of the demo schemas in
+// tests/testdata/schemas (a fixture: the project's own schemas/ is the user's).
 func TestExportGolden(t *testing.T) {
-	set, err := Load("../../schemas")
+	set, err := Load("../../tests/testdata/schemas")
 	if err != nil {
 		t.Fatal(err)
 	}

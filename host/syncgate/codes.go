@@ -43,8 +43,10 @@ const (
 )
 
 // Rejection codes: the "code" of one rejected op in a 200 answer and in the
-// dead-letter collection. Guests may use their own; these are syncgate's
-// and the stock guests'.
+// dead-letter collection. These are syncgate's own (the host's and the
+// stock schema gate's, which always runs). The set is open: any guest may
+// reject with a code of its own, which is data passed through unchanged and
+// never a constant here (docs/openapi.yaml documents RejectionCode so).
 const (
 	CodeDocumentNotFound   Code = "not_found"           // PATCH of a document that does not exist
 	CodeTypeConversion     Code = "type_conversion"     // a value does not convert to its x-bsonType
@@ -54,7 +56,6 @@ const (
 	CodeDatabaseRefused    Code = "database_refused"    // another permanent database error
 	CodeSchemaViolation    Code = "schema_violation"    // schema gate
 	CodeUnknownTable       Code = "unknown_table"       // schema gate: no schema for the table
-	CodeForbidden          Code = "forbidden"           // owner guest
 )
 
 // ErrorCodes lists the error codes, RejectionCodes the rejection codes
@@ -74,6 +75,6 @@ func ErrorCodes() []Code {
 func RejectionCodes() []Code {
 	return []Code{
 		CodeDocumentNotFound, CodeTypeConversion, CodeGuestFailed, CodeRejected, CodeDuplicateKey,
-		CodeDocumentValidation, CodeDatabaseRefused, CodeSchemaViolation, CodeUnknownTable, CodeForbidden,
+		CodeDocumentValidation, CodeDatabaseRefused, CodeSchemaViolation, CodeUnknownTable,
 	}
 }

@@ -111,7 +111,7 @@ func TestFastPathNeverAcceptsWhatJSONSchemaRefuses(t *testing.T) {
 }
 
 func TestFastPathDecidesTheDemoRows(t *testing.T) {
-	set, err := Load(os.DirFS("../../../schemas"))
+	set, err := Load(os.DirFS("../../../tests/testdata/schemas"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func FuzzFastPathAgrees(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	demo, err := Load(os.DirFS("../../../schemas"))
+	demo, err := Load(os.DirFS("../../../tests/testdata/schemas"))
 	if err != nil {
 		f.Fatal(err)
 	}
