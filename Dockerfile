@@ -16,7 +16,7 @@ WORKDIR /app
 COPY --from=build /out/syncgate /app/syncgate
 COPY --from=build /out/guests /app/guests
 COPY schemas /app/schemas
-ENV ADDR=0.0.0.0:8080 GUESTS_DIR=/app/guests SCHEMAS_DIR=/app/schemas SYNCGATE_DIR=/tmp/syncgate
+ENV ADDR=0.0.0.0:8090 GUESTS_DIR=/app/guests SCHEMAS_DIR=/app/schemas SYNCGATE_DIR=/tmp/syncgate
 USER nonroot:nonroot
-EXPOSE 8080
+EXPOSE 8090
 ENTRYPOINT ["/app/syncgate", "serve"]

@@ -59,6 +59,10 @@ type Info struct {
 	// NeedsCurrent asks the host to fetch the stored document of every op
 	// the guest sees (Op.Current).
 	NeedsCurrent bool `json:"needs_current"`
+	// Settings names every key the guest reads from Op.Settings. The host
+	// refuses to start with a GUEST_SETTINGS key the guest does not list
+	// (a typo would otherwise be ignored silently).
+	Settings []string `json:"settings,omitempty"`
 	// Error, when set, means the guest could not initialise (for example a
 	// schema does not compile); the host refuses to load it and logs why.
 	Error string `json:"error,omitempty"`

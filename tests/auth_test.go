@@ -69,7 +69,9 @@ func TestKeyConfigErrors(t *testing.T) {
 		{"no url", "POWERSYNC_URL", "", "POWERSYNC_URL"},
 		{"no api keys", "TOKEN_API_KEYS", "", "TOKEN_API_KEYS"},
 		{"short api key", "TOKEN_API_KEYS", "short", "TOKEN_API_KEYS"},
-		{"bad extra key", "POWERSYNC_PUBLIC_KEYS_EXTRA", "zzz", "POWERSYNC_PUBLIC_KEYS_EXTRA"},
+		{"bad extra key", "POWERSYNC_PUBLIC_KEYS_EXTRA", "zzz", "POWERSYNC_PUBLIC_KEYS_EXTRA[0]: not a JWK"},
+		{"undecodable key says how to make one", "POWERSYNC_PRIVATE_KEY", "!!!", "syncgate keys generate"},
+		{"private key published as extra", "POWERSYNC_PUBLIC_KEYS_EXTRA", "private", "POWERSYNC_PUBLIC_KEYS_EXTRA[0]: this is a private key"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -77,6 +79,8 @@ func TestKeyConfigErrors(t *testing.T) {
 			env["TOKEN_API_KEYS"] = "a-long-api-key-for-tests"
 			if c.value == "" {
 				delete(env, c.key)
+			} else if c.value == "private" {
+				env[c.key] = env["POWERSYNC_PRIVATE_KEY"]
 			} else {
 				env[c.key] = c.value
 			}
@@ -88,6 +92,23 @@ func TestKeyConfigErrors(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q: want non-zero naming %s", code, stderr, c.want)
 			}
 		})
+	}
+}
+
+// TestConfigAndKeyProblemsTogether: one start-up lists every problem of
+// the configuration and of the keys it names, not one per restart.
+func TestConfigAndKeyProblemsTogether(t *testing.T) {
+	env := baseEnv(t)
+	env["POWERSYNC_PUBLIC_KEY"], env["POWERSYNC_PRIVATE_KEY"] = "not-a-key", "not-a-key-either"
+	env["TOKEN_TTL"] = "5"
+	code, stderr := runCommand(t, env, "serve")
+	for _, want := range []string{"POWERSYNC_URL", "TOKEN_AUTH", "TOKEN_TTL: want a duration like 5m", "POWERSYNC_PRIVATE_KEY:", "POWERSYNC_PUBLIC_KEY:", "syncgate keys generate"} {
+		if code == 0 || !strings.Contains(stderr, want) {
+			t.Errorf("exit %d: stderr does not contain %q:\n%s", code, want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "<nil>") {
+		t.Errorf("<nil> in %s", stderr)
 	}
 }
 

@@ -104,7 +104,7 @@ func TestHelpListsCommandsAndVariables(t *testing.T) {
 	if code := cli.Run(t.Context(), []string{"--help"}, func(string) string { return "" }, &out, io.Discard); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"serve", "keys generate", "schemas check", "POWERSYNC_PUBLIC_KEY", "POWERSYNC_PRIVATE_KEY", "POWERSYNC_URL", "MONGO_URI", "ADDR", "127.0.0.1:8080"} {
+	for _, want := range []string{"serve", "keys generate", "schemas check", "POWERSYNC_PUBLIC_KEY", "POWERSYNC_PRIVATE_KEY", "POWERSYNC_URL", "MONGO_URI", "ADDR", "127.0.0.1:8090"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help lacks %q", want)
 		}

@@ -13,11 +13,11 @@ import (
 func init() {
 	g, err := newGate(os.DirFS("/schemas"))
 	if err != nil {
-		guest.Register(guest.Info{Name: "schemagate", NeedsCurrent: false}, nil)
+		guest.Register(guest.Info{Name: "schemagate", NeedsCurrent: false, Settings: []string{"unknown_table"}}, nil)
 		guest.SetInitError(err)
 		return
 	}
-	guest.RegisterRaw(guest.Info{Name: "schemagate", NeedsCurrent: false}, g.handle)
+	guest.RegisterRaw(guest.Info{Name: "schemagate", NeedsCurrent: false, Settings: []string{"unknown_table"}}, g.handle)
 }
 
 func main() {}

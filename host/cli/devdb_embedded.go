@@ -15,8 +15,8 @@ import (
 const buildKind = "embedded dev database"
 
 // startDevDB starts the embedded development database in dir.
-func startDevDB(dir string, log *slog.Logger) (uri, where string, stop func(context.Context) error, err error) {
-	db, err := devdb.Start(dir, "127.0.0.1:0", log)
+func startDevDB(dir, addr string, log *slog.Logger) (uri, where string, stop func(context.Context) error, err error) {
+	db, err := devdb.Start(dir, addr, log)
 	if err != nil {
 		return "", "", nil, err
 	}

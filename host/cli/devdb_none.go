@@ -16,7 +16,7 @@ const buildKind = "nodevdb: MONGO_URI required"
 
 var errNoDevDB = errors.New("MONGO_URI is not set, and this build (-tags nodevdb) has no embedded development database: set MONGO_URI to a mongodb:// or mongodb+srv:// URI")
 
-func startDevDB(string, *slog.Logger) (uri, where string, stop func(context.Context) error, err error) {
+func startDevDB(string, string, *slog.Logger) (uri, where string, stop func(context.Context) error, err error) {
 	return "", "", nil, errNoDevDB
 }
 

@@ -74,7 +74,7 @@ func schemasCmd(ctx context.Context, args []string, env map[string]string, stdou
 func applyValidators(ctx context.Context, cfg config.Config, set *schemas.Set, level, action string, stdout io.Writer) error {
 	uri := cfg.MongoURI
 	if cfg.Embedded() {
-		dbURI, _, stop, err := startDevDB(cfg.StateDir+"/data", nil)
+		dbURI, _, stop, err := startDevDB(cfg.StateDir+"/data", cfg.DevDBAddr, nil)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -43,31 +44,70 @@ func loadKeys(cfg config.Config, log *slog.Logger) (*auth.Keys, error) {
 			return nil, err
 		}
 		signing = k
-	} else {
-		priv, err := auth.ParseKey(cfg.PrivateKey)
-		if err != nil {
-			return nil, fmt.Errorf("POWERSYNC_PRIVATE_KEY: %w", err)
+	}
+	envSigning, extra, errs := parseKeys(cfg)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	if signing == nil {
+		signing = envSigning
+	}
+	return auth.NewKeys(signing, extra...)
+}
+
+// keyHint ends every message about a key that does not parse.
+const keyHint = "; make a pair with: ./bin/syncgate keys generate"
+
+// parseKeys parses the keys the environment names, reporting every problem
+// (not only the first), so start-up lists them with config.Parse's. A
+// private key among POWERSYNC_PUBLIC_KEYS_EXTRA is refused: /jwks would
+// publish only its public half, but a secret has no place in a variable
+// meant for public keys.
+func parseKeys(cfg config.Config) (signing *auth.Key, extra []*auth.Key, errs []error) {
+	if !cfg.Dev() && cfg.PublicKey != "" && cfg.PrivateKey != "" {
+		priv, perr := auth.ParseKey(cfg.PrivateKey)
+		if perr != nil {
+			errs = append(errs, fmt.Errorf("POWERSYNC_PRIVATE_KEY: %w%s", perr, keyHint))
 		}
 		pub, err := auth.ParseKey(cfg.PublicKey)
 		if err != nil {
-			return nil, fmt.Errorf("POWERSYNC_PUBLIC_KEY: %w", err)
+			errs = append(errs, fmt.Errorf("POWERSYNC_PUBLIC_KEY: %w%s", err, keyHint))
 		}
-		if signing, err = auth.Pair(priv, pub); err != nil {
-			return nil, err
+		if perr == nil && err == nil {
+			if signing, err = auth.Pair(priv, pub); err != nil {
+				errs = append(errs, fmt.Errorf("POWERSYNC_PRIVATE_KEY/POWERSYNC_PUBLIC_KEY: %w", err))
+			}
 		}
 	}
-	var extra []*auth.Key
 	for i, v := range cfg.PublicKeysExtra {
-		if v == "" {
+		if strings.TrimSpace(v) == "" {
 			continue
 		}
 		k, err := auth.ParseKey(v)
-		if err != nil {
-			return nil, fmt.Errorf("POWERSYNC_PUBLIC_KEYS_EXTRA[%d]: %w", i, err)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("POWERSYNC_PUBLIC_KEYS_EXTRA[%d]: %w%s", i, err, keyHint))
+		case k.Private != nil:
+			errs = append(errs, fmt.Errorf("POWERSYNC_PUBLIC_KEYS_EXTRA[%d]: this is a private key (kid %q); put only the public key (the POWERSYNC_PUBLIC_KEY line of syncgate keys generate) here, and keep the private one secret", i, k.KID))
+		default:
+			extra = append(extra, k)
 		}
-		extra = append(extra, k)
 	}
-	return auth.NewKeys(signing, extra...)
+	return signing, extra, errs
+}
+
+// configure reads the configuration and the keys it names, and reports
+// every problem of both at once.
+func configure(env map[string]string) (config.Config, error) {
+	cfg, err := config.Parse(env)
+	_, _, keyErrs := parseKeys(cfg)
+	if len(keyErrs) == 0 {
+		return cfg, err
+	}
+	if err != nil {
+		keyErrs = append([]error{errors.Unwrap(err)}, keyErrs...)
+	}
+	return cfg, fmt.Errorf("config: %w", errors.Join(keyErrs...))
 }
 
 // tokenAuth builds the /token authoriser for cfg.TokenMode().
@@ -123,7 +163,7 @@ func connect(ctx context.Context, st *store.Mongo, state *readiness, log *slog.L
 }
 
 func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
-	cfg, err := config.Parse(env)
+	cfg, err := configure(env)
 	if err != nil {
 		return err
 	}
@@ -148,7 +188,7 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 		uploadAuth = auth.NewVerifier(keys, audience)
 	}
 
-	st, closeStore, err := openStore(cfg, log, stderr)
+	st, devURI, closeStore, err := openStore(cfg, log, stderr)
 	if err != nil {
 		return err
 	}
@@ -171,10 +211,20 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 		_ = rt.Close(cctx)
 	}()
 
-	srv := server.New(server.Config{Addr: cfg.Addr, ShutdownTimeout: cfg.ShutdownTimeout, ShutdownDrain: cfg.ShutdownDrain, Logger: log, Warnings: cfg.ReadyWarnings(),
+	database := map[string]any{"embedded": cfg.Embedded(), "name": cfg.Database}
+	if cfg.Embedded() {
+		database["uri"] = devURI // for mongosh or MongoDB Compass; a real MONGO_URI may hold a password
+	}
+	srv := server.New(server.Config{Addr: cfg.Addr, ShutdownTimeout: cfg.ShutdownTimeout, ShutdownDrain: cfg.ShutdownDrain, Logger: log,
 		Details: func() map[string]any {
-			return map[string]any{"token_auth": cfg.TokenMode(), "database": map[string]any{"embedded": cfg.Embedded(), "name": cfg.Database},
+			d := map[string]any{"token_auth": cfg.TokenMode(), "database": database,
 				"guests": rules.Current().Describe(), "reload": reloadDetails(rules.Status())}
+			// Warnings: the static ones and those of the live set's tables
+			// (settings that have no effect with these schemas).
+			if w := append(cfg.ReadyWarnings(), rules.Current().Warnings()...); len(w) > 0 {
+				d["warnings"] = w
+			}
+			return d
 		}})
 	srv.AddCheck(server.Check{Name: "database", Fn: func(ctx context.Context) error {
 		if err := state.get(); err != nil {
@@ -242,10 +292,10 @@ func newRuntime(ctx context.Context, cfg config.Config, output io.Writer, observ
 
 // openStore opens the database (the embedded one when MONGO_URI is not
 // set); closeStore closes both.
-func openStore(cfg config.Config, log *slog.Logger, stderr io.Writer) (st *store.Mongo, closeStore func(), err error) {
+func openStore(cfg config.Config, log *slog.Logger, stderr io.Writer) (st *store.Mongo, uri string, closeStore func(), err error) {
 	uri, closeDB, err := databaseURI(cfg, log, stderr)
 	if err != nil {
-		return nil, nil, err
+		return nil, "", nil, err
 	}
 	st, err = store.Open(uri, cfg.Database, store.Options{
 		Timeout: cfg.DBTimeout, Chunk: cfg.WriteChunk, Concurrency: cfg.WriteConcurrency, DeadLetter: cfg.DeadLetter,
@@ -253,9 +303,9 @@ func openStore(cfg config.Config, log *slog.Logger, stderr io.Writer) (st *store
 	})
 	if err != nil {
 		closeDB()
-		return nil, nil, err
+		return nil, "", nil, err
 	}
-	return st, func() {
+	return st, uri, func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = st.Close(cctx)
@@ -269,11 +319,11 @@ func databaseURI(cfg config.Config, log *slog.Logger, stderr io.Writer) (uri str
 	if !cfg.Embedded() {
 		return cfg.MongoURI, func() {}, nil
 	}
-	uri, where, stop, err := startDevDB(filepath.Join(cfg.StateDir, "data"), slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	uri, where, stop, err := startDevDB(filepath.Join(cfg.StateDir, "data"), cfg.DevDBAddr, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	if err != nil {
 		return "", nil, err
 	}
-	log.Info("MONGO_URI is not set: using the embedded development database (FerretDB with SQLite)", "dir", where, "uri", uri)
+	log.Info("MONGO_URI is not set: using the embedded development database (FerretDB with SQLite); connect mongosh or MongoDB Compass to "+uri+" (database "+cfg.Database+")", "dir", where, "uri", uri)
 	return uri, func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -300,6 +350,9 @@ func watch(ctx context.Context, cfg config.Config, rules *live.Reloader, log *sl
 		return
 	}
 	log.Info("guests loaded", "pipeline", r.Describe(), "pool", cfg.Pool(), "took", time.Since(start).Round(time.Millisecond))
+	for _, w := range r.Warnings() {
+		log.Warn(w)
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -332,5 +385,8 @@ func watch(ctx context.Context, cfg config.Config, rules *live.Reloader, log *sl
 			continue
 		}
 		log.Info("reloaded", "pipeline", r.Describe(), "tables", sortedKeys(r.Tables()))
+		for _, w := range r.Warnings() {
+			log.Warn(w)
+		}
 	}
 }

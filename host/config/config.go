@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,8 +22,9 @@ import (
 // Config is every setting syncgate has. The `env` tag names the variable;
 // `help` is printed by --help and in docs/configuration.md.
 type Config struct {
-	Addr     string `env:"ADDR" envDefault:"127.0.0.1:8080" help:"listen address"`
+	Addr     string `env:"ADDR" envDefault:"127.0.0.1:8090" help:"listen address (8090: 8080 is the self-hosted PowerSync service's default)"`
 	MongoURI string `env:"MONGO_URI" help:"MongoDB connection string; empty runs the embedded FerretDB (development)"`
+	DevDBAddr string `env:"DEV_DB_ADDR" envDefault:"127.0.0.1:27018" help:"MONGO_URI empty: where the embedded database listens, so mongosh or MongoDB Compass can connect (mongodb://127.0.0.1:27018/; printed at start-up and on /readyz); :0 picks a free port"`
 	Database string `env:"MONGO_DATABASE" envDefault:"syncgate" help:"database the collections live in"`
 	StateDir string `env:"SYNCGATE_DIR" envDefault:".syncgate" help:"local folder for the embedded database, development keys and the guest compile cache"`
 
@@ -32,7 +34,7 @@ type Config struct {
 	Audience        string   `env:"POWERSYNC_URL" help:"the PowerSync instance URL: the aud of minted tokens (required outside development)"`
 
 	TokenAuth      string        `env:"TOKEN_AUTH" help:"who may call /token: dev (anyone), api-key, jwks; default dev with development keys, api-key otherwise"`
-	TokenAPIKeys   []string      `env:"TOKEN_API_KEYS" envSeparator:"," help:"secrets accepted by TOKEN_AUTH=api-key (Authorization: Bearer <key>), comma separated"`
+	TokenAPIKeys   []string      `env:"TOKEN_API_KEYS" envSeparator:"," help:"secrets accepted by TOKEN_AUTH=api-key (Authorization: Bearer <key>), comma separated; each at least 16 characters (e.g. openssl rand -hex 32)"`
 	TokenTTL       time.Duration `env:"TOKEN_TTL" envDefault:"5m" help:"lifetime of minted tokens (30s to 24h)"`
 	TokenIssuer    string        `env:"TOKEN_ISSUER" help:"iss of minted tokens (optional)"`
 	UpstreamJWKS   string        `env:"TOKEN_UPSTREAM_JWKS_URL" help:"TOKEN_AUTH=jwks: the identity provider's JWKS URL"`
@@ -45,7 +47,7 @@ type Config struct {
 	MaxOps       int      `env:"UPLOAD_MAX_OPS" envDefault:"5000" help:"most entries in one batch"`
 	MaxDepth     int      `env:"UPLOAD_MAX_DEPTH" envDefault:"64" help:"deepest nesting of objects and arrays in data"`
 	MaxIDBytes   int      `env:"UPLOAD_MAX_ID_BYTES" envDefault:"1024" help:"longest id in bytes"`
-	Tables       []string `env:"UPLOAD_TABLES" envSeparator:"," help:"collections clients may write, comma separated; empty: those with a schema, or any valid name when there are no schemas"`
+	Tables       []string `env:"UPLOAD_TABLES" envSeparator:"," help:"more collections clients may write, comma separated: writable are the tables with a schema plus these (which pass the schema gate unchecked); with neither, any valid name"`
 	Strict       bool     `env:"UPLOAD_STRICT" envDefault:"false" help:"true: a batch with any rejected op answers 422 and writes nothing"`
 	DeadLetter   string   `env:"DEAD_LETTER_COLLECTION" envDefault:"syncgate_rejected" help:"collection that records rejected ops"`
 
@@ -58,7 +60,7 @@ type Config struct {
 	GuestsDir      string            `env:"GUESTS_DIR" envDefault:"guest/bin" help:"folder of built guest .wasm files"`
 	Guests         []string          `env:"GUESTS" envSeparator:"," help:"guests to run in order, each name or name:table1|table2; the schema gate always runs last"`
 	SchemasDir     string            `env:"SCHEMAS_DIR" envDefault:"schemas" help:"folder of <collection>.json JSON Schemas"`
-	UnknownTable   string            `env:"SCHEMA_UNKNOWN_TABLE" help:"reject or allow writes to tables without a schema; default reject when schemas exist"`
+	UnknownTable   string            `env:"SCHEMA_UNKNOWN_TABLE" help:"reject or allow, for tables without a schema: rarely needed, as listing a table in UPLOAD_TABLES already lets it through the schema gate; reject with such a table listed is an error, allow without one has no effect and is warned about"`
 	GuestSettings  map[string]string `env:"GUEST_SETTINGS" help:"guest settings as guest.key:value pairs, comma separated (e.g. owner.field:owner_id)"`
 	ReloadPoll     time.Duration     `env:"RELOAD_POLL" envDefault:"2s" help:"how often guest and schema files are checked for changes (hot reload); 0 disables; SIGHUP always reloads"`
 	GuestPool      int               `env:"GUEST_POOL" envDefault:"0" help:"warm instances per guest; 0: number of CPUs"`
@@ -80,46 +82,106 @@ func (c *Config) Dev() bool { return c.PublicKey == "" && c.PrivateKey == "" }
 // Embedded reports whether the embedded database is used.
 func (c *Config) Embedded() bool { return c.MongoURI == "" }
 
-// Parse reads the configuration from environ and validates it. Errors name
-// the variable and what is wrong.
+// Parse reads the configuration from environ and validates it. The error
+// lists every problem at once, one per line, each naming its variable and
+// what a good value looks like; a value that does not parse is not also
+// reported as out of range.
 func Parse(environ map[string]string) (Config, error) {
 	var c Config
+	var errs []error
+	failed := map[string]bool{}
 	if err := env.ParseWithOptions(&c, env.Options{Environment: environ}); err != nil {
-		return c, fmt.Errorf("config: %w", cleanParseError(err))
+		for _, e := range parseErrors(err, environ) {
+			failed[e.name] = true
+			errs = append(errs, e)
+		}
 	}
-	return c, c.Validate()
+	for _, e := range c.problems() {
+		if !failed[e.name] {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) == 0 {
+		return c, nil
+	}
+	return c, fmt.Errorf("config: %w", errors.Join(errs...))
 }
 
-// cleanParseError turns caarlos0/env's aggregate error into one line per variable.
-func cleanParseError(err error) error {
+// Problem is one configuration mistake: the variable and what is wrong.
+type Problem struct {
+	name, msg string
+}
+
+func (p Problem) Error() string { return p.name + ": " + p.msg }
+
+// Variable names the environment variable the problem is about.
+func (p Problem) Variable() string { return p.name }
+
+// want says what a value of type t looks like, for a value that did not
+// parse (caarlos0/env's own errors can end in "<nil>").
+func want(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeFor[time.Duration]():
+		return "a duration like 5m, 30s or 1h30m (a number needs its unit)"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		return "a whole number"
+	case t.Kind() == reflect.Map:
+		return "comma-separated key:value pairs"
+	}
+	return "a " + t.String()
+}
+
+// parseErrors turns caarlos0/env's aggregate error into one Problem per
+// variable.
+func parseErrors(err error, environ map[string]string) []Problem {
+	var errs []error
 	var agg env.AggregateError
 	if errors.As(err, &agg) {
-		msgs := make([]string, 0, len(agg.Errors))
-		for _, e := range agg.Errors {
-			var pe env.ParseError
-			if errors.As(e, &pe) {
-				if f, ok := reflect.TypeFor[Config]().FieldByName(pe.Name); ok {
-					name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
-					msgs = append(msgs, fmt.Sprintf("%s: not a valid %s: %v", name, pe.Type, errors.Unwrap(pe.Err)))
-					continue
-				}
-			}
-			msgs = append(msgs, e.Error())
-		}
-		return errors.New(strings.Join(msgs, "; "))
+		errs = agg.Errors
+	} else {
+		errs = []error{err}
 	}
-	return err
+	var out []Problem
+	for _, e := range errs {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if f, ok := reflect.TypeFor[Config]().FieldByName(pe.Name); ok {
+				name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+				out = append(out, Problem{name, fmt.Sprintf("want %s, got %q", want(pe.Type), environ[name])})
+				continue
+			}
+		}
+		out = append(out, Problem{"environment", e.Error()})
+	}
+	return out
 }
 
 // Validate checks values that parse but make no sense. The returned error
 // lists every problem, each naming its variable.
 func (c *Config) Validate() error {
-	var errs []error
+	errs := c.problems()
+	if len(errs) == 0 {
+		return nil
+	}
+	joined := make([]error, len(errs))
+	for i, e := range errs {
+		joined[i] = e
+	}
+	return fmt.Errorf("config: %w", errors.Join(joined...))
+}
+
+func (c *Config) problems() []Problem {
+	var errs []Problem
 	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+		errs = append(errs, Problem{name, fmt.Sprintf(format, args...)})
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("ADDR", "want host:port, got %q", c.Addr)
+	}
+	if _, _, err := net.SplitHostPort(c.DevDBAddr); err != nil && c.MongoURI == "" {
+		bad("DEV_DB_ADDR", "want host:port, got %q", c.DevDBAddr)
 	}
 	if c.MongoURI != "" {
 		u, err := url.Parse(c.MongoURI)
@@ -159,7 +221,7 @@ func (c *Config) Validate() error {
 		}
 		for _, k := range nonEmpty(c.TokenAPIKeys) {
 			if len(k) < 16 {
-				bad("TOKEN_API_KEYS", "every key must be at least 16 characters")
+				bad("TOKEN_API_KEYS", "every key must be at least 16 characters (e.g. openssl rand -hex 32)")
 				break
 			}
 		}
@@ -223,9 +285,14 @@ func (c *Config) Validate() error {
 			bad("GUESTS", "%q: want name or name:table1|table2", g)
 		}
 	}
-	for k := range c.GuestSettings {
-		if g, key, ok := strings.Cut(k, "."); !ok || g == "" || key == "" {
+	configured, _ := c.GuestTables()
+	for _, k := range sortedKeys(keySet(c.GuestSettings)) {
+		g, key, ok := strings.Cut(k, ".")
+		switch {
+		case !ok || g == "" || key == "":
 			bad("GUEST_SETTINGS", "%q: want guest.key:value", k)
+		case g != "schemagate" && !slices.Contains(configured, g):
+			bad("GUEST_SETTINGS", "%q: guest %q is not in GUESTS (%s), so the setting would do nothing", k, g, strings.Join(configured, ","))
 		}
 	}
 	if c.ReloadPoll < 0 {
@@ -265,10 +332,15 @@ func (c *Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("LOG_FORMAT", "want text or json, got %q", c.LogFormat)
 	}
-	if len(errs) == 0 {
-		return nil
+	return errs
+}
+
+func keySet(m map[string]string) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
 	}
-	return fmt.Errorf("config: %w", errors.Join(errs...))
+	return out
 }
 
 func nonEmpty(xs []string) []string {
@@ -284,8 +356,11 @@ func nonEmpty(xs []string) []string {
 // APIKeys returns the configured /token API keys without blanks.
 func (c *Config) APIKeys() []string { return nonEmpty(c.TokenAPIKeys) }
 
-// DevAudience is the aud of tokens when POWERSYNC_URL is not set (development
-// only; Validate requires it otherwise): PowerSync's usual local URL.
+// DevAudience is the aud of tokens, and the powersync_url /token answers,
+// when POWERSYNC_URL is not set (development only; Validate requires it
+// otherwise): where a self-hosted PowerSync service listens by default
+// (its port 8080), never syncgate's own address (ADDR, 8090), so a client
+// following powersync_url reaches PowerSync, not syncgate.
 const DevAudience = "http://localhost:8080"
 
 // TokenAudience is the aud of minted and verified tokens, and whether it
@@ -335,7 +410,7 @@ func (c *Config) ReadyWarnings() []string {
 func (c *Config) Warnings() []string {
 	var w []string
 	if aud, defaulted := c.TokenAudience(); defaulted {
-		w = append(w, "POWERSYNC_URL is not set: development tokens use aud "+aud)
+		w = append(w, "POWERSYNC_URL is not set: tokens use aud "+aud+" and /token answers powersync_url "+aud+", the default address of a local self-hosted PowerSync service (docs/getting-started.md); set POWERSYNC_URL to your PowerSync instance")
 	}
 	return append(w, c.ReadyWarnings()...)
 }
@@ -349,22 +424,110 @@ func (c *Config) Pool() int {
 	return c.GuestPool
 }
 
-// AllowedTables is the upload allow-list: UPLOAD_TABLES when set, else the
-// collections with a schema (schema-first); nil (any valid name) when
-// neither names a table.
+// AllowedTables is the upload allow-list, by one rule: clients may write
+// the tables that have a schema plus those listed in UPLOAD_TABLES (which
+// pass the schema gate unchecked); nil (any valid name) when neither names
+// a table.
 func (c *Config) AllowedTables(withSchema []string) map[string]bool {
-	allowed := c.Tables
-	if len(allowed) == 0 {
-		allowed = withSchema
+	tables := map[string]bool{}
+	for _, t := range withSchema {
+		tables[t] = true
 	}
-	if len(allowed) == 0 {
+	for _, t := range c.UploadTables() {
+		tables[t] = true
+	}
+	if len(tables) == 0 {
 		return nil
 	}
-	tables := make(map[string]bool, len(allowed))
-	for _, t := range allowed {
-		tables[strings.TrimSpace(t)] = true
-	}
 	return tables
+}
+
+// UploadTables is UPLOAD_TABLES without blanks.
+func (c *Config) UploadTables() []string { return nonEmpty(c.Tables) }
+
+// Unchecked lists the UPLOAD_TABLES entries without a schema: writable, and
+// let through by the schema gate unchecked.
+func (c *Config) Unchecked(withSchema []string) []string {
+	var out []string
+	for _, t := range c.UploadTables() {
+		if !slices.Contains(withSchema, t) && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// GateUnknownTable is the schema gate's unknown_table setting: allow when
+// UPLOAD_TABLES lists a table without a schema (or SCHEMA_UNKNOWN_TABLE
+// says so), else reject.
+func (c *Config) GateUnknownTable(withSchema []string) string {
+	if c.UnknownTable == "allow" || len(c.Unchecked(withSchema)) > 0 {
+		return "allow"
+	}
+	return "reject"
+}
+
+// GuestTables is each GUESTS entry's guest name and the tables it lists
+// (none: every table).
+func (c *Config) GuestTables() (names []string, tables [][]string) {
+	for _, g := range c.Guests {
+		name, list, _ := strings.Cut(strings.TrimSpace(g), ":")
+		var ts []string
+		if list != "" {
+			for _, t := range strings.Split(list, "|") {
+				ts = append(ts, strings.TrimSpace(t))
+			}
+		}
+		names, tables = append(names, name), append(tables, ts)
+	}
+	return names, tables
+}
+
+// TableProblems checks the settings that name tables against the
+// collections that have a schema (known only when the schemas are loaded,
+// so at every reload): a table GUESTS names that clients cannot write (a
+// typo, such as owner:list for lists) would never run its guest, and
+// SCHEMA_UNKNOWN_TABLE=reject contradicts UPLOAD_TABLES naming a table
+// without a schema. Both stop start-up (and fail a reload).
+func (c *Config) TableProblems(withSchema []string) []Problem {
+	var errs []Problem
+	allowed := c.AllowedTables(withSchema)
+	names, tables := c.GuestTables()
+	for i, ts := range tables {
+		for _, t := range ts {
+			if allowed != nil && !allowed[t] {
+				errs = append(errs, Problem{"GUESTS", fmt.Sprintf("%s:%s names table %q, which clients cannot write, so the guest would never run for it; writable tables: %s (a schema in SCHEMAS_DIR or UPLOAD_TABLES makes one writable)",
+					names[i], strings.Join(ts, "|"), t, strings.Join(sortedKeys(allowed), ", "))})
+			}
+		}
+	}
+	if un := c.Unchecked(withSchema); c.UnknownTable == "reject" && len(un) > 0 && len(withSchema) > 0 {
+		errs = append(errs, Problem{"SCHEMA_UNKNOWN_TABLE", fmt.Sprintf("reject contradicts UPLOAD_TABLES, which lists %s without a schema: add schemas/%s.json, or drop the table or this setting", strings.Join(un, ", "), un[0])})
+	}
+	return errs
+}
+
+// TableWarnings are the table settings that have no effect with these
+// schemas: start-up and every reload log them, /readyz shows them.
+func (c *Config) TableWarnings(withSchema []string) []string {
+	var w []string
+	if c.UnknownTable == "allow" && len(c.Unchecked(withSchema)) == 0 {
+		if len(withSchema) == 0 {
+			w = append(w, "SCHEMA_UNKNOWN_TABLE=allow has no effect: there are no schemas, so the schema gate does not run")
+		} else {
+			w = append(w, "SCHEMA_UNKNOWN_TABLE=allow has no effect: only writable tables reach the schema gate, and those are the tables with a schema; list the others in UPLOAD_TABLES (that alone makes them writable, unchecked)")
+		}
+	}
+	return w
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Variable describes one environment variable for --help and the docs.

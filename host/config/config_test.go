@@ -36,7 +36,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != "127.0.0.1:8080" || !c.Dev() || !c.Embedded() || c.TokenTTL != 5*time.Minute || c.UploadAuth != "on" {
+	if c.Addr != "127.0.0.1:8090" || !c.Dev() || !c.Embedded() || c.TokenTTL != 5*time.Minute || c.UploadAuth != "on" {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -73,10 +73,85 @@ func TestDerivedSettings(t *testing.T) {
 	if got := (&Config{}).AllowedTables([]string{"a"}); len(got) != 1 || !got["a"] {
 		t.Errorf("schema tables: %v", got)
 	}
-	if got := (&Config{Tables: []string{" b "}}).AllowedTables([]string{"a"}); len(got) != 1 || !got["b"] {
-		t.Errorf("UPLOAD_TABLES wins: %v", got)
+	if got := (&Config{Tables: []string{" b "}}).AllowedTables([]string{"a"}); len(got) != 2 || !got["a"] || !got["b"] {
+		t.Errorf("UPLOAD_TABLES adds: %v", got)
 	}
 	if (&Config{GuestPool: 3}).Pool() != 3 || (&Config{}).Pool() < 1 {
 		t.Error("Pool")
+	}
+}
+
+// TestProblemsReportedTogether: every mistake of one environment is in one
+// error (not one per restart), a value that does not parse says what a good
+// one looks like (never "<nil>"), and it is not reported twice.
+func TestProblemsReportedTogether(t *testing.T) {
+	_, err := Parse(map[string]string{
+		"POWERSYNC_PUBLIC_KEY": "k", "POWERSYNC_PRIVATE_KEY": "k", // no POWERSYNC_URL, no TOKEN_API_KEYS
+		"TOKEN_TTL": "5", "UPLOAD_MAX_OPS": "many", "UPLOAD_STRICT": "yes", "LOG_LEVEL": "loud",
+	})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"POWERSYNC_URL: required", "TOKEN_AUTH:", `TOKEN_TTL: want a duration like 5m`, `got "5"`,
+		"UPLOAD_MAX_OPS: want a whole number", "UPLOAD_STRICT: want true or false", "LOG_LEVEL:",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not contain %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "<nil>") || strings.Count(msg, "TOKEN_TTL") != 1 {
+		t.Errorf("error has <nil> or reports TOKEN_TTL twice:\n%s", msg)
+	}
+	_, err = Parse(map[string]string{"TOKEN_AUTH": "api-key", "TOKEN_API_KEYS": "short"})
+	if err == nil || !strings.Contains(err.Error(), "at least 16 characters") {
+		t.Errorf("short API key: %v", err)
+	}
+}
+
+// TestTableRules: one rule for writable tables (schemas plus UPLOAD_TABLES),
+// settings that name tables or guests nobody knows are errors, and a
+// setting without effect is a warning.
+func TestTableRules(t *testing.T) {
+	schemas := []string{"lists", "todos"}
+	c := Config{Tables: []string{"comments"}}
+	if got := c.AllowedTables(schemas); len(got) != 3 || !got["lists"] || !got["comments"] {
+		t.Errorf("UPLOAD_TABLES adds to the tables with a schema: %v", got)
+	}
+	if c.GateUnknownTable(schemas) != "allow" || (&Config{}).GateUnknownTable(schemas) != "reject" {
+		t.Error("a listed table without a schema passes the gate; nothing else does")
+	}
+	cases := []struct {
+		name    string
+		cfg     Config
+		problem string // substring; "" none
+		warning string // substring; "" none
+	}{
+		{"guest table typo", Config{Guests: []string{"owner:list"}}, `owner:list names table "list"`, ""},
+		{"guest table listed", Config{Guests: []string{"owner:comments"}, Tables: []string{"comments"}}, "", ""},
+		{"guest for every table", Config{Guests: []string{"owner"}}, "", ""},
+		{"allow alone", Config{UnknownTable: "allow"}, "", "SCHEMA_UNKNOWN_TABLE=allow has no effect"},
+		{"allow with a listed table", Config{UnknownTable: "allow", Tables: []string{"comments"}}, "", ""},
+		{"reject with a listed table", Config{UnknownTable: "reject", Tables: []string{"comments"}}, "SCHEMA_UNKNOWN_TABLE: reject contradicts", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, p := range tc.cfg.TableProblems(schemas) {
+				got = append(got, p.Error())
+			}
+			if joined := strings.Join(got, "\n"); (tc.problem == "") != (joined == "") || !strings.Contains(joined, tc.problem) {
+				t.Errorf("problems %q, want %q", got, tc.problem)
+			}
+			w := strings.Join(tc.cfg.TableWarnings(schemas), "\n")
+			if (tc.warning == "") != (w == "") || !strings.Contains(w, tc.warning) {
+				t.Errorf("warnings %q, want %q", w, tc.warning)
+			}
+		})
+	}
+	_, err := Parse(map[string]string{"GUESTS": "owner:lists", "GUEST_SETTINGS": "ownr.field:owner_id"})
+	if err == nil || !strings.Contains(err.Error(), `guest "ownr" is not in GUESTS`) {
+		t.Errorf("a setting for a guest not in GUESTS: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -43,6 +44,13 @@ func Start(dir, addr string, logger *slog.Logger) (*DB, error) {
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	// FerretDB listens in the background; a busy fixed port would surface
+	// there as a hang or a panic. Asking first names the problem.
+	if l, err := net.Listen("tcp", addr); err != nil {
+		return nil, fmt.Errorf("devdb: cannot listen on %s (is another syncgate or a MongoDB using it?): %w", addr, err)
+	} else {
+		l.Close()
 	}
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: addr},

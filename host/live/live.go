@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,6 +36,7 @@ const SchemaGate = "schemagate"
 type Rules struct {
 	schemas  *schemas.Set // nil: no schema files
 	tables   map[string]bool
+	warnings []string
 	pipeline *sandbox.Pipeline
 	inflight sync.WaitGroup
 }
@@ -42,6 +44,15 @@ type Rules struct {
 // Tables is the set of collections clients may write; nil allows any
 // valid name.
 func (r *Rules) Tables() map[string]bool { return r.tables }
+
+// Warnings are the settings that have no effect with this set's schemas
+// (config.TableWarnings): the command logs them and /readyz shows them.
+func (r *Rules) Warnings() []string {
+	if r == nil {
+		return nil
+	}
+	return r.warnings
+}
 
 // Schemas is the schema set, or nil when there are no schema files.
 func (r *Rules) Schemas() *schemas.Set { return r.schemas }
@@ -202,7 +213,14 @@ func (l *Reloader) build(ctx context.Context) (*Rules, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Rules{tables: l.cfg.AllowedTables(tables)}
+	if errs := l.cfg.TableProblems(tables); len(errs) > 0 {
+		joined := make([]error, len(errs))
+		for i, e := range errs {
+			joined[i] = e
+		}
+		return nil, fmt.Errorf("config: %w", errors.Join(joined...))
+	}
+	r := &Rules{tables: l.cfg.AllowedTables(tables), warnings: l.cfg.TableWarnings(tables)}
 	if len(tables) > 0 {
 		if r.schemas, err = schemas.Load(l.cfg.SchemasDir); err != nil {
 			return nil, fmt.Errorf("SCHEMAS_DIR %s:\n%w", l.cfg.SchemasDir, err)
@@ -262,17 +280,39 @@ func pipelineSpec(cfg config.Config, schemaTables []string) []stageSpec {
 	return specs
 }
 
-func guestSettings(cfg config.Config, name string) map[string]string {
+func guestSettings(cfg config.Config, name string, schemaTables []string) map[string]string {
 	out := map[string]string{}
 	for k, v := range cfg.GuestSettings {
 		if g, key, ok := strings.Cut(k, "."); ok && g == name {
 			out[key] = v
 		}
 	}
-	if name == SchemaGate && cfg.UnknownTable != "" {
-		out["unknown_table"] = cfg.UnknownTable
+	if name == SchemaGate {
+		out["unknown_table"] = cfg.GateUnknownTable(schemaTables)
 	}
 	return out
+}
+
+// checkSettings refuses GUEST_SETTINGS keys the guest does not declare
+// (guest.Info.Settings): a typo such as owner.feild would otherwise be
+// ignored while the guest runs with its default.
+func checkSettings(g *sandbox.Guest, settings map[string]string) error {
+	declared := g.Info().Settings
+	var unknown []string
+	for k := range settings {
+		if !slices.Contains(declared, k) && !(g.Name() == SchemaGate && k == "unknown_table") {
+			unknown = append(unknown, g.Name()+"."+k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	want := "it declares none"
+	if len(declared) > 0 {
+		want = "it declares " + g.Name() + "." + strings.Join(declared, ", "+g.Name()+".")
+	}
+	return fmt.Errorf("GUEST_SETTINGS: %s: guest %s does not read this setting (%s, in guest.Info.Settings)", strings.Join(unknown, ", "), g.Name(), want)
 }
 
 // loadPipeline compiles every configured guest concurrently and fills their
@@ -294,7 +334,7 @@ func (l *Reloader) loadPipeline(ctx context.Context, schemaTables []string) (*sa
 				results[i] <- result{err: fmt.Errorf("guest %s: %w (build guests with: go tool task guests)", s.name, err)}
 				return
 			}
-			gc := sandbox.GuestConfig{Name: s.name, Path: path, Wasm: wasm, Pool: cfg.Pool(), Settings: guestSettings(cfg, s.name)}
+			gc := sandbox.GuestConfig{Name: s.name, Path: path, Wasm: wasm, Pool: cfg.Pool(), Settings: guestSettings(cfg, s.name, schemaTables)}
 			if s.name == SchemaGate {
 				abs, err := filepath.Abs(cfg.SchemasDir)
 				if err != nil {
@@ -304,6 +344,12 @@ func (l *Reloader) loadPipeline(ctx context.Context, schemaTables []string) (*sa
 				gc.Mounts = []sandbox.Mount{{HostDir: abs, GuestPath: "/schemas"}}
 			}
 			g, err := l.rt.Load(ctx, gc)
+			if err == nil {
+				if err = checkSettings(g, gc.Settings); err != nil {
+					g.Close(ctx)
+					g = nil
+				}
+			}
 			results[i] <- result{g: g, err: err}
 		}()
 	}

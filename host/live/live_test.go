@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,7 +129,7 @@ func TestReloadIsAllOrNothing(t *testing.T) {
 	} else {
 		done()
 	}
-	// UPLOAD_TABLES, when set, is the allow-list whatever the schemas say.
+	// Without schemas, UPLOAD_TABLES alone is the allow-list.
 	cfg.Tables = []string{" lists ", "todos"}
 	cfg.SchemasDir = t.TempDir()
 	l2 := newReloader(t, cfg)
@@ -141,5 +142,30 @@ func TestReloadIsAllOrNothing(t *testing.T) {
 	}
 	if st := l2.Status(); st.Err != nil || st.LastOK.IsZero() || time.Since(st.Last) > time.Minute {
 		t.Fatalf("status after a good reload: %+v", st)
+	}
+}
+
+// TestSilentMisconfigurationRefused: a GUESTS table no schema or
+// UPLOAD_TABLES knows, and a GUEST_SETTINGS key the guest does not declare
+// (guest.Info.Settings), fail the load (start-up, or a reload, which keeps
+// the previous set and shows the reason on /readyz) instead of running
+// without effect.
+func TestSilentMisconfigurationRefused(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cfg  config.Config
+		want string
+	}{
+		{"guest table typo", config.Config{Guests: []string{"echo:list"}, Tables: []string{"lists"}}, `echo:list names table "list"`},
+		{"undeclared setting", config.Config{Guests: []string{"echo"}, GuestSettings: map[string]string{"echo.feild": "x"}}, "GUEST_SETTINGS: echo.feild: guest echo does not read this setting (it declares none"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := c.cfg
+			cfg.GuestsDir, cfg.SchemasDir, cfg.GuestPool, cfg.MaxDepth = guestsDir, t.TempDir(), 1, 64
+			_, err := newReloader(t, cfg).Reload(context.Background())
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error containing %q", err, c.want)
+			}
+		})
 	}
 }

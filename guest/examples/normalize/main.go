@@ -5,6 +5,6 @@ package main
 
 import "github.com/syncgate/syncgate/guest"
 
-func init() { guest.Register(guest.Info{Name: "normalize"}, handle) }
+func init() { guest.Register(guest.Info{Name: "normalize", Settings: []string{"lower", "nonempty"}}, handle) }
 
 func main() {}

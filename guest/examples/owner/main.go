@@ -5,6 +5,6 @@ package main
 
 import "github.com/syncgate/syncgate/guest"
 
-func init() { guest.Register(guest.Info{Name: "owner", NeedsCurrent: true}, handle) }
+func init() { guest.Register(guest.Info{Name: "owner", NeedsCurrent: true, Settings: []string{"field"}}, handle) }
 
 func main() {}

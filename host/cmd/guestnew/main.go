@@ -60,7 +60,11 @@ package main
 import "github.com/syncgate/syncgate/guest"
 
 // NeedsCurrent: set true if handle reads op.Current (the stored document).
-func init() { guest.Register(guest.Info{Name: "{{.Name}}", NeedsCurrent: false}, handle) }
+// Settings: list every key handle reads from op.Settings (GUEST_SETTINGS={{.Name}}.key:value);
+// syncgate refuses to start with a key not listed here.
+func init() {
+	guest.Register(guest.Info{Name: "{{.Name}}", NeedsCurrent: false, Settings: nil}, handle)
+}
 
 func main() {}
 `,

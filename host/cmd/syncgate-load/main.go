@@ -28,7 +28,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("syncgate-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg loadgen.Config
-	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "syncgate base URL (loopback only); several instances comma separated")
+	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8090", "syncgate base URL (loopback only); several instances comma separated")
 	fs.Float64Var(&cfg.ResendShare, "resend", 0, "with several -url instances: share of acknowledged batches sent again to another instance")
 	fs.IntVar(&cfg.Clients, "clients", 16, "concurrent simulated clients")
 	fs.DurationVar(&cfg.Duration, "duration", 60*time.Second, "how long clients start new batches")
