@@ -243,3 +243,25 @@ func TestSchemasCommands(t *testing.T) {
 		t.Fatalf("check of a broken schema: exit %d, %s", code, stderr)
 	}
 }
+
+// TestPatchOfMissingDocumentSaysSo: with the schema gate (and any guest)
+// in the pipeline, a PATCH of a document that does not exist is rejected
+// as not_found before a guest sees it, not as the schema violation the
+// lone patch would be.
+func TestPatchOfMissingDocumentSaysSo(t *testing.T) {
+	env := schemaEnv(t)
+	env["GUESTS"] = "normalize"
+	a := start(t, env)
+	r := postUpload(t, a, "", `{"batch":[{"op":"PATCH","table":"lists","id":"`+listA+`","data":{"name":"x"}}]}`)
+	var res struct {
+		Applied  int
+		Rejected []struct{ Code, Reason string }
+	}
+	json.Unmarshal(r.body, &res)
+	if r.status != 200 || res.Applied != 0 || len(res.Rejected) != 1 || res.Rejected[0].Code != "not_found" || !strings.Contains(res.Rejected[0].Reason, "no such document") {
+		t.Fatalf("status %d body %s: want one not_found rejection saying there is no such document", r.status, r.body)
+	}
+	if n := count(t, a.db, "lists"); n != 0 {
+		t.Fatalf("%d lists written", n)
+	}
+}

@@ -125,7 +125,7 @@ func TestBadSchemasAreStartupErrors(t *testing.T) {
 	cases := map[string]struct{ file, want string }{
 		"unknown keyword":  {`{"type":"object","properties":{"a":{"typo":"string"}}}`, `bad.json: /properties/a/typo: unknown keyword "typo"`},
 		"invalid type":     {`{"type":"strin"}`, "bad.json"},
-		"not JSON":         {`{"type":`, "bad.json: not a JSON object"},
+		"not JSON":         {`{"type":`, "bad.json: line 1 (end of file): not a JSON object"},
 		"missing ref":      {`{"$ref":"nowhere.json"}`, "bad.json"},
 		"x- annotation ok": {`{"type":"object","x-owner":"me"}`, ""},
 		"unknown format":   {`{"type":"object","properties":{"a":{"type":"string","format":"uuuid"}}}`, `bad.json: /properties/a/format: unknown format "uuuid"`},

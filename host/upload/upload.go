@@ -177,12 +177,19 @@ func (h *Handler) Apply(ctx context.Context, rules Rules, b *syncgate.Batch) (*s
 	if err != nil {
 		return nil, err
 	}
+	// A PATCH of a missing document is refused as not_found before any guest
+	// sees it, so no guest (the schema gate: "missing required property")
+	// explains it as something else. Checked again after the guests, which
+	// may have rejected the PUT that would have created it.
+	var missing []syncgate.Rejection
+	prepared.Ops, missing = rejectMissingPatches(prepared.Ops, current)
+	rejected = append(rejected, missing...)
 	accepted, guestRejected, err := rules.Run(ctx, &prepared, current)
 	if err != nil {
 		return nil, err
 	}
 	rejected = append(rejected, guestRejected...)
-	accepted, missing := rejectMissingPatches(accepted, current)
+	accepted, missing = rejectMissingPatches(accepted, current)
 	rejected = append(rejected, missing...)
 	accepted, rejected = keep(accepted, rejected, rules.Convert)
 	rejected = sortRejections(rejected)
@@ -267,7 +274,7 @@ func rejectMissingPatches(ops []syncgate.Op, current map[string]map[string]syncg
 			}
 			if !present {
 				rejected = append(rejected, syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID,
-					Code: syncgate.CodeDocumentNotFound, Reason: "PATCH of a document that does not exist"})
+					Code: syncgate.CodeDocumentNotFound, Reason: fmt.Sprintf("PATCH of %s/%s: no such document (a PATCH changes a stored document; a PUT creates one)", op.Table, op.ID)})
 				continue
 			}
 		}

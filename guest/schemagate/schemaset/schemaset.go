@@ -9,6 +9,7 @@ package schemaset
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -86,7 +87,7 @@ func Load(fsys fs.FS) (*Set, error) {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.UseNumber()
 		if err := dec.Decode(&doc); err != nil {
-			problems = append(problems, Problem{File: e.Name(), Message: "not a JSON object: " + err.Error()})
+			problems = append(problems, Problem{File: e.Name(), Location: jsonPlace(b, err), Message: "not a JSON object: " + err.Error()})
 			continue
 		}
 		problems = append(problems, unknownKeywords(e.Name(), "", doc)...)
@@ -104,7 +105,8 @@ func Load(fsys fs.FS) (*Set, error) {
 	for _, name := range names {
 		s, err := c.Compile(BaseURL + name + ".json")
 		if err != nil {
-			problems = append(problems, Problem{File: name + ".json", Message: compileMessage(err)})
+			msg := compileMessage(err)
+			problems = append(problems, Problem{File: name + ".json", Location: refPlace(name+".json", set.raw[name], msg), Message: msg})
 			continue
 		}
 		set.schemas[name] = s
@@ -114,6 +116,75 @@ func Load(fsys fs.FS) (*Set, error) {
 		return nil, problems
 	}
 	return set, nil
+}
+
+// jsonPlace is "line L, column C" of a JSON decoding error in b, so a
+// syntax error in a schema file can be found without counting bytes.
+func jsonPlace(b []byte, err error) string {
+	var off int64
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+	case errors.As(err, &te):
+		off = te.Offset
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Sprintf("line %d (end of file)", bytes.Count(b, []byte("\n"))+1)
+	default:
+		return ""
+	}
+	off = min(off, int64(len(b)))
+	line, col := 1, 1
+	for _, c := range b[:off] {
+		if c == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	// The offset is just past the offending byte.
+	return fmt.Sprintf("line %d, column %d", line, max(col-1, 1))
+}
+
+// refPlace is the JSON pointer of the $ref in doc (from file) that the
+// compile error msg is about, or "": jsonschema names the target it could
+// not find, not the property that refers to it.
+func refPlace(file string, doc map[string]any, msg string) string {
+	var found string
+	var walk func(at string, v any)
+	walk = func(at string, v any) {
+		if found != "" {
+			return
+		}
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"].(string); ok {
+				target := ref
+				if strings.HasPrefix(ref, "#") {
+					target = file + ref
+				}
+				if strings.Contains(msg, target) {
+					found = at + "/$ref"
+					return
+				}
+			}
+			keys := make([]string, 0, len(v))
+			for k := range v {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				walk(at+"/"+k, v[k])
+			}
+		case []any:
+			for i, e := range v {
+				walk(fmt.Sprintf("%s/%d", at, i), e)
+			}
+		}
+	}
+	walk("", doc)
+	return found
 }
 
 func compileMessage(err error) string {
