@@ -22,11 +22,11 @@ import (
 // Config is every setting syncgate has. The `env` tag names the variable;
 // `help` is printed by --help and in docs/configuration.md.
 type Config struct {
-	Addr     string `env:"ADDR" envDefault:"127.0.0.1:8090" help:"listen address (8090: 8080 is the self-hosted PowerSync service's default)"`
-	MongoURI string `env:"MONGO_URI" help:"MongoDB connection string; empty runs the embedded FerretDB (development)"`
+	Addr      string `env:"ADDR" envDefault:"127.0.0.1:8090" help:"listen address (8090: 8080 is the self-hosted PowerSync service's default)"`
+	MongoURI  string `env:"MONGO_URI" help:"MongoDB connection string; empty runs the embedded FerretDB (development)"`
 	DevDBAddr string `env:"DEV_DB_ADDR" envDefault:"127.0.0.1:27018" help:"MONGO_URI empty: where the embedded database listens, so mongosh or MongoDB Compass can connect (mongodb://127.0.0.1:27018/; printed at start-up and on /readyz); :0 picks a free port"`
-	Database string `env:"MONGO_DATABASE" envDefault:"syncgate" help:"database the collections live in"`
-	StateDir string `env:"SYNCGATE_DIR" envDefault:".syncgate" help:"local folder for the embedded database, development keys and the guest compile cache"`
+	Database  string `env:"MONGO_DATABASE" envDefault:"syncgate" help:"database the collections live in"`
+	StateDir  string `env:"SYNCGATE_DIR" envDefault:".syncgate" help:"local folder for the embedded database, development keys and the guest compile cache"`
 
 	PublicKey       string   `env:"POWERSYNC_PUBLIC_KEY" help:"public JWK (base64 of JSON, as the PowerSync template) or PEM; empty with no private key: development keys"`
 	PrivateKey      string   `env:"POWERSYNC_PRIVATE_KEY" help:"private JWK (base64 of JSON) or PEM that signs tokens"`

@@ -5,6 +5,8 @@ package main
 
 import "github.com/syncgate/syncgate/guest"
 
-func init() { guest.Register(guest.Info{Name: "normalize", Settings: []string{"lower", "nonempty"}}, handle) }
+func init() {
+	guest.Register(guest.Info{Name: "normalize", Settings: []string{"lower", "nonempty"}}, handle)
+}
 
 func main() {}

@@ -5,6 +5,8 @@ package main
 
 import "github.com/syncgate/syncgate/guest"
 
-func init() { guest.Register(guest.Info{Name: "owner", NeedsCurrent: true, Settings: []string{"field"}}, handle) }
+func init() {
+	guest.Register(guest.Info{Name: "owner", NeedsCurrent: true, Settings: []string{"field"}}, handle)
+}
 
 func main() {}
