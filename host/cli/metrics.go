@@ -67,10 +67,25 @@ func guestDuration() (*prometheus.HistogramVec, func(string, time.Duration)) {
 }
 
 // logWriter sends guest stdout/stderr to the log, one record per write.
+// logWriter logs guest output: the sandbox writes what one call printed as
+// one "guest <name>: <text>" write, so each becomes one record; a Go panic
+// becomes one "guest panicked" record with the message and the stack.
 type logWriter struct{ log *slog.Logger }
 
 func (w logWriter) Write(p []byte) (int, error) {
-	w.log.Warn("guest output", "text", strings.TrimRight(string(p), "\n"))
+	text := strings.TrimRight(string(p), "\n")
+	name := ""
+	if rest, ok := strings.CutPrefix(text, "guest "); ok {
+		if n, t, ok := strings.Cut(rest, ": "); ok && !strings.Contains(n, " ") {
+			name, text = n, t
+		}
+	}
+	if i := strings.Index(text, "panic: "); i >= 0 {
+		msg, stack, _ := strings.Cut(text[i+len("panic: "):], "\n")
+		w.log.Error("guest panicked", "guest", name, "panic", msg, "stack", strings.TrimSpace(stack), "before", strings.TrimSpace(text[:i]))
+		return len(p), nil
+	}
+	w.log.Warn("guest output", "guest", name, "text", text)
 	return len(p), nil
 }
 

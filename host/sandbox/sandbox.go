@@ -9,6 +9,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/json"
@@ -379,7 +380,9 @@ func (g *Guest) instantiate(ctx context.Context) (*instance, error) {
 	lim := g.rt.limits
 	ictx, cancel := context.WithTimeout(in.ctx(ctx), lim.InitTimeout)
 	defer cancel()
-	if _, err = mod.ExportedFunction("_initialize").Call(ictx); err != nil {
+	_, err = mod.ExportedFunction("_initialize").Call(ictx)
+	log.flush()
+	if err != nil {
 		mod.Close(ctx)
 		if ictx.Err() != nil && ctx.Err() == nil {
 			return nil, fmt.Errorf("sandbox: %s: the guest's initialisation ran past its %s deadline", g.cfg.Path, lim.InitTimeout)
@@ -449,6 +452,7 @@ func (g *Guest) call(ctx context.Context, in *instance, input []byte) ([]byte, e
 	cctx, cancel := context.WithTimeout(in.ctx(ctx), lim.Timeout)
 	defer cancel()
 	in.log.reset()
+	defer in.log.flush()
 	fail := func(reason string, err error) error {
 		if errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 			g.stats.Timeouts.Add(1)
@@ -533,26 +537,32 @@ func (g *Guest) Close(ctx context.Context) {
 	}
 }
 
-// capWriter forwards at most limit bytes per call to w, prefixed, and drops the rest.
+// capWriter collects what a guest writes to stdout and stderr during one
+// call (or its initialisation), at most limit bytes, and hands it to w as
+// ONE write when the call ends (flush): Go's runtime prints a panic in
+// dozens of small writes, which would otherwise be as many log records.
+// Output is "<prefix><text>", and "\n… N more bytes dropped" when capped.
 type capWriter struct {
 	mu      sync.Mutex
 	w       io.Writer
 	limit   int
-	written int
+	buf     []byte
 	dropped int
 	prefix  string
 }
 
+// reset forgets what an earlier call left unflushed (none does: call and
+// instantiate flush).
 func (c *capWriter) reset() {
 	c.mu.Lock()
-	c.written, c.dropped = 0, 0
+	c.buf, c.dropped = c.buf[:0], 0
 	c.mu.Unlock()
 }
 
 func (c *capWriter) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	room := c.limit - c.written
+	room := c.limit - len(c.buf)
 	if room <= 0 {
 		c.dropped += len(p)
 		return len(p), nil
@@ -562,9 +572,23 @@ func (c *capWriter) Write(p []byte) (int, error) {
 		keep = keep[:room]
 		c.dropped += len(p) - room
 	}
-	c.written += len(keep)
-	_, _ = c.w.Write(append([]byte(c.prefix), keep...))
+	c.buf = append(c.buf, keep...)
 	return len(p), nil
+}
+
+// flush writes what the call printed as one entry, then forgets it.
+func (c *capWriter) flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.buf) == 0 && c.dropped == 0 {
+		return
+	}
+	out := append([]byte(c.prefix), bytes.TrimRight(c.buf, "\n")...)
+	if c.dropped > 0 {
+		out = fmt.Appendf(out, "\n… %d more bytes dropped (the cap is %d per call)", c.dropped, c.limit)
+	}
+	_, _ = c.w.Write(out)
+	c.buf, c.dropped = c.buf[:0], 0
 }
 
 // Settings are the guest's settings, sent with every call (Request.settings).

@@ -291,3 +291,43 @@ func TestExampleGuestsInTheSandbox(t *testing.T) {
 		}
 	}
 }
+
+// writes records each Write as one entry, as a log handler would.
+type writes struct {
+	mu      sync.Mutex
+	entries []string
+}
+
+func (w *writes) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.entries = append(w.entries, string(p))
+	return len(p), nil
+}
+
+// TestGuestPanicIsOneOutputEntry: the Go runtime prints a panic in many
+// small writes; the sandbox hands what one call printed to Output as one
+// entry, with the panic message and the stack.
+func TestGuestPanicIsOneOutputEntry(t *testing.T) {
+	out := &writes{}
+	rt, err := NewRuntime(context.Background(), RuntimeConfig{CacheDir: filepath.Join(os.TempDir(), "syncgate-test-wazero-cache"),
+		Limits: Limits{MemoryMiB: 64, Timeout: 2 * time.Second}, Output: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close(context.Background()) })
+	g := load(t, rt, "hostile", 1, nil)
+	p := NewPipeline([]Stage{{Guest: g}}, 64)
+	if _, rej, err := p.Run(context.Background(), batch(put("panic", "a", nil)), nil); err != nil || len(rej) != 1 {
+		t.Fatalf("%v %v", rej, err)
+	}
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	if len(out.entries) != 1 {
+		t.Fatalf("%d output entries for one panic, want 1:\n%q", len(out.entries), out.entries)
+	}
+	e := out.entries[0]
+	if !strings.HasPrefix(e, "guest hostile: panic: hostile guest panics") || !strings.Contains(e, "goroutine") || !strings.Contains(e, "main.handle") {
+		t.Fatalf("entry lacks the prefix, the panic message or the stack:\n%s", e)
+	}
+}
