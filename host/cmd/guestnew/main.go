@@ -75,8 +75,9 @@ import "github.com/syncgate/syncgate/guest"
 // handle decides one op: guest.Accept(), guest.Replace(data) or
 // guest.Reject(code, reason). It is plain Go: test it with go test.
 func handle(op *guest.Op) guest.Verdict {
-	if op.Op == "PUT" && op.Data["title"] == "" {
-		return guest.Reject("rejected", "title must not be empty")
+	// The comma-ok form: a row without the field must not panic the guest.
+	if d, ok := op.Data["description"].(string); ok && op.Op == "PUT" && d == "" {
+		return guest.Reject("empty_description", "description must not be empty")
 	}
 	return guest.Accept()
 }
@@ -95,8 +96,9 @@ func TestHandle(t *testing.T) {
 		op     guest.Op
 		reject bool
 	}{
-		{"accepts a titled row", guest.Op{Op: "PUT", Data: map[string]any{"title": "x"}}, false},
-		{"rejects an empty title", guest.Op{Op: "PUT", Data: map[string]any{"title": ""}}, true},
+		{"accepts a described to-do", guest.Op{Op: "PUT", Table: "todos", Data: map[string]any{"description": "milk"}}, false},
+		{"rejects an empty description", guest.Op{Op: "PUT", Table: "todos", Data: map[string]any{"description": ""}}, true},
+		{"accepts a row without one", guest.Op{Op: "PUT", Table: "lists", Data: map[string]any{"name": "x"}}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
