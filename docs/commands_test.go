@@ -36,7 +36,9 @@ func markdown(t *testing.T) []string {
 // syncgate command is always ./bin/syncgate (what go tool task run and
 // build make; a bare syncgate is on nobody's PATH), never go run; every
 // go tool task NAME is a task of Taskfile.yml, and every ./bin/syncgate
-// subcommand is one the command knows.
+// subcommand is one the command knows. A VAR=value with a | in a sh block
+// is quoted, as the shell would otherwise start a pipe (an env block, a
+// file for docker --env-file, keeps quotes literally and is left alone).
 func TestCommandsAsTyped(t *testing.T) {
 	taskfile, err := os.ReadFile("../Taskfile.yml")
 	if err != nil {
@@ -49,6 +51,7 @@ func TestCommandsAsTyped(t *testing.T) {
 	bare := regexp.MustCompile("(^|[\\s(`'\"$])syncgate (serve|keys|schemas|version|help|--help)\\b")
 	goRun := regexp.MustCompile(`go run \./host/cmd/syncgate(\s|$)`)
 	task := regexp.MustCompile(`go tool task ([a-z][a-z:]*)`)
+	unquotedPipe := regexp.MustCompile(`(^|\s)[A-Z][A-Z0-9_]*=[^'"\s][^\s]*\|`) // GUESTS=a:b|c, unquoted
 	sub := regexp.MustCompile(`\./bin/syncgate ([a-z-]+)(?: ([a-z]+))?`)
 	known := map[string][]string{"serve": nil, "keys": {"generate"}, "schemas": {"check", "export", "apply"}, "version": nil, "help": nil, "--help": nil}
 	for _, f := range markdown(t) {
@@ -56,11 +59,11 @@ func TestCommandsAsTyped(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		inBlock := false
+		inBlock, lang := false, ""
 		span := regexp.MustCompile("`[^`]+`")
 		for i, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(strings.TrimSpace(line), "```") {
-				inBlock = !inBlock
+			if fence, ok := strings.CutPrefix(strings.TrimSpace(line), "```"); ok {
+				inBlock, lang = !inBlock, fence
 				continue
 			}
 			code := line // what a reader types: code blocks and `spans`
@@ -70,6 +73,9 @@ func TestCommandsAsTyped(t *testing.T) {
 				code = c // a shell comment is prose
 			}
 			at := f + ":" + strconv.Itoa(i+1)
+			if inBlock && (lang == "sh" || lang == "bash") && unquotedPipe.MatchString(code) {
+				t.Errorf("%s: quote the value: in a shell, | starts a pipe: %s", at, line)
+			}
 			if bare.MatchString(line) {
 				t.Errorf("%s: a bare syncgate command; write ./bin/syncgate: %s", at, line)
 			}

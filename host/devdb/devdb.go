@@ -19,6 +19,9 @@ import (
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
 
+// ErrListen is Start's error when addr cannot be listened on.
+var ErrListen = errors.New("devdb: cannot listen")
+
 // DB is a running embedded FerretDB.
 type DB struct {
 	uri    string
@@ -48,7 +51,7 @@ func Start(dir, addr string, logger *slog.Logger) (*DB, error) {
 	// FerretDB listens in the background; a busy fixed port would surface
 	// there as a hang or a panic. Asking first names the problem.
 	if l, err := net.Listen("tcp", addr); err != nil {
-		return nil, fmt.Errorf("devdb: cannot listen on %s (is another syncgate or a MongoDB using it?): %w", addr, err)
+		return nil, fmt.Errorf("%w on %s (is another syncgate or a MongoDB using it?): %w", ErrListen, addr, err)
 	} else {
 		l.Close()
 	}
