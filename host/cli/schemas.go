@@ -35,7 +35,7 @@ func schemasCmd(ctx context.Context, args []string, env map[string]string, stdou
 	set, err := schemas.Load(cfg.SchemasDir)
 	if err != nil {
 		fmt.Fprintln(stderr, err) // one line per problem, each with file and place
-		return fmt.Errorf("schemas %s: %s has problems (listed above); fix them and run syncgate schemas check", args[0], cfg.SchemasDir)
+		return fmt.Errorf("schemas %s: %s has problems (listed above); fix them and run ./bin/syncgate schemas check", args[0], cfg.SchemasDir)
 	}
 	switch args[0] {
 	case "check":
