@@ -155,3 +155,22 @@ func TestTableRules(t *testing.T) {
 		t.Errorf("a setting for a guest not in GUESTS: %v", err)
 	}
 }
+
+// TestDevelopmentURLsDoNotCollide: syncgate's default address is not the
+// development powersync_url (a self-hosted PowerSync service's default,
+// :8080), so a client following powersync_url never reaches syncgate; the
+// start-up warning says what the URL is.
+func TestDevelopmentURLsDoNotCollide(t *testing.T) {
+	c, err := Parse(map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := strings.Cut(c.Addr, ":")
+	aud, _ := c.TokenAudience()
+	if strings.HasSuffix(aud, ":"+port) || !strings.HasSuffix(aud, ":8080") {
+		t.Fatalf("ADDR %s and the development powersync_url %s", c.Addr, aud)
+	}
+	if w := strings.Join(c.Warnings(), "\n"); !strings.Contains(w, "local self-hosted PowerSync service") {
+		t.Fatalf("warnings do not say what %s is: %s", aud, w)
+	}
+}
