@@ -115,6 +115,9 @@ func TestWalkthrough(t *testing.T) {
 	}
 	a.stop(t)
 
+	// docs/getting-started.md: go tool task run, stopped as the guide says.
+	checkTaskRunStops(t, root)
+
 	// The customized project still passes the tests that once used its
 	// schemas/ and guests as fixtures.
 	sh("go", "test", "-count=1", "./host/schemas", "./host/syncgate", "./guest/...", "./docs")
