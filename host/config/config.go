@@ -412,7 +412,37 @@ func (c *Config) Warnings() []string {
 	if aud, defaulted := c.TokenAudience(); defaulted {
 		w = append(w, "POWERSYNC_URL is not set: tokens use aud "+aud+" and /token answers powersync_url "+aud+", the default address of a local self-hosted PowerSync service (docs/getting-started.md); set POWERSYNC_URL to your PowerSync instance")
 	}
-	return append(w, c.ReadyWarnings()...)
+	w = append(w, c.ReadyWarnings()...)
+	return append(w, c.IneffectiveSettings()...)
+}
+
+// IneffectiveSettings names the settings that are set but do nothing in the
+// configured mode (a sign of a mistake: a variable meant for another mode,
+// or the mode itself wrong). Start-up logs them as warnings; the table
+// settings, which depend on the schemas, are TableWarnings.
+func (c *Config) IneffectiveSettings() []string {
+	var w []string
+	mode := c.TokenMode()
+	if len(c.APIKeys()) > 0 && mode != "api-key" {
+		w = append(w, "TOKEN_API_KEYS has no effect with TOKEN_AUTH="+mode+" (it is read with TOKEN_AUTH=api-key)")
+	}
+	for _, v := range []struct{ name, value string }{
+		{"TOKEN_UPSTREAM_JWKS_URL", c.UpstreamJWKS}, {"TOKEN_UPSTREAM_ISSUER", c.UpstreamIssuer}, {"TOKEN_UPSTREAM_AUDIENCE", c.UpstreamAud},
+	} {
+		if v.value != "" && mode != "jwks" {
+			w = append(w, v.name+" has no effect with TOKEN_AUTH="+mode+" (it is read with TOKEN_AUTH=jwks)")
+		}
+	}
+	if !c.Embedded() && c.DevDBAddr != "" && c.DevDBAddr != defaultOf("DevDBAddr") {
+		w = append(w, "DEV_DB_ADDR has no effect: MONGO_URI is set, so the embedded database does not run")
+	}
+	return w
+}
+
+// defaultOf is the envDefault of Config's field.
+func defaultOf(field string) string {
+	f, _ := reflect.TypeFor[Config]().FieldByName(field)
+	return f.Tag.Get("envDefault")
 }
 
 // Pool is the number of warm instances per guest (GUEST_POOL, or the CPU

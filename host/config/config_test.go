@@ -174,3 +174,23 @@ func TestDevelopmentURLsDoNotCollide(t *testing.T) {
 		t.Fatalf("warnings do not say what %s is: %s", aud, w)
 	}
 }
+
+// TestIneffectiveSettingsWarned: a variable read only in another mode is
+// named at start-up instead of being ignored silently.
+func TestIneffectiveSettingsWarned(t *testing.T) {
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{TokenAPIKeys: []string{"a-long-api-key-for-tests"}}, "TOKEN_API_KEYS has no effect with TOKEN_AUTH=dev"},
+		{Config{TokenAuth: "api-key", UpstreamJWKS: "https://idp/jwks"}, "TOKEN_UPSTREAM_JWKS_URL has no effect with TOKEN_AUTH=api-key"},
+		{Config{MongoURI: "mongodb://db", DevDBAddr: "127.0.0.1:1"}, "DEV_DB_ADDR has no effect"},
+	} {
+		if w := strings.Join(c.cfg.Warnings(), "\n"); !strings.Contains(w, c.want) {
+			t.Errorf("%+v: warnings %q, want %q", c.cfg, w, c.want)
+		}
+	}
+	if w := (&Config{MongoURI: "mongodb://db", DevDBAddr: "127.0.0.1:27018", TokenAuth: "api-key", TokenAPIKeys: []string{"k"}}).IneffectiveSettings(); len(w) != 0 {
+		t.Errorf("defaults and used settings warned: %q", w)
+	}
+}
