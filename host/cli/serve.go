@@ -88,7 +88,7 @@ func parseKeys(cfg config.Config) (signing *auth.Key, extra []*auth.Key, errs []
 		case err != nil:
 			errs = append(errs, fmt.Errorf("POWERSYNC_PUBLIC_KEYS_EXTRA[%d]: %w%s", i, err, keyHint))
 		case k.Private != nil:
-			errs = append(errs, fmt.Errorf("POWERSYNC_PUBLIC_KEYS_EXTRA[%d]: this is a private key (kid %q); put only the public key (the POWERSYNC_PUBLIC_KEY line of syncgate keys generate) here, and keep the private one secret", i, k.KID))
+			errs = append(errs, fmt.Errorf("POWERSYNC_PUBLIC_KEYS_EXTRA[%d]: this is a private key (kid %q); put only the public key (the POWERSYNC_PUBLIC_KEY line of ./bin/syncgate keys generate) here, and keep the private one secret", i, k.KID))
 		default:
 			extra = append(extra, k)
 		}
