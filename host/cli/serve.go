@@ -97,17 +97,24 @@ func parseKeys(cfg config.Config) (signing *auth.Key, extra []*auth.Key, errs []
 }
 
 // configure reads the configuration and the keys it names, and reports
-// every problem of both at once.
+// every problem of both at once, one per line.
 func configure(env map[string]string) (config.Config, error) {
 	cfg, err := config.Parse(env)
 	_, _, keyErrs := parseKeys(cfg)
-	if len(keyErrs) == 0 {
-		return cfg, err
-	}
+	var lines []string
 	if err != nil {
-		keyErrs = append([]error{errors.Unwrap(err)}, keyErrs...)
+		lines = strings.Split(strings.TrimPrefix(err.Error(), "config: "), "\n")
 	}
-	return cfg, fmt.Errorf("config: %w", errors.Join(keyErrs...))
+	for _, e := range keyErrs {
+		lines = append(lines, e.Error())
+	}
+	switch len(lines) {
+	case 0:
+		return cfg, nil
+	case 1:
+		return cfg, fmt.Errorf("config: %s", lines[0])
+	}
+	return cfg, fmt.Errorf("config: %d problems:\n  %s", len(lines), strings.Join(lines, "\n  "))
 }
 
 // tokenAuth builds the /token authoriser for cfg.TokenMode().
