@@ -75,6 +75,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"bad bool", "UPLOAD_STRICT", "maybe", "UPLOAD_STRICT"},
 		{"bad token auth", "TOKEN_AUTH", "everyone", "TOKEN_AUTH"},
 		{"ttl too long", "TOKEN_TTL", "25h", "TOKEN_TTL"},
+		{"ttl longer than PowerSync accepts", "TOKEN_TTL", "2h", "PowerSync service refuses tokens"},
 		{"ttl too short", "TOKEN_TTL", "5s", "TOKEN_TTL"},
 		{"bad upload auth", "UPLOAD_AUTH", "maybe", "UPLOAD_AUTH"},
 		{"bad log level", "LOG_LEVEL", "loud", "LOG_LEVEL"},

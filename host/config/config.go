@@ -35,7 +35,7 @@ type Config struct {
 
 	TokenAuth      string        `env:"TOKEN_AUTH" help:"who may call /token: dev (anyone), api-key, jwks; default dev with development keys, api-key otherwise"`
 	TokenAPIKeys   []string      `env:"TOKEN_API_KEYS" envSeparator:"," help:"secrets accepted by TOKEN_AUTH=api-key (Authorization: Bearer <key>), comma separated; each at least 16 characters (e.g. openssl rand -hex 32)"`
-	TokenTTL       time.Duration `env:"TOKEN_TTL" envDefault:"5m" help:"lifetime of minted tokens (30s to 24h)"`
+	TokenTTL       time.Duration `env:"TOKEN_TTL" envDefault:"5m" help:"lifetime of minted tokens (30s to 1h: the PowerSync service refuses tokens that live longer than 60 minutes)"`
 	TokenIssuer    string        `env:"TOKEN_ISSUER" help:"iss of minted tokens (optional)"`
 	UpstreamJWKS   string        `env:"TOKEN_UPSTREAM_JWKS_URL" help:"TOKEN_AUTH=jwks: the identity provider's JWKS URL"`
 	UpstreamIssuer string        `env:"TOKEN_UPSTREAM_ISSUER" help:"TOKEN_AUTH=jwks: required iss of ID tokens"`
@@ -238,8 +238,8 @@ func (c *Config) problems() []Problem {
 	default:
 		bad("TOKEN_AUTH", "want dev, api-key or jwks, got %q", c.TokenAuth)
 	}
-	if c.TokenTTL < 30*time.Second || c.TokenTTL > 24*time.Hour {
-		bad("TOKEN_TTL", "want between 30s and 24h, got %s", c.TokenTTL)
+	if c.TokenTTL < 30*time.Second || c.TokenTTL > time.Hour {
+		bad("TOKEN_TTL", "want between 30s and 1h (the PowerSync service refuses tokens that live longer than 60 minutes), got %s", c.TokenTTL)
 	}
 	if c.UploadAuth != "on" && c.UploadAuth != "off" {
 		bad("UPLOAD_AUTH", "want on or off, got %q", c.UploadAuth)
