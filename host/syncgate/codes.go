@@ -1,8 +1,10 @@
 package syncgate
 
 // Code is a stable, machine-readable error or rejection code: what a client
-// branches on. Every code syncgate sends is a constant below and listed by
-// Codes; docs/openapi.yaml lists the same (tests/openapi_test.go).
+// branches on. Every code syncgate itself sends is a constant below, listed
+// by ErrorCodes or RejectionCodes; docs/openapi.yaml lists the same, error
+// codes as an enum and rejection codes as examples of an open set, since a
+// guest's own codes pass through as data (tests/openapi_test.go).
 type Code string
 
 // Error codes: the "code" of an error body, by the Kind they come with.
