@@ -122,6 +122,11 @@ type Verdict struct {
 	Reason string `json:"reason,omitempty"`
 	// Data, when set, replaces the op's data.
 	Data map[string]any `json:"data,omitempty"`
+	// RejectTx, with Reject, refuses every op of the batch that belongs to
+	// the same client transaction (tx_id) as this one; they are rejected
+	// with code "transaction_rejected". An op without a tx_id is rejected
+	// alone.
+	RejectTx bool `json:"reject_tx,omitempty"`
 }
 
 // Response is one call's output.
@@ -138,6 +143,12 @@ func Replace(data map[string]any) Verdict { return Verdict{Data: data} }
 
 // Reject refuses the op; reason is shown to the client and recorded.
 func Reject(code, reason string) Verdict { return Verdict{Reject: true, Code: code, Reason: reason} }
+
+// RejectTransaction refuses the op and every other op of its client
+// transaction in the batch (see Verdict.RejectTx).
+func RejectTransaction(code, reason string) Verdict {
+	return Verdict{Reject: true, RejectTx: true, Code: code, Reason: reason}
+}
 
 // Rejectf refuses the op with a formatted reason and code "rejected".
 func Rejectf(format string, args ...any) Verdict {

@@ -41,6 +41,9 @@ func encodeResponse(r *Response) ([]byte, error) {
 					return nil, err
 				}
 			}
+			if v.RejectTx { // after data: encoding/json's field order
+				out = append(out, `,"reject_tx":true`...)
+			}
 			out = append(out, '}')
 		}
 		out = append(out, ']')

@@ -71,6 +71,7 @@ func TestEncodeResponseMatchesEncodingJSON(t *testing.T) {
 		{Verdicts: []Verdict{}},
 		{Error: "boom <&> \u2028 \xff"},
 		{Verdicts: []Verdict{{Index: 0}, {Index: -7, Reject: true, Code: "c", Reason: "a \"quoted\" \\ reason\n\t\x01"}}},
+		{Verdicts: []Verdict{RejectTransaction("tx", "whole transaction"), {Index: 2, RejectTx: true, Data: map[string]any{"a": 1}}}},
 		{Verdicts: []Verdict{{Index: 1, Data: map[string]any{
 			"s": "é😀", "n": json.Number("-1.5e3"), "b": true, "z": nil, "i": 3, "i64": int64(-4), "f": 0.1,
 			"l": []any{1.5, "x", nil, map[string]any{"k": []any{}}}, "m": map[string]any{"b": 1, "a": 2}, "t": []string{"typed"},

@@ -169,8 +169,9 @@ func TestStrictModeWritesNothing(t *testing.T) {
 	}
 }
 
-// TestHostileRequestsWriteNothing sends malformed requests over HTTP; each
-// carries a valid entry first, which must not be written either.
+// TestHostileRequestsWriteNothing sends requests with framing errors over
+// HTTP; each carries a valid entry first, which must not be written either.
+// (Op-level errors: TestOpLevelErrorsAreRecorded.)
 func TestHostileRequestsWriteNothing(t *testing.T) {
 	env := baseEnv(t)
 	env["UPLOAD_MAX_BYTES"] = "65536"
@@ -185,10 +186,9 @@ func TestHostileRequestsWriteNothing(t *testing.T) {
 		code   string
 	}{
 		{"invalid json", nil, `{"batch":[` + valid + `,`, 400, "invalid_json"},
-		{"unknown op", nil, `{"batch":[` + valid + `,{"op":"UPSERT","table":"lists","id":"a"}]}`, 400, "invalid_op"},
-		{"operator injection", nil, `{"batch":[` + valid + `,{"op":"PATCH","table":"lists","id":"v","data":{"$set":{"admin":true}}}]}`, 400, "invalid_key"},
-		{"system table", nil, `{"batch":[` + valid + `,{"op":"PUT","table":"system.js","id":"a"}]}`, 400, "invalid_table"},
-		{"id mismatch", nil, `{"batch":[` + valid + `,{"op":"PUT","table":"lists","id":"a","data":{"_id":"b"}}]}`, 400, "id_mismatch"},
+		{"invalid utf-8", nil, `{"batch":[` + valid + ",{\"op\":\"PUT\",\"table\":\"lists\",\"id\":\"\xff\"}]}", 400, "invalid_utf8"},
+		{"duplicate batch", nil, `{"batch":[` + valid + `],"batch":[]}`, 400, "duplicate_key"},
+		{"no batch array", nil, `{"batch":{"0":` + valid + `}}`, 400, "invalid_body"},
 		{"wrong content type", map[string]string{"Content-Type": "text/plain"}, `{"batch":[` + valid + `]}`, 415, "unsupported_media_type"},
 		{"no content type", map[string]string{"Content-Type": ""}, `{"batch":[` + valid + `]}`, 415, "unsupported_media_type"},
 		{"gzip refused", map[string]string{"Content-Encoding": "gzip"}, `{"batch":[` + valid + `]}`, 415, "unsupported_encoding"},
@@ -349,5 +349,92 @@ func TestStartsWithDatabaseDown(t *testing.T) {
 	}
 	if code := a.stop(t); code != 0 {
 		t.Fatalf("exit code %d", code)
+	}
+}
+
+// badEntries are well-framed entries that are not valid ops, each with the
+// code its rejection carries.
+var badEntries = []struct{ name, entry, code string }{
+	{"unknown op", `{"op":"UPSERT","table":"lists","id":"a"}`, "invalid_op"},
+	{"missing op", `{"table":"lists","id":"a"}`, "invalid_op"},
+	{"entry not object", `"PUT"`, "invalid_entry"},
+	{"operator injection", `{"op":"PATCH","table":"lists","id":"v","data":{"$set":{"admin":true}}}`, "invalid_key"},
+	{"dotted key", `{"op":"PUT","table":"lists","id":"a","data":{"a.b":1}}`, "invalid_key"},
+	{"table with $", `{"op":"PUT","table":"li$ts","id":"a"}`, "invalid_table"},
+	{"system table", `{"op":"PUT","table":"system.js","id":"a"}`, "invalid_table"},
+	{"id mismatch", `{"op":"PUT","table":"lists","id":"a","data":{"_id":"b"}}`, "id_mismatch"},
+	{"numeric id", `{"op":"PUT","table":"lists","id":5}`, "invalid_id"},
+	{"missing id", `{"op":"PUT","table":"lists","data":{}}`, "invalid_id"},
+	{"data not object", `{"op":"PUT","table":"lists","id":"a","data":[1]}`, "invalid_data"},
+	{"integer overflow", `{"op":"PUT","table":"lists","id":"a","data":{"n":9223372036854775808}}`, "invalid_number"},
+	{"float overflow", `{"op":"PUT","table":"lists","id":"a","data":{"n":1e400}}`, "invalid_number"},
+	{"NUL in value", `{"op":"PUT","table":"lists","id":"a","data":{"s":"a\u0000b"}}`, "invalid_value"},
+	{"duplicate entry key", `{"op":"PUT","op":"DELETE","table":"lists","id":"a"}`, "duplicate_key"},
+	{"duplicate data key", `{"op":"PUT","table":"lists","id":"a","data":{"x":1,"x":2}}`, "duplicate_key"},
+	{"too deep", `{"op":"PUT","table":"lists","id":"a","data":` + strings.Repeat(`{"a":`, 70) + `1` + strings.Repeat(`}`, 70) + `}`, "too_deep"},
+}
+
+// TestOpLevelErrorsAreRecorded: a well-framed batch with one bad entry
+// answers 200; the entries around it are applied; the bad one is listed
+// (with tx_id) and recorded with its raw text.
+func TestOpLevelErrorsAreRecorded(t *testing.T) {
+	a := start(t, baseEnv(t))
+	for i, c := range badEntries {
+		t.Run(c.name, func(t *testing.T) {
+			before, after := fmt.Sprintf("b%d", i), fmt.Sprintf("a%d", i)
+			body := `{"batch":[{"op":"PUT","table":"lists","id":"` + before + `","tx_id":` + fmt.Sprint(i) + `,"data":{"name":"x"}},` +
+				c.entry + `,{"op":"PUT","table":"lists","id":"` + after + `","data":{"name":"y"}}]}`
+			r := do(t, "POST", a.url+"/upload", map[string]string{"Content-Type": "application/json", "X-Request-Id": "oplevel-" + before}, []byte(body))
+			if r.status != 200 {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			m := r.json(t)
+			rej, _ := m["rejected"].([]any)
+			if m["applied"] != float64(2) || len(rej) != 1 {
+				t.Fatalf("got %s, want 2 applied and 1 rejection", r.body)
+			}
+			if got := rej[0].(map[string]any); got["index"] != float64(1) || got["code"] != c.code {
+				t.Fatalf("rejection %v, want index 1 code %s", got, c.code)
+			}
+			stored := docs(t, a.db, "lists")
+			if stored[before] == nil || stored[after] == nil {
+				t.Fatalf("valid ops not applied: %v", stored)
+			}
+			var dl bson.M
+			ctx := t.Context()
+			if err := client.Database(a.db).Collection("syncgate_rejected").FindOne(ctx, bson.D{{Key: "request_id", Value: "oplevel-" + before}}).Decode(&dl); err != nil {
+				t.Fatalf("no dead letter: %v", err)
+			}
+			if dl["raw"] != c.entry || dl["code"] != c.code || dl["state"] != "open" {
+				t.Fatalf("dead letter %v, want raw %s code %s", dl, c.entry, c.code)
+			}
+		})
+	}
+	t.Logf("%d op-level bad inputs recorded as rejections", len(badEntries))
+
+	// tx_id is carried in the answer and the dead letter.
+	r := postUpload(t, a, "", `{"batch":[{"op":"PATCH","table":"lists","id":"ghost","tx_id":41,"data":{"name":"x"}},{"op":"PUT","table":"li$ts","id":"g","tx_id":42}]}`)
+	rej := r.json(t)["rejected"].([]any)
+	if len(rej) != 2 || rej[0].(map[string]any)["tx_id"] != float64(41) || rej[1].(map[string]any)["tx_id"] != float64(42) {
+		t.Fatalf("tx_id not carried: %s", r.body)
+	}
+	n, err := client.Database(a.db).Collection("syncgate_rejected").CountDocuments(t.Context(), bson.D{{Key: "tx_id", Value: bson.D{{Key: "$in", Value: bson.A{int64(41), int64(42)}}}}})
+	if err != nil || n != 2 {
+		t.Fatalf("dead letters with tx_id: %d, %v", n, err)
+	}
+}
+
+// TestOpLevelErrorsStrict: in strict mode one bad entry is a 422 and
+// nothing is written or recorded.
+func TestOpLevelErrorsStrict(t *testing.T) {
+	env := baseEnv(t)
+	env["UPLOAD_STRICT"] = "true"
+	a := start(t, env)
+	r := postUpload(t, a, "", `{"batch":[{"op":"PUT","table":"lists","id":"ok","data":{"name":"fine"}},`+badEntries[3].entry+`]}`)
+	if r.status != 422 || r.errorCode(t) != "batch_rejected" || !strings.Contains(string(r.body), "invalid_key") {
+		t.Fatalf("strict: %d %s", r.status, r.body)
+	}
+	if n := count(t, a.db, "lists") + count(t, a.db, "syncgate_rejected"); n != 0 {
+		t.Fatalf("strict mode wrote %d documents", n)
 	}
 }

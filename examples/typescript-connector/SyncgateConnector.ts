@@ -3,9 +3,12 @@
 // fetchCredentials: GET /token (with the caller's API key or identity-provider ID token,
 // depending on syncgate's TOKEN_AUTH), returning the token and the PowerSync URL.
 // uploadData: sends one CRUD transaction to POST /upload with the PowerSync token.
-//   2xx  → done (rejected ops, if any, are listed in the body and recorded server-side);
-//   4xx  → permanent for this transaction: report it and complete, so one bad write never
-//          blocks the upload queue forever (401 first refreshes the token and retries);
+//   2xx  → done (rejected ops, if any, are listed in the body and recorded server-side, raw
+//          text included when an op could not be decoded; an operator lists them with
+//          `syncgate rejected list` or /admin/ and replays them once the rule is fixed);
+//   4xx  → only a framing error (not JSON, no batch array, too large) or strict mode (422):
+//          nothing was written or recorded, so report it loudly, then complete, so one bad
+//          write never blocks the upload queue forever (401 first refreshes the token and retries);
 //   5xx / network errors → throw, and the SDK retries later (syncgate answers 503 with
 //          Retry-After while the database is down; every op is idempotent, so resending is safe).
 import {
@@ -27,7 +30,7 @@ export interface SyncgateConnectorOptions {
 
 interface UploadResult {
   applied: number;
-  rejected: { index: number; op: string; table: string; id: string; code: string; reason: string }[];
+  rejected: { index: number; op: string; table: string; id: string; code: string; reason: string; tx_id?: number }[];
 }
 
 export class SyncgateConnector implements PowerSyncBackendConnector {
@@ -71,7 +74,8 @@ export class SyncgateConnector implements PowerSyncBackendConnector {
         this.options.onRejected?.({ status: res.status, body: result });
       }
     } else {
-      // 4xx: this transaction can never succeed as it is; report it and move on.
+      // 4xx: a framing error or strict mode — nothing of this transaction was written or
+      // recorded server-side; it can never succeed as it is, so report it and move on.
       this.options.onRejected?.({ status: res.status, body: await res.json().catch(() => undefined) });
     }
     await transaction.complete();

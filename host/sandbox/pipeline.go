@@ -64,6 +64,7 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 		alive[i] = false
 		rejected = append(rejected, syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID, Code: code, Reason: reason})
 	}
+	var txRejects []int // positions whose verdict rejected their transaction
 	now := p.now().UTC()
 	if !b.Received.IsZero() {
 		now = b.Received
@@ -100,11 +101,12 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 		}
 		var resp struct {
 			Verdicts []struct {
-				Index  int             `json:"index"`
-				Reject bool            `json:"reject"`
-				Code   string          `json:"code"`
-				Reason string          `json:"reason"`
-				Data   json.RawMessage `json:"data"`
+				Index    int             `json:"index"`
+				Reject   bool            `json:"reject"`
+				RejectTx bool            `json:"reject_tx"`
+				Code     string          `json:"code"`
+				Reason   string          `json:"reason"`
+				Data     json.RawMessage `json:"data"`
 			} `json:"verdicts"`
 			Error string `json:"error"`
 		}
@@ -141,6 +143,9 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 				}
 				st.Guest.Stats().Rejections.Add(1)
 				reject(i, code, reason)
+				if v.RejectTx && ops[i].TxID != nil {
+					txRejects = append(txRejects, i)
+				}
 				continue
 			}
 			if len(v.Data) > 0 && !bytes.Equal(v.Data, []byte("null")) {
@@ -163,6 +168,17 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 				reject(i, syncgate.CodeGuestFailed, fmt.Sprintf("guest %s gave no verdict", st.Guest.Name()))
 			}
 		}
+		// A verdict that rejects its transaction takes the batch's other
+		// ops of that tx_id with it, whichever stage would see them.
+		for _, i := range txRejects {
+			tx := fmt.Sprint(ops[i].TxID)
+			for j := range ops {
+				if alive[j] && ops[j].TxID != nil && fmt.Sprint(ops[j].TxID) == tx {
+					reject(j, syncgate.CodeTransactionRejected, fmt.Sprintf("op %d of transaction %s was rejected by guest %s: %s", ops[i].Index, tx, st.Guest.Name(), clip(rejected[rejIndex(rejected, ops[i].Index)].Reason, 300)))
+				}
+			}
+		}
+		txRejects = txRejects[:0]
 	}
 	accepted := make([]syncgate.Op, 0, len(ops))
 	for i, op := range ops {
@@ -171,6 +187,16 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 		}
 	}
 	return accepted, rejected, nil
+}
+
+// rejIndex is the position in rejected of the op with batch index index.
+func rejIndex(rejected []syncgate.Rejection, index int) int {
+	for k := len(rejected) - 1; k >= 0; k-- {
+		if rejected[k].Index == index {
+			return k
+		}
+	}
+	return 0
 }
 
 // stripID removes id/_id a guest put into data, refusing a different one.

@@ -558,14 +558,21 @@ func (m *Mongo) RecordRejections(ctx context.Context, b *syncgate.Batch, rejecte
 			{Key: "id", Value: r.ID},
 			{Key: "code", Value: r.Code},
 			{Key: "reason", Value: r.Reason},
+			{Key: "state", Value: syncgate.StateOpen},
 		}
 		if op, ok := byIndex[r.Index]; ok {
 			d = append(d, bson.E{Key: "data", Value: toBSON(op.Data)})
 			if op.OpID != nil {
 				d = append(d, bson.E{Key: "op_id", Value: op.OpID})
 			}
-			if op.TxID != nil {
-				d = append(d, bson.E{Key: "tx_id", Value: op.TxID})
+		}
+		if r.TxID != nil {
+			d = append(d, bson.E{Key: "tx_id", Value: r.TxID})
+		}
+		if r.Raw != "" {
+			d = append(d, bson.E{Key: "raw", Value: r.Raw})
+			if r.RawTruncated {
+				d = append(d, bson.E{Key: "raw_truncated", Value: true})
 			}
 		}
 		docs = append(docs, d)

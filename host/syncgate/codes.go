@@ -42,6 +42,9 @@ const (
 	CodeDatabaseUnavailable Code = "database_unavailable"   // Unavailable
 	CodeGuestUnavailable    Code = "guest_unavailable"      // Unavailable
 	CodeGuestsLoading       Code = "guests_loading"         // Unavailable
+	CodeInvalidAdminKey     Code = "invalid_admin_key"      // Unauthorized (/admin)
+	CodeNoSuchRejection     Code = "no_such_rejection"      // NotFound (/admin/api)
+	CodeInvalidFilter       Code = "invalid_filter"         // Invalid (/admin/api)
 )
 
 // Rejection codes: the "code" of one rejected op in a 200 answer and in the
@@ -58,10 +61,15 @@ const (
 	CodeDatabaseRefused    Code = "database_refused"    // another permanent database error
 	CodeSchemaViolation    Code = "schema_violation"    // schema gate
 	CodeUnknownTable       Code = "unknown_table"       // schema gate: no schema for the table
+	// CodeTransactionRejected: another op of the same client transaction
+	// (tx_id) was rejected by a guest that asked to reject the whole
+	// transaction (guest.RejectTransaction).
+	CodeTransactionRejected Code = "transaction_rejected"
 )
 
-// ErrorCodes lists the error codes, RejectionCodes the rejection codes
-// (duplicate_key is both).
+// ErrorCodes lists the error codes, RejectionCodes the rejection codes.
+// The decoder's op-level codes (invalid_op, invalid_key, …) are both: a
+// rejection of one entry, and the 422's first detail in strict mode.
 func ErrorCodes() []Code {
 	return []Code{
 		CodeInternal, CodeRouteNotFound, CodeMethodNotAllowed, CodeInvalidUTF8, CodeInvalidJSON, CodeInvalidBody,
@@ -70,6 +78,7 @@ func ErrorCodes() []Code {
 		CodeTooManyOps, CodeBodyTooLarge, CodeBodyUnreadable, CodeUnsupportedMedia, CodeUnsupportedEncoding,
 		CodeBatchRejected, CodeMissingToken, CodeInvalidToken, CodeInvalidUserID, CodeInvalidAPIKey,
 		CodeInvalidIDToken, CodeUpstreamUnavailable, CodeDatabaseUnavailable, CodeGuestUnavailable, CodeGuestsLoading,
+		CodeInvalidAdminKey, CodeNoSuchRejection, CodeInvalidFilter,
 	}
 }
 
@@ -78,5 +87,9 @@ func RejectionCodes() []Code {
 	return []Code{
 		CodeDocumentNotFound, CodeTypeConversion, CodeGuestFailed, CodeRejected, CodeDuplicateKey,
 		CodeDocumentValidation, CodeDatabaseRefused, CodeSchemaViolation, CodeUnknownTable,
+		CodeTransactionRejected,
+		// A well-framed entry that is not a valid op is one rejection too.
+		CodeInvalidEntry, CodeInvalidOp, CodeInvalidTable, CodeTableNotAllowed, CodeInvalidData, CodeIDMismatch,
+		CodeInvalidID, CodeInvalidKey, CodeInvalidValue, CodeInvalidNumber, CodeTooDeep,
 	}
 }

@@ -103,7 +103,10 @@ type Caller struct {
 
 // Batch is one /upload request after decoding.
 type Batch struct {
-	Ops       []Op
+	Ops []Op
+	// Refused holds the entries that could not be decoded into ops (with
+	// their raw text); they are rejections from the start.
+	Refused   []Rejection
 	Caller    Caller
 	RequestID string
 	Received  time.Time
@@ -117,6 +120,15 @@ type Rejection struct {
 	ID     string `json:"id"`
 	Code   Code   `json:"code"`
 	Reason string `json:"reason"`
+	// TxID is the client transaction the op belonged to (PowerSync's
+	// tx_id), when it sent one.
+	TxID any `json:"tx_id,omitempty"`
+	// Raw is the entry's JSON text as the client sent it, set only when it
+	// could not be decoded into an Op (then Op, Table and ID are what could
+	// be read of it, possibly empty); bounded, RawTruncated when cut. It is
+	// recorded with the dead letter, never sent back.
+	Raw          string `json:"-"`
+	RawTruncated bool   `json:"-"`
 }
 
 // Result is what an applied batch reports to the client.
@@ -137,4 +149,56 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
 	return id
+}
+
+// DeadLetter states: what has been done about a recorded rejection.
+const (
+	StateOpen      = "open"      // nothing yet (a failed replay leaves it open, with the new reason)
+	StateReplayed  = "replayed"  // replayed and applied
+	StateResolved  = "resolved"  // handled without applying (fixed by other means)
+	StateDiscarded = "discarded" // dropped on purpose
+)
+
+// DeadLetter is one recorded rejection (the dead-letter collection): the
+// op as the client sent it, who sent it, why it was refused and what has
+// been done about it since.
+type DeadLetter struct {
+	ID        string    `json:"id"` // the record's own id
+	RequestID string    `json:"request_id"`
+	UserID    string    `json:"user_id"`
+	At        time.Time `json:"at"`
+	Index     int       `json:"index"`
+	Op        OpType    `json:"op"`
+	Table     string    `json:"table"`
+	DocID     string    `json:"doc_id"`
+	Code      Code      `json:"code"`
+	Reason    string    `json:"reason"`
+	Data      Doc       `json:"data,omitempty"`
+	OpID      any       `json:"op_id,omitempty"`
+	TxID      any       `json:"tx_id,omitempty"`
+	// Raw is the entry's JSON text when it could not be decoded (see
+	// Rejection.Raw).
+	Raw          string `json:"raw,omitempty"`
+	RawTruncated bool   `json:"raw_truncated,omitempty"`
+	State        string `json:"state"`
+	// Replays counts replay attempts; ReplayedAt and Result are the last
+	// one's ("applied", or "rejected: code: reason").
+	Replays    int        `json:"replays,omitempty"`
+	ReplayedAt *time.Time `json:"replayed_at,omitempty"`
+	Result     string     `json:"result,omitempty"`
+	HandledAt  *time.Time `json:"handled_at,omitempty"`
+	Note       string     `json:"note,omitempty"`
+}
+
+// DeadLetterFilter selects recorded rejections; zero fields match all.
+type DeadLetterFilter struct {
+	IDs    []string  `json:"ids,omitempty"`
+	Table  string    `json:"table,omitempty"`
+	User   string    `json:"user,omitempty"`
+	Code   string    `json:"code,omitempty"`
+	State  string    `json:"state,omitempty"` // "" or "all": any state
+	Since  time.Time `json:"since,omitzero"`
+	Until  time.Time `json:"until,omitzero"`
+	Limit  int       `json:"limit,omitempty"`
+	Oldest bool      `json:"-"` // oldest first (replay order); default newest first
 }

@@ -1,10 +1,13 @@
 package upload
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/syncgate/syncgate/host/strictjson"
 	"github.com/syncgate/syncgate/host/syncgate"
@@ -31,28 +34,60 @@ func isData(depth int, key string) bool {
 	return depth == envelopeDepth && (key == "data" || key == "opData")
 }
 
-// Decode parses and validates an upload body strictly: valid UTF-8, one JSON
-// value, no duplicate keys, no operator or dotted keys in data, numbers that
-// fit int64 or float64, and every entry well formed. It returns the ops in
-// order, or an Invalid/TooLarge *syncgate.Error that says what is wrong and
-// where. Nothing partial is returned on error.
+// MaxRawBytes bounds the raw JSON text kept for an op that could not be
+// decoded into an Op (Rejection.Raw): enough to read and replay any
+// ordinary row, small enough for a dead-letter document.
+const MaxRawBytes = 64 << 10
+
+// Decode is DecodeBatch for callers that want all or nothing: the first
+// op-level rejection becomes the error.
 func Decode(body []byte, lim Limits) ([]syncgate.Op, error) {
-	if err := strictjson.CheckUTF8(body, "body"); err != nil {
-		return nil, err
-	}
-	d := decoder{dec: strictjson.NewDecoder(body, strictjson.Options{MaxDepth: lim.MaxDepth, Base: envelopeDepth, IsData: isData}), lim: lim}
-	ops, err := d.batch()
+	ops, rejected, err := DecodeBatch(body, lim)
 	if err != nil {
 		return nil, err
 	}
-	if err := d.dec.End("body"); err != nil {
-		return nil, err
+	if len(rejected) > 0 {
+		return nil, strictjson.Invalid(rejected[0].Code, "%s", rejected[0].Reason)
 	}
 	return ops, nil
 }
 
+// DecodeBatch parses an upload body strictly. Framing errors — the body is
+// not valid UTF-8 or not one JSON value, it is not {"batch":[…]}, "batch"
+// appears twice, too many entries — return an Invalid/TooLarge
+// *syncgate.Error and nothing else: nothing in such a body can be trusted.
+// An entry that is well framed but not a valid op (unknown op, bad table,
+// operator or dotted key, number out of range, duplicate key inside the
+// entry, …) becomes a Rejection with its raw JSON text (at most
+// MaxRawBytes) and what could be read of its op, table, id and tx_id; the
+// other entries are returned as ops, in order.
+func DecodeBatch(body []byte, lim Limits) ([]syncgate.Op, []syncgate.Rejection, error) {
+	if err := strictjson.CheckUTF8(body, "body"); err != nil {
+		return nil, nil, err
+	}
+	d := decoder{dec: json.NewDecoder(bytes.NewReader(body)), lim: lim}
+	d.dec.UseNumber()
+	ops, rejected, err := d.batch()
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := d.dec.Token(); err != io.EOF {
+		return nil, nil, invalid(syncgate.CodeInvalidJSON, "unexpected data after the JSON body")
+	}
+	return ops, rejected, nil
+}
+
+// DecodeEntry decodes one batch entry's JSON text (a recorded op being
+// replayed) with the rules of DecodeBatch; index is its position.
+func DecodeEntry(raw []byte, index int, lim Limits) (syncgate.Op, *syncgate.Rejection) {
+	if err := strictjson.CheckUTF8(raw, "entry"); err != nil {
+		return syncgate.Op{}, entryRejection(raw, index, err)
+	}
+	return decodeEntry(raw, index, lim)
+}
+
 type decoder struct {
-	dec *strictjson.Decoder
+	dec *json.Decoder
 	lim Limits
 }
 
@@ -60,80 +95,169 @@ func invalid(code syncgate.Code, format string, args ...any) *syncgate.Error {
 	return strictjson.Invalid(code, format, args...)
 }
 
-func (d *decoder) token() (json.Token, error) { return d.dec.Token() }
-
-func (d *decoder) value(path string, depth int, inData bool) (any, error) {
-	return d.dec.Value(path, depth, inData)
+// token reads the envelope's next token.
+func (d *decoder) token() (json.Token, error) {
+	t, err := d.dec.Token()
+	if err != nil {
+		return nil, jsonError(err)
+	}
+	return t, nil
 }
 
-func (d *decoder) batch() ([]syncgate.Op, error) {
+func jsonError(err error) error {
+	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+		return invalid(syncgate.CodeInvalidJSON, "body ends too early")
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return invalid(syncgate.CodeInvalidJSON, "invalid JSON at byte %d: %s", se.Offset, se.Error())
+	}
+	return invalid(syncgate.CodeInvalidJSON, "invalid JSON: %s", err.Error())
+}
+
+func (d *decoder) batch() ([]syncgate.Op, []syncgate.Rejection, error) {
 	t, err := d.token()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if t != json.Delim('{') {
-		return nil, invalid(syncgate.CodeInvalidBody, `body must be a JSON object {"batch":[…]}`)
+		return nil, nil, invalid(syncgate.CodeInvalidBody, `body must be a JSON object {"batch":[…]}`)
 	}
 	var ops []syncgate.Op
-	seen := false
+	var rejected []syncgate.Rejection
+	seen := map[string]bool{}
 	for d.dec.More() {
 		t, err := d.token()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		key := t.(string)
+		if seen[key] {
+			return nil, nil, invalid(syncgate.CodeDuplicateKey, "duplicate key %q", strictjson.Truncate(key))
+		}
+		seen[key] = true
 		if key != "batch" {
-			if _, err := d.value(key, 1, false); err != nil {
-				return nil, err
+			var skip json.RawMessage
+			if err := d.dec.Decode(&skip); err != nil {
+				return nil, nil, jsonError(err)
 			}
 			continue
 		}
-		if seen {
-			return nil, invalid(syncgate.CodeDuplicateKey, `duplicate key "batch"`)
-		}
-		seen = true
-		if ops, err = d.entries(); err != nil {
-			return nil, err
+		if ops, rejected, err = d.entries(); err != nil {
+			return nil, nil, err
 		}
 	}
 	if _, err := d.token(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if !seen {
-		return nil, invalid(syncgate.CodeInvalidBody, `body has no "batch" array`)
+	if !seen["batch"] {
+		return nil, nil, invalid(syncgate.CodeInvalidBody, `body has no "batch" array`)
 	}
-	return ops, nil
+	return ops, rejected, nil
 }
 
-func (d *decoder) entries() ([]syncgate.Op, error) {
+func (d *decoder) entries() ([]syncgate.Op, []syncgate.Rejection, error) {
 	t, err := d.token()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if t != json.Delim('[') {
-		return nil, invalid(syncgate.CodeInvalidBody, `"batch" must be an array`)
+		return nil, nil, invalid(syncgate.CodeInvalidBody, `"batch" must be an array`)
 	}
 	ops := []syncgate.Op{}
+	var rejected []syncgate.Rejection
 	for i := 0; d.dec.More(); i++ {
 		if d.lim.MaxOps > 0 && i >= d.lim.MaxOps {
-			return nil, syncgate.Errorf(syncgate.TooLarge, syncgate.CodeTooManyOps, "batch has more than %d entries", d.lim.MaxOps)
+			return nil, nil, syncgate.Errorf(syncgate.TooLarge, syncgate.CodeTooManyOps, "batch has more than %d entries", d.lim.MaxOps)
 		}
-		v, err := d.value(fmt.Sprintf("batch[%d]", i), 2, false)
-		if err != nil {
-			return nil, err
+		var raw json.RawMessage
+		if err := d.dec.Decode(&raw); err != nil {
+			return nil, nil, jsonError(err)
 		}
-		op, err := d.entry(i, v)
-		if err != nil {
-			return nil, err
+		op, rej := decodeEntry(raw, i, d.lim)
+		if rej != nil {
+			rejected = append(rejected, *rej)
+			continue
 		}
 		ops = append(ops, op)
 	}
-	_, err = d.token()
-	return ops, err
+	if _, err := d.token(); err != nil {
+		return nil, nil, err
+	}
+	return ops, rejected, nil
+}
+
+// decodeEntry decodes one entry's text strictly; any failure is that op's
+// rejection, with its raw text.
+func decodeEntry(raw []byte, i int, lim Limits) (syncgate.Op, *syncgate.Rejection) {
+	at := fmt.Sprintf("batch[%d]", i)
+	sd := strictjson.NewDecoder(raw, strictjson.Options{MaxDepth: lim.MaxDepth, Base: envelopeDepth, IsData: isData})
+	v, err := sd.Value(at, envelopeDepth, false)
+	if err == nil {
+		err = sd.End("entry")
+	}
+	if err != nil {
+		return syncgate.Op{}, entryRejection(raw, i, err)
+	}
+	op, err := entry(i, v, lim)
+	if err != nil {
+		return syncgate.Op{}, entryRejection(raw, i, err)
+	}
+	return op, nil
+}
+
+// entryRejection is the rejection of an entry that is not a valid op:
+// what can be read of it leniently, its code and reason, its raw text.
+func entryRejection(raw []byte, i int, err error) *syncgate.Rejection {
+	e := syncgate.AsError(err)
+	r := &syncgate.Rejection{Index: i, Code: e.Code, Reason: e.Message, Raw: string(raw)}
+	if len(r.Raw) > MaxRawBytes {
+		r.Raw = r.Raw[:MaxRawBytes]
+		for !utf8.ValidString(r.Raw) { // never cut a character in two
+			r.Raw = r.Raw[:len(r.Raw)-1]
+		}
+		r.RawTruncated = true
+	}
+	var loose map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if dec.Decode(&loose) == nil {
+		if s, ok := loose["op"].(string); ok {
+			r.Op = syncgate.OpType(clipString(s))
+		}
+		t, ok := loose["table"].(string)
+		if !ok {
+			t, _ = loose["type"].(string)
+		}
+		r.Table = clipString(t)
+		if s, ok := loose["id"].(string); ok {
+			r.ID = clipString(s)
+		}
+		if n, ok := loose["tx_id"].(json.Number); ok {
+			if v, err := n.Int64(); err == nil {
+				r.TxID = v
+			}
+		} else if s, ok := loose["tx_id"].(string); ok {
+			r.TxID = clipString(s)
+		}
+	}
+	return r
+}
+
+// clipString bounds a value read from a refused entry for display.
+func clipString(s string) string {
+	if len(s) <= 200 {
+		return s
+	}
+	s = s[:200]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // entry turns one decoded batch element into an Op.
-func (d *decoder) entry(i int, v any) (syncgate.Op, error) {
+func entry(i int, v any, lim Limits) (syncgate.Op, error) {
 	at := fmt.Sprintf("batch[%d]", i)
 	e, ok := v.(syncgate.Doc)
 	if !ok {
@@ -170,7 +294,7 @@ func (d *decoder) entry(i int, v any) (syncgate.Op, error) {
 	if err := checkTable(name); err != nil {
 		return op, invalid(syncgate.CodeInvalidTable, "%s.table: %s", at, err)
 	}
-	if d.lim.Tables != nil && !d.lim.Tables[name] {
+	if lim.Tables != nil && !lim.Tables[name] {
 		return op, invalid(syncgate.CodeTableNotAllowed, "%s.table: %q is not a table clients may write", at, name)
 	}
 	op.Table = name
@@ -210,8 +334,8 @@ func (d *decoder) entry(i int, v any) (syncgate.Op, error) {
 	if ids == "" {
 		return op, invalid(syncgate.CodeInvalidID, "%s.id: must not be empty", at)
 	}
-	if d.lim.MaxIDBytes > 0 && len(ids) > d.lim.MaxIDBytes {
-		return op, invalid(syncgate.CodeInvalidID, "%s.id: longer than %d bytes", at, d.lim.MaxIDBytes)
+	if lim.MaxIDBytes > 0 && len(ids) > lim.MaxIDBytes {
+		return op, invalid(syncgate.CodeInvalidID, "%s.id: longer than %d bytes", at, lim.MaxIDBytes)
 	}
 	if strings.IndexByte(ids, 0) >= 0 {
 		return op, invalid(syncgate.CodeInvalidID, "%s.id: contains NUL", at)

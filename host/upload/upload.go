@@ -131,11 +131,11 @@ func (h *Handler) ServeHTTPReturn(w http.ResponseWriter, r *http.Request) error 
 	defer done()
 	lim := h.cfg.Limits
 	lim.Tables = rules.Tables()
-	ops, err := Decode(body, lim)
+	ops, refused, err := DecodeBatch(body, lim)
 	if err != nil {
 		return err
 	}
-	b := &syncgate.Batch{Ops: ops, Caller: caller, Received: h.cfg.Now().UTC()}
+	b := &syncgate.Batch{Ops: ops, Refused: refused, Caller: caller, Received: h.cfg.Now().UTC()}
 	b.RequestID = syncgate.RequestID(r.Context())
 	res, err := h.Apply(r.Context(), rules, b)
 	if err != nil {
@@ -167,10 +167,10 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 // dead-letter collection and reported beside the applied count.
 func (h *Handler) Apply(ctx context.Context, rules Rules, b *syncgate.Batch) (*syncgate.Result, error) {
 	res := &syncgate.Result{Rejected: []syncgate.Rejection{}}
-	if len(b.Ops) == 0 {
+	if len(b.Ops) == 0 && len(b.Refused) == 0 {
 		return res, nil
 	}
-	ops, rejected := keep(b.Ops, nil, rules.PrepareID)
+	ops, rejected := keep(b.Ops, slices.Clone(b.Refused), rules.PrepareID)
 	prepared := *b // the pipeline sees the ops that survived; b keeps all for the dead letters
 	prepared.Ops = ops
 	current, err := fetchCurrent(ctx, h.store, rules, ops)
@@ -192,7 +192,7 @@ func (h *Handler) Apply(ctx context.Context, rules Rules, b *syncgate.Batch) (*s
 	accepted, missing = rejectMissingPatches(accepted, current)
 	rejected = append(rejected, missing...)
 	accepted, rejected = keep(accepted, rejected, rules.Convert)
-	rejected = sortRejections(rejected)
+	rejected = sortRejections(withTxIDs(b, rejected))
 	if h.cfg.Strict && len(rejected) > 0 {
 		return nil, strictError(rejected)
 	}
@@ -208,13 +208,33 @@ func (h *Handler) Apply(ctx context.Context, rules Rules, b *syncgate.Batch) (*s
 		e.Message = fmt.Sprintf("the database refused %d of the batch's ops; this database has no transactions, so the other ops were written (strict mode)", len(dbRejected))
 		return nil, e
 	}
-	rejected = sortRejections(append(rejected, dbRejected...))
+	rejected = sortRejections(append(rejected, withTxIDs(b, dbRejected)...))
 	if err := h.store.RecordRejections(ctx, b, rejected); err != nil {
 		return nil, err
 	}
 	res.Applied = len(accepted) - len(dbRejected)
 	res.Rejected = rejected
 	return res, nil
+}
+
+// withTxIDs fills in each rejection's client transaction from its op.
+func withTxIDs(b *syncgate.Batch, rejected []syncgate.Rejection) []syncgate.Rejection {
+	var tx map[int]any
+	for i := range rejected {
+		if rejected[i].TxID != nil {
+			continue
+		}
+		if tx == nil {
+			tx = make(map[int]any, len(b.Ops))
+			for _, op := range b.Ops {
+				if op.TxID != nil {
+					tx[op.Index] = op.TxID
+				}
+			}
+		}
+		rejected[i].TxID = tx[rejected[i].Index]
+	}
+	return rejected
 }
 
 // keep runs f on each op and moves the ops it fails into rejected.

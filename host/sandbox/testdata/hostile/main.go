@@ -1,5 +1,5 @@
 // Command hostile is a test guest that misbehaves on demand: the op's table
-// names the misbehaviour. It is built by the sandbox tests.
+// names the misbehaviour (or, for rejecttx, a verdict to test). It is built by the sandbox tests.
 package main
 
 import (
@@ -56,6 +56,11 @@ func handle(op *guest.Op) guest.Verdict {
 		// and only ticks forward by tiny steps.
 		if time.Now().After(time.Date(2022, 1, 2, 0, 0, 0, 0, time.UTC)) {
 			return guest.Rejectf("saw the real clock: %s", time.Now())
+		}
+		return guest.Accept()
+	case "rejecttx": // not hostile: refuses its whole client transaction
+		if op.ID == "bad" {
+			return guest.RejectTransaction("bad_tx", "the transaction holds a bad op")
 		}
 		return guest.Accept()
 	case "badid":

@@ -1,0 +1,315 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/syncgate/syncgate/host/syncgate"
+)
+
+// ErrNoDeadLetter is DeadLetter's error for an id that is not recorded.
+var ErrNoDeadLetter = &syncgate.Error{Kind: syncgate.NotFound, Code: syncgate.CodeNoSuchRejection, Message: "no such rejected op"}
+
+// EnsureDeadLetterIndexes creates the indexes the rejected-ops queries use
+// (by time, and by table, user, code and state over time). Idempotent.
+func (m *Mongo) EnsureDeadLetterIndexes(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	defer cancel()
+	models := []mongo.IndexModel{
+		{Keys: bson.D{{Key: "at", Value: -1}}, Options: options.Index().SetName("at")},
+		{Keys: bson.D{{Key: "table", Value: 1}, {Key: "at", Value: -1}}, Options: options.Index().SetName("table_at")},
+		{Keys: bson.D{{Key: "user_id", Value: 1}, {Key: "at", Value: -1}}, Options: options.Index().SetName("user_at")},
+		{Keys: bson.D{{Key: "code", Value: 1}, {Key: "at", Value: -1}}, Options: options.Index().SetName("code_at")},
+		{Keys: bson.D{{Key: "state", Value: 1}, {Key: "at", Value: -1}}, Options: options.Index().SetName("state_at")},
+	}
+	if _, err := m.db.Collection(m.deadLetter).Indexes().CreateMany(ctx, models); err != nil {
+		return classify("dead-letter indexes", err)
+	}
+	return nil
+}
+
+// handledStates are the states that are not open; a record without a state
+// (written before states existed) is open.
+var handledStates = bson.A{syncgate.StateReplayed, syncgate.StateResolved, syncgate.StateDiscarded}
+
+func deadLetterQuery(f syncgate.DeadLetterFilter) (bson.D, error) {
+	q := bson.D{}
+	if len(f.IDs) > 0 {
+		ids := bson.A{}
+		for _, s := range f.IDs {
+			oid, err := bson.ObjectIDFromHex(s)
+			if err != nil {
+				return nil, syncgate.Errorf(syncgate.Invalid, syncgate.CodeInvalidFilter, "%q is not a rejected op's id", s)
+			}
+			ids = append(ids, oid)
+		}
+		q = append(q, bson.E{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}})
+	}
+	for _, kv := range [][2]string{{"table", f.Table}, {"user_id", f.User}, {"code", f.Code}} {
+		if kv[1] != "" {
+			q = append(q, bson.E{Key: kv[0], Value: kv[1]})
+		}
+	}
+	switch f.State {
+	case "", "all":
+	case syncgate.StateOpen:
+		q = append(q, bson.E{Key: "state", Value: bson.D{{Key: "$nin", Value: handledStates}}})
+	case syncgate.StateReplayed, syncgate.StateResolved, syncgate.StateDiscarded:
+		q = append(q, bson.E{Key: "state", Value: f.State})
+	default:
+		return nil, syncgate.Errorf(syncgate.Invalid, syncgate.CodeInvalidFilter, "unknown state %q (open, replayed, resolved, discarded or all)", f.State)
+	}
+	at := bson.D{}
+	if !f.Since.IsZero() {
+		at = append(at, bson.E{Key: "$gte", Value: f.Since})
+	}
+	if !f.Until.IsZero() {
+		at = append(at, bson.E{Key: "$lt", Value: f.Until})
+	}
+	if len(at) > 0 {
+		q = append(q, bson.E{Key: "at", Value: at})
+	}
+	return q, nil
+}
+
+// DeadLetters returns the recorded rejections f selects, newest first (or
+// oldest first with f.Oldest, then in batch order within a request).
+func (m *Mongo) DeadLetters(ctx context.Context, f syncgate.DeadLetterFilter) ([]syncgate.DeadLetter, error) {
+	q, err := deadLetterQuery(f)
+	if err != nil {
+		return nil, err
+	}
+	dir := -1
+	if f.Oldest {
+		dir = 1
+	}
+	o := options.Find().SetSort(bson.D{{Key: "at", Value: dir}, {Key: "request_id", Value: dir}, {Key: "index", Value: dir}, {Key: "_id", Value: dir}})
+	if f.Limit > 0 {
+		o.SetLimit(int64(f.Limit))
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	defer cancel()
+	cur, err := m.db.Collection(m.deadLetter).Find(ctx, q, o)
+	if err != nil {
+		return nil, classify("find dead letters", err)
+	}
+	defer cur.Close(ctx)
+	var out []syncgate.DeadLetter
+	for cur.Next(ctx) {
+		var d bson.D
+		if err := cur.Decode(&d); err != nil {
+			return nil, classify("read dead letter", err)
+		}
+		out = append(out, deadLetterFrom(d))
+	}
+	if err := cur.Err(); err != nil {
+		return nil, classify("read dead letters", err)
+	}
+	return out, nil
+}
+
+// DeadLetter returns one recorded rejection by its id.
+func (m *Mongo) DeadLetter(ctx context.Context, id string) (syncgate.DeadLetter, error) {
+	all, err := m.DeadLetters(ctx, syncgate.DeadLetterFilter{IDs: []string{id}})
+	if err != nil {
+		return syncgate.DeadLetter{}, err
+	}
+	if len(all) == 0 {
+		return syncgate.DeadLetter{}, ErrNoDeadLetter
+	}
+	return all[0], nil
+}
+
+func deadLetterFrom(d bson.D) syncgate.DeadLetter {
+	var dl syncgate.DeadLetter
+	dl.State = syncgate.StateOpen
+	for _, e := range d {
+		switch e.Key {
+		case "_id":
+			if oid, ok := e.Value.(bson.ObjectID); ok {
+				dl.ID = oid.Hex()
+			}
+		case "request_id":
+			dl.RequestID, _ = e.Value.(string)
+		case "user_id":
+			dl.UserID, _ = e.Value.(string)
+		case "at":
+			if t, ok := e.Value.(bson.DateTime); ok {
+				dl.At = t.Time().UTC()
+			}
+		case "index":
+			dl.Index = int(asInt(e.Value))
+		case "op":
+			s, _ := e.Value.(string)
+			dl.Op = syncgate.OpType(s)
+		case "table":
+			dl.Table, _ = e.Value.(string)
+		case "id":
+			dl.DocID, _ = e.Value.(string)
+		case "code":
+			s, _ := e.Value.(string)
+			dl.Code = syncgate.Code(s)
+		case "reason":
+			dl.Reason, _ = e.Value.(string)
+		case "data":
+			if v, ok := e.Value.(bson.D); ok {
+				dl.Data, _ = fromBSON(v).(syncgate.Doc)
+			}
+		case "op_id":
+			dl.OpID = fromBSON(e.Value)
+		case "tx_id":
+			dl.TxID = fromBSON(e.Value)
+		case "raw":
+			dl.Raw, _ = e.Value.(string)
+		case "raw_truncated":
+			dl.RawTruncated, _ = e.Value.(bool)
+		case "state":
+			if s, _ := e.Value.(string); s != "" {
+				dl.State = s
+			}
+		case "replays":
+			dl.Replays = int(asInt(e.Value))
+		case "replayed_at":
+			if t, ok := e.Value.(bson.DateTime); ok {
+				tt := t.Time().UTC()
+				dl.ReplayedAt = &tt
+			}
+		case "result":
+			dl.Result, _ = e.Value.(string)
+		case "handled_at":
+			if t, ok := e.Value.(bson.DateTime); ok {
+				tt := t.Time().UTC()
+				dl.HandledAt = &tt
+			}
+		case "note":
+			dl.Note, _ = e.Value.(string)
+		}
+	}
+	return dl
+}
+
+func asInt(v any) int64 {
+	switch v := v.(type) {
+	case int32:
+		return int64(v)
+	case int64:
+		return v
+	case float64:
+		return int64(v)
+	}
+	return 0
+}
+
+// DeadLetterMark is what happened to a recorded rejection.
+type DeadLetterMark struct {
+	State string // the new state
+	// Replayed marks a replay attempt (replayed_at, replays+1, result).
+	Replayed bool
+	Result   string
+	// Code and Reason, when set, replace the record's (a replay that was
+	// rejected again keeps its new reason).
+	Code   syncgate.Code
+	Reason string
+	Note   string
+	At     time.Time
+}
+
+// MarkDeadLetter records what happened to one rejection; onlyOpen makes
+// it a no-op (false) for a record that is no longer open, so two replays
+// racing cannot both mark it.
+func (m *Mongo) MarkDeadLetter(ctx context.Context, id string, mk DeadLetterMark, onlyOpen bool) (bool, error) {
+	oid, err := bson.ObjectIDFromHex(id)
+	if err != nil {
+		return false, syncgate.Errorf(syncgate.Invalid, syncgate.CodeInvalidFilter, "%q is not a rejected op's id", id)
+	}
+	set := bson.D{{Key: "state", Value: mk.State}}
+	if mk.Replayed {
+		set = append(set, bson.E{Key: "replayed_at", Value: mk.At}, bson.E{Key: "result", Value: mk.Result})
+	} else {
+		set = append(set, bson.E{Key: "handled_at", Value: mk.At})
+	}
+	if mk.Code != "" {
+		set = append(set, bson.E{Key: "code", Value: string(mk.Code)}, bson.E{Key: "reason", Value: mk.Reason})
+	}
+	if mk.Note != "" {
+		set = append(set, bson.E{Key: "note", Value: mk.Note})
+	}
+	upd := bson.D{{Key: "$set", Value: set}}
+	if mk.Replayed {
+		upd = append(upd, bson.E{Key: "$inc", Value: bson.D{{Key: "replays", Value: 1}}})
+	}
+	q := bson.D{{Key: "_id", Value: oid}}
+	if onlyOpen {
+		q = append(q, bson.E{Key: "state", Value: bson.D{{Key: "$nin", Value: handledStates}}})
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	defer cancel()
+	res, err := m.db.Collection(m.deadLetter).UpdateOne(ctx, q, upd)
+	if err != nil {
+		return false, classify("mark dead letter", err)
+	}
+	return res.MatchedCount == 1, nil
+}
+
+// PurgeDeadLetters deletes the records older than before in state (""
+// or "all": any) and returns how many.
+func (m *Mongo) PurgeDeadLetters(ctx context.Context, before time.Time, state string) (int64, error) {
+	if before.IsZero() {
+		return 0, errors.New("store: purge needs a time")
+	}
+	q, err := deadLetterQuery(syncgate.DeadLetterFilter{State: state, Until: before})
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	defer cancel()
+	res, err := m.db.Collection(m.deadLetter).DeleteMany(ctx, q)
+	if err != nil {
+		return 0, classify("purge dead letters", err)
+	}
+	return res.DeletedCount, nil
+}
+
+// DeadLetterCount is how many rejections one table and code had.
+type DeadLetterCount struct {
+	Table string `json:"table"`
+	Code  string `json:"code"`
+	Count int64  `json:"count"`
+}
+
+// CountDeadLetters counts the rejections recorded since, by table and code.
+func (m *Mongo) CountDeadLetters(ctx context.Context, since time.Time) ([]DeadLetterCount, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	defer cancel()
+	cur, err := m.db.Collection(m.deadLetter).Aggregate(ctx, mongo.Pipeline{
+		{{Key: "$match", Value: bson.D{{Key: "at", Value: bson.D{{Key: "$gte", Value: since}}}}}},
+		{{Key: "$group", Value: bson.D{{Key: "_id", Value: bson.D{{Key: "table", Value: "$table"}, {Key: "code", Value: "$code"}}}, {Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}}}}},
+	})
+	if err != nil {
+		return nil, classify("count dead letters", err)
+	}
+	var rows []struct {
+		ID struct {
+			Table string `bson:"table"`
+			Code  string `bson:"code"`
+		} `bson:"_id"`
+		N int64 `bson:"n"`
+	}
+	if err := cur.All(ctx, &rows); err != nil {
+		return nil, classify("count dead letters", err)
+	}
+	out := make([]DeadLetterCount, len(rows))
+	for i, r := range rows {
+		out[i] = DeadLetterCount{Table: r.ID.Table, Code: r.ID.Code, Count: r.N}
+	}
+	return out, nil
+}
+
+// String names a count for logs.
+func (c DeadLetterCount) String() string { return fmt.Sprintf("%s/%s: %d", c.Table, c.Code, c.Count) }
