@@ -303,6 +303,18 @@ func do(t *testing.T, method, url string, header map[string]string, body []byte)
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
+// rejectionCode is the code of the i-th rejection of a 200 upload answer,
+// or "" when there is none.
+func rejectionCode(t *testing.T, r response, i int) string {
+	t.Helper()
+	rej, _ := r.json(t)["rejected"].([]any)
+	if i >= len(rej) {
+		return ""
+	}
+	c, _ := rej[i].(map[string]any)["code"].(string)
+	return c
+}
+
 func get(t *testing.T, url string) response { return do(t, "GET", url, nil, nil) }
 
 func postUpload(t *testing.T, a *app, token string, body string) response {

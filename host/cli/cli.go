@@ -57,6 +57,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = keysCmd(rest, stdout, stderr)
 	case "schemas":
 		err = schemasCmd(ctx, rest, environ(getenv), stdout, stderr)
+	case "rejected":
+		err = rejectedCmd(ctx, rest, environ(getenv), stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "syncgate %s (%s)\n", version(), buildKind)
 		return 0
@@ -111,6 +113,9 @@ Usage:
   syncgate schemas check           compile every schema in SCHEMAS_DIR, report problems
   syncgate schemas export          print each collection's MongoDB $jsonSchema validator
   syncgate schemas apply           apply those validators to MONGO_URI
+  syncgate rejected list|show|replay|resolve|discard|purge
+                                   recorded rejections: inspect, replay through the current rules, mark, purge
+                                   (syncgate rejected help)
   syncgate version                 print the version
   syncgate help                    this text
 

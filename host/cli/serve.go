@@ -149,13 +149,18 @@ func (r *readiness) get() error {
 
 // connect detects the server with exponential backoff until it answers or
 // ctx ends, so start-up never hangs on a database that is down.
-func connect(ctx context.Context, st *store.Mongo, state *readiness, log *slog.Logger) {
+func connect(ctx context.Context, cfg config.Config, st *store.Mongo, state *readiness, log *slog.Logger) {
 	wait := 200 * time.Millisecond
 	for {
 		mode, err := st.Detect(ctx)
 		if err == nil {
 			state.set(nil)
 			log.Info("database connected", "write_mode", mode, "ferretdb", st.FerretDB())
+			// The rejected-ops queries (CLI, admin console) need these; a
+			// failure only makes them slower, so it does not stop serving.
+			if err := st.EnsureDeadLetterIndexes(ctx); err != nil {
+				log.Warn("dead-letter indexes not created", "collection", cfg.DeadLetter, "err", err)
+			}
 			return
 		}
 		state.set(err)
@@ -203,7 +208,7 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	state := &readiness{err: errors.New("connecting")}
 	connCtx, stopConnect := context.WithCancel(ctx)
 	defer stopConnect()
-	go connect(connCtx, st, state, log)
+	go connect(connCtx, cfg, st, state, log)
 
 	durations, observe := guestDuration()
 	rt, err := newRuntime(ctx, cfg, logWriter{log}, observe)

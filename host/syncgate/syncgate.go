@@ -202,3 +202,25 @@ type DeadLetterFilter struct {
 	Limit  int       `json:"limit,omitempty"`
 	Oldest bool      `json:"-"` // oldest first (replay order); default newest first
 }
+
+// DeadLetterMark is what happened to a recorded rejection.
+type DeadLetterMark struct {
+	State string // the new state
+	// Replayed marks a replay attempt (replayed_at, replays+1, result);
+	// otherwise it is handled without applying (handled_at).
+	Replayed bool
+	Result   string
+	// Code and Reason, when set, replace the record's (a replay that was
+	// rejected again keeps its new reason).
+	Code   Code
+	Reason string
+	Note   string
+	At     time.Time
+}
+
+// DeadLetterCount is how many rejections one table and code had.
+type DeadLetterCount struct {
+	Table string `json:"table"`
+	Code  string `json:"code"`
+	Count int64  `json:"count"`
+}

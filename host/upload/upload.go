@@ -161,21 +161,17 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return body, nil
 }
 
-// Apply runs a decoded batch through rules and the store: every rejection
-// is decided before the first write. In strict mode any rejection answers
-// 422 and nothing is written; otherwise rejections are recorded in the
-// dead-letter collection and reported beside the applied count.
-func (h *Handler) Apply(ctx context.Context, rules Rules, b *syncgate.Batch) (*syncgate.Result, error) {
-	res := &syncgate.Result{Rejected: []syncgate.Rejection{}}
-	if len(b.Ops) == 0 && len(b.Refused) == 0 {
-		return res, nil
-	}
+// Check runs a decoded batch through rules up to the write: the ops that
+// would be written (ids typed, guests and conversions applied), in order,
+// and the rejections, sorted by index. It writes nothing (a replay's dry
+// run).
+func (h *Handler) Check(ctx context.Context, rules Rules, b *syncgate.Batch) ([]syncgate.Op, []syncgate.Rejection, error) {
 	ops, rejected := keep(b.Ops, slices.Clone(b.Refused), rules.PrepareID)
 	prepared := *b // the pipeline sees the ops that survived; b keeps all for the dead letters
 	prepared.Ops = ops
 	current, err := fetchCurrent(ctx, h.store, rules, ops)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// A PATCH of a missing document is refused as not_found before any guest
 	// sees it, so no guest (the schema gate: "missing required property")
@@ -186,13 +182,28 @@ func (h *Handler) Apply(ctx context.Context, rules Rules, b *syncgate.Batch) (*s
 	rejected = append(rejected, missing...)
 	accepted, guestRejected, err := rules.Run(ctx, &prepared, current)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rejected = append(rejected, guestRejected...)
 	accepted, missing = rejectMissingPatches(accepted, current)
 	rejected = append(rejected, missing...)
 	accepted, rejected = keep(accepted, rejected, rules.Convert)
-	rejected = sortRejections(withTxIDs(b, rejected))
+	return accepted, sortRejections(withTxIDs(b, rejected)), nil
+}
+
+// Apply runs a decoded batch through rules and the store: every rejection
+// is decided before the first write (Check). In strict mode any rejection
+// answers 422 and nothing is written; otherwise rejections are recorded in
+// the dead-letter collection and reported beside the applied count.
+func (h *Handler) Apply(ctx context.Context, rules Rules, b *syncgate.Batch) (*syncgate.Result, error) {
+	res := &syncgate.Result{Rejected: []syncgate.Rejection{}}
+	if len(b.Ops) == 0 && len(b.Refused) == 0 {
+		return res, nil
+	}
+	accepted, rejected, err := h.Check(ctx, rules, b)
+	if err != nil {
+		return nil, err
+	}
 	if h.cfg.Strict && len(rejected) > 0 {
 		return nil, strictError(rejected)
 	}
