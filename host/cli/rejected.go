@@ -127,7 +127,7 @@ func rejectedCmd(ctx context.Context, args []string, env map[string]string, stdo
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, closeStore, err := openStore(cfg, log, stderr)
+	st, _, closeStore, err := openStore(cfg, log, stderr)
 	if err != nil {
 		return err
 	}

@@ -256,6 +256,16 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	srv.Handle("GET /token", ah.Token)
 	srv.Handle("POST /upload", up.ServeHTTPReturn)
 	srv.Handle("GET /openapi.yaml", openAPI)
+	if keys := cfg.AdminKeys(); len(keys) > 0 {
+		console, err := newConsole(cfg, keys, st, rules, srv)
+		if err != nil {
+			return err
+		}
+		for _, rt := range console.Routes() {
+			srv.Handle(rt.Pattern, rt.Handler)
+		}
+		log.Warn("ADMIN CONSOLE enabled at /admin/: anyone with an ADMIN_API_KEYS key can read rejected writes and replay them; serve it over TLS only")
+	}
 
 	if err := srv.Listen(); err != nil {
 		return err

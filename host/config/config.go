@@ -35,6 +35,7 @@ type Config struct {
 
 	TokenAuth      string        `env:"TOKEN_AUTH" help:"who may call /token: dev (anyone), api-key, jwks; default dev with development keys, api-key otherwise"`
 	TokenAPIKeys   []string      `env:"TOKEN_API_KEYS" envSeparator:"," help:"secrets accepted by TOKEN_AUTH=api-key (Authorization: Bearer <key>), comma separated; each at least 16 characters (e.g. openssl rand -hex 32)"`
+	AdminAPIKeys   []string      `env:"ADMIN_API_KEYS" envSeparator:"," help:"secrets that open the admin console /admin/ and its API (Authorization: Bearer <key>), comma separated, at least 16 characters each; unset: no admin console"`
 	TokenTTL       time.Duration `env:"TOKEN_TTL" envDefault:"5m" help:"lifetime of minted tokens (30s to 1h: the PowerSync service refuses tokens that live longer than 60 minutes)"`
 	TokenIssuer    string        `env:"TOKEN_ISSUER" help:"iss of minted tokens (optional)"`
 	UpstreamJWKS   string        `env:"TOKEN_UPSTREAM_JWKS_URL" help:"TOKEN_AUTH=jwks: the identity provider's JWKS URL"`
@@ -238,6 +239,16 @@ func (c *Config) problems() []Problem {
 	default:
 		bad("TOKEN_AUTH", "want dev, api-key or jwks, got %q", c.TokenAuth)
 	}
+	for _, k := range nonEmpty(c.AdminAPIKeys) {
+		if len(k) < 16 {
+			bad("ADMIN_API_KEYS", "every key must be at least 16 characters")
+			break
+		}
+		if slices.Contains(c.TokenAPIKeys, k) {
+			bad("ADMIN_API_KEYS", "an admin key must not also be a TOKEN_API_KEYS key")
+			break
+		}
+	}
 	if c.TokenTTL < 30*time.Second || c.TokenTTL > time.Hour {
 		bad("TOKEN_TTL", "want between 30s and 1h (the PowerSync service refuses tokens that live longer than 60 minutes), got %s", c.TokenTTL)
 	}
@@ -352,6 +363,10 @@ func nonEmpty(xs []string) []string {
 	}
 	return out
 }
+
+// AdminKeys returns the admin console's keys without blanks; none: the
+// console is off.
+func (c *Config) AdminKeys() []string { return nonEmpty(c.AdminAPIKeys) }
 
 // APIKeys returns the configured /token API keys without blanks.
 func (c *Config) APIKeys() []string { return nonEmpty(c.TokenAPIKeys) }

@@ -337,6 +337,19 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
+	body, ready := s.Readiness(ctx)
+	w.Header().Set("Cache-Control", "no-store")
+	if !ready {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return json.NewEncoder(w).Encode(body)
+	}
+	return WriteJSON(w, body)
+}
+
+// Readiness runs the checks and returns /readyz's body and whether the
+// server is ready (the admin console shows the same).
+func (s *Server) Readiness(ctx context.Context) (map[string]any, bool) {
 	checks := map[string]string{}
 	ready, degradedBy := true, false
 	for _, c := range s.checks {
@@ -369,14 +382,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 			body[k] = v
 		}
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	if !ready {
 		body["status"] = "not ready"
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return json.NewEncoder(w).Encode(body)
 	}
-	return WriteJSON(w, body)
+	return body, ready
 }
 
 // Listen binds the configured address; Addr then reports the bound one.

@@ -1,0 +1,215 @@
+// syncgate admin console: plain JavaScript, no dependencies. The admin key
+// lives in sessionStorage (this tab only) and goes in the Authorization
+// header of every API call; no cookies, so no CSRF. Everything the server
+// sends is shown with textContent, never parsed as HTML.
+'use strict';
+
+const KEY = 'syncgate-admin-key';
+const $ = (id) => document.getElementById(id);
+
+async function api(path, body) {
+  const opts = { headers: { Authorization: 'Bearer ' + sessionStorage.getItem(KEY) } };
+  if (body !== undefined) {
+    opts.method = 'POST';
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  const res = await fetch('/admin/api/' + path, opts);
+  const data = await res.json().catch(() => ({}));
+  if (res.status === 401) {
+    sessionStorage.removeItem(KEY);
+    showLogin('That key was not accepted.');
+    throw new Error('unauthorized');
+  }
+  if (!res.ok) {
+    throw new Error((data.error && data.error.message) || ('HTTP ' + res.status));
+  }
+  return data;
+}
+
+function cell(tr, text) {
+  const td = document.createElement('td');
+  td.textContent = text === undefined || text === null ? '' : String(text);
+  tr.appendChild(td);
+  return td;
+}
+
+function fill(tableId, rows, cols) {
+  const tbody = $(tableId).querySelector('tbody');
+  tbody.replaceChildren();
+  for (const r of rows) {
+    const tr = document.createElement('tr');
+    for (const c of cols) cell(tr, typeof c === 'function' ? c(r) : r[c]);
+    tbody.appendChild(tr);
+  }
+  return tbody;
+}
+
+function showLogin(message) {
+  $('login').hidden = false;
+  $('nav').hidden = true;
+  for (const p of document.querySelectorAll('.page')) p.hidden = true;
+  $('login-error').textContent = message || '';
+}
+
+async function login() {
+  const key = $('key').value.trim();
+  if (!key) return;
+  sessionStorage.setItem(KEY, key);
+  $('key').value = '';
+  try {
+    await api('overview');
+  } catch (e) {
+    if (e.message !== 'unauthorized') showLogin(e.message);
+    return;
+  }
+  $('login').hidden = true;
+  $('nav').hidden = false;
+  show('overview');
+}
+
+async function show(page) {
+  for (const p of document.querySelectorAll('.page')) p.hidden = p.id !== 'page-' + page;
+  for (const b of document.querySelectorAll('nav [data-page]')) b.classList.toggle('active', b.dataset.page === page);
+  if (page === 'overview') await overview();
+  if (page === 'rejected') await listRejected();
+  if (page === 'rules') $('rules').textContent = JSON.stringify(await api('rules'), null, 2);
+}
+
+async function overview() {
+  const o = await api('overview');
+  $('ready-status').textContent = o.readiness ? o.readiness.status : (o.ready ? 'ready' : 'not ready');
+  fill('checks', Object.entries((o.readiness && o.readiness.checks) || {}), [(r) => r[0], (r) => r[1]]);
+  fill('guests', o.guests || [], ['name', 'tables', 'calls', 'rejections', 'timeouts', 'traps']);
+  const byKey = new Map();
+  for (const c of o.rejected_last_day || []) byKey.set(c.table + '\u0000' + c.code, { table: c.table, code: c.code, day: c.count, hour: 0 });
+  for (const c of o.rejected_last_hour || []) {
+    const k = c.table + '\u0000' + c.code;
+    const row = byKey.get(k) || { table: c.table, code: c.code, day: c.count, hour: 0 };
+    row.hour = c.count;
+    byKey.set(k, row);
+  }
+  fill('counts', [...byKey.values()], ['table', 'code', 'hour', 'day']);
+}
+
+function filter() {
+  const f = {};
+  for (const k of ['table', 'user', 'code', 'state']) {
+    const v = $('f-' + k).value.trim();
+    if (v) f[k] = v;
+  }
+  return f;
+}
+
+let selected = null;
+
+async function listRejected() {
+  const q = new URLSearchParams(filter());
+  const data = await api('rejected?' + q.toString());
+  const tbody = fill('rejected', data.rejected, [
+    (r) => new Date(r.at).toLocaleString(), 'user_id', 'op', 'table', 'doc_id', 'code', 'state', 'reason',
+  ]);
+  [...tbody.children].forEach((tr, i) => {
+    tr.dataset.id = data.rejected[i].id;
+    tr.addEventListener('click', () => detail(data.rejected[i].id));
+  });
+  $('bulk-apply').disabled = true;
+}
+
+async function detail(id) {
+  const d = await api('rejected/show?id=' + encodeURIComponent(id));
+  selected = d;
+  for (const tr of $('rejected').querySelectorAll('tbody tr')) tr.classList.toggle('selected', tr.dataset.id === id);
+  $('detail').hidden = false;
+  $('d-id').textContent = d.id;
+  const dl = $('d-fields');
+  dl.replaceChildren();
+  const fields = [['state', d.state], ['time', d.at], ['user', d.user_id], ['request id', d.request_id],
+    ['op', d.op + ' ' + d.table + '/' + d.doc_id], ['code', d.code], ['reason', d.reason], ['tx_id', d.tx_id],
+    ['replays', d.replays], ['last replay', d.replayed_at], ['result', d.result], ['note', d.note]];
+  for (const [k, v] of fields) {
+    if (v === undefined || v === null || v === '') continue;
+    const dt = document.createElement('dt');
+    dt.textContent = k;
+    const dd = document.createElement('dd');
+    dd.id = 'd-' + k.replace(/ /g, '-');
+    dd.textContent = String(v);
+    dl.append(dt, dd);
+  }
+  if (d.raw) {
+    $('d-data-title').textContent = 'Raw text as sent' + (d.raw_truncated ? ' (cut at 64 KiB)' : '');
+    let text = d.raw;
+    try { text = JSON.stringify(JSON.parse(d.raw), null, 2); } catch (e) { /* show as sent */ }
+    $('d-data').textContent = text;
+  } else {
+    $('d-data-title').textContent = 'Data';
+    $('d-data').textContent = JSON.stringify(d.data === undefined ? null : d.data, null, 2);
+  }
+  $('apply').disabled = true;
+  $('result').textContent = '';
+}
+
+function outcomeText(r) {
+  const o = r.outcomes[0];
+  return r.line + (o && o.reason ? ' — ' + o.result + ': ' + (o.code ? o.code + ': ' : '') + o.reason : '');
+}
+
+async function replayOne(dryRun) {
+  if (!selected) return;
+  const r = await api('rejected/replay', { ids: [selected.id], dry_run: dryRun });
+  $('result').textContent = outcomeText(r);
+  $('apply').disabled = !(dryRun && r.summary.would_apply > 0);
+  if (!dryRun) {
+    await listRejected();
+    await detail(selected.id);
+    $('result').textContent = outcomeText(r);
+  }
+}
+
+async function discardOne() {
+  if (!selected) return;
+  const r = await api('rejected/discard', { ids: [selected.id] });
+  $('result').textContent = 'discarded ' + r.marked;
+  await listRejected();
+  await detail(selected.id);
+}
+
+async function bulk(dryRun) {
+  const f = filter();
+  delete f.state;
+  if (!f.table && !f.user && !f.code) {
+    $('bulk-result').textContent = 'Set a table, user or code first.';
+    return;
+  }
+  const r = await api('rejected/replay', { filter: f, dry_run: dryRun });
+  $('bulk-result').textContent = r.line;
+  $('bulk-apply').disabled = !(dryRun && r.summary.would_apply > 0);
+  if (!dryRun) await listRejected();
+}
+
+function guard(f) {
+  return (...args) => f(...args).catch((e) => {
+    if (e.message !== 'unauthorized') {
+      const out = $('detail').hidden ? $('bulk-result') : $('result');
+      out.textContent = 'Error: ' + e.message;
+    }
+  });
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('login-button').addEventListener('click', guard(login));
+  $('key').addEventListener('keydown', (e) => { if (e.key === 'Enter') guard(login)(); });
+  $('logout').addEventListener('click', () => { sessionStorage.removeItem(KEY); showLogin(''); });
+  for (const b of document.querySelectorAll('nav [data-page]')) b.addEventListener('click', guard(() => show(b.dataset.page)));
+  $('f-apply').addEventListener('click', guard(listRejected));
+  $('dry-run').addEventListener('click', guard(() => replayOne(true)));
+  $('apply').addEventListener('click', guard(() => replayOne(false)));
+  $('discard').addEventListener('click', guard(discardOne));
+  $('bulk-dry').addEventListener('click', guard(() => bulk(true)));
+  $('bulk-apply').addEventListener('click', guard(() => bulk(false)));
+  if (sessionStorage.getItem(KEY)) {
+    $('login').hidden = true;
+    $('nav').hidden = false;
+    guard(show)('overview');
+  }
+});
