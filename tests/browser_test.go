@@ -1,0 +1,148 @@
+package tests
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// chromium finds a Chromium to drive. Without one the test skips on a
+// developer machine but fails in CI (CI=1/true): .ci/run installs it, so a
+// skip there would hide a test that never ran.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if ci := strings.ToLower(os.Getenv("CI")); ci != "" && ci != "0" && ci != "false" {
+		t.Fatal("no chromium on PATH in CI: .ci/run installs the Debian package chromium; the browser test must run there")
+	}
+	t.Skip("no chromium on PATH: apt-get install -y chromium to run the admin console's browser test (it fails instead of skipping when CI is set)")
+	return ""
+}
+
+// TestAdminConsoleInBrowser drives the admin console in a real headless
+// Chromium: log in with the key, see the rejection a test upload produced,
+// dry-run and apply its replay after the schema was fixed (hot reload), and
+// find the document in MongoDB and the record marked.
+func TestAdminConsoleInBrowser(t *testing.T) {
+	exe := chromium(t)
+	began := time.Now()
+	env := baseEnv(t)
+	env["ADMIN_API_KEYS"] = adminKey
+	env["RELOAD_POLL"] = "100ms"
+	schemaPath := filepath.Join(env["SCHEMAS_DIR"], "notes.json")
+	if err := os.WriteFile(schemaPath, []byte(notesSchema(5)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := start(t, env)
+	r := postUpload(t, a, "", `{"batch":[{"op":"PUT","table":"notes","id":"from-browser","data":{"text":"too long for five","tag":"<b>x</b>"}}]}`)
+	if r.status != 200 || r.json(t)["applied"] != float64(0) {
+		t.Fatalf("upload: %d %s", r.status, r.body)
+	}
+	if err := os.WriteFile(schemaPath, []byte(notesSchema(100)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitReloaded(t, a, 2)
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+
+	// waitText polls until the element's text contains want.
+	waitText := func(sel, want string) chromedp.Action[chromedp.Void] {
+		return chromedp.Poll[chromedp.Void](`(document.querySelector(`+jsString(sel)+`)||{}).textContent?.includes(`+jsString(want)+`)`,
+			chromedp.WithPollingInterval(50*time.Millisecond))
+	}
+	step := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("browser: %s: %v\nserver log:\n%s", what, err, a.logs.String())
+		}
+	}
+	// The first Run starts the browser and lives as long as its context.
+	step("start", chromedp.Do(bctx, chromedp.Navigate(a.url+"/admin/")))
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+	step("log in", chromedp.Do(ctx,
+		chromedp.WaitVisible("#key"),
+		chromedp.SendKeys("#key", adminKey),
+		chromedp.Click("#login-button"),
+		chromedp.WaitVisible("#page-overview"),
+		waitText("#counts", "schema_violation"),
+	))
+	stored, err := chromedp.Run(ctx, chromedp.Evaluate[string](`sessionStorage.getItem('syncgate-admin-key')`))
+	step("session storage", err)
+	cookies, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.cookie`))
+	step("cookies", err)
+	step("rejected page", chromedp.Do(ctx,
+		chromedp.Click("#nav-rejected"),
+		chromedp.WaitVisible(`#rejected tbody tr[data-id]`),
+	))
+	rowText, err := chromedp.Run(ctx, chromedp.Text(`#rejected tbody tr[data-id]`))
+	step("row", err)
+	step("detail", chromedp.Do(ctx,
+		chromedp.Click(`#rejected tbody tr[data-id]`),
+		chromedp.WaitVisible("#detail"),
+		waitText("#d-data", "too long for five"),
+	))
+	dataText, err := chromedp.Run(ctx, chromedp.Text("#d-data"))
+	step("data", err)
+	step("replay", chromedp.Do(ctx,
+		chromedp.Click("#dry-run"),
+		waitText("#result", "1 would apply"),
+		chromedp.WaitEnabled("#apply"),
+		chromedp.Click("#apply"),
+		waitText("#result", "1 applied"),
+		waitText("#d-state", "replayed"),
+	))
+	state, err := chromedp.Run(ctx, chromedp.Text("#d-state"))
+	step("state", err)
+	if stored != adminKey || cookies != "" {
+		t.Errorf("key storage: sessionStorage %q, cookies %q", stored, cookies)
+	}
+	if !strings.Contains(rowText, "from-browser") || !strings.Contains(rowText, "schema_violation") {
+		t.Errorf("row: %q", rowText)
+	}
+	if !strings.Contains(dataText, `"tag": "<b>x</b>"`) {
+		t.Errorf("data not pretty-printed as text: %q", dataText)
+	}
+	got := docs(t, a.db, "notes")["from-browser"]
+	if got == nil || got["text"] != "too long for five" {
+		t.Fatalf("document after the replay: %v", got)
+	}
+	var rec bson.M
+	if err := client.Database(a.db).Collection("syncgate_rejected").FindOne(t.Context(), bson.D{{Key: "id", Value: "from-browser"}}).Decode(&rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec["state"] != "replayed" || rec["result"] != "applied" || rec["replayed_at"] == nil || state != "replayed" {
+		t.Fatalf("record: %v (page says %q)", rec, state)
+	}
+	t.Logf("browser test took %s (server start, upload, reload, Chromium start, login, replay)", time.Since(began).Round(time.Millisecond))
+}
+
+func jsString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
