@@ -31,6 +31,7 @@ import (
 // ≈ 14 % of /upload's CPU against a fast database (issue #17's profile).
 type Decoder struct {
 	dec      *jsontext.Decoder
+	rd       *bytes.Reader
 	maxDepth int // deepest nesting inside data; 0: unbounded
 	base     int // depth at which data starts counting
 	isData   func(depth int, key string) bool
@@ -50,8 +51,16 @@ type Options struct {
 // NewDecoder returns a Decoder of input, which must be valid UTF-8 (see
 // CheckUTF8). Duplicate keys are found by Value, which says where.
 func NewDecoder(input []byte, o Options) *Decoder {
-	dec := jsontext.NewDecoder(bytes.NewReader(input), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
-	return &Decoder{dec: dec, maxDepth: o.MaxDepth, base: o.Base, isData: o.IsData}
+	rd := bytes.NewReader(input)
+	dec := jsontext.NewDecoder(rd, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	return &Decoder{dec: dec, rd: rd, maxDepth: o.MaxDepth, base: o.Base, isData: o.IsData}
+}
+
+// Reset makes d read input instead, keeping its options and buffers: one
+// decoder serves every entry of a batch.
+func (d *Decoder) Reset(input []byte) {
+	d.rd.Reset(input)
+	d.dec.Reset(d.rd, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 }
 
 // Invalid is an Invalid *syncgate.Error with a formatted message.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/syncgate/syncgate/host/strictjson"
 	"github.com/syncgate/syncgate/host/syncgate"
 )
@@ -65,13 +67,16 @@ func DecodeBatch(body []byte, lim Limits) ([]syncgate.Op, []syncgate.Rejection, 
 	if err := strictjson.CheckUTF8(body, "body"); err != nil {
 		return nil, nil, err
 	}
-	d := decoder{dec: json.NewDecoder(bytes.NewReader(body)), lim: lim}
-	d.dec.UseNumber()
+	// The envelope is read with jsontext, each entry taken whole as its raw
+	// text (ReadValue) and then decoded strictly on its own: a bad entry is
+	// that entry's rejection. Duplicate names inside an entry are the entry
+	// decoder's to find; UTF-8 was checked above.
+	d := decoder{dec: jsontext.NewDecoder(bytes.NewReader(body), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)), lim: lim}
 	ops, rejected, err := d.batch()
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := d.dec.Token(); err != io.EOF {
+	if _, err := d.dec.ReadToken(); !errors.Is(err, io.EOF) {
 		return nil, nil, invalid(syncgate.CodeInvalidJSON, "unexpected data after the JSON body")
 	}
 	return ops, rejected, nil
@@ -87,8 +92,9 @@ func DecodeEntry(raw []byte, index int, lim Limits) (syncgate.Op, *syncgate.Reje
 }
 
 type decoder struct {
-	dec *json.Decoder
-	lim Limits
+	dec   *jsontext.Decoder
+	entry *strictjson.Decoder // reused for every entry
+	lim   Limits
 }
 
 func invalid(code syncgate.Code, format string, args ...any) *syncgate.Error {
@@ -96,23 +102,30 @@ func invalid(code syncgate.Code, format string, args ...any) *syncgate.Error {
 }
 
 // token reads the envelope's next token.
-func (d *decoder) token() (json.Token, error) {
-	t, err := d.dec.Token()
+func (d *decoder) token() (jsontext.Token, error) {
+	t, err := d.dec.ReadToken()
 	if err != nil {
-		return nil, jsonError(err)
+		return t, jsonError(err)
 	}
 	return t, nil
 }
 
 func jsonError(err error) error {
-	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return invalid(syncgate.CodeInvalidJSON, "body ends too early")
 	}
-	var se *json.SyntaxError
+	var se *jsontext.SyntacticError
 	if errors.As(err, &se) {
-		return invalid(syncgate.CodeInvalidJSON, "invalid JSON at byte %d: %s", se.Offset, se.Error())
+		return invalid(syncgate.CodeInvalidJSON, "invalid JSON at byte %d: %s", se.ByteOffset, se.Err)
 	}
 	return invalid(syncgate.CodeInvalidJSON, "invalid JSON: %s", err.Error())
+}
+
+// more reports whether the current object or array has another member (an
+// error is reported by the next read).
+func (d *decoder) more() bool {
+	k := d.dec.PeekKind()
+	return k != ']' && k != '}' && k != 0
 }
 
 func (d *decoder) batch() ([]syncgate.Op, []syncgate.Rejection, error) {
@@ -120,25 +133,24 @@ func (d *decoder) batch() ([]syncgate.Op, []syncgate.Rejection, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if t != json.Delim('{') {
+	if t.Kind() != '{' {
 		return nil, nil, invalid(syncgate.CodeInvalidBody, `body must be a JSON object {"batch":[…]}`)
 	}
 	var ops []syncgate.Op
 	var rejected []syncgate.Rejection
 	seen := map[string]bool{}
-	for d.dec.More() {
+	for d.more() {
 		t, err := d.token()
 		if err != nil {
 			return nil, nil, err
 		}
-		key := t.(string)
+		key := t.String()
 		if seen[key] {
 			return nil, nil, invalid(syncgate.CodeDuplicateKey, "duplicate key %q", strictjson.Truncate(key))
 		}
 		seen[key] = true
 		if key != "batch" {
-			var skip json.RawMessage
-			if err := d.dec.Decode(&skip); err != nil {
+			if err := d.dec.SkipValue(); err != nil {
 				return nil, nil, jsonError(err)
 			}
 			continue
@@ -157,24 +169,32 @@ func (d *decoder) batch() ([]syncgate.Op, []syncgate.Rejection, error) {
 }
 
 func (d *decoder) entries() ([]syncgate.Op, []syncgate.Rejection, error) {
-	t, err := d.token()
-	if err != nil {
-		return nil, nil, err
-	}
-	if t != json.Delim('[') {
+	if k := d.dec.PeekKind(); k != '[' {
+		if k == 0 { // a syntax error: let the read say which
+			_, err := d.token()
+			return nil, nil, err
+		}
 		return nil, nil, invalid(syncgate.CodeInvalidBody, `"batch" must be an array`)
+	}
+	if _, err := d.token(); err != nil {
+		return nil, nil, err
 	}
 	ops := []syncgate.Op{}
 	var rejected []syncgate.Rejection
-	for i := 0; d.dec.More(); i++ {
+	for i := 0; d.more(); i++ {
 		if d.lim.MaxOps > 0 && i >= d.lim.MaxOps {
 			return nil, nil, syncgate.Errorf(syncgate.TooLarge, syncgate.CodeTooManyOps, "batch has more than %d entries", d.lim.MaxOps)
 		}
-		var raw json.RawMessage
-		if err := d.dec.Decode(&raw); err != nil {
+		raw, err := d.dec.ReadValue() // valid until the next read: decoded at once
+		if err != nil {
 			return nil, nil, jsonError(err)
 		}
-		op, rej := decodeEntry(raw, i, d.lim)
+		if d.entry == nil {
+			d.entry = newEntryDecoder(raw, d.lim)
+		} else {
+			d.entry.Reset(raw)
+		}
+		op, rej := decodeEntryWith(d.entry, raw, i, d.lim)
 		if rej != nil {
 			rejected = append(rejected, *rej)
 			continue
@@ -190,8 +210,16 @@ func (d *decoder) entries() ([]syncgate.Op, []syncgate.Rejection, error) {
 // decodeEntry decodes one entry's text strictly; any failure is that op's
 // rejection, with its raw text.
 func decodeEntry(raw []byte, i int, lim Limits) (syncgate.Op, *syncgate.Rejection) {
+	return decodeEntryWith(newEntryDecoder(raw, lim), raw, i, lim)
+}
+
+func newEntryDecoder(raw []byte, lim Limits) *strictjson.Decoder {
+	return strictjson.NewDecoder(raw, strictjson.Options{MaxDepth: lim.MaxDepth, Base: envelopeDepth, IsData: isData})
+}
+
+// decodeEntryWith decodes raw with sd, which reads it.
+func decodeEntryWith(sd *strictjson.Decoder, raw []byte, i int, lim Limits) (syncgate.Op, *syncgate.Rejection) {
 	at := fmt.Sprintf("batch[%d]", i)
-	sd := strictjson.NewDecoder(raw, strictjson.Options{MaxDepth: lim.MaxDepth, Base: envelopeDepth, IsData: isData})
 	v, err := sd.Value(at, envelopeDepth, false)
 	if err == nil {
 		err = sd.End("entry")
