@@ -1,6 +1,9 @@
 package tests
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -70,5 +73,75 @@ func TestAdminOff(t *testing.T) {
 		if r := do(t, "GET", a.url+p, map[string]string{"Authorization": "Bearer " + adminKey}, nil); r.status != 404 {
 			t.Errorf("%s without ADMIN_API_KEYS: %d", p, r.status)
 		}
+	}
+}
+
+// TestAdminAPIReplay: the console's API does what the CLI does — list with
+// filters, bulk dry run and replay of a filter through the server's live
+// (hot-reloaded) rules, discard, overview counts.
+func TestAdminAPIReplay(t *testing.T) {
+	env := baseEnv(t)
+	env["ADMIN_API_KEYS"] = adminKey
+	env["RELOAD_POLL"] = "100ms"
+	schemaPath := filepath.Join(env["SCHEMAS_DIR"], "notes.json")
+	if err := os.WriteFile(schemaPath, []byte(notesSchema(3)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := start(t, env)
+	r := postUpload(t, a, "", `{"batch":[
+		{"op":"PUT","table":"notes","id":"a","data":{"text":"long a"}},
+		{"op":"PUT","table":"notes","id":"b","data":{"text":"long b"}},
+		{"op":"PUT","table":"notes","id":"c","data":{"text":"long c"}}]}`)
+	if r.json(t)["applied"] != float64(0) {
+		t.Fatalf("upload: %s", r.body)
+	}
+	call := func(method, path, body string) map[string]any {
+		t.Helper()
+		r := do(t, method, a.url+path, map[string]string{"Authorization": "Bearer " + adminKey, "Content-Type": "application/json"}, []byte(body))
+		if r.status != 200 {
+			t.Fatalf("%s %s: %d %s", method, path, r.status, r.body)
+		}
+		return r.json(t)
+	}
+	list := call("GET", "/admin/api/rejected?table=notes&code=schema_violation", "")["rejected"].([]any)
+	if len(list) != 3 {
+		t.Fatalf("list: %v", list)
+	}
+	ov := call("GET", "/admin/api/overview", "")
+	if ov["ready"] != true || !strings.Contains(fmt.Sprint(ov["rejected_last_hour"]), "schema_violation") || !strings.Contains(fmt.Sprint(ov["guests"]), "schemagate") {
+		t.Fatalf("overview: %v", ov)
+	}
+	discardID := list[0].(map[string]any)["id"].(string)
+	if m := call("POST", "/admin/api/rejected/discard", `{"ids":["`+discardID+`"]}`); m["marked"] != float64(1) {
+		t.Fatalf("discard: %v", m)
+	}
+	if err := os.WriteFile(schemaPath, []byte(notesSchema(100)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitReloaded(t, a, 2)
+	rules := call("GET", "/admin/api/rules", "")
+	if rules["reloads"] != float64(2) || !strings.Contains(fmt.Sprint(rules["schema_files"]), "notes.json") {
+		t.Fatalf("rules: %v", rules)
+	}
+	dry := call("POST", "/admin/api/rejected/replay", `{"filter":{"table":"notes"},"dry_run":true}`)
+	if s := dry["summary"].(map[string]any); s["would_apply"] != float64(2) {
+		t.Fatalf("dry run: %v", dry)
+	}
+	if n := count(t, a.db, "notes"); n != 0 {
+		t.Fatalf("a dry run wrote %d notes", n)
+	}
+	done := call("POST", "/admin/api/rejected/replay", `{"filter":{"table":"notes"}}`)
+	if s := done["summary"].(map[string]any); s["applied"] != float64(2) {
+		t.Fatalf("replay: %v", done)
+	}
+	if n := count(t, a.db, "notes"); n != 2 {
+		t.Fatalf("%d notes after the replay, want 2 (one was discarded)", n)
+	}
+	if l := call("GET", "/admin/api/rejected?state=replayed", "")["rejected"].([]any); len(l) != 2 {
+		t.Fatalf("replayed records: %v", l)
+	}
+	r = do(t, "POST", a.url+"/admin/api/rejected/replay", map[string]string{"Authorization": "Bearer " + adminKey}, []byte(`{}`))
+	if r.status != 400 || r.errorCode(t) != "invalid_filter" {
+		t.Fatalf("replay of everything without a filter: %d %s", r.status, r.body)
 	}
 }
