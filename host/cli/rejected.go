@@ -126,6 +126,9 @@ func rejectedCmd(ctx context.Context, args []string, env map[string]string, stdo
 	if err := needDatabase(cfg); err != nil {
 		return err
 	}
+	// A replay is per op: in strict mode a database refusal would abort a
+	// whole chunk's transaction instead of rejecting that one op again.
+	cfg.Strict = false
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	st, _, closeStore, err := openStore(cfg, log, stderr)
 	if err != nil {

@@ -1,6 +1,7 @@
 package upload
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 	"unicode/utf8"
@@ -52,6 +53,48 @@ func FuzzDecodeBatch(f *testing.F) {
 			if _, err := op.Data.MarshalJSON(); err != nil {
 				t.Fatalf("accepted data does not encode: %v", err)
 			}
+		}
+	})
+}
+
+// FuzzDecodeBatchSplit checks the per-op split: DecodeBatch never panics;
+// with a framing error nothing is returned; otherwise every entry is
+// either an op or a rejection (indexes 0…n-1, each once), a rejection has
+// a code, a reason and at most MaxRawBytes of valid UTF-8 raw text that is
+// a prefix of an entry's text, and Decode fails exactly when there is one.
+func FuzzDecodeBatchSplit(f *testing.F) {
+	for _, c := range hostileBodies {
+		f.Add([]byte(c.body))
+	}
+	f.Add([]byte(`{"batch":[{"op":"PUT","table":"l","id":"a"},{"op":"X"},7,{"op":"PUT","table":"l","id":"b","data":{"$x":1}}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ops, rejected, err := DecodeBatch(body, testLimits)
+		if err != nil {
+			if ops != nil || rejected != nil {
+				t.Fatal("results returned with a framing error")
+			}
+			return
+		}
+		seen := map[int]bool{}
+		for _, op := range ops {
+			seen[op.Index] = true
+		}
+		for _, r := range rejected {
+			if seen[r.Index] || r.Code == "" || r.Reason == "" || len(r.Raw) > MaxRawBytes || !utf8.ValidString(r.Raw) || r.Raw == "" {
+				t.Fatalf("bad rejection %+v", r)
+			}
+			if !bytes.Contains(body, []byte(r.Raw)) {
+				t.Fatalf("raw %q is not in the body", r.Raw)
+			}
+			seen[r.Index] = true
+		}
+		for i := range len(seen) {
+			if !seen[i] {
+				t.Fatalf("entry %d is neither an op nor a rejection", i)
+			}
+		}
+		if _, derr := Decode(body, testLimits); (derr != nil) != (len(rejected) > 0) {
+			t.Fatalf("Decode error %v with %d rejections", derr, len(rejected))
 		}
 	})
 }
