@@ -232,10 +232,32 @@ func (s *Service) replayChunk(ctx context.Context, records []syncgate.DeadLetter
 		}
 	} else if len(b.Ops)+len(b.Refused) > 0 {
 		res, err := h.Apply(ctx, rules, b)
-		if err != nil {
+		var e *syncgate.Error
+		switch {
+		case err == nil:
+			rejected = res.Rejected
+		case errors.As(err, &e) && e.Kind == syncgate.Rejected && len(records) > 1:
+			// An all-or-nothing store (strict mode on a replica set) refused
+			// one op and wrote none of the chunk: one record at a time, so
+			// only that one is rejected again.
+			var all []Outcome
+			for i := range records {
+				o, err := s.replayChunk(ctx, records[i:i+1], dryRun)
+				if err != nil {
+					return nil, err
+				}
+				all = append(all, o...)
+			}
+			return all, nil
+		case errors.As(err, &e) && e.Kind == syncgate.Rejected:
+			reason := e.Message
+			if len(e.Details) > 0 {
+				reason = e.Details[0]
+			}
+			rejected = []syncgate.Rejection{{Index: 0, Code: e.Code, Reason: reason}}
+		default:
 			return nil, err
 		}
-		rejected = res.Rejected
 	}
 	refused := make(map[int]syncgate.Rejection, len(rejected))
 	for _, r := range rejected {

@@ -28,6 +28,12 @@ func (m *memStore) Current(context.Context, []syncgate.Op) (map[string]map[strin
 
 func (m *memStore) Apply(ctx context.Context, ops []syncgate.Op) ([]syncgate.Rejection, error) {
 	m.applies++
+	for _, op := range ops {
+		if v, _ := op.Data.Get("refuse"); v == true { // an all-or-nothing store's refusal: nothing written
+			return nil, &syncgate.Error{Kind: syncgate.Rejected, Code: syncgate.CodeBatchRejected, Message: "refused",
+				Details: []string{"batch[0] PUT notes/x: duplicate_key: taken"}}
+		}
+	}
 	m.applied = append(m.applied, ops...)
 	if m.applies == m.cancelAfter {
 		m.cancel()
@@ -204,5 +210,22 @@ func TestPurgeNeedsADuration(t *testing.T) {
 	svc := New(&memStore{}, nil, upload.Limits{})
 	if _, err := svc.Purge(t.Context(), 0, ""); err == nil {
 		t.Fatal("purge without a duration")
+	}
+}
+
+// TestReplayAllOrNothingStore: a store that refuses a whole chunk (strict
+// mode on a replica set) makes the replay go one record at a time, so only
+// the refused one is rejected again.
+func TestReplayAllOrNothingStore(t *testing.T) {
+	recs := records()[:3]
+	recs[1].Data = syncgate.Doc{{Key: "refuse", Value: true}}
+	st := &memStore{records: recs}
+	svc := New(st, func() (upload.Rules, func(), error) { return rules{}, func() {}, nil }, upload.Limits{MaxDepth: 8})
+	sum, out, err := svc.Replay(t.Context(), syncgate.DeadLetterFilter{}, false, nil)
+	if err != nil || sum.Applied != 2 || sum.Rejected != 1 || out[1].Code != syncgate.CodeBatchRejected || len(st.applied) != 2 {
+		t.Fatalf("%+v %+v %v (%d applied)", sum, out, err, len(st.applied))
+	}
+	if r := st.records[1]; r.State != syncgate.StateOpen || !strings.Contains(r.Reason, "duplicate_key") {
+		t.Fatalf("refused record: %+v", r)
 	}
 }
