@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/syncgate/syncgate/host/syncgate"
 )
 
@@ -22,6 +24,10 @@ func TestOpenAPIMatchesServer(t *testing.T) {
 	spec := get(t, a.url+"/openapi.yaml")
 	if spec.status != 200 || !strings.HasPrefix(string(spec.body), "openapi: 3.1") {
 		t.Fatalf("/openapi.yaml: %d", spec.status)
+	}
+	var parsed map[string]any
+	if err := yaml.Unmarshal(spec.body, &parsed); err != nil {
+		t.Fatalf("/openapi.yaml is not valid YAML: %v", err)
 	}
 	var served []string
 	for _, line := range strings.Split(a.logs.String(), "\n") {
