@@ -45,6 +45,7 @@ package guest
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/syncgate/syncgate/guest/internal/wire"
@@ -88,6 +89,16 @@ type Op struct {
 	Current map[string]any `json:"current,omitempty"`
 	Exists  bool           `json:"exists"`
 
+	// What a PowerSync client sent beside the data (CrudEntry.toJSON):
+	// Old holds the previous values of the changed columns when the app
+	// tracks them (trackPreviousValues), Metadata the op's metadata
+	// (trackMetadata), OpID and TxID the client's op and transaction ids.
+	// Absent values are nil.
+	Old      map[string]any `json:"old,omitempty"`
+	Metadata any            `json:"metadata,omitempty"`
+	OpID     any            `json:"op_id,omitempty"`
+	TxID     any            `json:"tx_id,omitempty"`
+
 	// RawData and RawCurrent are Data and Current as the JSON bytes of
 	// objects (nil when absent) for guests registered with RegisterRaw,
 	// which get them instead of the decoded maps: a guest that reads a few
@@ -127,6 +138,26 @@ type Verdict struct {
 	// with code "transaction_rejected". An op without a tx_id is rejected
 	// alone.
 	RejectTx bool `json:"reject_tx,omitempty"`
+
+	// Conflict policies (guest/policies) use these; every other guest leaves
+	// them empty.
+	//
+	// Expect makes an accepted write conditional: the host writes it only
+	// while the stored document still has these values (nil: the field is
+	// absent or null; Op.Current's view of values), so what the guest
+	// checked cannot go stale before the write, even with other syncgate
+	// instances writing. A write that finds the document changed is a lost
+	// conflict, settled by OnConflict.
+	Expect map[string]any `json:"expect,omitempty"`
+	// Inc adds numbers to fields of a PATCH instead of setting them
+	// (MongoDB's $inc), once per op however often the client resends it.
+	Inc map[string]any `json:"inc,omitempty"`
+	// OnConflict settles a lost conflict, this verdict's (Code "conflict")
+	// or one the host finds at the write: "reject" (the default), "drop"
+	// (silently) or "log" (a record in the conflicts collection).
+	OnConflict string `json:"on_conflict,omitempty"`
+	// Rule names the policy in conflict records and rejections.
+	Rule string `json:"rule,omitempty"`
 }
 
 // Response is one call's output.
@@ -155,14 +186,30 @@ func Rejectf(format string, args ...any) Verdict {
 	return Reject("rejected", fmt.Sprintf(format, args...))
 }
 
+// CodeConflict is the rejection code of a lost conflict.
+const CodeConflict = "conflict"
+
+// Conflict refuses the op as the loser of a conflict under rule; the host
+// settles it as onConflict says ("reject", "drop" or "log").
+func Conflict(rule, onConflict, reason string) Verdict {
+	return Verdict{Reject: true, Code: CodeConflict, Reason: reason, Rule: rule, OnConflict: onConflict}
+}
+
 // HandlerFunc decides one op.
 type HandlerFunc func(op *Op) Verdict
 
 var (
-	info    Info
-	handler HandlerFunc
-	rawOps  bool
+	info     Info
+	handler  HandlerFunc
+	rawOps   bool
+	settings func(map[string]string) error
 )
+
+// CheckSettings installs a check of the guest's settings, run before the
+// ops of every call (and by the host once at load, with no ops): its error
+// fails the call, and at load refuses the guest, so a bad setting stops
+// start-up with the guest's message. Guests cache what they parse.
+func CheckSettings(f func(map[string]string) error) { settings = f }
 
 // Register installs the guest's handler; call it once, from init.
 func Register(i Info, h HandlerFunc) {
@@ -209,6 +256,11 @@ func process(h HandlerFunc, input []byte, raw bool) []byte {
 	}
 	if h == nil {
 		return mustJSON(Response{Error: "guest: no handler registered"})
+	}
+	if settings != nil {
+		if err := settings(req.Settings); err != nil {
+			return mustJSON(Response{Error: "settings: " + err.Error()})
+		}
 	}
 	for i, op := range req.Ops {
 		if op == nil {
@@ -277,12 +329,45 @@ func process(h HandlerFunc, input []byte, raw bool) []byte {
 			for f, val := range data {
 				merged[f] = val
 			}
+			for f, d := range v.Inc {
+				merged[f] = addNumbers(merged[f], d)
+			}
 			state[k] = docState{doc: merged, exists: op.Exists}
 		case "DELETE":
 			state[k] = docState{}
 		}
 	}
 	return mustJSON(resp)
+}
+
+// addNumbers is a+b for JSON numbers (a missing counts as 0), as $inc adds.
+func addNumbers(a, b any) any {
+	x, xok := Number(a)
+	if a == nil {
+		x, xok = 0, true
+	}
+	y, yok := Number(b)
+	if !xok || !yok {
+		return a
+	}
+	return json.Number(strconv.FormatFloat(x+y, 'g', -1, 64))
+}
+
+// Number returns v as a float64 when it is a JSON number (json.Number or a
+// Go number).
+func Number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case json.Number:
+		f, err := n.Float64()
+		return f, err == nil
+	case float64:
+		return n, true
+	case int64:
+		return float64(n), true
+	case int:
+		return float64(n), true
+	}
+	return 0, false
 }
 
 func mustJSON(r Response) []byte {

@@ -127,7 +127,7 @@ func (d *reqDecoder) caller(c *Caller) error {
 
 func (d *reqDecoder) op(op *Op) error {
 	return d.Object(func(key []byte) error {
-		switch wire.FieldName(key, "index", "op", "table", "id", "data", "current", "exists") {
+		switch wire.FieldName(key, "index", "op", "table", "id", "data", "current", "exists", "old", "metadata", "op_id", "tx_id") {
 		case "index":
 			return d.Int(&op.Index)
 		case "op":
@@ -184,7 +184,26 @@ func (d *reqDecoder) op(op *Op) error {
 				return d.Errf("exists: want a boolean")
 			}
 			return nil
+		case "old":
+			return d.ObjectInto(&op.Old)
+		case "metadata":
+			return d.valueInto(&op.Metadata)
+		case "op_id":
+			return d.valueInto(&op.OpID)
+		case "tx_id":
+			return d.valueInto(&op.TxID)
 		}
 		return d.Skip()
 	})
+}
+
+// valueInto decodes any value into *p as encoding/json does into an
+// interface{} field: a repeated key replaces the value.
+func (d *reqDecoder) valueInto(p *any) error {
+	v, err := d.Value()
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
 }

@@ -44,6 +44,10 @@ func encodeResponse(r *Response) ([]byte, error) {
 			if v.RejectTx { // after data: encoding/json's field order
 				out = append(out, `,"reject_tx":true`...)
 			}
+			var err error
+			if out, err = appendPolicy(out, v); err != nil {
+				return nil, err
+			}
 			out = append(out, '}')
 		}
 		out = append(out, ']')
@@ -53,4 +57,31 @@ func encodeResponse(r *Response) ([]byte, error) {
 		out = wire.AppendString(out, r.Error)
 	}
 	return append(out, '}'), nil
+}
+
+// appendPolicy writes a verdict's conflict-policy fields (expect, inc,
+// on_conflict, rule), when set.
+func appendPolicy(out []byte, v *Verdict) ([]byte, error) {
+	var err error
+	if len(v.Expect) > 0 {
+		out = append(out, `,"expect":`...)
+		if out, err = wire.AppendValue(out, v.Expect); err != nil {
+			return nil, err
+		}
+	}
+	if len(v.Inc) > 0 {
+		out = append(out, `,"inc":`...)
+		if out, err = wire.AppendValue(out, v.Inc); err != nil {
+			return nil, err
+		}
+	}
+	if v.OnConflict != "" {
+		out = append(out, `,"on_conflict":`...)
+		out = wire.AppendString(out, v.OnConflict)
+	}
+	if v.Rule != "" {
+		out = append(out, `,"rule":`...)
+		out = wire.AppendString(out, v.Rule)
+	}
+	return out, nil
 }

@@ -26,7 +26,9 @@ var wireSeeds = []string{
 	`{"abi":01}`, `{"abi":1,}`, `{"abi":1`, `{"abi":1}x`, `[]`, `null`, ``, `{"a":"\x"}`, `{"a":"` + "\x01" + `"}`,
 	`{"abi":1,"ops":[{"data":{"a":1.}}]}`, `{"abi":1,"ops":[{"data":{"a":-}}]}`, `{"abi":1,"ops":[{"data":{"a":1e}}]}`,
 	`{"abi":1,"ops":[{"data":{"a":tru}}]}`, `{"abi":1,"ops":[{"data":{"a" 1}}]}`, `{"abi":1,"ops":[{"data":{1:1}}]}`,
-	`{"ſettings":{"k":"v"},"abi":1}`, `{"abi":1,"ops":[{"id":"\u212a"}]}`,
+	`{"ſettings":{"k":"v"},"abi":1}`,
+	`{"abi":1,"ops":[{"index":0,"op":"PATCH","old":{"n":1},"old":{"m":2},"metadata":{"a":1},"metadata":{"b":2},"op_id":7,"tx_id":"t","OP_ID":8}]}`,
+	`{"abi":1,"ops":[{"old":null,"metadata":"device-1","op_id":null,"tx_id":[1]}]}`, `{"abi":1,"ops":[{"old":[1]}]}`, `{"abi":1,"ops":[{"id":"\u212a"}]}`,
 }
 
 // TestDecodeRequestMatchesEncodingJSON holds the hand-written decoder to

@@ -65,6 +65,7 @@ const (
 	// (tx_id) was rejected by a guest that asked to reject the whole
 	// transaction (guest.RejectTransaction).
 	CodeTransactionRejected Code = "transaction_rejected"
+	CodeConflict            Code = "conflict" // a conflict policy's guest, or the host at a conditional write: the write lost to the stored document
 )
 
 // ErrorCodes lists the error codes, RejectionCodes the rejection codes.
@@ -91,5 +92,6 @@ func RejectionCodes() []Code {
 		// A well-framed entry that is not a valid op is one rejection too.
 		CodeInvalidEntry, CodeInvalidOp, CodeInvalidTable, CodeTableNotAllowed, CodeInvalidData, CodeIDMismatch,
 		CodeInvalidID, CodeInvalidKey, CodeInvalidValue, CodeInvalidNumber, CodeTooDeep,
+		CodeConflict,
 	}
 }

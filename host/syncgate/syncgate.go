@@ -93,6 +93,36 @@ type Op struct {
 	TxID     any `json:",omitempty"`
 	Old      Doc `json:",omitempty"`
 	Metadata any `json:",omitempty"`
+	// Write carries what conflict-policy guests asked of the write itself
+	// (conditions, increments); nil for a plain write.
+	Write *WriteRule `json:",omitempty"`
+}
+
+// WriteRule is what guests asked of an op's write beyond its data: the store
+// writes the op only while the stored document still has the Expect values
+// (a conditional write: the check a guest made cannot go stale before the
+// write), and adds Inc to fields instead of setting them, once per IncKey.
+type WriteRule struct {
+	// Expect: field → the stored value the guests checked (nil: absent or
+	// null), in the client's view until converted like Data.
+	Expect Doc
+	// Inc: field → number to add ($inc) on a PATCH.
+	Inc Doc
+	// IncKey identifies the op across resends, so an increment is added
+	// once: the store records it in the document with the increment.
+	IncKey string
+	// OnConflict settles a lost conflict: "reject" (default), "drop"
+	// (silently: neither applied nor rejected) or "log" (recorded in the
+	// conflicts collection instead of rejected).
+	OnConflict string
+	// Rule names the policies that asked, for conflict records.
+	Rule string
+}
+
+// Conditional reports whether op's write carries conditions or increments
+// (the store writes such ops one statement at a time, to see each result).
+func (op *Op) Conditional() bool {
+	return op.Write != nil && (len(op.Write.Expect) > 0 || len(op.Write.Inc) > 0)
 }
 
 // Caller is who sent a batch, as established by auth.
@@ -129,6 +159,15 @@ type Rejection struct {
 	// recorded with the dead letter, never sent back.
 	Raw          string `json:"-"`
 	RawTruncated bool   `json:"-"`
+	// Conflict, when set, marks a lost conflict (Code is CodeConflict) to
+	// be settled as it says ("reject", "drop" or "log") and names the rule.
+	Conflict *ConflictInfo `json:"-"`
+}
+
+// ConflictInfo is how a lost conflict is settled and which rule lost it.
+type ConflictInfo struct {
+	OnConflict string
+	Rule       string
 }
 
 // Result is what an applied batch reports to the client.
