@@ -62,7 +62,9 @@ type Info struct {
 	NeedsCurrent bool `json:"needs_current"`
 	// Settings names every key the guest reads from Op.Settings. The host
 	// refuses to start with a GUEST_SETTINGS key the guest does not list
-	// (a typo would otherwise be ignored silently).
+	// (a typo would otherwise be ignored silently). An entry may be a
+	// path.Match pattern: "*.field" admits the per-table form TABLE.field,
+	// "*" any key, for a guest that checks its own with CheckSettings.
 	Settings []string `json:"settings,omitempty"`
 	// Error, when set, means the guest could not initialise (for example a
 	// schema does not compile); the host refuses to load it and logs why.

@@ -14,9 +14,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -300,7 +300,7 @@ func checkSettings(g *sandbox.Guest, settings map[string]string) error {
 	declared := g.Info().Settings
 	var unknown []string
 	for k := range settings {
-		if !slices.Contains(declared, k) && !(g.Name() == SchemaGate && k == "unknown_table") {
+		if !declares(declared, k) && !(g.Name() == SchemaGate && k == "unknown_table") {
 			unknown = append(unknown, g.Name()+"."+k)
 		}
 	}
@@ -313,6 +313,18 @@ func checkSettings(g *sandbox.Guest, settings map[string]string) error {
 		want = "it declares " + g.Name() + "." + strings.Join(declared, ", "+g.Name()+".")
 	}
 	return fmt.Errorf("GUEST_SETTINGS: %s: guest %s does not read this setting (%s, in guest.Info.Settings)", strings.Join(unknown, ", "), g.Name(), want)
+}
+
+// declares reports whether a declared setting admits key: equal, or a
+// path.Match pattern ("*.field": the per-table form TABLE.field; "*": any
+// key, for a guest that checks its own with guest.CheckSettings).
+func declares(declared []string, key string) bool {
+	for _, d := range declared {
+		if ok, _ := path.Match(d, key); ok || d == key {
+			return true
+		}
+	}
+	return false
 }
 
 // loadPipeline compiles every configured guest concurrently and fills their
@@ -345,7 +357,10 @@ func (l *Reloader) loadPipeline(ctx context.Context, schemaTables []string) (*sa
 			}
 			g, err := l.rt.Load(ctx, gc)
 			if err == nil {
-				if err = checkSettings(g, gc.Settings); err != nil {
+				if err = checkSettings(g, gc.Settings); err == nil {
+					err = g.CheckSettings(ctx) // the guest's own check of the values (guest.CheckSettings)
+				}
+				if err != nil {
 					g.Close(ctx)
 					g = nil
 				}

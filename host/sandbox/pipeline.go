@@ -107,6 +107,7 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 				Code     string          `json:"code"`
 				Reason   string          `json:"reason"`
 				Data     json.RawMessage `json:"data"`
+				verdictPolicy
 			} `json:"verdicts"`
 			Error string `json:"error"`
 		}
@@ -146,6 +147,9 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 				if v.RejectTx && ops[i].TxID != nil {
 					txRejects = append(txRejects, i)
 				}
+				if code == syncgate.CodeConflict {
+					rejected[len(rejected)-1].Conflict = v.conflictInfo(st.Guest.Name())
+				}
 				continue
 			}
 			if len(v.Data) > 0 && !bytes.Equal(v.Data, []byte("null")) {
@@ -161,6 +165,10 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 					continue
 				}
 				ops[i].Data = doc
+			}
+			// After the data: an increment takes its field out of the final data.
+			if err := applyPolicy(&ops[i], v.verdictPolicy, p.maxDepth, st.Guest.Name()); err != nil {
+				reject(i, syncgate.CodeGuestFailed, fmt.Sprintf("guest %s: %v", st.Guest.Name(), err))
 			}
 		}
 		for _, i := range idx {
@@ -251,6 +259,9 @@ func encodeRequest(b *syncgate.Batch, now time.Time, settings map[string]string,
 				return nil, err
 			}
 			buf.Write(d)
+		}
+		if err := writeOpExtras(&buf, op); err != nil {
+			return nil, err
 		}
 		if cur, ok := current[op.Table][op.ID]; ok {
 			buf.WriteString(`,"exists":true,"current":`)

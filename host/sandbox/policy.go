@@ -1,0 +1,162 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/syncgate/syncgate/guest"
+
+	"github.com/syncgate/syncgate/host/strictjson"
+	"github.com/syncgate/syncgate/host/syncgate"
+)
+
+// What the pipeline adds to the wire for conflict policies (guest/policies):
+// the client's old values, metadata and ids go to guests, and a verdict's
+// expect, inc, on_conflict and rule come back onto the op's WriteRule. Kept
+// apart from pipeline.go so both change independently.
+
+// verdictPolicy is the policy part of a guest's verdict.
+type verdictPolicy struct {
+	Expect     json.RawMessage `json:"expect"`
+	Inc        json.RawMessage `json:"inc"`
+	OnConflict string          `json:"on_conflict"`
+	Rule       string          `json:"rule"`
+}
+
+func (v verdictPolicy) empty() bool {
+	return isNull(v.Expect) && isNull(v.Inc) && v.OnConflict == "" && v.Rule == ""
+}
+
+func isNull(b json.RawMessage) bool { return len(b) == 0 || bytes.Equal(b, []byte("null")) }
+
+// writeOpExtras appends what a PowerSync client sent beside the data.
+func writeOpExtras(buf *bytes.Buffer, op syncgate.Op) error {
+	if op.Old != nil {
+		buf.WriteString(`,"old":`)
+		d, err := op.Old.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		buf.Write(d)
+	}
+	for _, f := range []struct {
+		key string
+		v   any
+	}{{"metadata", op.Metadata}, {"op_id", op.OpID}, {"tx_id", op.TxID}} {
+		if f.v == nil {
+			continue
+		}
+		b, err := json.Marshal(f.v)
+		if err != nil {
+			return err
+		}
+		buf.WriteString(`,"` + f.key + `":`)
+		buf.Write(b)
+	}
+	return nil
+}
+
+// onConflictRank orders settlements: when policies disagree, the one that
+// tells the client most wins (reject over log over drop).
+var onConflictRank = map[string]int{"": 0, "drop": 1, "log": 2, "reject": 3}
+
+// conflictInfo is the settlement of a guest's conflict rejection.
+func (v verdictPolicy) conflictInfo(guest string) *syncgate.ConflictInfo {
+	rule := v.Rule
+	if rule == "" {
+		rule = guest
+	}
+	mode := v.OnConflict
+	if _, ok := onConflictRank[mode]; !ok || mode == "" {
+		mode = "reject"
+	}
+	return &syncgate.ConflictInfo{OnConflict: mode, Rule: rule}
+}
+
+// applyPolicy merges an accepted verdict's policy into op's WriteRule: the
+// conditions of every stage hold together.
+func applyPolicy(op *syncgate.Op, v verdictPolicy, maxDepth int, guest string) error {
+	if v.empty() {
+		return nil
+	}
+	if _, ok := onConflictRank[v.OnConflict]; !ok {
+		return fmt.Errorf("on_conflict %q: want reject, drop or log", v.OnConflict)
+	}
+	w := op.Write
+	if w == nil {
+		w = &syncgate.WriteRule{}
+	}
+	if !isNull(v.Expect) {
+		doc, err := strictjson.DecodeData(v.Expect, maxDepth)
+		if err != nil {
+			return fmt.Errorf("expect: %s", syncgate.AsError(err).Message)
+		}
+		for _, f := range doc {
+			w.Expect.Set(f.Key, f.Value)
+		}
+	}
+	if !isNull(v.Inc) {
+		if op.Op != syncgate.Patch {
+			return fmt.Errorf("inc on a %s: only a PATCH adds", op.Op)
+		}
+		doc, err := strictjson.DecodeData(v.Inc, maxDepth)
+		if err != nil {
+			return fmt.Errorf("inc: %s", syncgate.AsError(err).Message)
+		}
+		for _, f := range doc {
+			switch f.Value.(type) {
+			case int64, float64:
+			default:
+				return fmt.Errorf("inc.%s: not a number", f.Key)
+			}
+			if _, set := op.Data.Get(f.Key); set {
+				return fmt.Errorf("inc.%s: the field is also set by the data", f.Key)
+			}
+			w.Inc.Set(f.Key, f.Value)
+		}
+	}
+	if onConflictRank[v.OnConflict] > onConflictRank[w.OnConflict] {
+		w.OnConflict = v.OnConflict
+	}
+	rule := v.Rule
+	if rule == "" {
+		rule = guest
+	}
+	if w.Rule == "" {
+		w.Rule = rule
+	} else if !strings.Contains("+"+w.Rule+"+", "+"+rule+"+") {
+		w.Rule += "+" + rule
+	}
+	op.Write = w
+	return nil
+}
+
+// CheckSettings calls g once with no ops and its settings: a guest that
+// checks its settings (guest.CheckSettings) answers an error for a bad one.
+// The reloader refuses the pipeline then, so a bad setting is a start-up
+// error naming the guest (and the guest's message the table and key).
+func (g *Guest) CheckSettings(ctx context.Context) error {
+	in, err := json.Marshal(map[string]any{"abi": guest.ABIVersion, "request_id": "settings-check",
+		"now": time.Unix(0, 0).UTC(), "caller": map[string]any{"user_id": ""}, "settings": g.Settings(), "ops": []any{}})
+	if err != nil {
+		return err
+	}
+	out, err := g.Call(ctx, in)
+	if err != nil {
+		return fmt.Errorf("guest %s: settings check: %w", g.Name(), err)
+	}
+	var resp struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(out, &resp); err != nil {
+		return fmt.Errorf("guest %s: settings check: bad answer: %w", g.Name(), err)
+	}
+	if resp.Error != "" {
+		return fmt.Errorf("guest %s: GUEST_SETTINGS: %s", g.Name(), resp.Error)
+	}
+	return nil
+}
