@@ -321,6 +321,7 @@ func openStore(cfg config.Config, log *slog.Logger, stderr io.Writer) (st *store
 	}
 	st, err = store.Open(uri, cfg.Database, store.Options{
 		Timeout: cfg.DBTimeout, Chunk: cfg.WriteChunk, Concurrency: cfg.WriteConcurrency, DeadLetter: cfg.DeadLetter,
+		Conflicts:    cfg.Conflicts,
 		AllOrNothing: cfg.Strict, TxnMaxOps: cfg.TxnMaxOps, TxnMaxBytes: cfg.TxnMaxBytes,
 	})
 	if err != nil {

@@ -51,6 +51,7 @@ type Config struct {
 	Tables       []string `env:"UPLOAD_TABLES" envSeparator:"," help:"more collections clients may write, comma separated: writable are the tables with a schema plus these (which pass the schema gate unchecked); with neither, any valid name"`
 	Strict       bool     `env:"UPLOAD_STRICT" envDefault:"false" help:"true: a batch with any rejected op answers 422 and writes nothing"`
 	DeadLetter   string   `env:"DEAD_LETTER_COLLECTION" envDefault:"syncgate_rejected" help:"collection that records rejected ops"`
+	Conflicts    string   `env:"CONFLICTS_COLLECTION" envDefault:"syncgate_conflicts" help:"collection that records lost conflicts of conflict-policy guests set to on_conflict:log (docs/conflicts.md)"`
 
 	DBTimeout        time.Duration `env:"MONGO_TIMEOUT" envDefault:"10s" help:"deadline of each database call"`
 	WriteChunk       int           `env:"STORE_WRITE_CHUNK" envDefault:"0" help:"most replace/update statements per write command; 0: 16 on the embedded database, 1000 otherwise"`
@@ -269,6 +270,9 @@ func (c *Config) problems() []Problem {
 	}
 	if c.DeadLetter == "" || strings.ContainsAny(c.DeadLetter, "$\x00") {
 		bad("DEAD_LETTER_COLLECTION", "%q is not a valid collection name", c.DeadLetter)
+	}
+	if c.Conflicts == "" || strings.ContainsAny(c.Conflicts, "$\x00") {
+		bad("CONFLICTS_COLLECTION", "%q is not a valid collection name", c.Conflicts)
 	}
 	if c.DBTimeout <= 0 {
 		bad("MONGO_TIMEOUT", "must be positive")

@@ -42,6 +42,9 @@ type Options struct {
 	Concurrency int
 	// DeadLetter is the collection that records rejected ops.
 	DeadLetter string
+	// Conflicts is the collection of conflicts settled by logging them;
+	// default ConflictsCollection.
+	Conflicts string
 	// TxnMaxOps is the most ops in one transaction; a longer batch is
 	// written as several transactions in order. Default 1000.
 	TxnMaxOps int
@@ -260,6 +263,9 @@ func readDocs(ctx context.Context, cur *mongo.Cursor, keep func(id string) bool)
 				id = idString(e.Value)
 				continue
 			}
+			if e.Key == AppliedOpsField {
+				continue // the increments' bookkeeping (conditional.go), not the client's
+			}
 			doc = append(doc, syncgate.Field{Key: e.Key, Value: fromBSON(e.Value)})
 		}
 		if keep(id) {
@@ -419,7 +425,27 @@ func (m *Mongo) applyOrdered(ctx context.Context, ops []syncgate.Op, stopAtRefus
 	}
 	for _, coll := range byCollection(ops) {
 		for start := 0; start < len(coll); {
-			end := min(start+chunk, len(coll))
+			if coll[start].Conditional() {
+				// One statement, to see whether it matched (conditional.go).
+				// In a transaction a lost conflict ends it like a refusal:
+				// the op is dropped and the rest run again.
+				rej, err := m.writeConditional(ctx, coll[start])
+				if err != nil {
+					return nil, err
+				}
+				if rej != nil {
+					rejected = append(rejected, *rej)
+					if stopAtRefusal {
+						return rejected, nil
+					}
+				}
+				start++
+				continue
+			}
+			end := start + 1
+			for end < len(coll) && end-start < chunk && !coll[end].Conditional() {
+				end++
+			}
 			n, rej, err := m.bulk(ctx, coll[start:end])
 			if err != nil {
 				return nil, err

@@ -188,6 +188,8 @@ func (h *Handler) Check(ctx context.Context, rules Rules, b *syncgate.Batch) ([]
 	accepted, missing = rejectMissingPatches(accepted, current)
 	rejected = append(rejected, missing...)
 	accepted, rejected = keep(accepted, rejected, rules.Convert)
+	accepted, rejected = keep(accepted, rejected, convertExpect(rules.Convert))
+	setIncKeys(b, accepted)
 	return accepted, sortRejections(withTxIDs(b, rejected)), nil
 }
 
@@ -204,6 +206,10 @@ func (h *Handler) Apply(ctx context.Context, rules Rules, b *syncgate.Batch) (*s
 	if err != nil {
 		return nil, err
 	}
+	// Lost conflicts a policy drops or logs are neither applied nor rejected.
+	recorder, canLog := h.store.(ConflictRecorder)
+	var logged []syncgate.Rejection
+	rejected, logged = settleConflicts(rejected, logged, canLog)
 	if h.cfg.Strict && len(rejected) > 0 {
 		return nil, strictError(rejected)
 	}
@@ -211,6 +217,8 @@ func (h *Handler) Apply(ctx context.Context, rules Rules, b *syncgate.Batch) (*s
 	if err != nil {
 		return nil, err
 	}
+	applied := len(accepted) - len(dbRejected)
+	dbRejected, logged = settleConflicts(dbRejected, logged, canLog)
 	if h.cfg.Strict && len(dbRejected) > 0 {
 		// Only a store without transactions gets here (with transactions it
 		// aborts and answers a Rejected error itself): the ops before the
@@ -223,7 +231,12 @@ func (h *Handler) Apply(ctx context.Context, rules Rules, b *syncgate.Batch) (*s
 	if err := h.store.RecordRejections(ctx, b, rejected); err != nil {
 		return nil, err
 	}
-	res.Applied = len(accepted) - len(dbRejected)
+	if len(logged) > 0 {
+		if err := recorder.RecordConflicts(ctx, b, logged); err != nil {
+			return nil, err
+		}
+	}
+	res.Applied = applied
 	res.Rejected = rejected
 	return res, nil
 }

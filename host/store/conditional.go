@@ -1,0 +1,230 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/syncgate/syncgate/host/syncgate"
+)
+
+// Conditional writes and increments for the conflict policies
+// (guest/policies). An op whose WriteRule expects stored values is written
+// with those values in its filter, so a document another batch or instance
+// changed since the guests checked it is not matched: that is a lost
+// conflict, never a success. An increment is $inc, and its op's key is
+// pushed onto AppliedOpsField in the same single-document update (atomic
+// without transactions); the filter refuses a document that already holds
+// the key, so a resent batch adds once. Each such op is its own statement,
+// because a bulk write reports matches only in total.
+
+// AppliedOpsField is where a document keeps the keys of the increments
+// applied to it; the most recent AppliedOpsKept are kept. Current hides it
+// from guests and the schema gate.
+const (
+	AppliedOpsField = "_syncgate_ops"
+	AppliedOpsKept  = 200
+)
+
+// ConflictsCollection is the default collection of recorded conflicts.
+const ConflictsCollection = "syncgate_conflicts"
+
+// conditionalFilter is the op's _id filter with what its write expects.
+func conditionalFilter(op syncgate.Op) bson.D {
+	filter := bson.D{{Key: "_id", Value: idValue(op)}}
+	for _, f := range op.Write.Expect {
+		filter = append(filter, bson.E{Key: f.Key, Value: valueToBSON(f.Value)})
+	}
+	if op.Op == syncgate.Patch && len(op.Write.Inc) > 0 {
+		filter = append(filter, bson.E{Key: AppliedOpsField, Value: bson.D{{Key: "$ne", Value: op.Write.IncKey}}})
+	}
+	return filter
+}
+
+// writeConditional writes one conditional op. It returns a rejection for a
+// lost conflict (Code conflict, Conflict set) or a refusal.
+func (m *Mongo) writeConditional(ctx context.Context, op syncgate.Op) (*syncgate.Rejection, error) {
+	if sem := m.sem.Load(); sem != nil {
+		select {
+		case *sem <- struct{}{}:
+			defer func() { <-*sem }()
+		case <-ctx.Done():
+			return nil, classify("conditional write", ctx.Err())
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	defer cancel()
+	coll := m.db.Collection(op.Table)
+	filter := conditionalFilter(op)
+	var matched bool
+	var err error
+	switch op.Op {
+	case syncgate.Put:
+		doc := make(bson.D, 0, len(op.Data)+1)
+		doc = append(doc, bson.E{Key: "_id", Value: idValue(op)})
+		doc = append(doc, toBSON(op.Data)...)
+		var r *mongo.UpdateResult
+		// With upsert, a document that exists but no longer matches makes
+		// the insert collide on _id: a duplicate key here is the conflict.
+		r, err = coll.ReplaceOne(wctx, filter, doc, options.Replace().SetUpsert(true))
+		if err == nil {
+			matched = r.MatchedCount > 0 || r.UpsertedCount > 0
+		}
+	case syncgate.Patch:
+		update := bson.D{}
+		if len(op.Data) > 0 {
+			update = append(update, bson.E{Key: "$set", Value: toBSON(op.Data)})
+		}
+		if len(op.Write.Inc) > 0 {
+			update = append(update,
+				bson.E{Key: "$inc", Value: toBSON(op.Write.Inc)},
+				bson.E{Key: "$push", Value: bson.D{{Key: AppliedOpsField, Value: bson.D{
+					{Key: "$each", Value: bson.A{op.Write.IncKey}}, {Key: "$slice", Value: -AppliedOpsKept}}}}})
+		}
+		if len(update) == 0 {
+			update = bson.D{{Key: "$set", Value: bson.D{{Key: "_id", Value: idValue(op)}}}}
+		}
+		var r *mongo.UpdateResult
+		r, err = coll.UpdateOne(wctx, filter, update)
+		if err == nil {
+			matched = r.MatchedCount > 0
+		}
+	case syncgate.Delete:
+		var r *mongo.DeleteResult
+		r, err = coll.DeleteOne(wctx, filter)
+		if err == nil {
+			// A DELETE of a document already gone is done, not a conflict.
+			matched = r.DeletedCount > 0
+			if !matched {
+				n, cerr := coll.CountDocuments(wctx, bson.D{{Key: "_id", Value: idValue(op)}})
+				if cerr != nil {
+					return nil, classify("conditional delete "+op.Table, cerr)
+				}
+				matched = n == 0
+			}
+		}
+	default:
+		return nil, fmt.Errorf("store: unknown op %q", op.Op)
+	}
+	if err != nil {
+		var we mongo.WriteException
+		if errors.As(err, &we) && len(we.WriteErrors) > 0 && we.WriteConcernError == nil && !transientCode(we.WriteErrors[0].Code) {
+			code := we.WriteErrors[0].Code
+			if op.Op == syncgate.Put && (code == 11000 || code == 11001) && len(op.Write.Expect) > 0 {
+				return conflictRejection(op, "the document changed since the write was checked"), nil
+			}
+			c, reason := permanentReason(code, we.WriteErrors[0].Message)
+			return &syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID, Code: c, Reason: reason}, nil
+		}
+		return nil, classify("conditional write "+op.Table, err)
+	}
+	if matched {
+		return nil, nil
+	}
+	if op.Op == syncgate.Patch && len(op.Write.Inc) > 0 {
+		// No match: the increment was applied before (a resend), or the
+		// document changed or went away.
+		n, err := coll.CountDocuments(wctx, bson.D{{Key: "_id", Value: idValue(op)}, {Key: AppliedOpsField, Value: op.Write.IncKey}})
+		if err != nil {
+			return nil, classify("conditional write "+op.Table, err)
+		}
+		if n > 0 {
+			return nil, nil
+		}
+		if len(op.Write.Expect) == 0 {
+			return &syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID,
+				Code: syncgate.CodeDocumentNotFound, Reason: "PATCH of a document that does not exist"}, nil
+		}
+	}
+	return conflictRejection(op, "the document changed since the write was checked"), nil
+}
+
+func conflictRejection(op syncgate.Op, reason string) *syncgate.Rejection {
+	info := &syncgate.ConflictInfo{OnConflict: op.Write.OnConflict, Rule: op.Write.Rule}
+	if info.OnConflict == "" {
+		info.OnConflict = "reject"
+	}
+	if info.Rule != "" {
+		reason = info.Rule + ": " + reason
+	}
+	return &syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID,
+		Code: syncgate.CodeConflict, Reason: reason, Conflict: info}
+}
+
+// RecordConflicts stores lost conflicts settled by logging them: who, which
+// document, the losing write, the winner (the stored document now; absent
+// when there is none) and the rule, for an app's "resolve" screen.
+func (m *Mongo) RecordConflicts(ctx context.Context, b *syncgate.Batch, lost []syncgate.Rejection) error {
+	if len(lost) == 0 {
+		return nil
+	}
+	byIndex := make(map[int]*syncgate.Op, len(b.Ops))
+	for i := range b.Ops {
+		byIndex[b.Ops[i].Index] = &b.Ops[i]
+	}
+	var ops []syncgate.Op
+	for _, r := range lost {
+		if op, ok := byIndex[r.Index]; ok {
+			ops = append(ops, *op)
+		}
+	}
+	winners, err := m.Current(ctx, ops)
+	if err != nil {
+		return err
+	}
+	docs := make([]any, 0, len(lost))
+	for _, r := range lost {
+		rule := ""
+		if r.Conflict != nil {
+			rule = r.Conflict.Rule
+		}
+		d := bson.D{
+			{Key: "request_id", Value: b.RequestID},
+			{Key: "user_id", Value: b.Caller.UserID},
+			{Key: "at", Value: b.Received},
+			{Key: "index", Value: r.Index},
+			{Key: "op", Value: string(r.Op)},
+			{Key: "table", Value: r.Table},
+			{Key: "id", Value: r.ID},
+			{Key: "rule", Value: rule},
+			{Key: "reason", Value: r.Reason},
+		}
+		if op, ok := byIndex[r.Index]; ok {
+			if op.Data != nil {
+				d = append(d, bson.E{Key: "data", Value: toBSON(op.Data)})
+			}
+			if op.Old != nil {
+				d = append(d, bson.E{Key: "old", Value: toBSON(op.Old)})
+			}
+			for _, f := range []struct {
+				k string
+				v any
+			}{{"op_id", op.OpID}, {"tx_id", op.TxID}, {"metadata", op.Metadata}} {
+				if f.v != nil {
+					d = append(d, bson.E{Key: f.k, Value: valueToBSON(f.v)})
+				}
+			}
+		}
+		if w, ok := winners[r.Table][r.ID]; ok {
+			d = append(d, bson.E{Key: "winner", Value: toBSON(w)})
+		}
+		docs = append(docs, d)
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	defer cancel()
+	if _, err := m.db.Collection(m.conflicts()).InsertMany(ctx, docs); err != nil {
+		return classify("record conflicts", err)
+	}
+	return nil
+}
+
+func (m *Mongo) conflicts() string {
+	if m.opts.Conflicts != "" {
+		return m.opts.Conflicts
+	}
+	return ConflictsCollection
+}
