@@ -54,4 +54,9 @@ var Stock = map[string]string{
 	"timestamps": "github.com/syncgate/syncgate/guest/examples/timestamps",
 	"normalize":  "github.com/syncgate/syncgate/guest/examples/normalize",
 	"schemagate": "github.com/syncgate/syncgate/guest/schemagate",
+	// The conflict policies (docs/conflicts.md).
+	"lww":         "github.com/syncgate/syncgate/guest/policies/lww",
+	"version":     "github.com/syncgate/syncgate/guest/policies/version",
+	"transitions": "github.com/syncgate/syncgate/guest/policies/transitions",
+	"increments":  "github.com/syncgate/syncgate/guest/policies/increments",
 }

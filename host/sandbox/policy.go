@@ -114,7 +114,10 @@ func applyPolicy(op *syncgate.Op, v verdictPolicy, maxDepth int, guest string) e
 				return fmt.Errorf("inc.%s: not a number", f.Key)
 			}
 			if _, set := op.Data.Get(f.Key); set {
-				return fmt.Errorf("inc.%s: the field is also set by the data", f.Key)
+				// The addition replaces setting the field (copied: the
+				// op's data may share the decoded batch's array).
+				op.Data = append(syncgate.Doc(nil), op.Data...)
+				op.Data.Delete(f.Key)
 			}
 			w.Inc.Set(f.Key, f.Value)
 		}

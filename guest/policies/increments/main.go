@@ -1,0 +1,13 @@
+// Command increments is the counter-merging conflict policy: a PATCH of a
+// counter adds the client's change (new − old) instead of overwriting it.
+// See README.md.
+package main
+
+import "github.com/syncgate/syncgate/guest"
+
+func init() {
+	guest.Register(guest.Info{Name: "increments"}, handle)
+	guest.CheckSettings(check)
+}
+
+func main() {}

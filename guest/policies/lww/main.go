@@ -1,0 +1,12 @@
+// Command lww is the last-write-wins conflict policy: a write whose
+// timestamp is older than the stored document's loses. See README.md.
+package main
+
+import "github.com/syncgate/syncgate/guest"
+
+func init() {
+	guest.Register(guest.Info{Name: "lww", NeedsCurrent: true}, handle)
+	guest.CheckSettings(check)
+}
+
+func main() {}
