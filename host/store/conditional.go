@@ -56,6 +56,13 @@ func (m *Mongo) writeConditional(ctx context.Context, op syncgate.Op) (*syncgate
 			return nil, classify("conditional write", ctx.Err())
 		}
 	}
+	if m.FerretDB() {
+		unlock, err := m.lockDoc(ctx, op)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
 	wctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
 	defer cancel()
 	coll := m.db.Collection(op.Table)
