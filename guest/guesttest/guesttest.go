@@ -52,3 +52,54 @@ func TodoRequest(n int) []byte {
 	b.WriteString(`]}`)
 	return []byte(b.String())
 }
+
+// PolicyRequest is the Request JSON for a batch of n PATCHes as a PowerSync
+// client with previous values tracked sends them, of stored documents every
+// conflict policy (guest/policies) accepts with settings: a newer
+// updated_at, the next version, status pending → processing, a counter
+// 10 → 11.
+func PolicyRequest(n int, settings map[string]string) []byte {
+	var b strings.Builder
+	b.WriteString(`{"abi":1,"request_id":"bench","now":"2023-11-14T22:13:20Z","caller":{"user_id":"alice"},"settings":{`)
+	first := true
+	for k, v := range settings {
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		fmt.Fprintf(&b, "%q:%q", k, v)
+	}
+	b.WriteString(`},"ops":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"index":%d,"op":"PATCH","table":"items","id":"item-%06d","op_id":%d,"tx_id":1,`+
+			`"data":{"note":"edited %d","updated_at":"2026-11-28T10:00:01Z","version":3,"status":"processing","stock":11},"old":{"stock":10},`+
+			`"exists":true,"current":{"note":"first","updated_at":"2026-11-28T10:00:00Z","version":2,"status":"pending","stock":10}}`, i, i, i, i)
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}
+
+// PolicySettings are the settings PolicyRequest's batch needs, by guest.
+var PolicySettings = map[string]map[string]string{
+	"lww":         nil,
+	"version":     nil,
+	"transitions": {"items.status": "pending>processing>shipped"},
+	"increments":  {"items.fields": "stock"},
+}
+
+// BenchPolicy is Bench over PolicyRequest(n) with the guest's settings.
+func BenchPolicy(b *testing.B, name string, h guest.HandlerFunc, n int) {
+	req := PolicyRequest(n, PolicySettings[name])
+	b.Run(name+"/native", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if out := guest.ProcessWith(h, req); strings.Contains(string(out), `"reject":true`) || strings.Contains(string(out), `"error"`) {
+				b.Fatalf("the benchmark request was not accepted: %s", out)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/op-in-batch")
+	})
+}

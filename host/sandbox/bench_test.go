@@ -105,6 +105,11 @@ func BenchmarkGuest(b *testing.B) {
 	} {
 		b.Run(c.name+"/wasm", func(b *testing.B) { benchGuest(b, c.name, c.settings, c.mounts, guesttest.TodoRequest(100), 100) })
 	}
+	// The conflict policies, over PATCHes with stored documents and old values.
+	for _, name := range []string{"lww", "version", "transitions", "increments"} {
+		s := guesttest.PolicySettings[name]
+		b.Run(name+"/wasm", func(b *testing.B) { benchGuest(b, name, s, nil, guesttest.PolicyRequest(100, s), 100) })
+	}
 }
 
 // BenchmarkPipelineParallel runs the schema gate over batches of 10 from 1

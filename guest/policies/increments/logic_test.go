@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/guesttest"
 )
 
 func TestIncrements(t *testing.T) {
@@ -58,3 +59,6 @@ func TestIncrements(t *testing.T) {
 		t.Fatalf("bad field: %v", err)
 	}
 }
+
+// BenchmarkGuest/increments/native pairs with the sandbox's BenchmarkGuest/increments/wasm.
+func BenchmarkGuest(b *testing.B) { guesttest.BenchPolicy(b, "increments", handle, 100) }

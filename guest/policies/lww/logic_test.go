@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/guesttest"
 )
 
 func TestLWW(t *testing.T) {
@@ -72,3 +73,6 @@ func TestLWWOrderIndependent(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkGuest/lww/native pairs with the sandbox's BenchmarkGuest/lww/wasm.
+func BenchmarkGuest(b *testing.B) { guesttest.BenchPolicy(b, "lww", handle, 100) }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/guesttest"
 )
 
 func TestTransitions(t *testing.T) {
@@ -67,3 +68,6 @@ func TestTransitionsSettings(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkGuest/transitions/native pairs with the sandbox's BenchmarkGuest/transitions/wasm.
+func BenchmarkGuest(b *testing.B) { guesttest.BenchPolicy(b, "transitions", handle, 100) }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/guesttest"
 )
 
 func TestVersion(t *testing.T) {
@@ -45,3 +46,6 @@ func TestVersion(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkGuest/version/native pairs with the sandbox's BenchmarkGuest/version/wasm.
+func BenchmarkGuest(b *testing.B) { guesttest.BenchPolicy(b, "version", handle, 100) }
