@@ -12,16 +12,8 @@ import (
 
 // End-to-end tests of the conflict policies (guest/policies, docs/conflicts.md):
 // PowerSync client shapes (type, data, old, op_id, tx_id, metadata) through
-// the real binary on the embedded database.
-
-// needConditionalWrites skips a test whose writes filter on more than _id,
-// which mongostub refuses.
-func needConditionalWrites(t *testing.T) {
-	t.Helper()
-	if stubDB != nil {
-		t.Skip("SYNCGATE_TEST_MONGO_URI=mongostub: the stand-in answers only {_id} filters, and policies write with conditions")
-	}
-}
+// the real binary on the embedded database (ordered writes, document locks)
+// and, with SYNCGATE_TEST_MONGO_URI=mongostub, on the transaction path.
 
 // policyEnv runs guests with settings and no schemas.
 func policyEnv(t *testing.T, guests string, settings string) map[string]string {
@@ -70,7 +62,6 @@ func batch(entries ...string) string { return `{"batch":[` + strings.Join(entrie
 // uploads first, the newer edit is what stays, and the older one is settled
 // as configured (reject, drop, log).
 func TestLWWOfflineEditsConverge(t *testing.T) {
-	needConditionalWrites(t)
 	a := start(t, policyEnv(t, "lww:todos", "lww.todos.on_conflict:reject,lww.notes.on_conflict:log"))
 	older := `{"title":"from A","updated_at":"2026-11-28T10:00:01.000Z"}`
 	newer := `{"title":"from B","updated_at":"2026-11-28T10:00:02Z"}`
@@ -105,7 +96,6 @@ func TestLWWOfflineEditsConverge(t *testing.T) {
 // TestConflictSettlements: the same lost conflict rejected, dropped silently
 // or logged with the winner in syncgate_conflicts (and not dead-lettered).
 func TestConflictSettlements(t *testing.T) {
-	needConditionalWrites(t)
 	a := start(t, policyEnv(t, "lww", "lww.a.on_conflict:reject,lww.b.on_conflict:drop,lww.c.on_conflict:log"))
 	for _, table := range []string{"a", "b", "c"} {
 		upload(t, a, batch(entry("PUT", table, "x", 1, `{"v":"new","updated_at":"2026-11-28T10:00:02Z"}`, "")))
@@ -163,7 +153,6 @@ func sub(d bson.M, key string) map[string]any {
 // version, and a resend after a lost response is accepted without a second
 // increment.
 func TestVersionPolicy(t *testing.T) {
-	needConditionalWrites(t)
 	a := start(t, policyEnv(t, "version:orders", ""))
 	upload(t, a, batch(entry("PUT", "orders", "o1", 1, `{"note":"new"}`, "")))
 	if v := docs(t, a.db, "orders")["o1"]["version"]; fmt.Sprint(v) != "1" {
@@ -191,7 +180,6 @@ func TestVersionPolicy(t *testing.T) {
 // TestTransitionsPolicy: allowed moves pass, jumps and moves back lose, a
 // locked document takes no change.
 func TestTransitionsPolicy(t *testing.T) {
-	needConditionalWrites(t)
 	a := start(t, policyEnv(t, "transitions:orders", "transitions.orders.status:pending>processing>shipped;processing>cancelled,transitions.orders.locked:status=shipped|cancelled"))
 	check := func(body string, wantApplied int, wantReason string) {
 		t.Helper()
@@ -214,7 +202,6 @@ func TestTransitionsPolicy(t *testing.T) {
 // TestIncrementsResend: two clerks' sales from the same stock both count,
 // and resending a batch whose response was lost adds nothing.
 func TestIncrementsResend(t *testing.T) {
-	needConditionalWrites(t)
 	a := start(t, policyEnv(t, "increments:products", "increments.products.fields:stock|sold"))
 	upload(t, a, batch(entry("PUT", "products", "p1", 1, `{"name":"tea","stock":10,"sold":0}`, "")))
 	clerk1 := batch(entry("PATCH", "products", "p1", 2, `{"stock":9,"sold":1}`, `{"stock":10,"sold":0}`))
@@ -253,7 +240,6 @@ func TestPolicySettingsRefused(t *testing.T) {
 // TestPoliciesComposeWithSchemaGate: policies run in GUESTS order, the schema
 // gate last; a write a policy accepts is still validated.
 func TestPoliciesComposeWithSchemaGate(t *testing.T) {
-	needConditionalWrites(t)
 	env := schemaEnv(t)
 	env["GUESTS"] = "lww:todos"
 	// missing:accept lets the PATCH without completed_at reach the gate,
@@ -282,7 +268,6 @@ func TestPoliciesComposeWithSchemaGate(t *testing.T) {
 // version exactly one lands per version, and every increment counts once
 // however many times, and through which instance, it is resent.
 func TestPoliciesTwoInstances(t *testing.T) {
-	needConditionalWrites(t)
 	env := policyEnv(t, "version:orders,increments:products", "increments.products.fields:stock")
 	a, b := start(t, env), start(t, env)
 	apps := []*app{a, b}

@@ -11,8 +11,9 @@
 // What it models, and no more:
 //   - hello/isMaster as a replica-set primary (SetName), a mongos (Mongos) or
 //     a standalone; buildInfo as MongoDB 7.0 or as FerretDB (ferretdbVersion);
-//   - insert, update (replacement or $set, upsert), delete and find with the
-//     filters {}, {_id: v} and {_id: {$in: [...]}}, on documents kept in
+//   - insert, update (replacement, $set, $inc, $push; upsert), delete and find
+//     with the filters {}, {_id: v} and {_id: {$in: [...]}}, the first two with
+//     conditions on other fields (conditions.go), on documents kept in
 //     memory by _id (or acknowledged and dropped, Config.Discard), with the
 //     n/nModified/upserted counts MongoDB reports, ordered or unordered;
 //   - multi-document transactions by lsid and txnNumber: writes go to the
@@ -1119,8 +1120,8 @@ func ids(filter bson.Raw) ([]bson.RawValue, bool, error) {
 	if len(elems) == 0 {
 		return nil, true, nil
 	}
-	if len(elems) != 1 || elems[0].Key() != "_id" {
-		return nil, false, errors.New("mongostub: only {}, {_id: v} and {_id: {$in: [...]}} filters are supported")
+	if elems[0].Key() != "_id" {
+		return nil, false, errors.New("mongostub: only {}, {_id: v} and {_id: {$in: [...]}} filters are supported (with conditions on other fields: conditions.go)")
 	}
 	v := elems[0].Value()
 	if d, ok := v.DocumentOK(); ok {
@@ -1152,9 +1153,10 @@ func (s *Server) find(data colls, cmd Command) bson.Raw {
 			}
 		} else {
 			seen := map[string]bool{}
+			conds := conditions(filter)
 			for _, id := range want {
 				k := idKey(id)
-				if d, ok := c.get(k); ok && !seen[k] {
+				if d, ok := c.get(k); ok && !seen[k] && matches(d, conds) {
 					seen[k] = true
 					batch = append(batch, d)
 				}
@@ -1336,6 +1338,12 @@ func (s *Server) update(c *coll, st Statement, stmt bson.Raw) (int, int, *bson.R
 		return 1, 1, nil, nil
 	}
 	old, exists := c.get(idKey(id))
+	if exists && !matches(old, conditions(q)) {
+		if upsert { // the insert collides with the document that failed the filter
+			return 0, 0, nil, &WriteError{Code: 11000, Message: "E11000 duplicate key error collection: " + st.DB + "." + st.Collection + " index: _id_ dup key: { _id: " + id.String() + " }"}
+		}
+		return 0, 0, nil, nil
+	}
 	if !exists && !upsert {
 		return 0, 0, nil, nil
 	}
@@ -1385,8 +1393,15 @@ func (s *Server) updated(base bson.Raw, id bson.RawValue, u bson.Raw, operator b
 	}
 	uelems, _ := u.Elements()
 	for _, op := range uelems {
+		if op.Key() == "$inc" || op.Key() == "$push" {
+			var we *WriteError
+			if doc, we = applyOperator(doc, op); we != nil {
+				return nil, we
+			}
+			continue
+		}
 		if op.Key() != "$set" {
-			return nil, &WriteError{Code: 9, Message: "mongostub: only $set is supported, not " + op.Key()}
+			return nil, &WriteError{Code: 9, Message: "mongostub: only $set, $inc and $push are supported, not " + op.Key()}
 		}
 		set, ok := op.Value().DocumentOK()
 		if !ok {
@@ -1426,7 +1441,7 @@ func (s *Server) remove(c *coll, st Statement, stmt bson.Raw) (int, *WriteError)
 		return 1, nil
 	}
 	old, ok := c.get(idKey(want[0]))
-	if !ok {
+	if !ok || !matches(old, conditions(q)) {
 		return 0, nil
 	}
 	if we := s.refuse(st, old); we != nil {

@@ -107,11 +107,11 @@ func (m *Mongo) writeConditional(ctx context.Context, op syncgate.Op) (*syncgate
 			// A DELETE of a document already gone is done, not a conflict.
 			matched = r.DeletedCount > 0
 			if !matched {
-				n, cerr := coll.CountDocuments(wctx, bson.D{{Key: "_id", Value: idValue(op)}})
+				found, cerr := m.exists(wctx, coll, bson.D{{Key: "_id", Value: idValue(op)}})
 				if cerr != nil {
 					return nil, classify("conditional delete "+op.Table, cerr)
 				}
-				matched = n == 0
+				matched = !found
 			}
 		}
 	default:
@@ -135,11 +135,11 @@ func (m *Mongo) writeConditional(ctx context.Context, op syncgate.Op) (*syncgate
 	if op.Op == syncgate.Patch && len(op.Write.Inc) > 0 {
 		// No match: the increment was applied before (a resend), or the
 		// document changed or went away.
-		n, err := coll.CountDocuments(wctx, bson.D{{Key: "_id", Value: idValue(op)}, {Key: AppliedOpsField, Value: op.Write.IncKey}})
+		applied, err := m.exists(wctx, coll, bson.D{{Key: "_id", Value: idValue(op)}, {Key: AppliedOpsField, Value: op.Write.IncKey}})
 		if err != nil {
 			return nil, classify("conditional write "+op.Table, err)
 		}
-		if n > 0 {
+		if applied {
 			return nil, nil
 		}
 		if len(op.Write.Expect) == 0 {
@@ -148,6 +148,16 @@ func (m *Mongo) writeConditional(ctx context.Context, op syncgate.Op) (*syncgate
 		}
 	}
 	return conflictRejection(op, "the document changed since the write was checked"), nil
+}
+
+// exists reports whether a document matches filter (a find, not a count:
+// countDocuments is an aggregation).
+func (m *Mongo) exists(ctx context.Context, coll *mongo.Collection, filter bson.D) (bool, error) {
+	err := coll.FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 func conflictRejection(op syncgate.Op, reason string) *syncgate.Rejection {
