@@ -78,3 +78,24 @@ func TestConditionalWritesInTransaction(t *testing.T) {
 		t.Fatalf("Current shows %s: %v", store.AppliedOpsField, cur["products"]["p1"])
 	}
 }
+
+// TestConditionalStrict: in strict mode a lost conflict that its policy
+// logs does not end the batch; one it rejects does.
+func TestConditionalStrict(t *testing.T) {
+	_, st := openStub(t, mongostub.Config{SetName: "rs0"}, store.Options{AllOrNothing: true})
+	if _, err := st.Apply(t.Context(), []syncgate.Op{put(0, "orders", "o1", "version", int64(2))}); err != nil {
+		t.Fatal(err)
+	}
+	stale := func(mode string) syncgate.Op {
+		op := patch(0, "orders", "o1", "version", int64(2))
+		op.Write = &syncgate.WriteRule{Expect: doc("version", int64(1)), OnConflict: mode}
+		return op
+	}
+	rej, err := st.Apply(t.Context(), []syncgate.Op{stale("log"), put(1, "orders", "o2")})
+	if err != nil || len(rej) != 1 || rej[0].Code != syncgate.CodeConflict {
+		t.Fatalf("log: %v %+v", err, rej)
+	}
+	if _, err := st.Apply(t.Context(), []syncgate.Op{stale("reject"), put(1, "orders", "o3")}); syncgate.AsError(err).Code != syncgate.CodeBatchRejected {
+		t.Fatalf("reject: %v", err)
+	}
+}

@@ -367,7 +367,7 @@ func (m *Mongo) applyTxn(ctx context.Context, ops []syncgate.Op, committedBefore
 		if failed == nil || !errors.Is(err, failed) {
 			return nil, classify("transaction", err)
 		}
-		if m.opts.AllOrNothing {
+		if m.opts.AllOrNothing && !settledQuietly(failed.rej) {
 			return nil, refusedError(failed.rej, committedBefore)
 		}
 		rejected = append(rejected, failed.rej)
