@@ -344,20 +344,20 @@ func process(h HandlerFunc, input []byte, raw bool) []byte {
 
 // addNumbers is a+b for JSON numbers (a missing counts as 0), as $inc adds.
 func addNumbers(a, b any) any {
-	x, xok := Number(a)
+	x, xok := number(a)
 	if a == nil {
 		x, xok = 0, true
 	}
-	y, yok := Number(b)
+	y, yok := number(b)
 	if !xok || !yok {
 		return a
 	}
 	return json.Number(strconv.FormatFloat(x+y, 'g', -1, 64))
 }
 
-// Number returns v as a float64 when it is a JSON number (json.Number or a
+// number returns v as a float64 when it is a JSON number (json.Number or a
 // Go number).
-func Number(v any) (float64, bool) {
+func number(v any) (float64, bool) {
 	switch n := v.(type) {
 	case json.Number:
 		f, err := n.Float64()
