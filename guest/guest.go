@@ -36,6 +36,11 @@
 // every op of that call a rejection; the host discards the instance. A
 // Response whose "error" is set rejects every op with that reason.
 //
+// Within version 1, fields were added without breaking either side (each
+// side skips what it does not know): an op's old, metadata, op_id and tx_id,
+// and a verdict's expect, inc, on_conflict and rule (the conflict policies;
+// docs/conflicts.md). A guest that sets them needs a host that knows them.
+//
 // The sandbox gives a guest no network, no environment, no arguments, no
 // real clock (use Request.Now) and no files except read-only mounts the host
 // chooses (the schema gate sees the schemas folder at /schemas). Output to
@@ -331,8 +336,8 @@ func process(h HandlerFunc, input []byte, raw bool) []byte {
 			for f, val := range data {
 				merged[f] = val
 			}
-			for f, d := range v.Inc {
-				merged[f] = addNumbers(merged[f], d)
+			for f, d := range v.Inc { // the host adds to the stored value, whatever the data said
+				merged[f] = addNumbers(op.Current[f], d)
 			}
 			state[k] = docState{doc: merged, exists: op.Exists}
 		case "DELETE":
