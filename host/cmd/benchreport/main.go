@@ -36,7 +36,12 @@ var about = map[string]string{
 	"Gateway/path=standalone/gate=none/batch=100":    "issue #17: mongostub as a fast database (documents kept in memory), 8 clients, batches of mixed PUT/PATCH/DELETE rows alternating lists and todos; base: the raw driver's ordered BulkWrite per collection per batch; peer: one driver round trip per op, as PowerSync's Node demo backend writes; ours: POST /upload with a verified token",
 	"Gateway/path=standalone/gate=schemas/batch=100": "as above, with the stock schema gate on lists and todos",
 	"Gateway/path=replset/gate=none/batch=100":       "as above on a replica set: base in one transaction per batch (WithTransaction), ours one transaction per batch",
-	"LoadRSS": "16 simulated clients for 10 s through the schema gate: peak RSS of the whole test process (server, embedded FerretDB, clients)",
+	"Guest/lww":         "as above: a conflict policy over 100 PATCHes with stored documents and old values (guesttest.PolicyRequest)",
+	"Guest/version":     "as above",
+	"Guest/transitions": "as above",
+	"Guest/increments":  "as above",
+	"Policies/base":     "issue #19: POST /upload of 100 PATCHes of stored documents on the embedded database with no guest; Policies/<policy>: the same batch through that conflict policy (µs/op-in-batch; docs/conflicts.md)",
+	"LoadRSS":           "16 simulated clients for 10 s through the schema gate: peak RSS of the whole test process (server, embedded FerretDB, clients)",
 }
 
 // pairs maps a baseline's last name element to its partner's.
