@@ -163,7 +163,8 @@ func TestVersionPolicy(t *testing.T) {
 	if r := upload(t, a, a1); r.Applied != 1 {
 		t.Fatalf("A: %+v", r)
 	}
-	r := upload(t, a, batch(entry("PATCH", "orders", "o1", 2, `{"note":"B","version":2}`, `{"note":"new","version":1}`)))
+	// (B's connector names the data opData, as some community connectors do.)
+	r := upload(t, a, `{"batch":[{"op":"PATCH","type":"orders","id":"o1","op_id":2,"tx_id":2,"opData":{"note":"B","version":2},"old":{"note":"new","version":1}}]}`)
 	if len(r.Rejected) != 1 || r.Rejected[0].Code != "conflict" || !strings.Contains(r.Rejected[0].Reason, "based on version 1, the stored document is at 2") {
 		t.Fatalf("B: %+v", r)
 	}
