@@ -169,3 +169,15 @@ func TestSilentMisconfigurationRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestDeclaresPatterns(t *testing.T) {
+	declared := []string{"field", "*.field"}
+	for key, want := range map[string]bool{"field": true, "todos.field": true, "feild": false, "todos.feild": false} {
+		if got := declares(declared, key); got != want {
+			t.Errorf("%s: %v, want %v", key, got, want)
+		}
+	}
+	if !declares([]string{"*"}, "orders.status") {
+		t.Error(`"*" does not admit orders.status`)
+	}
+}

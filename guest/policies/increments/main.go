@@ -3,10 +3,13 @@
 // See README.md.
 package main
 
-import "github.com/syncgate/syncgate/guest"
+import (
+	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/policies/internal/setting"
+)
 
 func init() {
-	guest.Register(guest.Info{Name: "increments"}, handle)
+	guest.Register(guest.Info{Name: "increments", Settings: setting.Declare(known)}, handle)
 	guest.CheckSettings(check)
 }
 

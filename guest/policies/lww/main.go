@@ -2,10 +2,13 @@
 // timestamp is older than the stored document's loses. See README.md.
 package main
 
-import "github.com/syncgate/syncgate/guest"
+import (
+	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/policies/internal/setting"
+)
 
 func init() {
-	guest.Register(guest.Info{Name: "lww", NeedsCurrent: true}, handle)
+	guest.Register(guest.Info{Name: "lww", NeedsCurrent: true, Settings: setting.Declare(known)}, handle)
 	guest.CheckSettings(check)
 }
 

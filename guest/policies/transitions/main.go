@@ -5,7 +5,8 @@ package main
 import "github.com/syncgate/syncgate/guest"
 
 func init() {
-	guest.Register(guest.Info{Name: "transitions", NeedsCurrent: true}, handle)
+	// Its keys are field names: any key, checked by its own check.
+	guest.Register(guest.Info{Name: "transitions", NeedsCurrent: true, Settings: []string{"*"}}, handle)
 	guest.CheckSettings(check)
 }
 

@@ -3,10 +3,13 @@
 // README.md.
 package main
 
-import "github.com/syncgate/syncgate/guest"
+import (
+	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/policies/internal/setting"
+)
 
 func init() {
-	guest.Register(guest.Info{Name: "version", NeedsCurrent: true}, handle)
+	guest.Register(guest.Info{Name: "version", NeedsCurrent: true, Settings: setting.Declare(known)}, handle)
 	guest.CheckSettings(check)
 }
 

@@ -72,6 +72,16 @@ func slicesSorted[V any](m map[string]V) []string {
 	return keys
 }
 
+// Declare lists known's keys for guest.Info.Settings, each also in its
+// per-table form (the pattern *.key).
+func Declare(known map[string]Check) []string {
+	var out []string
+	for _, k := range slicesSorted(known) {
+		out = append(out, k, "*."+k)
+	}
+	return out
+}
+
 // Cache keeps the last parse: the host sends the same settings on every
 // call, so they are parsed once per instance.
 type Cache struct {
