@@ -324,3 +324,26 @@ func TestPoliciesTwoInstances(t *testing.T) {
 		t.Fatalf("stock %v, want %d (each increment once)", got, want)
 	}
 }
+
+// TestPoliciesCompose: lww and version on one table, in that order; a write
+// must pass both, and a lost conflict is settled by the policy that found it.
+func TestPoliciesCompose(t *testing.T) {
+	a := start(t, policyEnv(t, "lww:notes,version:notes", "lww.on_conflict:log,version.on_conflict:drop"))
+	upload(t, a, batch(entry("PUT", "notes", "n1", 1, `{"text":"0","updated_at":"2026-11-28T10:00:00Z"}`, "")))
+	// b: newer by timestamp, stale by version (a was based on the same
+	// version): version drops it. c: older by timestamp: lww logs it.
+	r := upload(t, a, batch(
+		entry("PATCH", "notes", "n1", 2, `{"text":"a","updated_at":"2026-11-28T10:00:01Z","version":2}`, ""),
+		entry("PATCH", "notes", "n1", 3, `{"text":"b","updated_at":"2026-11-28T10:00:02Z","version":2}`, ""),
+		entry("PATCH", "notes", "n1", 4, `{"text":"c","updated_at":"2026-11-28T09:00:00Z","version":3}`, ""),
+	))
+	if r.Applied != 1 || len(r.Rejected) != 0 {
+		t.Fatalf("%+v: want one applied, the others settled quietly", r)
+	}
+	if d := docs(t, a.db, "notes")["n1"]; d["text"] != "a" || fmt.Sprint(d["version"]) != "2" {
+		t.Fatalf("document %v", d)
+	}
+	if n := count(t, a.db, "syncgate_conflicts"); n != 1 {
+		t.Fatalf("%d conflicts logged, want 1 (the older timestamp: lww logs; the stale version is dropped)", n)
+	}
+}
