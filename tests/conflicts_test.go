@@ -125,7 +125,7 @@ func TestConflictSettlements(t *testing.T) {
 		t.Fatalf("conflicts: %v", logged)
 	}
 	for _, c := range logged {
-		winner, data := sub(c, "winner"), sub(c, "data")
+		winner, data := subDoc(c, "winner"), subDoc(c, "data")
 		if c["table"] != "c" || c["id"] != "x" || c["rule"] != "lww" || c["metadata"] != "device-2" || winner["v"] != "new" || data["v"] != "old" {
 			t.Fatalf("conflict record %v", c)
 		}
@@ -135,8 +135,8 @@ func TestConflictSettlements(t *testing.T) {
 	}
 }
 
-// sub is a nested document of d as a map.
-func sub(d bson.M, key string) map[string]any {
+// subDoc is a nested document of d as a map.
+func subDoc(d bson.M, key string) map[string]any {
 	out := map[string]any{}
 	switch v := d[key].(type) {
 	case bson.D:
