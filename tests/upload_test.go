@@ -367,6 +367,7 @@ var badEntries = []struct{ name, entry, code string }{
 	{"dotted key", `{"op":"PUT","table":"lists","id":"a","data":{"a.b":1}}`, "invalid_key"},
 	{"table with $", `{"op":"PUT","table":"li$ts","id":"a"}`, "invalid_table"},
 	{"system table", `{"op":"PUT","table":"system.js","id":"a"}`, "invalid_table"},
+	{"syncgate's own collection", `{"op":"PUT","table":"syncgate_locks","id":"a"}`, "invalid_table"},
 	{"id mismatch", `{"op":"PUT","table":"lists","id":"a","data":{"_id":"b"}}`, "id_mismatch"},
 	{"numeric id", `{"op":"PUT","table":"lists","id":5}`, "invalid_id"},
 	{"missing id", `{"op":"PUT","table":"lists","data":{}}`, "invalid_id"},

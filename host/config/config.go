@@ -19,6 +19,10 @@ import (
 	"github.com/caarlos0/env/v11"
 )
 
+// reservedPrefix is syncgate.ReservedPrefix (config imports nothing of the
+// host; TestReservedPrefix keeps the two equal).
+const reservedPrefix = "syncgate_"
+
 // Config is every setting syncgate has. The `env` tag names the variable;
 // `help` is printed by --help and in docs/configuration.md.
 type Config struct {
@@ -268,11 +272,11 @@ func (c *Config) problems() []Problem {
 	if c.MaxIDBytes < 1 {
 		bad("UPLOAD_MAX_ID_BYTES", "want at least 1, got %d", c.MaxIDBytes)
 	}
-	if c.DeadLetter == "" || strings.ContainsAny(c.DeadLetter, "$\x00") {
-		bad("DEAD_LETTER_COLLECTION", "%q is not a valid collection name", c.DeadLetter)
+	if c.DeadLetter == "" || strings.ContainsAny(c.DeadLetter, "$.\x00") || !strings.HasPrefix(c.DeadLetter, reservedPrefix) {
+		bad("DEAD_LETTER_COLLECTION", "%q: want a collection name starting with %s (clients cannot write those)", c.DeadLetter, reservedPrefix)
 	}
-	if c.Conflicts == "" || strings.ContainsAny(c.Conflicts, "$\x00") {
-		bad("CONFLICTS_COLLECTION", "%q is not a valid collection name", c.Conflicts)
+	if c.Conflicts == "" || strings.ContainsAny(c.Conflicts, "$.\x00") || !strings.HasPrefix(c.Conflicts, reservedPrefix) {
+		bad("CONFLICTS_COLLECTION", "%q: want a collection name starting with %s (clients cannot write those)", c.Conflicts, reservedPrefix)
 	}
 	if c.DBTimeout <= 0 {
 		bad("MONGO_TIMEOUT", "must be positive")

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/syncgate/syncgate/host/syncgate"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/configuration.md")
@@ -192,5 +194,17 @@ func TestIneffectiveSettingsWarned(t *testing.T) {
 	}
 	if w := (&Config{MongoURI: "mongodb://db", DevDBAddr: "127.0.0.1:27018", TokenAuth: "api-key", TokenAPIKeys: []string{"k"}}).IneffectiveSettings(); len(w) != 0 {
 		t.Errorf("defaults and used settings warned: %q", w)
+	}
+}
+
+func TestReservedPrefix(t *testing.T) {
+	if reservedPrefix != syncgate.ReservedPrefix {
+		t.Fatalf("config's %q is not syncgate.ReservedPrefix %q", reservedPrefix, syncgate.ReservedPrefix)
+	}
+	for _, name := range []string{"rejected", "syncgate.rejected", ""} {
+		c := Config{DeadLetter: name}
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "DEAD_LETTER_COLLECTION") {
+			t.Errorf("DEAD_LETTER_COLLECTION=%q: %v", name, err)
+		}
 	}
 }

@@ -18,6 +18,11 @@ import (
 type Kind int
 
 // The error kinds, from the client's point of view.
+// ReservedPrefix starts the names of syncgate's own collections (dead
+// letters, conflicts, locks); clients may not write collections named so,
+// and DEAD_LETTER_COLLECTION and CONFLICTS_COLLECTION must use it.
+const ReservedPrefix = "syncgate_"
+
 const (
 	Internal     Kind = iota // a bug or an unexpected failure: 500
 	Invalid                  // malformed request: 400

@@ -385,7 +385,9 @@ func entry(i int, v any, lim Limits) (syncgate.Op, error) {
 }
 
 // checkTable enforces MongoDB's collection name rules and keeps clients out
-// of system collections.
+// of system collections and of syncgate's own (dead letters, conflicts, the
+// conditional-write locks: a client that could write syncgate_locks could
+// hold other clients' writes), whatever the allow-list says.
 func checkTable(name string) error {
 	switch {
 	case name == "":
@@ -398,6 +400,8 @@ func checkTable(name string) error {
 		return fmt.Errorf("%q contains a dot", name)
 	case strings.HasPrefix(name, "system"):
 		return fmt.Errorf("%q is reserved (system collections)", name)
+	case strings.HasPrefix(name, syncgate.ReservedPrefix):
+		return fmt.Errorf("%q is reserved (syncgate's own collections start with %s)", name, syncgate.ReservedPrefix)
 	}
 	return nil
 }

@@ -104,6 +104,8 @@ var hostileBodies = []struct {
 	{"table with NUL", `{"batch":[{"op":"PUT","table":"a\u0000b","id":"a"}]}`, "invalid_table", "NUL", syncgate.Invalid},
 	{"system table", `{"batch":[{"op":"PUT","table":"system.users","id":"a"}]}`, "invalid_table", "", syncgate.Invalid},
 	{"system prefix", `{"batch":[{"op":"PUT","table":"systemx","id":"a"}]}`, "invalid_table", "reserved", syncgate.Invalid},
+	{"syncgate's locks", `{"batch":[{"op":"PUT","table":"syncgate_locks","id":"a"}]}`, "invalid_table", "reserved", syncgate.Invalid},
+	{"syncgate's dead letters", `{"batch":[{"op":"DELETE","table":"syncgate_rejected","id":"a"}]}`, "invalid_table", "reserved", syncgate.Invalid},
 	{"long table", `{"batch":[{"op":"PUT","table":"` + strings.Repeat("t", 121) + `","id":"a"}]}`, "invalid_table", "120", syncgate.Invalid},
 	{"missing id", `{"batch":[{"op":"PUT","table":"l","data":{}}]}`, "invalid_id", "batch[0].id: missing", syncgate.Invalid},
 	{"empty id", `{"batch":[{"op":"PUT","table":"l","id":""}]}`, "invalid_id", "empty", syncgate.Invalid},
