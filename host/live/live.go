@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/syncgate/syncgate/host/config"
+	"github.com/syncgate/syncgate/host/pipeline"
 	"github.com/syncgate/syncgate/host/sandbox"
 	"github.com/syncgate/syncgate/host/schemas"
 	"github.com/syncgate/syncgate/host/syncgate"
@@ -37,7 +38,7 @@ type Rules struct {
 	schemas  *schemas.Set // nil: no schema files
 	tables   map[string]bool
 	warnings []string
-	pipeline *sandbox.Pipeline
+	pipeline *pipeline.Pipeline
 	inflight sync.WaitGroup
 }
 
@@ -58,7 +59,7 @@ func (r *Rules) Warnings() []string {
 func (r *Rules) Schemas() *schemas.Set { return r.schemas }
 
 // Pipeline is the guest pipeline (possibly without stages).
-func (r *Rules) Pipeline() *sandbox.Pipeline { return r.pipeline }
+func (r *Rules) Pipeline() *pipeline.Pipeline { return r.pipeline }
 
 // PrepareID types op's id as the schemas declare.
 func (r *Rules) PrepareID(op *syncgate.Op) error { return r.schemas.PrepareID(op) }
@@ -329,7 +330,7 @@ func declares(declared []string, key string) bool {
 
 // loadPipeline compiles every configured guest concurrently and fills their
 // pools. Any failure refuses the whole pipeline, naming the file.
-func (l *Reloader) loadPipeline(ctx context.Context, schemaTables []string) (*sandbox.Pipeline, error) {
+func (l *Reloader) loadPipeline(ctx context.Context, schemaTables []string) (*pipeline.Pipeline, error) {
 	cfg := l.cfg
 	specs := pipelineSpec(cfg, schemaTables)
 	type result struct {
@@ -368,7 +369,7 @@ func (l *Reloader) loadPipeline(ctx context.Context, schemaTables []string) (*sa
 			results[i] <- result{g: g, err: err}
 		}()
 	}
-	stages := make([]sandbox.Stage, len(specs))
+	stages := make([]pipeline.Stage, len(specs))
 	var errs []error
 	for i := range specs {
 		r := <-results[i]
@@ -376,7 +377,7 @@ func (l *Reloader) loadPipeline(ctx context.Context, schemaTables []string) (*sa
 			errs = append(errs, r.err)
 			continue
 		}
-		stages[i] = sandbox.Stage{Guest: r.g, Tables: specs[i].tables}
+		stages[i] = pipeline.Stage{Guest: r.g, Tables: specs[i].tables}
 	}
 	if len(errs) > 0 {
 		for _, s := range stages {
@@ -386,7 +387,7 @@ func (l *Reloader) loadPipeline(ctx context.Context, schemaTables []string) (*sa
 		}
 		return nil, errors.Join(errs...)
 	}
-	return sandbox.NewPipeline(stages, cfg.MaxDepth), nil
+	return pipeline.NewPipeline(stages, cfg.MaxDepth), nil
 }
 
 // Fingerprint summarises the guest and schema files for change polling.

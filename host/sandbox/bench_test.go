@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/tetratelabs/wazero"
 
@@ -17,33 +14,11 @@ import (
 	"github.com/syncgate/syncgate/guest/schemagate/schemaset"
 	"github.com/syncgate/syncgate/host/sandbox/internal/rewrite"
 	"github.com/syncgate/syncgate/host/sandbox/internal/wasmtest"
-	"github.com/syncgate/syncgate/host/syncgate"
 )
 
 // Benchmarks named …/base and …/ours are reported as pairs by task bench;
 // the native halves of guest benchmarks live in the guests' own packages
 // under the same names.
-
-// todoDoc is a ~300-byte row of the demo's todos table.
-func todoDoc(i int) syncgate.Doc {
-	return syncgate.Doc{
-		{Key: "created_at", Value: "2024-05-01 10:00:00"},
-		{Key: "description", Value: fmt.Sprintf("Buy oat milk, bread and coffee for the week ahead, item number %06d", i)},
-		{Key: "completed", Value: int64(i % 2)},
-		{Key: "completed_at", Value: nil},
-		{Key: "created_by", Value: "3f9a8c1e-2b7d-4e6f-9a1c-5d8e7f6a4b3c"},
-		{Key: "completed_by", Value: nil},
-		{Key: "list_id", Value: "0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b10"},
-	}
-}
-
-func todoBatch(n int) *syncgate.Batch {
-	ops := make([]syncgate.Op, n)
-	for i := range ops {
-		ops[i] = syncgate.Op{Index: i, Op: syncgate.Put, Table: "todos", ID: fmt.Sprintf("7c1e9f0a-3d2b-4a8e-b6f1-%012d", i), Data: todoDoc(i)}
-	}
-	return &syncgate.Batch{Ops: ops, Caller: syncgate.Caller{UserID: "alice"}, RequestID: "bench", Received: time.Unix(1700000000, 0).UTC()}
-}
 
 // BenchmarkCallOverhead: checkout, a no-op export call and return (base)
 // against a whole ABI round trip of an empty request through the echo
@@ -112,35 +87,6 @@ func BenchmarkGuest(b *testing.B) {
 	}
 }
 
-// BenchmarkPipelineParallel runs the schema gate over batches of 10 from 1
-// and 2 concurrent callers (pool of 2): throughput must scale with cores.
-func BenchmarkPipelineParallel(b *testing.B) {
-	schemas, _ := filepath.Abs("../../tests/testdata/schemas")
-	rt := newRuntime(b, Limits{}, nil)
-	g := load(b, rt, "schemagate", 2, nil, Mount{HostDir: schemas, GuestPath: "/schemas"})
-	p := NewPipeline([]Stage{{Guest: g}}, 64)
-	batch := todoBatch(10)
-	for _, callers := range []int{1, 2} {
-		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-			var wg sync.WaitGroup
-			per := b.N/callers + 1
-			b.ResetTimer()
-			for range callers {
-				wg.Go(func() {
-					for range per {
-						if _, _, err := p.Run(context.Background(), batch, nil); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			b.ReportMetric(float64(per*callers*len(batch.Ops))/b.Elapsed().Seconds(), "ops/s")
-		})
-	}
-}
-
 // BenchmarkStartup loads the schema gate with a pool of 2: cold (empty
 // compilation cache) is the base, warm (cache on disk) is ours.
 func BenchmarkStartup(b *testing.B) {
@@ -188,7 +134,7 @@ func BenchmarkDeadlineModes(b *testing.B) {
 
 func benchGateMode(b *testing.B, mode DeadlineMode) {
 	schemas, _ := filepath.Abs("../../tests/testdata/schemas")
-	batch := todoBatch(100)
+	req := guesttest.TodoRequest(100)
 	rt, err := NewRuntime(context.Background(), RuntimeConfig{CacheDir: filepath.Join(os.TempDir(), "syncgate-bench-cache-"+mode.String()), Deadlines: mode})
 	if err != nil {
 		b.Fatal(err)
@@ -199,10 +145,9 @@ func benchGateMode(b *testing.B, mode DeadlineMode) {
 		b.Fatal(err)
 	}
 	defer g.Close(context.Background())
-	p := NewPipeline([]Stage{{Guest: g}}, 64)
 	for b.Loop() {
-		if _, rej, err := p.Run(context.Background(), batch, nil); err != nil || len(rej) > 0 {
-			b.Fatal(err, rej)
+		if out, err := g.Call(context.Background(), req); err != nil || bytes.Contains(out, []byte(`"reject":true`)) {
+			b.Fatal(err, string(out))
 		}
 	}
 }

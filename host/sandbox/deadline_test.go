@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"runtime"
@@ -181,11 +182,11 @@ func TestDeadlineModes(t *testing.T) {
 				t.Fatalf("hanging init refused after %v", d)
 			}
 			g := load(t, rt, "hostile", 1, nil)
-			p := NewPipeline([]Stage{{Guest: g}}, 64)
 			start = time.Now()
-			_, rej, err := p.Run(context.Background(), batch(put("loop", "a", nil)), nil)
-			if err != nil || len(rej) != 1 || !strings.Contains(rej[0].Reason, "deadline") {
-				t.Fatalf("looping guest: %v %v", rej, err)
+			_, err = g.Call(context.Background(), request("loop"))
+			var ce *CallError
+			if !errors.As(err, &ce) || !strings.Contains(ce.Reason, "deadline") {
+				t.Fatalf("looping guest: %v", err)
 			}
 			if d := time.Since(start); d > 5*time.Second {
 				t.Fatalf("stopped after %v, deadline 300ms", d)
@@ -194,18 +195,14 @@ func TestDeadlineModes(t *testing.T) {
 				t.Fatalf("timeouts = %d", g.Stats().Timeouts.Load())
 			}
 			waitFull(t, g)
-			acc, rej, err := p.Run(context.Background(), batch(put("fine", "b", nil)), nil)
-			if err != nil || len(acc) != 1 {
-				t.Fatalf("after the timeout: %v %v", rej, err)
+			if out, err := g.Call(context.Background(), request("fine")); err != nil || !bytes.Contains(out, []byte(`"index":0`)) {
+				t.Fatalf("after the timeout: %s %v", out, err)
 			}
 			// A caller that goes away stops the guest too, without counting a trap.
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
-			_, rej, err = p.Run(ctx, batch(put("loop", "c", nil)), nil)
-			if err == nil && (len(rej) != 1 || !strings.Contains(rej[0].Reason, "request ended")) {
-				t.Fatalf("canceled call: %v", rej)
-			}
-			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			_, err = g.Call(ctx, request("loop"))
+			if !errors.As(err, &ce) || !strings.Contains(ce.Reason, "request ended") {
 				t.Fatalf("canceled call: %v", err)
 			}
 			if n := g.Stats().Traps.Load(); n != 0 {

@@ -2,7 +2,7 @@
 // hosted by wazero. It owns the runtime and its on-disk compilation cache,
 // the pools of warm instances, the host side of the ABI (documented in the
 // guest package), the limits (memory, deadline, output size, captured
-// stdout/stderr) and the Pipeline that runs guests over a batch.
+// stdout/stderr). host/pipeline runs guests over a batch through Guest's methods.
 //
 // It is the only package that imports wazero. It never logs: guest output
 // goes to the writer the caller gives, errors go back to the caller.
@@ -520,7 +520,7 @@ func (g *Guest) discard(in *instance) {
 
 // Close waits for background replacements and closes every idle instance
 // and the compiled module. In-flight calls finish first when the caller
-// waits for them (the Pipeline does).
+// waits for them (pipeline.Pipeline does).
 func (g *Guest) Close(ctx context.Context) {
 	if g.closed.Swap(true) {
 		return

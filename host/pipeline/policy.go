@@ -1,14 +1,10 @@
-package sandbox
+package pipeline
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
-
-	"github.com/syncgate/syncgate/guest"
 
 	"github.com/syncgate/syncgate/host/strictjson"
 	"github.com/syncgate/syncgate/host/syncgate"
@@ -135,31 +131,5 @@ func applyPolicy(op *syncgate.Op, v verdictPolicy, maxDepth int, guest string) e
 		w.Rule += "+" + rule
 	}
 	op.Write = w
-	return nil
-}
-
-// CheckSettings calls g once with no ops and its settings: a guest that
-// checks its settings (guest.CheckSettings) answers an error for a bad one.
-// The reloader refuses the pipeline then, so a bad setting is a start-up
-// error naming the guest (and the guest's message the table and key).
-func (g *Guest) CheckSettings(ctx context.Context) error {
-	in, err := json.Marshal(map[string]any{"abi": guest.ABIVersion, "request_id": "settings-check",
-		"now": time.Unix(0, 0).UTC(), "caller": map[string]any{"user_id": ""}, "settings": g.Settings(), "ops": []any{}})
-	if err != nil {
-		return err
-	}
-	out, err := g.Call(ctx, in)
-	if err != nil {
-		return fmt.Errorf("guest %s: settings check: %w", g.Name(), err)
-	}
-	var resp struct {
-		Error string `json:"error"`
-	}
-	if err := json.Unmarshal(out, &resp); err != nil {
-		return fmt.Errorf("guest %s: settings check: bad answer: %w", g.Name(), err)
-	}
-	if resp.Error != "" {
-		return fmt.Errorf("guest %s: GUEST_SETTINGS: %s", g.Name(), resp.Error)
-	}
 	return nil
 }

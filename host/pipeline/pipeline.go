@@ -1,4 +1,9 @@
-package sandbox
+// Package pipeline runs a batch through its guests in order: it owns the
+// stages (which guest runs for which tables), the host's side of the
+// request and response wire, verdicts and what conflict policies add to an
+// op. It calls guests only through sandbox.Guest's methods and knows no
+// HTTP and no database.
+package pipeline
 
 import (
 	"bytes"
@@ -9,13 +14,14 @@ import (
 	"time"
 
 	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/host/sandbox"
 	"github.com/syncgate/syncgate/host/strictjson"
 	"github.com/syncgate/syncgate/host/syncgate"
 )
 
 // Stage is one guest and the tables it runs for (nil: every table).
 type Stage struct {
-	Guest  *Guest
+	Guest  *sandbox.Guest
 	Tables map[string]bool
 }
 
@@ -23,9 +29,7 @@ func (s Stage) applies(table string) bool { return s.Tables == nil || s.Tables[t
 
 // Pipeline runs a batch through its stages in order: each stage sees the
 // ops still accepted, possibly changed by earlier stages. It implements
-// upload.Pipeline. It uses only Guest's exported methods, so it can move to
-// its own package once the sandbox's tests no longer build pipelines
-// in-package (deadline_test.go, sandbox_test.go and bench_test.go do).
+// upload.Pipeline. It uses only sandbox.Guest's exported methods.
 type Pipeline struct {
 	stages   []Stage
 	maxDepth int
@@ -85,7 +89,7 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 		}
 		out, err := st.Guest.Call(ctx, input)
 		if err != nil {
-			var ce *CallError
+			var ce *sandbox.CallError
 			if !errors.As(err, &ce) {
 				if ctx.Err() != nil {
 					return nil, nil, &syncgate.Error{Kind: syncgate.Unavailable, Code: syncgate.CodeGuestUnavailable,
