@@ -86,12 +86,14 @@ func (d *Decoder) More() bool {
 func (d *Decoder) read() (jsontext.Token, error) {
 	t, err := d.dec.ReadToken()
 	if err != nil {
-		return t, jsonError(err)
+		return t, JSONError(err)
 	}
 	return t, nil
 }
 
-func jsonError(err error) error {
+// JSONError turns a jsontext read error into an Invalid *syncgate.Error
+// that says where the JSON broke.
+func JSONError(err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return Invalid(syncgate.CodeInvalidJSON, "body ends too early")
 	}

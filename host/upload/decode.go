@@ -105,20 +105,9 @@ func invalid(code syncgate.Code, format string, args ...any) *syncgate.Error {
 func (d *decoder) token() (jsontext.Token, error) {
 	t, err := d.dec.ReadToken()
 	if err != nil {
-		return t, jsonError(err)
+		return t, strictjson.JSONError(err)
 	}
 	return t, nil
-}
-
-func jsonError(err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return invalid(syncgate.CodeInvalidJSON, "body ends too early")
-	}
-	var se *jsontext.SyntacticError
-	if errors.As(err, &se) {
-		return invalid(syncgate.CodeInvalidJSON, "invalid JSON at byte %d: %s", se.ByteOffset, se.Err)
-	}
-	return invalid(syncgate.CodeInvalidJSON, "invalid JSON: %s", err.Error())
 }
 
 // more reports whether the current object or array has another member (an
@@ -151,7 +140,7 @@ func (d *decoder) batch() ([]syncgate.Op, []syncgate.Rejection, error) {
 		seen[key] = true
 		if key != "batch" {
 			if err := d.dec.SkipValue(); err != nil {
-				return nil, nil, jsonError(err)
+				return nil, nil, strictjson.JSONError(err)
 			}
 			continue
 		}
@@ -187,7 +176,7 @@ func (d *decoder) entries() ([]syncgate.Op, []syncgate.Rejection, error) {
 		}
 		raw, err := d.dec.ReadValue() // valid until the next read: decoded at once
 		if err != nil {
-			return nil, nil, jsonError(err)
+			return nil, nil, strictjson.JSONError(err)
 		}
 		if d.entry == nil {
 			d.entry = newEntryDecoder(raw, d.lim)
