@@ -159,6 +159,7 @@ func TestReliabilityOutage(t *testing.T) {
 	res := <-done
 	t.Log(res.Summary())
 	if len(res.Unexpected) > 0 || res.Unacknowledged > 0 {
+		logErrors(t, a) // the cause of a 500 is only in the server's log
 		t.Fatalf("unexpected answers: %v %v unacknowledged %d", res.Statuses, res.Unexpected, res.Unacknowledged)
 	}
 	if res.Statuses[503] == 0 {
@@ -291,5 +292,14 @@ func TestReliabilityHostileClients(t *testing.T) {
 	big := do(t, "GET", a.url+"/healthz", map[string]string{"X-Big": strings.Repeat("a", 100<<10)}, nil)
 	if big.status != 431 {
 		t.Fatalf("oversized headers: %d, want 431", big.status)
+	}
+}
+
+// logErrors prints the server's ERROR records.
+func logErrors(t *testing.T, a *app) {
+	for _, l := range strings.Split(a.logs.String(), "\n") {
+		if strings.Contains(l, `"level":"ERROR"`) {
+			t.Log(l)
+		}
 	}
 }

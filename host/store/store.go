@@ -648,7 +648,16 @@ func isTransient(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "server selection") || strings.Contains(msg, "connection refused") ||
-		strings.Contains(msg, "no reachable servers")
+		strings.Contains(msg, "no reachable servers") || ferretInterrupted(err)
+}
+
+// ferretInterrupted reports FerretDB's answer to a command it was running
+// while it shut down: an InternalError (code 1) whose message ends in
+// "context canceled" (seen in TestReliabilityOutage as a 500: the database
+// stopped mid-update). MongoDB says InterruptedAtShutdown (11600) there.
+func ferretInterrupted(err error) bool {
+	var sse mongo.ServerError
+	return errors.As(err, &sse) && sse.HasErrorCode(1) && strings.Contains(err.Error(), "context canceled")
 }
 
 // transientCodes are MongoDB error codes that mean "try again later".

@@ -707,3 +707,25 @@ func TestApplyGroupsByCollection(t *testing.T) {
 		t.Errorf("commands %q", got)
 	}
 }
+
+// TestFerretDBShutdownIsTransient: FerretDB answers a command it was running
+// when it stopped with InternalError "… context canceled"; that is a 503 the
+// client retries (it was a 500 in TestReliabilityOutage), while another
+// InternalError stays an internal error.
+func TestFerretDBShutdownIsTransient(t *testing.T) {
+	for _, tc := range []struct {
+		msg       string
+		transient bool
+	}{
+		{"[msg_update.go:133 handler.(*Handler).updateDocument] [db.go:167 fsql.(*DB).InTransaction] context canceled", true},
+		{"something else broke", false},
+	} {
+		s, st := openStub(t, mongostub.Config{FerretDB: true}, store.Options{})
+		s.AddFault(mongostub.Fault{Command: "update", Times: 1, Code: 1, CodeName: "InternalError", Message: tc.msg})
+		_, err := st.Apply(t.Context(), []syncgate.Op{put(0, "lists", "a")})
+		var se *syncgate.Error
+		if got := errors.As(err, &se) && se.Kind == syncgate.Unavailable; got != tc.transient {
+			t.Errorf("%q: error %v; transient %v, want %v", tc.msg, err, got, tc.transient)
+		}
+	}
+}
