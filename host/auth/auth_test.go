@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -463,5 +464,52 @@ func TestUpstreamExchange(t *testing.T) {
 	}
 	if fetches > 2 {
 		t.Errorf("JWKS fetched %d times; refetch on unknown kid must be rate limited", fetches)
+	}
+}
+
+// TestVerifierRemembersTokens: a verified token is remembered, so the
+// signature is not checked again; a remembered token past its expiry is
+// refused as expired; a token differing only in its signature is refused;
+// the memory is bounded.
+func TestVerifierRemembersTokens(t *testing.T) {
+	ks := templateKeySet(t)
+	m, err := NewMinter(ks, aud, "", 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	minted, err := m.Mint("u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewVerifier(ks, aud)
+	for range 2 {
+		if c, err := v.Verify(minted.Token); err != nil || c.UserID != "u" {
+			t.Fatalf("verify: %v %v", c, err)
+		}
+	}
+	if len(v.verified) != 1 {
+		t.Fatalf("%d tokens remembered, want 1", len(v.verified))
+	}
+	// Another signature on the same header and claims: not the remembered token.
+	i := strings.LastIndexByte(minted.Token, '.')
+	forged := minted.Token[:i+1] + base64.RawURLEncoding.EncodeToString(make([]byte, 256))
+	if _, err := v.Verify(forged); err == nil {
+		t.Fatal("a token with another signature was accepted")
+	}
+	// Past its expiry (and the leeway) the remembered token is refused.
+	v.now = func() time.Time { return time.Now().Add(2*time.Minute + Leeway + time.Second) }
+	if _, err := v.Verify(minted.Token); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("expired remembered token: %v", err)
+	}
+	if len(v.verified) != 0 {
+		t.Fatalf("an expired token stays remembered")
+	}
+	// Bounded: the memory is cleared when full.
+	v.now = time.Now
+	for i := range maxVerified + 10 {
+		v.remember(fmt.Sprint(i), verifiedToken{exp: time.Now().Add(time.Hour)})
+	}
+	if len(v.verified) > maxVerified {
+		t.Fatalf("%d tokens remembered, bound %d", len(v.verified), maxVerified)
 	}
 }
