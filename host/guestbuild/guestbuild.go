@@ -60,3 +60,32 @@ var Stock = map[string]string{
 	"transitions": "github.com/syncgate/syncgate/guest/policies/transitions",
 	"increments":  "github.com/syncgate/syncgate/guest/policies/increments",
 }
+
+// Run is a test package's TestMain body: it builds pkgs into a new
+// temporary folder, points *dir at it, runs the tests and removes the
+// folder, and returns the exit code for os.Exit. A build failure panics:
+// no test could run.
+func Run(m interface{ Run() int }, pkgs map[string]string, dir *string) int {
+	d, err := os.MkdirTemp("", "syncgate-guests-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(d)
+	if err := Build(d, pkgs); err != nil {
+		panic(err)
+	}
+	*dir = d
+	return m.Run()
+}
+
+// With is Stock plus extra (name → package).
+func With(extra map[string]string) map[string]string {
+	pkgs := make(map[string]string, len(Stock)+len(extra))
+	for n, p := range Stock {
+		pkgs[n] = p
+	}
+	for n, p := range extra {
+		pkgs[n] = p
+	}
+	return pkgs
+}

@@ -20,17 +20,7 @@ import (
 var guestsDir string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "live-guests-")
-	if err != nil {
-		panic(err)
-	}
-	guestsDir = dir
-	if err := guestbuild.Build(dir, map[string]string{"echo": guestbuild.Stock["echo"]}); err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(guestbuild.Run(m, map[string]string{"echo": guestbuild.Stock["echo"]}, &guestsDir))
 }
 
 func newReloader(t *testing.T, cfg config.Config) *Reloader {

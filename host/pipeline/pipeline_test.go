@@ -25,21 +25,7 @@ import (
 var wasmDir string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "pipeline-guests-")
-	if err != nil {
-		panic(err)
-	}
-	wasmDir = dir
-	pkgs := map[string]string{"hostile": "../sandbox/testdata/hostile"}
-	for n, p := range guestbuild.Stock {
-		pkgs[n] = p
-	}
-	if err := guestbuild.Build(dir, pkgs); err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(guestbuild.Run(m, guestbuild.With(map[string]string{"hostile": "../sandbox/testdata/hostile"}), &wasmDir))
 }
 
 func newRuntime(t testing.TB, lim sandbox.Limits, out *bytes.Buffer) *sandbox.Runtime {

@@ -21,21 +21,7 @@ import (
 var wasmDir string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "sandbox-guests-")
-	if err != nil {
-		panic(err)
-	}
-	wasmDir = dir
-	pkgs := map[string]string{"hostile": "./testdata/hostile", "badabi": "./testdata/badabi"}
-	for n, p := range guestbuild.Stock {
-		pkgs[n] = p
-	}
-	if err := guestbuild.Build(dir, pkgs); err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(guestbuild.Run(m, guestbuild.With(map[string]string{"hostile": "./testdata/hostile", "badabi": "./testdata/badabi"}), &wasmDir))
 }
 
 func readWasm(t testing.TB, name string) []byte {
