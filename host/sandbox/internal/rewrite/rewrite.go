@@ -199,8 +199,7 @@ const (
 // layout is what the rewrite knows of a module before writing it.
 type layout struct {
 	types, importedFuncs, definedFuncs, globals, tables, memories uint32
-	funcTypes                                                     []uint32 // type of each function, imports first
-	bulk                                                          bool     // the rewrite adds the bulk-memory helpers
+	bulk                                                          bool // the rewrite adds the bulk-memory helpers
 }
 
 func (l *layout) totalFuncs() uint32 { return l.importedFuncs + l.definedFuncs }
@@ -479,7 +478,6 @@ func (l *layout) readImports(p []byte) error {
 		if t >= l.types {
 			return malformed("import %d has type %d, which does not exist", i, t)
 		}
-		l.funcTypes = append(l.funcTypes, t)
 		l.importedFuncs++
 		return nil
 	})
@@ -499,7 +497,6 @@ func (l *layout) readFunctions(p []byte, lim Limits) error {
 		if t >= l.types {
 			return malformed("function %d has type %d, which does not exist", i, t)
 		}
-		l.funcTypes = append(l.funcTypes, t)
 		return nil
 	})
 	return err
@@ -578,7 +575,7 @@ func constExpr(r *reader) ([]byte, error) {
 	}
 	switch op {
 	case 0x41:
-		_, err = r.s32()
+		err = r.s32()
 	case 0x42:
 		err = r.s64()
 	case 0x43:
@@ -1052,8 +1049,7 @@ func (r *reader) instruction(op byte) (uint32, error) {
 	case op == 0x3f || op == 0x40: // memory.size, memory.grow
 		return 0, r.zero("the memory index")
 	case op == 0x41:
-		_, err := r.s32()
-		return 0, err
+		return 0, r.s32()
 	case op == 0x42:
 		return 0, r.s64()
 	case op == 0x43:
@@ -1265,29 +1261,22 @@ func (r *reader) u32() (uint32, error) {
 	return 0, malformed("u32 LEB128 number too long")
 }
 
-// s32 reads a signed LEB128 number: at most five bytes, the fifth's unused
-// bits a sign extension.
-func (r *reader) s32() (int32, error) {
-	var v int64
+// s32 skips a signed LEB128 number: at most five bytes, the fifth's unused
+// bits a sign extension (the value itself is never needed).
+func (r *reader) s32() error {
 	for i := 0; i < 5; i++ {
 		c, err := r.byte()
 		if err != nil {
-			return 0, err
+			return err
 		}
-		if i == 4 && c&0x80 != 0 {
-			return 0, malformed("s32 LEB128 number too long")
+		if i == 4 && (c&0x80 != 0 || (c&0x78 != 0 && c&0x78 != 0x78)) {
+			return malformed("s32 LEB128 number too long or over 32 bits")
 		}
-		if i == 4 && c&0x78 != 0 && c&0x78 != 0x78 {
-			return 0, malformed("s32 LEB128 number over 32 bits")
-		}
-		v |= int64(c&0x7f) << (7 * i)
 		if c&0x80 == 0 {
-			shift := 7 * (i + 1)
-			v = v << (64 - shift) >> (64 - shift)
-			return int32(v), nil
+			return nil
 		}
 	}
-	return 0, malformed("s32 LEB128 number too long")
+	return malformed("s32 LEB128 number too long")
 }
 
 // s64 skips a signed LEB128 number: at most ten bytes, the tenth's unused
