@@ -349,32 +349,15 @@ func process(h HandlerFunc, input []byte, raw bool) []byte {
 
 // addNumbers is a+b for JSON numbers (a missing counts as 0), as $inc adds.
 func addNumbers(a, b any) any {
-	x, xok := number(a)
+	x, xok := wire.Float(a)
 	if a == nil {
 		x, xok = 0, true
 	}
-	y, yok := number(b)
+	y, yok := wire.Float(b)
 	if !xok || !yok {
 		return a
 	}
 	return json.Number(strconv.FormatFloat(x+y, 'g', -1, 64))
-}
-
-// number returns v as a float64 when it is a JSON number (json.Number or a
-// Go number).
-func number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil
-	case float64:
-		return n, true
-	case int64:
-		return float64(n), true
-	case int:
-		return float64(n), true
-	}
-	return 0, false
 }
 
 func mustJSON(r Response) []byte {

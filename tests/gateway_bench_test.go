@@ -50,7 +50,7 @@ type gwOp struct {
 // it PUT in its previous batch, DELETEs of rows from the one before, on
 // lists and todos in turn.
 type gwClient struct {
-	n        int
+	n, c     int
 	prefix   string
 	seq      int
 	previous [][2]string // table, id: PUT in the last batch
@@ -58,7 +58,9 @@ type gwClient struct {
 }
 
 func newGWClient(c, n int) *gwClient {
-	return &gwClient{n: n, prefix: fmt.Sprintf("7c1e9f0a-3d2b-4a8e-%04x", c)}
+	// Ids must stay UUIDs for the schema gate whatever c grows to: the low
+	// 16 bits of c in the fourth group, the rest at the head of the fifth.
+	return &gwClient{n: n, c: c, prefix: fmt.Sprintf("7c1e9f0a-3d2b-4a8e-%04x", c&0xffff)}
 }
 
 var gwTables = [2]string{"lists", "todos"}
@@ -91,7 +93,7 @@ func (g *gwClient) next() []gwOp {
 		default:
 			g.seq++
 			t := gwTables[g.seq%2]
-			id := fmt.Sprintf("%s-%012d", g.prefix, g.seq)
+			id := fmt.Sprintf("%s-%04x%08d", g.prefix, (g.c>>16)&0xffff, g.seq)
 			ops = append(ops, gwOp{"PUT", t, id, g.row(t, id, g.seq)})
 			put = append(put, [2]string{t, id})
 		}

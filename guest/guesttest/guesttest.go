@@ -3,6 +3,7 @@
 package guesttest
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -26,7 +27,7 @@ func bench(b *testing.B, name string, process func([]byte) []byte, n int) {
 	b.Run(name+"/native", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if out := process(req); strings.Contains(string(out), `"reject":true`) || strings.Contains(string(out), `"error"`) {
+			if out := process(req); bytes.Contains(out, []byte(`"reject":true`)) || bytes.Contains(out, []byte(`"error"`)) {
 				b.Fatalf("the benchmark request was not accepted: %s", out)
 			}
 		}
@@ -96,7 +97,7 @@ func BenchPolicy(b *testing.B, name string, h guest.HandlerFunc, n int) {
 	b.Run(name+"/native", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if out := guest.ProcessWith(h, req); strings.Contains(string(out), `"reject":true`) || strings.Contains(string(out), `"error"`) {
+			if out := guest.ProcessWith(h, req); bytes.Contains(out, []byte(`"reject":true`)) || bytes.Contains(out, []byte(`"error"`)) {
 				b.Fatalf("the benchmark request was not accepted: %s", out)
 			}
 		}

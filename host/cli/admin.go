@@ -3,7 +3,6 @@ package cli
 import (
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -87,6 +86,5 @@ func files(dir, ext string) []map[string]any {
 		}
 		out = append(out, map[string]any{"file": filepath.Join(dir, e.Name()), "bytes": info.Size(), "modified": info.ModTime().UTC().Format(time.RFC3339)})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i]["file"].(string) < out[j]["file"].(string) })
-	return out
+	return out // os.ReadDir sorts by name
 }

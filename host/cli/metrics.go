@@ -66,7 +66,6 @@ func guestDuration() (*prometheus.HistogramVec, func(string, time.Duration)) {
 	return h, func(g string, d time.Duration) { h.WithLabelValues(g).Observe(d.Seconds()) }
 }
 
-// logWriter sends guest stdout/stderr to the log, one record per write.
 // logWriter logs guest output: the sandbox writes what one call printed as
 // one "guest <name>: <text>" write, so each becomes one record; a Go panic
 // becomes one "guest panicked" record with the message and the stack.

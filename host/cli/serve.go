@@ -102,8 +102,14 @@ func configure(env map[string]string) (config.Config, error) {
 	cfg, err := config.Parse(env)
 	_, _, keyErrs := parseKeys(cfg)
 	var lines []string
-	if err != nil {
-		lines = strings.Split(strings.TrimPrefix(err.Error(), "config: "), "\n")
+	var problems interface{ Unwrap() []error }
+	switch {
+	case errors.As(err, &problems): // config.Parse joins its problems
+		for _, e := range problems.Unwrap() {
+			lines = append(lines, e.Error())
+		}
+	case err != nil:
+		lines = append(lines, err.Error())
 	}
 	for _, e := range keyErrs {
 		lines = append(lines, e.Error())

@@ -120,9 +120,6 @@ type Problem struct {
 
 func (p Problem) Error() string { return p.name + ": " + p.msg }
 
-// Variable names the environment variable the problem is about.
-func (p Problem) Variable() string { return p.name }
-
 // want says what a value of type t looks like, for a value that did not
 // parse (caarlos0/env's own errors can end in "<nil>").
 func want(t reflect.Type) string {

@@ -188,9 +188,8 @@ func (l *Reloader) Reload(ctx context.Context) (*Rules, error) {
 	if old != nil {
 		old.close(ctx)
 	}
-	// Compiling guests allocates tens of MiB that are garbage once the pools
-	// are warm; hand them back to the OS now rather than when the scavenger
-	// gets to it (docs/benchmarks.md, ready-state RSS).
+	// Compiling guests leaves garbage once the pools are warm; hand it back
+	// to the OS now rather than when the scavenger gets to it.
 	debug.FreeOSMemory()
 	return next, nil
 }
@@ -261,16 +260,16 @@ type stageSpec struct {
 // pipelineSpec reads GUESTS (and appends the schema gate when schemas exist).
 func pipelineSpec(cfg config.Config, schemaTables []string) []stageSpec {
 	var specs []stageSpec
-	for _, g := range cfg.Guests {
-		name, tables, _ := strings.Cut(strings.TrimSpace(g), ":")
+	names, tables := cfg.GuestTables()
+	for i, name := range names {
 		if name == "" || name == SchemaGate {
 			continue
 		}
 		s := stageSpec{name: name}
-		if tables != "" {
+		if len(tables[i]) > 0 {
 			s.tables = map[string]bool{}
-			for _, t := range strings.Split(tables, "|") {
-				s.tables[strings.TrimSpace(t)] = true
+			for _, t := range tables[i] {
+				s.tables[t] = true
 			}
 		}
 		specs = append(specs, s)
@@ -301,7 +300,7 @@ func checkSettings(g *sandbox.Guest, settings map[string]string) error {
 	declared := g.Info().Settings
 	var unknown []string
 	for k := range settings {
-		if !declares(declared, k) && !(g.Name() == SchemaGate && k == "unknown_table") {
+		if !declares(declared, k) {
 			unknown = append(unknown, g.Name()+"."+k)
 		}
 	}

@@ -443,16 +443,6 @@ func (s *Server) Fired(f *Fault) int {
 	return f.fired
 }
 
-// CloseConnections drops every open connection (a network failure, a
-// primary stepping down hard).
-func (s *Server) CloseConnections() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		c.Close()
-	}
-}
-
 // monitorCommands are the driver's connection and monitoring chatter.
 var monitorCommands = map[string]bool{"hello": true, "ismaster": true, "ping": true, "buildinfo": true}
 

@@ -60,8 +60,6 @@ type Config struct {
 	// checks take it out of rotation before it stops accepting.
 	ShutdownDrain time.Duration
 	Logger        *slog.Logger
-	// Warnings are shown on /readyz (e.g. "TOKEN_AUTH=dev: anyone can mint tokens").
-	Warnings []string
 	// Details, when set, adds fields to /readyz (e.g. the guest pipeline).
 	Details func() map[string]any
 }
@@ -373,9 +371,6 @@ func (s *Server) Readiness(ctx context.Context) (map[string]any, bool) {
 	body := map[string]any{"status": "ready", "checks": checks}
 	if degradedBy {
 		body["status"] = "degraded"
-	}
-	if len(s.cfg.Warnings) > 0 {
-		body["warnings"] = s.cfg.Warnings
 	}
 	if s.cfg.Details != nil {
 		for k, v := range s.cfg.Details() {

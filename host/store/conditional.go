@@ -48,14 +48,11 @@ func conditionalFilter(op syncgate.Op) bson.D {
 // writeConditional writes one conditional op. It returns a rejection for a
 // lost conflict (Code conflict, Conflict set) or a refusal.
 func (m *Mongo) writeConditional(ctx context.Context, op syncgate.Op) (*syncgate.Rejection, error) {
-	if sem := m.sem.Load(); sem != nil {
-		select {
-		case *sem <- struct{}{}:
-			defer func() { <-*sem }()
-		case <-ctx.Done():
-			return nil, classify("conditional write", ctx.Err())
-		}
+	release, err := m.acquire(ctx, "conditional write")
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	if m.FerretDB() {
 		unlock, err := m.lockDoc(ctx, op)
 		if err != nil {
@@ -68,12 +65,9 @@ func (m *Mongo) writeConditional(ctx context.Context, op syncgate.Op) (*syncgate
 	coll := m.db.Collection(op.Table)
 	filter := conditionalFilter(op)
 	var matched bool
-	var err error
 	switch op.Op {
 	case syncgate.Put:
-		doc := make(bson.D, 0, len(op.Data)+1)
-		doc = append(doc, bson.E{Key: "_id", Value: idValue(op)})
-		doc = append(doc, toBSON(op.Data)...)
+		doc := replacement(op)
 		var r *mongo.UpdateResult
 		// With upsert, a document that exists but no longer matches makes
 		// the insert collide on _id: a duplicate key here is the conflict.
@@ -124,8 +118,7 @@ func (m *Mongo) writeConditional(ctx context.Context, op syncgate.Op) (*syncgate
 			if op.Op == syncgate.Put && (code == 11000 || code == 11001) && len(op.Write.Expect) > 0 {
 				return conflictRejection(op, "the document changed since the write was checked"), nil
 			}
-			c, reason := permanentReason(code, we.WriteErrors[0].Message)
-			return &syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID, Code: c, Reason: reason}, nil
+			return refusal(op, code, we.WriteErrors[0].Message), nil
 		}
 		return nil, classify("conditional write "+op.Table, err)
 	}
@@ -185,10 +178,7 @@ func (m *Mongo) RecordConflicts(ctx context.Context, b *syncgate.Batch, lost []s
 	if len(lost) == 0 {
 		return nil
 	}
-	byIndex := make(map[int]*syncgate.Op, len(b.Ops))
-	for i := range b.Ops {
-		byIndex[b.Ops[i].Index] = &b.Ops[i]
-	}
+	byIndex := opsByIndex(b)
 	var ops []syncgate.Op
 	for _, r := range lost {
 		if op, ok := byIndex[r.Index]; ok {
@@ -205,17 +195,10 @@ func (m *Mongo) RecordConflicts(ctx context.Context, b *syncgate.Batch, lost []s
 		if r.Conflict != nil {
 			rule = r.Conflict.Rule
 		}
-		d := bson.D{
-			{Key: "request_id", Value: b.RequestID},
-			{Key: "user_id", Value: b.Caller.UserID},
-			{Key: "at", Value: b.Received},
-			{Key: "index", Value: r.Index},
-			{Key: "op", Value: string(r.Op)},
-			{Key: "table", Value: r.Table},
-			{Key: "id", Value: r.ID},
-			{Key: "rule", Value: rule},
-			{Key: "reason", Value: r.Reason},
-		}
+		d := append(recordHead(b, r),
+			bson.E{Key: "rule", Value: rule},
+			bson.E{Key: "reason", Value: r.Reason},
+		)
 		if op, ok := byIndex[r.Index]; ok {
 			if op.Data != nil {
 				d = append(d, bson.E{Key: "data", Value: toBSON(op.Data)})

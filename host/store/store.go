@@ -499,10 +499,7 @@ func (m *Mongo) bulk(ctx context.Context, ops []syncgate.Op) (int, *syncgate.Rej
 		filter := bson.D{{Key: "_id", Value: idValue(op)}}
 		switch op.Op {
 		case syncgate.Put:
-			doc := make(bson.D, 0, len(op.Data)+1)
-			doc = append(doc, bson.E{Key: "_id", Value: idValue(op)})
-			doc = append(doc, toBSON(op.Data)...)
-			models = append(models, mongo.NewReplaceOneModel().SetFilter(filter).SetReplacement(doc).SetUpsert(true))
+			models = append(models, mongo.NewReplaceOneModel().SetFilter(filter).SetReplacement(replacement(op)).SetUpsert(true))
 		case syncgate.Patch:
 			if len(op.Data) == 0 {
 				// $set of nothing is an error in MongoDB; an empty PATCH changes nothing.
@@ -517,17 +514,14 @@ func (m *Mongo) bulk(ctx context.Context, ops []syncgate.Op) (int, *syncgate.Rej
 			return 0, nil, fmt.Errorf("store: unknown op %q", op.Op)
 		}
 	}
-	if sem := m.sem.Load(); sem != nil {
-		select {
-		case *sem <- struct{}{}:
-			defer func() { <-*sem }()
-		case <-ctx.Done():
-			return 0, nil, classify("bulk write", ctx.Err())
-		}
+	release, err := m.acquire(ctx, "bulk write")
+	if err != nil {
+		return 0, nil, err
 	}
+	defer release()
 	wctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
 	defer cancel()
-	_, err := m.db.Collection(ops[0].Table).BulkWrite(wctx, models, options.BulkWrite().SetOrdered(true))
+	_, err = m.db.Collection(ops[0].Table).BulkWrite(wctx, models, options.BulkWrite().SetOrdered(true))
 	if err == nil {
 		return len(ops), nil, nil
 	}
@@ -535,12 +529,38 @@ func (m *Mongo) bulk(ctx context.Context, ops []syncgate.Op) (int, *syncgate.Rej
 	if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 && bwe.WriteConcernError == nil {
 		we := bwe.WriteErrors[0]
 		if !transientCode(we.Code) && we.Index >= 0 && we.Index < len(ops) {
-			op := ops[we.Index]
-			code, reason := permanentReason(we.Code, we.Message)
-			return we.Index, &syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID, Code: code, Reason: reason}, nil
+			return we.Index, refusal(ops[we.Index], we.Code, we.Message), nil
 		}
 	}
 	return 0, nil, classify("bulk write "+ops[0].Table, err)
+}
+
+// acquire takes one of the concurrent write commands the store allows
+// (FerretDB: WriteConcurrency), or none when unbounded.
+func (m *Mongo) acquire(ctx context.Context, what string) (release func(), err error) {
+	sem := m.sem.Load()
+	if sem == nil {
+		return func() {}, nil
+	}
+	select {
+	case *sem <- struct{}{}:
+		return func() { <-*sem }, nil
+	case <-ctx.Done():
+		return nil, classify(what, ctx.Err())
+	}
+}
+
+// replacement is a PUT's document: its _id, then its data.
+func replacement(op syncgate.Op) bson.D {
+	doc := make(bson.D, 0, len(op.Data)+1)
+	doc = append(doc, bson.E{Key: "_id", Value: idValue(op)})
+	return append(doc, toBSON(op.Data)...)
+}
+
+// refusal is op's rejection for a permanent database write error.
+func refusal(op syncgate.Op, code int, msg string) *syncgate.Rejection {
+	c, reason := permanentReason(code, msg)
+	return &syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID, Code: c, Reason: reason}
 }
 
 // permanentReason gives a client-safe reason for a database write error.
@@ -568,24 +588,14 @@ func (m *Mongo) RecordRejections(ctx context.Context, b *syncgate.Batch, rejecte
 	if len(rejected) == 0 {
 		return nil
 	}
-	byIndex := make(map[int]*syncgate.Op, len(b.Ops))
-	for i := range b.Ops {
-		byIndex[b.Ops[i].Index] = &b.Ops[i]
-	}
+	byIndex := opsByIndex(b)
 	docs := make([]any, 0, len(rejected))
 	for _, r := range rejected {
-		d := bson.D{
-			{Key: "request_id", Value: b.RequestID},
-			{Key: "user_id", Value: b.Caller.UserID},
-			{Key: "at", Value: b.Received},
-			{Key: "index", Value: r.Index},
-			{Key: "op", Value: string(r.Op)},
-			{Key: "table", Value: r.Table},
-			{Key: "id", Value: r.ID},
-			{Key: "code", Value: r.Code},
-			{Key: "reason", Value: r.Reason},
-			{Key: "state", Value: syncgate.StateOpen},
-		}
+		d := append(recordHead(b, r),
+			bson.E{Key: "code", Value: r.Code},
+			bson.E{Key: "reason", Value: r.Reason},
+			bson.E{Key: "state", Value: syncgate.StateOpen},
+		)
 		if op, ok := byIndex[r.Index]; ok {
 			d = append(d, bson.E{Key: "data", Value: toBSON(op.Data)})
 			if op.OpID != nil {
@@ -609,6 +619,29 @@ func (m *Mongo) RecordRejections(ctx context.Context, b *syncgate.Batch, rejecte
 		return classify("record rejections", err)
 	}
 	return nil
+}
+
+// opsByIndex finds a batch's ops by their index in the request.
+func opsByIndex(b *syncgate.Batch) map[int]*syncgate.Op {
+	byIndex := make(map[int]*syncgate.Op, len(b.Ops))
+	for i := range b.Ops {
+		byIndex[b.Ops[i].Index] = &b.Ops[i]
+	}
+	return byIndex
+}
+
+// recordHead is what a dead letter and a logged conflict both say of an
+// op: which request, who, when, and which op of the batch on which document.
+func recordHead(b *syncgate.Batch, r syncgate.Rejection) bson.D {
+	return bson.D{
+		{Key: "request_id", Value: b.RequestID},
+		{Key: "user_id", Value: b.Caller.UserID},
+		{Key: "at", Value: b.Received},
+		{Key: "index", Value: r.Index},
+		{Key: "op", Value: string(r.Op)},
+		{Key: "table", Value: r.Table},
+		{Key: "id", Value: r.ID},
+	}
 }
 
 // classify wraps err with the operation. Transient failures (network,

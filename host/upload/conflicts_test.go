@@ -1,6 +1,7 @@
 package upload
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/syncgate/syncgate/host/syncgate"
@@ -48,12 +49,16 @@ func TestIncKeys(t *testing.T) {
 }
 
 func TestConvertExpect(t *testing.T) {
+	// Like schemas.Convert, the converter replaces the op's data with a
+	// converted copy: the expected values must come from the copy.
 	conv := func(op *syncgate.Op) error {
-		for i, f := range op.Data {
+		data := slices.Clone(op.Data)
+		for i, f := range data {
 			if f.Key == "done" {
-				op.Data[i].Value = f.Value == int64(1)
+				data[i].Value = f.Value == int64(1)
 			}
 		}
+		op.Data = data
 		return nil
 	}
 	w := &syncgate.WriteRule{Expect: syncgate.Doc{{Key: "done", Value: int64(1)}}}
@@ -63,5 +68,8 @@ func TestConvertExpect(t *testing.T) {
 	}
 	if op.Write.Expect[0].Value != true {
 		t.Fatalf("expect %v: not converted", op.Write.Expect)
+	}
+	if w.Expect[0].Value != int64(1) {
+		t.Fatalf("the guest's write rule was changed in place: %v", w.Expect)
 	}
 }

@@ -41,19 +41,6 @@ func isData(depth int, key string) bool {
 // ordinary row, small enough for a dead-letter document.
 const MaxRawBytes = 64 << 10
 
-// Decode is DecodeBatch for callers that want all or nothing: the first
-// op-level rejection becomes the error.
-func Decode(body []byte, lim Limits) ([]syncgate.Op, error) {
-	ops, rejected, err := DecodeBatch(body, lim)
-	if err != nil {
-		return nil, err
-	}
-	if len(rejected) > 0 {
-		return nil, strictjson.Invalid(rejected[0].Code, "%s", rejected[0].Reason)
-	}
-	return ops, nil
-}
-
 // DecodeBatch parses an upload body strictly. Framing errors — the body is
 // not valid UTF-8 or not one JSON value, it is not {"batch":[…]}, "batch"
 // appears twice, too many entries — return an Invalid/TooLarge
@@ -71,7 +58,7 @@ func DecodeBatch(body []byte, lim Limits) ([]syncgate.Op, []syncgate.Rejection, 
 	// text (ReadValue) and then decoded strictly on its own: a bad entry is
 	// that entry's rejection. Duplicate names inside an entry are the entry
 	// decoder's to find; UTF-8 was checked above.
-	d := decoder{dec: jsontext.NewDecoder(bytes.NewReader(body), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)), lim: lim}
+	d := decoder{dec: strictjson.NewTokenReader(body), lim: lim}
 	ops, rejected, err := d.batch()
 	if err != nil {
 		return nil, nil, err
@@ -102,20 +89,10 @@ func invalid(code syncgate.Code, format string, args ...any) *syncgate.Error {
 }
 
 // token reads the envelope's next token.
-func (d *decoder) token() (jsontext.Token, error) {
-	t, err := d.dec.ReadToken()
-	if err != nil {
-		return t, strictjson.JSONError(err)
-	}
-	return t, nil
-}
+func (d *decoder) token() (jsontext.Token, error) { return strictjson.ReadToken(d.dec) }
 
-// more reports whether the current object or array has another member (an
-// error is reported by the next read).
-func (d *decoder) more() bool {
-	k := d.dec.PeekKind()
-	return k != ']' && k != '}' && k != 0
-}
+// more reports whether the current object or array has another member.
+func (d *decoder) more() bool { return strictjson.More(d.dec) }
 
 func (d *decoder) batch() ([]syncgate.Op, []syncgate.Rejection, error) {
 	t, err := d.token()

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/syncgate/syncgate/host/strictjson"
 	"github.com/syncgate/syncgate/host/syncgate"
 )
 
@@ -180,4 +181,17 @@ func TestDecodeTableAllowlist(t *testing.T) {
 	if e := syncgate.AsError(err); e.Code != "table_not_allowed" {
 		t.Fatalf("table outside the allowlist: got %v", err)
 	}
+}
+
+// Decode is DecodeBatch as the tests of whole-batch rules read it: the
+// first op-level rejection becomes the error.
+func Decode(body []byte, lim Limits) ([]syncgate.Op, error) {
+	ops, rejected, err := DecodeBatch(body, lim)
+	if err != nil {
+		return nil, err
+	}
+	if len(rejected) > 0 {
+		return nil, strictjson.Invalid(rejected[0].Code, "%s", rejected[0].Reason)
+	}
+	return ops, nil
 }

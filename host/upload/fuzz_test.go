@@ -93,9 +93,6 @@ func FuzzDecodeBatchSplit(f *testing.F) {
 				t.Fatalf("entry %d is neither an op nor a rejection", i)
 			}
 		}
-		if _, derr := Decode(body, testLimits); (derr != nil) != (len(rejected) > 0) {
-			t.Fatalf("Decode error %v with %d rejections", derr, len(rejected))
-		}
 	})
 }
 

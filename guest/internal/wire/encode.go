@@ -132,3 +132,20 @@ func AppendString(out []byte, s string) []byte {
 	out = append(out, s[start:]...)
 	return append(out, '"')
 }
+
+// Float returns v as a float64 when it is a JSON number as the SDK hands
+// them out (json.Number) or a Go number a guest put in its data.
+func Float(v any) (float64, bool) {
+	switch n := v.(type) {
+	case json.Number:
+		f, err := n.Float64()
+		return f, err == nil
+	case float64:
+		return n, true
+	case int64:
+		return float64(n), true
+	case int:
+		return float64(n), true
+	}
+	return 0, false
+}

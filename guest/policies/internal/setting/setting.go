@@ -6,6 +6,7 @@ package setting
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/syncgate/syncgate/guest/internal/wire"
 	"maps"
 	"reflect"
 	"sort"
@@ -121,24 +122,11 @@ func FieldName(v string) error {
 	return nil
 }
 
+// Number returns a JSON number as float64, as the SDK reads numbers.
+func Number(v any) (float64, bool) { return wire.Float(v) }
+
 // OnConflict is the setting every policy has: reject (default), drop or log.
 var OnConflict = OneOf("reject", "drop", "log")
-
-// Number returns a JSON number as float64.
-func Number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil
-	case float64:
-		return n, true
-	case int64:
-		return float64(n), true
-	case int:
-		return float64(n), true
-	}
-	return 0, false
-}
 
 // Int returns a JSON number as int64 when it is a whole number.
 func Int(v any) (int64, bool) {
@@ -178,7 +166,7 @@ func Time(v any) (time.Time, bool) {
 			}
 		}
 	default:
-		if ms, ok := Number(v); ok {
+		if ms, ok := wire.Float(v); ok {
 			return time.UnixMilli(int64(ms)), true
 		}
 	}
@@ -187,8 +175,8 @@ func Time(v any) (time.Time, bool) {
 
 // Equal reports whether two JSON values are equal (numbers by value).
 func Equal(a, b any) bool {
-	if x, ok := Number(a); ok {
-		y, ok := Number(b)
+	if x, ok := wire.Float(a); ok {
+		y, ok := wire.Float(b)
 		return ok && x == y
 	}
 	return reflect.DeepEqual(a, b)
