@@ -70,6 +70,9 @@ func (r *Rules) Convert(op *syncgate.Op) error { return r.schemas.Convert(op) }
 // NeedsCurrent reports whether a guest for table wants stored documents.
 func (r *Rules) NeedsCurrent(table string) bool { return r.pipeline.NeedsCurrent(table) }
 
+// Guards reports whether a guest runs for table.
+func (r *Rules) Guards(table string) bool { return r.pipeline.Guards(table) }
+
 // Run runs the batch through the guests.
 func (r *Rules) Run(ctx context.Context, b *syncgate.Batch, current map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection, error) {
 	return r.pipeline.Run(ctx, b, current)

@@ -54,6 +54,16 @@ func (p *Pipeline) NeedsCurrent(table string) bool {
 	return false
 }
 
+// Guards reports whether some stage runs for table.
+func (p *Pipeline) Guards(table string) bool {
+	for _, s := range p.stages {
+		if s.applies(table) {
+			return true
+		}
+	}
+	return false
+}
+
 // Run implements upload.Pipeline.
 func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection, error) {
 	ops := make([]syncgate.Op, len(b.Ops))

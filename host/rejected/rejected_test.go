@@ -88,6 +88,7 @@ func (m *memStore) CountDeadLetters(context.Context, time.Time) ([]syncgate.Dead
 type rules struct{ tables map[string]bool }
 
 func (rules) NeedsCurrent(string) bool { return false }
+func (rules) Guards(string) bool       { return true }
 func (rules) Run(_ context.Context, b *syncgate.Batch, _ map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection, error) {
 	var ok []syncgate.Op
 	var rej []syncgate.Rejection

@@ -292,7 +292,13 @@ func (m *Mongo) Apply(ctx context.Context, ops []syncgate.Op) ([]syncgate.Reject
 		return nil, err
 	}
 	if m.Mode() != ModeTransaction {
-		return m.applyOrdered(ctx, ops, false)
+		rejected, missed, err := m.applyOrdered(ctx, ops, false)
+		if err != nil {
+			return nil, err
+		}
+		rejected = append(rejected, missed...)
+		slices.SortFunc(rejected, func(a, b syncgate.Rejection) int { return a.Index - b.Index })
+		return rejected, nil
 	}
 	var rejected []syncgate.Rejection
 	for i, part := range TxnParts(ops, m.opts.TxnMaxOps, m.opts.TxnMaxBytes) {
@@ -336,7 +342,7 @@ func opSize(op syncgate.Op) int {
 // all-or-nothing for the others (or, AllOrNothing, the batch ends there).
 // committedBefore says an earlier part of the batch is already written.
 func (m *Mongo) applyTxn(ctx context.Context, ops []syncgate.Op, committedBefore bool) ([]syncgate.Rejection, error) {
-	var rejected []syncgate.Rejection
+	var rejected, missed []syncgate.Rejection
 	remaining := ops
 	for range len(ops) + 1 {
 		sess, err := m.client.StartSession()
@@ -349,10 +355,11 @@ func (m *Mongo) applyTxn(ctx context.Context, ops []syncgate.Op, committedBefore
 			failed = nil
 			// MongoDB aborts a transaction at its first write error (later
 			// statements get NoSuchTransaction), so stop there.
-			rej, err := m.applyOrdered(sctx, remaining, true)
+			rej, miss, err := m.applyOrdered(sctx, remaining, true)
 			if err != nil {
 				return nil, err
 			}
+			missed = miss
 			if len(rej) > 0 {
 				failed = &opError{rej: rej[0]}
 				return nil, failed
@@ -362,7 +369,7 @@ func (m *Mongo) applyTxn(ctx context.Context, ops []syncgate.Op, committedBefore
 		cancel()
 		sess.EndSession(context.WithoutCancel(ctx))
 		if err == nil {
-			return rejected, nil
+			return append(rejected, missed...), nil
 		}
 		if failed == nil || !errors.Is(err, failed) {
 			return nil, classify("transaction", err)
@@ -417,8 +424,7 @@ func (e *opError) Error() string { return "store: op rejected: " + e.rej.Reason 
 // the database refuses for good is recorded and the writes of its
 // collection go on after it, or everything stops there when stopAtRefusal.
 // Rejections come back in batch order.
-func (m *Mongo) applyOrdered(ctx context.Context, ops []syncgate.Op, stopAtRefusal bool) ([]syncgate.Rejection, error) {
-	var rejected []syncgate.Rejection
+func (m *Mongo) applyOrdered(ctx context.Context, ops []syncgate.Op, stopAtRefusal bool) (rejected, missed []syncgate.Rejection, err error) {
 	chunk := int(m.chunk.Load())
 	if chunk <= 0 {
 		chunk = 1000
@@ -431,30 +437,45 @@ func (m *Mongo) applyOrdered(ctx context.Context, ops []syncgate.Op, stopAtRefus
 				// the op is dropped and the rest run again.
 				rej, err := m.writeConditional(ctx, coll[start])
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				if rej != nil {
 					rejected = append(rejected, *rej)
 					if stopAtRefusal {
-						return rejected, nil
+						return rejected, missed, nil
 					}
 				}
 				start++
 				continue
 			}
+			// A command ends before a PUT or DELETE of a document it
+			// PATCHes, so that whether a PATCH found its document can be
+			// read afterwards (missedPatches).
 			end := start + 1
-			for end < len(coll) && end-start < chunk && !coll[end].Conditional() {
-				end++
+			var patched map[string]bool
+			for i := start; i < len(coll) && i-start < chunk && !coll[i].Conditional() && (coll[i].Op == syncgate.Patch || !patched[coll[i].ID]); i++ {
+				if coll[i].Op == syncgate.Patch {
+					if patched == nil {
+						patched = map[string]bool{}
+					}
+					patched[coll[i].ID] = true
+				}
+				end = i + 1
 			}
-			n, rej, err := m.bulk(ctx, coll[start:end])
+			n, res, rej, err := m.bulk(ctx, coll[start:end])
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
+			if rej != nil && stopAtRefusal {
+				return append(rejected, *rej), missed, nil // the transaction is over
+			}
+			miss, err := m.missedPatches(ctx, coll[start:start+n], res)
+			if err != nil {
+				return nil, nil, err
+			}
+			missed = append(missed, miss...)
 			if rej != nil {
 				rejected = append(rejected, *rej)
-				if stopAtRefusal {
-					return rejected, nil
-				}
 				start += n + 1 // skip the refused op, go on after it
 				continue
 			}
@@ -462,7 +483,7 @@ func (m *Mongo) applyOrdered(ctx context.Context, ops []syncgate.Op, stopAtRefus
 		}
 	}
 	slices.SortFunc(rejected, func(a, b syncgate.Rejection) int { return a.Index - b.Index })
-	return rejected, nil
+	return rejected, missed, nil
 }
 
 // byCollection splits ops into one run per collection, in the order each
@@ -491,9 +512,10 @@ func byCollection(ops []syncgate.Op) [][]syncgate.Op {
 	return out
 }
 
-// bulk runs one ordered bulk write on one collection. On a permanent write
-// error it returns how many ops before it were applied and the rejection.
-func (m *Mongo) bulk(ctx context.Context, ops []syncgate.Op) (int, *syncgate.Rejection, error) {
+// bulk runs one ordered bulk write on one collection. It returns how many
+// ops were applied (those before a permanent write error), the command's
+// result when all were, and the op the database refused, if any.
+func (m *Mongo) bulk(ctx context.Context, ops []syncgate.Op) (int, *mongo.BulkWriteResult, *syncgate.Rejection, error) {
 	models := make([]mongo.WriteModel, 0, len(ops))
 	for _, op := range ops {
 		filter := bson.D{{Key: "_id", Value: idValue(op)}}
@@ -511,28 +533,92 @@ func (m *Mongo) bulk(ctx context.Context, ops []syncgate.Op) (int, *syncgate.Rej
 		case syncgate.Delete:
 			models = append(models, mongo.NewDeleteOneModel().SetFilter(filter))
 		default:
-			return 0, nil, fmt.Errorf("store: unknown op %q", op.Op)
+			return 0, nil, nil, fmt.Errorf("store: unknown op %q", op.Op)
 		}
 	}
 	release, err := m.acquire(ctx, "bulk write")
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer release()
 	wctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
 	defer cancel()
-	_, err = m.db.Collection(ops[0].Table).BulkWrite(wctx, models, options.BulkWrite().SetOrdered(true))
+	res, err := m.db.Collection(ops[0].Table).BulkWrite(wctx, models, options.BulkWrite().SetOrdered(true))
 	if err == nil {
-		return len(ops), nil, nil
+		return len(ops), res, nil, nil
 	}
 	var bwe mongo.BulkWriteException
 	if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 && bwe.WriteConcernError == nil {
 		we := bwe.WriteErrors[0]
 		if !transientCode(we.Code) && we.Index >= 0 && we.Index < len(ops) {
-			return we.Index, refusal(ops[we.Index], we.Code, we.Message), nil
+			// The driver's counts of a failed command are not final.
+			return we.Index, nil, refusal(ops[we.Index], we.Code, we.Message), nil
 		}
 	}
-	return 0, nil, classify("bulk write "+ops[0].Table, err)
+	return 0, nil, nil, classify("bulk write "+ops[0].Table, err)
+}
+
+// missedPatches returns the PATCHes among ops, all written by one ordered
+// command, that found no document and so wrote nothing. upload looks a
+// PATCH's document up before the write only when a guest or strict mode
+// needs it; otherwise this is where a missing one is noticed, without a
+// query when the counts settle it: a PUT (replace with upsert) either
+// matches or upserts, so the PATCHes matched MatchedCount − (PUTs −
+// UpsertedCount) documents, and when that is every PATCH none missed
+// (res nil: counts unknown, as after a refusal). Otherwise the documents are looked up after
+// the write: applyOrdered ends a command before a PUT or DELETE of a
+// document it PATCHes, so a PATCH's document is there now if and only if it
+// was there at the PATCH, unless a PUT or DELETE earlier in the command
+// decided it. Inside a transaction the lookup reads the transaction's own
+// snapshot, so it is exact; without one, a concurrent writer changing the
+// same document between the write and the lookup can make it wrong, as it
+// could make a lookup before the write wrong.
+func (m *Mongo) missedPatches(ctx context.Context, ops []syncgate.Op, res *mongo.BulkWriteResult) ([]syncgate.Rejection, error) {
+	var puts, patches int64
+	for _, op := range ops {
+		switch op.Op {
+		case syncgate.Put:
+			puts++
+		case syncgate.Patch:
+			patches++
+		}
+	}
+	if patches == 0 || res != nil && res.MatchedCount-(puts-res.UpsertedCount) >= patches {
+		return nil, nil
+	}
+	var missed []syncgate.Rejection
+	var look []int
+	var ids bson.A
+	exists := map[string]bool{} // decided by a PUT or DELETE earlier in ops
+	for i, op := range ops {
+		switch op.Op {
+		case syncgate.Put:
+			exists[op.ID] = true
+		case syncgate.Delete:
+			exists[op.ID] = false
+		case syncgate.Patch:
+			if e, decided := exists[op.ID]; decided {
+				if !e {
+					missed = append(missed, syncgate.PatchNotFound(op))
+				}
+				continue
+			}
+			look = append(look, i)
+			ids = append(ids, idValue(op))
+		}
+	}
+	if len(look) > 0 {
+		found, err := m.find(ctx, ops[0].Table, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range look {
+			if _, ok := found[idString(idValue(ops[i]))]; !ok {
+				missed = append(missed, syncgate.PatchNotFound(ops[i]))
+			}
+		}
+	}
+	return missed, nil
 }
 
 // acquire takes one of the concurrent write commands the store allows

@@ -729,3 +729,79 @@ func TestFerretDBShutdownIsTransient(t *testing.T) {
 		}
 	}
 }
+
+// TestPatchMissesFoundAtWrite: a PATCH whose document is not there writes
+// nothing and comes back rejected not_found, whether the write's counts
+// settle it or the store has to look (after a refusal); a PATCH of a
+// document the same command puts or deletes later is exact too, since the
+// command ends before that op. When every PATCH matched there is no lookup.
+func TestPatchMissesFoundAtWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  mongostub.Config
+	}{
+		{"standalone", mongostub.Config{Refuse: refuse(11000, "refused")}},
+		{"replica set", mongostub.Config{SetName: "rs0", Refuse: refuse(11000, "refused")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, st := openStub(t, tc.cfg, store.Options{})
+			s.Put(db, "lists", bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: int32(0)}})
+			s.Put(db, "lists", bson.D{{Key: "_id", Value: "gone"}, {Key: "n", Value: int32(0)}})
+
+			// Every PATCH finds its document: the counts say so, no find.
+			rej, err := st.Apply(t.Context(), []syncgate.Op{patch(0, "lists", "a", "n", 1), put(1, "lists", "b"), patch(2, "lists", "b", "n", 2)})
+			if err != nil || len(rej) != 0 {
+				t.Fatalf("rejections %+v, err %v", rej, err)
+			}
+			for _, c := range s.Commands(false) {
+				if c.Name == "find" {
+					t.Fatalf("a lookup although every PATCH matched: %s", c.Body)
+				}
+			}
+
+			ops := []syncgate.Op{
+				patch(0, "lists", "a", "n", 3),
+				patch(1, "lists", "ghost", "n", 1),    // never there
+				del(2, "lists", "gone"),               //
+				patch(3, "lists", "gone", "n", 1),     // deleted just before
+				patch(4, "lists", "later", "n", 1),    // not there yet...
+				put(5, "lists", "later", "n", 5),      // ...put after it
+				patch(6, "lists", "a", "n", 4),        //
+				patch(7, "lists", "phantom", "n", 1),  // missing, before a refusal
+				put(8, "lists", "refused"),            // refused: duplicate key
+				patch(9, "lists", "b", "n", 9),        //
+				patch(10, "todos", "nowhere", "n", 1), // another collection
+				put(11, "todos", "t", "n", 1),         //
+			}
+			rej, err = st.Apply(t.Context(), ops)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range rej {
+				got = append(got, fmt.Sprintf("%d:%s", r.Index, r.Code))
+				if r.Code == syncgate.CodeDocumentNotFound && !strings.Contains(r.Reason, "no such document") {
+					t.Errorf("reason %q", r.Reason)
+				}
+			}
+			slices.Sort(got)
+			want := []string{"10:not_found", "1:not_found", "3:not_found", "4:not_found", "7:not_found", "8:duplicate_key"}
+			if !slices.Equal(got, want) {
+				t.Fatalf("rejections %v, want %v", got, want)
+			}
+			lists := stored(s, "lists")
+			if !strings.Contains(lists["a"], `"$numberInt":"4"`) || !strings.Contains(lists["b"], `"$numberInt":"9"`) ||
+				!strings.Contains(lists["later"], `"$numberInt":"5"`) {
+				t.Errorf("lists %v: want a=4, b=9, later=5", lists)
+			}
+			for _, id := range []string{"ghost", "gone", "phantom", "refused"} {
+				if _, ok := lists[id]; ok {
+					t.Errorf("lists has %s: %v", id, lists)
+				}
+			}
+			if todos := stored(s, "todos"); len(todos) != 1 || todos["t"] == "" {
+				t.Errorf("todos %v: want t only", todos)
+			}
+		})
+	}
+}

@@ -17,12 +17,12 @@ import (
 // Kind classifies an Error. The server maps each kind to one HTTP status.
 type Kind int
 
-// The error kinds, from the client's point of view.
 // ReservedPrefix starts the names of syncgate's own collections (dead
 // letters, conflicts, locks); clients may not write collections named so,
 // and DEAD_LETTER_COLLECTION and CONFLICTS_COLLECTION must use it.
 const ReservedPrefix = "syncgate_"
 
+// The error kinds, from the client's point of view.
 const (
 	Internal     Kind = iota // a bug or an unexpected failure: 500
 	Invalid                  // malformed request: 400
@@ -167,6 +167,15 @@ type Rejection struct {
 	// Conflict, when set, marks a lost conflict (Code is CodeConflict) to
 	// be settled as it says ("reject", "drop" or "log") and names the rule.
 	Conflict *ConflictInfo `json:"-"`
+}
+
+// PatchNotFound is the rejection of a PATCH whose document does not exist: a
+// PATCH changes a stored document, and writes nothing when there is none.
+// upload decides it before the write when it looked the document up, the
+// store after the write otherwise; both say it the same way.
+func PatchNotFound(op Op) Rejection {
+	return Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID, Code: CodeDocumentNotFound,
+		Reason: fmt.Sprintf("PATCH of %s/%s: no such document (a PATCH changes a stored document; a PUT creates one)", op.Table, op.ID)}
 }
 
 // ConflictInfo is how a lost conflict is settled and which rule lost it.

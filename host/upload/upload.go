@@ -36,8 +36,12 @@ type Store interface {
 // the schema gate.
 type Pipeline interface {
 	// NeedsCurrent reports whether some stage wants the stored document of
-	// ops on table (PATCHes always fetch theirs).
+	// ops on table.
 	NeedsCurrent(table string) bool
+	// Guards reports whether some stage runs for table; guests see the
+	// stored document of each PATCH they check (the merged row is what a
+	// schema validates).
+	Guards(table string) bool
 	// Run returns the accepted ops, possibly changed, in order, and the
 	// rejected ones. current holds the fetched stored documents.
 	Run(ctx context.Context, b *syncgate.Batch, current map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection, error)
@@ -164,12 +168,24 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 // Check runs a decoded batch through rules up to the write: the ops that
 // would be written (ids typed, guests and conversions applied), in order,
 // and the rejections, sorted by index. It writes nothing (a replay's dry
-// run).
+// run), so it looks up the document of every PATCH: a missing one is
+// rejected here rather than noticed by the store at the write.
 func (h *Handler) Check(ctx context.Context, rules Rules, b *syncgate.Batch) ([]syncgate.Op, []syncgate.Rejection, error) {
+	return h.check(ctx, rules, b, true)
+}
+
+// check is Check; allPatches says whether every PATCH's document is looked
+// up first. Otherwise only those of tables a guest guards are, and the store
+// rejects a PATCH that found no document when it writes it (without a query
+// when the write's counts show none missed): most batches then need no
+// lookup at all. Strict mode looks every one up, so that a missing document
+// refuses the batch before anything is written.
+func (h *Handler) check(ctx context.Context, rules Rules, b *syncgate.Batch, allPatches bool) ([]syncgate.Op, []syncgate.Rejection, error) {
 	ops, rejected := keep(b.Ops, slices.Clone(b.Refused), rules.PrepareID)
 	prepared := *b // the pipeline sees the ops that survived; b keeps all for the dead letters
 	prepared.Ops = ops
-	current, err := fetchCurrent(ctx, h.store, rules, ops)
+	patchesLooked := func(table string) bool { return allPatches || rules.Guards(table) || rules.NeedsCurrent(table) }
+	current, err := fetchCurrent(ctx, h.store, rules, ops, patchesLooked)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -178,14 +194,14 @@ func (h *Handler) Check(ctx context.Context, rules Rules, b *syncgate.Batch) ([]
 	// explains it as something else. Checked again after the guests, which
 	// may have rejected the PUT that would have created it.
 	var missing []syncgate.Rejection
-	prepared.Ops, missing = rejectMissingPatches(prepared.Ops, current)
+	prepared.Ops, missing = rejectMissingPatches(prepared.Ops, current, patchesLooked)
 	rejected = append(rejected, missing...)
 	accepted, guestRejected, err := rules.Run(ctx, &prepared, current)
 	if err != nil {
 		return nil, nil, err
 	}
 	rejected = append(rejected, guestRejected...)
-	accepted, missing = rejectMissingPatches(accepted, current)
+	accepted, missing = rejectMissingPatches(accepted, current, patchesLooked)
 	rejected = append(rejected, missing...)
 	accepted, rejected = keep(accepted, rejected, rules.Convert)
 	accepted, rejected = keep(accepted, rejected, convertExpect(rules.Convert))
@@ -202,7 +218,7 @@ func (h *Handler) Apply(ctx context.Context, rules Rules, b *syncgate.Batch) (*s
 	if len(b.Ops) == 0 && len(b.Refused) == 0 {
 		return res, nil
 	}
-	accepted, rejected, err := h.Check(ctx, rules, b)
+	accepted, rejected, err := h.check(ctx, rules, b, h.cfg.Strict)
 	if err != nil {
 		return nil, err
 	}
@@ -275,12 +291,12 @@ func keep(ops []syncgate.Op, rejected []syncgate.Rejection, f func(*syncgate.Op)
 	return out, rejected
 }
 
-// fetchCurrent loads the stored documents that PATCHes and the pipeline need,
-// one query per collection.
-func fetchCurrent(ctx context.Context, store Store, p Pipeline, ops []syncgate.Op) (map[string]map[string]syncgate.Doc, error) {
+// fetchCurrent loads the stored documents that the pipeline needs and those
+// of the PATCHes on tables patchesLooked names, one query per collection.
+func fetchCurrent(ctx context.Context, store Store, p Pipeline, ops []syncgate.Op, patchesLooked func(table string) bool) (map[string]map[string]syncgate.Doc, error) {
 	var need []syncgate.Op
 	for _, op := range ops {
-		if op.Op == syncgate.Patch || p.NeedsCurrent(op.Table) {
+		if op.Op == syncgate.Patch && patchesLooked(op.Table) || p.NeedsCurrent(op.Table) {
 			need = append(need, op)
 		}
 	}
@@ -292,8 +308,10 @@ func fetchCurrent(ctx context.Context, store Store, p Pipeline, ops []syncgate.O
 
 // rejectMissingPatches refuses PATCHes of documents that will not exist when
 // the PATCH runs: not stored, or deleted earlier in the batch, and not put
-// earlier in it. A PATCH never invents a document.
-func rejectMissingPatches(ops []syncgate.Op, current map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection) {
+// earlier in it. A PATCH never invents a document. Whether it is stored is
+// known only on the tables patchesLooked names; elsewhere the store tells
+// at the write (Mongo.missedPatches).
+func rejectMissingPatches(ops []syncgate.Op, current map[string]map[string]syncgate.Doc, patchesLooked func(table string) bool) ([]syncgate.Op, []syncgate.Rejection) {
 	type key struct{ table, id string }
 	var exists map[key]bool
 	var rejected []syncgate.Rejection
@@ -313,12 +331,12 @@ func rejectMissingPatches(ops []syncgate.Op, current map[string]map[string]syncg
 			exists[k] = false
 		case syncgate.Patch:
 			present, decided := exists[k]
-			if !decided {
+			if !decided && patchesLooked(op.Table) {
 				_, present = current[op.Table][op.ID]
+				decided = true
 			}
-			if !present {
-				rejected = append(rejected, syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID,
-					Code: syncgate.CodeDocumentNotFound, Reason: fmt.Sprintf("PATCH of %s/%s: no such document (a PATCH changes a stored document; a PUT creates one)", op.Table, op.ID)})
+			if decided && !present {
+				rejected = append(rejected, syncgate.PatchNotFound(op))
 				continue
 			}
 		}
