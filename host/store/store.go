@@ -330,7 +330,7 @@ func TxnParts(ops []syncgate.Op, maxOps, maxBytes int) [][]syncgate.Op {
 // opSize estimates an op's share of a transaction: its document's BSON and
 // the statement around it.
 func opSize(op syncgate.Op) int {
-	b, err := bson.Marshal(toBSON(op.Data))
+	b, err := appendFields(nil, op.Data)
 	if err != nil {
 		return 64 + len(op.ID)
 	}
@@ -516,22 +516,28 @@ func byCollection(ops []syncgate.Op) [][]syncgate.Op {
 // ops were applied (those before a permanent write error), the command's
 // result when all were, and the op the database refused, if any.
 func (m *Mongo) bulk(ctx context.Context, ops []syncgate.Op) (int, *mongo.BulkWriteResult, *syncgate.Rejection, error) {
+	upsert := true
 	models := make([]mongo.WriteModel, 0, len(ops))
 	for _, op := range ops {
-		filter := bson.D{{Key: "_id", Value: idValue(op)}}
+		filter, err := idFilter(op)
+		if err != nil {
+			return 0, nil, nil, err
+		}
 		switch op.Op {
 		case syncgate.Put:
-			models = append(models, mongo.NewReplaceOneModel().SetFilter(filter).SetReplacement(replacement(op)).SetUpsert(true))
-		case syncgate.Patch:
-			if len(op.Data) == 0 {
-				// $set of nothing is an error in MongoDB; an empty PATCH changes nothing.
-				models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).
-					SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "_id", Value: idValue(op)}}}}))
-				continue
+			doc, err := replacementRaw(op)
+			if err != nil {
+				return 0, nil, nil, err
 			}
-			models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(bson.D{{Key: "$set", Value: toBSON(op.Data)}}))
+			models = append(models, &mongo.ReplaceOneModel{Filter: filter, Replacement: doc, Upsert: &upsert})
+		case syncgate.Patch:
+			set, err := setRaw(op)
+			if err != nil {
+				return 0, nil, nil, err
+			}
+			models = append(models, &mongo.UpdateOneModel{Filter: filter, Update: set})
 		case syncgate.Delete:
-			models = append(models, mongo.NewDeleteOneModel().SetFilter(filter))
+			models = append(models, &mongo.DeleteOneModel{Filter: filter})
 		default:
 			return 0, nil, nil, fmt.Errorf("store: unknown op %q", op.Op)
 		}
