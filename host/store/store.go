@@ -420,10 +420,11 @@ func (e *opError) Error() string { return "store: op rejected: " + e.rej.Reason 
 // applyOrdered writes ops as ordered bulk writes, one series per
 // collection: ops on different collections name different documents and
 // commute, so grouping them keeps every document's order and makes a batch
-// that alternates collections two commands instead of one per run. An op
-// the database refuses for good is recorded and the writes of its
-// collection go on after it, or everything stops there when stopAtRefusal.
-// Rejections come back in batch order.
+// that alternates collections two commands instead of one per run. Within a
+// collection the ops go in the commands plan makes. An op the database
+// refuses for good is recorded and the writes of its collection go on after
+// it, or everything stops there when stopAtRefusal. Rejections come back in
+// batch order; missed are the PATCHes that found no document.
 func (m *Mongo) applyOrdered(ctx context.Context, ops []syncgate.Op, stopAtRefusal bool) (rejected, missed []syncgate.Rejection, err error) {
 	chunk := int(m.chunk.Load())
 	if chunk <= 0 {
@@ -448,42 +449,114 @@ func (m *Mongo) applyOrdered(ctx context.Context, ops []syncgate.Op, stopAtRefus
 				start++
 				continue
 			}
-			// A command ends before a PUT or DELETE of a document it
-			// PATCHes, so that whether a PATCH found its document can be
-			// read afterwards (missedPatches).
 			end := start + 1
-			var patched map[string]bool
-			for i := start; i < len(coll) && i-start < chunk && !coll[i].Conditional() && (coll[i].Op == syncgate.Patch || !patched[coll[i].ID]); i++ {
-				if coll[i].Op == syncgate.Patch {
-					if patched == nil {
-						patched = map[string]bool{}
+			for end < len(coll) && !coll[end].Conditional() {
+				end++
+			}
+			for _, cmd := range plan(coll[start:end], chunk) {
+				for len(cmd) > 0 {
+					n, res, rej, err := m.bulk(ctx, cmd)
+					if err != nil {
+						return nil, nil, err
 					}
-					patched[coll[i].ID] = true
+					if rej != nil && stopAtRefusal {
+						return append(rejected, *rej), missed, nil // the transaction is over
+					}
+					miss, err := m.missedPatches(ctx, cmd[:n], res)
+					if err != nil {
+						return nil, nil, err
+					}
+					missed = append(missed, miss...)
+					if rej == nil {
+						break
+					}
+					rejected = append(rejected, *rej)
+					cmd = cmd[n+1:] // skip the refused op, go on after it
 				}
-				end = i + 1
-			}
-			n, res, rej, err := m.bulk(ctx, coll[start:end])
-			if err != nil {
-				return nil, nil, err
-			}
-			if rej != nil && stopAtRefusal {
-				return append(rejected, *rej), missed, nil // the transaction is over
-			}
-			miss, err := m.missedPatches(ctx, coll[start:start+n], res)
-			if err != nil {
-				return nil, nil, err
-			}
-			missed = append(missed, miss...)
-			if rej != nil {
-				rejected = append(rejected, *rej)
-				start += n + 1 // skip the refused op, go on after it
-				continue
 			}
 			start = end
 		}
 	}
 	slices.SortFunc(rejected, func(a, b syncgate.Rejection) int { return a.Index - b.Index })
 	return rejected, missed, nil
+}
+
+// plan splits one collection's ops into write commands of one kind each
+// (the driver sends a run of updates as one update command and a run of
+// deletes as one delete command, so ops in their batch order would cost a
+// round trip per run: ~40 commands for a mixed batch of 100). Ops on
+// different documents commute except through a unique secondary index,
+// where a delete can free a value a later write takes; so:
+//
+//   - replacements and $sets keep their order among themselves and stay
+//     after every delete that came before them: each goes into the last
+//     command when that is an update command, else into a new one;
+//   - a delete moves earlier, into the first delete command after the one
+//     holding its document's previous op (the first of all when the batch
+//     did not touch the document before). Moving a delete earlier only
+//     frees unique values sooner: a write that would have hit a duplicate
+//     key with the value the delete frees now succeeds — the state the
+//     client's batch asked for;
+//   - an update command ends before a replacement of a document it
+//     PATCHes, so that a PATCH's document is there after the command if
+//     and only if it was there at the PATCH (missedPatches);
+//   - a command holds at most chunk statements.
+//
+// Every document's ops stay in batch order. A typical mixed batch becomes
+// one update and one delete command per collection.
+func plan(ops []syncgate.Op, chunk int) [][]syncgate.Op {
+	type command struct {
+		del bool
+		ops []syncgate.Op
+	}
+	// The first command takes the deletes of documents the batch did not
+	// touch before (dropped if none).
+	cmds := []command{{del: true}}
+	last := make(map[string]int, len(ops)) // document → command of its latest op
+	var patched map[string]bool            // documents PATCHed in the last command
+	for _, op := range ops {
+		prev, seen := last[op.ID]
+		if !seen {
+			prev = -1
+		}
+		if op.Op == syncgate.Delete {
+			at := -1
+			for i := prev + 1; i < len(cmds); i++ {
+				if cmds[i].del && len(cmds[i].ops) < chunk {
+					at = i
+					break
+				}
+			}
+			if at < 0 {
+				cmds = append(cmds, command{del: true})
+				at = len(cmds) - 1
+			}
+			cmds[at].ops = append(cmds[at].ops, op)
+			last[op.ID] = at
+			continue
+		}
+		n := len(cmds) - 1
+		if cmds[n].del || len(cmds[n].ops) >= chunk || op.Op == syncgate.Put && patched[op.ID] {
+			cmds = append(cmds, command{})
+			n++
+			patched = nil
+		}
+		cmds[n].ops = append(cmds[n].ops, op)
+		last[op.ID] = n
+		if op.Op == syncgate.Patch {
+			if patched == nil {
+				patched = map[string]bool{}
+			}
+			patched[op.ID] = true
+		}
+	}
+	out := make([][]syncgate.Op, 0, len(cmds))
+	for _, c := range cmds {
+		if len(c.ops) > 0 {
+			out = append(out, c.ops)
+		}
+	}
+	return out
 }
 
 // byCollection splits ops into one run per collection, in the order each
