@@ -1,7 +1,9 @@
 package strictjson
 
 import (
+	"bytes"
 	"encoding/json"
+	"strconv"
 	"testing"
 
 	"github.com/syncgate/syncgate/host/syncgate"
@@ -26,7 +28,53 @@ func FuzzDecodeData(f *testing.F) {
 			t.Fatalf("accepted invalid JSON %q", raw)
 		}
 		checkValue(t, doc, 1)
+		// The values are encoding/json's (numbers read with UseNumber).
+		var want any
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&want); err != nil {
+			t.Fatalf("accepted %q, which encoding/json refuses: %v", raw, err)
+		}
+		sameValue(t, doc, want)
 	})
+}
+
+// sameValue compares a decoded value with encoding/json's decoding of the
+// same text.
+func sameValue(t *testing.T, got, want any) {
+	t.Helper()
+	switch g := got.(type) {
+	case syncgate.Doc:
+		w, ok := want.(map[string]any)
+		if !ok || len(w) != len(g) {
+			t.Fatalf("object %v, want %v", g, want)
+		}
+		for _, f := range g {
+			sameValue(t, f.Value, w[f.Key])
+		}
+	case []any:
+		w, ok := want.([]any)
+		if !ok || len(w) != len(g) {
+			t.Fatalf("array %v, want %v", g, want)
+		}
+		for i := range g {
+			sameValue(t, g[i], w[i])
+		}
+	case int64:
+		n, ok := want.(json.Number)
+		if i, err := strconv.ParseInt(string(n), 10, 64); !ok || err != nil || i != g {
+			t.Fatalf("integer %d, want %v", g, want)
+		}
+	case float64:
+		n, ok := want.(json.Number)
+		if f, err := strconv.ParseFloat(string(n), 64); !ok || err != nil || f != g {
+			t.Fatalf("number %v, want %v", g, want)
+		}
+	default:
+		if got != want {
+			t.Fatalf("value %#v, want %#v", got, want)
+		}
+	}
 }
 
 func checkValue(t *testing.T, v any, depth int) {

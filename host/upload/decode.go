@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -185,8 +186,7 @@ func newEntryDecoder(raw []byte, lim Limits) *strictjson.Decoder {
 
 // decodeEntryWith decodes raw with sd, which reads it.
 func decodeEntryWith(sd *strictjson.Decoder, raw []byte, i int, lim Limits) (syncgate.Op, *syncgate.Rejection) {
-	at := fmt.Sprintf("batch[%d]", i)
-	v, err := sd.Value(at, envelopeDepth, false)
+	v, err := sd.ValueAt("batch", i, envelopeDepth, false)
 	if err == nil {
 		err = sd.End("entry")
 	}
@@ -252,7 +252,7 @@ func clipString(s string) string {
 
 // entry turns one decoded batch element into an Op.
 func entry(i int, v any, lim Limits) (syncgate.Op, error) {
-	at := fmt.Sprintf("batch[%d]", i)
+	at := entryAt(i)
 	e, ok := v.(syncgate.Doc)
 	if !ok {
 		return syncgate.Op{}, invalid(syncgate.CodeInvalidEntry, "%s: must be an object", at)
@@ -349,6 +349,11 @@ func entry(i int, v any, lim Limits) (syncgate.Op, error) {
 	op.Metadata, _ = e.Get("metadata")
 	return op, nil
 }
+
+// entryAt names batch entry i in error messages: batch[i].
+type entryAt int
+
+func (i entryAt) String() string { return "batch[" + strconv.Itoa(int(i)) + "]" }
 
 // checkTable enforces MongoDB's collection name rules and keeps clients out
 // of system collections and of syncgate's own (dead letters, conflicts, the

@@ -181,7 +181,7 @@ func (h *Handler) Check(ctx context.Context, rules Rules, b *syncgate.Batch) ([]
 // lookup at all. Strict mode looks every one up, so that a missing document
 // refuses the batch before anything is written.
 func (h *Handler) check(ctx context.Context, rules Rules, b *syncgate.Batch, allPatches bool) ([]syncgate.Op, []syncgate.Rejection, error) {
-	ops, rejected := keep(b.Ops, slices.Clone(b.Refused), rules.PrepareID)
+	ops, rejected := keep(slices.Clone(b.Ops), slices.Clone(b.Refused), rules.PrepareID)
 	prepared := *b // the pipeline sees the ops that survived; b keeps all for the dead letters
 	prepared.Ops = ops
 	patchesLooked := func(table string) bool { return allPatches || rules.Guards(table) || rules.NeedsCurrent(table) }
@@ -196,9 +196,12 @@ func (h *Handler) check(ctx context.Context, rules Rules, b *syncgate.Batch, all
 	var missing []syncgate.Rejection
 	prepared.Ops, missing = rejectMissingPatches(prepared.Ops, current, patchesLooked)
 	rejected = append(rejected, missing...)
-	accepted, guestRejected, err := rules.Run(ctx, &prepared, current)
-	if err != nil {
-		return nil, nil, err
+	accepted, guestRejected := prepared.Ops, []syncgate.Rejection(nil)
+	if slices.ContainsFunc(prepared.Ops, func(op syncgate.Op) bool { return rules.Guards(op.Table) }) {
+		accepted, guestRejected, err = rules.Run(ctx, &prepared, current)
+		if err != nil {
+			return nil, nil, err
+		}
 	}
 	rejected = append(rejected, guestRejected...)
 	accepted, missing = rejectMissingPatches(accepted, current, patchesLooked)
@@ -277,9 +280,10 @@ func withTxIDs(b *syncgate.Batch, rejected []syncgate.Rejection) []syncgate.Reje
 	return rejected
 }
 
-// keep runs f on each op and moves the ops it fails into rejected.
+// keep runs f on each op and moves the ops it fails into rejected. It
+// filters ops in place: check hands it its own copy of the batch's ops.
 func keep(ops []syncgate.Op, rejected []syncgate.Rejection, f func(*syncgate.Op) error) ([]syncgate.Op, []syncgate.Rejection) {
-	out := make([]syncgate.Op, 0, len(ops))
+	out := ops[:0]
 	for _, op := range ops {
 		if err := f(&op); err != nil {
 			rejected = append(rejected, syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID,
@@ -313,29 +317,35 @@ func fetchCurrent(ctx context.Context, store Store, p Pipeline, ops []syncgate.O
 // at the write (Mongo.missedPatches).
 func rejectMissingPatches(ops []syncgate.Op, current map[string]map[string]syncgate.Doc, patchesLooked func(table string) bool) ([]syncgate.Op, []syncgate.Rejection) {
 	type key struct{ table, id string }
-	var exists map[key]bool
+	var exists map[key]bool // the PATCHed documents' state, once an op of the batch decides it
+	for _, op := range ops {
+		if op.Op == syncgate.Patch {
+			if exists == nil {
+				exists = map[key]bool{}
+			}
+			exists[key{op.Table, op.ID}] = false
+		}
+	}
+	if exists == nil {
+		return ops, nil
+	}
+	decided := make(map[key]bool, len(exists))
 	var rejected []syncgate.Rejection
-	kept := ops[:0:0]
+	kept := ops[:0] // in place, like keep
 	for _, op := range ops {
 		k := key{op.Table, op.ID}
 		switch op.Op {
-		case syncgate.Put:
-			if exists == nil {
-				exists = map[key]bool{}
+		case syncgate.Put, syncgate.Delete:
+			if _, patched := exists[k]; patched {
+				exists[k], decided[k] = op.Op == syncgate.Put, true
 			}
-			exists[k] = true
-		case syncgate.Delete:
-			if exists == nil {
-				exists = map[key]bool{}
-			}
-			exists[k] = false
 		case syncgate.Patch:
-			present, decided := exists[k]
-			if !decided && patchesLooked(op.Table) {
+			present, known := exists[k], decided[k]
+			if !known && patchesLooked(op.Table) {
 				_, present = current[op.Table][op.ID]
-				decided = true
+				known = true
 			}
-			if decided && !present {
+			if known && !present {
 				rejected = append(rejected, syncgate.PatchNotFound(op))
 				continue
 			}
