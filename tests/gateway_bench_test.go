@@ -213,10 +213,10 @@ func perOpWrite(ctx context.Context, db *mongo.Database, ops []gwOp) error {
 
 // runClients runs b.N batches over gatewayClients goroutines with do and
 // reports ops/s and the p99 batch latency.
-func runClients(b *testing.B, batch int, do func(c *gwClient) error) {
-	clients := make([]*gwClient, gatewayClients)
+func runClients(b *testing.B, batch, nClients int, do func(c *gwClient) error) {
+	clients := make([]*gwClient, nClients)
 	for c := range clients {
-		clients[c] = newGWClient(c+int(benchSeq.Add(1))*gatewayClients, batch)
+		clients[c] = newGWClient(c+int(benchSeq.Add(1))*64, batch)
 		for range 2 { // history for PATCH and DELETE
 			if err := do(clients[c]); err != nil {
 				b.Fatal(err)
@@ -225,10 +225,11 @@ func runClients(b *testing.B, batch int, do func(c *gwClient) error) {
 	}
 	var left atomic.Int64
 	left.Store(int64(b.N))
-	lat := make([][]time.Duration, gatewayClients)
+	lat := make([][]time.Duration, nClients)
 	var wg sync.WaitGroup
 	var failed atomic.Value
 	b.ResetTimer()
+	peak := sampleRSS()
 	cpu0 := cpuTime()
 	start := time.Now()
 	for c := range clients {
@@ -248,6 +249,7 @@ func runClients(b *testing.B, batch int, do func(c *gwClient) error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
+	rss := peak()
 	b.StopTimer()
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatal(err)
@@ -262,6 +264,9 @@ func runClients(b *testing.B, batch int, do func(c *gwClient) error) {
 	// what the throughput costs, and a figure other load on the machine
 	// barely moves.
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*batch), "cpu-µs/op")
+	// Peak RSS of the whole process (clients, server and the stand-in with
+	// its documents) while the clients ran.
+	b.ReportMetric(float64(rss), "MiB-peak-RSS")
 	if len(all) > 0 {
 		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
 	}
@@ -315,18 +320,27 @@ func BenchmarkGateway(b *testing.B) {
 				name := fmt.Sprintf("path=%s/gate=%s/batch=%d", path, gate, n)
 				b.Run(name+"/base", func(b *testing.B) {
 					db := cl.Database("gw_raw")
-					runClients(b, n, func(c *gwClient) error {
+					runClients(b, n, gatewayClients, func(c *gwClient) error {
 						return rawWrite(context.Background(), cl, db, c.next(), path == "replset")
 					})
 				})
 				if path == "standalone" {
 					b.Run(name+"/peer", func(b *testing.B) {
 						db := cl.Database("gw_peer")
-						runClients(b, n, func(c *gwClient) error { return perOpWrite(context.Background(), db, c.next()) })
+						runClients(b, n, gatewayClients, func(c *gwClient) error { return perOpWrite(context.Background(), db, c.next()) })
 					})
 				}
 				b.Run(name+"/ours", func(b *testing.B) {
-					runClients(b, n, func(c *gwClient) error {
+					runClients(b, n, gatewayClients, func(c *gwClient) error {
+						return postBatch(hc, a.url, token, gwBody(c.next()))
+					})
+				})
+			}
+			if path == "standalone" && gate == "schemas" {
+				// Issue #17's memory target: 16 clients at full speed
+				// through the schema gate (MiB-peak-RSS).
+				b.Run("path=standalone/gate=schemas/batch=100/clients=16", func(b *testing.B) {
+					runClients(b, 100, 16, func(c *gwClient) error {
 						return postBatch(hc, a.url, token, gwBody(c.next()))
 					})
 				})
@@ -336,6 +350,27 @@ func BenchmarkGateway(b *testing.B) {
 		cl.Disconnect(context.Background())
 		stub.Close()
 	}
+}
+
+// sampleRSS samples the process's RSS every 20 ms until the returned func
+// is called, which returns the peak in MiB.
+func sampleRSS() func() int {
+	stop, done := make(chan struct{}), make(chan int)
+	go func() {
+		peak := rssMiB()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				done <- max(peak, rssMiB())
+				return
+			case <-t.C:
+				peak = max(peak, rssMiB())
+			}
+		}
+	}()
+	return func() int { close(stop); return <-done }
 }
 
 // cpuTime is the process's user and system CPU time so far.
