@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
@@ -442,5 +443,50 @@ func TestOpLevelErrorsStrict(t *testing.T) {
 	}
 	if n := count(t, a.db, "lists") + count(t, a.db, "syncgate_rejected"); n != 0 {
 		t.Fatalf("strict mode wrote %d documents", n)
+	}
+}
+
+// TestPatchOfMissingDocumentAtWrite: with no guest on the table, a PATCH's
+// document is not looked up before the write; the store tells a missing one
+// from the write's counts (a PUT that replaces an existing document counts as
+// matched) or a lookup after it. On the embedded FerretDB: only the PATCHes
+// of missing documents are rejected, everything else is written.
+func TestPatchOfMissingDocumentAtWrite(t *testing.T) {
+	a := start(t, baseEnv(t))
+	if r := postUpload(t, a, "", `{"batch":[{"op":"PUT","table":"lists","id":"a","data":{"n":1}},{"op":"PUT","table":"lists","id":"b","data":{"n":1}}]}`); r.status != 200 {
+		t.Fatalf("setup: %d %s", r.status, r.body)
+	}
+	r := postUpload(t, a, "", `{"batch":[
+		{"op":"PUT","table":"lists","id":"a","data":{"n":2}},
+		{"op":"PATCH","table":"lists","id":"ghost","data":{"n":3}},
+		{"op":"PATCH","table":"lists","id":"b","data":{"n":4}},
+		{"op":"PUT","table":"lists","id":"c","data":{"n":5}},
+		{"op":"PATCH","table":"lists","id":"later","data":{"n":6}},
+		{"op":"PUT","table":"lists","id":"later","data":{"n":7}},
+		{"op":"PATCH","table":"lists","id":"a","data":{"m":8}}
+	]}`)
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	var res struct {
+		Applied  int
+		Rejected []struct {
+			Index int
+			Code  string
+		}
+	}
+	if err := json.Unmarshal(r.body, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Applied != 5 || len(res.Rejected) != 2 || res.Rejected[0].Index != 1 || res.Rejected[1].Index != 4 ||
+		res.Rejected[0].Code != "not_found" || res.Rejected[1].Code != "not_found" {
+		t.Fatalf("body %s: want 5 applied, batch[1] and batch[4] not_found", r.body)
+	}
+	got := docs(t, a.db, "lists")
+	if _, ok := got["ghost"]; ok || len(got) != 4 {
+		t.Fatalf("lists %v: want a, b, c, later", got)
+	}
+	if got["a"]["n"] != int64(2) || got["a"]["m"] != int64(8) || got["b"]["n"] != int64(4) || got["later"]["n"] != int64(7) {
+		t.Fatalf("lists %v", got)
 	}
 }
