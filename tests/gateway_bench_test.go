@@ -285,7 +285,7 @@ func BenchmarkGateway(b *testing.B) {
 		os.WriteFile(filepath.Join(schemas, f), data, 0o644)
 	}
 	for _, path := range []string{"standalone", "replset"} {
-		cfg := mongostub.Config{}
+		cfg := mongostub.Config{NoLog: true}
 		if path == "replset" {
 			cfg.SetName = "rs0"
 		}

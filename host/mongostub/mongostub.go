@@ -94,6 +94,9 @@ type Config struct {
 	// about every document a delete would remove; a non-nil answer fails
 	// that statement as a write error (e.g. code 11000 or 121).
 	Refuse func(Statement) *WriteError
+	// NoLog keeps no record of the commands (Commands returns none): a
+	// benchmark's stand-in would otherwise hold every command it ever got.
+	NoLog bool
 }
 
 // Statement is one write statement as Config.Refuse sees it.
@@ -776,7 +779,9 @@ func errorDoc(code int, codeName, msg string, labels []string) bson.Raw {
 // connection must be closed instead of answered.
 func (s *Server) handle(cmd Command) (bson.Raw, bool) {
 	s.mu.Lock()
-	s.cmds = append(s.cmds, cmd)
+	if !s.cfg.NoLog {
+		s.cmds = append(s.cmds, cmd)
+	}
 	var fault *Fault
 	lname := strings.ToLower(cmd.Name)
 	for _, f := range s.faults {

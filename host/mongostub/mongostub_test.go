@@ -303,3 +303,20 @@ func TestOnlyTestsImportIt(t *testing.T) {
 		t.Fatalf("only %d files checked: wrong root?", checked)
 	}
 }
+
+// TestNoLog: a stand-in with NoLog answers as usual and records nothing.
+func TestNoLog(t *testing.T) {
+	for _, noLog := range []bool{false, true} {
+		s, c := connect(t, Config{NoLog: noLog})
+		coll := c.Database("d").Collection("c")
+		if _, err := coll.InsertOne(t.Context(), bson.D{{Key: "_id", Value: "a"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := coll.FindOne(t.Context(), bson.D{{Key: "_id", Value: "a"}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(s.Commands(false)); (got == 0) != noLog {
+			t.Fatalf("NoLog %v: %d commands recorded", noLog, got)
+		}
+	}
+}
