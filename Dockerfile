@@ -8,7 +8,7 @@ RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -tags nodevdb -trimpath -ldflags "-s -w" -o /out/syncgate ./host/cmd/syncgate \
  && mkdir -p /out/guests \
- && for d in guest/schemagate guest/examples/*/; do d=${d%/}; \
+ && for d in guest/schemagate guest/examples/*/ guest/policies/*/; do d=${d%/}; [ -f "$d/main.go" ] || continue; \
       GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o /out/guests/${d##*/}.wasm ./$d; done
 
 FROM gcr.io/distroless/static-debian12:nonroot
