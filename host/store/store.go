@@ -589,31 +589,9 @@ func byCollection(ops []syncgate.Op) [][]syncgate.Op {
 // ops were applied (those before a permanent write error), the command's
 // result when all were, and the op the database refused, if any.
 func (m *Mongo) bulk(ctx context.Context, ops []syncgate.Op) (int, *mongo.BulkWriteResult, *syncgate.Rejection, error) {
-	upsert := true
-	models := make([]mongo.WriteModel, 0, len(ops))
-	for _, op := range ops {
-		filter, err := idFilter(op)
-		if err != nil {
-			return 0, nil, nil, err
-		}
-		switch op.Op {
-		case syncgate.Put:
-			doc, err := replacementRaw(op)
-			if err != nil {
-				return 0, nil, nil, err
-			}
-			models = append(models, &mongo.ReplaceOneModel{Filter: filter, Replacement: doc, Upsert: &upsert})
-		case syncgate.Patch:
-			set, err := setRaw(op)
-			if err != nil {
-				return 0, nil, nil, err
-			}
-			models = append(models, &mongo.UpdateOneModel{Filter: filter, Update: set})
-		case syncgate.Delete:
-			models = append(models, &mongo.DeleteOneModel{Filter: filter})
-		default:
-			return 0, nil, nil, fmt.Errorf("store: unknown op %q", op.Op)
-		}
+	models, err := writeModels(ops)
+	if err != nil {
+		return 0, nil, nil, err
 	}
 	release, err := m.acquire(ctx, "bulk write")
 	if err != nil {
@@ -635,6 +613,83 @@ func (m *Mongo) bulk(ctx context.Context, ops []syncgate.Op) (int, *mongo.BulkWr
 		}
 	}
 	return 0, nil, nil, classify("bulk write "+ops[0].Table, err)
+}
+
+// writeModels are ops as the driver's write models, their BSON built in one
+// buffer and the models in one slice per kind (a command's worth of small
+// allocations would be three per op).
+func writeModels(ops []syncgate.Op) ([]mongo.WriteModel, error) {
+	size := 0
+	for _, op := range ops {
+		size += 2*len(op.ID) + 32 + opDataSize(op.Data)
+	}
+	buf := make([]byte, 0, size)
+	type span struct{ filter, doc [2]int }
+	spans := make([]span, len(ops))
+	var err error
+	for i, op := range ops {
+		start := len(buf)
+		if buf, err = appendFilter(buf, op); err != nil {
+			return nil, err
+		}
+		spans[i].filter = [2]int{start, len(buf)}
+		start = len(buf)
+		switch op.Op {
+		case syncgate.Put:
+			buf, err = appendReplacement(buf, op)
+		case syncgate.Patch:
+			buf, err = appendSet(buf, op)
+		case syncgate.Delete:
+		default:
+			return nil, fmt.Errorf("store: unknown op %q", op.Op)
+		}
+		if err != nil {
+			return nil, err
+		}
+		spans[i].doc = [2]int{start, len(buf)}
+	}
+	// The buffer is complete: slices of it stay valid.
+	raw := func(s [2]int) bson.Raw { return bson.Raw(buf[s[0]:s[1]:s[1]]) }
+	upsert := true
+	var puts []mongo.ReplaceOneModel
+	var patches []mongo.UpdateOneModel
+	var deletes []mongo.DeleteOneModel
+	models := make([]mongo.WriteModel, len(ops))
+	for i, op := range ops {
+		switch op.Op {
+		case syncgate.Put:
+			if puts == nil {
+				puts = make([]mongo.ReplaceOneModel, 0, len(ops))
+			}
+			puts = append(puts, mongo.ReplaceOneModel{Filter: raw(spans[i].filter), Replacement: raw(spans[i].doc), Upsert: &upsert})
+			models[i] = &puts[len(puts)-1]
+		case syncgate.Patch:
+			if patches == nil {
+				patches = make([]mongo.UpdateOneModel, 0, len(ops))
+			}
+			patches = append(patches, mongo.UpdateOneModel{Filter: raw(spans[i].filter), Update: raw(spans[i].doc)})
+			models[i] = &patches[len(patches)-1]
+		default:
+			if deletes == nil {
+				deletes = make([]mongo.DeleteOneModel, 0, len(ops))
+			}
+			deletes = append(deletes, mongo.DeleteOneModel{Filter: raw(spans[i].filter)})
+			models[i] = &deletes[len(deletes)-1]
+		}
+	}
+	return models, nil
+}
+
+// opDataSize estimates d's BSON size, to size one buffer for a command.
+func opDataSize(d syncgate.Doc) int {
+	n := 16
+	for _, f := range d {
+		n += len(f.Key) + 16
+		if s, ok := f.Value.(string); ok {
+			n += len(s)
+		}
+	}
+	return n
 }
 
 // missedPatches returns the PATCHes among ops, all written by one ordered

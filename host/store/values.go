@@ -105,20 +105,19 @@ func fromBSON(v any) any {
 // fast database (issue #17's profile). The bytes are the driver's own for
 // the same values: TestAppendDocMatchesDriver holds the two together.
 
-// idFilter is {_id: the op's id}.
-func idFilter(op syncgate.Op) (bson.Raw, error) {
-	idx, dst := bsoncore.AppendDocumentStart(make([]byte, 0, 24+len(op.ID)))
+// appendFilter appends {_id: the op's id}.
+func appendFilter(dst []byte, op syncgate.Op) ([]byte, error) {
+	idx, dst := bsoncore.AppendDocumentStart(dst)
 	dst, err := appendValue(dst, "_id", idValue(op))
 	if err != nil {
 		return nil, err
 	}
-	dst, err = bsoncore.AppendDocumentEnd(dst, idx)
-	return bson.Raw(dst), err
+	return bsoncore.AppendDocumentEnd(dst, idx)
 }
 
-// replacementRaw is a PUT's document: its _id, then its data.
-func replacementRaw(op syncgate.Op) (bson.Raw, error) {
-	idx, dst := bsoncore.AppendDocumentStart(make([]byte, 0, 64+len(op.ID)+32*len(op.Data)))
+// appendReplacement appends a PUT's document: its _id, then its data.
+func appendReplacement(dst []byte, op syncgate.Op) ([]byte, error) {
+	idx, dst := bsoncore.AppendDocumentStart(dst)
 	dst, err := appendValue(dst, "_id", idValue(op))
 	if err == nil {
 		dst, err = appendFields(dst, op.Data)
@@ -126,14 +125,13 @@ func replacementRaw(op syncgate.Op) (bson.Raw, error) {
 	if err != nil {
 		return nil, err
 	}
-	dst, err = bsoncore.AppendDocumentEnd(dst, idx)
-	return bson.Raw(dst), err
+	return bsoncore.AppendDocumentEnd(dst, idx)
 }
 
-// setRaw is a PATCH's update, {$set: data}; $set of nothing is an error in
-// MongoDB, so an empty PATCH sets the _id it already has.
-func setRaw(op syncgate.Op) (bson.Raw, error) {
-	idx, dst := bsoncore.AppendDocumentStart(make([]byte, 0, 64+len(op.ID)+32*len(op.Data)))
+// appendSet appends a PATCH's update, {$set: data}; $set of nothing is an
+// error in MongoDB, so an empty PATCH sets the _id it already has.
+func appendSet(dst []byte, op syncgate.Op) ([]byte, error) {
+	idx, dst := bsoncore.AppendDocumentStart(dst)
 	set, dst := bsoncore.AppendDocumentElementStart(dst, "$set")
 	var err error
 	if len(op.Data) == 0 {
@@ -147,8 +145,7 @@ func setRaw(op syncgate.Op) (bson.Raw, error) {
 	if dst, err = bsoncore.AppendDocumentEnd(dst, set); err != nil {
 		return nil, err
 	}
-	dst, err = bsoncore.AppendDocumentEnd(dst, idx)
-	return bson.Raw(dst), err
+	return bsoncore.AppendDocumentEnd(dst, idx)
 }
 
 // appendFields appends d's fields as BSON elements.

@@ -52,21 +52,21 @@ func TestAppendDocMatchesDriver(t *testing.T) {
 				t.Errorf("%s of %s:\n got %s\nwant %s", what, op.ID, got, bson.Raw(wantBytes))
 			}
 		}
-		f, err := idFilter(op)
+		f, err := appendFilter(nil, op)
 		check("filter", f, err, want(bson.D{{Key: "_id", Value: idValue(op)}}))
-		r, err := replacementRaw(op)
+		r, err := appendReplacement(nil, op)
 		check("replacement", r, err, want(replacement(op)))
 		set := bson.D{{Key: "$set", Value: toBSON(op.Data)}}
 		if len(op.Data) == 0 {
 			set = bson.D{{Key: "$set", Value: bson.D{{Key: "_id", Value: idValue(op)}}}}
 		}
-		s, err := setRaw(op)
+		s, err := appendSet(nil, op)
 		check("$set", s, err, want(set))
 	}
-	if _, err := replacementRaw(syncgate.Op{ID: "x", Data: syncgate.Doc{{Key: "a\x00b", Value: int64(1)}}}); err == nil {
+	if _, err := appendReplacement(nil, syncgate.Op{ID: "x", Data: syncgate.Doc{{Key: "a\x00b", Value: int64(1)}}}); err == nil {
 		t.Error("a key with a NUL byte was encoded")
 	}
-	if _, err := replacementRaw(syncgate.Op{ID: "x", Data: syncgate.Doc{{Key: "c", Value: make(chan int)}}}); err == nil {
+	if _, err := appendReplacement(nil, syncgate.Op{ID: "x", Data: syncgate.Doc{{Key: "c", Value: make(chan int)}}}); err == nil {
 		t.Error("a channel was encoded")
 	}
 }

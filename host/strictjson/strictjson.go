@@ -35,7 +35,6 @@ import (
 // object keys, which repeat from row to row: one copy of each per Decoder.
 type Decoder struct {
 	dec      *jsontext.Decoder
-	rd       *bytes.Reader
 	maxDepth int // deepest nesting inside data; 0: unbounded
 	base     int // depth at which data starts counting
 	isData   func(depth int, key string) bool
@@ -72,25 +71,54 @@ type Options struct {
 // CheckUTF8). Duplicate keys are found by Value, which says where.
 func NewDecoder(input []byte, o Options) *Decoder {
 	rd := bytes.NewReader(input)
-	return &Decoder{dec: jsontext.NewDecoder(rd, tokenOptions...), rd: rd, maxDepth: o.MaxDepth, base: o.Base, isData: o.IsData}
+	return &Decoder{dec: jsontext.NewDecoder(rd, tokenOptions...), maxDepth: o.MaxDepth, base: o.Base, isData: o.IsData}
 }
 
 // tokenOptions leave duplicate keys to the reader, which says where they are,
 // and UTF-8 to CheckUTF8, which checks a whole input once.
 var tokenOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
 
+// NewDecoderOn returns a Decoder that reads its values from dec's stream,
+// which must read valid UTF-8 with NewTokenReader's options: host/upload
+// decodes each batch entry in place, without taking its text out first.
+func NewDecoderOn(dec *jsontext.Decoder, o Options) *Decoder {
+	return &Decoder{dec: dec, maxDepth: o.MaxDepth, base: o.Base, isData: o.IsData}
+}
+
+// SkipTo reads dec up to where its stack is depth deep again: the rest of a
+// value whose decoding stopped at an error. Its own error is the stream's
+// (the JSON is broken there).
+func SkipTo(dec *jsontext.Decoder, depth int) error {
+	for dec.StackDepth() > depth {
+		var err error
+		switch dec.PeekKind() {
+		case '}', ']':
+			_, err = dec.ReadToken()
+		default:
+			err = dec.SkipValue()
+		}
+		if err != nil {
+			return JSONError(err)
+		}
+	}
+	return nil
+}
+
+// IsSyntax reports whether err is the JSON text being broken (not one of
+// the rules above): nothing after it in the input can be read.
+func IsSyntax(err error) bool {
+	var e *syncgate.Error
+	return errors.As(err, &e) && e.Err != nil && errors.Is(e.Err, errSyntax)
+}
+
+// errSyntax marks the errors JSONError makes.
+var errSyntax = errors.New("JSON syntax")
+
 // NewTokenReader reads input, which must be valid UTF-8 (CheckUTF8), token
 // by token with Decoder's options: host/upload reads the batch envelope
 // with it (ReadToken, More), and each entry with a Decoder.
 func NewTokenReader(input []byte) *jsontext.Decoder {
 	return jsontext.NewDecoder(bytes.NewReader(input), tokenOptions...)
-}
-
-// Reset makes d read input instead, keeping its options and buffers: one
-// decoder serves every entry of a batch.
-func (d *Decoder) Reset(input []byte) {
-	d.rd.Reset(input)
-	d.dec.Reset(d.rd, tokenOptions...)
 }
 
 // Invalid is an Invalid *syncgate.Error with a formatted message.
@@ -131,14 +159,18 @@ func ReadToken(dec *jsontext.Decoder) (jsontext.Token, error) {
 // JSONError turns a jsontext read error into an Invalid *syncgate.Error
 // that says where the JSON broke.
 func JSONError(err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return Invalid(syncgate.CodeInvalidJSON, "body ends too early")
-	}
+	var e *syncgate.Error
 	var se *jsontext.SyntacticError
-	if errors.As(err, &se) {
-		return Invalid(syncgate.CodeInvalidJSON, "invalid JSON at byte %d: %s", se.ByteOffset, se.Err)
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		e = Invalid(syncgate.CodeInvalidJSON, "body ends too early")
+	case errors.As(err, &se):
+		e = Invalid(syncgate.CodeInvalidJSON, "invalid JSON at byte %d: %s", se.ByteOffset, se.Err)
+	default:
+		e = Invalid(syncgate.CodeInvalidJSON, "invalid JSON: %s", err.Error())
 	}
-	return Invalid(syncgate.CodeInvalidJSON, "invalid JSON: %s", err.Error())
+	e.Err = fmt.Errorf("%w: %w", errSyntax, err)
+	return e
 }
 
 // End refuses anything after the value; what names the value.

@@ -59,7 +59,7 @@ func DecodeBatch(body []byte, lim Limits) ([]syncgate.Op, []syncgate.Rejection, 
 	// text (ReadValue) and then decoded strictly on its own: a bad entry is
 	// that entry's rejection. Duplicate names inside an entry are the entry
 	// decoder's to find; UTF-8 was checked above.
-	d := decoder{dec: strictjson.NewTokenReader(body), lim: lim}
+	d := decoder{dec: strictjson.NewTokenReader(body), body: body, lim: lim}
 	ops, rejected, err := d.batch()
 	if err != nil {
 		return nil, nil, err
@@ -81,7 +81,8 @@ func DecodeEntry(raw []byte, index int, lim Limits) (syncgate.Op, *syncgate.Reje
 
 type decoder struct {
 	dec   *jsontext.Decoder
-	entry *strictjson.Decoder // reused for every entry
+	body  []byte
+	entry *strictjson.Decoder // reads every entry from dec
 	lim   Limits
 }
 
@@ -152,21 +153,29 @@ func (d *decoder) entries() ([]syncgate.Op, []syncgate.Rejection, error) {
 		if d.lim.MaxOps > 0 && i >= d.lim.MaxOps {
 			return nil, nil, syncgate.Errorf(syncgate.TooLarge, syncgate.CodeTooManyOps, "batch has more than %d entries", d.lim.MaxOps)
 		}
-		raw, err := d.dec.ReadValue() // valid until the next read: decoded at once
-		if err != nil {
-			return nil, nil, strictjson.JSONError(err)
-		}
+		// The entry is decoded in place, from the envelope's stream; its
+		// text is taken only for a rejection.
 		if d.entry == nil {
-			d.entry = newEntryDecoder(raw, d.lim)
-		} else {
-			d.entry.Reset(raw)
+			d.entry = strictjson.NewDecoderOn(d.dec, entryOptions(d.lim))
 		}
-		op, rej := decodeEntryWith(d.entry, raw, i, d.lim)
-		if rej != nil {
-			rejected = append(rejected, *rej)
-			continue
+		start, depth := d.dec.InputOffset(), d.dec.StackDepth()
+		v, err := d.entry.ValueAt("batch", i, envelopeDepth, false)
+		if err != nil {
+			if strictjson.IsSyntax(err) {
+				return nil, nil, err // the body is broken: nothing in it can be trusted
+			}
+			if err := strictjson.SkipTo(d.dec, depth); err != nil {
+				return nil, nil, err
+			}
 		}
-		ops = append(ops, op)
+		if err == nil {
+			var op syncgate.Op
+			if op, err = entry(i, v, d.lim); err == nil {
+				ops = append(ops, op)
+				continue
+			}
+		}
+		rejected = append(rejected, *entryRejection(entryText(d.body, start, d.dec.InputOffset()), i, err))
 	}
 	if _, err := d.token(); err != nil {
 		return nil, nil, err
@@ -177,15 +186,7 @@ func (d *decoder) entries() ([]syncgate.Op, []syncgate.Rejection, error) {
 // decodeEntry decodes one entry's text strictly; any failure is that op's
 // rejection, with its raw text.
 func decodeEntry(raw []byte, i int, lim Limits) (syncgate.Op, *syncgate.Rejection) {
-	return decodeEntryWith(newEntryDecoder(raw, lim), raw, i, lim)
-}
-
-func newEntryDecoder(raw []byte, lim Limits) *strictjson.Decoder {
-	return strictjson.NewDecoder(raw, strictjson.Options{MaxDepth: lim.MaxDepth, Base: envelopeDepth, IsData: isData})
-}
-
-// decodeEntryWith decodes raw with sd, which reads it.
-func decodeEntryWith(sd *strictjson.Decoder, raw []byte, i int, lim Limits) (syncgate.Op, *syncgate.Rejection) {
+	sd := strictjson.NewDecoder(raw, entryOptions(lim))
 	v, err := sd.ValueAt("batch", i, envelopeDepth, false)
 	if err == nil {
 		err = sd.End("entry")
@@ -198,6 +199,16 @@ func decodeEntryWith(sd *strictjson.Decoder, raw []byte, i int, lim Limits) (syn
 		return syncgate.Op{}, entryRejection(raw, i, err)
 	}
 	return op, nil
+}
+
+func entryOptions(lim Limits) strictjson.Options {
+	return strictjson.Options{MaxDepth: lim.MaxDepth, Base: envelopeDepth, IsData: isData}
+}
+
+// entryText is an entry's JSON text: body from start to end without the
+// separator and spaces before the entry.
+func entryText(body []byte, start, end int64) []byte {
+	return bytes.TrimLeft(body[start:end], ", \t\r\n")
 }
 
 // entryRejection is the rejection of an entry that is not a valid op:

@@ -87,3 +87,33 @@ func TestDecodeBatchDuplicateEnvelopeKey(t *testing.T) {
 		t.Fatalf("duplicate envelope key: %v", err)
 	}
 }
+
+// TestRejectionRawIsTheEntry: a rejected entry's raw text is exactly its
+// JSON value, whatever spaces and separators surround it, whether the
+// entry broke a decoding rule mid-way (the rest of it is skipped) or was
+// decoded and then refused.
+func TestRejectionRawIsTheEntry(t *testing.T) {
+	body := "{\"batch\" : [ \n\t{\"op\":\"PUT\",\"table\":\"a\",\"id\":\"1\",\"data\":{}} ,\n" +
+		"  {\"op\":\"PUT\",\"table\":\"a\",\"id\":\"2\",\"data\":{\"x\":{\"k\":1,\"k\":2},\"y\":[1,{\"z\":\"w\"}]}}\r\n," +
+		"{\"op\":\"NOPE\",\"table\":\"a\",\"id\":\"3\"}  ,  7 ,{\"op\":\"DELETE\",\"table\":\"a\",\"id\":\"4\"}]}"
+	ops, rejected, err := DecodeBatch([]byte(body), testLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`{"op":"PUT","table":"a","id":"2","data":{"x":{"k":1,"k":2},"y":[1,{"z":"w"}]}}`,
+		`{"op":"NOPE","table":"a","id":"3"}`,
+		`7`,
+	}
+	if len(ops) != 2 || ops[0].ID != "1" || ops[1].ID != "4" || len(rejected) != len(want) {
+		t.Fatalf("ops %v rejected %v", ops, rejected)
+	}
+	for i, r := range rejected {
+		if r.Raw != want[i] || r.Index != i+1 {
+			t.Errorf("rejection %d: index %d raw %q, want %q", i, r.Index, r.Raw, want[i])
+		}
+	}
+	if rejected[0].Code != syncgate.CodeDuplicateKey {
+		t.Errorf("code %s, want the duplicate key", rejected[0].Code)
+	}
+}
