@@ -570,17 +570,52 @@ func byCollection(ops []syncgate.Op) [][]syncgate.Op {
 	if single {
 		return [][]syncgate.Op{ops}
 	}
-	var order []string
-	groups := map[string][]syncgate.Op{}
-	for _, op := range ops {
-		if _, ok := groups[op.Table]; !ok {
-			order = append(order, op.Table)
-		}
-		groups[op.Table] = append(groups[op.Table], op)
+	// Count each collection's ops (in order of first appearance; a batch
+	// names a few, found by a linear search, or a map past 8), then fill one
+	// array.
+	type group struct {
+		table    string
+		n, start int
 	}
-	out := make([][]syncgate.Op, len(order))
-	for i, t := range order {
-		out[i] = groups[t]
+	var groups []group
+	var index map[string]int
+	at := make([]int, len(ops)) // op → its group
+	for i, op := range ops {
+		g := 0
+		if index != nil {
+			var ok bool
+			if g, ok = index[op.Table]; !ok {
+				g = len(groups)
+			}
+		} else {
+			for g < len(groups) && groups[g].table != op.Table {
+				g++
+			}
+		}
+		if g == len(groups) {
+			groups = append(groups, group{table: op.Table})
+			if index != nil || len(groups) > 8 {
+				if index == nil {
+					index = make(map[string]int, 2*len(groups))
+					for j, gr := range groups {
+						index[gr.table] = j
+					}
+				}
+				index[op.Table] = g
+			}
+		}
+		groups[g].n++
+		at[i] = g
+	}
+	out := make([][]syncgate.Op, len(groups))
+	all := make([]syncgate.Op, 0, len(ops))
+	for g := range groups {
+		groups[g].start = len(all)
+		all = all[:len(all)+groups[g].n]
+		out[g] = all[groups[g].start:groups[g].start:len(all)]
+	}
+	for i, op := range ops {
+		out[at[i]] = append(out[at[i]], op)
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -155,6 +156,40 @@ func TestPlanKeepsOrder(t *testing.T) {
 					t.Fatalf("ops %v: op %d (%s %s) written before op %d (%s %s)", ops, j, ops[j].Op, ops[j].ID, i, ops[i].Op, ops[i].ID)
 				}
 			}
+		}
+	}
+}
+
+// TestByCollection: one run per collection in order of first appearance,
+// each op in batch order, with few collections and with many (the map).
+func TestByCollection(t *testing.T) {
+	for _, tables := range []int{1, 3, 20} {
+		var ops []syncgate.Op
+		for i := range 200 {
+			ops = append(ops, syncgate.Op{Index: i, Table: fmt.Sprintf("t%d", (i*7)%tables)})
+		}
+		groups := byCollection(ops)
+		if len(groups) != tables {
+			t.Fatalf("%d tables: %d groups", tables, len(groups))
+		}
+		n, seen := 0, map[string]bool{}
+		for gi, g := range groups {
+			if seen[g[0].Table] {
+				t.Fatalf("table %s in two groups", g[0].Table)
+			}
+			seen[g[0].Table] = true
+			if gi > 0 && g[0].Index < groups[gi-1][0].Index {
+				t.Fatalf("groups not in order of first appearance")
+			}
+			for j, op := range g {
+				if op.Table != g[0].Table || j > 0 && op.Index <= g[j-1].Index {
+					t.Fatalf("group %d: %v", gi, g)
+				}
+			}
+			n += len(g)
+		}
+		if n != len(ops) {
+			t.Fatalf("%d ops in groups, want %d", n, len(ops))
 		}
 	}
 }

@@ -2,10 +2,13 @@ package upload
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/syncgate/syncgate/host/syncgate"
 )
@@ -132,5 +135,22 @@ func TestPatchLookups(t *testing.T) {
 				t.Errorf("not_found %v, want %v", got, tc.notFound)
 			}
 		})
+	}
+}
+
+// TestReadAll: the body whatever the size hint, and a read error with what
+// came before it.
+func TestReadAll(t *testing.T) {
+	body := strings.Repeat("0123456789", 300)
+	for _, size := range []int64{1, 512, int64(len(body)), int64(len(body)) + 1, 10000} {
+		got, err := readAll(iotest.HalfReader(strings.NewReader(body)), size)
+		if err != nil || string(got) != body {
+			t.Fatalf("size %d: %d bytes, %v", size, len(got), err)
+		}
+	}
+	boom := errors.New("boom")
+	got, err := readAll(io.MultiReader(strings.NewReader("abc"), iotest.ErrReader(boom)), 512)
+	if !errors.Is(err, boom) || string(got) != "abc" {
+		t.Fatalf("%q %v", got, err)
 	}
 }

@@ -150,11 +150,30 @@ func (h *Handler) ServeHTTPReturn(w http.ResponseWriter, r *http.Request) error 
 	return json.NewEncoder(w).Encode(res)
 }
 
+// readAll is io.ReadAll starting at size bytes: a body whose length is
+// known is read into one allocation.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	b := make([]byte, 0, size)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, syncgate.Errorf(syncgate.TooLarge, syncgate.CodeBodyTooLarge, "body is larger than %d bytes", limit)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readAll(http.MaxBytesReader(w, r.Body, limit), max(512, min(r.ContentLength, limit)+1))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -284,13 +303,14 @@ func withTxIDs(b *syncgate.Batch, rejected []syncgate.Rejection) []syncgate.Reje
 // filters ops in place: check hands it its own copy of the batch's ops.
 func keep(ops []syncgate.Op, rejected []syncgate.Rejection, f func(*syncgate.Op) error) ([]syncgate.Op, []syncgate.Rejection) {
 	out := ops[:0]
-	for _, op := range ops {
-		if err := f(&op); err != nil {
+	for i := range ops {
+		op := &ops[i] // f changes the op where it lies: a copy passed to f would escape to the heap
+		if err := f(op); err != nil {
 			rejected = append(rejected, syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID,
 				Code: syncgate.CodeTypeConversion, Reason: err.Error()})
 			continue
 		}
-		out = append(out, op)
+		out = append(out, *op)
 	}
 	return out, rejected
 }
