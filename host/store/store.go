@@ -252,21 +252,18 @@ func readDocs(ctx context.Context, cur *mongo.Cursor, keep func(id string) bool)
 	defer cur.Close(ctx)
 	docs := map[string]syncgate.Doc{}
 	for cur.Next(ctx) {
-		var raw bson.D
-		if err := cur.Decode(&raw); err != nil {
-			return nil, err
-		}
 		var id string
-		doc := make(syncgate.Doc, 0, len(raw))
-		for _, e := range raw {
-			if e.Key == "_id" {
-				id = idString(e.Value)
-				continue
-			}
-			if e.Key == AppliedOpsField {
-				continue // the increments' bookkeeping (conditional.go), not the client's
-			}
-			doc = append(doc, syncgate.Field{Key: e.Key, Value: fromBSON(e.Value)})
+		switch v := cur.Current.Lookup("_id"); v.Type {
+		case bson.TypeString:
+			id = v.StringValue()
+		case bson.TypeObjectID:
+			id = v.ObjectID().Hex()
+		}
+		// Without _id, and without the increments' bookkeeping
+		// (conditional.go): not the client's.
+		doc, err := docFromRaw(cur.Current, func(k string) bool { return k == "_id" || k == AppliedOpsField })
+		if err != nil {
+			return nil, err
 		}
 		if keep(id) {
 			docs[id] = doc

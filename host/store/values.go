@@ -212,3 +212,67 @@ func appendValue(dst []byte, key string, v any) ([]byte, error) {
 	}
 	return bsoncore.AppendValueElement(dst, key, bsoncore.Value{Type: bsoncore.Type(t), Data: data}), nil
 }
+
+// docFromRaw is fromBSON of raw decoded as a bson.D, read straight from the
+// bytes: stored documents are read for every PATCH a guest checks, and the
+// driver's reflection decode cost about as much as the rest of the lookup.
+// Types the client never writes go the driver's way (TestDocFromRaw holds
+// the two together). skip leaves out top-level keys (_id, bookkeeping).
+func docFromRaw(raw bson.Raw, skip func(key string) bool) (syncgate.Doc, error) {
+	elems, err := raw.Elements()
+	if err != nil {
+		return nil, err
+	}
+	d := make(syncgate.Doc, 0, len(elems))
+	for _, e := range elems {
+		k := e.Key()
+		if skip != nil && skip(k) {
+			continue
+		}
+		v, err := valueFromRaw(e.Value())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		d = append(d, syncgate.Field{Key: k, Value: v})
+	}
+	return d, nil
+}
+
+func valueFromRaw(v bson.RawValue) (any, error) {
+	switch v.Type {
+	case bson.TypeString:
+		return v.StringValue(), nil
+	case bson.TypeDouble:
+		return v.Double(), nil
+	case bson.TypeInt32:
+		return int64(v.Int32()), nil
+	case bson.TypeInt64:
+		return v.Int64(), nil
+	case bson.TypeBoolean:
+		if v.Boolean() {
+			return int64(1), nil
+		}
+		return int64(0), nil
+	case bson.TypeNull:
+		return nil, nil
+	case bson.TypeEmbeddedDocument:
+		return docFromRaw(v.Document(), nil)
+	case bson.TypeArray:
+		vals, err := v.Array().Values()
+		if err != nil {
+			return nil, err
+		}
+		a := make([]any, len(vals))
+		for i, e := range vals {
+			if a[i], err = valueFromRaw(e); err != nil {
+				return nil, err
+			}
+		}
+		return a, nil
+	}
+	var out any
+	if err := v.Unmarshal(&out); err != nil {
+		return nil, err
+	}
+	return fromBSON(out), nil
+}

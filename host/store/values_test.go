@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -191,5 +192,44 @@ func TestByCollection(t *testing.T) {
 		if n != len(ops) {
 			t.Fatalf("%d ops in groups, want %d", n, len(ops))
 		}
+	}
+}
+
+// TestDocFromRaw: a stored document read from its bytes is what decoding it
+// into a bson.D and fromBSON made of it, for every BSON type.
+func TestDocFromRaw(t *testing.T) {
+	when := time.Date(2026, 12, 1, 17, 0, 0, 123000000, time.UTC)
+	dec, _ := bson.ParseDecimal128("12.50")
+	in := bson.D{
+		{Key: "_id", Value: "x"}, {Key: "s", Value: "ü"}, {Key: "f", Value: 1.5}, {Key: "i32", Value: int32(7)},
+		{Key: "i64", Value: int64(1) << 40}, {Key: "t", Value: true}, {Key: "no", Value: false}, {Key: "n", Value: nil},
+		{Key: "when", Value: bson.NewDateTimeFromTime(when)}, {Key: "oid", Value: bson.ObjectID{1, 2, 3}},
+		{Key: "dec", Value: dec}, {Key: "obj", Value: bson.D{{Key: "a", Value: bson.A{int32(1), "two", bson.D{}, bson.A{}}}}},
+		{Key: "bin", Value: bson.Binary{Subtype: 0, Data: []byte{1, 2}}}, {Key: "re", Value: bson.Regex{Pattern: "a.*", Options: "i"}},
+		{Key: "ts", Value: bson.Timestamp{T: 1, I: 2}}, {Key: AppliedOpsField, Value: bson.A{"k"}},
+	}
+	raw, err := bson.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := docFromRaw(raw, func(k string) bool { return k == "_id" || k == AppliedOpsField })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d bson.D
+	if err := bson.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	var want syncgate.Doc
+	for _, e := range d {
+		if e.Key != "_id" && e.Key != AppliedOpsField {
+			want = append(want, syncgate.Field{Key: e.Key, Value: fromBSON(e.Value)})
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %#v\nwant %#v", got, want)
+	}
+	if _, err := docFromRaw(bson.Raw{1, 2, 3}, nil); err == nil {
+		t.Fatal("a broken document was read")
 	}
 }
