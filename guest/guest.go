@@ -71,6 +71,11 @@ type Info struct {
 	// path.Match pattern: "*.field" admits the per-table form TABLE.field,
 	// "*" any key, for a guest that checks its own with CheckSettings.
 	Settings []string `json:"settings,omitempty"`
+	// Input is the form of Request the guest reads: "rows" (the SDK's
+	// guests: rows indexed by the host, see "Input forms" above) or empty
+	// (JSON, all a guest built before the rows form reads). The SDK sets
+	// it; a guest author never does.
+	Input string `json:"input,omitempty"`
 	// Error, when set, means the guest could not initialise (for example a
 	// schema does not compile); the host refuses to load it and logs why.
 	Error string `json:"error,omitempty"`
@@ -114,6 +119,11 @@ type Op struct {
 	// copy what must outlive the call.
 	RawData    []byte `json:"-"`
 	RawCurrent []byte `json:"-"`
+	// The rows form's indexes of RawData and RawCurrent (DataMembers).
+	dataIdx, curIdx rowIndex
+	// The rows form says whether an earlier (before) or a later (again)
+	// op of the call names the same document.
+	before, again bool
 
 	// Filled from the Request for convenience.
 	Caller    Caller            `json:"-"`
@@ -130,6 +140,8 @@ type Request struct {
 	Caller    Caller            `json:"caller"`
 	Settings  map[string]string `json:"settings,omitempty"`
 	Ops       []*Op             `json:"ops"`
+
+	repeats bool // the ops' before and again are known (the rows form)
 }
 
 // Verdict is a guest's answer for one op.
@@ -233,9 +245,14 @@ func RegisterRaw(i Info, h HandlerFunc) {
 // shows when it refuses to load it.
 func SetInitError(err error) { info.Error = err.Error() }
 
+// InputRows is Info.Input for guests that read the rows form.
+const InputRows = "rows"
+
 // InfoJSON is the registered Info as the host reads it.
 func InfoJSON() []byte {
-	b, _ := json.Marshal(info)
+	i := info
+	i.Input = InputRows
+	b, _ := json.Marshal(i)
 	return b
 }
 
@@ -254,7 +271,11 @@ func ProcessWith(h HandlerFunc, input []byte) []byte { return process(h, input, 
 func ProcessRawWith(h HandlerFunc, input []byte) []byte { return process(h, input, true) }
 
 func process(h HandlerFunc, input []byte, raw bool) []byte {
-	req, err := decodeRequest(input, raw)
+	decode := decodeRequest
+	if len(input) >= len(RowsMagic) && string(input[:len(RowsMagic)]) == RowsMagic {
+		decode = decodeRows
+	}
+	req, err := decode(input, raw)
 	if err != nil {
 		return mustJSON(Response{Error: "guest: decode request: " + err.Error()})
 	}
@@ -288,13 +309,15 @@ func process(h HandlerFunc, input []byte, raw bool) []byte {
 	for i, op := range req.Ops {
 		op.Caller, op.RequestID, op.Now, op.Settings = req.Caller, req.RequestID, req.Now, req.Settings
 		k := key{op.Table, op.ID}
-		if st, ok := state[k]; ok {
-			op.Current, op.RawCurrent, op.Exists = st.doc, st.rawDoc, st.exists
+		if !req.repeats || op.before {
+			if st, ok := state[k]; ok {
+				op.Current, op.RawCurrent, op.Exists, op.curIdx = st.doc, st.rawDoc, st.exists, rowIndex{}
+			}
 		}
 		v := h(op)
 		v.Index = op.Index
 		resp.Verdicts[i] = v
-		if v.Reject {
+		if v.Reject || req.repeats && !op.again {
 			continue
 		}
 		if state == nil {

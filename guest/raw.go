@@ -40,6 +40,9 @@ func DecodeObject(b []byte) (map[string]any, error) {
 //
 // A nil object has no members.
 type Members struct {
+	idx        *rowIndex // set: the members come from a rows-form index
+	pos        int       // the next entry of idx
+	kind       byte      // the current member's kind (indexed rows only)
 	d          wire.Decoder
 	state      uint8 // 0: before the object, 1: inside, 2: done
 	key, value []byte
@@ -52,8 +55,26 @@ type Members struct {
 // NewMembers starts reading obj.
 func NewMembers(obj []byte) Members { return Members{d: wire.Decoder{B: obj}} }
 
+// DataMembers reads the members of op.RawData. In a call from the host
+// they come from the index the host sent with the row (no lexing; see
+// "Input forms" in the package comment), otherwise from the bytes.
+func (op *Op) DataMembers() Members { return rowMembers(op.RawData, &op.dataIdx) }
+
+// CurrentMembers reads the members of op.RawCurrent, as DataMembers.
+func (op *Op) CurrentMembers() Members { return rowMembers(op.RawCurrent, &op.curIdx) }
+
+func rowMembers(raw []byte, idx *rowIndex) Members {
+	if idx.blob != nil && len(raw) == idx.text && &idx.blob[0] == &raw[0] { // not replaced by the guest
+		return Members{idx: idx}
+	}
+	return NewMembers(raw)
+}
+
 // Next moves to the next member; false at the end or on an error.
 func (m *Members) Next() bool {
+	if m.idx != nil {
+		return m.nextIndexed()
+	}
 	d := &m.d
 	switch m.state {
 	case 2:
@@ -112,6 +133,27 @@ func (m *Members) Next() bool {
 		return false
 	}
 	m.value = d.B[start:d.I:d.I]
+	return true
+}
+
+// nextIndexed reads the next entry of a rows-form index (checked when the
+// request was decoded).
+func (m *Members) nextIndexed() bool {
+	if m.pos >= len(m.idx.tab) {
+		return false
+	}
+	e, b := m.idx.tab[m.pos:m.pos+MemberSize], m.idx.blob
+	m.pos += MemberSize
+	m.kind = e[0]
+	ko, vo, so := u32at(e, 1), u32at(e, 9), u32at(e, 17)
+	m.key = b[ko : ko+u32at(e, 5) : ko+u32at(e, 5)]
+	m.value = b[vo : vo+u32at(e, 13) : vo+u32at(e, 13)]
+	m.isStr = m.kind == KindString || m.kind == KindText
+	m.ascii = m.kind == KindString
+	m.str = nil
+	if m.isStr {
+		m.str = b[so : so+u32at(e, 21) : so+u32at(e, 21)]
+	}
 	return true
 }
 

@@ -43,15 +43,15 @@ func (g *gate) handle(op *guest.Op) guest.Verdict {
 		}
 		return guest.Accept()
 	}
-	row := op.RawData
+	row, members := op.RawData, op.DataMembers()
 	if op.Op == "PATCH" && op.RawCurrent != nil {
 		merged, err := guest.MergeObjects(op.RawCurrent, op.RawData)
 		if err != nil {
 			return guest.Reject("schema_violation", "document after the PATCH is not a JSON object: "+err.Error())
 		}
-		row = merged
+		row, members = merged, guest.NewMembers(merged)
 	}
-	if g.set.RowValid(op.Table, row, op.ID) {
+	if g.set.MembersValid(op.Table, members, op.ID) {
 		return guest.Accept()
 	}
 	doc, err := guest.DecodeObject(row)

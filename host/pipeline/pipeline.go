@@ -93,7 +93,11 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 		if len(idx) == 0 {
 			continue
 		}
-		input, err := encodeRequest(b, now, st.Guest.Settings(), ops, idx, current)
+		encode := encodeRequest
+		if st.Guest.Info().Input == guest.InputRows {
+			encode = encodeRows
+		}
+		input, err := encode(b, now, st.Guest.Settings(), ops, idx, current)
 		if err != nil {
 			return nil, nil, fmt.Errorf("sandbox: encode request: %w", err)
 		}
@@ -243,15 +247,10 @@ func clip(s string, n int) string {
 
 // encodeRequest writes the guest.Request JSON for the ops at idx, with data
 // in the client's field order.
+// Guests that read the rows form get encodeRows instead (rows.go).
 func encodeRequest(b *syncgate.Batch, now time.Time, settings map[string]string, ops []syncgate.Op, idx []int, current map[string]map[string]syncgate.Doc) ([]byte, error) {
 	var buf bytes.Buffer
-	head, err := json.Marshal(struct {
-		ABI       int               `json:"abi"`
-		RequestID string            `json:"request_id"`
-		Now       time.Time         `json:"now"`
-		Caller    syncgate.Caller   `json:"caller"`
-		Settings  map[string]string `json:"settings,omitempty"`
-	}{guest.ABIVersion, b.RequestID, now, b.Caller, settings})
+	head, err := requestHead(b, now, settings)
 	if err != nil {
 		return nil, err
 	}
@@ -274,9 +273,11 @@ func encodeRequest(b *syncgate.Batch, now time.Time, settings map[string]string,
 			}
 			buf.Write(d)
 		}
-		if err := writeOpExtras(&buf, op); err != nil {
+		extras, err := appendOpExtras(nil, op)
+		if err != nil {
 			return nil, err
 		}
+		buf.Write(extras)
 		if cur, ok := current[op.Table][op.ID]; ok {
 			buf.WriteString(`,"exists":true,"current":`)
 			d, err := cur.MarshalJSON()
@@ -289,6 +290,18 @@ func encodeRequest(b *syncgate.Batch, now time.Time, settings map[string]string,
 	}
 	buf.WriteString("]}")
 	return buf.Bytes(), nil
+}
+
+// requestHead is the Request JSON without its ops: in the JSON form its
+// start, in the rows form its head.
+func requestHead(b *syncgate.Batch, now time.Time, settings map[string]string) ([]byte, error) {
+	return json.Marshal(struct {
+		ABI       int               `json:"abi"`
+		RequestID string            `json:"request_id"`
+		Now       time.Time         `json:"now"`
+		Caller    syncgate.Caller   `json:"caller"`
+		Settings  map[string]string `json:"settings,omitempty"`
+	}{guest.ABIVersion, b.RequestID, now, b.Caller, settings})
 }
 
 func writeString(buf *bytes.Buffer, s string) {

@@ -29,15 +29,15 @@ func (v verdictPolicy) empty() bool {
 
 func isNull(b json.RawMessage) bool { return len(b) == 0 || bytes.Equal(b, []byte("null")) }
 
-// writeOpExtras appends what a PowerSync client sent beside the data.
-func writeOpExtras(buf *bytes.Buffer, op syncgate.Op) error {
+// appendOpExtras appends what a PowerSync client sent beside the data, as
+// members of the op's JSON object (each starting with a comma).
+func appendOpExtras(buf []byte, op syncgate.Op) ([]byte, error) {
 	if op.Old != nil {
-		buf.WriteString(`,"old":`)
 		d, err := op.Old.MarshalJSON()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		buf.Write(d)
+		buf = append(append(buf, `,"old":`...), d...)
 	}
 	for _, f := range []struct {
 		key string
@@ -48,12 +48,11 @@ func writeOpExtras(buf *bytes.Buffer, op syncgate.Op) error {
 		}
 		b, err := json.Marshal(f.v)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		buf.WriteString(`,"` + f.key + `":`)
-		buf.Write(b)
+		buf = append(append(buf, `,"`+f.key+`":`...), b...)
 	}
-	return nil
+	return buf, nil
 }
 
 // onConflictRank orders settlements: when policies disagree, the one that

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -61,13 +60,13 @@ func TestApplyPolicyMerges(t *testing.T) {
 	}
 }
 
-func TestWriteOpExtras(t *testing.T) {
-	var buf bytes.Buffer
+func TestAppendOpExtras(t *testing.T) {
 	op := syncgate.Op{Old: syncgate.Doc{{Key: "n", Value: int64(1)}}, OpID: int64(7), TxID: "t", Metadata: "m"}
-	if err := writeOpExtras(&buf, op); err != nil {
+	got, err := appendOpExtras(nil, op)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := buf.String(), `,"old":{"n":1},"metadata":"m","op_id":7,"tx_id":"t"`; got != want {
+	if got, want := string(got), `,"old":{"n":1},"metadata":"m","op_id":7,"tx_id":"t"`; got != want {
 		t.Fatalf("got %s, want %s", got, want)
 	}
 }

@@ -3,7 +3,6 @@ package sandbox
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,14 +10,13 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/syncgate/syncgate/guest/guesttest"
-	"github.com/syncgate/syncgate/guest/schemagate/schemaset"
 	"github.com/syncgate/syncgate/host/sandbox/internal/rewrite"
 	"github.com/syncgate/syncgate/host/sandbox/internal/wasmtest"
 )
 
-// Benchmarks named …/base and …/ours are reported as pairs by task bench;
-// the native halves of guest benchmarks live in the guests' own packages
-// under the same names.
+// Benchmarks named …/base and …/ours are reported as pairs by task bench.
+// The guests' own benchmarks (BenchmarkGuest, BenchmarkSchemaGate) are in
+// host/pipeline: they run a whole stage, the host's encoding included.
 
 // BenchmarkCallOverhead: checkout, a no-op export call and return (base)
 // against a whole ABI round trip of an empty request through the echo
@@ -47,44 +45,6 @@ func BenchmarkCallOverhead(b *testing.B) {
 			}
 		}
 	})
-}
-
-// benchGuest sends the request a native benchmark uses through one guest
-// in the sandbox.
-func benchGuest(b *testing.B, name string, settings map[string]string, mounts []Mount, req []byte, n int) {
-	rt := newRuntime(b, Limits{}, nil)
-	g := load(b, rt, name, 1, settings, mounts...)
-	b.ReportAllocs()
-	for b.Loop() {
-		out, err := g.Call(context.Background(), req)
-		if err != nil || bytes.Contains(out, []byte(`"reject":true`)) {
-			b.Fatal(err, string(out))
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/op-in-batch")
-}
-
-// BenchmarkGuest/<name>/wasm pairs with BenchmarkGuest/<name>/native in
-// the guest's package: the same logic, inputs and batch of 100.
-func BenchmarkGuest(b *testing.B) {
-	schemas, _ := filepath.Abs("../../tests/testdata/schemas")
-	for _, c := range []struct {
-		name     string
-		settings map[string]string
-		mounts   []Mount
-	}{
-		{"owner", nil, nil},
-		{"timestamps", nil, nil},
-		{"normalize", nil, nil},
-		{"schemagate", nil, []Mount{{HostDir: schemas, GuestPath: "/schemas"}}},
-	} {
-		b.Run(c.name+"/wasm", func(b *testing.B) { benchGuest(b, c.name, c.settings, c.mounts, guesttest.TodoRequest(100), 100) })
-	}
-	// The conflict policies, over PATCHes with stored documents and old values.
-	for _, name := range []string{"lww", "version", "transitions", "increments"} {
-		s := guesttest.PolicySettings[name]
-		b.Run(name+"/wasm", func(b *testing.B) { benchGuest(b, name, s, nil, guesttest.PolicyRequest(100, s), 100) })
-	}
 }
 
 // BenchmarkStartup loads the schema gate with a pool of 2: cold (empty
@@ -150,47 +110,6 @@ func benchGateMode(b *testing.B, mode DeadlineMode) {
 			b.Fatal(err, string(out))
 		}
 	}
-}
-
-// BenchmarkSchemaGate is the schema gate's speed target: per op, the
-// stock guest as syncgate runs it (ours: the whole call in the sandbox,
-// with deadlines enforced: copy in, decode, check, answer) against
-// jsonschema/v5 natively on the same documents (base: the same request
-// bytes decoded with encoding/json, each row validated with the same
-// compiled schemas). Both report ns/op-in-batch for batches of 100 rows.
-func BenchmarkSchemaGate(b *testing.B) {
-	dir, _ := filepath.Abs("../../tests/testdata/schemas")
-	req := guesttest.TodoRequest(100)
-	set, err := schemaset.Load(os.DirFS(dir))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Run("base", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			var r struct {
-				Ops []struct {
-					Table, ID string
-					Data      map[string]any
-				}
-			}
-			dec := json.NewDecoder(bytes.NewReader(req))
-			dec.UseNumber()
-			if err := dec.Decode(&r); err != nil || len(r.Ops) != 100 {
-				b.Fatal(err)
-			}
-			for _, op := range r.Ops {
-				op.Data["id"] = op.ID
-				if v := set.Validate(op.Table, op.Data); len(v) > 0 {
-					b.Fatal(v)
-				}
-			}
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/op-in-batch")
-	})
-	b.Run("ours", func(b *testing.B) {
-		benchGuest(b, "schemagate", nil, []Mount{{HostDir: dir, GuestPath: "/schemas"}}, req, 100)
-	})
 }
 
 // BenchmarkLoopTurn is the cost of one turn of a bare wasm loop (local

@@ -19,6 +19,8 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/syncgate/syncgate/guest"
 )
 
 // BaseURL is where schema files live for $ref resolution: "todos.json"
@@ -223,8 +225,14 @@ func (s *Set) Len() int { return len(s.schemas) }
 // Validate, whose answer stands. A table without a schema has no rows
 // valid for certain.
 func (s *Set) RowValid(table string, data []byte, id string) bool {
+	return s.MembersValid(table, guest.NewMembers(data), id)
+}
+
+// MembersValid is RowValid over a row's members as the SDK reads them
+// (guest.Op.DataMembers reads the host's index of the row, not its bytes).
+func (s *Set) MembersValid(table string, row guest.Members, id string) bool {
 	n := s.fast[table]
-	return n != nil && rowAccepted(n, data, id)
+	return n != nil && rowAccepted(n, &row, id)
 }
 
 // MaxViolations and maxMessage cap what a rejection reports.

@@ -1,0 +1,310 @@
+package guest
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/syncgate/syncgate/guest/internal/wire"
+)
+
+// The guest's side of the rows form of the Request (see "Input forms" in
+// the package comment): the host has already decoded and checked every row,
+// so it sends each row's JSON text together with an index of its members,
+// and the SDK reads members from the index instead of lexing the text.
+// Inside wasm lexing cost more than the work of most guests
+// (docs/design.md, "The host hands guests indexed rows").
+
+// RowsMagic starts a Request in the rows form. Its first byte, 0, never
+// starts JSON text, so Process tells the forms apart by it.
+const RowsMagic = "\x00sgr"
+
+// Member kinds in a rows-form index.
+const (
+	KindNull   = 'n'
+	KindTrue   = 't'
+	KindFalse  = 'f'
+	KindNumber = '0'
+	KindString = 's' // the contents are all ASCII
+	KindText   = 'u' // a string with non-ASCII contents
+	KindObject = '{'
+	KindArray  = '['
+)
+
+// MemberSize is the size of one member's entry in a row's index: its kind,
+// then six little-endian uint32s: the key (unescaped) as offset and length,
+// the value's JSON text as offset and length, and a string value's
+// contents (unescaped) as offset and length (0, 0 for other kinds).
+// Offsets count from the start of the row's JSON text; keys and contents
+// with escapes lie in the row's extra bytes, which follow the text.
+const MemberSize = 25
+
+// rowIndex is a row's index: its text and extra bytes (blob) and its
+// member entries (tab), checked when the request was decoded.
+type rowIndex struct {
+	blob []byte
+	tab  []byte
+	text int // the length of the row's text
+}
+
+func (r *rowIndex) members() int { return len(r.tab) / MemberSize }
+
+// rowsDecoder reads a rows-form Request. Its readers are small enough to
+// be inlined: inside wasm a call costs more than the reading (≈ 50 ns).
+type rowsDecoder struct {
+	b   []byte
+	i   int
+	bad bool // a read went past the end
+	err error
+}
+
+func (d *rowsDecoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("rows form at offset %d: %s", d.i, fmt.Sprintf(format, args...))
+	}
+}
+
+func (d *rowsDecoder) u8() byte {
+	if d.i >= len(d.b) {
+		d.bad = true
+		return 0
+	}
+	d.i++
+	return d.b[d.i-1]
+}
+
+func (d *rowsDecoder) u32() int {
+	if len(d.b)-d.i < 4 {
+		d.bad = true
+		return 0
+	}
+	d.i += 4
+	return u32at(d.b, d.i-4)
+}
+
+// bytes reads a length-prefixed byte string (aliasing the input).
+func (d *rowsDecoder) bytes() []byte {
+	n := d.u32()
+	if n > len(d.b)-d.i {
+		d.bad = true
+		return nil
+	}
+	d.i += n
+	return d.b[d.i-n : d.i : d.i]
+}
+
+// check turns a short read into the decoder's error.
+func (d *rowsDecoder) check() error {
+	if d.bad {
+		d.fail("unexpected end of input")
+	}
+	return d.err
+}
+
+// row reads a row (its member count, text length, extra length, index,
+// text and extra bytes) and checks every entry of the index against them,
+// so Members never reads out of bounds.
+func (d *rowsDecoder) row(raw *[]byte, idx *rowIndex) {
+	n, nt, ne := d.u32(), d.u32(), d.u32()
+	if d.bad || n > (len(d.b)-d.i)/MemberSize || nt+ne > len(d.b)-d.i-n*MemberSize {
+		d.fail("a row of %d members and %d+%d bytes is more than the input holds", n, nt, ne)
+		return
+	}
+	tab := d.b[d.i : d.i+n*MemberSize : d.i+n*MemberSize]
+	d.i += n * MemberSize
+	blob := d.b[d.i : d.i+nt+ne : d.i+nt+ne]
+	text := blob[:nt:nt]
+	d.i += nt + ne
+	if nt == 0 || text[0] != '{' {
+		d.fail("a row's text is not a JSON object")
+		return
+	}
+	for k := range n {
+		e := tab[k*MemberSize:]
+		ko, kl := u32at(e, 1), u32at(e, 5)
+		vo, vl := u32at(e, 9), u32at(e, 13)
+		so, sl := u32at(e, 17), u32at(e, 21)
+		if kl > len(blob) || ko > len(blob)-kl || vl == 0 || vl > nt || vo > nt-vl || sl > len(blob) || so > len(blob)-sl {
+			d.fail("member %d of a row is outside it", k)
+			return
+		}
+		if !kindStarts(e[0], text[vo]) {
+			d.fail("member %d of a row has kind %q for a value starting %q", k, e[0], text[vo])
+			return
+		}
+	}
+	*raw, *idx = text, rowIndex{blob: blob, tab: tab, text: nt}
+}
+
+// kindStarts reports whether JSON text starting with c can be of kind.
+func kindStarts(kind, c byte) bool {
+	switch kind {
+	case KindNull, KindTrue, KindFalse, KindObject, KindArray:
+		return c == kind
+	case KindString, KindText:
+		return c == '"'
+	case KindNumber:
+		return c == '-' || '0' <= c && c <= '9'
+	}
+	return false
+}
+
+// u32at reads a little-endian uint32 of b at i (b is long enough: checked
+// by the caller); on 32-bit wasm int is 64 bits wide, so sums do not wrap.
+func u32at(b []byte, i int) int { return int(binary.LittleEndian.Uint32(b[i:])) }
+
+// decodeRows parses a rows-form Request; raw keeps rows as bytes and
+// indexes (RegisterRaw), otherwise rows become maps.
+func decodeRows(b []byte, raw bool) (*Request, error) {
+	d := &rowsDecoder{b: b, i: len(RowsMagic)}
+	req := &Request{ABI: d.u32(), repeats: true}
+	if len(d.b)-d.i >= 8 {
+		req.Now = time.Unix(0, int64(binary.LittleEndian.Uint64(d.b[d.i:]))).UTC()
+		d.i += 8
+	} else {
+		d.bad = true
+	}
+	req.RequestID = string(d.bytes())
+	req.Caller.UserID = string(d.bytes())
+	if claims := d.bytes(); len(claims) > 0 {
+		cd := &wire.Decoder{B: claims}
+		if err := cd.End(cd.ObjectInto(&req.Caller.Claims)); err != nil {
+			return nil, fmt.Errorf("rows form: claims: %w", err)
+		}
+	}
+	if n := d.u32(); n > 0 && n <= len(b)/8 {
+		req.Settings = make(map[string]string, n)
+		for range n {
+			k := d.bytes()
+			req.Settings[string(k)] = string(d.bytes())
+		}
+	} else if n > 0 {
+		d.fail("%d settings are more than the input holds", n)
+	}
+	n := d.u32()
+	if n > len(b)/16 {
+		d.fail("op count %d is more than the input holds", n)
+	}
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	req.Ops = make([]*Op, n)
+	slab := make([]Op, n)
+	var keys map[string]string // map guests share one string per key
+	if !raw {
+		keys = map[string]string{}
+	}
+	var table string // the previous op's table, shared while it repeats
+	var arena wire.Arena
+	for k := range n {
+		op := &slab[k]
+		req.Ops[k] = op
+		op.Index = d.u32()
+		switch d.u8() {
+		case 1:
+			op.Op = "PUT"
+		case 2:
+			op.Op = "PATCH"
+		case 3:
+			op.Op = "DELETE"
+		default:
+			d.fail("ops[%d]: unknown op kind", k)
+		}
+		flags := d.u8()
+		if t := d.bytes(); string(t) != table {
+			table = arena.String(t)
+		}
+		op.Table = table
+		op.ID = arena.String(d.bytes())
+		op.Exists = flags&flagExists != 0
+		op.again = flags&flagAgain != 0
+		op.before = flags&flagBefore != 0
+		if flags&flagData != 0 {
+			d.row(&op.RawData, &op.dataIdx)
+		}
+		if flags&flagCurrent != 0 {
+			d.row(&op.RawCurrent, &op.curIdx)
+		}
+		if flags&flagExtras != 0 {
+			if extras := d.bytes(); !d.bad {
+				dec := &reqDecoder{Decoder: wire.Decoder{B: extras}}
+				if err := dec.End(dec.op(op)); err != nil {
+					return nil, fmt.Errorf("rows form: ops[%d] extras: %w", k, err)
+				}
+			}
+		}
+		if flags&^(flagExists|flagData|flagCurrent|flagExtras|flagAgain|flagBefore) != 0 {
+			d.fail("ops[%d]: unknown flags %#x", k, flags)
+		}
+		if err := d.check(); err != nil {
+			return nil, err
+		}
+		if !raw {
+			var err error
+			if op.Data, err = rowMap(keys, &arena, op.RawData, &op.dataIdx); err != nil {
+				return nil, fmt.Errorf("rows form: ops[%d] data: %w", k, err)
+			}
+			if op.Current, err = rowMap(keys, &arena, op.RawCurrent, &op.curIdx); err != nil {
+				return nil, fmt.Errorf("rows form: ops[%d] current: %w", k, err)
+			}
+			op.RawData, op.dataIdx, op.RawCurrent, op.curIdx = nil, rowIndex{}, nil, rowIndex{}
+		}
+	}
+	if d.i != len(b) {
+		return nil, fmt.Errorf("rows form: %d bytes after the last op", len(b)-d.i)
+	}
+	return req, nil
+}
+
+// Op flags in the rows form.
+const (
+	flagExists  = 1
+	flagData    = 2
+	flagCurrent = 4
+	flagExtras  = 8
+	flagAgain   = 16 // a later op of the call has the same table and id
+	flagBefore  = 32 // an earlier op of the call has the same table and id
+)
+
+func internString(seen map[string]string, arena *wire.Arena, b []byte) string {
+	if s, ok := seen[string(b)]; ok {
+		return s
+	}
+	s := arena.String(b)
+	seen[s] = s
+	return s
+}
+
+// rowMap builds the map a Register guest gets from an indexed row, as
+// DecodeObject would from its text (nil for an absent row).
+func rowMap(keys map[string]string, arena *wire.Arena, text []byte, idx *rowIndex) (map[string]any, error) {
+	if text == nil {
+		return nil, nil
+	}
+	m := make(map[string]any, idx.members())
+	mb := Members{idx: idx}
+	for mb.Next() {
+		var v any
+		switch mb.kind {
+		case KindNull:
+		case KindTrue:
+			v = true
+		case KindFalse:
+			v = false
+		case KindNumber:
+			v = json.Number(arena.String(mb.value))
+		case KindString, KindText:
+			v = arena.String(mb.str)
+		default:
+			d := &wire.Decoder{B: mb.value}
+			val, err := d.Value()
+			if err = d.End(err); err != nil {
+				return nil, err
+			}
+			v = val
+		}
+		m[internString(keys, arena, mb.key)] = v
+	}
+	return m, nil
+}

@@ -1,0 +1,153 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/syncgate/syncgate/guest/guesttest"
+	"github.com/syncgate/syncgate/guest/schemagate/schemaset"
+	"github.com/syncgate/syncgate/host/sandbox"
+	"github.com/syncgate/syncgate/host/strictjson"
+	"github.com/syncgate/syncgate/host/syncgate"
+)
+
+// BenchmarkGuest/<name>/wasm pairs with BenchmarkGuest/<name>/native in the
+// guest's package. Native: the guest's logic run by guest.Process on the
+// Request JSON (decode, handler per op, encode the Response), what the
+// host would spend on the check without a sandbox. Wasm: the same ops as
+// syncgate runs them, one Pipeline.Run of one stage: the host encodes the
+// Request (the rows form: guest package comment), the guest runs in the
+// sandbox with deadlines enforced, the host decodes and checks the Response
+// and applies the verdicts. Both report ns/op-in-batch over batches of 100.
+func BenchmarkGuest(b *testing.B) {
+	schemas, _ := filepath.Abs("../../tests/testdata/schemas")
+	for _, c := range []struct {
+		name   string
+		mounts []sandbox.Mount
+	}{
+		{"owner", nil},
+		{"timestamps", nil},
+		{"normalize", nil},
+		{"schemagate", []sandbox.Mount{{HostDir: schemas, GuestPath: "/schemas"}}},
+	} {
+		b.Run(c.name+"/wasm", func(b *testing.B) { benchRun(b, c.name, nil, c.mounts, guesttest.TodoRequest(100)) })
+	}
+	// The conflict policies, over PATCHes with stored documents and old values.
+	for _, name := range []string{"lww", "version", "transitions", "increments"} {
+		s := guesttest.PolicySettings[name]
+		b.Run(name+"/wasm", func(b *testing.B) { benchRun(b, name, s, nil, guesttest.PolicyRequest(100, s)) })
+	}
+}
+
+// BenchmarkSchemaGate is the schema gate's speed target, per op in batches
+// of 100 todos rows: jsonschema/v5 natively on the same documents (base:
+// the Request JSON decoded with encoding/json, each row validated with the
+// same compiled schemas) against the stock guest as syncgate runs it (ours:
+// BenchmarkGuest/schemagate/wasm's whole pipeline stage with deadlines
+// enforced: encode, call, decode).
+func BenchmarkSchemaGate(b *testing.B) {
+	dir, _ := filepath.Abs("../../tests/testdata/schemas")
+	req := guesttest.TodoRequest(100)
+	set, err := schemaset.Load(os.DirFS(dir))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("base", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var r struct {
+				Ops []struct {
+					Table, ID string
+					Data      map[string]any
+				}
+			}
+			dec := json.NewDecoder(bytes.NewReader(req))
+			dec.UseNumber()
+			if err := dec.Decode(&r); err != nil || len(r.Ops) != 100 {
+				b.Fatal(err)
+			}
+			for _, op := range r.Ops {
+				op.Data["id"] = op.ID
+				if v := set.Validate(op.Table, op.Data); len(v) > 0 {
+					b.Fatal(v)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/op-in-batch")
+	})
+	b.Run("ours", func(b *testing.B) {
+		benchRun(b, "schemagate", nil, []sandbox.Mount{{HostDir: dir, GuestPath: "/schemas"}}, req)
+	})
+}
+
+// benchRun runs the ops of a guesttest Request through guest name as one
+// pipeline stage; every op must be accepted.
+func benchRun(b *testing.B, name string, settings map[string]string, mounts []sandbox.Mount, req []byte) {
+	batch, current := batchOf(b, req)
+	rt := newRuntime(b, sandbox.Limits{}, nil)
+	p := NewPipeline([]Stage{{Guest: load(b, rt, name, 1, settings, mounts...)}}, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		accepted, rejected, err := p.Run(context.Background(), batch, current)
+		if err != nil || len(rejected) > 0 || len(accepted) != len(batch.Ops) {
+			b.Fatal(err, rejected)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch.Ops)), "ns/op-in-batch")
+}
+
+// batchOf turns a guesttest Request into the batch and stored documents
+// the host would hold for it, decoded as upload decodes client data.
+func batchOf(b *testing.B, req []byte) (*syncgate.Batch, map[string]map[string]syncgate.Doc) {
+	var r struct {
+		RequestID string `json:"request_id"`
+		Now       time.Time
+		Caller    syncgate.Caller
+		Ops       []struct {
+			Index              int
+			Op, Table, ID      string
+			Data, Current, Old json.RawMessage
+			OpID               json.RawMessage `json:"op_id"`
+			TxID               json.RawMessage `json:"tx_id"`
+			Exists             bool
+		}
+	}
+	if err := json.Unmarshal(req, &r); err != nil {
+		b.Fatal(err)
+	}
+	doc := func(raw json.RawMessage) syncgate.Doc {
+		if raw == nil {
+			return nil
+		}
+		d, err := strictjson.DecodeData(raw, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return d
+	}
+	scalar := func(raw json.RawMessage) any {
+		if raw == nil {
+			return nil
+		}
+		v, _ := doc(json.RawMessage(`{"v":` + string(raw) + `}`)).Get("v")
+		return v
+	}
+	batch := &syncgate.Batch{RequestID: r.RequestID, Caller: r.Caller, Received: r.Now}
+	current := map[string]map[string]syncgate.Doc{}
+	for _, o := range r.Ops {
+		batch.Ops = append(batch.Ops, syncgate.Op{Index: o.Index, Op: syncgate.OpType(o.Op), Table: o.Table, ID: o.ID,
+			Data: doc(o.Data), Old: doc(o.Old), OpID: scalar(o.OpID), TxID: scalar(o.TxID)})
+		if o.Exists {
+			if current[o.Table] == nil {
+				current[o.Table] = map[string]syncgate.Doc{}
+			}
+			current[o.Table][o.ID] = doc(o.Current)
+		}
+	}
+	return batch, current
+}

@@ -1,0 +1,324 @@
+package pipeline
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/host/syncgate"
+)
+
+// The rows form of the Request (guest package comment, "Input forms"): what
+// guests built with this SDK read. The host has decoded and checked every
+// row already, so it writes each row's JSON text with an index of its
+// members (kind, key, value text, string contents) and the guest reads
+// members from the index instead of lexing the text inside wasm.
+
+// encodeRows writes the rows-form Request for the ops at idx.
+func encodeRows(b *syncgate.Batch, now time.Time, settings map[string]string, ops []syncgate.Op, idx []int, current map[string]map[string]syncgate.Doc) ([]byte, error) {
+	w := rowWriter{out: make([]byte, 0, 1024+len(idx)*640)}
+	w.out = append(w.out, guest.RowsMagic...)
+	w.u32(guest.ABIVersion)
+	w.out = binary.LittleEndian.AppendUint64(w.out, uint64(now.UnixNano()))
+	w.bytes([]byte(b.RequestID))
+	w.bytes([]byte(b.Caller.UserID))
+	if len(b.Caller.Claims) > 0 {
+		claims, err := json.Marshal(b.Caller.Claims)
+		if err != nil {
+			return nil, err
+		}
+		w.bytes(claims)
+	} else {
+		w.u32(0)
+	}
+	w.u32(len(settings))
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
+		w.bytes([]byte(k))
+		w.bytes([]byte(settings[k]))
+	}
+	// Which ops name a document another op of the call names too: the
+	// guest tracks what earlier ops did to those only.
+	type docKey struct{ table, id string }
+	count := make(map[docKey]int, len(idx))
+	for _, i := range idx {
+		count[docKey{ops[i].Table, ops[i].ID}]++
+	}
+	seen := map[docKey]int{}
+	w.u32(len(idx))
+	for _, i := range idx {
+		op := ops[i]
+		k := docKey{op.Table, op.ID}
+		w.u32(op.Index)
+		switch op.Op {
+		case syncgate.Put:
+			w.out = append(w.out, 1)
+		case syncgate.Patch:
+			w.out = append(w.out, 2)
+		case syncgate.Delete:
+			w.out = append(w.out, 3)
+		default:
+			return nil, fmt.Errorf("op %d: unknown op %q", op.Index, op.Op)
+		}
+		cur, exists := current[op.Table][op.ID]
+		var flags byte
+		if exists {
+			flags |= rowsExists | rowsCurrent
+		}
+		if op.Op != syncgate.Delete {
+			flags |= rowsData
+		}
+		extras, err := opExtras(op)
+		if err != nil {
+			return nil, err
+		}
+		if extras != nil {
+			flags |= rowsExtras
+		}
+		if count[k] > 1 {
+			if seen[k] > 0 {
+				flags |= rowsBefore
+			}
+			if seen[k]++; seen[k] < count[k] {
+				flags |= rowsAgain
+			}
+		}
+		w.out = append(w.out, flags)
+		w.bytes([]byte(op.Table))
+		w.bytes([]byte(op.ID))
+		if flags&rowsData != 0 {
+			if err := w.row(op.Data); err != nil {
+				return nil, fmt.Errorf("op %d data: %w", op.Index, err)
+			}
+		}
+		if flags&rowsCurrent != 0 {
+			if err := w.row(cur); err != nil {
+				return nil, fmt.Errorf("op %d current: %w", op.Index, err)
+			}
+		}
+		if extras != nil {
+			w.bytes(extras)
+		}
+	}
+	if len(w.out) > maxRows {
+		return nil, fmt.Errorf("a request of %d bytes is over the rows form's %d", len(w.out), maxRows)
+	}
+	return w.out, nil
+}
+
+// maxRows bounds a rows-form Request: the guest reads lengths up to 1 GiB.
+const maxRows = 1 << 30
+
+// The rows form's op flags (guest/rows.go reads them).
+const (
+	rowsExists  = 1
+	rowsData    = 2
+	rowsCurrent = 4
+	rowsExtras  = 8
+	rowsAgain   = 16 // a later op of the call names the same document
+	rowsBefore  = 32 // an earlier op of the call names the same document
+)
+
+// opExtras is the JSON object of an op's old, metadata, op_id and tx_id;
+// nil when it has none.
+func opExtras(op syncgate.Op) ([]byte, error) {
+	if op.Old == nil && op.Metadata == nil && op.OpID == nil && op.TxID == nil {
+		return nil, nil
+	}
+	var buf []byte
+	var err error
+	if buf, err = appendOpExtras(buf, op); err != nil {
+		return nil, err
+	}
+	buf[0] = '{' // appendOpExtras starts each member with a comma
+	return append(buf, '}'), nil
+}
+
+// rowWriter builds a rows-form Request; text, tab and extra are one row's
+// scratch space, reused.
+type rowWriter struct {
+	out         []byte
+	text, extra []byte
+	ents        []rowEntry
+}
+
+// rowEntry is one member's index entry; offsets at or past extraMark are
+// into the extra bytes, fixed up once the text's length is known.
+type rowEntry struct {
+	kind                   byte
+	ko, kl, vo, vl, so, sl int
+}
+
+const extraMark = 1 << 40
+
+func (w *rowWriter) u32(v int) { w.out = binary.LittleEndian.AppendUint32(w.out, uint32(v)) }
+
+func (w *rowWriter) bytes(b []byte) {
+	w.u32(len(b))
+	w.out = append(w.out, b...)
+}
+
+// row writes doc as a row: member count, text length, extra length, the
+// index (guest.MemberSize bytes a member), the text, the extra bytes.
+func (w *rowWriter) row(doc syncgate.Doc) error {
+	w.text, w.extra, w.ents = append(w.text[:0], '{'), w.extra[:0], w.ents[:0]
+	for i, f := range doc {
+		if i > 0 {
+			w.text = append(w.text, ',')
+		}
+		ko, kl := w.str(f.Key)
+		w.text = append(w.text, ':')
+		vo := len(w.text)
+		kind, so, sl, err := w.value(f.Value)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.Key, err)
+		}
+		w.ents = append(w.ents, rowEntry{kind, ko, kl, vo, len(w.text) - vo, so, sl})
+	}
+	w.text = append(w.text, '}')
+	w.u32(len(doc))
+	w.u32(len(w.text))
+	w.u32(len(w.extra))
+	fix := func(off int) int {
+		if off >= extraMark {
+			return off - extraMark + len(w.text)
+		}
+		return off
+	}
+	for _, e := range w.ents {
+		w.out = append(w.out, e.kind)
+		for _, v := range [...]int{fix(e.ko), e.kl, e.vo, e.vl, fix(e.so), e.sl} {
+			w.out = binary.LittleEndian.AppendUint32(w.out, uint32(v))
+		}
+	}
+	w.out = append(w.out, w.text...)
+	w.out = append(w.out, w.extra...)
+	return nil
+}
+
+// value appends v's JSON text and returns its kind and, for a string, where
+// its contents lie.
+func (w *rowWriter) value(v any) (kind byte, so, sl int, err error) {
+	switch v := v.(type) {
+	case nil:
+		w.text = append(w.text, "null"...)
+		return guest.KindNull, 0, 0, nil
+	case bool:
+		if v {
+			w.text = append(w.text, "true"...)
+			return guest.KindTrue, 0, 0, nil
+		}
+		w.text = append(w.text, "false"...)
+		return guest.KindFalse, 0, 0, nil
+	case int64:
+		w.text = strconv.AppendInt(w.text, v, 10)
+		return guest.KindNumber, 0, 0, nil
+	case string:
+		so, sl = w.str(v)
+		return stringKind(v), so, sl, nil
+	}
+	// Everything else as encoding/json writes it (Doc, []any, floats, ObjectID…).
+	b, err := json.Marshal(v)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	start := len(w.text)
+	w.text = append(w.text, b...)
+	switch c := b[0]; {
+	case c == '{':
+		return guest.KindObject, 0, 0, nil
+	case c == '[':
+		return guest.KindArray, 0, 0, nil
+	case c == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return 0, 0, 0, err
+		}
+		if len(s) == len(b)-2 && s == string(b[1:len(b)-1]) {
+			so, sl = start+1, len(s)
+		} else {
+			so, sl = w.extraString(s)
+		}
+		return stringKind(s), so, sl, nil
+	case c == 'n':
+		return guest.KindNull, 0, 0, nil
+	case c == 't':
+		return guest.KindTrue, 0, 0, nil
+	case c == 'f':
+		return guest.KindFalse, 0, 0, nil
+	}
+	return guest.KindNumber, 0, 0, nil
+}
+
+func stringKind(s string) byte {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return guest.KindText
+		}
+	}
+	return guest.KindString
+}
+
+// str appends s as a JSON string to the text and returns where its
+// contents lie: inside the quotes when it needed no escapes, else in the
+// extra bytes (as the guest's decoder reads the text: invalid UTF-8 as
+// U+FFFD).
+func (w *rowWriter) str(s string) (off, n int) {
+	w.text = append(w.text, '"')
+	start := len(w.text)
+	plain := true
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				w.text = append(w.text, '\\', c)
+				plain = false
+			case c < 0x20:
+				w.text = append(w.text, `\u00`...)
+				w.text = append(w.text, hexDigits[c>>4], hexDigits[c&0xf])
+				plain = false
+			default:
+				w.text = append(w.text, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			w.text = append(w.text, `\ufffd`...)
+			plain = false
+		} else {
+			w.text = append(w.text, s[i:i+size]...)
+		}
+		i += size
+	}
+	end := len(w.text)
+	w.text = append(w.text, '"')
+	if plain {
+		return start, end - start
+	}
+	return w.extraString(s)
+}
+
+// extraString puts s, with invalid UTF-8 as U+FFFD, into the extra bytes.
+func (w *rowWriter) extraString(s string) (off, n int) {
+	start := len(w.extra)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			w.extra = utf8.AppendRune(w.extra, utf8.RuneError)
+		} else {
+			w.extra = append(w.extra, s[i:i+size]...)
+		}
+		i += size
+	}
+	return extraMark + start, len(w.extra) - start
+}
+
+const hexDigits = "0123456789abcdef"

@@ -1,0 +1,245 @@
+package pipeline
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/host/strictjson"
+	"github.com/syncgate/syncgate/host/syncgate"
+)
+
+// rowsDocs are documents with every kind of value a Doc holds, and strings
+// that need escapes, are not ASCII or are not valid UTF-8.
+func rowsDocs() []syncgate.Doc {
+	return []syncgate.Doc{
+		{{Key: "a", Value: int64(-7)}, {Key: "b", Value: 1.5e-9}, {Key: "c", Value: true}, {Key: "d", Value: false}, {Key: "e", Value: nil}},
+		{{Key: "s", Value: "plain"}, {Key: "q", Value: `quote " and \ back`}, {Key: "nl", Value: "line\nbreak\x01"}, {Key: "é", Value: "café ☕"}, {Key: "bad", Value: "x\xffy"}},
+		{{Key: "k\"ey", Value: "<html>&"}, {Key: "", Value: ""}, {Key: "\u2028", Value: "\u2028"}},
+		{{Key: "doc", Value: syncgate.Doc{{Key: "x", Value: []any{int64(1), "two", nil, syncgate.Doc{{Key: "y", Value: false}}}}}}, {Key: "arr", Value: []any{}}},
+		{{Key: "oid", Value: syncgate.ObjectID{1, 2, 3}}, {Key: "dec", Value: syncgate.Decimal("1.50")}, {Key: "t", Value: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)}},
+		{},
+	}
+}
+
+// seenOp is what a handler saw of an op, comparable across the two forms.
+type seenOp struct {
+	Index                      int
+	Op, Table, ID              string
+	Exists                     bool
+	Data, Current, Old         map[string]any
+	Metadata, OpID, TxID       any
+	RawData, RawCurrent        map[string]any
+	DataMembers, CurrentMembrs []string
+	Caller                     guest.Caller
+	RequestID                  string
+	Now                        time.Time
+	Settings                   map[string]string
+}
+
+// members lists what Members reads, one line a member; a string said to
+// be ASCII must be.
+func members(t *testing.T, m guest.Members) []string {
+	var out []string
+	for m.Next() {
+		s, ascii, isStr := m.String()
+		if isStr && ascii && !isASCII(s) {
+			t.Errorf("member %q: ascii %v for %q", m.Key(), ascii, s)
+		}
+		out = append(out, fmt.Sprintf("%q=%s str=%v:%q", m.Key(), m.Value(), isStr, s))
+	}
+	if err := m.Err(); err != nil {
+		t.Errorf("members: %v", err)
+	}
+	return out
+}
+
+func isASCII(s []byte) bool {
+	for _, c := range s {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// runForms runs the ops through a recording handler natively, once from
+// each form of the Request, and returns what it saw.
+func runForms(t *testing.T, b *syncgate.Batch, settings map[string]string, current map[string]map[string]syncgate.Doc, raw bool) (fromJSON, fromRows []seenOp) {
+	t.Helper()
+	idx := make([]int, len(b.Ops))
+	for i := range idx {
+		idx[i] = i
+	}
+	now := time.Date(2023, 11, 14, 22, 13, 20, 0, time.UTC)
+	for _, form := range []struct {
+		encode func(*syncgate.Batch, time.Time, map[string]string, []syncgate.Op, []int, map[string]map[string]syncgate.Doc) ([]byte, error)
+		into   *[]seenOp
+	}{{encodeRequest, &fromJSON}, {encodeRows, &fromRows}} {
+		in, err := form.encode(b, now, settings, b.Ops, idx, current)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := func(op *guest.Op) guest.Verdict {
+			s := seenOp{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID, Exists: op.Exists, Data: op.Data, Current: op.Current,
+				Old: op.Old, Metadata: op.Metadata, OpID: op.OpID, TxID: op.TxID, Caller: op.Caller, RequestID: op.RequestID, Now: op.Now, Settings: op.Settings}
+			var err error
+			if s.RawData, err = decodeRaw(op.RawData); err != nil {
+				t.Errorf("raw data %q: %v", op.RawData, err)
+			}
+			if s.RawCurrent, err = decodeRaw(op.RawCurrent); err != nil {
+				t.Errorf("raw current %q: %v", op.RawCurrent, err)
+			}
+			s.DataMembers, s.CurrentMembrs = members(t, op.DataMembers()), members(t, op.CurrentMembers())
+			// The index says what lexing the row's own text says.
+			if lexed := members(t, guest.NewMembers(op.RawData)); !reflect.DeepEqual(lexed, s.DataMembers) {
+				t.Errorf("data members:\nindexed %q\n  lexed %q", s.DataMembers, lexed)
+			}
+			if lexed := members(t, guest.NewMembers(op.RawCurrent)); !reflect.DeepEqual(lexed, s.CurrentMembrs) {
+				t.Errorf("current members:\nindexed %q\n  lexed %q", s.CurrentMembrs, lexed)
+			}
+			s.DataMembers, s.CurrentMembrs = nil, nil // the two forms' texts may escape differently
+			*form.into = append(*form.into, s)
+			return guest.Accept()
+		}
+		process := guest.ProcessWith
+		if raw {
+			process = guest.ProcessRawWith
+		}
+		if out := process(h, in); bytes.Contains(out, []byte(`"error"`)) {
+			t.Fatalf("%s", out)
+		}
+	}
+	return fromJSON, fromRows
+}
+
+func decodeRaw(b []byte) (map[string]any, error) {
+	if b == nil {
+		return nil, nil
+	}
+	return guest.DecodeObject(b)
+}
+
+// TestRowsFormMatchesJSON: a guest sees the same ops, values and members
+// whichever form the host sends, with the map and the raw API alike.
+func TestRowsFormMatchesJSON(t *testing.T) {
+	docs := rowsDocs()
+	b := &syncgate.Batch{RequestID: "r1", Caller: syncgate.Caller{UserID: "alice", Claims: map[string]any{"role": "admin"}}}
+	current := map[string]map[string]syncgate.Doc{"t": {}}
+	for i, d := range docs {
+		op := syncgate.Op{Index: i, Op: syncgate.Put, Table: "t", ID: fmt.Sprintf("id-%d", i), Data: d}
+		if i%2 == 1 {
+			op.Op = syncgate.Patch
+			current["t"][op.ID] = docs[(i+1)%len(docs)]
+			op.Old, op.OpID, op.TxID, op.Metadata = docs[0], int64(i), "tx", map[string]any{"m": 1}
+		}
+		b.Ops = append(b.Ops, op)
+	}
+	b.Ops = append(b.Ops, syncgate.Op{Index: len(docs), Op: syncgate.Delete, Table: "t", ID: "gone", TxID: int64(3)})
+	// One document three times: later ops see what the earlier ones did.
+	current["t"]["dup"] = docs[0]
+	for i, op := range []syncgate.OpType{syncgate.Patch, syncgate.Put, syncgate.Patch, syncgate.Delete, syncgate.Patch} {
+		b.Ops = append(b.Ops, syncgate.Op{Index: 100 + i, Op: op, Table: "t", ID: "dup", Data: docs[i%3]})
+	}
+	for _, raw := range []bool{false, true} {
+		j, r := runForms(t, b, map[string]string{"k": "v"}, current, raw)
+		if len(j) != len(b.Ops) || !reflect.DeepEqual(j, r) {
+			t.Fatalf("raw=%v:\n JSON form %+v\n rows form %+v", raw, j, r)
+		}
+	}
+}
+
+// FuzzRowsFormMatchesJSON: for any data the host's decoder accepts, the two
+// forms agree (TestRowsFormMatchesJSON's checks).
+func FuzzRowsFormMatchesJSON(f *testing.F) {
+	for _, s := range []string{`{"a":1,"b":"x\"y","c":[1,{"d":null}],"é":"ü"}`, `{}`, `{"n":-0.5e3,"t":true,"f":false}`, `{"k\u0000":"\ud83d\ude00"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		doc, err := strictjson.DecodeData(in, 32)
+		if err != nil {
+			return
+		}
+		b := &syncgate.Batch{Ops: []syncgate.Op{{Op: syncgate.Put, Table: "t", ID: "1", Data: doc}, {Index: 1, Op: syncgate.Patch, Table: "t", ID: "2", Data: doc}}}
+		current := map[string]map[string]syncgate.Doc{"t": {"2": doc}}
+		for _, raw := range []bool{false, true} {
+			if j, r := runForms(t, b, nil, current, raw); !reflect.DeepEqual(j, r) {
+				t.Fatalf("%s raw=%v:\n JSON form %+v\n rows form %+v", in, raw, j, r)
+			}
+		}
+	})
+}
+
+// TestRowsFormRefusesBadInput: the SDK checks a rows-form Request before a
+// handler sees it; every damaged one is an error Response, never a panic.
+func TestRowsFormRefusesBadInput(t *testing.T) {
+	b := &syncgate.Batch{Ops: []syncgate.Op{{Op: syncgate.Put, Table: "t", ID: "1", Data: rowsDocs()[1], OpID: int64(1)}}}
+	good, err := encodeRows(b, time.Time{}, nil, b.Ops, []int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accept := func(*guest.Op) guest.Verdict { return guest.Accept() }
+	if out := guest.ProcessRawWith(accept, good); !bytes.Equal(out, []byte(`{"verdicts":[{"index":0}]}`)) {
+		t.Fatalf("good input: %s", out)
+	}
+	// Every truncation and every single-byte change past the magic.
+	for n := len(guest.RowsMagic); n < len(good); n++ {
+		checkRefusedOrAnswered(t, good[:n], true)
+	}
+	for i := len(guest.RowsMagic); i < len(good); i++ {
+		for _, c := range []byte{0, 0x7f, 0xff} {
+			bad := bytes.Clone(good)
+			bad[i] = c
+			checkRefusedOrAnswered(t, bad, false)
+		}
+	}
+	// Entries pointing outside their row, or of a kind their text is not.
+	for _, c := range []struct {
+		name  string
+		patch func(tab []byte)
+	}{
+		{"key past the row", func(e []byte) { e[1] = 0xff; e[2] = 0xff }},
+		{"value of length 0", func(e []byte) { e[13], e[14], e[15], e[16] = 0, 0, 0, 0 }},
+		{"string past the row", func(e []byte) { e[21] = 0xff; e[22] = 0xff }},
+		{"wrong kind", func(e []byte) { e[0] = guest.KindNumber }},
+		{"unknown kind", func(e []byte) { e[0] = 'x' }},
+	} {
+		bad := bytes.Clone(good)
+		at := bytes.Index(bad, []byte{guest.KindString, 2, 0, 0, 0, 1, 0, 0, 0}) // the first entry: "s", a string
+		if at < 0 {
+			t.Fatalf("no string entry at %d: %q", at, bad[at:])
+		}
+		c.patch(bad[at:])
+		out := guest.ProcessRawWith(accept, bad)
+		if !bytes.Contains(out, []byte(`"error":"guest: decode request: rows form`)) {
+			t.Errorf("%s: %s", c.name, out)
+		}
+	}
+	if out := guest.ProcessRawWith(accept, append(bytes.Clone(good), 0)); !bytes.Contains(out, []byte("after the last op")) {
+		t.Errorf("trailing byte: %s", out)
+	}
+}
+
+// checkRefusedOrAnswered runs in natively: a truncated input must be
+// refused; a changed one is refused or (a changed string byte) answered.
+func checkRefusedOrAnswered(t *testing.T, in []byte, mustRefuse bool) {
+	t.Helper()
+	out := guest.ProcessRawWith(func(op *guest.Op) guest.Verdict {
+		for m := op.DataMembers(); m.Next(); { // a changed byte may make the ASCII flag untrue: the host is trusted there
+			m.String()
+		}
+		return guest.Accept()
+	}, in)
+	var resp guest.Response
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatalf("%q: response is not JSON: %s", in, out)
+	}
+	if mustRefuse && !strings.HasPrefix(resp.Error, "guest: decode request") {
+		t.Fatalf("%q: not refused: %s", in, out)
+	}
+}
