@@ -102,9 +102,9 @@ func (d *rowsDecoder) check() error {
 	return d.err
 }
 
-// row reads a row (its member count, text length, extra length, index,
-// text and extra bytes) and checks every entry of the index against them,
-// so Members never reads out of bounds.
+// row reads a row: its member count, text length, extra length, index,
+// text and extra bytes. The index's entries are checked where they are
+// read (Members.Next).
 func (d *rowsDecoder) row(raw *[]byte, idx *rowIndex) {
 	n, nt, ne := d.u32(), d.u32(), d.u32()
 	if d.bad || n > (len(d.b)-d.i)/MemberSize || nt+ne > len(d.b)-d.i-n*MemberSize {
@@ -114,27 +114,12 @@ func (d *rowsDecoder) row(raw *[]byte, idx *rowIndex) {
 	tab := d.b[d.i : d.i+n*MemberSize : d.i+n*MemberSize]
 	d.i += n * MemberSize
 	blob := d.b[d.i : d.i+nt+ne : d.i+nt+ne]
-	text := blob[:nt:nt]
 	d.i += nt + ne
-	if nt == 0 || text[0] != '{' {
+	if nt == 0 || blob[0] != '{' {
 		d.fail("a row's text is not a JSON object")
 		return
 	}
-	for k := range n {
-		e := tab[k*MemberSize:]
-		ko, kl := u32at(e, 1), u32at(e, 5)
-		vo, vl := u32at(e, 9), u32at(e, 13)
-		so, sl := u32at(e, 17), u32at(e, 21)
-		if kl > len(blob) || ko > len(blob)-kl || vl == 0 || vl > nt || vo > nt-vl || sl > len(blob) || so > len(blob)-sl {
-			d.fail("member %d of a row is outside it", k)
-			return
-		}
-		if !kindStarts(e[0], text[vo]) {
-			d.fail("member %d of a row has kind %q for a value starting %q", k, e[0], text[vo])
-			return
-		}
-	}
-	*raw, *idx = text, rowIndex{blob: blob, tab: tab, text: nt}
+	*raw, *idx = blob[:nt:nt], rowIndex{blob: blob, tab: tab, text: nt}
 }
 
 // kindStarts reports whether JSON text starting with c can be of kind.
@@ -306,5 +291,5 @@ func rowMap(keys map[string]string, arena *wire.Arena, text []byte, idx *rowInde
 		}
 		m[internString(keys, arena, mb.key)] = v
 	}
-	return m, nil
+	return m, mb.err
 }

@@ -9,8 +9,15 @@ import (
 	"github.com/syncgate/syncgate/guest/schemagate/schemaset"
 )
 
-// gate validates ops against the schema set.
-type gate struct{ set *schemaset.Set }
+// gate validates ops against the schema set. It remembers the last table
+// it looked up (a batch's ops come in runs of one table; inside wasm a map
+// lookup hashes the name in software), so one gate serves one goroutine.
+type gate struct {
+	set       *schemaset.Set
+	lastName  string
+	last      schemaset.Table
+	lastFound bool
+}
 
 func newGate(fsys fs.FS) (*gate, error) {
 	set, err := schemaset.Load(fsys)
@@ -33,7 +40,11 @@ func (g *gate) handle(op *guest.Op) guest.Verdict {
 	if op.Op == "DELETE" {
 		return guest.Accept()
 	}
-	if !g.set.Has(op.Table) {
+	if op.Table != g.lastName || g.lastName == "" {
+		g.lastName = op.Table
+		g.last, g.lastFound = g.set.Table(op.Table)
+	}
+	if !g.lastFound {
 		policy := op.Settings["unknown_table"]
 		if policy == "" && g.set.Len() > 0 {
 			policy = "reject"
@@ -51,7 +62,7 @@ func (g *gate) handle(op *guest.Op) guest.Verdict {
 		}
 		row, members = merged, guest.NewMembers(merged)
 	}
-	if g.set.MembersValid(op.Table, members, op.ID) {
+	if g.last.MembersValid(members, op.ID) {
 		return guest.Accept()
 	}
 	doc, err := guest.DecodeObject(row)

@@ -4,15 +4,25 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/schemagate/schemaset"
 	"github.com/syncgate/syncgate/host/strictjson"
 	"github.com/syncgate/syncgate/host/syncgate"
 )
+
+var demoSchemas = func() *schemaset.Set {
+	s, err := schemaset.Load(os.DirFS("../../tests/testdata/schemas"))
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
 
 // rowsDocs are documents with every kind of value a Doc holds, and strings
 // that need escapes, are not ASCII or are not valid UTF-8.
@@ -160,6 +170,8 @@ func FuzzRowsFormMatchesJSON(f *testing.F) {
 	for _, s := range []string{`{"a":1,"b":"x\"y","c":[1,{"d":null}],"é":"ü"}`, `{}`, `{"n":-0.5e3,"t":true,"f":false}`, `{"k\u0000":"\ud83d\ude00"}`} {
 		f.Add([]byte(s))
 	}
+	f.Add([]byte(`{"created_at":"2024-05-01 10:00:00","description":"milk \u00e9","completed":0,"list_id":"0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b10"}`))
+	f.Add([]byte(`{"name":"x\ty","owner_id":"u","created_at":"2024-05-01T10:00:00\u005a"}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		doc, err := strictjson.DecodeData(in, 32)
 		if err != nil {
@@ -172,7 +184,43 @@ func FuzzRowsFormMatchesJSON(f *testing.F) {
 				t.Fatalf("%s raw=%v:\n JSON form %+v\n rows form %+v", in, raw, j, r)
 			}
 		}
+		checkGateOnIndex(t, doc)
 	})
+}
+
+// checkGateOnIndex: the schema gate's fast path decides a row from the
+// host's index as it does from the row's text; it returns that decision.
+func checkGateOnIndex(t *testing.T, doc syncgate.Doc) (valid bool) {
+	t.Helper()
+	b := &syncgate.Batch{Ops: []syncgate.Op{{Op: syncgate.Put, Table: "todos", ID: "0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b10", Data: doc}}}
+	in, err := encodeRows(b, time.Time{}, nil, b.Ops, []int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guest.ProcessRawWith(func(op *guest.Op) guest.Verdict {
+		for _, table := range []string{"todos", "lists"} {
+			got, want := demoSchemas.MembersValid(table, op.DataMembers(), op.ID), demoSchemas.RowValid(table, op.RawData, op.ID)
+			if got != want {
+				t.Fatalf("%s %s: fast path over the index %v, over the text %v", table, op.RawData, got, want)
+			}
+			valid = valid || got
+		}
+		return guest.Accept()
+	}, in)
+	return valid
+}
+
+func TestRowsFormFastPath(t *testing.T) {
+	for _, d := range todoBatch(3).Ops {
+		if !checkGateOnIndex(t, d.Data) {
+			t.Errorf("%v: a valid todo not decided from the index", d.Data)
+		}
+	}
+	bad := append(syncgate.Doc{}, todoBatch(1).Ops[0].Data...)
+	bad.Set("completed", int64(2))
+	if checkGateOnIndex(t, bad) {
+		t.Errorf("%v: an invalid todo accepted from the index", bad)
+	}
 }
 
 // TestRowsFormRefusesBadInput: the SDK checks a rows-form Request before a
@@ -215,9 +263,22 @@ func TestRowsFormRefusesBadInput(t *testing.T) {
 			t.Fatalf("no string entry at %d: %q", at, bad[at:])
 		}
 		c.patch(bad[at:])
-		out := guest.ProcessRawWith(accept, bad)
-		if !bytes.Contains(out, []byte(`"error":"guest: decode request: rows form`)) {
+		// A raw guest learns it from Members, a map guest's call fails.
+		out := guest.ProcessRawWith(func(op *guest.Op) guest.Verdict {
+			m := op.DataMembers()
+			for m.Next() {
+			}
+			if m.Err() != nil {
+				return guest.Reject("bad", m.Err().Error())
+			}
+			return guest.Accept()
+		}, bad)
+		if !bytes.Contains(out, []byte(`"reason":"rows form: member 0 of a row is outside it or not of its kind"`)) {
 			t.Errorf("%s: %s", c.name, out)
+		}
+		out = guest.ProcessWith(accept, bad)
+		if !bytes.Contains(out, []byte(`"error":"guest: decode request: rows form: ops[0] data: rows form: member 0`)) {
+			t.Errorf("%s, map guest: %s", c.name, out)
 		}
 	}
 	if out := guest.ProcessRawWith(accept, append(bytes.Clone(good), 0)); !bytes.Contains(out, []byte("after the last op")) {

@@ -77,7 +77,8 @@ func FuzzDFAAgrees(f *testing.F) {
 func TestIsUUIDMatchesFormat(t *testing.T) {
 	f := jsonschema.Formats["uuid"]
 	for _, s := range []string{fastID, strings.ToUpper(fastID), "", "0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b1", fastID + "0",
-		"0b6f3a52x5a3c-4c59-9ac6-2f2b7f7c1b10", "0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b1g", "0b6f3a525a3c4c599ac62f2b7f7c1b10----", "{0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b1}"} {
+		"0b6f3a52x5a3c-4c59-9ac6-2f2b7f7c1b10", "0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b1g", "0b6f3a525a3c4c599ac62f2b7f7c1b10----", "{0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b1}",
+		"0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b-0", "0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b1\x00"} {
 		if got, want := isUUID([]byte(s)), f(s); got != want {
 			t.Errorf("%q: isUUID %v, jsonschema %v", s, got, want)
 		}

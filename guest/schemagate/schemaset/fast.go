@@ -54,8 +54,11 @@ type node struct {
 	ref          *node
 	allOf, anyOf []*node
 
-	props     map[string]*node // properties when there are many
-	propList  []propNode       // properties when there are few (≤ 16)
+	propList  []propNode     // properties, in a list searched in order when short
+	props     map[string]int // their positions in propList when there are many (> 16)
+	reqMask   uint64         // required properties among the first 64 of propList, by position
+	reqOther  []string       // other required names
+	onlyRef   bool           // n adds nothing to its $ref: check the target instead
 	patterns  []patternNode
 	addl      *node // additionalProperties schema (nil: none)
 	noAddl    bool  // additionalProperties: false
@@ -176,14 +179,20 @@ func (c *fastCompiler) node(s *jsonschema.Schema) *node {
 	for _, sub := range s.AnyOf {
 		n.anyOf = append(n.anyOf, c.node(sub))
 	}
-	if len(s.Properties) > 16 {
-		n.props = make(map[string]*node, len(s.Properties))
-		for name, sub := range s.Properties {
-			n.props[name] = c.node(sub)
+	for name, sub := range s.Properties {
+		n.propList = append(n.propList, propNode{name, c.node(sub)})
+	}
+	if len(n.propList) > 16 {
+		n.props = make(map[string]int, len(n.propList))
+		for i, p := range n.propList {
+			n.props[p.name] = i
 		}
-	} else {
-		for name, sub := range s.Properties {
-			n.propList = append(n.propList, propNode{name, c.node(sub)})
+	}
+	for _, r := range s.Required {
+		if j := n.propIndex([]byte(r)); j >= 0 && j < 64 {
+			n.reqMask |= 1 << j
+		} else {
+			n.reqOther = append(n.reqOther, r)
 		}
 	}
 	for re, sub := range s.PatternProperties {
@@ -241,6 +250,12 @@ func (c *fastCompiler) node(s *jsonschema.Schema) *node {
 	if n.multipleOf != nil && *n.multipleOf <= 0 {
 		n.ok = false
 	}
+	n.onlyRef = n.ref != nil && n.ok && n.typ == 0 && !n.hasEnum && n.format == nil && s.Pattern == nil &&
+		s.MinLength == -1 && s.MaxLength == -1 && len(n.allOf) == 0 && len(n.anyOf) == 0 &&
+		len(n.propList) == 0 && len(n.patterns) == 0 && n.addl == nil && !n.noAddl && n.propNames == nil &&
+		n.items == nil && n.addItems == nil && len(n.tuple) == 0 && !n.noAddItems &&
+		n.min == nil && n.max == nil && n.exMin == nil && n.exMax == nil && n.multipleOf == nil &&
+		s.MinProperties == -1 && s.MaxProperties == -1 && len(s.Required) == 0 && s.MinItems == -1 && s.MaxItems == -1
 	return n
 }
 
@@ -322,6 +337,9 @@ type fastValidator struct {
 
 // check reports whether v is valid for n for certain.
 func (fv *fastValidator) check(n *node, v *value) bool {
+	for n != nil && n.onlyRef { // inside wasm each call level costs
+		n = n.ref
+	}
 	if n == nil {
 		return true
 	}
@@ -335,12 +353,6 @@ func (fv *fastValidator) check(n *node, v *value) bool {
 		return false
 	}
 	fv.depth++
-	ok := fv.checkIn(n, v)
-	fv.depth--
-	return ok
-}
-
-func (fv *fastValidator) checkIn(n *node, v *value) bool {
 	var ok bool
 	switch v.kind {
 	case tObject:
@@ -354,27 +366,23 @@ func (fv *fastValidator) checkIn(n *node, v *value) bool {
 	default:
 		ok = (n.typ == 0 || n.typ&v.kind != 0) && n.format == nil && fv.enumText(n, v.raw)
 	}
-	if !ok {
-		return false
-	}
 	// Subschemas applied to the same value.
-	if n.ref != nil && !fv.check(n.ref, v) {
-		return false
+	if ok && n.ref != nil {
+		ok = fv.check(n.ref, v)
 	}
-	for _, sub := range n.allOf {
-		if !fv.check(sub, v) {
-			return false
-		}
+	for i := 0; ok && i < len(n.allOf); i++ {
+		ok = fv.check(n.allOf[i], v)
 	}
-	if len(n.anyOf) > 0 {
+	if ok && len(n.anyOf) > 0 {
+		ok = false
 		for _, sub := range n.anyOf {
-			if fv.check(sub, v) {
-				return true
+			if ok = fv.check(sub, v); ok {
+				break
 			}
 		}
-		return false
 	}
-	return true
+	fv.depth--
+	return ok
 }
 
 // enumText checks const/enum for a non-string scalar by its exact text.
@@ -437,23 +445,28 @@ func (fv *fastValidator) str(n *node, s []byte, ascii bool) bool {
 // hex digits joined by hyphens) on bytes: the format functions take an
 // interface, and boxing a string allocates (≈ 0.6 µs inside wasm).
 func isUUID(s []byte) bool {
-	if len(s) != 36 {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return false
 	}
-	for i, c := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
+	hyphens := 0
+	for _, c := range s {
+		k := uuidBytes[c]
+		if k == 0 {
+			return false
 		}
+		hyphens += int(k >> 1)
 	}
-	return true
+	return hyphens == 4 // the four checked above, no other
 }
+
+// uuidBytes is 1 for a hex digit, 2 for the hyphen, 0 for any other byte.
+var uuidBytes = func() (t [256]byte) {
+	for _, c := range []byte("0123456789abcdefABCDEF") {
+		t[c] = 1
+	}
+	t['-'] = 2
+	return t
+}()
 
 func (fv *fastValidator) number(n *node, raw []byte) bool {
 	integer := true
@@ -517,22 +530,43 @@ func parseInt64(raw []byte) (int64, bool) {
 	return v, true
 }
 
-// maxMembers bounds the objects the fast path checks (repeated keys are
-// found by comparing each key with the ones before it).
-const maxMembers = 64
-
 // object checks an object's members and the object keywords.
 func (fv *fastValidator) object(n *node, v *value) bool {
 	if n.typ != 0 && n.typ&tObject == 0 || n.hasEnum || n.format != nil {
 		return false
 	}
-	var keysArr [maxMembers][]byte
-	keys := keysArr[:0]
+	// The keys seen: a bit per property among the first 64, the others by
+	// value (a repeated key is left to jsonschema).
+	var seen uint64
+	var othersArr [8][]byte
+	others := othersArr[:0]
+	count := 0
+	see := func(key []byte) (int, bool) {
+		count++
+		j := n.propIndex(key)
+		if j >= 0 && j < 64 {
+			if seen&(1<<j) != 0 {
+				return j, false
+			}
+			seen |= 1 << j
+			return j, true
+		}
+		for _, k := range others {
+			if string(k) == string(key) {
+				return j, false
+			}
+		}
+		if len(others) == cap(others) {
+			return j, false
+		}
+		others = append(others, key)
+		return j, true
+	}
 	var mv value
 	if v.row {
-		keys = append(keys, []byte("id"))
 		mv = value{kind: tString, str: unsafe.Slice(unsafe.StringData(v.rowID), len(v.rowID)), ascii: v.ascii}
-		if !fv.member(n, keys[0], &mv) {
+		j, _ := see(idKey)
+		if !fv.member(n, j, idKey, &mv) {
 			return false
 		}
 	}
@@ -547,21 +581,16 @@ func (fv *fastValidator) object(n *node, v *value) bool {
 		if v.row && string(key) == "id" {
 			continue
 		}
-		for _, k := range keys {
-			if string(k) == string(key) {
-				return false // a repeated key: left to jsonschema
-			}
-		}
-		if len(keys) == maxMembers {
+		j, ok := see(key)
+		if !ok {
 			return false
 		}
-		keys = append(keys, key)
 		if s, ascii, isStr := m.String(); isStr {
 			mv = value{kind: tString, str: s, ascii: ascii}
 		} else if !parse(m.Value(), &mv) {
 			return false
 		}
-		if !fv.member(n, key, &mv) {
+		if !fv.member(n, j, key, &mv) {
 			return false
 		}
 	}
@@ -569,12 +598,15 @@ func (fv *fastValidator) object(n *node, v *value) bool {
 		return false
 	}
 	s := n.s
-	if s.MinProperties != -1 && len(keys) < s.MinProperties || s.MaxProperties != -1 && len(keys) > s.MaxProperties {
+	if s.MinProperties != -1 && count < s.MinProperties || s.MaxProperties != -1 && count > s.MaxProperties {
 		return false
 	}
-	for _, r := range s.Required {
+	if seen&n.reqMask != n.reqMask {
+		return false
+	}
+	for _, r := range n.reqOther {
 		found := false
-		for _, k := range keys {
+		for _, k := range others {
 			if string(k) == r {
 				found = true
 				break
@@ -589,7 +621,8 @@ func (fv *fastValidator) object(n *node, v *value) bool {
 
 // member checks one property against propertyNames, properties,
 // patternProperties and additionalProperties.
-func (fv *fastValidator) member(n *node, key []byte, v *value) bool {
+// j is key's position in n.propList (propIndex).
+func (fv *fastValidator) member(n *node, j int, key []byte, v *value) bool {
 	if n.propNames != nil {
 		kv := value{kind: tString, str: key, ascii: isASCII(key)}
 		if !fv.check(n.propNames, &kv) {
@@ -597,9 +630,9 @@ func (fv *fastValidator) member(n *node, key []byte, v *value) bool {
 		}
 	}
 	matched := false
-	if sub, ok := n.prop(key); ok {
+	if j >= 0 {
 		matched = true
-		if !fv.check(sub, v) {
+		if !fv.check(n.propList[j].n, v) {
 			return false
 		}
 	}
@@ -617,19 +650,24 @@ func (fv *fastValidator) member(n *node, key []byte, v *value) bool {
 	return !n.noAddl && (n.addl == nil || fv.check(n.addl, v))
 }
 
-// prop finds a property's schema: a short list is searched in order
-// (cheaper than hashing inside wasm), a long one in the map.
-func (n *node) prop(key []byte) (*node, bool) {
+// propIndex finds a property's position in propList, -1 for none: a short
+// list is searched in order (cheaper than hashing inside wasm), a long one
+// through the map.
+func (n *node) propIndex(key []byte) int {
 	if n.props == nil {
 		for i := range n.propList {
-			if n.propList[i].name == string(key) {
-				return n.propList[i].n, true
+			// Length and last byte first: inside wasm the comparison's call
+			// costs more than these.
+			if name := n.propList[i].name; len(name) == len(key) && (len(key) == 0 || name[len(name)-1] == key[len(key)-1]) && name == string(key) {
+				return i
 			}
 		}
-		return nil, false
+		return -1
 	}
-	sub, ok := n.props[string(key)]
-	return sub, ok
+	if j, ok := n.props[string(key)]; ok {
+		return j
+	}
+	return -1
 }
 
 func (fv *fastValidator) array(n *node, v *value) bool {
@@ -670,3 +708,7 @@ func unsafeString(b []byte) string {
 	}
 	return unsafe.String(&b[0], len(b))
 }
+
+// idKey is the row's "id" member's key (a conversion in object would
+// allocate each time).
+var idKey = []byte("id")

@@ -231,8 +231,23 @@ func (s *Set) RowValid(table string, data []byte, id string) bool {
 // MembersValid is RowValid over a row's members as the SDK reads them
 // (guest.Op.DataMembers reads the host's index of the row, not its bytes).
 func (s *Set) MembersValid(table string, row guest.Members, id string) bool {
-	n := s.fast[table]
-	return n != nil && rowAccepted(n, &row, id)
+	t, _ := s.Table(table)
+	return t.MembersValid(row, id)
+}
+
+// Table is one table's schema as the fast path checks it; a guest that
+// checks many rows of a table looks it up once.
+type Table struct{ fast *node }
+
+// Table returns table's schema and whether it has one.
+func (s *Set) Table(table string) (Table, bool) {
+	_, ok := s.schemas[table]
+	return Table{s.fast[table]}, ok
+}
+
+// MembersValid is Set.MembersValid for this table.
+func (t Table) MembersValid(row guest.Members, id string) bool {
+	return t.fast != nil && rowAccepted(t.fast, &row, id)
 }
 
 // MaxViolations and maxMessage cap what a rejection reports.
