@@ -171,7 +171,7 @@ func (w *rowWriter) row(doc syncgate.Doc) error {
 		if i > 0 {
 			w.text = append(w.text, ',')
 		}
-		ko, kl := w.str(f.Key)
+		ko, kl, _ := w.str(f.Key)
 		w.text = append(w.text, ':')
 		vo := len(w.text)
 		kind, so, sl, err := w.value(f.Value)
@@ -219,8 +219,11 @@ func (w *rowWriter) value(v any) (kind byte, so, sl int, err error) {
 		w.text = strconv.AppendInt(w.text, v, 10)
 		return guest.KindNumber, 0, 0, nil
 	case string:
-		so, sl = w.str(v)
-		return stringKind(v), so, sl, nil
+		so, sl, ascii := w.str(v)
+		if ascii {
+			return guest.KindString, so, sl, nil
+		}
+		return guest.KindText, so, sl, nil
 	}
 	// Everything else as encoding/json writes it (Doc, []any, floats, ObjectID…).
 	b, err := json.Marshal(v)
@@ -265,45 +268,51 @@ func stringKind(s string) byte {
 }
 
 // str appends s as a JSON string to the text and returns where its
-// contents lie: inside the quotes when it needed no escapes, else in the
-// extra bytes (as the guest's decoder reads the text: invalid UTF-8 as
-// U+FFFD).
-func (w *rowWriter) str(s string) (off, n int) {
-	w.text = append(w.text, '"')
-	start := len(w.text)
-	plain := true
+// contents lie (inside the quotes when it needed no escapes, else in the
+// extra bytes, as the guest's decoder reads the text: invalid UTF-8 as
+// U+FFFD) and whether they are all ASCII.
+func (w *rowWriter) str(s string) (off, n int, ascii bool) {
+	t := append(w.text, '"') // a local slice: no write barrier per byte
+	start := len(t)
+	plain, ascii := true, true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			plain = false
+		} else if c >= utf8.RuneSelf {
+			ascii = false
+		}
+	}
+	if plain && (ascii || utf8.ValidString(s)) {
+		t = append(t, s...)
+		w.text = append(t, '"')
+		return start, len(s), ascii
+	}
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {
 			case c == '"' || c == '\\':
-				w.text = append(w.text, '\\', c)
-				plain = false
+				t = append(t, '\\', c)
 			case c < 0x20:
-				w.text = append(w.text, `\u00`...)
-				w.text = append(w.text, hexDigits[c>>4], hexDigits[c&0xf])
-				plain = false
+				t = append(t, `\u00`...)
+				t = append(t, hexDigits[c>>4], hexDigits[c&0xf])
 			default:
-				w.text = append(w.text, c)
+				t = append(t, c)
 			}
 			i++
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
-			w.text = append(w.text, `\ufffd`...)
-			plain = false
+			t = append(t, `\ufffd`...)
 		} else {
-			w.text = append(w.text, s[i:i+size]...)
+			t = append(t, s[i:i+size]...)
 		}
 		i += size
 	}
-	end := len(w.text)
-	w.text = append(w.text, '"')
-	if plain {
-		return start, end - start
-	}
-	return w.extraString(s)
+	w.text = append(t, '"')
+	off, n = w.extraString(s)
+	return off, n, ascii
 }
 
 // extraString puts s, with invalid UTF-8 as U+FFFD, into the extra bytes.
