@@ -40,7 +40,7 @@ var fastSchemas = fstest.MapFS{
 	"tree.json": {Data: []byte(`{"type":"object","properties":{"kids":{"type":"array","items":{"$ref":"#"}}}}`)},
 	// Many properties (looked up through a map), a required name that is not
 	// a property, other keys by additionalProperties.
-	"many.json": {Data: []byte(`{"type":"object","properties":{` + `"p00":{"type":"integer"},"p01":{"type":"integer"},"p02":{"type":"integer"},"p03":{"type":"integer"},"p04":{"type":"integer"},"p05":{"type":"integer"},"p06":{"type":"integer"},"p07":{"type":"integer"},"p08":{"type":"integer"},"p09":{"type":"integer"},"p10":{"type":"integer"},"p11":{"type":"integer"},"p12":{"type":"integer"},"p13":{"type":"integer"},"p14":{"type":"integer"},"p15":{"type":"integer"},"p16":{"type":"integer"},"p17":{"type":"integer"},"p18":{"type":"integer"},"p19":{"type":"integer"}` + `},"required":["p00","p19","zz"],"additionalProperties":{"type":"string"}}`)},
+	"many.json": {Data: []byte(`{"type":"object","properties":{"p00":{"type":"integer"},"p01":{"type":"integer"},"p02":{"type":"integer"},"p03":{"type":"integer"},"p04":{"type":"integer"},"p05":{"type":"integer"},"p06":{"type":"integer"},"p07":{"type":"integer"},"p08":{"type":"integer"},"p09":{"type":"integer"},"p10":{"type":"integer"},"p11":{"type":"integer"},"p12":{"type":"integer"},"p13":{"type":"integer"},"p14":{"type":"integer"},"p15":{"type":"integer"},"p16":{"type":"integer"},"p17":{"type":"integer"},"p18":{"type":"integer"},"p19":{"type":"integer"}},"required":["p00","p19","zz"],"additionalProperties":{"type":"string"}}`)},
 }
 
 const fastID = "0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b10"
