@@ -22,8 +22,9 @@
 //	syncgate_info() i64              the Info JSON, packed as ptr<<32 | len
 //	syncgate_alloc(size i32) i32     a guest buffer of size bytes for the input
 //	syncgate_handle(ptr, len i32) i64
-//	                                 runs the Request JSON at ptr/len; returns
-//	                                 the Response JSON, packed as ptr<<32 | len
+//	                                 runs the Request at ptr/len (JSON or the
+//	                                 rows form, below); returns the Response
+//	                                 JSON, packed as ptr<<32 | len
 //
 // Memory ownership: the buffer from syncgate_alloc belongs to the guest and
 // stays valid until syncgate_handle returns; the host writes the input into
@@ -40,6 +41,33 @@
 // side skips what it does not know): an op's old, metadata, op_id and tx_id,
 // and a verdict's expect, inc, on_conflict and rule (the conflict policies;
 // docs/conflicts.md). A guest that sets them needs a host that knows them.
+//
+// # Input forms
+//
+// A Request comes in one of two forms; Process tells them apart by the
+// first byte. The JSON form is the Request type as JSON. The rows form is
+// what the host sends to guests whose Info.Input is "rows" (InfoJSON sets
+// it for every guest built with this SDK; a guest built before it gets
+// JSON): the host has decoded and checked every row already, so it sends
+// each row's JSON text with an index of its members, and the SDK reads
+// members from the index (Op.DataMembers, and the maps of Register guests)
+// instead of lexing the text inside wasm. Integers are little-endian
+// uint32 unless said otherwise; str is a uint32 length and the bytes:
+//
+//	request  RowsMagic, abi, now (int64 Unix nanoseconds, UTC), str request_id,
+//	         str user_id, str claims (JSON object, or empty), settings count,
+//	         that many str key + str value, op count, that many op
+//	op       index, kind byte (1 PUT, 2 PATCH, 3 DELETE), flags byte, str table,
+//	         str id, then by flag: row data (2), row current (4, and exists: 1),
+//	         str extras (8: a JSON object of old, metadata, op_id, tx_id);
+//	         flag 16: a later op of the request names the same document,
+//	         32: an earlier one does (the SDK tracks documents only then)
+//	row      member count, text length, extra length, the index (MemberSize
+//	         bytes a member), the row's JSON text, extra bytes
+//
+// The SDK checks every length and offset before it uses it; a malformed
+// Request is an error Response, and a malformed index entry ends Members
+// with an error.
 //
 // The sandbox gives a guest no network, no environment, no arguments, no
 // real clock (use Request.Now) and no files except read-only mounts the host
@@ -115,8 +143,9 @@ type Op struct {
 	// objects (nil when absent) for guests registered with RegisterRaw,
 	// which get them instead of the decoded maps: a guest that reads a few
 	// fields, or checks values where they lie, skips building maps it does
-	// not need. Iterate them with Fields. They alias the call's input:
-	// copy what must outlive the call.
+	// not need. Iterate them with Op.DataMembers and Op.CurrentMembers
+	// (from the host's index of the row, without lexing it) or Fields.
+	// They alias the call's input: copy what must outlive the call.
 	RawData    []byte `json:"-"`
 	RawCurrent []byte `json:"-"`
 	// The rows form's indexes of RawData and RawCurrent (DataMembers).

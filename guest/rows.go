@@ -137,7 +137,7 @@ func kindStarts(kind, c byte) bool {
 
 // u32at reads a little-endian uint32 of b at i (b is long enough: checked
 // by the caller); on 32-bit wasm int is 64 bits wide, so sums do not wrap.
-func u32at(b []byte, i int) int { return int(binary.LittleEndian.Uint32(b[i:])) }
+func u32at(b []byte, i int) int { return int(wire.Load32(b, i)) }
 
 // decodeRows parses a rows-form Request; raw keeps rows as bytes and
 // indexes (RegisterRaw), otherwise rows become maps.

@@ -528,6 +528,15 @@ func load64(b []byte, i int) uint64 {
 	return *(*uint64)(unsafe.Pointer(&b[i]))
 }
 
+// Load32 reads 4 bytes at b[i:] as a little-endian uint32 in one wasm load
+// (encoding/binary's four byte loads and shifts cost as much as the rest
+// of reading an index entry). Like load64 it assumes a little-endian
+// machine: wasm, amd64, arm64.
+func Load32(b []byte, i int) uint32 {
+	_ = b[i+3]
+	return *(*uint32)(unsafe.Pointer(&b[i]))
+}
+
 // special8 reports whether any of the 8 bytes in w may be '"', '\\', a
 // control character or non-ASCII (it has no false negatives).
 func special8(w uint64) bool {

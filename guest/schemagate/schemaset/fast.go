@@ -536,57 +536,56 @@ func (fv *fastValidator) object(n *node, v *value) bool {
 		return false
 	}
 	// The keys seen: a bit per property among the first 64, the others by
-	// value (a repeated key is left to jsonschema).
+	// value (a repeated key is left to jsonschema). Written out, not as a
+	// helper: inside wasm every call and copy costs.
 	var seen uint64
 	var othersArr [8][]byte
 	others := othersArr[:0]
 	count := 0
-	see := func(key []byte) (int, bool) {
+	var mv value
+	var m *guest.Members
+	if v.row {
+		m = fv.row
+		mv = value{kind: tString, str: unsafe.Slice(unsafe.StringData(v.rowID), len(v.rowID)), ascii: v.ascii}
+		count++
+		j := n.propIndex(idKey)
+		if j >= 0 && j < 64 {
+			seen |= 1 << j
+		} else {
+			others = append(others, idKey)
+		}
+		if !fv.member(n, j, idKey, &mv) {
+			return false
+		}
+	} else {
+		lexed := guest.NewMembers(v.raw)
+		m = &lexed
+	}
+	for m.Next() {
+		key := m.Key()
+		if v.row && len(key) == 2 && string(key) == "id" {
+			continue
+		}
 		count++
 		j := n.propIndex(key)
 		if j >= 0 && j < 64 {
 			if seen&(1<<j) != 0 {
-				return j, false
+				return false
 			}
 			seen |= 1 << j
-			return j, true
-		}
-		for _, k := range others {
-			if string(k) == string(key) {
-				return j, false
+		} else {
+			for _, k := range others {
+				if string(k) == string(key) {
+					return false
+				}
 			}
-		}
-		if len(others) == cap(others) {
-			return j, false
-		}
-		others = append(others, key)
-		return j, true
-	}
-	var mv value
-	if v.row {
-		mv = value{kind: tString, str: unsafe.Slice(unsafe.StringData(v.rowID), len(v.rowID)), ascii: v.ascii}
-		j, _ := see(idKey)
-		if !fv.member(n, j, idKey, &mv) {
-			return false
-		}
-	}
-	var m guest.Members
-	if v.row {
-		m = *fv.row
-	} else {
-		m = guest.NewMembers(v.raw)
-	}
-	for m.Next() {
-		key := m.Key()
-		if v.row && string(key) == "id" {
-			continue
-		}
-		j, ok := see(key)
-		if !ok {
-			return false
+			if len(others) == cap(others) {
+				return false
+			}
+			others = append(others, key)
 		}
 		if s, ascii, isStr := m.String(); isStr {
-			mv = value{kind: tString, str: s, ascii: ascii}
+			mv.kind, mv.str, mv.ascii, mv.raw = tString, s, ascii, nil
 		} else if !parse(m.Value(), &mv) {
 			return false
 		}

@@ -20,15 +20,15 @@ import (
 
 // about says what each pair or figure compares; names not listed print without a note.
 var about = map[string]string{
-	"CallOverhead":     "base: pool checkout + a no-op export call + return; ours: a whole ABI round trip of an empty request through the echo guest (alloc, copy in, JSON decode/encode in the guest, copy out)",
+	"CallOverhead":     "base: pool checkout + a no-op export call + return; ours: a whole ABI round trip of an empty JSON request through the echo guest (alloc, copy in, decode/encode in the guest, copy out)",
 	"DeadlineCost":     "the schema gate over 100 rows without any deadline check (base: a looping guest could never be stopped) and with the checks syncgate adds to each guest (ours: a countdown per function entry and loop turn, a call into Go every 1024)",
 	"DeadlineModes":    "the same, wazero's WithCloseOnContextDone (base: compiled code leaves for Go at every wasm loop header) vs syncgate's checks (ours, the default)",
 	"LoopTurn":         "one turn of a bare wasm loop (decrement, branch): without deadline checks (base) vs with syncgate's (ours)",
 	"LoopTurnWazero":   "the same loop turn under wazero's WithCloseOnContextDone, which calls into Go at every loop header",
-	"Guest/normalize":  "the same request of 100 ~300-byte rows through the same guest logic, natively vs in the sandbox (per batch)",
+	"Guest/normalize":  "100 ~300-byte rows through the same guest logic: native, guest.Process on the Request JSON (decode, logic, encode); wasm, one pipeline stage as syncgate runs it (the host encodes the rows form, the guest runs in the sandbox with deadlines enforced, the host decodes and applies the verdicts)",
 	"Guest/owner":      "as above",
-	"Guest/schemagate": "as above: the schema gate's code (fast path over the rows' bytes, jsonschema/v5 when it cannot decide) natively vs in the sandbox",
-	"SchemaGate":       "issue #6's target, per batch of 100 todos rows: jsonschema/v5 natively on the same documents (base: encoding/json decode of the same request, Validate per row) vs the stock schema gate as syncgate runs it (ours: the whole sandbox call with deadlines enforced)",
+	"Guest/schemagate": "as above: the schema gate's code (fast path over the rows' members, jsonschema/v5 when it cannot decide); native from the rows' JSON bytes",
+	"SchemaGate":       "issue #6's target, per batch of 100 todos rows: jsonschema/v5 natively on the same documents (base: encoding/json decode of the same request, Validate per row) vs the stock schema gate as syncgate runs it (ours: Guest/schemagate/wasm's whole pipeline stage: host encode, sandbox call with deadlines enforced, host decode)",
 	"Guest/timestamps": "as above",
 	"Startup":          "the schema gate compiled and a pool of 2 warmed: cold (base, empty compilation cache) vs warm cache (ours)",
 	"Token/RS256":      "raw golang-jwt signing of the same claims (base) vs the whole /token handler with an API key (ours)",
