@@ -304,3 +304,65 @@ func checkRefusedOrAnswered(t *testing.T, in []byte, mustRefuse bool) {
 		t.Fatalf("%q: not refused: %s", in, out)
 	}
 }
+
+// TestRowsFormRefusesBadFields: each field the SDK checks, broken on its own.
+func TestRowsFormRefusesBadFields(t *testing.T) {
+	b := &syncgate.Batch{Ops: []syncgate.Op{{Op: syncgate.Put, Table: "t", ID: "1", Data: syncgate.Doc{{Key: "a", Value: int64(1)}}, OpID: int64(1)}}}
+	good, err := encodeRows(b, time.Time{}, nil, b.Ops, []int{0}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// With an empty request id, user and claims and no settings, the first
+	// op starts at 36: index (4 bytes), kind, flags.
+	const kindAt, flagsAt, settingsAt = 40, 41, 28
+	if good[kindAt] != 1 || good[flagsAt] != rowsData|rowsExtras {
+		t.Fatalf("layout moved: % x", good[:48])
+	}
+	accept := func(*guest.Op) guest.Verdict { return guest.Accept() }
+	for _, c := range []struct {
+		name string
+		at   int
+		b    byte
+		want string
+	}{
+		{"op kind", kindAt, 9, "unknown op kind"},
+		{"flags", flagsAt, 0x80 | rowsData | rowsExtras, "unknown flags"},
+		{"settings count", settingsAt + 3, 0x7f, "settings are more than the input holds"},
+		{"abi", len(guest.RowsMagic), 2, "ABI 2, want 1"},
+	} {
+		bad := bytes.Clone(good)
+		bad[c.at] = c.b
+		if out := guest.ProcessRawWith(accept, bad); !bytes.Contains(out, []byte(c.want)) {
+			t.Errorf("%s: %s", c.name, out)
+		}
+	}
+	// Extras that are not a JSON object of the op's fields.
+	b.Ops[0].OpID = "x"
+	good, _ = encodeRows(b, time.Time{}, nil, b.Ops, []int{0}, nil)
+	bad := bytes.Replace(good, []byte(`{"op_id":"x"}`), []byte(`{"op_id":"x"]`), 1)
+	if out := guest.ProcessRawWith(accept, bad); !bytes.Contains(out, []byte("extras")) {
+		t.Errorf("bad extras: %s", out)
+	}
+}
+
+// TestEncodeRowsRefuses: what the host cannot write is an error, not a
+// request the guest would misread.
+func TestEncodeRowsRefuses(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		op   syncgate.Op
+		b    syncgate.Batch
+		want string
+	}{
+		{"op kind", syncgate.Op{Op: "UPSERT", Table: "t", ID: "1"}, syncgate.Batch{}, `unknown op "UPSERT"`},
+		{"value", syncgate.Op{Op: syncgate.Put, Table: "t", ID: "1", Data: syncgate.Doc{{Key: "f", Value: make(chan int)}}}, syncgate.Batch{}, "data: f: json: unsupported type"},
+		{"old", syncgate.Op{Op: syncgate.Patch, Table: "t", ID: "1", Old: syncgate.Doc{{Key: "f", Value: func() {}}}}, syncgate.Batch{}, "unsupported type"},
+		{"claims", syncgate.Op{Op: syncgate.Delete, Table: "t", ID: "1"}, syncgate.Batch{Caller: syncgate.Caller{Claims: map[string]any{"c": make(chan int)}}}, "unsupported type"},
+	} {
+		b := c.b
+		b.Ops = []syncgate.Op{c.op}
+		if _, err := encodeRows(&b, time.Time{}, nil, b.Ops, []int{0}, nil); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
+		}
+	}
+}
