@@ -31,8 +31,10 @@
 // # The checks
 //
 // The rewrite adds a mutable i32 global, the fuel, and an imported host
-// function (YieldModule.YieldName, returning i32), and puts at every
-// function entry and every loop header
+// function (YieldModule.YieldName, returning i32), and puts at every loop
+// header, and at the entry of every function that needs it
+// (entryCheckNeeded: one that calls defined functions and does not open
+// with a loop every call reaches),
 //
 //	global.get $fuel
 //	i32.eqz
@@ -46,7 +48,10 @@
 //	global.set $fuel
 //
 // Any run that does not end turns loops or makes calls without bound (tail
-// calls are refused), so every guest reaches yield within YieldEvery checks.
+// calls are refused), so every guest reaches yield within YieldEvery checks:
+// a function without an entry check either calls no defined function (its
+// run is bounded by its size and its loops) or reaches its first loop's
+// check on every call.
 // memory.copy and memory.fill become calls to two functions the rewrite
 // appends, which work in 64 KiB chunks and charge 64 fuel per chunk, so one
 // instruction never holds the guest in native code for more than about a
@@ -64,6 +69,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -122,6 +128,7 @@ var DefaultLimits = Limits{
 // largest figures Limits bound.
 type Stats struct {
 	Checks                   int // fuel checks inserted
+	EntrySkipped             int // functions that need no check at their entry (entryCheckNeeded)
 	Functions, Table         uint32
 	CodeBytes, TotalLoops    uint32
 	BodyBytes, Locals, Loops uint32 // largest of any function
@@ -901,8 +908,11 @@ func instrumentBody(out, b, check, charge []byte, l *layout, lim Limits, st *Sta
 		}
 	}
 	out = append(out, b[:r.off]...)
+	entry := len(out) // the entry check, taken out again when it adds nothing (entryCheckNeeded)
 	out = append(out, check...)
 	st.Checks++
+	calls, prefix := false, prefixOpen
+	var opened []bool // in the prefix: the open blocks (false) and ifs (true)
 	copied := r.off // b[:copied] is in out
 	// depth counts open blocks; the body's own end closes depth 0, and must
 	// be its last byte.
@@ -927,6 +937,7 @@ func instrumentBody(out, b, check, charge []byte, l *layout, lim Limits, st *Sta
 			if err != nil {
 				return nil, atOffset(op, at, err)
 			}
+			calls = calls || imm >= l.importedFuncs
 			out = append(out, b[copied:at]...)
 			if imm < l.importedFuncs {
 				// A host function may do work in proportion to its
@@ -938,6 +949,7 @@ func instrumentBody(out, b, check, charge []byte, l *layout, lim Limits, st *Sta
 			out = appendU32(append(out, op), idx)
 			copied = r.off
 		case 0x11: // call_indirect
+			calls = true
 			if imm >= l.types {
 				return nil, malformed("call_indirect at body offset %d names type %d, which does not exist", at, imm)
 			}
@@ -963,9 +975,22 @@ func instrumentBody(out, b, check, charge []byte, l *layout, lim Limits, st *Sta
 				copied = r.off
 				st.BulkCalls++
 			}
+		case 0x0c, 0x0d, 0x0e, 0x0f: // br, br_if, br_table, return
+			if prefix == prefixOpen {
+				prefix = prefixBranches
+			}
 		case 0x02, 0x04: // block, if
+			if prefix == prefixOpen {
+				opened = append(opened, op == 0x04)
+			}
 			depth++
 		case 0x03: // loop
+			if prefix == prefixOpen {
+				prefix = prefixLoop // reached by every call unless an open if may skip it
+				if slices.Contains(opened, true) {
+					prefix = prefixBranches
+				}
+			}
 			depth++
 			loops++
 			if loops > lim.Loops {
@@ -979,6 +1004,13 @@ func instrumentBody(out, b, check, charge []byte, l *layout, lim Limits, st *Sta
 			copied = r.off
 			st.Checks++
 		case 0x0b: // end
+			if prefix == prefixOpen {
+				if len(opened) == 0 {
+					prefix = prefixBranches // the body's end: no loop
+				} else {
+					opened = opened[:len(opened)-1]
+				}
+			}
 			depth--
 		}
 		if depth > maxDepth {
@@ -990,11 +1022,42 @@ func instrumentBody(out, b, check, charge []byte, l *layout, lim Limits, st *Sta
 	if depth != -1 {
 		return nil, malformed("unbalanced blocks: the body does not end with its own end")
 	}
+	if !entryCheckNeeded(calls, prefix) {
+		out = append(out[:entry], out[entry+len(check):]...)
+		st.Checks--
+		st.EntrySkipped++
+	}
 	st.Locals = max(st.Locals, uint32(locals))
 	st.Loops = max(st.Loops, loops)
 	st.Depth = max(st.Depth, uint32(maxDepth))
 	st.BodyBytes = max(st.BodyBytes, uint32(len(b)))
 	return append(out, b[copied:]...), nil
+}
+
+// What a function body does before its first loop (the prefix): still
+// reading it; nothing but straight-line code, blocks and ifs closed again
+// until that loop, so every call reaches it; or something else first (a
+// branch, a return, an if still open around the loop, the body's end).
+// Go's functions with resume points open with "block, loop".
+const (
+	prefixOpen = iota
+	prefixLoop
+	prefixBranches
+)
+
+// entryCheckNeeded reports whether a function needs the check at its
+// entry: the checks exist so that a run that does not end passes one
+// within a bounded number of steps, and a run is unbounded only by turning
+// loops (each header is checked) or by making calls without end. So a
+// function that calls no defined function (a leaf: its run is bounded by
+// its size and its loops' checks; calls of imports are charged, and the
+// bulk-memory helpers check their chunks) needs none, nor does one whose
+// every call reaches the header check of its first loop before it can
+// return or branch (Go's functions with resume points open with such a
+// loop). Every call of any other function still passes a check, so a call
+// tree without loops is stopped as before (TestEntryChecks).
+func entryCheckNeeded(callsDefined bool, prefix int) bool {
+	return callsDefined && prefix != prefixLoop
 }
 
 func atOffset(op byte, off int, err error) error {

@@ -120,10 +120,11 @@ func TestInstrumentAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One check per function (two) and per loop (three); one bulk call
-	// each; one host call (the import).
-	if st.Checks != 5 || st.BulkCalls != 2 || st.HostCalls != 1 {
-		t.Fatalf("checks %d, bulk calls %d, host calls %d; want 5, 2 and 1", st.Checks, st.BulkCalls, st.HostCalls)
+	// One check per loop (three) and none at the functions' entries (the
+	// first opens with a loop, the second calls nothing: TestEntryChecks);
+	// one bulk call each; one host call (the import).
+	if st.Checks != 3 || st.EntrySkipped != 2 || st.BulkCalls != 2 || st.HostCalls != 1 {
+		t.Fatalf("checks %d (entries skipped %d), bulk calls %d, host calls %d; want 3 (2), 2 and 1", st.Checks, st.EntrySkipped, st.BulkCalls, st.HostCalls)
 	}
 	if err := valid(rt, out); err != nil {
 		t.Fatalf("the rewritten module is invalid: %v", err)
@@ -137,6 +138,47 @@ func TestInstrumentAccepted(t *testing.T) {
 // malformed encoding that could make the rewrite and wazero read different
 // code, each reference to what the rewrite adds, and each size limit is
 // refused by name, before wazero sees the module.
+// TestEntryChecks: a function keeps its entry check unless it calls no
+// defined function or opens with a loop that every call reaches (see
+// entryCheckNeeded); the second function of each module is a leaf.
+func TestEntryChecks(t *testing.T) {
+	rt := newRuntime(t, false)
+	for _, c := range []struct {
+		name   string
+		code   []byte
+		checks int // entry checks kept plus loops
+	}{
+		{"leaf with a loop", []byte{0x03, 0x40, 0x0b, 0x20, 0x00, 0x0b}, 1},
+		{"call tree without loops", []byte{0x20, 0x00, 0x10, 0x01, 0x0b}, 1},
+		{"opens with a loop", []byte{0x03, 0x40, 0x20, 0x00, 0x10, 0x01, 0x1a, 0x0b, 0x20, 0x00, 0x0b}, 1},
+		{"straight code and blocks before the loop", []byte{0x02, 0x40, 0x0b, 0x41, 0x00, 0x04, 0x40, 0x20, 0x00, 0x10, 0x01, 0x1a, 0x0b,
+			0x03, 0x40, 0x20, 0x00, 0x10, 0x01, 0x1a, 0x0b, 0x20, 0x00, 0x0b}, 1},
+		{"br_if before the loop", []byte{0x02, 0x40, 0x20, 0x00, 0x0d, 0x00, 0x0b, 0x03, 0x40, 0x20, 0x00, 0x10, 0x01, 0x1a, 0x0b, 0x20, 0x00, 0x0b}, 2},
+		{"return before the loop", []byte{0x41, 0x00, 0x04, 0x40, 0x20, 0x00, 0x0f, 0x0b, 0x03, 0x40, 0x20, 0x00, 0x10, 0x01, 0x1a, 0x0b, 0x20, 0x00, 0x0b}, 2},
+		{"first loop inside an if", []byte{0x20, 0x00, 0x04, 0x40, 0x03, 0x40, 0x0b, 0x0b, 0x20, 0x00, 0x10, 0x01, 0x0b}, 2},
+		{"first loop inside blocks (Go's functions)", []byte{0x02, 0x40, 0x02, 0x40, 0x03, 0x40, 0x20, 0x00, 0x10, 0x01, 0x1a, 0x0b, 0x0b, 0x0b, 0x20, 0x00, 0x0b}, 1},
+		{"first loop inside a block inside an if", []byte{0x20, 0x00, 0x04, 0x40, 0x02, 0x40, 0x03, 0x40, 0x0b, 0x0b, 0x0b, 0x20, 0x00, 0x10, 0x01, 0x0b}, 2},
+		{"call_indirect", []byte{0x20, 0x00, 0x41, 0x00, 0x11, 0x01, 0x00, 0x0b}, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			wasm := goShapedWith(append([]byte{0x01, 0x01, 0x7f}, c.code...))
+			if err := valid(rt, wasm); err != nil {
+				t.Fatalf("the test's own module is invalid: %v", err)
+			}
+			out, st, err := Instrument(wasm, DefaultLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Checks != c.checks || st.Checks+st.EntrySkipped != int(st.TotalLoops)+2 {
+				t.Fatalf("checks %d, entries skipped %d; want %d checks", st.Checks, st.EntrySkipped, c.checks)
+			}
+			if err := valid(rt, out); err != nil {
+				t.Fatalf("the rewritten module is invalid: %v", err)
+			}
+		})
+	}
+}
+
 func TestInstrumentRefuses(t *testing.T) {
 	fn := func(code ...byte) []byte { return goShapedWith(Cat([]byte{0x00}, code, []byte{0x41, 0x00, 0x0b})) }
 	small := Limits{Functions: 1, CodeBytes: 999, BodyBytes: 64, Locals: 4, Loops: 1, TotalLoops: 9, Depth: 2, Table: 2}
