@@ -2,7 +2,6 @@ package guest
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -176,10 +175,7 @@ func decodeRows(b []byte, raw bool) (*Request, error) {
 	}
 	req.Ops = make([]*Op, n)
 	slab := make([]Op, n)
-	var keys map[string]string // map guests share one string per key
-	if !raw {
-		keys = map[string]string{}
-	}
+	keys := &rowKeys{seen: map[string]string{}}
 	var table string // the previous op's table, shared while it repeats
 	var arena wire.Arena
 	for k := range n {
@@ -198,7 +194,7 @@ func decodeRows(b []byte, raw bool) (*Request, error) {
 		}
 		flags := d.u8()
 		if t := d.bytes(); string(t) != table {
-			table = arena.String(t)
+			table = internString(keys.seen, &arena, t)
 		}
 		op.Table = table
 		op.ID = arena.String(d.bytes())
@@ -263,13 +259,13 @@ func internString(seen map[string]string, arena *wire.Arena, b []byte) string {
 
 // rowMap builds the map a Register guest gets from an indexed row, as
 // DecodeObject would from its text (nil for an absent row).
-func rowMap(keys map[string]string, arena *wire.Arena, text []byte, idx *rowIndex) (map[string]any, error) {
+func rowMap(keys *rowKeys, arena *wire.Arena, text []byte, idx *rowIndex) (map[string]any, error) {
 	if text == nil {
 		return nil, nil
 	}
 	m := make(map[string]any, idx.members())
 	mb := Members{idx: idx}
-	for mb.Next() {
+	for i := 0; mb.Next(); i++ {
 		var v any
 		switch mb.kind {
 		case KindNull:
@@ -278,9 +274,9 @@ func rowMap(keys map[string]string, arena *wire.Arena, text []byte, idx *rowInde
 		case KindFalse:
 			v = false
 		case KindNumber:
-			v = json.Number(arena.String(mb.value))
+			v = arena.BoxNumber(arena.String(mb.value))
 		case KindString, KindText:
-			v = arena.String(mb.str)
+			v = arena.Box(arena.String(mb.str))
 		default:
 			d := &wire.Decoder{B: mb.value}
 			val, err := d.Value()
@@ -289,7 +285,28 @@ func rowMap(keys map[string]string, arena *wire.Arena, text []byte, idx *rowInde
 			}
 			v = val
 		}
-		m[internString(keys, arena, mb.key)] = v
+		m[keys.at(i, arena, mb.key)] = v
 	}
 	return m, mb.err
+}
+
+// rowKeys shares one string per key among a call's maps. Rows of a table
+// repeat their keys in the same order, so the key at a position is first
+// compared with the last row's there; a lookup hashes in software in wasm.
+type rowKeys struct {
+	seen map[string]string
+	prev []string
+}
+
+func (k *rowKeys) at(i int, arena *wire.Arena, b []byte) string {
+	if i < len(k.prev) && k.prev[i] == string(b) {
+		return k.prev[i]
+	}
+	s := internString(k.seen, arena, b)
+	if i < len(k.prev) {
+		k.prev[i] = s
+	} else if i == len(k.prev) {
+		k.prev = append(k.prev, s)
+	}
+	return s
 }
