@@ -19,7 +19,8 @@ import (
 // starts JSON text, so Process tells the forms apart by it.
 const RowsMagic = "\x00sgr"
 
-// Member kinds in a rows-form index.
+// Member kinds in a rows-form index. These constants and the ones around
+// them are the ABI's, for the host; a guest reads rows through Members.
 const (
 	KindNull   = 'n'
 	KindTrue   = 't'
@@ -40,7 +41,7 @@ const (
 const MemberSize = 25
 
 // rowIndex is a row's index: its text and extra bytes (blob) and its
-// member entries (tab), checked when the request was decoded.
+// member entries (tab), each checked where Members reads it.
 type rowIndex struct {
 	blob []byte
 	tab  []byte
@@ -50,7 +51,7 @@ type rowIndex struct {
 func (r *rowIndex) members() int { return len(r.tab) / MemberSize }
 
 // rowsDecoder reads a rows-form Request. Its readers are small enough to
-// be inlined: inside wasm a call costs more than the reading (≈ 50 ns).
+// be inlined: inside wasm a call costs about as much as the reading.
 type rowsDecoder struct {
 	b   []byte
 	i   int
@@ -135,7 +136,8 @@ func kindStarts(kind, c byte) bool {
 }
 
 // u32at reads a little-endian uint32 of b at i (b is long enough: checked
-// by the caller); on 32-bit wasm int is 64 bits wide, so sums do not wrap.
+// by the caller). Go's int is 64 bits wide on wasm too, so the sums of two
+// such values the callers compare do not wrap.
 func u32at(b []byte, i int) int { return int(wire.Load32(b, i)) }
 
 // decodeRows parses a rows-form Request; raw keeps rows as bytes and
