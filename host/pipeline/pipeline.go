@@ -117,19 +117,8 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 			st.Guest.Stats().Rejections.Add(int64(len(idx)))
 			continue
 		}
-		var resp struct {
-			Verdicts []struct {
-				Index    int             `json:"index"`
-				Reject   bool            `json:"reject"`
-				RejectTx bool            `json:"reject_tx"`
-				Code     string          `json:"code"`
-				Reason   string          `json:"reason"`
-				Data     json.RawMessage `json:"data"`
-				verdictPolicy
-			} `json:"verdicts"`
-			Error string `json:"error"`
-		}
-		if err := json.Unmarshal(out, &resp); err != nil || resp.Error != "" {
+		var resp response
+		if err := decodeResponse(out, &resp); err != nil || resp.Error != "" {
 			reason := fmt.Sprintf("guest %s answered badly", st.Guest.Name())
 			if resp.Error != "" {
 				reason = fmt.Sprintf("guest %s: %s", st.Guest.Name(), clip(resp.Error, 300))
@@ -213,6 +202,70 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 		}
 	}
 	return accepted, rejected, nil
+}
+
+// response is a guest's Response as the host reads it.
+type response struct {
+	Verdicts []verdict `json:"verdicts"`
+	Error    string    `json:"error"`
+}
+
+type verdict struct {
+	Index    int             `json:"index"`
+	Reject   bool            `json:"reject"`
+	RejectTx bool            `json:"reject_tx"`
+	Code     string          `json:"code"`
+	Reason   string          `json:"reason"`
+	Data     json.RawMessage `json:"data"`
+	verdictPolicy
+}
+
+// decodeResponse reads a guest's Response as encoding/json does. The answer
+// of a guest that accepts every op unchanged, {"verdicts":[{"index":0},…]}
+// exactly as the SDK writes it, is read by hand (reflection cost ≈ 0.6 µs
+// an op); anything else goes to encoding/json (FuzzDecodeResponse holds the
+// two to each other).
+func decodeResponse(out []byte, resp *response) error {
+	if plainVerdicts(out, resp) {
+		return nil
+	}
+	*resp = response{}
+	return json.Unmarshal(out, resp)
+}
+
+// plainVerdicts reads out when it is exactly {"verdicts":[…]} of
+// {"index":N} with N written as the SDK writes it (no sign, no leading
+// zero, at most 9 digits); false for anything else.
+func plainVerdicts(out []byte, resp *response) bool {
+	const head, tail, open = `{"verdicts":[`, `]}`, `{"index":`
+	if !bytes.HasPrefix(out, []byte(head)) || !bytes.HasSuffix(out, []byte(tail)) || len(out) < len(head)+len(tail) {
+		return false
+	}
+	b := out[len(head) : len(out)-len(tail)]
+	resp.Verdicts = make([]verdict, 0, len(b)/12)
+	for len(b) > 0 {
+		if len(resp.Verdicts) > 0 {
+			if b[0] != ',' {
+				return false
+			}
+			b = b[1:]
+		}
+		if !bytes.HasPrefix(b, []byte(open)) {
+			return false
+		}
+		b = b[len(open):]
+		n, digits := 0, 0
+		for digits < len(b) && digits < 10 && '0' <= b[digits] && b[digits] <= '9' {
+			n = n*10 + int(b[digits]-'0')
+			digits++
+		}
+		if digits == 0 || digits > 9 || digits > 1 && b[0] == '0' || digits == len(b) || b[digits] != '}' {
+			return false
+		}
+		resp.Verdicts = append(resp.Verdicts, verdict{Index: n})
+		b = b[digits+1:]
+	}
+	return true
 }
 
 // rejIndex is the position in rejected of the op with batch index index.

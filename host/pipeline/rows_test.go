@@ -366,3 +366,41 @@ func TestEncodeRowsRefuses(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodeResponse: the hand-read answer is encoding/json's.
+func FuzzDecodeResponse(f *testing.F) {
+	for _, s := range []string{`{"verdicts":[{"index":0},{"index":17}]}`, `{"verdicts":[]}`, `{"verdicts":[{"index":01}]}`,
+		`{"verdicts":[{"index":-1}]}`, `{"verdicts":[{"index":1234567890}]}`, `{"verdicts":[{"index":1},]}`, `{"verdicts":[{"index":1}]} `,
+		`{"verdicts":[{"index":1,"reject":true}]}`, `{"verdicts":[{"index":1}{"index":2}]}`, `{"verdicts":[{"index":}]}`, `{"verdicts":[]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var fast response
+		if !plainVerdicts(in, &fast) {
+			return
+		}
+		var want response
+		if err := json.Unmarshal(in, &want); err != nil {
+			t.Fatalf("%q: read by hand, refused by encoding/json: %v", in, err)
+		}
+		if !reflect.DeepEqual(fast.Verdicts, want.Verdicts) && !(len(fast.Verdicts) == 0 && len(want.Verdicts) == 0) {
+			t.Fatalf("%q: by hand %+v, encoding/json %+v", in, fast, want)
+		}
+	})
+}
+
+// TestDecodeResponse: the plain answer is read by hand, others as before.
+func TestDecodeResponse(t *testing.T) {
+	for in, want := range map[string]bool{
+		`{"verdicts":[{"index":0},{"index":17}]}`: true, `{"verdicts":[]}`: true, `{"verdicts":[{"index":01}]}`: false,
+		`{"verdicts":[{"index":1,"reject":true}]}`: false, `{"verdicts":[{"index":1234567890}]}`: false, `{"verdicts":[{"index":1},]}`: false,
+	} {
+		var r response
+		if got := plainVerdicts([]byte(in), &r); got != want {
+			t.Errorf("%s: read by hand %v, want %v", in, got, want)
+		}
+		if err := decodeResponse([]byte(in), &r); (err == nil) != json.Valid([]byte(in)) {
+			t.Errorf("%s: %v", in, err)
+		}
+	}
+}
