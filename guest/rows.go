@@ -176,12 +176,16 @@ func decodeRows(b []byte, raw bool) (*Request, error) {
 		return nil, err
 	}
 	req.Ops = make([]*Op, n)
-	slab := make([]Op, n)
+	var slab []Op // ops in chunks: an allocation past 32 KiB takes fresh pages of the heap
 	keys := &rowKeys{seen: map[string]string{}}
 	var table string // the previous op's table, shared while it repeats
 	var arena wire.Arena
 	for k := range n {
-		op := &slab[k]
+		if len(slab) == 0 {
+			slab = make([]Op, min(n-k, 32))
+		}
+		op := &slab[0]
+		slab = slab[1:]
 		req.Ops[k] = op
 		op.Index = d.u32()
 		switch d.u8() {
