@@ -937,7 +937,12 @@ func instrumentBody(out, b, check, charge []byte, l *layout, lim Limits, st *Sta
 			if err != nil {
 				return nil, atOffset(op, at, err)
 			}
-			calls = calls || imm >= l.importedFuncs
+			if imm >= l.importedFuncs {
+				calls = true
+				if prefix == prefixOpen {
+					prefix = prefixBranches // a call before the loop: see entryCheckNeeded
+				}
+			}
 			out = append(out, b[copied:at]...)
 			if imm < l.importedFuncs {
 				// A host function may do work in proportion to its
@@ -950,6 +955,9 @@ func instrumentBody(out, b, check, charge []byte, l *layout, lim Limits, st *Sta
 			copied = r.off
 		case 0x11: // call_indirect
 			calls = true
+			if prefix == prefixOpen {
+				prefix = prefixBranches
+			}
 			if imm >= l.types {
 				return nil, malformed("call_indirect at body offset %d names type %d, which does not exist", at, imm)
 			}
@@ -1035,9 +1043,10 @@ func instrumentBody(out, b, check, charge []byte, l *layout, lim Limits, st *Sta
 }
 
 // What a function body does before its first loop (the prefix): still
-// reading it; nothing but straight-line code, blocks and ifs closed again
-// until that loop, so every call reaches it; or something else first (a
-// branch, a return, an if still open around the loop, the body's end).
+// reading it; nothing but straight-line code without calls, blocks and ifs
+// closed again until that loop, so every call reaches it; or something else
+// first (a call, a branch, a return, an if still open around the loop, the
+// body's end).
 // Go's functions with resume points open with "block, loop".
 const (
 	prefixOpen = iota
@@ -1053,8 +1062,10 @@ const (
 // its size and its loops' checks; calls of imports are charged, and the
 // bulk-memory helpers check their chunks) needs none, nor does one whose
 // every call reaches the header check of its first loop before it can
-// return or branch (Go's functions with resume points open with such a
-// loop). Every call of any other function still passes a check, so a call
+// return, branch or call (Go's functions with resume points open with such
+// a loop). A call before that loop would let a chain of such functions
+// recurse, or descend a deep call tree, without passing any check until
+// the stack ran out (wazero's ceiling is 400 MB of stack). Every call of any other function still passes a check, so a call
 // tree without loops is stopped as before (TestEntryChecks).
 func entryCheckNeeded(callsDefined bool, prefix int) bool {
 	return callsDefined && prefix != prefixLoop
