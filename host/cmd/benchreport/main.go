@@ -21,7 +21,7 @@ import (
 // about says what each pair or figure compares; names not listed print without a note.
 var about = map[string]string{
 	"CallOverhead":     "base: pool checkout + a no-op export call + return; ours: a whole ABI round trip of an empty JSON request through the echo guest (alloc, copy in, decode/encode in the guest, copy out)",
-	"DeadlineCost":     "the schema gate over 100 rows without any deadline check (base: a looping guest could never be stopped) and with the checks syncgate adds to each guest (ours: a countdown per function entry and loop turn, a call into Go every 1024)",
+	"DeadlineCost":     "the schema gate over 100 rows without any deadline check (base: a looping guest could never be stopped) and with the checks syncgate adds to each guest (ours: a countdown per loop turn and at the entry of the functions that need one, a call into Go every 1024)",
 	"DeadlineModes":    "the same, wazero's WithCloseOnContextDone (base: compiled code leaves for Go at every wasm loop header) vs syncgate's checks (ours, the default)",
 	"LoopTurn":         "one turn of a bare wasm loop (decrement, branch): without deadline checks (base) vs with syncgate's (ours)",
 	"LoopTurnWazero":   "the same loop turn under wazero's WithCloseOnContextDone, which calls into Go at every loop header",
