@@ -14,9 +14,13 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +49,12 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(serveEnv) == "1" { // a server in a process of its own (startProcess)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := cli.Run(ctx, []string{"serve"}, os.Getenv, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	dir, err := os.MkdirTemp("", "syncgate-tests-")
 	if err != nil {
 		panic(err)
@@ -366,4 +376,83 @@ func cliRun(t *testing.T, env map[string]string, stdout, stderr io.Writer, args 
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	return cli.Run(ctx, args, func(k string) string { return env[k] }, stdout, stderr)
+}
+
+// serveEnv makes the test binary run syncgate serve instead of the tests.
+const serveEnv = "SYNCGATE_TESTS_SERVE"
+
+// process is syncgate running in a process of its own: a benchmark that
+// measures the server's memory must not count its clients' and database's.
+type process struct {
+	url string
+	cmd *exec.Cmd
+}
+
+// startProcess runs this test binary as syncgate serve with env (plus the
+// environment) and waits until it is ready; cleanup stops it.
+func startProcess(t testing.TB, env map[string]string) *process {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), serveEnv+"=1")
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		sent := false
+		for sc.Scan() {
+			var rec struct{ Msg, Addr string }
+			if !sent && json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "listening" {
+				addr <- rec.Addr
+				sent = true
+			}
+		}
+		if !sent {
+			close(addr)
+		}
+	}()
+	select {
+	case ad, ok := <-addr:
+		if !ok {
+			t.Fatal("syncgate exited before listening")
+		}
+		p := &process{url: "http://" + ad, cmd: cmd}
+		waitReady(t, p.url, 60*time.Second)
+		return p
+	case <-time.After(60 * time.Second):
+		t.Fatal("syncgate did not listen within 60s")
+		return nil
+	}
+}
+
+// rssMiB is the process's resident memory now, in MiB (0 once it is gone).
+func (p *process) rssMiB() int {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "VmRSS:" {
+			kb, _ := strconv.Atoi(f[1])
+			return kb / 1024
+		}
+	}
+	return 0
 }
