@@ -913,7 +913,7 @@ func instrumentBody(out, b, check, charge []byte, l *layout, lim Limits, st *Sta
 	st.Checks++
 	calls, prefix := false, prefixOpen
 	var opened []bool // in the prefix: the open blocks (false) and ifs (true)
-	copied := r.off // b[:copied] is in out
+	copied := r.off   // b[:copied] is in out
 	// depth counts open blocks; the body's own end closes depth 0, and must
 	// be its last byte.
 	depth, loops, maxDepth := 0, uint32(0), 0
