@@ -230,7 +230,7 @@ func runClients(b *testing.B, batch, nClients int, do func(c *gwClient) error) {
 	var wg sync.WaitGroup
 	var failed atomic.Value
 	b.ResetTimer()
-	peak := sampleRSS()
+	peak := sampleRSS(rssMiB)
 	cpu0 := cpuTime()
 	start := time.Now()
 	for c := range clients {
@@ -356,26 +356,11 @@ func BenchmarkGateway(b *testing.B) {
 						}
 					}
 					debug.FreeOSMemory()
-					stop, peak := make(chan struct{}), make(chan int)
-					go func() {
-						p := srv.rssMiB()
-						t := time.NewTicker(20 * time.Millisecond)
-						defer t.Stop()
-						for {
-							select {
-							case <-stop:
-								peak <- max(p, srv.rssMiB())
-								return
-							case <-t.C:
-								p = max(p, srv.rssMiB())
-							}
-						}
-					}()
+					peak := sampleRSS(srv.rssMiB)
 					runClients(b, 100, 16, func(c *gwClient) error {
 						return postBatch(hc, srv.url, stoken, gwBody(c.next()))
 					})
-					close(stop)
-					b.ReportMetric(float64(<-peak), "server-MiB-peak-RSS")
+					b.ReportMetric(float64(peak()), "server-MiB-peak-RSS")
 				})
 			}
 			a.stop(b)
@@ -385,21 +370,21 @@ func BenchmarkGateway(b *testing.B) {
 	}
 }
 
-// sampleRSS samples the process's RSS every 20 ms until the returned func
-// is called, which returns the peak in MiB.
-func sampleRSS() func() int {
+// sampleRSS samples an RSS (rss, in MiB) every 20 ms until the returned
+// func is called, which returns the peak.
+func sampleRSS(rss func() int) func() int {
 	stop, done := make(chan struct{}), make(chan int)
 	go func() {
-		peak := rssMiB()
+		peak := rss()
 		t := time.NewTicker(20 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
 			case <-stop:
-				done <- max(peak, rssMiB())
+				done <- max(peak, rss())
 				return
 			case <-t.C:
-				peak = max(peak, rssMiB())
+				peak = max(peak, rss())
 			}
 		}
 	}()

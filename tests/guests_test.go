@@ -50,17 +50,7 @@ func TestSchemaGateEndToEnd(t *testing.T) {
 		{"op":"PATCH","table":"todos","id":"`+todoA+`","data":{"description":null}},
 		{"op":"PATCH","table":"todos","id":"`+todoA+`","data":{"completed":1,"completed_at":"2024-05-02T08:00:00Z"}}
 	]}`)
-	if r.status != 200 {
-		t.Fatalf("status %d: %s", r.status, r.body)
-	}
-	var res struct {
-		Applied  int
-		Rejected []struct {
-			Index        int
-			Code, Reason string
-		}
-	}
-	json.Unmarshal(r.body, &res)
+	res := uploadResult(t, r)
 	if res.Applied != 3 || len(res.Rejected) != 2 {
 		t.Fatalf("body %s: want 3 applied, 2 rejected", r.body)
 	}
@@ -253,12 +243,8 @@ func TestPatchOfMissingDocumentSaysSo(t *testing.T) {
 	env["GUESTS"] = "normalize"
 	a := start(t, env)
 	r := postUpload(t, a, "", `{"batch":[{"op":"PATCH","table":"lists","id":"`+listA+`","data":{"name":"x"}}]}`)
-	var res struct {
-		Applied  int
-		Rejected []struct{ Code, Reason string }
-	}
-	json.Unmarshal(r.body, &res)
-	if r.status != 200 || res.Applied != 0 || len(res.Rejected) != 1 || res.Rejected[0].Code != "not_found" || !strings.Contains(res.Rejected[0].Reason, "no such document") {
+	res := uploadResult(t, r)
+	if res.Applied != 0 || len(res.Rejected) != 1 || res.Rejected[0].Code != "not_found" || !strings.Contains(res.Rejected[0].Reason, "no such document") {
 		t.Fatalf("status %d body %s: want one not_found rejection saying there is no such document", r.status, r.body)
 	}
 	if n := count(t, a.db, "lists"); n != 0 {

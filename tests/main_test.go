@@ -204,26 +204,7 @@ func startNotReady(t testing.TB, env map[string]string) *app {
 		pw.Close()
 		a.done <- code
 	}()
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		sent := false
-		for sc.Scan() {
-			line := sc.Bytes()
-			a.logs.Write(append(line, '\n'))
-			if !sent {
-				var rec struct{ Msg, Addr string }
-				if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" {
-					addr <- rec.Addr
-					sent = true
-				}
-			}
-		}
-		if !sent {
-			close(addr)
-		}
-	}()
+	addr := listening(pr, func(line []byte) { a.logs.Write(append(line, '\n')) })
 	t.Cleanup(func() { a.stop(t) })
 	select {
 	case ad, ok := <-addr:
@@ -235,6 +216,33 @@ func startNotReady(t testing.TB, env map[string]string) *app {
 		t.Fatalf("syncgate did not listen within 60s; log:\n%s", a.logs.String())
 	}
 	return a
+}
+
+// listening reads syncgate's JSON log from r to its end, hands each line to
+// each (when set), and sends the address of the "listening" record on the
+// channel it returns, which is closed if the log ends without one.
+func listening(r io.Reader, each func(line []byte)) <-chan string {
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		sent := false
+		for sc.Scan() {
+			line := sc.Bytes()
+			if each != nil {
+				each(line)
+			}
+			var rec struct{ Msg, Addr string }
+			if !sent && json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" {
+				addr <- rec.Addr
+				sent = true
+			}
+		}
+		if !sent {
+			close(addr)
+		}
+	}()
+	return addr
 }
 
 // stop cancels the server (as SIGTERM does) and returns its exit code.
@@ -335,6 +343,25 @@ func postUpload(t *testing.T, a *app, token string, body string) response {
 	return do(t, "POST", a.url+"/upload", h, []byte(body))
 }
 
+// uploadAnswer is a 200 answer of /upload.
+type uploadAnswer struct {
+	Applied  int
+	Rejected []struct {
+		Index        int
+		Code, Reason string
+	}
+}
+
+// uploadResult reads r as a 200 answer of /upload; anything else fails t.
+func uploadResult(t *testing.T, r response) uploadAnswer {
+	t.Helper()
+	var res uploadAnswer
+	if r.status != 200 || json.Unmarshal(r.body, &res) != nil {
+		t.Fatalf("upload: %d %s", r.status, r.body)
+	}
+	return res
+}
+
 // docs reads a whole collection of the app's database, by _id.
 func docs(t *testing.T, db, coll string) map[string]bson.M {
 	t.Helper()
@@ -415,22 +442,7 @@ func startProcess(t testing.TB, env map[string]string) *process {
 			<-done
 		}
 	})
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		sent := false
-		for sc.Scan() {
-			var rec struct{ Msg, Addr string }
-			if !sent && json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "listening" {
-				addr <- rec.Addr
-				sent = true
-			}
-		}
-		if !sent {
-			close(addr)
-		}
-	}()
+	addr := listening(stderr, nil)
 	select {
 	case ad, ok := <-addr:
 		if !ok {
@@ -447,12 +459,5 @@ func startProcess(t testing.TB, env map[string]string) *process {
 
 // rssMiB is the process's resident memory now, in MiB (0 once it is gone).
 func (p *process) rssMiB() int {
-	b, _ := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status")
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) > 1 && f[0] == "VmRSS:" {
-			kb, _ := strconv.Atoi(f[1])
-			return kb / 1024
-		}
-	}
-	return 0
+	return vmRSSMiB("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status")
 }

@@ -68,17 +68,7 @@ func TestStubReplicaSetUpload(t *testing.T) {
 	env := stubEnv(t, s)
 	a := start(t, env)
 	r := postUpload(t, a, "", threeOps)
-	if r.status != 200 {
-		t.Fatalf("status %d: %s", r.status, r.body)
-	}
-	var res struct {
-		Applied  int
-		Rejected []struct {
-			Index int
-			Code  string
-		}
-	}
-	json.Unmarshal(r.body, &res)
+	res := uploadResult(t, r)
 	if res.Applied != 2 || len(res.Rejected) != 1 || res.Rejected[0].Index != 1 || res.Rejected[0].Code != "document_validation" {
 		t.Fatalf("answer %s", r.body)
 	}

@@ -69,11 +69,14 @@ func verify(t *testing.T, uri, dbName string, res *loadgen.Result) {
 	}
 }
 
-func rssMiB() int {
-	b, _ := os.ReadFile("/proc/self/status")
+// rssMiB is this process's resident memory now, in MiB.
+func rssMiB() int { return vmRSSMiB("/proc/self/status") }
+
+// vmRSSMiB reads VmRSS from a /proc/…/status file, in MiB (0 when absent).
+func vmRSSMiB(status string) int {
+	b, _ := os.ReadFile(status)
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			f := strings.Fields(l)
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "VmRSS:" {
 			kb, _ := strconv.Atoi(f[1])
 			return kb / 1024
 		}

@@ -2,7 +2,6 @@ package tests
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
@@ -465,19 +464,7 @@ func TestPatchOfMissingDocumentAtWrite(t *testing.T) {
 		{"op":"PUT","table":"lists","id":"later","data":{"n":7}},
 		{"op":"PATCH","table":"lists","id":"a","data":{"m":8}}
 	]}`)
-	if r.status != 200 {
-		t.Fatalf("status %d: %s", r.status, r.body)
-	}
-	var res struct {
-		Applied  int
-		Rejected []struct {
-			Index int
-			Code  string
-		}
-	}
-	if err := json.Unmarshal(r.body, &res); err != nil {
-		t.Fatal(err)
-	}
+	res := uploadResult(t, r)
 	if res.Applied != 5 || len(res.Rejected) != 2 || res.Rejected[0].Index != 1 || res.Rejected[1].Index != 4 ||
 		res.Rejected[0].Code != "not_found" || res.Rejected[1].Code != "not_found" {
 		t.Fatalf("body %s: want 5 applied, batch[1] and batch[4] not_found", r.body)

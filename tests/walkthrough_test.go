@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"encoding/json"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -122,23 +121,6 @@ func TestWalkthrough(t *testing.T) {
 	// schemas/ and guests as fixtures.
 	sh("go", "test", "-count=1", "./host/schemas", "./host/syncgate", "./guest/...", "./docs")
 	sh("go", "test", "-count=1", "-run", "^(TestOpenAPIMatchesServer|TestSchemasCommands|TestSchemaGateEndToEnd)$", "./tests")
-}
-
-type uploadAnswer struct {
-	Applied  int
-	Rejected []struct {
-		Index        int
-		Code, Reason string
-	}
-}
-
-func uploadResult(t *testing.T, r response) uploadAnswer {
-	t.Helper()
-	var res uploadAnswer
-	if r.status != 200 || json.Unmarshal(r.body, &res) != nil {
-		t.Fatalf("upload: %d %s", r.status, r.body)
-	}
-	return res
 }
 
 func anyStrings(v any) []string {

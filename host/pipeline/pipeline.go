@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/syncgate/syncgate/guest"
@@ -66,6 +67,9 @@ func (p *Pipeline) Guards(table string) bool {
 
 // Run implements upload.Pipeline.
 func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection, error) {
+	if !slices.ContainsFunc(b.Ops, func(op syncgate.Op) bool { return p.Guards(op.Table) }) {
+		return b.Ops, nil, nil // no stage runs: b's ops as they are, not a copy
+	}
 	ops := make([]syncgate.Op, len(b.Ops))
 	copy(ops, b.Ops)
 	alive := make([]bool, len(ops))

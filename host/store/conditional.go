@@ -67,11 +67,14 @@ func (m *Mongo) writeConditional(ctx context.Context, op syncgate.Op) (*syncgate
 	var matched bool
 	switch op.Op {
 	case syncgate.Put:
-		doc := replacement(op)
+		var doc []byte
+		if doc, err = appendReplacement(nil, op); err != nil {
+			return nil, err
+		}
 		var r *mongo.UpdateResult
 		// With upsert, a document that exists but no longer matches makes
 		// the insert collide on _id: a duplicate key here is the conflict.
-		r, err = coll.ReplaceOne(wctx, filter, doc, options.Replace().SetUpsert(true))
+		r, err = coll.ReplaceOne(wctx, filter, bson.Raw(doc), options.Replace().SetUpsert(true))
 		if err == nil {
 			matched = r.MatchedCount > 0 || r.UpsertedCount > 0
 		}

@@ -567,39 +567,21 @@ func byCollection(ops []syncgate.Op) [][]syncgate.Op {
 	if single {
 		return [][]syncgate.Op{ops}
 	}
-	// Count each collection's ops (in order of first appearance; a batch
-	// names a few, found by a linear search, or a map past 8), then fill one
-	// array.
+	// Count each collection's ops (in order of first appearance), then fill
+	// one array.
 	type group struct {
 		table    string
 		n, start int
 	}
 	var groups []group
-	var index map[string]int
+	index := make(map[string]int, 4)
 	at := make([]int, len(ops)) // op → its group
 	for i, op := range ops {
-		g := 0
-		if index != nil {
-			var ok bool
-			if g, ok = index[op.Table]; !ok {
-				g = len(groups)
-			}
-		} else {
-			for g < len(groups) && groups[g].table != op.Table {
-				g++
-			}
-		}
-		if g == len(groups) {
+		g, ok := index[op.Table]
+		if !ok {
+			g = len(groups)
+			index[op.Table] = g
 			groups = append(groups, group{table: op.Table})
-			if index != nil || len(groups) > 8 {
-				if index == nil {
-					index = make(map[string]int, 2*len(groups))
-					for j, gr := range groups {
-						index[gr.table] = j
-					}
-				}
-				index[op.Table] = g
-			}
 		}
 		groups[g].n++
 		at[i] = g
@@ -800,13 +782,6 @@ func (m *Mongo) acquire(ctx context.Context, what string) (release func(), err e
 	case <-ctx.Done():
 		return nil, classify(what, ctx.Err())
 	}
-}
-
-// replacement is a PUT's document: its _id, then its data.
-func replacement(op syncgate.Op) bson.D {
-	doc := make(bson.D, 0, len(op.Data)+1)
-	doc = append(doc, bson.E{Key: "_id", Value: idValue(op)})
-	return append(doc, toBSON(op.Data)...)
 }
 
 // refusal is op's rejection for a permanent database write error.

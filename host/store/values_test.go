@@ -233,3 +233,11 @@ func TestDocFromRaw(t *testing.T) {
 		t.Fatal("a broken document was read")
 	}
 }
+
+// replacement is a PUT's document as a bson.D, the driver's way: what
+// appendReplacement must encode to the same bytes.
+func replacement(op syncgate.Op) bson.D {
+	doc := make(bson.D, 0, len(op.Data)+1)
+	doc = append(doc, bson.E{Key: "_id", Value: idValue(op)})
+	return append(doc, toBSON(op.Data)...)
+}

@@ -107,8 +107,7 @@ func SkipTo(dec *jsontext.Decoder, depth int) error {
 // IsSyntax reports whether err is the JSON text being broken (not one of
 // the rules above): nothing after it in the input can be read.
 func IsSyntax(err error) bool {
-	var e *syncgate.Error
-	return errors.As(err, &e) && e.Err != nil && errors.Is(e.Err, errSyntax)
+	return errors.Is(err, errSyntax)
 }
 
 // errSyntax marks the errors JSONError makes.

@@ -55,10 +55,10 @@ func DecodeBatch(body []byte, lim Limits) ([]syncgate.Op, []syncgate.Rejection, 
 	if err := strictjson.CheckUTF8(body, "body"); err != nil {
 		return nil, nil, err
 	}
-	// The envelope is read with jsontext, each entry taken whole as its raw
-	// text (ReadValue) and then decoded strictly on its own: a bad entry is
-	// that entry's rejection. Duplicate names inside an entry are the entry
-	// decoder's to find; UTF-8 was checked above.
+	// The envelope is read with jsontext and each entry decoded strictly in
+	// place from the same stream (entries): a bad entry is that entry's
+	// rejection. Duplicate names inside an entry are the entry decoder's to
+	// find; UTF-8 was checked above.
 	d := decoder{dec: strictjson.NewTokenReader(body), body: body, lim: lim}
 	ops, rejected, err := d.batch()
 	if err != nil {
@@ -160,15 +160,14 @@ func (d *decoder) entries() ([]syncgate.Op, []syncgate.Rejection, error) {
 		}
 		start, depth := d.dec.InputOffset(), d.dec.StackDepth()
 		v, err := d.entry.ValueAt("batch", i, envelopeDepth, false)
-		if err != nil {
-			if strictjson.IsSyntax(err) {
-				return nil, nil, err // the body is broken: nothing in it can be trusted
-			}
+		switch {
+		case strictjson.IsSyntax(err):
+			return nil, nil, err // the body is broken: nothing in it can be trusted
+		case err != nil: // a rule broken mid-entry: skip the rest of it
 			if err := strictjson.SkipTo(d.dec, depth); err != nil {
 				return nil, nil, err
 			}
-		}
-		if err == nil {
+		default:
 			var op syncgate.Op
 			if op, err = entry(i, v, d.lim); err == nil {
 				ops = append(ops, op)

@@ -43,7 +43,8 @@ type Pipeline interface {
 	// schema validates).
 	Guards(table string) bool
 	// Run returns the accepted ops, possibly changed, in order, and the
-	// rejected ones. current holds the fetched stored documents.
+	// rejected ones (the batch's own slice when it changes nothing).
+	// current holds the fetched stored documents.
 	Run(ctx context.Context, b *syncgate.Batch, current map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection, error)
 }
 
@@ -215,12 +216,9 @@ func (h *Handler) check(ctx context.Context, rules Rules, b *syncgate.Batch, all
 	var missing []syncgate.Rejection
 	prepared.Ops, missing = rejectMissingPatches(prepared.Ops, current, patchesLooked)
 	rejected = append(rejected, missing...)
-	accepted, guestRejected := prepared.Ops, []syncgate.Rejection(nil)
-	if slices.ContainsFunc(prepared.Ops, func(op syncgate.Op) bool { return rules.Guards(op.Table) }) {
-		accepted, guestRejected, err = rules.Run(ctx, &prepared, current)
-		if err != nil {
-			return nil, nil, err
-		}
+	accepted, guestRejected, err := rules.Run(ctx, &prepared, current)
+	if err != nil {
+		return nil, nil, err
 	}
 	rejected = append(rejected, guestRejected...)
 	accepted, missing = rejectMissingPatches(accepted, current, patchesLooked)
@@ -337,30 +335,34 @@ func fetchCurrent(ctx context.Context, store Store, p Pipeline, ops []syncgate.O
 // at the write (Mongo.missedPatches).
 func rejectMissingPatches(ops []syncgate.Op, current map[string]map[string]syncgate.Doc, patchesLooked func(table string) bool) ([]syncgate.Op, []syncgate.Rejection) {
 	type key struct{ table, id string }
-	var exists map[key]bool // the PATCHed documents' state, once an op of the batch decides it
+	// The PATCHed documents only: 0 while no op of the batch decided
+	// whether they exist, then +1 (put) or -1 (deleted).
+	var state map[key]int8
 	for _, op := range ops {
 		if op.Op == syncgate.Patch {
-			if exists == nil {
-				exists = map[key]bool{}
+			if state == nil {
+				state = map[key]int8{}
 			}
-			exists[key{op.Table, op.ID}] = false
+			state[key{op.Table, op.ID}] = 0
 		}
 	}
-	if exists == nil {
+	if state == nil {
 		return ops, nil
 	}
-	decided := make(map[key]bool, len(exists))
 	var rejected []syncgate.Rejection
 	kept := ops[:0] // in place, like keep
 	for _, op := range ops {
 		k := key{op.Table, op.ID}
 		switch op.Op {
 		case syncgate.Put, syncgate.Delete:
-			if _, patched := exists[k]; patched {
-				exists[k], decided[k] = op.Op == syncgate.Put, true
+			if _, patched := state[k]; patched {
+				state[k] = -1
+				if op.Op == syncgate.Put {
+					state[k] = 1
+				}
 			}
 		case syncgate.Patch:
-			present, known := exists[k], decided[k]
+			present, known := state[k] > 0, state[k] != 0
 			if !known && patchesLooked(op.Table) {
 				_, present = current[op.Table][op.ID]
 				known = true
