@@ -50,6 +50,18 @@ type rowIndex struct {
 
 func (r *rowIndex) members() int { return len(r.tab) / MemberSize }
 
+// hasKey reports whether one of r's members has key. Members.Next checked
+// every entry of r before it asks.
+func (r *rowIndex) hasKey(key []byte) bool {
+	for p := 0; p+MemberSize <= len(r.tab); p += MemberSize {
+		ko, kl := u32at(r.tab, p+1), u32at(r.tab, p+5)
+		if string(r.blob[ko:ko+kl]) == string(key) {
+			return true
+		}
+	}
+	return false
+}
+
 // rowsDecoder reads a rows-form Request. Its readers are small enough to
 // be inlined: inside wasm a call costs about as much as the reading.
 type rowsDecoder struct {

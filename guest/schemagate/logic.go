@@ -55,15 +55,21 @@ func (g *gate) handle(op *guest.Op) guest.Verdict {
 		return guest.Accept()
 	}
 	row, members := op.RawData, op.DataMembers()
-	if op.Op == "PATCH" && op.RawCurrent != nil {
-		merged, err := guest.MergeObjects(op.RawCurrent, op.RawData)
-		if err != nil {
+	merge := op.Op == "PATCH" && op.RawCurrent != nil
+	if merge {
+		var err error
+		if members, err = op.MergedMembers(); err != nil {
 			return guest.Reject("schema_violation", "document after the PATCH is not a JSON object: "+err.Error())
 		}
-		row, members = merged, guest.NewMembers(merged)
 	}
 	if g.last.MembersValid(members, op.ID) {
 		return guest.Accept()
+	}
+	if merge { // jsonschema/v5 decides from the merged document's text
+		var err error
+		if row, err = guest.MergeObjects(op.RawCurrent, op.RawData); err != nil {
+			return guest.Reject("schema_violation", "document after the PATCH is not a JSON object: "+err.Error())
+		}
 	}
 	doc, err := guest.DecodeObject(row)
 	if err != nil {

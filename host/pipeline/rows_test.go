@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +114,9 @@ func runForms(t *testing.T, b *syncgate.Batch, settings map[string]string, curre
 			if lexed := members(t, guest.NewMembers(op.RawCurrent)); !reflect.DeepEqual(lexed, s.CurrentMembrs) {
 				t.Errorf("current members:\nindexed %q\n  lexed %q", s.CurrentMembrs, lexed)
 			}
+			if op.RawCurrent != nil {
+				checkMerged(t, op)
+			}
 			s.DataMembers, s.CurrentMembrs = nil, nil // the two forms' texts may escape differently
 			*form.into = append(*form.into, s)
 			return guest.Accept()
@@ -126,6 +130,26 @@ func runForms(t *testing.T, b *syncgate.Batch, settings map[string]string, curre
 		}
 	}
 	return fromJSON, fromRows
+}
+
+// checkMerged: MergedMembers reads the members of MergeObjects' document,
+// in any order.
+func checkMerged(t *testing.T, op *guest.Op) {
+	t.Helper()
+	m, err := op.MergedMembers()
+	if err != nil {
+		t.Fatalf("merged members: %v", err)
+	}
+	merged, err := guest.MergeObjects(op.RawCurrent, op.RawData)
+	if err != nil {
+		t.Fatalf("merge: %v", err)
+	}
+	got, want := members(t, m), members(t, guest.NewMembers(merged))
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("merged members of %s over %s:\n got %q\nwant %q", op.RawData, op.RawCurrent, got, want)
+	}
 }
 
 func decodeRaw(b []byte) (map[string]any, error) {
@@ -220,6 +244,48 @@ func TestRowsFormFastPath(t *testing.T) {
 	bad.Set("completed", int64(2))
 	if checkGateOnIndex(t, bad) {
 		t.Errorf("%v: an invalid todo accepted from the index", bad)
+	}
+}
+
+// TestRowsFormMergedPatch: the schema gate's fast path over MergedMembers
+// of indexed rows decides what it decides over the merged document's text.
+func TestRowsFormMergedPatch(t *testing.T) {
+	stored := todoBatch(1).Ops[0].Data
+	noList := slices.DeleteFunc(slices.Clone(stored), func(f syncgate.Field) bool { return f.Key == "list_id" })
+	for _, c := range []struct {
+		name          string
+		current, data syncgate.Doc
+		valid         bool
+	}{
+		{"new description", stored, syncgate.Doc{{Key: "description", Value: "renamed"}}, true},
+		{"completed out of its enum", stored, syncgate.Doc{{Key: "completed", Value: int64(2)}}, false},
+		{"description set to null", stored, syncgate.Doc{{Key: "description", Value: nil}}, false},
+		{"required list_id only in the data", noList, syncgate.Doc{{Key: "list_id", Value: "0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b10"}}, true},
+		{"required list_id nowhere", noList, syncgate.Doc{{Key: "completed", Value: int64(1)}}, false},
+		{"an unknown member in the stored document", append(slices.Clone(stored), syncgate.Field{Key: "extra", Value: int64(1)}), syncgate.Doc{}, false},
+		{"an unknown member in the data", stored, syncgate.Doc{{Key: "extra", Value: int64(1)}}, false},
+	} {
+		id := "7c1e9f0a-3d2b-4a8e-b6f1-000000000000"
+		b := &syncgate.Batch{Ops: []syncgate.Op{{Op: syncgate.Patch, Table: "todos", ID: id, Data: c.data}}}
+		in, err := encodeRows(b, time.Time{}, nil, b.Ops, []int{0}, map[string]map[string]syncgate.Doc{"todos": {id: c.current}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		guest.ProcessRawWith(func(op *guest.Op) guest.Verdict {
+			m, err := op.MergedMembers()
+			if err != nil {
+				t.Fatal(err)
+			}
+			merged, err := guest.MergeObjects(op.RawCurrent, op.RawData)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, text := demoSchemas.MembersValid("todos", m, op.ID), demoSchemas.RowValid("todos", merged, op.ID)
+			if got != c.valid || text != c.valid {
+				t.Errorf("%s: fast path over the merged index %v, over the merged text %v, want %v", c.name, got, text, c.valid)
+			}
+			return guest.Accept()
+		}, in)
 	}
 }
 
