@@ -50,7 +50,8 @@ const MaxRawBytes = 64 << 10
 // operator or dotted key, number out of range, duplicate key inside the
 // entry, …) becomes a Rejection with its raw JSON text (at most
 // MaxRawBytes) and what could be read of its op, table, id and tx_id; the
-// other entries are returned as ops, in order.
+// other entries are returned as ops, in order. The ops' strings share
+// body's bytes: the caller never writes body again.
 func DecodeBatch(body []byte, lim Limits) ([]syncgate.Op, []syncgate.Rejection, error) {
 	if err := strictjson.CheckUTF8(body, "body"); err != nil {
 		return nil, nil, err
@@ -156,7 +157,9 @@ func (d *decoder) entries() ([]syncgate.Op, []syncgate.Rejection, error) {
 		// The entry is decoded in place, from the envelope's stream; its
 		// text is taken only for a rejection.
 		if d.entry == nil {
-			d.entry = strictjson.NewDecoderOn(d.dec, entryOptions(d.lim))
+			o := entryOptions(d.lim)
+			o.Shared = true // DecodeBatch's body is never written again
+			d.entry = strictjson.NewDecoderOn(d.dec, o)
 		}
 		start, depth := d.dec.InputOffset(), d.dec.StackDepth()
 		v, err := d.entry.ValueAt("batch", i, envelopeDepth, false)

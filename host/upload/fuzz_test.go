@@ -3,6 +3,7 @@ package upload
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"unicode/utf8"
 
@@ -54,7 +55,39 @@ func FuzzDecodeBatch(f *testing.F) {
 				t.Fatalf("accepted data does not encode: %v", err)
 			}
 		}
+		checkDataMatchesJSON(t, body, ops)
 	})
+}
+
+// checkDataMatchesJSON: every op's data holds what encoding/json reads in
+// its entry (strings come straight from the body's bytes: Options.Shared).
+func checkDataMatchesJSON(t *testing.T, body []byte, ops []syncgate.Op) {
+	t.Helper()
+	var env struct{ Batch []map[string]any }
+	if err := json.Unmarshal(body, &env); err != nil {
+		t.Fatalf("encoding/json refuses an accepted body: %v", err)
+	}
+	for _, op := range ops {
+		want, _ := env.Batch[op.Index]["data"].(map[string]any)
+		if want == nil {
+			want = map[string]any{}
+		}
+		delete(want, "id")
+		text, err := op.Data.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(text, &got); err != nil {
+			t.Fatalf("%s: %v", text, err)
+		}
+		if got == nil {
+			got = map[string]any{}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("op %d data:\n got %v\nwant %v", op.Index, got, want)
+		}
+	}
 }
 
 // FuzzDecodeBatchSplit checks the per-op split: DecodeBatch never panics;
