@@ -106,6 +106,9 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 			return nil, nil, fmt.Errorf("sandbox: encode request: %w", err)
 		}
 		out, err := st.Guest.Call(ctx, input)
+		if st.Guest.Info().Input == guest.InputRows {
+			recycleRows(input) // Call copied it into the guest
+		}
 		if err != nil {
 			var ce *sandbox.CallError
 			if !errors.As(err, &ce) {
