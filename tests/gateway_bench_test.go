@@ -1,13 +1,18 @@
 package tests
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
@@ -37,6 +42,12 @@ import (
 //
 //	base: the raw driver, one ordered BulkWrite per collection per batch
 //	      (inside one transaction on the replica-set path), 8 goroutines;
+//	peer: the Go emulation of PowerSync's Node demo backend (perOpWrite:
+//	      one driver round trip per op), in this process; stricter than
+//	      the real thing, which is several times slower;
+//	node: the real thing, tests/nodepeer: the Node demo backend's write
+//	      path (Express, zod, one awaited mongodb-driver round trip per op)
+//	      in a node process of its own, the same batches POSTed to it;
 //	ours: POST /upload over HTTP with a verified token, the same ops.
 //
 // Reported per pair: ops/s and p99 batch latency (ms); task bench puts the
@@ -191,8 +202,11 @@ func rawWrite(ctx context.Context, cl *mongo.Client, db *mongo.Database, ops []g
 	return err
 }
 
-// perOpWrite is how PowerSync's Node demo backend applies a batch: one
-// driver call, one round trip, per op, in order.
+// perOpWrite is the Go emulation of how PowerSync's Node demo backend
+// applies a batch: one driver call, one round trip, per op, in order (an
+// upserting replace where the demo inserts). Without the demo's HTTP
+// framework, validation and JavaScript it is a stricter peer than the real
+// one (tests/nodepeer, the /node runs), several times faster.
 func perOpWrite(ctx context.Context, db *mongo.Database, ops []gwOp) error {
 	for _, o := range ops {
 		coll := db.Collection(o.table)
@@ -215,6 +229,15 @@ func perOpWrite(ctx context.Context, db *mongo.Database, ops []gwOp) error {
 // runClients runs b.N batches over gatewayClients goroutines with do and
 // reports ops/s and the p99 batch latency.
 func runClients(b *testing.B, batch, nClients int, do func(c *gwClient) error) {
+	runClientsBeside(b, batch, nClients, nil, do)
+}
+
+// runClientsBeside is runClients with the server in another process (peer,
+// when not nil): its CPU time and RSS count with this process's, so that
+// cpu-µs/op and MiB-peak-RSS cover clients, server and stand-in as they do
+// when all three share this process. Without /proc to read the peer's CPU
+// time from, cpu-µs/op is left out.
+func runClientsBeside(b *testing.B, batch, nClients int, peer *nodePeer, do func(c *gwClient) error) {
 	clients := make([]*gwClient, nClients)
 	for c := range clients {
 		clients[c] = newGWClient(c+int(benchSeq.Add(1))*64, batch)
@@ -230,8 +253,22 @@ func runClients(b *testing.B, batch, nClients int, do func(c *gwClient) error) {
 	var wg sync.WaitGroup
 	var failed atomic.Value
 	b.ResetTimer()
-	peak := sampleRSS(rssMiB)
-	cpu0 := cpuTime()
+	rss := rssMiB
+	cpuOK := true
+	cpuNow := func() time.Duration {
+		d := cpuTime()
+		if peer != nil {
+			p, ok := peer.cpuTime()
+			cpuOK = cpuOK && ok
+			d += p
+		}
+		return d
+	}
+	if peer != nil {
+		rss = func() int { return rssMiB() + peer.rssMiB() }
+	}
+	peak := sampleRSS(rss)
+	cpu0 := cpuNow()
 	start := time.Now()
 	for c := range clients {
 		wg.Add(1)
@@ -249,8 +286,8 @@ func runClients(b *testing.B, batch, nClients int, do func(c *gwClient) error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpu := cpuTime() - cpu0
-	rss := peak()
+	cpu := cpuNow() - cpu0
+	peakRSS := peak()
 	b.StopTimer()
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatal(err)
@@ -264,10 +301,12 @@ func runClients(b *testing.B, batch, nClients int, do func(c *gwClient) error) {
 	// The process's CPU time per op (clients, server and stand-in alike):
 	// what the throughput costs, and a figure other load on the machine
 	// barely moves.
-	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*batch), "cpu-µs/op")
+	if cpuOK {
+		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*batch), "cpu-µs/op")
+	}
 	// Peak RSS of the whole process (clients, server and the stand-in with
 	// its documents) while the clients ran.
-	b.ReportMetric(float64(rss), "MiB-peak-RSS")
+	b.ReportMetric(float64(peakRSS), "MiB-peak-RSS")
 	if len(all) > 0 {
 		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
 	}
@@ -287,6 +326,12 @@ func BenchmarkGateway(b *testing.B) {
 	}
 	for _, path := range []string{"standalone", "replset"} {
 		cfg := mongostub.Config{NoLog: true}
+		var node *nodePeer // started by the first /node run
+		b.Cleanup(func() {
+			if node != nil {
+				node.stop()
+			}
+		})
 		if path == "replset" {
 			cfg.SetName = "rs0"
 		}
@@ -330,6 +375,20 @@ func BenchmarkGateway(b *testing.B) {
 						db := cl.Database("gw_peer")
 						runClients(b, n, gatewayClients, func(c *gwClient) error { return perOpWrite(context.Background(), db, c.next()) })
 					})
+					b.Run(name+"/node", func(b *testing.B) {
+						if node == nil {
+							node = startNodePeer(stub.URI(), "gw_node")
+						}
+						if node.skip != "" {
+							b.Skip(node.skip)
+						}
+						if node.err != nil {
+							b.Fatal(node.err)
+						}
+						runClientsBeside(b, n, gatewayClients, node, func(c *gwClient) error {
+							return postNode(node.hc, node.url, gwBody(c.next()))
+						})
+					})
 				}
 				b.Run(name+"/ours", func(b *testing.B) {
 					runClients(b, n, gatewayClients, func(c *gwClient) error {
@@ -348,7 +407,7 @@ func BenchmarkGateway(b *testing.B) {
 					// Start from what the process needs: the stand-in
 					// forgets the documents of the runs before, and the
 					// memory they held goes back to the OS.
-					for _, d := range []string{"gw_raw", "gw_peer", "gw_ours"} {
+					for _, d := range []string{"gw_raw", "gw_peer", "gw_node", "gw_ours"} {
 						for _, c := range gwTables {
 							if err := cl.Database(d).Collection(c).Drop(context.Background()); err != nil {
 								b.Fatal(err)
@@ -365,9 +424,206 @@ func BenchmarkGateway(b *testing.B) {
 			}
 			a.stop(b)
 		}
+		if node != nil {
+			node.stop()
+		}
 		cl.Disconnect(context.Background())
 		stub.Close()
 	}
+}
+
+// nodePeer is tests/nodepeer, the write path of PowerSync's Node demo
+// backend, running in a node process of its own for the /node runs. When it
+// cannot run here, skip says why (no node or npm, a failed install) and
+// err why it failed after starting.
+type nodePeer struct {
+	url      string
+	hc       *http.Client
+	cmd      *exec.Cmd
+	stdin    io.Closer
+	exited   chan struct{} // closed once the process is gone
+	stderr   *syncBuffer
+	stopOnce sync.Once
+	skip     string
+	err      error
+}
+
+// nodePeerDir is tests/nodepeer, from the tests package's directory.
+const nodePeerDir = "nodepeer"
+
+// startNodePeer installs tests/nodepeer's packages unless they are current
+// and starts its server against the stand-in at mongoURI, in database db.
+// It waits at most a few minutes in all; the process stops with stop, or
+// by itself when this one dies (its stdin closes).
+func startNodePeer(mongoURI, db string) *nodePeer {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return &nodePeer{skip: "node is not on PATH: the /node runs need Node.js ≥ 18 and npm to run tests/nodepeer"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	out, err := exec.CommandContext(ctx, node, "--version").Output()
+	cancel()
+	major, _ := strconv.Atoi(strings.TrimPrefix(strings.SplitN(strings.TrimSpace(string(out)), ".", 2)[0], "v"))
+	if err != nil || major < 18 {
+		return &nodePeer{skip: fmt.Sprintf("node --version: %q (%v): the /node runs need Node.js ≥ 18", bytes.TrimSpace(out), err)}
+	}
+	if err := nodePeerInstall(); err != nil {
+		return &nodePeer{skip: err.Error()}
+	}
+	// The stand-in's URI with the peer's own database as its path, which is
+	// where the demo's driver takes the database from.
+	base, query, _ := strings.Cut(mongoURI, "?")
+	uri := strings.TrimSuffix(base, "/") + "/" + db
+	if query != "" {
+		uri += "?" + query
+	}
+	p := &nodePeer{
+		hc:     &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: gatewayClients * 2}},
+		exited: make(chan struct{}),
+		stderr: &syncBuffer{},
+	}
+	p.cmd = exec.Command(node, "server.js")
+	p.cmd.Dir = nodePeerDir
+	p.cmd.Env = append(os.Environ(), "PORT=0", "MONGO_URI="+uri, "EXIT_ON_STDIN_EOF=1")
+	p.cmd.Stderr = p.stderr
+	p.cmd.WaitDelay = 5 * time.Second
+	pr, pw := io.Pipe()
+	p.cmd.Stdout = pw
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		p.err = err
+		return p
+	}
+	if err := p.cmd.Start(); err != nil {
+		p.err = fmt.Errorf("start tests/nodepeer: %w", err)
+		return p
+	}
+	go func() {
+		p.cmd.Wait()
+		pw.Close()
+		close(p.exited)
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
+				select {
+				case addr <- a:
+				default:
+				}
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	select {
+	case a := <-addr:
+		p.url = "http://" + a
+	case <-p.exited:
+		p.err = fmt.Errorf("tests/nodepeer's server exited before listening (%v); stderr:\n%s", p.cmd.ProcessState, p.stderr)
+	case <-time.After(30 * time.Second):
+		p.stop()
+		p.err = fmt.Errorf("tests/nodepeer's server did not listen within 30s; stderr:\n%s", p.stderr)
+	}
+	return p
+}
+
+// nodePeerInstall runs npm ci in tests/nodepeer unless node_modules holds
+// what package.json and package-lock.json name (a stamp written after the
+// last successful install).
+func nodePeerInstall() error {
+	var want []byte
+	for _, f := range []string{"package.json", "package-lock.json"} {
+		data, err := os.ReadFile(filepath.Join(nodePeerDir, f))
+		if err != nil {
+			return err
+		}
+		want = append(want, data...)
+	}
+	sum := sha256.Sum256(want)
+	stamp := filepath.Join(nodePeerDir, "node_modules", ".syncgate-installed")
+	if have, err := os.ReadFile(stamp); err == nil && string(have) == hex.EncodeToString(sum[:]) {
+		return nil
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		return errors.New("npm is not on PATH: the /node runs install tests/nodepeer's packages with npm ci")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
+	cmd.Dir = nodePeerDir
+	cmd.Env = append(os.Environ(), "npm_config_update_notifier=false")
+	cmd.WaitDelay = 5 * time.Second
+	if out, err := cmd.CombinedOutput(); err != nil {
+		if len(out) > 2000 {
+			out = out[len(out)-2000:]
+		}
+		return fmt.Errorf("npm ci in tests/nodepeer failed (%v): %s", err, out)
+	}
+	return os.WriteFile(stamp, []byte(hex.EncodeToString(sum[:])), 0o644)
+}
+
+// stop ends the process (SIGTERM, then SIGKILL after 10 s) and waits for it.
+func (p *nodePeer) stop() {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	p.stopOnce.Do(func() {
+		p.stdin.Close()
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(10 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+}
+
+// cpuTime is the process's user and system CPU time so far, from
+// /proc/<pid>/stat (false where there is no /proc).
+func (p *nodePeer) cpuTime() (time.Duration, bool) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// Fields after the command name (which may hold spaces), from the
+	// state: utime and stime are the 12th and 13th, in clock ticks, which
+	// Linux exposes to user space at 100 per second (USER_HZ).
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * (time.Second / 100), true
+}
+
+// rssMiB is the process's resident memory now, in MiB (0 without /proc).
+func (p *nodePeer) rssMiB() int {
+	return vmRSSMiB("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status")
+}
+
+// postNode posts one batch to the node peer's /api/data, which answers 200
+// once every op is written.
+func postNode(hc *http.Client, url string, body []byte) error {
+	resp, err := hc.Post(url+"/api/data", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("node peer: %d %s", resp.StatusCode, out)
+	}
+	return nil
 }
 
 // sampleRSS samples an RSS (rss, in MiB) every 20 ms until the returned
