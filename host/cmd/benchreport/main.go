@@ -1,7 +1,7 @@
 // Command benchreport reads `go test -bench` output on stdin and writes a
 // markdown report: every pair of benchmarks that differ only in their last
-// name element (base/ours, native/wasm) with the ratio measured in the same
-// run, then the benchmarks that stand alone.
+// name element (base/ours, peer/ours, node/ours, native/wasm) with the ratio
+// measured in the same run, then the benchmarks that stand alone.
 package main
 
 import (
@@ -33,7 +33,7 @@ var about = map[string]string{
 	"Startup":          "the schema gate compiled and a pool of 2 warmed: cold (base, empty compilation cache) vs warm cache (ours)",
 	"Token/RS256":      "raw golang-jwt signing of the same claims (base) vs the whole /token handler with an API key (ours)",
 	"Upload/batch=1":   "the raw driver's bulk write of the same rows in the same commands (base) vs POST /upload over HTTP with token verification (ours), embedded FerretDB",
-	"Gateway/path=standalone/gate=none/batch=100":               "issue #17: mongostub as a fast database (documents kept in memory), 8 clients, batches of mixed PUT/PATCH/DELETE rows alternating lists and todos; base: the raw driver's ordered BulkWrite per collection per batch; peer: one driver round trip per op, as PowerSync's Node demo backend writes; ours: POST /upload with a verified token. ops/s and p99-ms over the run; cpu-µs/op is the whole process's CPU (clients, server, stand-in) per op, which other load on the machine barely moves; MiB-peak-RSS of the whole process",
+	"Gateway/path=standalone/gate=none/batch=100":               "issue #17: mongostub as a fast database (documents kept in memory), 8 clients, batches of mixed PUT/PATCH/DELETE rows alternating lists and todos; base: the raw driver's ordered BulkWrite per collection per batch; node: PowerSync's Node demo backend's write path (Express, zod, one awaited mongodb-driver round trip per op), in its own process (tests/nodepeer; skipped without node and npm); peer: the stricter Go emulation of that backend (one Go-driver round trip per op, no HTTP or validation, in the benchmark's process); ours: POST /upload with a verified token. ops/s and p99-ms over the run; cpu-µs/op is the whole process's CPU (clients, server, stand-in) per op, which other load on the machine barely moves, and MiB-peak-RSS the whole process's peak; for node both include the node process's",
 	"Gateway/path=standalone/gate=schemas/batch=100":            "as above, with the stock schema gate on lists and todos",
 	"Gateway/path=standalone/gate=schemas/batch=100/clients=16": "issue #17's memory target: the schema gate and 16 clients at full speed, with syncgate in a process of its own: server-MiB-peak-RSS is that process's peak; MiB-peak-RSS and cpu-µs/op are the benchmark process's (clients and stand-in) only",
 	"Gateway/path=replset/gate=none/batch=100":                  "as above on a replica set: base in one transaction per batch (WithTransaction), ours one transaction per batch",
@@ -46,7 +46,7 @@ var about = map[string]string{
 }
 
 // pairs maps a baseline's last name element to its partner's.
-var pairs = map[string]string{"base": "ours", "native": "wasm", "peer": "ours"}
+var pairs = map[string]string{"base": "ours", "native": "wasm", "peer": "ours", "node": "ours"}
 
 type result struct {
 	name    string
@@ -107,7 +107,13 @@ func human(ns float64) string {
 }
 
 func main() {
-	results, ctx := parse(os.Stdin)
+	report(os.Stdin, os.Stdout, time.Now())
+}
+
+// report writes the markdown report of the benchmark output in to out,
+// dated now.
+func report(in io.Reader, out io.Writer, now time.Time) {
+	results, ctx := parse(in)
 	byName := map[string]result{}
 	for _, r := range results {
 		byName[r.name] = r // the last run of a name wins
@@ -137,19 +143,19 @@ func main() {
 		rows = append(rows, fmt.Sprintf("| %s | %s: %s | %s: %s | %.2f× | %.0f%% | %s | %s |", n[:i], n[i+1:], human(b.nsPerOp), partner, human(o.nsPerOp),
 			o.nsPerOp/b.nsPerOp, 100*b.nsPerOp/o.nsPerOp, sideBySide(b, o), about[n[:i]]))
 	}
-	fmt.Printf("# Benchmarks\n\nMeasured %s on %d CPUs (%s); every ratio compares two benchmarks of the same run.\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), strings.Join(ctx, ", "))
-	fmt.Println("Reproduce: `go tool task bench` (writes this file).")
-	fmt.Println("\n## Pairs\n\n| benchmark | baseline | syncgate | time ratio | throughput vs baseline | other metrics (baseline / syncgate) | what |\n|---|---|---|---|---|---|---|")
+	fmt.Fprintf(out, "# Benchmarks\n\nMeasured %s on %d CPUs (%s); every ratio compares two benchmarks of the same run.\n",
+		now.UTC().Format("2006-01-02"), runtime.NumCPU(), strings.Join(ctx, ", "))
+	fmt.Fprintln(out, "Reproduce: `go tool task bench` (writes this file).")
+	fmt.Fprintln(out, "\n## Pairs\n\n| benchmark | baseline | syncgate | time ratio | throughput vs baseline | other metrics (baseline / syncgate) | what |\n|---|---|---|---|---|---|---|")
 	for _, r := range rows {
-		fmt.Println(r)
+		fmt.Fprintln(out, r)
 	}
-	fmt.Println("\n## Single figures\n\n| benchmark | time/op | other | what |\n|---|---|---|---|")
+	fmt.Fprintln(out, "\n## Single figures\n\n| benchmark | time/op | other | what |\n|---|---|---|---|")
 	for _, n := range names {
 		if used[n] {
 			continue
 		}
 		r := byName[n]
-		fmt.Printf("| %s | %s | %s | %s |\n", n, human(r.nsPerOp), strings.Join(r.extra, ", "), about[n])
+		fmt.Fprintf(out, "| %s | %s | %s | %s |\n", n, human(r.nsPerOp), strings.Join(r.extra, ", "), about[n])
 	}
 }
