@@ -57,7 +57,7 @@ type Config struct {
 	DeadLetter   string   `env:"DEAD_LETTER_COLLECTION" envDefault:"syncgate_rejected" help:"collection that records rejected ops"`
 	Conflicts    string   `env:"CONFLICTS_COLLECTION" envDefault:"syncgate_conflicts" help:"collection that records lost conflicts of conflict-policy guests set to on_conflict:log (docs/conflicts.md)"`
 
-	DBTimeout        time.Duration `env:"MONGO_TIMEOUT" envDefault:"10s" help:"deadline of each database call"`
+	DBTimeout        time.Duration `env:"MONGO_TIMEOUT" envDefault:"10s" help:"deadline of each database call; keep it well above the database's worst latency: a write whose deadline passes while the database still runs it is answered 503 and resent by the client, and may still land after the resend and the client's later ops (seen on the embedded FerretDB under load at 1 s)"`
 	WriteChunk       int           `env:"STORE_WRITE_CHUNK" envDefault:"0" help:"most replace/update statements per write command; 0: 16 on the embedded database, 1000 otherwise"`
 	WriteConcurrency int           `env:"STORE_WRITE_CONCURRENCY" envDefault:"0" help:"most concurrent write commands; 0: 4 on the embedded database, unbounded otherwise"`
 	TxnMaxOps        int           `env:"STORE_TXN_MAX_OPS" envDefault:"1000" help:"replica set/mongos: most ops in one transaction; a longer batch is several transactions in order"`
