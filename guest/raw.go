@@ -79,7 +79,11 @@ func rowMembers(raw []byte, idx *rowIndex) Members {
 // members, then the stored document's members whose keys the data does not
 // set (inside wasm merging and lexing the merged text cost four times the
 // schema gate's check of it). A key repeated within a row is read each
-// time, as DataMembers reads it. The error is MergeObjects'.
+// time, as DataMembers reads it. Skipping the data's keys scans them for
+// each stored member: meant for PATCHes of a few columns. The error is
+// MergeObjects' when the rows were not indexed (JSON form); with indexes
+// it is nil, and a damaged index ends the members with Err, as
+// DataMembers does.
 func (op *Op) MergedMembers() (Members, error) {
 	d, c := op.DataMembers(), op.CurrentMembers()
 	if d.idx != nil && c.idx != nil {

@@ -46,7 +46,7 @@ import (
 //	peer: the Go emulation of PowerSync's Node demo backend (perOpWrite:
 //	      one driver round trip per op), in this process; stricter than
 //	      the real thing, which is several times slower;
-//	node: the real thing, tests/nodepeer: the Node demo backend's write
+//	node: the real thing, tests/testdata/nodepeer: the Node demo backend's write
 //	      path (Express, zod, one awaited mongodb-driver round trip per op)
 //	      in a node process of its own, the same batches POSTed to it;
 //	ours: POST /upload over HTTP with a verified token, the same ops.
@@ -207,7 +207,7 @@ func rawWrite(ctx context.Context, cl *mongo.Client, db *mongo.Database, ops []g
 // applies a batch: one driver call, one round trip, per op, in order (an
 // upserting replace where the demo inserts). Without the demo's HTTP
 // framework, validation and JavaScript it is a stricter peer than the real
-// one (tests/nodepeer, the /node runs), several times faster.
+// one (tests/testdata/nodepeer, the /node runs), several times faster.
 func perOpWrite(ctx context.Context, db *mongo.Database, ops []gwOp) error {
 	for _, o := range ops {
 		coll := db.Collection(o.table)
@@ -444,7 +444,7 @@ func BenchmarkGateway(b *testing.B) {
 	}
 }
 
-// nodePeer is tests/nodepeer, the write path of PowerSync's Node demo
+// nodePeer is tests/testdata/nodepeer, the write path of PowerSync's Node demo
 // backend, running in a node process of its own for the /node runs. When it
 // cannot run here, skip says why (no node or npm, a failed install) and
 // err why it failed after starting.
@@ -460,17 +460,17 @@ type nodePeer struct {
 	err      error
 }
 
-// nodePeerDir is tests/nodepeer, from the tests package's directory.
-const nodePeerDir = "nodepeer"
+// nodePeerDir is tests/testdata/nodepeer, from the tests package's directory.
+const nodePeerDir = "testdata/nodepeer"
 
-// startNodePeer installs tests/nodepeer's packages unless they are current
+// startNodePeer installs tests/testdata/nodepeer's packages unless they are current
 // and starts its server against the stand-in at mongoURI, in database db.
 // It waits at most a few minutes in all; the process stops with stop, or
 // by itself when this one dies (its stdin closes).
 func startNodePeer(mongoURI, db string) *nodePeer {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		return &nodePeer{skip: "node is not on PATH: the /node runs need Node.js ≥ 18 and npm to run tests/nodepeer"}
+		return &nodePeer{skip: "node is not on PATH: the /node runs need Node.js ≥ 18 and npm to run tests/testdata/nodepeer"}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	out, err := exec.CommandContext(ctx, node, "--version").Output()
@@ -506,7 +506,7 @@ func startNodePeer(mongoURI, db string) *nodePeer {
 		return p
 	}
 	if err := p.cmd.Start(); err != nil {
-		p.err = fmt.Errorf("start tests/nodepeer: %w", err)
+		p.err = fmt.Errorf("start tests/testdata/nodepeer: %w", err)
 		return p
 	}
 	go func() {
@@ -531,15 +531,15 @@ func startNodePeer(mongoURI, db string) *nodePeer {
 	case a := <-addr:
 		p.url = "http://" + a
 	case <-p.exited:
-		p.err = fmt.Errorf("tests/nodepeer's server exited before listening (%v); stderr:\n%s", p.cmd.ProcessState, p.stderr)
+		p.err = fmt.Errorf("tests/testdata/nodepeer's server exited before listening (%v); stderr:\n%s", p.cmd.ProcessState, p.stderr)
 	case <-time.After(30 * time.Second):
 		p.stop()
-		p.err = fmt.Errorf("tests/nodepeer's server did not listen within 30s; stderr:\n%s", p.stderr)
+		p.err = fmt.Errorf("tests/testdata/nodepeer's server did not listen within 30s; stderr:\n%s", p.stderr)
 	}
 	return p
 }
 
-// nodePeerInstall runs npm ci in tests/nodepeer unless node_modules holds
+// nodePeerInstall runs npm ci in tests/testdata/nodepeer unless node_modules holds
 // what package.json and package-lock.json name (a stamp written after the
 // last successful install).
 func nodePeerInstall() error {
@@ -558,7 +558,7 @@ func nodePeerInstall() error {
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		return errors.New("npm is not on PATH: the /node runs install tests/nodepeer's packages with npm ci")
+		return errors.New("npm is not on PATH: the /node runs install tests/testdata/nodepeer's packages with npm ci")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -570,7 +570,7 @@ func nodePeerInstall() error {
 		if len(out) > 2000 {
 			out = out[len(out)-2000:]
 		}
-		return fmt.Errorf("npm ci in tests/nodepeer failed (%v): %s", err, out)
+		return fmt.Errorf("npm ci in tests/testdata/nodepeer failed (%v): %s", err, out)
 	}
 	return os.WriteFile(stamp, []byte(hex.EncodeToString(sum[:])), 0o644)
 }

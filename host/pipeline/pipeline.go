@@ -97,8 +97,8 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 		if len(idx) == 0 {
 			continue
 		}
-		encode := encodeRequest
-		if st.Guest.Info().Input == guest.InputRows {
+		encode, rows := encodeRequest, st.Guest.Info().Input == guest.InputRows
+		if rows {
 			encode = encodeRows
 		}
 		input, err := encode(b, now, st.Guest.Settings(), ops, idx, current)
@@ -106,7 +106,7 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 			return nil, nil, fmt.Errorf("sandbox: encode request: %w", err)
 		}
 		out, err := st.Guest.Call(ctx, input)
-		if st.Guest.Info().Input == guest.InputRows {
+		if rows {
 			recycleRows(input) // Call copied it into the guest
 		}
 		if err != nil {

@@ -211,7 +211,7 @@ func (w *rowWriter) row(doc syncgate.Doc) error {
 		}
 		return off
 	}
-	out := slices.Grow(w.out, len(w.ents)*guest.MemberSize+len(w.text)+len(w.extra)) // a local slice: no write barrier per entry
+	out := slices.Grow(w.out, len(w.ents)*guest.MemberSize+len(w.text)+len(w.extra)) // grown once, a local: no append writing w.out back per value
 	for _, e := range w.ents {
 		at := len(out)
 		out = out[:at+guest.MemberSize]

@@ -42,7 +42,7 @@ type Decoder struct {
 	root     string            // the path of the value Value reads
 	path     []step            // where the value being read sits, below root
 	keys     map[string]string // interned object keys
-	shared   bool              // Options.Shared
+	shared   []byte            // Options.Shared
 	strs     []string          // box's chunk
 }
 
@@ -68,10 +68,12 @@ type Options struct {
 	// starts data (where the key rules and NUL-free strings apply). nil: no
 	// value outside Value(…, inData=true) is data.
 	IsData func(depth int, key string) bool
-	// Shared says the stream reads its input in place (NewTokenReader) and
-	// nobody writes the input again: a string without escapes is then the
-	// input's own bytes, not a copy. Its values keep the whole input alive.
-	Shared bool
+	// Shared is the input a NewTokenReader stream reads in place, when
+	// nobody writes it again: a string without escapes that lies in it is
+	// then its own bytes, not a copy (one such value keeps the whole input
+	// alive). A raw value from anywhere else, such as a reader's buffer
+	// that the next read overwrites, is still copied.
+	Shared []byte
 }
 
 // NewDecoder returns a Decoder of input, which must be valid UTF-8 (see
@@ -254,7 +256,7 @@ func (d *Decoder) value(depth int, inData bool) (any, error) {
 			return nil, err
 		}
 		var s string
-		if d.shared && len(raw) > 2 && bytes.IndexByte(raw, '\\') < 0 {
+		if len(raw) > 2 && within(raw, d.shared) && bytes.IndexByte(raw, '\\') < 0 {
 			s = unsafe.String(&raw[1], len(raw)-2) // the input's own bytes (Options.Shared)
 		} else if s, err = unquote(raw); err != nil {
 			return nil, err
@@ -299,13 +301,24 @@ func (d *Decoder) value(depth int, inData bool) (any, error) {
 	return nil, Invalid(syncgate.CodeInvalidJSON, "%s: unexpected %v", d.where(), t.Kind())
 }
 
+// within reports whether b lies inside in (b is not empty).
+func within(b, in []byte) bool {
+	if len(in) == 0 {
+		return false
+	}
+	p, lo := uintptr(unsafe.Pointer(&b[0])), uintptr(unsafe.Pointer(&in[0]))
+	return p >= lo && p-lo <= uintptr(len(in)-len(b))
+}
+
 // box returns s as an interface value without the allocation converting a
 // string to an interface makes (one per string of every row: ≈ a third of
 // a row's allocations): s is kept in a chunk of strings that is never
 // written again at that place, and the interface refers to it there.
 func (d *Decoder) box(s string) any {
 	if len(d.strs) == cap(d.strs) {
-		d.strs = make([]string, 0, 64)
+		// 8 strings first (a guest's replacement data, a policy's
+		// operands), then 64 a chunk (an upload's rows).
+		d.strs = make([]string, 0, min(64, max(8, 2*cap(d.strs))))
 	}
 	d.strs = append(d.strs, s)
 	var v any = "" // a constant: no allocation

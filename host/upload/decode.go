@@ -158,7 +158,7 @@ func (d *decoder) entries() ([]syncgate.Op, []syncgate.Rejection, error) {
 		// text is taken only for a rejection.
 		if d.entry == nil {
 			o := entryOptions(d.lim)
-			o.Shared = true // DecodeBatch's body is never written again
+			o.Shared = d.body // read in place by d.dec; never written again
 			d.entry = strictjson.NewDecoderOn(d.dec, o)
 		}
 		start, depth := d.dec.InputOffset(), d.dec.StackDepth()

@@ -20,6 +20,11 @@ func FuzzDecodeBatch(f *testing.F) {
 	}
 	f.Add([]byte(`{"batch":[{"op":"PUT","table":"lists","id":"a","data":{"name":"x","n":1,"f":1.5,"b":true,"z":null,"o":{"a":[1,2]}}}]}`))
 	f.Add([]byte(`{"batch":[{"op_id":1,"op":"PATCH","type":"todos","id":"t","tx_id":2,"data":{"done":1},"old":{"done":0}}]}`))
+	// Each of these once failed the data check's own reading of the body.
+	f.Add([]byte(`{"batch":[{"op":"DELETE","table":"lists","id":"a","data":{"x":1}}]}`))
+	f.Add([]byte(`{"batch":[{"op":"PUT","table":"lists","data":{"_id":"a","x":1}}]}`))
+	f.Add([]byte(`{"batch":[{"op":"PUT","table":"lists","id":"a","opData":{"x":"s\u00e9"}}]}`))
+	f.Add([]byte(`{"batch":[{"op":"PUT","table":"lists","id":"a","data":{"x":1}}],"BATCH":[{"data":{"y":2}}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ops, err := Decode(body, testLimits)
 		if err != nil {
@@ -60,19 +65,34 @@ func FuzzDecodeBatch(f *testing.F) {
 }
 
 // checkDataMatchesJSON: every op's data holds what encoding/json reads in
-// its entry (strings come straight from the body's bytes: Options.Shared).
+// its entry (strings come straight from the body's bytes: Options.Shared),
+// taken as entry() takes it: "data" or else "opData", without "id" and
+// "_id", none for a DELETE.
 func checkDataMatchesJSON(t *testing.T, body []byte, ops []syncgate.Op) {
 	t.Helper()
-	var env struct{ Batch []map[string]any }
+	var env map[string]json.RawMessage // exact names: a struct field would match "BATCH" too
 	if err := json.Unmarshal(body, &env); err != nil {
 		t.Fatalf("encoding/json refuses an accepted body: %v", err)
 	}
+	var entries []map[string]any
+	if err := json.Unmarshal(env["batch"], &entries); err != nil {
+		t.Fatalf("encoding/json refuses an accepted batch: %v", err)
+	}
 	for _, op := range ops {
-		want, _ := env.Batch[op.Index]["data"].(map[string]any)
-		if want == nil {
+		if op.Index >= len(entries) {
+			t.Fatalf("op %d of %d entries", op.Index, len(entries))
+		}
+		e := entries[op.Index]
+		data, ok := e["data"]
+		if !ok {
+			data = e["opData"]
+		}
+		want, _ := data.(map[string]any)
+		if want == nil || op.Op == syncgate.Delete {
 			want = map[string]any{}
 		}
 		delete(want, "id")
+		delete(want, "_id")
 		text, err := op.Data.MarshalJSON()
 		if err != nil {
 			t.Fatal(err)
