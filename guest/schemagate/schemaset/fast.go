@@ -41,8 +41,9 @@ import (
 // node is one compiled schema prepared for the fast path.
 type node struct {
 	s   *jsonschema.Schema
-	ok  bool // every keyword of s is one the fast path decides
-	typ uint8
+	ok   bool // every keyword of s is one the fast path decides
+	leaf bool // a string, number or literal is checked by n's own keywords alone (no $ref, allOf, anyOf, boolean schema)
+	typ  uint8
 
 	hasEnum     bool
 	enumStrings []string // string members of const/enum
@@ -256,6 +257,7 @@ func (c *fastCompiler) node(s *jsonschema.Schema) *node {
 		n.items == nil && n.addItems == nil && len(n.tuple) == 0 && !n.noAddItems &&
 		n.min == nil && n.max == nil && n.exMin == nil && n.exMax == nil && n.multipleOf == nil &&
 		s.MinProperties == -1 && s.MaxProperties == -1 && len(s.Required) == 0 && s.MinItems == -1 && s.MaxItems == -1
+	n.leaf = n.ok && n.ref == nil && len(n.allOf) == 0 && len(n.anyOf) == 0
 	return n
 }
 
@@ -589,8 +591,31 @@ func (fv *fastValidator) object(n *node, v *value) bool {
 		} else if !parse(m.Value(), &mv) {
 			return false
 		}
-		if !fv.member(n, j, key, &mv) {
-			return false
+		// A scalar under a declared property whose schema is a leaf is
+		// checked here, as check would, without member's and check's
+		// calls (inside wasm each costs about what the checks do).
+		var sub *node
+		if j >= 0 && n.propNames == nil && len(n.patterns) == 0 && mv.kind != tObject && mv.kind != tArray {
+			for sub = n.propList[j].n; sub != nil && sub.onlyRef; sub = sub.ref {
+			}
+		}
+		switch {
+		case sub == nil || !sub.leaf || sub.s.Always != nil:
+			if !fv.member(n, j, key, &mv) {
+				return false
+			}
+		case mv.kind == tString:
+			if !fv.str(sub, mv.str, mv.ascii) {
+				return false
+			}
+		case mv.kind == tNumber:
+			if !fv.number(sub, mv.raw) {
+				return false
+			}
+		default:
+			if sub.typ != 0 && sub.typ&mv.kind == 0 || sub.format != nil || !fv.enumText(sub, mv.raw) {
+				return false
+			}
 		}
 	}
 	if m.Err() != nil {
