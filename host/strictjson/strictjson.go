@@ -42,6 +42,7 @@ type Decoder struct {
 	root     string            // the path of the value Value reads
 	path     []step            // where the value being read sits, below root
 	keys     map[string]string // interned object keys
+	recent   [16][2]string     // by place in its object: the last two keys seen there (key)
 	shared   []byte            // Options.Shared
 	strs     []string          // box's chunk
 }
@@ -350,8 +351,11 @@ func unquote(raw []byte) (string, error) {
 	return string(b), nil
 }
 
-// key reads an object's next key, interned.
-func (d *Decoder) key() (string, error) {
+// key reads an object's next key, the pos-th of its object, interned.
+// Objects of a batch repeat their keys in the same places (the envelope's
+// op, table, id, data; a table's columns), so the last two keys seen at pos
+// are compared first: a map lookup hashes every key (≈ 9 % of decoding).
+func (d *Decoder) key(pos int) (string, error) {
 	raw, err := d.readValue()
 	if err != nil {
 		return "", err
@@ -360,7 +364,21 @@ func (d *Decoder) key() (string, error) {
 		return unquote(raw)
 	}
 	b := raw[1 : len(raw)-1]
+	var at *[2]string
+	if pos < len(d.recent) {
+		at = &d.recent[pos]
+		if at[0] == string(b) {
+			return at[0], nil
+		}
+		if at[1] == string(b) {
+			at[0], at[1] = at[1], at[0]
+			return at[0], nil
+		}
+	}
 	if k, ok := d.keys[string(b)]; ok {
+		if at != nil {
+			at[0], at[1] = k, at[0]
+		}
 		return k, nil
 	}
 	k := string(b)
@@ -369,6 +387,9 @@ func (d *Decoder) key() (string, error) {
 			d.keys = make(map[string]string, 32)
 		}
 		d.keys[k] = k
+		if at != nil {
+			at[0], at[1] = k, at[0]
+		}
 	}
 	return k, nil
 }
@@ -377,7 +398,7 @@ func (d *Decoder) object(depth int, inData bool) (syncgate.Doc, error) {
 	doc := make(syncgate.Doc, 0, 8)
 	var seen map[string]struct{}
 	for d.More() {
-		k, err := d.key()
+		k, err := d.key(len(doc))
 		if err != nil {
 			return nil, err
 		}
