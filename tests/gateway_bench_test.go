@@ -233,12 +233,12 @@ func runClients(b *testing.B, batch, nClients int, do func(c *gwClient) error) {
 	runClientsBeside(b, batch, nClients, nil, do)
 }
 
-// runClientsBeside is runClients with the server in another process (peer,
+// runClientsBeside is runClients with the server in another process (node,
 // when not nil): its CPU time and RSS count with this process's, so that
 // cpu-µs/op and MiB-peak-RSS cover clients, server and stand-in as they do
-// when all three share this process. Without /proc to read the peer's CPU
+// when all three share this process. Without /proc to read node's CPU
 // time from, cpu-µs/op is left out.
-func runClientsBeside(b *testing.B, batch, nClients int, peer *nodePeer, do func(c *gwClient) error) {
+func runClientsBeside(b *testing.B, batch, nClients int, node *nodePeer, do func(c *gwClient) error) {
 	clients := make([]*gwClient, nClients)
 	for c := range clients {
 		clients[c] = newGWClient(c+int(benchSeq.Add(1))*64, batch)
@@ -258,15 +258,15 @@ func runClientsBeside(b *testing.B, batch, nClients int, peer *nodePeer, do func
 	cpuOK := true
 	cpuNow := func() time.Duration {
 		d := cpuTime()
-		if peer != nil {
-			p, ok := peer.cpuTime()
+		if node != nil {
+			p, ok := node.cpuTime()
 			cpuOK = cpuOK && ok
 			d += p
 		}
 		return d
 	}
-	if peer != nil {
-		rss = func() int { return rssMiB() + peer.rssMiB() }
+	if node != nil {
+		rss = func() int { return rssMiB() + node.rssMiB() }
 	}
 	peak := sampleRSS(rss)
 	cpu0 := cpuNow()

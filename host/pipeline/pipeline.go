@@ -310,7 +310,13 @@ func clip(s string, n int) string {
 // Guests that read the rows form get encodeRows instead (rows.go).
 func encodeRequest(b *syncgate.Batch, now time.Time, settings map[string]string, ops []syncgate.Op, idx []int, current map[string]map[string]syncgate.Doc) ([]byte, error) {
 	var buf bytes.Buffer
-	head, err := requestHead(b, now, settings)
+	head, err := json.Marshal(struct {
+		ABI       int               `json:"abi"`
+		RequestID string            `json:"request_id"`
+		Now       time.Time         `json:"now"`
+		Caller    syncgate.Caller   `json:"caller"`
+		Settings  map[string]string `json:"settings,omitempty"`
+	}{guest.ABIVersion, b.RequestID, now, b.Caller, settings})
 	if err != nil {
 		return nil, err
 	}
@@ -350,18 +356,6 @@ func encodeRequest(b *syncgate.Batch, now time.Time, settings map[string]string,
 	}
 	buf.WriteString("]}")
 	return buf.Bytes(), nil
-}
-
-// requestHead is the Request JSON without its ops: in the JSON form its
-// start, in the rows form its head.
-func requestHead(b *syncgate.Batch, now time.Time, settings map[string]string) ([]byte, error) {
-	return json.Marshal(struct {
-		ABI       int               `json:"abi"`
-		RequestID string            `json:"request_id"`
-		Now       time.Time         `json:"now"`
-		Caller    syncgate.Caller   `json:"caller"`
-		Settings  map[string]string `json:"settings,omitempty"`
-	}{guest.ABIVersion, b.RequestID, now, b.Caller, settings})
 }
 
 func writeString(buf *bytes.Buffer, s string) {

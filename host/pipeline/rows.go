@@ -296,12 +296,12 @@ func stringKind(s string) byte {
 // extra bytes, as the guest's decoder reads the text: invalid UTF-8 as
 // U+FFFD) and whether they are all ASCII.
 func (w *rowWriter) str(s string) (off, n int, ascii bool) {
-	t := append(w.text, '"') // a local slice: no write barrier per byte
+	t := append(w.text, '"') // a local slice: w.text is written back once, not per append
 	start := len(t)
 	var class byte
 	i := 0
 	for ; i+8 <= len(s); i += 8 { // eight bytes at a time: most strings are plain ASCII
-		if w := load8(s, i); special8(w) {
+		if special8(load8(s, i)) {
 			for _, c := range []byte(s[i : i+8]) {
 				class |= strClass[c]
 			}

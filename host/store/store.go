@@ -259,15 +259,16 @@ func readDocs(ctx context.Context, cur *mongo.Cursor, keep func(id string) bool)
 		case bson.TypeObjectID:
 			id = v.ObjectID().Hex()
 		}
+		if !keep(id) {
+			continue
+		}
 		// Without _id, and without the increments' bookkeeping
 		// (conditional.go): not the client's.
 		doc, err := docFromRaw(cur.Current, func(k string) bool { return k == "_id" || k == AppliedOpsField })
 		if err != nil {
 			return nil, err
 		}
-		if keep(id) {
-			docs[id] = doc
-		}
+		docs[id] = doc
 	}
 	return docs, cur.Err()
 }

@@ -256,10 +256,8 @@ func (d *Decoder) value(depth int, inData bool) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		var s string
-		if len(raw) > 2 && within(raw, d.shared) && bytes.IndexByte(raw, '\\') < 0 {
-			s = unsafe.String(&raw[1], len(raw)-2) // the input's own bytes (Options.Shared)
-		} else if s, err = unquote(raw); err != nil {
+		s, err := unquote(raw, d.shared)
+		if err != nil {
 			return nil, err
 		}
 		if inData && strings.IndexByte(s, 0) >= 0 {
@@ -339,9 +337,14 @@ func (d *Decoder) readValue() (jsontext.Value, error) {
 	return v, nil
 }
 
-// unquote is the string a raw JSON string token holds.
-func unquote(raw []byte) (string, error) {
+// unquote is the string a raw JSON string token holds: without escapes,
+// the token's own bytes when it lies in shared (Options.Shared), else a
+// copy.
+func unquote(raw, shared []byte) (string, error) {
 	if len(raw) >= 2 && bytes.IndexByte(raw, '\\') < 0 {
+		if len(raw) > 2 && within(raw, shared) {
+			return unsafe.String(&raw[1], len(raw)-2), nil
+		}
 		return string(raw[1 : len(raw)-1]), nil
 	}
 	b, err := jsontext.AppendUnquote(nil, raw)
@@ -361,7 +364,7 @@ func (d *Decoder) key(pos int) (string, error) {
 		return "", err
 	}
 	if len(raw) < 2 || bytes.IndexByte(raw, '\\') >= 0 {
-		return unquote(raw)
+		return unquote(raw, nil)
 	}
 	b := raw[1 : len(raw)-1]
 	var at *[2]string

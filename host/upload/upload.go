@@ -38,9 +38,9 @@ type Pipeline interface {
 	// NeedsCurrent reports whether some stage wants the stored document of
 	// ops on table.
 	NeedsCurrent(table string) bool
-	// Guards reports whether some stage runs for table; guests see the
-	// stored document of each PATCH they check (the merged row is what a
-	// schema validates).
+	// Guards reports whether some stage runs for table (so wherever
+	// NeedsCurrent does); guests see the stored document of each PATCH
+	// they check (the merged row is what a schema validates).
 	Guards(table string) bool
 	// Run returns the accepted ops, possibly changed, in order, and the
 	// rejected ones (the batch's own slice when it changes nothing).
@@ -204,7 +204,7 @@ func (h *Handler) check(ctx context.Context, rules Rules, b *syncgate.Batch, all
 	ops, rejected := keep(slices.Clone(b.Ops), slices.Clone(b.Refused), rules.PrepareID)
 	prepared := *b // the pipeline sees the ops that survived; b keeps all for the dead letters
 	prepared.Ops = ops
-	patchesLooked := func(table string) bool { return allPatches || rules.Guards(table) || rules.NeedsCurrent(table) }
+	patchesLooked := func(table string) bool { return allPatches || rules.Guards(table) } // a stage that needs stored documents guards its table
 	current, err := fetchCurrent(ctx, h.store, rules, ops, patchesLooked)
 	if err != nil {
 		return nil, nil, err

@@ -40,9 +40,9 @@ import (
 
 // node is one compiled schema prepared for the fast path.
 type node struct {
-	s   *jsonschema.Schema
+	s    *jsonschema.Schema
 	ok   bool // every keyword of s is one the fast path decides
-	leaf bool // a string, number or literal is checked by n's own keywords alone (no $ref, allOf, anyOf, boolean schema)
+	leaf bool // a string, number or literal is checked by n's own keywords alone (no $ref, allOf, anyOf; never a boolean schema)
 	typ  uint8
 
 	hasEnum     bool
@@ -366,7 +366,7 @@ func (fv *fastValidator) check(n *node, v *value) bool {
 	case tNumber:
 		ok = fv.number(n, v.raw)
 	default:
-		ok = (n.typ == 0 || n.typ&v.kind != 0) && n.format == nil && fv.enumText(n, v.raw)
+		ok = fv.literal(n, v.kind, v.raw)
 	}
 	// Subschemas applied to the same value.
 	if ok && n.ref != nil {
@@ -385,6 +385,11 @@ func (fv *fastValidator) check(n *node, v *value) bool {
 	}
 	fv.depth--
 	return ok
+}
+
+// literal checks null, true or false against n's own keywords.
+func (fv *fastValidator) literal(n *node, kind uint8, raw []byte) bool {
+	return (n.typ == 0 || n.typ&kind != 0) && n.format == nil && fv.enumText(n, raw)
 }
 
 // enumText checks const/enum for a non-string scalar by its exact text.
@@ -600,7 +605,7 @@ func (fv *fastValidator) object(n *node, v *value) bool {
 			}
 		}
 		switch {
-		case sub == nil || !sub.leaf || sub.s.Always != nil:
+		case sub == nil || !sub.leaf:
 			if !fv.member(n, j, key, &mv) {
 				return false
 			}
@@ -613,7 +618,7 @@ func (fv *fastValidator) object(n *node, v *value) bool {
 				return false
 			}
 		default:
-			if sub.typ != 0 && sub.typ&mv.kind == 0 || sub.format != nil || !fv.enumText(sub, mv.raw) {
+			if !fv.literal(sub, mv.kind, mv.raw) {
 				return false
 			}
 		}
