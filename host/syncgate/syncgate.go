@@ -145,6 +145,10 @@ type Batch struct {
 	Caller    Caller
 	RequestID string
 	Received  time.Time
+	// RulesID fingerprints the set of rules (guests per table, settings,
+	// schemas, rules files) the batch ran under; recorded with its dead
+	// letters.
+	RulesID string
 }
 
 // Rejection is one op the pipeline or the store refused, with the reason.
@@ -167,6 +171,11 @@ type Rejection struct {
 	// Conflict, when set, marks a lost conflict (Code is CodeConflict) to
 	// be settled as it says ("reject", "drop" or "log") and names the rule.
 	Conflict *ConflictInfo `json:"-"`
+	// Stage names the stage of the write path that refused the op ("decode",
+	// "prepare", "guest:owner", "authorize", "schemagate", "convert",
+	// "write", …); recorded with the dead letter so a replay can tell
+	// whether its rules include the stage that refused it.
+	Stage string `json:"-"`
 }
 
 // PatchNotFound is the rejection of a PATCH whose document does not exist: a
@@ -233,7 +242,13 @@ type DeadLetter struct {
 	// Rejection.Raw).
 	Raw          string `json:"raw,omitempty"`
 	RawTruncated bool   `json:"raw_truncated,omitempty"`
-	State        string `json:"state"`
+	// Stage is the stage that refused the op (Rejection.Stage), Rules the
+	// fingerprint of the rules set in force (Batch.RulesID), Claims the
+	// caller's claims when the write was made (a replay runs as them).
+	Stage        string         `json:"stage,omitempty"`
+	Rules        string         `json:"rules,omitempty"`
+	Claims       map[string]any `json:"claims,omitempty"`
+	State        string         `json:"state"`
 	// Replays counts replay attempts; ReplayedAt and Result are the last
 	// one's ("applied", or "rejected: code: reason").
 	Replays    int        `json:"replays,omitempty"`
