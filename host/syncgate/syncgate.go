@@ -245,10 +245,10 @@ type DeadLetter struct {
 	// Stage is the stage that refused the op (Rejection.Stage), Rules the
 	// fingerprint of the rules set in force (Batch.RulesID), Claims the
 	// caller's claims when the write was made (a replay runs as them).
-	Stage        string         `json:"stage,omitempty"`
-	Rules        string         `json:"rules,omitempty"`
-	Claims       map[string]any `json:"claims,omitempty"`
-	State        string         `json:"state"`
+	Stage  string         `json:"stage,omitempty"`
+	Rules  string         `json:"rules,omitempty"`
+	Claims map[string]any `json:"claims,omitempty"`
+	State  string         `json:"state"`
 	// Replays counts replay attempts; ReplayedAt and Result are the last
 	// one's ("applied", or "rejected: code: reason").
 	Replays    int        `json:"replays,omitempty"`
