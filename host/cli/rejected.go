@@ -138,7 +138,7 @@ func rejectedCmd(ctx context.Context, args []string, env map[string]string, stdo
 	if _, err := st.Detect(ctx); err != nil {
 		return fmt.Errorf("rejected: database: %w", err)
 	}
-	if err := st.EnsureDeadLetterIndexes(ctx); err != nil {
+	if err := st.DeadLetters().EnsureIndexes(ctx); err != nil {
 		return fmt.Errorf("rejected: %w", err)
 	}
 	rulesFn := func() (upload.Rules, func(), error) {
@@ -236,7 +236,7 @@ func rejectedCmd(ctx context.Context, args []string, env map[string]string, stdo
 // newRejectedService is the rejected-ops service over st with cfg's upload
 // limits; the CLI and the admin API share it.
 func newRejectedService(cfg config.Config, st *store.Mongo, rules upload.RulesFunc) *rejected.Service {
-	return rejected.New(st, rules, upload.Limits{MaxOps: cfg.MaxOps, MaxDepth: cfg.MaxDepth, MaxIDBytes: cfg.MaxIDBytes})
+	return rejected.New(st, st.DeadLetters(), rules, upload.Limits{MaxOps: cfg.MaxOps, MaxDepth: cfg.MaxDepth, MaxIDBytes: cfg.MaxIDBytes})
 }
 
 func writeJSON(w io.Writer, v any) error {

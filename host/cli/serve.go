@@ -164,7 +164,7 @@ func connect(ctx context.Context, cfg config.Config, st *store.Mongo, state *rea
 			log.Info("database connected", "write_mode", mode, "ferretdb", st.FerretDB())
 			// The rejected-ops queries (CLI, admin console) need these; a
 			// failure only makes them slower, so it does not stop serving.
-			if err := st.EnsureDeadLetterIndexes(ctx); err != nil {
+			if err := st.DeadLetters().EnsureIndexes(ctx); err != nil {
 				log.Warn("dead-letter indexes not created", "collection", cfg.DeadLetter, "err", err)
 			}
 			return

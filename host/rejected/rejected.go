@@ -21,46 +21,52 @@ import (
 	"github.com/syncgate/syncgate/host/upload"
 )
 
-// Store is what the service needs of the database.
-type Store interface {
-	upload.Store
-	DeadLetters(ctx context.Context, f syncgate.DeadLetterFilter) ([]syncgate.DeadLetter, error)
-	DeadLetter(ctx context.Context, id string) (syncgate.DeadLetter, error)
-	MarkDeadLetters(ctx context.Context, ids []string, mk syncgate.DeadLetterMark, onlyOpen bool) (int64, error)
-	PurgeDeadLetters(ctx context.Context, before time.Time, state string) (int64, error)
-	CountDeadLetters(ctx context.Context, since time.Time) ([]syncgate.DeadLetterCount, error)
+// Store is what the service needs of the database to replay: the store
+// /upload writes through.
+type Store = upload.Store
+
+// DeadLetters is what the service needs of the dead-letter collection
+// (store.DeadLetters).
+type DeadLetters interface {
+	List(ctx context.Context, f syncgate.DeadLetterFilter) ([]syncgate.DeadLetter, error)
+	Get(ctx context.Context, id string) (syncgate.DeadLetter, error)
+	Mark(ctx context.Context, ids []string, mk syncgate.DeadLetterMark, onlyOpen bool) (int64, error)
+	Purge(ctx context.Context, before time.Time, state string) (int64, error)
+	Count(ctx context.Context, since time.Time) ([]syncgate.DeadLetterCount, error)
 }
 
 // Service runs the operations on recorded rejections.
 type Service struct {
-	store  Store
-	rules  upload.RulesFunc
-	limits upload.Limits
-	now    func() time.Time
+	store   Store
+	letters DeadLetters
+	rules   upload.RulesFunc
+	limits  upload.Limits
+	now     func() time.Time
 	// Chunk is how many records of one user go through the pipeline as one
 	// batch (one guest call per guest); default 100.
 	Chunk int
 }
 
-// New returns a service over store that replays through the rules rules
-// returns (the live set) with the upload limits lim.
-func New(store Store, rules upload.RulesFunc, lim upload.Limits) *Service {
-	return &Service{store: store, rules: rules, limits: lim, now: time.Now, Chunk: 100}
+// New returns a service over the dead letters letters that replays through
+// the rules rules returns (the live set) with the upload limits lim, writing
+// with store.
+func New(store Store, letters DeadLetters, rules upload.RulesFunc, lim upload.Limits) *Service {
+	return &Service{store: store, letters: letters, rules: rules, limits: lim, now: time.Now, Chunk: 100}
 }
 
 // List returns the records f selects, newest first.
 func (s *Service) List(ctx context.Context, f syncgate.DeadLetterFilter) ([]syncgate.DeadLetter, error) {
-	return s.store.DeadLetters(ctx, f)
+	return s.letters.List(ctx, f)
 }
 
 // Show returns one record.
 func (s *Service) Show(ctx context.Context, id string) (syncgate.DeadLetter, error) {
-	return s.store.DeadLetter(ctx, id)
+	return s.letters.Get(ctx, id)
 }
 
 // Counts returns the rejections recorded since, by table and code.
 func (s *Service) Counts(ctx context.Context, since time.Time) ([]syncgate.DeadLetterCount, error) {
-	return s.store.CountDeadLetters(ctx, since)
+	return s.letters.Count(ctx, since)
 }
 
 // Results of one record's replay.
@@ -134,7 +140,7 @@ func (s *Service) Replay(ctx context.Context, f syncgate.DeadLetterFilter, dryRu
 	if f.State == "" && len(f.IDs) == 0 {
 		f.State = syncgate.StateOpen
 	}
-	records, err := s.store.DeadLetters(ctx, f)
+	records, err := s.letters.List(ctx, f)
 	if err != nil {
 		return sum, nil, err
 	}
@@ -289,12 +295,12 @@ func (s *Service) replayChunk(ctx context.Context, records []syncgate.DeadLetter
 		out[i].Result, out[i].Code, out[i].Reason = ResultRejected, r.Code, r.Reason
 		mk := syncgate.DeadLetterMark{State: syncgate.StateOpen, Replayed: true, At: at, Code: r.Code, Reason: r.Reason,
 			Result: fmt.Sprintf("%s: %s: %s", ResultRejected, r.Code, r.Reason)}
-		if _, err := s.store.MarkDeadLetters(mctx, []string{records[i].ID}, mk, true); err != nil {
+		if _, err := s.letters.Mark(mctx, []string{records[i].ID}, mk, true); err != nil {
 			return nil, err
 		}
 	}
 	mk := syncgate.DeadLetterMark{State: syncgate.StateReplayed, Replayed: true, At: at, Result: ResultApplied}
-	if _, err := s.store.MarkDeadLetters(mctx, applied, mk, true); err != nil {
+	if _, err := s.letters.Mark(mctx, applied, mk, true); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -337,7 +343,7 @@ func (s *Service) Mark(ctx context.Context, f syncgate.DeadLetterFilter, state, 
 	if len(f.IDs) == 0 {
 		f.State = syncgate.StateOpen
 	}
-	records, err := s.store.DeadLetters(ctx, f)
+	records, err := s.letters.List(ctx, f)
 	if err != nil {
 		return 0, err
 	}
@@ -345,7 +351,7 @@ func (s *Service) Mark(ctx context.Context, f syncgate.DeadLetterFilter, state, 
 	for i, r := range records {
 		ids[i] = r.ID
 	}
-	n, err := s.store.MarkDeadLetters(ctx, ids, syncgate.DeadLetterMark{State: state, Note: note, At: s.now().UTC()}, true)
+	n, err := s.letters.Mark(ctx, ids, syncgate.DeadLetterMark{State: state, Note: note, At: s.now().UTC()}, true)
 	return int(n), err
 }
 
@@ -356,5 +362,5 @@ func (s *Service) Purge(ctx context.Context, olderThan time.Duration, state stri
 	if olderThan <= 0 {
 		return 0, errors.New("rejected: purge: --older-than must be a positive duration")
 	}
-	return s.store.PurgeDeadLetters(ctx, s.now().Add(-olderThan), state)
+	return s.letters.Purge(ctx, s.now().Add(-olderThan), state)
 }

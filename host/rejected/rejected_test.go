@@ -45,7 +45,7 @@ func (m *memStore) RecordRejections(context.Context, *syncgate.Batch, []syncgate
 	panic("a replay recorded new dead letters")
 }
 
-func (m *memStore) DeadLetters(_ context.Context, f syncgate.DeadLetterFilter) ([]syncgate.DeadLetter, error) {
+func (m *memStore) List(_ context.Context, f syncgate.DeadLetterFilter) ([]syncgate.DeadLetter, error) {
 	var out []syncgate.DeadLetter
 	for _, r := range m.records {
 		if (len(f.IDs) == 0 || slices.Contains(f.IDs, r.ID)) && (f.State == "" || f.State == "all" || f.State == r.State) && (f.Table == "" || f.Table == r.Table) {
@@ -55,12 +55,12 @@ func (m *memStore) DeadLetters(_ context.Context, f syncgate.DeadLetterFilter) (
 	return out, nil // records are kept oldest first
 }
 
-func (m *memStore) DeadLetter(ctx context.Context, id string) (syncgate.DeadLetter, error) {
-	all, _ := m.DeadLetters(ctx, syncgate.DeadLetterFilter{IDs: []string{id}})
+func (m *memStore) Get(ctx context.Context, id string) (syncgate.DeadLetter, error) {
+	all, _ := m.List(ctx, syncgate.DeadLetterFilter{IDs: []string{id}})
 	return all[0], nil
 }
 
-func (m *memStore) MarkDeadLetters(_ context.Context, ids []string, mk syncgate.DeadLetterMark, onlyOpen bool) (int64, error) {
+func (m *memStore) Mark(_ context.Context, ids []string, mk syncgate.DeadLetterMark, onlyOpen bool) (int64, error) {
 	var n int64
 	for i := range m.records {
 		r := &m.records[i]
@@ -79,8 +79,8 @@ func (m *memStore) MarkDeadLetters(_ context.Context, ids []string, mk syncgate.
 	return n, nil
 }
 
-func (m *memStore) PurgeDeadLetters(context.Context, time.Time, string) (int64, error) { return 0, nil }
-func (m *memStore) CountDeadLetters(context.Context, time.Time) ([]syncgate.DeadLetterCount, error) {
+func (m *memStore) Purge(context.Context, time.Time, string) (int64, error) { return 0, nil }
+func (m *memStore) Count(context.Context, time.Time) ([]syncgate.DeadLetterCount, error) {
 	return nil, nil
 }
 
@@ -123,7 +123,7 @@ func records() []syncgate.DeadLetter {
 
 func TestReplayOrderMarksAndIdempotence(t *testing.T) {
 	st := &memStore{records: records()}
-	svc := New(st, func() (upload.Rules, func(), error) { return rules{}, func() {}, nil }, upload.Limits{MaxDepth: 8})
+	svc := New(st, st, func() (upload.Rules, func(), error) { return rules{}, func() {}, nil }, upload.Limits{MaxDepth: 8})
 	svc.Chunk = 3
 	var progress []string
 	sum, out, err := svc.Replay(t.Context(), syncgate.DeadLetterFilter{}, false, func(d, n int) { progress = append(progress, fmt.Sprintf("%d/%d", d, n)) })
@@ -159,7 +159,7 @@ func TestReplayOrderMarksAndIdempotence(t *testing.T) {
 
 func TestReplayDryRunWritesNothing(t *testing.T) {
 	st := &memStore{records: records()}
-	svc := New(st, func() (upload.Rules, func(), error) { return rules{}, func() {}, nil }, upload.Limits{MaxDepth: 8})
+	svc := New(st, st, func() (upload.Rules, func(), error) { return rules{}, func() {}, nil }, upload.Limits{MaxDepth: 8})
 	sum, out, err := svc.Replay(t.Context(), syncgate.DeadLetterFilter{}, true, nil)
 	if err != nil || sum.WouldApply != 6 || sum.Rejected != 1 || st.applies != 0 {
 		t.Fatalf("dry run: %+v %v, %d applies", sum, err, st.applies)
@@ -175,7 +175,7 @@ func TestReplayDryRunWritesNothing(t *testing.T) {
 func TestReplayInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	st := &memStore{records: records(), cancelAfter: 1, cancel: cancel}
-	svc := New(st, func() (upload.Rules, func(), error) { return rules{}, func() {}, nil }, upload.Limits{MaxDepth: 8})
+	svc := New(st, st, func() (upload.Rules, func(), error) { return rules{}, func() {}, nil }, upload.Limits{MaxDepth: 8})
 	svc.Chunk = 2
 	sum, _, err := svc.Replay(ctx, syncgate.DeadLetterFilter{}, false, nil)
 	if err != nil || !sum.Interrupted || sum.Applied != 2 || !strings.Contains(sum.Line(), "interrupted") {
@@ -198,7 +198,7 @@ func TestReplayInterrupted(t *testing.T) {
 
 func TestReplayRespectsAllowList(t *testing.T) {
 	st := &memStore{records: records()[:1]}
-	svc := New(st, func() (upload.Rules, func(), error) {
+	svc := New(st, st, func() (upload.Rules, func(), error) {
 		return rules{tables: map[string]bool{"other": true}}, func() {}, nil
 	}, upload.Limits{MaxDepth: 8})
 	sum, out, err := svc.Replay(t.Context(), syncgate.DeadLetterFilter{}, false, nil)
@@ -208,7 +208,7 @@ func TestReplayRespectsAllowList(t *testing.T) {
 }
 
 func TestPurgeNeedsADuration(t *testing.T) {
-	svc := New(&memStore{}, nil, upload.Limits{})
+	svc := New(&memStore{}, &memStore{}, nil, upload.Limits{})
 	if _, err := svc.Purge(t.Context(), 0, ""); err == nil {
 		t.Fatal("purge without a duration")
 	}
@@ -221,7 +221,7 @@ func TestReplayAllOrNothingStore(t *testing.T) {
 	recs := records()[:3]
 	recs[1].Data = syncgate.Doc{{Key: "refuse", Value: true}}
 	st := &memStore{records: recs}
-	svc := New(st, func() (upload.Rules, func(), error) { return rules{}, func() {}, nil }, upload.Limits{MaxDepth: 8})
+	svc := New(st, st, func() (upload.Rules, func(), error) { return rules{}, func() {}, nil }, upload.Limits{MaxDepth: 8})
 	sum, out, err := svc.Replay(t.Context(), syncgate.DeadLetterFilter{}, false, nil)
 	if err != nil || sum.Applied != 2 || sum.Rejected != 1 || out[1].Code != syncgate.CodeBatchRejected || len(st.applied) != 2 {
 		t.Fatalf("%+v %+v %v (%d applied)", sum, out, err, len(st.applied))

@@ -30,9 +30,6 @@ const (
 	AppliedOpsKept  = 200
 )
 
-// ConflictsCollection is the default collection of recorded conflicts.
-const ConflictsCollection = "syncgate_conflicts"
-
 // conditionalFilter is the op's _id filter with what its write expects.
 func conditionalFilter(op syncgate.Op) bson.D {
 	filter := bson.D{{Key: "_id", Value: idValue(op)}}
@@ -172,68 +169,4 @@ func conflictRejection(op syncgate.Op, reason string) *syncgate.Rejection {
 	}
 	return &syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID,
 		Code: syncgate.CodeConflict, Reason: reason, Conflict: info}
-}
-
-// RecordConflicts stores lost conflicts settled by logging them: who, which
-// document, the losing write, the winner (the stored document now; absent
-// when there is none) and the rule, for an app's "resolve" screen.
-func (m *Mongo) RecordConflicts(ctx context.Context, b *syncgate.Batch, lost []syncgate.Rejection) error {
-	if len(lost) == 0 {
-		return nil
-	}
-	byIndex := opsByIndex(b)
-	var ops []syncgate.Op
-	for _, r := range lost {
-		if op, ok := byIndex[r.Index]; ok {
-			ops = append(ops, *op)
-		}
-	}
-	winners, err := m.Current(ctx, ops)
-	if err != nil {
-		return err
-	}
-	docs := make([]any, 0, len(lost))
-	for _, r := range lost {
-		rule := ""
-		if r.Conflict != nil {
-			rule = r.Conflict.Rule
-		}
-		d := append(recordHead(b, r),
-			bson.E{Key: "rule", Value: rule},
-			bson.E{Key: "reason", Value: r.Reason},
-		)
-		if op, ok := byIndex[r.Index]; ok {
-			if op.Data != nil {
-				d = append(d, bson.E{Key: "data", Value: toBSON(op.Data)})
-			}
-			if op.Old != nil {
-				d = append(d, bson.E{Key: "old", Value: toBSON(op.Old)})
-			}
-			for _, f := range []struct {
-				k string
-				v any
-			}{{"op_id", op.OpID}, {"tx_id", op.TxID}, {"metadata", op.Metadata}} {
-				if f.v != nil {
-					d = append(d, bson.E{Key: f.k, Value: valueToBSON(f.v)})
-				}
-			}
-		}
-		if w, ok := winners[r.Table][r.ID]; ok {
-			d = append(d, bson.E{Key: "winner", Value: toBSON(w)})
-		}
-		docs = append(docs, d)
-	}
-	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
-	defer cancel()
-	if _, err := m.db.Collection(m.conflicts()).InsertMany(ctx, docs); err != nil {
-		return classify("record conflicts", err)
-	}
-	return nil
-}
-
-func (m *Mongo) conflicts() string {
-	if m.opts.Conflicts != "" {
-		return m.opts.Conflicts
-	}
-	return ConflictsCollection
 }

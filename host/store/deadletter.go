@@ -12,13 +12,92 @@ import (
 	"github.com/syncgate/syncgate/host/syncgate"
 )
 
-// ErrNoDeadLetter is DeadLetter's error for an id that is not recorded.
+// DeadLetters is the dead-letter collection: the ops /upload rejected,
+// recorded with their reason (Record) and handled later by `syncgate
+// rejected` and the admin API (List, Get, Mark, Purge, Count; host/rejected).
+// A Mongo store's DeadLetters method gives access to it.
+type DeadLetters struct {
+	coll    *mongo.Collection
+	timeout time.Duration
+}
+
+// DeadLetters returns the store's dead-letter collection (Options.DeadLetter).
+func (m *Mongo) DeadLetters() *DeadLetters { return m.deadLetters }
+
+// RecordRejections stores rejected ops in the dead-letter collection: the
+// write path's one use of it, through the store it writes with.
+func (m *Mongo) RecordRejections(ctx context.Context, b *syncgate.Batch, rejected []syncgate.Rejection) error {
+	return m.deadLetters.Record(ctx, b, rejected)
+}
+
+// Record stores rejected ops.
+func (dl *DeadLetters) Record(ctx context.Context, b *syncgate.Batch, rejected []syncgate.Rejection) error {
+	if len(rejected) == 0 {
+		return nil
+	}
+	byIndex := opsByIndex(b)
+	docs := make([]any, 0, len(rejected))
+	for _, r := range rejected {
+		d := append(recordHead(b, r),
+			bson.E{Key: "code", Value: r.Code},
+			bson.E{Key: "reason", Value: r.Reason},
+			bson.E{Key: "state", Value: syncgate.StateOpen},
+		)
+		if op, ok := byIndex[r.Index]; ok {
+			d = append(d, bson.E{Key: "data", Value: toBSON(op.Data)})
+			if op.OpID != nil {
+				d = append(d, bson.E{Key: "op_id", Value: op.OpID})
+			}
+		}
+		if r.TxID != nil {
+			d = append(d, bson.E{Key: "tx_id", Value: r.TxID})
+		}
+		if r.Raw != "" {
+			d = append(d, bson.E{Key: "raw", Value: r.Raw})
+			if r.RawTruncated {
+				d = append(d, bson.E{Key: "raw_truncated", Value: true})
+			}
+		}
+		docs = append(docs, d)
+	}
+	ctx, cancel := context.WithTimeout(ctx, dl.timeout)
+	defer cancel()
+	if _, err := dl.coll.InsertMany(ctx, docs); err != nil {
+		return classify("record rejections", err)
+	}
+	return nil
+}
+
+// opsByIndex finds a batch's ops by their index in the request.
+func opsByIndex(b *syncgate.Batch) map[int]*syncgate.Op {
+	byIndex := make(map[int]*syncgate.Op, len(b.Ops))
+	for i := range b.Ops {
+		byIndex[b.Ops[i].Index] = &b.Ops[i]
+	}
+	return byIndex
+}
+
+// recordHead is what a dead letter and a logged conflict both say of an
+// op: which request, who, when, and which op of the batch on which document.
+func recordHead(b *syncgate.Batch, r syncgate.Rejection) bson.D {
+	return bson.D{
+		{Key: "request_id", Value: b.RequestID},
+		{Key: "user_id", Value: b.Caller.UserID},
+		{Key: "at", Value: b.Received},
+		{Key: "index", Value: r.Index},
+		{Key: "op", Value: string(r.Op)},
+		{Key: "table", Value: r.Table},
+		{Key: "id", Value: r.ID},
+	}
+}
+
+// ErrNoDeadLetter is Get's error for an id that is not recorded.
 var ErrNoDeadLetter = &syncgate.Error{Kind: syncgate.NotFound, Code: syncgate.CodeNoSuchRejection, Message: "no such rejected op"}
 
-// EnsureDeadLetterIndexes creates the indexes the rejected-ops queries use
+// EnsureIndexes creates the indexes the rejected-ops queries use
 // (by time, and by table, user, code and state over time). Idempotent.
-func (m *Mongo) EnsureDeadLetterIndexes(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+func (dl *DeadLetters) EnsureIndexes(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, dl.timeout)
 	defer cancel()
 	indexes := []struct {
 		name string
@@ -32,7 +111,7 @@ func (m *Mongo) EnsureDeadLetterIndexes(ctx context.Context) error {
 	}
 	// Only the missing ones: FerretDB v1 drops the connection when asked to
 	// create an index that exists.
-	iv := m.db.Collection(m.deadLetter).Indexes()
+	iv := dl.coll.Indexes()
 	specs, err := iv.ListSpecifications(ctx)
 	if err != nil {
 		return classify("dead-letter indexes", err)
@@ -100,9 +179,9 @@ func deadLetterQuery(f syncgate.DeadLetterFilter) (bson.D, error) {
 	return q, nil
 }
 
-// DeadLetters returns the recorded rejections f selects, newest first (or
+// List returns the recorded rejections f selects, newest first (or
 // oldest first with f.Oldest, then in batch order within a request).
-func (m *Mongo) DeadLetters(ctx context.Context, f syncgate.DeadLetterFilter) ([]syncgate.DeadLetter, error) {
+func (dl *DeadLetters) List(ctx context.Context, f syncgate.DeadLetterFilter) ([]syncgate.DeadLetter, error) {
 	q, err := deadLetterQuery(f)
 	if err != nil {
 		return nil, err
@@ -115,9 +194,9 @@ func (m *Mongo) DeadLetters(ctx context.Context, f syncgate.DeadLetterFilter) ([
 	if f.Limit > 0 {
 		o.SetLimit(int64(f.Limit))
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, dl.timeout)
 	defer cancel()
-	cur, err := m.db.Collection(m.deadLetter).Find(ctx, q, o)
+	cur, err := dl.coll.Find(ctx, q, o)
 	if err != nil {
 		return nil, classify("find dead letters", err)
 	}
@@ -136,9 +215,9 @@ func (m *Mongo) DeadLetters(ctx context.Context, f syncgate.DeadLetterFilter) ([
 	return out, nil
 }
 
-// DeadLetter returns one recorded rejection by its id.
-func (m *Mongo) DeadLetter(ctx context.Context, id string) (syncgate.DeadLetter, error) {
-	all, err := m.DeadLetters(ctx, syncgate.DeadLetterFilter{IDs: []string{id}})
+// Get returns one recorded rejection by its id.
+func (dl *DeadLetters) Get(ctx context.Context, id string) (syncgate.DeadLetter, error) {
+	all, err := dl.List(ctx, syncgate.DeadLetterFilter{IDs: []string{id}})
 	if err != nil {
 		return syncgate.DeadLetter{}, err
 	}
@@ -228,12 +307,12 @@ func asInt(v any) int64 {
 	return 0
 }
 
-// MarkDeadLetters records what happened to the rejections with ids and
+// Mark records what happened to the rejections with ids and
 // returns how many it marked. onlyOpen leaves records that are no longer
 // open alone, so two replays racing cannot both mark one. One command for
 // all of them (FerretDB v1 writes each updated document in ≈ 7–10 ms
 // whichever form the update takes).
-func (m *Mongo) MarkDeadLetters(ctx context.Context, ids []string, mk syncgate.DeadLetterMark, onlyOpen bool) (int64, error) {
+func (dl *DeadLetters) Mark(ctx context.Context, ids []string, mk syncgate.DeadLetterMark, onlyOpen bool) (int64, error) {
 	if len(ids) == 0 {
 		return 0, nil
 	}
@@ -265,18 +344,18 @@ func (m *Mongo) MarkDeadLetters(ctx context.Context, ids []string, mk syncgate.D
 	if onlyOpen {
 		q = append(q, bson.E{Key: "state", Value: bson.D{{Key: "$nin", Value: handledStates}}})
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, dl.timeout)
 	defer cancel()
-	res, err := m.db.Collection(m.deadLetter).UpdateMany(ctx, q, upd)
+	res, err := dl.coll.UpdateMany(ctx, q, upd)
 	if err != nil {
 		return 0, classify("mark dead letters", err)
 	}
 	return res.ModifiedCount, nil
 }
 
-// PurgeDeadLetters deletes the records older than before in state (""
+// Purge deletes the records older than before in state (""
 // or "all": any) and returns how many.
-func (m *Mongo) PurgeDeadLetters(ctx context.Context, before time.Time, state string) (int64, error) {
+func (dl *DeadLetters) Purge(ctx context.Context, before time.Time, state string) (int64, error) {
 	if before.IsZero() {
 		return 0, errors.New("store: purge needs a time")
 	}
@@ -284,20 +363,20 @@ func (m *Mongo) PurgeDeadLetters(ctx context.Context, before time.Time, state st
 	if err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, dl.timeout)
 	defer cancel()
-	res, err := m.db.Collection(m.deadLetter).DeleteMany(ctx, q)
+	res, err := dl.coll.DeleteMany(ctx, q)
 	if err != nil {
 		return 0, classify("purge dead letters", err)
 	}
 	return res.DeletedCount, nil
 }
 
-// CountDeadLetters counts the rejections recorded since, by table and code.
-func (m *Mongo) CountDeadLetters(ctx context.Context, since time.Time) ([]syncgate.DeadLetterCount, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
+// Count counts the rejections recorded since, by table and code.
+func (dl *DeadLetters) Count(ctx context.Context, since time.Time) ([]syncgate.DeadLetterCount, error) {
+	ctx, cancel := context.WithTimeout(ctx, dl.timeout)
 	defer cancel()
-	cur, err := m.db.Collection(m.deadLetter).Aggregate(ctx, mongo.Pipeline{
+	cur, err := dl.coll.Aggregate(ctx, mongo.Pipeline{
 		{{Key: "$match", Value: bson.D{{Key: "at", Value: bson.D{{Key: "$gte", Value: since}}}}}},
 		{{Key: "$group", Value: bson.D{{Key: "_id", Value: bson.D{{Key: "table", Value: "$table"}, {Key: "code", Value: "$code"}}}, {Key: "n", Value: bson.D{{Key: "$sum", Value: 1}}}}}},
 	})

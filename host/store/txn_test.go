@@ -497,25 +497,6 @@ func TestTransactionLimits(t *testing.T) {
 	})
 }
 
-// TestTxnParts: split points, and an op larger than the byte limit alone.
-func TestTxnParts(t *testing.T) {
-	ops := []syncgate.Op{put(0, "a", "1"), put(1, "a", "2", "x", strings.Repeat("y", 500)), put(2, "a", "3"), put(3, "a", "4")}
-	var got []int
-	for _, p := range store.TxnParts(ops, 3, 300) {
-		got = append(got, len(p))
-	}
-	if !slices.Equal(got, []int{1, 1, 2}) {
-		t.Fatalf("parts %v, want [1 1 2]", got)
-	}
-	got = got[:0]
-	for _, p := range store.TxnParts(ops, 2, 1<<20) {
-		got = append(got, len(p))
-	}
-	if !slices.Equal(got, []int{2, 2}) {
-		t.Fatalf("parts %v, want [2 2]", got)
-	}
-}
-
 // TestCurrentLookups: on MongoDB one find per collection with $in; on
 // FerretDB one find per id (its $in does not use the _id index).
 func TestCurrentLookups(t *testing.T) {

@@ -2,11 +2,8 @@ package store
 
 import (
 	"bytes"
-	"fmt"
 	"math"
-	"math/rand/v2"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -70,128 +67,6 @@ func TestAppendDocMatchesDriver(t *testing.T) {
 	}
 	if _, err := appendReplacement(nil, syncgate.Op{ID: "x", Data: syncgate.Doc{{Key: "c", Value: make(chan int)}}}); err == nil {
 		t.Error("a channel was encoded")
-	}
-}
-
-// TestPlan: the commands a collection's ops are written in. Each
-// document's ops stay in order; updates keep their order and stay after the
-// deletes before them; deletes move earlier; an update command ends before
-// a PUT of a document it PATCHes; chunk bounds a command.
-func TestPlan(t *testing.T) {
-	op := func(s string) syncgate.Op { // "U:a" PUT, "P:a" PATCH, "D:a" DELETE
-		kind := map[byte]syncgate.OpType{'U': syncgate.Put, 'P': syncgate.Patch, 'D': syncgate.Delete}[s[0]]
-		return syncgate.Op{Op: kind, ID: s[2:]}
-	}
-	for _, tc := range []struct {
-		in    string
-		chunk int
-		want  string
-	}{
-		{"U:a D:b U:c D:d P:e", 100, "D:b D:d | U:a U:c P:e"},           // a mixed batch of distinct documents: 2 commands
-		{"U:a D:a U:b", 100, "U:a | D:a | U:b"},                         // U:b may not move before D:a (it could need the value D:a frees)
-		{"D:x U:a D:a U:b D:c", 100, "D:x D:c | U:a | D:a | U:b"},       // D:c joins the first delete command
-		{"U:a P:a U:b", 100, "U:a P:a U:b"},                             // same document in order, one command
-		{"P:a U:a", 100, "P:a | U:a"},                                   // a PUT of a PATCHed document starts a command
-		{"P:a D:a P:a", 100, "P:a | D:a | P:a"},                         //
-		{"U:a U:b U:c D:d D:e D:f", 2, "D:d D:e | U:a U:b | U:c | D:f"}, // chunk
-		{"D:a D:a", 100, "D:a | D:a"},                                   // a document's second delete after its first
-		{"", 100, ""},
-	} {
-		var ops []syncgate.Op
-		for _, f := range strings.Fields(tc.in) {
-			ops = append(ops, op(f))
-		}
-		var got []string
-		for _, cmd := range plan(ops, tc.chunk) {
-			var c []string
-			for _, o := range cmd {
-				c = append(c, map[syncgate.OpType]string{syncgate.Put: "U", syncgate.Patch: "P", syncgate.Delete: "D"}[o.Op]+":"+o.ID)
-			}
-			got = append(got, strings.Join(c, " "))
-		}
-		if g := strings.Join(got, " | "); g != tc.want {
-			t.Errorf("plan(%q, %d) = %q, want %q", tc.in, tc.chunk, g, tc.want)
-		}
-	}
-}
-
-// TestPlanKeepsOrder checks plan's promises on random batches: every op
-// once; each document's ops in batch order; updates in batch order and
-// after every delete that came before them; commands of one kind, at most
-// chunk long, with no PUT after a PATCH of the same document.
-func TestPlanKeepsOrder(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	kinds := []syncgate.OpType{syncgate.Put, syncgate.Patch, syncgate.Delete}
-	for range 2000 {
-		ops := make([]syncgate.Op, rng.IntN(40))
-		for i := range ops {
-			ops[i] = syncgate.Op{Index: i, Op: kinds[rng.IntN(3)], ID: string(rune('a' + rng.IntN(6)))}
-		}
-		chunk := 1 + rng.IntN(10)
-		pos := make([]int, len(ops)) // op index → position in the written order
-		n := 0
-		for _, cmd := range plan(ops, chunk) {
-			if len(cmd) == 0 || len(cmd) > chunk {
-				t.Fatalf("command of %d ops (chunk %d)", len(cmd), chunk)
-			}
-			patched := map[string]bool{}
-			for _, o := range cmd {
-				if (o.Op == syncgate.Delete) != (cmd[0].Op == syncgate.Delete) {
-					t.Fatalf("%v: a command mixes deletes and updates", cmd)
-				}
-				if o.Op == syncgate.Put && patched[o.ID] {
-					t.Fatalf("%v: a PUT after a PATCH of %s in one command", cmd, o.ID)
-				}
-				patched[o.ID] = patched[o.ID] || o.Op == syncgate.Patch
-				pos[o.Index] = n
-				n++
-			}
-		}
-		if n != len(ops) {
-			t.Fatalf("%d ops written of %d", n, len(ops))
-		}
-		for i := range ops {
-			for j := i + 1; j < len(ops); j++ {
-				mustFollow := ops[i].ID == ops[j].ID || ops[j].Op != syncgate.Delete
-				if mustFollow && pos[j] < pos[i] {
-					t.Fatalf("ops %v: op %d (%s %s) written before op %d (%s %s)", ops, j, ops[j].Op, ops[j].ID, i, ops[i].Op, ops[i].ID)
-				}
-			}
-		}
-	}
-}
-
-// TestByCollection: one run per collection in order of first appearance,
-// each op in batch order, with few collections and with many (the map).
-func TestByCollection(t *testing.T) {
-	for _, tables := range []int{1, 3, 20} {
-		var ops []syncgate.Op
-		for i := range 200 {
-			ops = append(ops, syncgate.Op{Index: i, Table: fmt.Sprintf("t%d", (i*7)%tables)})
-		}
-		groups := byCollection(ops)
-		if len(groups) != tables {
-			t.Fatalf("%d tables: %d groups", tables, len(groups))
-		}
-		n, seen := 0, map[string]bool{}
-		for gi, g := range groups {
-			if seen[g[0].Table] {
-				t.Fatalf("table %s in two groups", g[0].Table)
-			}
-			seen[g[0].Table] = true
-			if gi > 0 && g[0].Index < groups[gi-1][0].Index {
-				t.Fatalf("groups not in order of first appearance")
-			}
-			for j, op := range g {
-				if op.Table != g[0].Table || j > 0 && op.Index <= g[j-1].Index {
-					t.Fatalf("group %d: %v", gi, g)
-				}
-			}
-			n += len(g)
-		}
-		if n != len(ops) {
-			t.Fatalf("%d ops in groups, want %d", n, len(ops))
-		}
 	}
 }
 
