@@ -99,6 +99,11 @@ type Info struct {
 	// path.Match pattern: "*.field" admits the per-table form TABLE.field,
 	// "*" any key, for a guest that checks its own with CheckSettings.
 	Settings []string `json:"settings,omitempty"`
+	// Kind says where in the write path the guest runs (docs/architecture.md):
+	// empty for a guest that transforms or rejects ops (GUESTS order, before
+	// authorization and the schema gate), KindPolicy for a conflict policy
+	// (after the schema gate, just before the write).
+	Kind string `json:"kind,omitempty"`
 	// Input is the form of Request the guest reads: "rows" (the SDK's
 	// guests: rows indexed by the host, see "Input forms" above) or empty
 	// (JSON, all a guest built before the rows form reads). The SDK sets
@@ -108,6 +113,9 @@ type Info struct {
 	// schema does not compile); the host refuses to load it and logs why.
 	Error string `json:"error,omitempty"`
 }
+
+// KindPolicy is Info.Kind of a conflict policy (guest/policies).
+const KindPolicy = "policy"
 
 // Caller is the authenticated user behind a batch.
 type Caller struct {

@@ -7,17 +7,17 @@ import (
 	"time"
 
 	"github.com/syncgate/syncgate/host/admin"
+	"github.com/syncgate/syncgate/host/batch"
 	"github.com/syncgate/syncgate/host/config"
 	"github.com/syncgate/syncgate/host/live"
 	"github.com/syncgate/syncgate/host/server"
 	"github.com/syncgate/syncgate/host/store"
-	"github.com/syncgate/syncgate/host/upload"
 )
 
 // newConsole wires the admin console to the live rules, the store and the
 // server's readiness.
 func newConsole(cfg config.Config, keys []string, st *store.Mongo, rules *live.Reloader, srv *server.Server) (*admin.Console, error) {
-	svc := newRejectedService(cfg, st, func() (upload.Rules, func(), error) { return rules.Acquire() })
+	svc := newRejectedService(cfg, st, func() (batch.Rules, func(), error) { return rules.Acquire() })
 	return admin.New(admin.Config{
 		Keys:      keys,
 		Rejected:  svc,

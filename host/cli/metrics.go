@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/syncgate/syncgate/host/batch"
 	"github.com/syncgate/syncgate/host/live"
 	"github.com/syncgate/syncgate/host/server"
 )
@@ -64,6 +65,20 @@ func guestDuration() (*prometheus.HistogramVec, func(string, time.Duration)) {
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"guest"})
 	return h, func(g string, d time.Duration) { h.WithLabelValues(g).Observe(d.Seconds()) }
+}
+
+// stageDuration is the latency histogram of the write path's stages
+// (host/batch), one series per stage.
+func stageDuration() (*prometheus.HistogramVec, func(string, time.Duration)) {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "syncgate_upload_stage_duration_seconds", Help: "Time one batch spent in each stage of the write path (prepare, lookup, guests, authorize, schemagate, policies, convert, write, settle).",
+		Buckets: []float64{.00001, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"stage"})
+	byStage := map[string]prometheus.Observer{}
+	for _, s := range batch.StageNames() {
+		byStage[s] = h.WithLabelValues(s) // every series exists from the start, at 0
+	}
+	return h, func(s string, d time.Duration) { byStage[s].Observe(d.Seconds()) }
 }
 
 // logWriter logs guest output: the sandbox writes what one call printed as

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/syncgate/syncgate/host/batch"
 	"github.com/syncgate/syncgate/host/config"
 	"github.com/syncgate/syncgate/host/live"
 	"github.com/syncgate/syncgate/host/rejected"
@@ -126,9 +127,6 @@ func rejectedCmd(ctx context.Context, args []string, env map[string]string, stdo
 	if err := needDatabase(cfg); err != nil {
 		return err
 	}
-	// A replay is per op: in strict mode a database refusal would abort a
-	// whole chunk's transaction instead of rejecting that one op again.
-	cfg.Strict = false
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	st, _, closeStore, err := openStore(cfg, log, stderr)
 	if err != nil {
@@ -141,7 +139,7 @@ func rejectedCmd(ctx context.Context, args []string, env map[string]string, stdo
 	if err := st.DeadLetters().EnsureIndexes(ctx); err != nil {
 		return fmt.Errorf("rejected: %w", err)
 	}
-	rulesFn := func() (upload.Rules, func(), error) {
+	rulesFn := func() (batch.Rules, func(), error) {
 		return nil, nil, errors.New("rejected: no rules loaded")
 	}
 	if sub == "replay" {
@@ -155,7 +153,7 @@ func rejectedCmd(ctx context.Context, args []string, env map[string]string, stdo
 			return fmt.Errorf("rejected replay: the rules do not load, fix them first: %w", err)
 		}
 		defer rl.Close(context.WithoutCancel(ctx))
-		rulesFn = func() (upload.Rules, func(), error) { return rl.Acquire() }
+		rulesFn = func() (batch.Rules, func(), error) { return rl.Acquire() }
 	}
 	svc := newRejectedService(cfg, st, rulesFn)
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/syncgate/syncgate/docs"
 	"github.com/syncgate/syncgate/host/auth"
+	"github.com/syncgate/syncgate/host/batch"
 	"github.com/syncgate/syncgate/host/config"
 	"github.com/syncgate/syncgate/host/live"
 	"github.com/syncgate/syncgate/host/sandbox"
@@ -206,6 +207,15 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 		uploadAuth = auth.NewVerifier(keys, audience)
 	}
 
+	tracer, stopTracing, err := tracing(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = stopTracing(cctx)
+	}()
 	st, devURI, closeStore, err := openStore(cfg, log, stderr)
 	if err != nil {
 		return err
@@ -252,10 +262,13 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 	}})
 	srv.AddCheck(server.Check{Name: "guests", Fn: func(context.Context) error { return reloadHealth(rules.Status()) }})
 	srv.Registry().MustRegister(durations, newGuestCollector(rules), newReloadCollector(rules))
+	stages, observeStage := stageDuration()
+	srv.Registry().MustRegister(stages)
+	writes := batch.New(batch.Config{Strict: cfg.Strict, Observer: observeStage}, st)
 	up := upload.New(upload.Config{
 		Limits:       upload.Limits{MaxOps: cfg.MaxOps, MaxDepth: cfg.MaxDepth, MaxIDBytes: cfg.MaxIDBytes},
-		MaxBodyBytes: cfg.MaxBodyBytes, Strict: cfg.Strict,
-	}, st, func() (upload.Rules, func(), error) { return rules.Acquire() }, uploadAuth)
+		MaxBodyBytes: cfg.MaxBodyBytes, Tracer: tracer,
+	}, writes, func() (batch.Rules, func(), error) { return rules.Acquire() }, uploadAuth)
 	ah := &auth.Handlers{Keys: keys, Minter: minter, Auth: tokenAuth(cfg)}
 	srv.Handle("GET /jwks", ah.JWKS)
 	srv.Handle("GET /.well-known/jwks.json", ah.JWKS)
@@ -327,8 +340,7 @@ func openStore(cfg config.Config, log *slog.Logger, stderr io.Writer) (st *store
 	}
 	st, err = store.Open(uri, cfg.Database, store.Options{
 		Timeout: cfg.DBTimeout, Chunk: cfg.WriteChunk, Concurrency: cfg.WriteConcurrency, DeadLetter: cfg.DeadLetter,
-		Conflicts:    cfg.Conflicts,
-		AllOrNothing: cfg.Strict, TxnMaxOps: cfg.TxnMaxOps, TxnMaxBytes: cfg.TxnMaxBytes,
+		Conflicts: cfg.Conflicts, TxnMaxOps: cfg.TxnMaxOps, TxnMaxBytes: cfg.TxnMaxBytes, Tracing: cfg.OTelEndpoint != "",
 	})
 	if err != nil {
 		closeDB()

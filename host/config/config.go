@@ -80,6 +80,9 @@ type Config struct {
 	ShutdownDrain   time.Duration `env:"SHUTDOWN_DRAIN" envDefault:"0s" help:"after SIGTERM, how long to keep serving with /readyz at 503 before closing the listener, so a load balancer stops routing here first (e.g. 2 health-check intervals); 0: close at once"`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 	LogFormat       string        `env:"LOG_FORMAT" envDefault:"text" help:"text or json"`
+
+	OTelEndpoint    string `env:"OTEL_EXPORTER_OTLP_ENDPOINT" help:"OpenTelemetry: the OTLP/HTTP collector (e.g. http://127.0.0.1:4318) that receives a trace of each /upload (a span per stage, guest call and database command; ids, never document data); unset: no tracing (docs/operations.md)"`
+	OTelServiceName string `env:"OTEL_SERVICE_NAME" envDefault:"syncgate" help:"OpenTelemetry: the service.name of syncgate's spans"`
 }
 
 // Dev reports whether no keys were configured, so development keys are used.

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/host/batch"
 	"github.com/syncgate/syncgate/host/config"
 	"github.com/syncgate/syncgate/host/pipeline"
 	"github.com/syncgate/syncgate/host/sandbox"
@@ -29,8 +31,12 @@ import (
 	"github.com/syncgate/syncgate/host/syncgate"
 )
 
-// SchemaGate is the stock guest's name; it always runs last.
+// SchemaGate is the stock schema gate's name: it runs after the guests
+// of GUESTS and authorization, before the conflict policies.
 const SchemaGate = "schemagate"
+
+// Authorize is the stock write-authorization guest's name.
+const Authorize = "authorize"
 
 // Rules is one complete set of what a reload changes. A request uses one
 // set from start to end (Acquire), so a reload never mixes two.
@@ -38,9 +44,15 @@ type Rules struct {
 	schemas  *schemas.Set // nil: no schema files
 	tables   map[string]bool
 	warnings []string
-	pipeline *pipeline.Pipeline
+	pipeline *pipeline.Pipeline // every guest, in the order the stages run them
+	// stages: the guests of each guest stage of the write path, sharing
+	// pipeline's guests.
+	stages   map[batch.GuestStage]*pipeline.Pipeline
+	id       string
 	inflight sync.WaitGroup
 }
+
+var _ batch.Rules = (*Rules)(nil)
 
 // Tables is the set of collections clients may write; nil allows any
 // valid name.
@@ -64,19 +76,21 @@ func (r *Rules) Pipeline() *pipeline.Pipeline { return r.pipeline }
 // PrepareID types op's id as the schemas declare.
 func (r *Rules) PrepareID(op *syncgate.Op) error { return r.schemas.PrepareID(op) }
 
-// Convert types op's data as the schemas declare.
+// Convert types op's data and expected values as the schemas declare.
 func (r *Rules) Convert(op *syncgate.Op) error { return r.schemas.Convert(op) }
 
-// NeedsCurrent reports whether a guest for table wants stored documents.
-func (r *Rules) NeedsCurrent(table string) bool { return r.pipeline.NeedsCurrent(table) }
-
-// Guards reports whether a guest runs for table.
-func (r *Rules) Guards(table string) bool { return r.pipeline.Guards(table) }
-
-// Run runs the batch through the guests.
-func (r *Rules) Run(ctx context.Context, b *syncgate.Batch, current map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection, error) {
-	return r.pipeline.Run(ctx, b, current)
+// Guests returns the guests of a stage of the write path, nil when it has
+// none.
+func (r *Rules) Guests(stage batch.GuestStage) batch.Guests {
+	if p := r.stages[stage]; p != nil {
+		return p
+	}
+	return nil
 }
+
+// ID fingerprints the set: its guests per table in order, their settings
+// and the schema files' contents (fingerprint.go).
+func (r *Rules) ID() string { return r.id }
 
 // Describe is the pipeline as printed at start-up and on /readyz: one
 // "guest:table1|table2" (or "guest:*") per stage.
@@ -229,7 +243,11 @@ func (l *Reloader) build(ctx context.Context) (*Rules, error) {
 			return nil, fmt.Errorf("SCHEMAS_DIR %s:\n%w", l.cfg.SchemasDir, err)
 		}
 	}
-	if r.pipeline, err = l.loadPipeline(ctx, tables); err != nil {
+	if r.pipeline, r.stages, err = l.loadPipeline(ctx, tables); err != nil {
+		return nil, err
+	}
+	if r.id, err = rulesID(l.cfg, r.pipeline); err != nil {
+		r.pipeline.Close(ctx)
 		return nil, err
 	}
 	return r, nil
@@ -332,7 +350,7 @@ func declares(declared []string, key string) bool {
 
 // loadPipeline compiles every configured guest concurrently and fills their
 // pools. Any failure refuses the whole pipeline, naming the file.
-func (l *Reloader) loadPipeline(ctx context.Context, schemaTables []string) (*pipeline.Pipeline, error) {
+func (l *Reloader) loadPipeline(ctx context.Context, schemaTables []string) (*pipeline.Pipeline, map[batch.GuestStage]*pipeline.Pipeline, error) {
 	cfg := l.cfg
 	specs := pipelineSpec(cfg, schemaTables)
 	type result struct {
@@ -387,9 +405,38 @@ func (l *Reloader) loadPipeline(ctx context.Context, schemaTables []string) (*pi
 				s.Guest.Close(ctx)
 			}
 		}
-		return nil, errors.Join(errs...)
+		return nil, nil, errors.Join(errs...)
 	}
-	return pipeline.NewPipeline(stages, cfg.MaxDepth), nil
+	return byStage(stages, cfg.MaxDepth)
+}
+
+// byStage orders the guests as the write path's stages run them — GUESTS
+// in their order, authorization, the schema gate, conflict policies — and
+// returns them as one pipeline (what the set describes and closes) and
+// one per stage.
+func byStage(all []pipeline.Stage, maxDepth int) (*pipeline.Pipeline, map[batch.GuestStage]*pipeline.Pipeline, error) {
+	groups := map[batch.GuestStage][]pipeline.Stage{}
+	for _, s := range all {
+		g := batch.Transform
+		switch {
+		case s.Guest.Name() == SchemaGate:
+			g = batch.SchemaGate
+		case s.Guest.Name() == Authorize:
+			g = batch.Authorize
+		case s.Guest.Info().Kind == guest.KindPolicy:
+			g = batch.Policies
+		}
+		groups[g] = append(groups[g], s)
+	}
+	var ordered []pipeline.Stage
+	stages := map[batch.GuestStage]*pipeline.Pipeline{}
+	for _, g := range batch.GuestStages {
+		if len(groups[g]) > 0 {
+			ordered = append(ordered, groups[g]...)
+			stages[g] = pipeline.NewPipeline(groups[g], maxDepth)
+		}
+	}
+	return pipeline.NewPipeline(ordered, maxDepth), stages, nil
 }
 
 // Fingerprint summarises the guest and schema files for change polling.

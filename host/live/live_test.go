@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncgate/syncgate/host/batch"
 	"github.com/syncgate/syncgate/host/config"
 	"github.com/syncgate/syncgate/host/guestbuild"
 	"github.com/syncgate/syncgate/host/sandbox"
@@ -36,7 +37,7 @@ func newReloader(t *testing.T, cfg config.Config) *Reloader {
 	return l
 }
 
-func batch(table, id string) *syncgate.Batch {
+func oneOp(table, id string) *syncgate.Batch {
 	return &syncgate.Batch{Ops: []syncgate.Op{{Op: syncgate.Put, Table: table, ID: id, Data: syncgate.Doc{}}}}
 }
 
@@ -60,7 +61,7 @@ func TestConcurrentRunsAndReload(t *testing.T) {
 					errs <- err
 					continue
 				}
-				acc, _, err := r.Run(context.Background(), batch("t", fmt.Sprint(w, i)), nil)
+				acc, _, err := r.Guests(batch.Transform).Run(context.Background(), oneOp("t", fmt.Sprint(w, i)), nil)
 				done()
 				if err != nil || len(acc) != 1 {
 					errs <- fmt.Errorf("call %d/%d: %v %v", w, i, acc, err)

@@ -14,11 +14,20 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/syncgate/syncgate/guest"
 	"github.com/syncgate/syncgate/host/sandbox"
 	"github.com/syncgate/syncgate/host/strictjson"
 	"github.com/syncgate/syncgate/host/syncgate"
 )
+
+// tracer makes a span per guest call when the request's span records
+// (OpenTelemetry on: OTEL_EXPORTER_OTLP_ENDPOINT set).
+var tracer = otel.Tracer("github.com/syncgate/syncgate/host/pipeline")
 
 // Stage is one guest and the tables it runs for (nil: every table).
 type Stage struct {
@@ -77,11 +86,13 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 		alive[i] = true
 	}
 	var rejected []syncgate.Rejection
+	var stage string // "guest:NAME": what a rejection records as its stage
 	reject := func(i int, code syncgate.Code, reason string) {
 		op := ops[i]
 		alive[i] = false
-		rejected = append(rejected, syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID, Code: code, Reason: reason})
+		rejected = append(rejected, syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID, Code: code, Reason: reason, Stage: stage})
 	}
+	tracing := trace.SpanFromContext(ctx).IsRecording()
 	var txRejects []int // positions whose verdict rejected their transaction
 	now := p.now().UTC()
 	if !b.Received.IsZero() {
@@ -97,6 +108,7 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 		if len(idx) == 0 {
 			continue
 		}
+		stage = "guest:" + st.Guest.Name()
 		encode, rows := encodeRequest, st.Guest.Info().Input == guest.InputRows
 		if rows {
 			encode = encodeRows
@@ -105,7 +117,19 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 		if err != nil {
 			return nil, nil, fmt.Errorf("sandbox: encode request: %w", err)
 		}
-		out, err := st.Guest.Call(ctx, input)
+		var span trace.Span
+		cctx := ctx
+		if tracing {
+			cctx, span = tracer.Start(ctx, "guest "+st.Guest.Name(), trace.WithAttributes(
+				attribute.String("syncgate.guest", st.Guest.Name()), attribute.Int("syncgate.ops", len(idx))))
+		}
+		out, err := st.Guest.Call(cctx, input)
+		if span != nil {
+			if err != nil {
+				span.SetStatus(codes.Error, "guest call failed")
+			}
+			span.End()
+		}
 		if rows {
 			recycleRows(input) // Call copied it into the guest
 		}

@@ -17,10 +17,10 @@ import (
 
 // verdictPolicy is the policy part of a guest's verdict.
 type verdictPolicy struct {
-	Expect     json.RawMessage `json:"expect"`
-	Inc        json.RawMessage `json:"inc"`
-	OnConflict string          `json:"on_conflict"`
-	Rule       string          `json:"rule"`
+	Expect     json.RawMessage     `json:"expect"`
+	Inc        json.RawMessage     `json:"inc"`
+	OnConflict syncgate.Settlement `json:"on_conflict"`
+	Rule       string              `json:"rule"`
 }
 
 func (v verdictPolicy) empty() bool {
@@ -57,7 +57,7 @@ func appendOpExtras(buf []byte, op syncgate.Op) ([]byte, error) {
 
 // onConflictRank orders settlements: when policies disagree, the one that
 // tells the client most wins (reject over log over drop).
-var onConflictRank = map[string]int{"": 0, "drop": 1, "log": 2, "reject": 3}
+var onConflictRank = map[syncgate.Settlement]int{"": 0, syncgate.SettleDrop: 1, syncgate.SettleLog: 2, syncgate.SettleReject: 3}
 
 // conflictInfo is the settlement of a guest's conflict rejection.
 func (v verdictPolicy) conflictInfo(guest string) *syncgate.ConflictInfo {
@@ -67,7 +67,7 @@ func (v verdictPolicy) conflictInfo(guest string) *syncgate.ConflictInfo {
 	}
 	mode := v.OnConflict
 	if _, ok := onConflictRank[mode]; !ok || mode == "" {
-		mode = "reject"
+		mode = syncgate.SettleReject
 	}
 	return &syncgate.ConflictInfo{OnConflict: mode, Rule: rule}
 }

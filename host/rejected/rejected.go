@@ -4,9 +4,9 @@
 // `syncgate rejected` command and the admin API both use it, so they mean
 // the same thing.
 //
-// A replay runs each recorded op through upload's own path (decoder rules,
-// guests, schema gate, type conversion) with the recorded user as the
-// caller, in the order the ops were recorded, and marks the record; it
+// A replay runs each recorded op through the write path /upload runs
+// (host/batch: decoder rules, guests, authorization, schema gate, type
+// conversion) with the recorded user and claims as the caller, in the order the ops were recorded, and marks the record; it
 // never deletes one. It must not import the database driver (Store is the
 // seam it declares), log, or serve HTTP.
 package rejected
@@ -15,15 +15,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
+	"github.com/syncgate/syncgate/host/batch"
 	"github.com/syncgate/syncgate/host/syncgate"
 	"github.com/syncgate/syncgate/host/upload"
 )
 
 // Store is what the service needs of the database to replay: the store
 // /upload writes through.
-type Store = upload.Store
+type Store = batch.Store
 
 // DeadLetters is what the service needs of the dead-letter collection
 // (store.DeadLetters).
@@ -40,6 +42,7 @@ type Service struct {
 	store   Store
 	letters DeadLetters
 	rules   upload.RulesFunc
+	svc     *batch.Service
 	limits  upload.Limits
 	now     func() time.Time
 	// Chunk is how many records of one user go through the pipeline as one
@@ -51,7 +54,10 @@ type Service struct {
 // the rules rules returns (the live set) with the upload limits lim, writing
 // with store.
 func New(store Store, letters DeadLetters, rules upload.RulesFunc, lim upload.Limits) *Service {
-	return &Service{store: store, letters: letters, rules: rules, limits: lim, now: time.Now, Chunk: 100}
+	// Rejections come back to the replay (which updates the records)
+	// instead of being recorded anew.
+	svc := batch.New(batch.Config{}, capture{store})
+	return &Service{store: store, letters: letters, rules: rules, svc: svc, limits: lim, now: time.Now, Chunk: 100}
 }
 
 // List returns the records f selects, newest first.
@@ -154,7 +160,7 @@ func (s *Service) Replay(ctx context.Context, f syncgate.DeadLetterFilter, dryRu
 		}
 		// One chunk: consecutive open records of one user.
 		end := done
-		for end < len(records) && end-done < chunk && records[end].UserID == records[done].UserID {
+		for end < len(records) && end-done < chunk && sameCaller(records[end], records[done]) {
 			end++
 		}
 		res, err := s.replayChunk(ctx, records[done:end], dryRun)
@@ -196,6 +202,12 @@ func (capture) RecordRejections(context.Context, *syncgate.Batch, []syncgate.Rej
 	return nil
 }
 
+// sameCaller reports whether two records were written by the same user
+// with the same claims (one replay batch has one caller).
+func sameCaller(a, b syncgate.DeadLetter) bool {
+	return a.UserID == b.UserID && reflect.DeepEqual(a.Claims, b.Claims)
+}
+
 func (s *Service) replayChunk(ctx context.Context, records []syncgate.DeadLetter, dryRun bool) ([]Outcome, error) {
 	rules, release, err := s.rules()
 	if err != nil {
@@ -205,7 +217,9 @@ func (s *Service) replayChunk(ctx context.Context, records []syncgate.DeadLetter
 	lim := s.limits
 	lim.Tables = rules.Tables()
 	out := make([]Outcome, len(records))
-	b := &syncgate.Batch{Caller: syncgate.Caller{UserID: records[0].UserID}, Received: s.now().UTC(),
+	// The recorded user with the claims the write was made with: rules
+	// decide as they did for the client.
+	b := &syncgate.Batch{Caller: syncgate.Caller{UserID: records[0].UserID, Claims: records[0].Claims}, Received: s.now().UTC(),
 		RequestID: "replay-" + records[0].ID}
 	for i, r := range records {
 		out[i] = Outcome{ID: r.ID, Op: r.Op, Table: r.Table, DocID: r.DocID}
@@ -225,10 +239,9 @@ func (s *Service) replayChunk(ctx context.Context, records []syncgate.DeadLetter
 		out[i].Op, out[i].Table, out[i].DocID = op.Op, op.Table, op.ID
 		b.Ops = append(b.Ops, op)
 	}
-	h := upload.New(upload.Config{Limits: s.limits}, capture{s.store}, nil, nil)
 	var rejected []syncgate.Rejection
 	if dryRun {
-		accepted, rej, err := h.Check(ctx, rules, b)
+		accepted, rej, err := s.svc.Check(ctx, rules, b)
 		if err != nil {
 			return nil, err
 		}
@@ -237,33 +250,11 @@ func (s *Service) replayChunk(ctx context.Context, records []syncgate.DeadLetter
 			out[op.Index].Result, out[op.Index].Data = ResultWouldApply, op.Data
 		}
 	} else if len(b.Ops)+len(b.Refused) > 0 {
-		res, err := h.Apply(ctx, rules, b)
-		var e *syncgate.Error
-		switch {
-		case err == nil:
-			rejected = res.Rejected
-		case errors.As(err, &e) && e.Kind == syncgate.Rejected && len(records) > 1:
-			// An all-or-nothing store (strict mode on a replica set) refused
-			// one op and wrote none of the chunk: one record at a time, so
-			// only that one is rejected again.
-			var all []Outcome
-			for i := range records {
-				o, err := s.replayChunk(ctx, records[i:i+1], dryRun)
-				if err != nil {
-					return nil, err
-				}
-				all = append(all, o...)
-			}
-			return all, nil
-		case errors.As(err, &e) && e.Kind == syncgate.Rejected:
-			reason := e.Message
-			if len(e.Details) > 0 {
-				reason = e.Details[0]
-			}
-			rejected = []syncgate.Rejection{{Index: 0, Code: e.Code, Reason: reason}}
-		default:
+		res, err := s.svc.Run(ctx, rules, b)
+		if err != nil {
 			return nil, err
 		}
+		rejected = res.Rejected
 	}
 	refused := make(map[int]syncgate.Rejection, len(rejected))
 	for _, r := range rejected {

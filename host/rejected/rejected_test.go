@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncgate/syncgate/host/batch"
 	"github.com/syncgate/syncgate/host/syncgate"
 	"github.com/syncgate/syncgate/host/upload"
 )
@@ -26,19 +27,28 @@ func (m *memStore) Current(context.Context, []syncgate.Op) (map[string]map[strin
 	return map[string]map[string]syncgate.Doc{"notes": {"n": {}}}, nil // the PATCHes' document exists
 }
 
-func (m *memStore) Apply(ctx context.Context, ops []syncgate.Op) ([]syncgate.Rejection, error) {
+func (m *memStore) Apply(ctx context.Context, ops []syncgate.Op, stop func(syncgate.Rejection) bool) (syncgate.Written, error) {
 	m.applies++
+	var w syncgate.Written
 	for _, op := range ops {
-		if v, _ := op.Data.Get("refuse"); v == true { // an all-or-nothing store's refusal: nothing written
-			return nil, &syncgate.Error{Kind: syncgate.Rejected, Code: syncgate.CodeBatchRejected, Message: "refused",
-				Details: []string{"batch[0] PUT notes/x: duplicate_key: taken"}}
+		if v, _ := op.Data.Get("refuse"); v == true { // the database refuses it: the others are written
+			r := syncgate.Rejection{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID, Code: syncgate.CodeDuplicateKey, Reason: "taken"}
+			if stop != nil && stop(r) {
+				panic("a replay is never strict")
+			}
+			w.Refused = append(w.Refused, r)
+			continue
 		}
+		m.applied = append(m.applied, op)
 	}
-	m.applied = append(m.applied, ops...)
 	if m.applies == m.cancelAfter {
 		m.cancel()
 	}
-	return nil, nil
+	return w, nil
+}
+
+func (m *memStore) RecordConflicts(context.Context, *syncgate.Batch, []syncgate.Rejection) error {
+	return nil
 }
 
 func (m *memStore) RecordRejections(context.Context, *syncgate.Batch, []syncgate.Rejection) error {
@@ -102,8 +112,15 @@ func (rules) Run(_ context.Context, b *syncgate.Batch, _ map[string]map[string]s
 	return ok, rej, nil
 }
 func (rules) PrepareID(*syncgate.Op) error { return nil }
-func (rules) Convert(*syncgate.Op) error   { return nil }
-func (r rules) Tables() map[string]bool    { return r.tables }
+func (rules) ID() string                   { return "test" }
+func (r rules) Guests(stage batch.GuestStage) batch.Guests {
+	if stage == batch.Transform {
+		return r
+	}
+	return nil
+}
+func (rules) Convert(*syncgate.Op) error { return nil }
+func (r rules) Tables() map[string]bool  { return r.tables }
 
 func records() []syncgate.DeadLetter {
 	var out []syncgate.DeadLetter
@@ -123,7 +140,7 @@ func records() []syncgate.DeadLetter {
 
 func TestReplayOrderMarksAndIdempotence(t *testing.T) {
 	st := &memStore{records: records()}
-	svc := New(st, st, func() (upload.Rules, func(), error) { return rules{}, func() {}, nil }, upload.Limits{MaxDepth: 8})
+	svc := New(st, st, func() (batch.Rules, func(), error) { return rules{}, func() {}, nil }, upload.Limits{MaxDepth: 8})
 	svc.Chunk = 3
 	var progress []string
 	sum, out, err := svc.Replay(t.Context(), syncgate.DeadLetterFilter{}, false, func(d, n int) { progress = append(progress, fmt.Sprintf("%d/%d", d, n)) })
@@ -159,7 +176,7 @@ func TestReplayOrderMarksAndIdempotence(t *testing.T) {
 
 func TestReplayDryRunWritesNothing(t *testing.T) {
 	st := &memStore{records: records()}
-	svc := New(st, st, func() (upload.Rules, func(), error) { return rules{}, func() {}, nil }, upload.Limits{MaxDepth: 8})
+	svc := New(st, st, func() (batch.Rules, func(), error) { return rules{}, func() {}, nil }, upload.Limits{MaxDepth: 8})
 	sum, out, err := svc.Replay(t.Context(), syncgate.DeadLetterFilter{}, true, nil)
 	if err != nil || sum.WouldApply != 6 || sum.Rejected != 1 || st.applies != 0 {
 		t.Fatalf("dry run: %+v %v, %d applies", sum, err, st.applies)
@@ -175,7 +192,7 @@ func TestReplayDryRunWritesNothing(t *testing.T) {
 func TestReplayInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	st := &memStore{records: records(), cancelAfter: 1, cancel: cancel}
-	svc := New(st, st, func() (upload.Rules, func(), error) { return rules{}, func() {}, nil }, upload.Limits{MaxDepth: 8})
+	svc := New(st, st, func() (batch.Rules, func(), error) { return rules{}, func() {}, nil }, upload.Limits{MaxDepth: 8})
 	svc.Chunk = 2
 	sum, _, err := svc.Replay(ctx, syncgate.DeadLetterFilter{}, false, nil)
 	if err != nil || !sum.Interrupted || sum.Applied != 2 || !strings.Contains(sum.Line(), "interrupted") {
@@ -198,7 +215,7 @@ func TestReplayInterrupted(t *testing.T) {
 
 func TestReplayRespectsAllowList(t *testing.T) {
 	st := &memStore{records: records()[:1]}
-	svc := New(st, st, func() (upload.Rules, func(), error) {
+	svc := New(st, st, func() (batch.Rules, func(), error) {
 		return rules{tables: map[string]bool{"other": true}}, func() {}, nil
 	}, upload.Limits{MaxDepth: 8})
 	sum, out, err := svc.Replay(t.Context(), syncgate.DeadLetterFilter{}, false, nil)
@@ -214,19 +231,18 @@ func TestPurgeNeedsADuration(t *testing.T) {
 	}
 }
 
-// TestReplayAllOrNothingStore: a store that refuses a whole chunk (strict
-// mode on a replica set) makes the replay go one record at a time, so only
-// the refused one is rejected again.
-func TestReplayAllOrNothingStore(t *testing.T) {
+// TestReplayStoreRefusal: a replay is never strict: the op the database
+// refuses is rejected again and the chunk's other records are applied.
+func TestReplayStoreRefusal(t *testing.T) {
 	recs := records()[:3]
 	recs[1].Data = syncgate.Doc{{Key: "refuse", Value: true}}
 	st := &memStore{records: recs}
-	svc := New(st, st, func() (upload.Rules, func(), error) { return rules{}, func() {}, nil }, upload.Limits{MaxDepth: 8})
+	svc := New(st, st, func() (batch.Rules, func(), error) { return rules{}, func() {}, nil }, upload.Limits{MaxDepth: 8})
 	sum, out, err := svc.Replay(t.Context(), syncgate.DeadLetterFilter{}, false, nil)
-	if err != nil || sum.Applied != 2 || sum.Rejected != 1 || out[1].Code != syncgate.CodeBatchRejected || len(st.applied) != 2 {
+	if err != nil || sum.Applied != 2 || sum.Rejected != 1 || out[1].Code != syncgate.CodeDuplicateKey || len(st.applied) != 2 {
 		t.Fatalf("%+v %+v %v (%d applied)", sum, out, err, len(st.applied))
 	}
-	if r := st.records[1]; r.State != syncgate.StateOpen || !strings.Contains(r.Reason, "duplicate_key") {
+	if r := st.records[1]; r.State != syncgate.StateOpen || r.Code != syncgate.CodeDuplicateKey || r.Reason != "taken" {
 		t.Fatalf("refused record: %+v", r)
 	}
 }

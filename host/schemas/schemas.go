@@ -101,19 +101,41 @@ func (s *Set) PrepareID(op *syncgate.Op) error {
 
 // Convert turns accepted values into the BSON types the schema declares,
 // just before the write: ISO-8601 or SQLite text → date, 0/1 → bool, 24 hex
-// → ObjectId, integer → long, number or text → decimal. A value that cannot
-// be converted is an error naming the field.
+// → ObjectId, integer → long, number or text → decimal. The stored values a
+// conflict policy expects (op.Write.Expect) are typed the same way, so the
+// write's filter compares like with like. A value that cannot be converted
+// is an error naming the field.
 func (s *Set) Convert(op *syncgate.Op) error {
-	if s == nil || op.Op == syncgate.Delete {
+	if s == nil {
 		return nil
 	}
 	types := s.types[op.Table]
 	if len(types) == 0 {
 		return nil
 	}
-	// The op's Data may share its backing array with the decoded batch
-	// (kept for dead letters): convert into a copy.
-	data := append(syncgate.Doc(nil), op.Data...)
+	if op.Op != syncgate.Delete {
+		data, err := convertDoc(types, op.Data)
+		if err != nil {
+			return err
+		}
+		op.Data = data
+	}
+	if op.Write != nil && len(op.Write.Expect) > 0 {
+		expect, err := convertDoc(types, op.Write.Expect)
+		if err != nil {
+			return fmt.Errorf("expected value %w", err)
+		}
+		w := *op.Write // the guest's rule may be shared: a copy
+		w.Expect = expect
+		op.Write = &w
+	}
+	return nil
+}
+
+// convertDoc returns a converted copy of doc: the op's Data may share its
+// backing array with the decoded batch (kept for dead letters).
+func convertDoc(types map[string]string, doc syncgate.Doc) (syncgate.Doc, error) {
+	data := append(syncgate.Doc(nil), doc...)
 	for i, f := range data {
 		t, ok := types[f.Key]
 		if !ok || f.Value == nil {
@@ -121,12 +143,11 @@ func (s *Set) Convert(op *syncgate.Op) error {
 		}
 		v, err := convert(t, f.Value)
 		if err != nil {
-			return fmt.Errorf("/%s: %w", f.Key, err)
+			return nil, fmt.Errorf("/%s: %w", f.Key, err)
 		}
 		data[i].Value = v
 	}
-	op.Data = data
-	return nil
+	return data, nil
 }
 
 func convert(t string, v any) (any, error) {

@@ -132,6 +132,33 @@ func TestConvert(t *testing.T) {
 	}
 }
 
+// TestConvertExpect: the stored values a conflict policy expects are typed
+// like the data (a 0/1 the guest saw is a bool in the write's filter), also
+// on a DELETE, and the guest's write rule is not changed in place.
+func TestConvertExpect(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "t.json"), []byte(`{"type":"object","properties":{"done":{"type":"integer","x-bsonType":"bool"}}}`), 0o644)
+	set, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &syncgate.WriteRule{Expect: syncgate.Doc{{Key: "done", Value: int64(1)}}}
+	op := syncgate.Op{Op: syncgate.Delete, Table: "t", ID: "a", Write: w}
+	if err := set.Convert(&op); err != nil {
+		t.Fatal(err)
+	}
+	if op.Write.Expect[0].Value != true {
+		t.Fatalf("expect %v: not converted", op.Write.Expect)
+	}
+	if w.Expect[0].Value != int64(1) {
+		t.Fatalf("the guest's write rule was changed in place: %v", w.Expect)
+	}
+	op = syncgate.Op{Op: syncgate.Patch, Table: "t", ID: "a", Data: syncgate.Doc{}, Write: &syncgate.WriteRule{Expect: syncgate.Doc{{Key: "done", Value: int64(7)}}}}
+	if err := set.Convert(&op); err == nil || !strings.Contains(err.Error(), "/done") {
+		t.Fatalf("an expected value that cannot be converted: %v", err)
+	}
+}
+
 func TestBadAnnotation(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "t.json"), []byte(`{"type":"object","properties":{"a":{"x-bsonType":"money"}}}`), 0o644)

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -27,44 +26,53 @@ import (
 // TxnMaxBytes). A transient failure returns an Unavailable *syncgate.Error;
 // what was written before it is safe to write again, since every op is
 // idempotent.
-func (m *Mongo) Apply(ctx context.Context, ops []syncgate.Op) ([]syncgate.Rejection, error) {
+//
+// It reports what the database did and decides nothing about policy: stop,
+// when non-nil and true of a refusal inside a transaction (strict mode
+// says which), aborts that transaction and ends the write there (Aborted);
+// otherwise the refused op is dropped and the rest written again.
+func (m *Mongo) Apply(ctx context.Context, ops []syncgate.Op, stop func(syncgate.Rejection) bool) (syncgate.Written, error) {
 	if len(ops) == 0 {
-		return nil, nil
+		return syncgate.Written{}, nil
 	}
 	if err := m.ready(); err != nil {
-		return nil, err
+		return syncgate.Written{}, err
 	}
 	if m.Mode() != ModeTransaction {
 		rejected, missed, err := m.applyOrdered(ctx, ops, false)
 		if err != nil {
-			return nil, err
+			return syncgate.Written{}, err
 		}
 		rejected = append(rejected, missed...)
 		slices.SortFunc(rejected, func(a, b syncgate.Rejection) int { return a.Index - b.Index })
-		return rejected, nil
+		return syncgate.Written{Refused: rejected}, nil
 	}
-	var rejected []syncgate.Rejection
+	var w syncgate.Written
 	for i, part := range TxnParts(ops, m.opts.TxnMaxOps, m.opts.TxnMaxBytes) {
-		rej, err := m.applyTxn(ctx, part, i > 0)
+		rej, aborted, err := m.applyTxn(ctx, part, stop)
 		if err != nil {
-			return nil, err
+			return syncgate.Written{}, err
 		}
-		rejected = append(rejected, rej...)
+		w.Refused = append(w.Refused, rej...)
+		if aborted {
+			w.Aborted, w.CommittedBefore = true, i > 0
+			return w, nil
+		}
 	}
-	return rejected, nil
+	return w, nil
 }
 
 // applyTxn writes ops as one transaction. A permanent error aborts it: the
 // op it names is dropped and the rest run again, so the batch stays
-// all-or-nothing for the others (or, AllOrNothing, the batch ends there).
-// committedBefore says an earlier part of the batch is already written.
-func (m *Mongo) applyTxn(ctx context.Context, ops []syncgate.Op, committedBefore bool) ([]syncgate.Rejection, error) {
+// all-or-nothing for the others — or, when stop says so of the refusal,
+// the write ends there with nothing of this transaction written (aborted).
+func (m *Mongo) applyTxn(ctx context.Context, ops []syncgate.Op, stop func(syncgate.Rejection) bool) (_ []syncgate.Rejection, aborted bool, _ error) {
 	var rejected, missed []syncgate.Rejection
 	remaining := ops
 	for range len(ops) + 1 {
 		sess, err := m.client.StartSession()
 		if err != nil {
-			return nil, classify("start session", err)
+			return nil, false, classify("start session", err)
 		}
 		var failed *opError
 		tctx, cancel := context.WithTimeout(ctx, min(3*m.opts.Timeout, MaxTxnTime))
@@ -86,13 +94,13 @@ func (m *Mongo) applyTxn(ctx context.Context, ops []syncgate.Op, committedBefore
 		cancel()
 		sess.EndSession(context.WithoutCancel(ctx))
 		if err == nil {
-			return append(rejected, missed...), nil
+			return append(rejected, missed...), false, nil
 		}
 		if failed == nil || !errors.Is(err, failed) {
-			return nil, classify("transaction", err)
+			return nil, false, classify("transaction", err)
 		}
-		if m.opts.AllOrNothing && !settledQuietly(failed.rej) {
-			return nil, refusedError(failed.rej, committedBefore)
+		if stop != nil && stop(failed.rej) {
+			return []syncgate.Rejection{failed.rej}, true, nil
 		}
 		rejected = append(rejected, failed.rej)
 		kept := remaining[:0:0]
@@ -103,21 +111,10 @@ func (m *Mongo) applyTxn(ctx context.Context, ops []syncgate.Op, committedBefore
 		}
 		remaining = kept
 		if len(remaining) == 0 {
-			return rejected, nil
+			return rejected, false, nil
 		}
 	}
-	return nil, errors.New("store: transaction: no progress")
-}
-
-// refusedError is strict mode's answer to a database refusal inside a
-// transaction: the transaction was aborted.
-func refusedError(r syncgate.Rejection, committedBefore bool) *syncgate.Error {
-	msg := "the database refused an op of the batch; nothing was written (strict mode)"
-	if committedBefore {
-		msg = "the database refused an op of the batch; the transactions before it (the batch was past one transaction's limits) were written (strict mode)"
-	}
-	return &syncgate.Error{Kind: syncgate.Rejected, Code: syncgate.CodeBatchRejected, Message: msg,
-		Details: []string{fmt.Sprintf("batch[%d] %s %s/%s: %s: %s", r.Index, r.Op, r.Table, r.ID, r.Code, r.Reason)}}
+	return nil, false, errors.New("store: transaction: no progress")
 }
 
 type opError struct{ rej syncgate.Rejection }

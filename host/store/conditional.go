@@ -153,16 +153,10 @@ func (m *Mongo) exists(ctx context.Context, coll *mongo.Collection, filter bson.
 	return err == nil, err
 }
 
-// settledQuietly reports whether r is a lost conflict its policy drops or
-// logs: not a refusal, so strict mode does not end the batch for it.
-func settledQuietly(r syncgate.Rejection) bool {
-	return r.Conflict != nil && (r.Conflict.OnConflict == "drop" || r.Conflict.OnConflict == "log")
-}
-
 func conflictRejection(op syncgate.Op, reason string) *syncgate.Rejection {
 	info := &syncgate.ConflictInfo{OnConflict: op.Write.OnConflict, Rule: op.Write.Rule}
 	if info.OnConflict == "" {
-		info.OnConflict = "reject"
+		info.OnConflict = syncgate.SettleReject
 	}
 	if info.Rule != "" {
 		reason = info.Rule + ": " + reason

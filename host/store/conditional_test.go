@@ -15,7 +15,7 @@ import (
 // it), never a success, and a resent increment adds nothing.
 func TestConditionalWritesInTransaction(t *testing.T) {
 	s, st := openStub(t, mongostub.Config{SetName: "rs0"}, store.Options{})
-	if _, err := st.Apply(t.Context(), []syncgate.Op{put(0, "orders", "o1", "version", int64(2), "note", "a"), put(1, "orders", "o2", "version", int64(1)),
+	if _, err := apply(st, t.Context(), []syncgate.Op{put(0, "orders", "o1", "version", int64(2), "note", "a"), put(1, "orders", "o2", "version", int64(1)),
 		put(2, "products", "p1", "stock", int64(10))}); err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestConditionalWritesInTransaction(t *testing.T) {
 		put(6, "orders", "plain"),
 	}
 	s.Reset()
-	rej, err := st.Apply(t.Context(), ops)
+	rej, err := apply(st, t.Context(), ops)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestConditionalWritesInTransaction(t *testing.T) {
 		}
 	}
 	// The lost resend of both increments, and a new one.
-	if rej, err := st.Apply(t.Context(), []syncgate.Op{incr(0, "k1", -1), incr(1, "k2", -3), incr(2, "k3", 5)}); err != nil || len(rej) != 0 {
+	if rej, err := apply(st, t.Context(), []syncgate.Op{incr(0, "k1", -1), incr(1, "k2", -3), incr(2, "k3", 5)}); err != nil || len(rej) != 0 {
 		t.Fatalf("resend: %v %+v", err, rej)
 	}
 	orders, products := stored(s, "orders"), stored(s, "products")
@@ -82,20 +82,20 @@ func TestConditionalWritesInTransaction(t *testing.T) {
 // TestConditionalStrict: in strict mode a lost conflict that its policy
 // logs does not end the batch; one it rejects does.
 func TestConditionalStrict(t *testing.T) {
-	_, st := openStub(t, mongostub.Config{SetName: "rs0"}, store.Options{AllOrNothing: true})
-	if _, err := st.Apply(t.Context(), []syncgate.Op{put(0, "orders", "o1", "version", int64(2))}); err != nil {
+	_, st := openStub(t, mongostub.Config{SetName: "rs0"}, store.Options{})
+	if _, err := apply(st, t.Context(), []syncgate.Op{put(0, "orders", "o1", "version", int64(2))}); err != nil {
 		t.Fatal(err)
 	}
-	stale := func(mode string) syncgate.Op {
+	stale := func(mode syncgate.Settlement) syncgate.Op {
 		op := patch(0, "orders", "o1", "version", int64(2))
 		op.Write = &syncgate.WriteRule{Expect: doc("version", int64(1)), OnConflict: mode}
 		return op
 	}
-	rej, err := st.Apply(t.Context(), []syncgate.Op{stale("log"), put(1, "orders", "o2")})
-	if err != nil || len(rej) != 1 || rej[0].Code != syncgate.CodeConflict {
-		t.Fatalf("log: %v %+v", err, rej)
+	w, err := st.Apply(t.Context(), []syncgate.Op{stale(syncgate.SettleLog), put(1, "orders", "o2")}, strictStop)
+	if err != nil || w.Aborted || len(w.Refused) != 1 || w.Refused[0].Code != syncgate.CodeConflict {
+		t.Fatalf("log: %v %+v", err, w)
 	}
-	if _, err := st.Apply(t.Context(), []syncgate.Op{stale("reject"), put(1, "orders", "o3")}); syncgate.AsError(err).Code != syncgate.CodeBatchRejected {
-		t.Fatalf("reject: %v", err)
+	if w, err := st.Apply(t.Context(), []syncgate.Op{stale(syncgate.SettleReject), put(1, "orders", "o3")}, strictStop); err != nil || !w.Aborted {
+		t.Fatalf("reject: %v %+v, want the transaction aborted", err, w)
 	}
 }

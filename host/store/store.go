@@ -37,6 +37,9 @@ import (
 // Options tunes a Mongo store. The zero value of a field picks the default
 // for the detected server.
 type Options struct {
+	// Tracing makes an OpenTelemetry span of each database command whose
+	// context carries a recording span (trace.go).
+	Tracing bool
 	// Timeout is the deadline of each database call.
 	Timeout time.Duration
 	// Chunk is the most replace/update statements per write command.
@@ -58,10 +61,6 @@ type Options struct {
 	// TxnMaxBytes bounds the BSON size of one transaction's documents;
 	// default 8 MiB.
 	TxnMaxBytes int
-	// AllOrNothing (strict mode) makes a database refusal end the batch: in
-	// a transaction nothing of it is written and Apply returns a Rejected
-	// error naming the op, instead of dropping that op and writing the rest.
-	AllOrNothing bool
 }
 
 // Transaction limits. MongoDB aborts a transaction that runs longer than
@@ -121,6 +120,9 @@ func Open(uri, dbName string, o Options) (*Mongo, error) {
 		SetConnectTimeout(o.Timeout).
 		SetTimeout(o.Timeout).
 		SetAppName("syncgate")
+	if o.Tracing {
+		co.SetMonitor(commandSpans())
+	}
 	if err := co.Validate(); err != nil {
 		return nil, fmt.Errorf("store: MONGO_URI: %w", err)
 	}

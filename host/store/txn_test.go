@@ -25,6 +25,16 @@ import (
 
 const db = "app"
 
+// apply is Apply without a stop, reporting the refused ops.
+func apply(st *store.Mongo, ctx context.Context, ops []syncgate.Op) ([]syncgate.Rejection, error) {
+	w, err := st.Apply(ctx, ops, nil)
+	return w.Refused, err
+}
+
+// strictStop is strict mode's stop (host/batch): every refusal but a lost
+// conflict its policy drops or logs.
+func strictStop(r syncgate.Rejection) bool { return !r.Conflict.Quiet() }
+
 func openStub(t *testing.T, cfg mongostub.Config, o store.Options) (*mongostub.Server, *store.Mongo) {
 	t.Helper()
 	s, err := mongostub.Start(cfg)
@@ -130,7 +140,7 @@ func TestDetectModes(t *testing.T) {
 			for i := range ops {
 				ops[i] = put(i, "lists", fmt.Sprintf("l%02d", i), "name", "x")
 			}
-			rej, err := st.Apply(t.Context(), ops)
+			rej, err := apply(st, t.Context(), ops)
 			if err != nil || len(rej) > 0 {
 				t.Fatalf("apply: %v %v", rej, err)
 			}
@@ -184,7 +194,7 @@ func TestTransactionCommands(t *testing.T) {
 		del(2, "lists", "old"),
 		put(3, "todos", "t", "list_id", "a"),
 	}
-	rej, err := st.Apply(ctx, ops)
+	rej, err := apply(st, ctx, ops)
 	if err != nil || len(rej) > 0 {
 		t.Fatalf("apply: %v %v", rej, err)
 	}
@@ -251,7 +261,7 @@ func TestTransactionRefusedOp(t *testing.T) {
 		t.Run(fmt.Sprint(tc.code), func(t *testing.T) {
 			s, st := openStub(t, mongostub.Config{SetName: "rs0", Refuse: refuse(tc.code, "bad")}, store.Options{})
 			ops := []syncgate.Op{put(0, "lists", "a"), put(1, "lists", "bad"), put(2, "lists", "c"), put(3, "todos", "t")}
-			rej, err := st.Apply(t.Context(), ops)
+			rej, err := apply(st, t.Context(), ops)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -275,17 +285,14 @@ func TestTransactionRefusedOp(t *testing.T) {
 	}
 }
 
-// TestTransactionRefusedStrict: with AllOrNothing (UPLOAD_STRICT) a refusal
-// aborts the batch: a Rejected error naming the op, nothing written.
+// TestTransactionRefusedStrict: with a stop that holds for the refusal
+// (strict mode, UPLOAD_STRICT) a refusal aborts the transaction: the op
+// reported, Aborted, nothing written.
 func TestTransactionRefusedStrict(t *testing.T) {
-	s, st := openStub(t, mongostub.Config{SetName: "rs0", Refuse: refuse(121, "bad")}, store.Options{AllOrNothing: true})
-	_, err := st.Apply(t.Context(), []syncgate.Op{put(0, "lists", "a"), put(1, "lists", "bad"), put(2, "todos", "t")})
-	var se *syncgate.Error
-	if !errors.As(err, &se) || se.Kind != syncgate.Rejected || len(se.Details) != 1 || !strings.Contains(se.Details[0], "batch[1] PUT lists/bad: document_validation") {
-		t.Fatalf("error %v, want a Rejected error naming batch[1]", err)
-	}
-	if !strings.Contains(se.Message, "nothing was written") {
-		t.Errorf("message %q", se.Message)
+	s, st := openStub(t, mongostub.Config{SetName: "rs0", Refuse: refuse(121, "bad")}, store.Options{})
+	w, err := st.Apply(t.Context(), []syncgate.Op{put(0, "lists", "a"), put(1, "lists", "bad"), put(2, "todos", "t")}, strictStop)
+	if err != nil || !w.Aborted || w.CommittedBefore || len(w.Refused) != 1 || w.Refused[0].Index != 1 || w.Refused[0].Code != syncgate.CodeDocumentValidation {
+		t.Fatalf("%v %+v, want batch[1] refused and the transaction aborted", err, w)
 	}
 	if n := len(stored(s, "lists")) + len(stored(s, "todos")); n != 0 {
 		t.Fatalf("%d documents written in strict mode", n)
@@ -318,7 +325,7 @@ func TestTransactionTransientRetried(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, st := openStub(t, mongostub.Config{SetName: "rs0"}, store.Options{})
 			f := s.AddFault(tc.fault)
-			rej, err := st.Apply(t.Context(), []syncgate.Op{put(0, "lists", "a"), put(1, "todos", "t"), put(2, "lists", "b")})
+			rej, err := apply(st, t.Context(), []syncgate.Op{put(0, "lists", "a"), put(1, "todos", "t"), put(2, "lists", "b")})
 			if err != nil || len(rej) > 0 {
 				t.Fatalf("apply: %v %v", rej, err)
 			}
@@ -354,7 +361,7 @@ func TestTransactionCommitRetried(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, st := openStub(t, mongostub.Config{SetName: "rs0"}, store.Options{})
 			s.AddFault(tc.fault)
-			rej, err := st.Apply(t.Context(), []syncgate.Op{put(0, "lists", "a"), put(1, "lists", "b")})
+			rej, err := apply(st, t.Context(), []syncgate.Op{put(0, "lists", "a"), put(1, "lists", "b")})
 			if err != nil || len(rej) > 0 {
 				t.Fatalf("apply: %v %v", rej, err)
 			}
@@ -397,7 +404,7 @@ func TestTransactionUnavailable(t *testing.T) {
 			s, st := openStub(t, mongostub.Config{SetName: "rs0"}, store.Options{Timeout: time.Second})
 			s.AddFault(tc.fault)
 			began := time.Now()
-			_, err := st.Apply(t.Context(), []syncgate.Op{put(0, "lists", "a"), put(1, "todos", "t"), put(2, "lists", "b")})
+			_, err := apply(st, t.Context(), []syncgate.Op{put(0, "lists", "a"), put(1, "todos", "t"), put(2, "lists", "b")})
 			var se *syncgate.Error
 			if !errors.As(err, &se) || se.Kind != syncgate.Unavailable {
 				t.Fatalf("error %v, want Unavailable", err)
@@ -413,7 +420,7 @@ func TestTransactionUnavailable(t *testing.T) {
 			}
 			// The database recovers: the resend of the batch is applied.
 			s.ClearFaults()
-			rej, err := st.Apply(t.Context(), []syncgate.Op{put(0, "lists", "a"), put(1, "todos", "t"), put(2, "lists", "b")})
+			rej, err := apply(st, t.Context(), []syncgate.Op{put(0, "lists", "a"), put(1, "todos", "t"), put(2, "lists", "b")})
 			if err != nil || len(rej) > 0 {
 				t.Fatalf("resend: %v %v", rej, err)
 			}
@@ -444,7 +451,7 @@ func TestTransactionLimits(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, st := openStub(t, mongostub.Config{SetName: "rs0"}, tc.o)
-			rej, err := st.Apply(t.Context(), ops)
+			rej, err := apply(st, t.Context(), ops)
 			if err != nil || len(rej) > 0 {
 				t.Fatalf("apply: %v %v", rej, err)
 			}
@@ -468,7 +475,7 @@ func TestTransactionLimits(t *testing.T) {
 	t.Run("later part fails", func(t *testing.T) {
 		s, st := openStub(t, mongostub.Config{SetName: "rs0"}, store.Options{TxnMaxOps: 10, Timeout: 500 * time.Millisecond})
 		s.AddFault(mongostub.Fault{Command: "update", Skip: 1, Code: 10107, CodeName: "NotWritablePrimary", Labels: []string{"TransientTransactionError"}})
-		_, err := st.Apply(t.Context(), ops)
+		_, err := apply(st, t.Context(), ops)
 		var se *syncgate.Error
 		if !errors.As(err, &se) || se.Kind != syncgate.Unavailable {
 			t.Fatalf("error %v, want transient", err)
@@ -477,7 +484,7 @@ func TestTransactionLimits(t *testing.T) {
 			t.Fatalf("%d stored, want the first transaction's 10", n)
 		}
 		s.ClearFaults()
-		if _, err := st.Apply(t.Context(), ops); err != nil {
+		if _, err := apply(st, t.Context(), ops); err != nil {
 			t.Fatal(err)
 		}
 		if n := len(stored(s, "lists")); n != 25 {
@@ -485,11 +492,10 @@ func TestTransactionLimits(t *testing.T) {
 		}
 	})
 	t.Run("strict refusal in a later part", func(t *testing.T) {
-		s, st := openStub(t, mongostub.Config{SetName: "rs0", Refuse: refuse(121, "l12")}, store.Options{TxnMaxOps: 10, AllOrNothing: true})
-		_, err := st.Apply(t.Context(), ops)
-		var se *syncgate.Error
-		if !errors.As(err, &se) || se.Kind != syncgate.Rejected || !strings.Contains(se.Message, "before it") {
-			t.Fatalf("error %v, want a Rejected error saying earlier transactions were written", err)
+		s, st := openStub(t, mongostub.Config{SetName: "rs0", Refuse: refuse(121, "l12")}, store.Options{TxnMaxOps: 10})
+		w, err := st.Apply(t.Context(), ops, strictStop)
+		if err != nil || !w.Aborted || !w.CommittedBefore {
+			t.Fatalf("%v %+v, want an abort after earlier transactions were written", err, w)
 		}
 		if n := len(stored(s, "lists")); n != 10 {
 			t.Fatalf("%d stored, want the first transaction's 10", n)
@@ -578,7 +584,7 @@ func TestConcurrentBatchesConflict(t *testing.T) {
 	errs := make(chan error, writers)
 	for i := range writers {
 		go func() {
-			rej, err := st.Apply(t.Context(), []syncgate.Op{
+			rej, err := apply(st, t.Context(), []syncgate.Op{
 				put(0, "lists", "shared", "n", int64(i)),
 				put(1, "todos", fmt.Sprintf("t%d", i)),
 				patch(2, "lists", "shared", "by", int64(i)),
@@ -669,7 +675,7 @@ func TestApplyGroupsByCollection(t *testing.T) {
 		del(3, "todos", "t"), put(4, "lists", "b"), put(5, "todos", "u", "n", 3), put(6, "lists", "c", "n", 4),
 		put(7, "todos", "b"),
 	}
-	rej, err := st.Apply(t.Context(), ops)
+	rej, err := apply(st, t.Context(), ops)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -705,7 +711,7 @@ func TestFerretDBShutdownIsTransient(t *testing.T) {
 	} {
 		s, st := openStub(t, mongostub.Config{FerretDB: true}, store.Options{})
 		s.AddFault(mongostub.Fault{Command: "update", Times: 1, Code: 1, CodeName: "InternalError", Message: tc.msg})
-		_, err := st.Apply(t.Context(), []syncgate.Op{put(0, "lists", "a")})
+		_, err := apply(st, t.Context(), []syncgate.Op{put(0, "lists", "a")})
 		var se *syncgate.Error
 		if got := errors.As(err, &se) && se.Kind == syncgate.Unavailable; got != tc.transient {
 			t.Errorf("%q: error %v; transient %v, want %v", tc.msg, err, got, tc.transient)
@@ -732,7 +738,7 @@ func TestPatchMissesFoundAtWrite(t *testing.T) {
 			s.Put(db, "lists", bson.D{{Key: "_id", Value: "gone"}, {Key: "n", Value: int32(0)}})
 
 			// Every PATCH finds its document: the counts say so, no find.
-			rej, err := st.Apply(t.Context(), []syncgate.Op{patch(0, "lists", "a", "n", 1), put(1, "lists", "b"), patch(2, "lists", "b", "n", 2)})
+			rej, err := apply(st, t.Context(), []syncgate.Op{patch(0, "lists", "a", "n", 1), put(1, "lists", "b"), patch(2, "lists", "b", "n", 2)})
 			if err != nil || len(rej) != 0 {
 				t.Fatalf("rejections %+v, err %v", rej, err)
 			}
@@ -756,7 +762,7 @@ func TestPatchMissesFoundAtWrite(t *testing.T) {
 				patch(10, "todos", "nowhere", "n", 1), // another collection
 				put(11, "todos", "t", "n", 1),         //
 			}
-			rej, err = st.Apply(t.Context(), ops)
+			rej, err = apply(st, t.Context(), ops)
 			if err != nil {
 				t.Fatal(err)
 			}

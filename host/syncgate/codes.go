@@ -66,6 +66,9 @@ const (
 	// transaction (guest.RejectTransaction).
 	CodeTransactionRejected Code = "transaction_rejected"
 	CodeConflict            Code = "conflict" // a conflict policy's guest, or the host at a conditional write: the write lost to the stored document
+	// CodeForbidden: write authorization refused the op (the stock
+	// authorize guest: rules files, sync scope; docs/authorization.md).
+	CodeForbidden Code = "forbidden"
 )
 
 // ErrorCodes lists the error codes, RejectionCodes the rejection codes.
@@ -92,6 +95,6 @@ func RejectionCodes() []Code {
 		// A well-framed entry that is not a valid op is one rejection too.
 		CodeInvalidEntry, CodeInvalidOp, CodeInvalidTable, CodeTableNotAllowed, CodeInvalidData, CodeIDMismatch,
 		CodeInvalidID, CodeInvalidKey, CodeInvalidValue, CodeInvalidNumber, CodeTooDeep,
-		CodeConflict,
+		CodeConflict, CodeForbidden,
 	}
 }

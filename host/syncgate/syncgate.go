@@ -116,10 +116,8 @@ type WriteRule struct {
 	// IncKey identifies the op across resends, so an increment is added
 	// once: the store records it in the document with the increment.
 	IncKey string
-	// OnConflict settles a lost conflict: "reject" (default), "drop"
-	// (silently: neither applied nor rejected) or "log" (recorded in the
-	// conflicts collection instead of rejected).
-	OnConflict string
+	// OnConflict settles a lost conflict (default SettleReject).
+	OnConflict Settlement
 	// Rule names the policies that asked, for conflict records.
 	Rule string
 }
@@ -189,8 +187,50 @@ func PatchNotFound(op Op) Rejection {
 
 // ConflictInfo is how a lost conflict is settled and which rule lost it.
 type ConflictInfo struct {
-	OnConflict string
+	OnConflict Settlement
 	Rule       string
+}
+
+// Settle is how c's conflict is settled; a nil c (no conflict) and an
+// unset settlement reject.
+func (c *ConflictInfo) Settle() Settlement {
+	if c == nil || c.OnConflict == "" {
+		return SettleReject
+	}
+	return c.OnConflict
+}
+
+// Quiet reports whether c is a lost conflict that is not a rejection
+// (dropped or logged): it neither refuses a strict batch nor is recorded
+// as a dead letter.
+func (c *ConflictInfo) Quiet() bool {
+	s := c.Settle()
+	return s == SettleDrop || s == SettleLog
+}
+
+// Settlement is what happens to a lost conflict (a conditional write whose
+// stored values changed), as the conflict policy's on_conflict says.
+type Settlement string
+
+// The settlements.
+const (
+	SettleReject Settlement = "reject" // a rejection like any other (the default)
+	SettleDrop   Settlement = "drop"   // silently: neither applied nor rejected
+	SettleLog    Settlement = "log"    // recorded in the conflicts collection instead of rejected
+)
+
+// Written is what the database did with a batch's ops (the store's report;
+// the write path decides what it means).
+type Written struct {
+	// Refused are the ops it did not write: refusals (duplicate key,
+	// validator), lost conflicts (CodeConflict with Conflict set) and
+	// PATCHes that found no document (CodeDocumentNotFound).
+	Refused []Rejection
+	// Aborted: the write stopped at a refusal (the write's stop said so)
+	// inside a transaction, and nothing of it was written;
+	// CommittedBefore: earlier transactions of a batch past one
+	// transaction's limits were.
+	Aborted, CommittedBefore bool
 }
 
 // Result is what an applied batch reports to the client.

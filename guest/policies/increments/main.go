@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	guest.Register(guest.Info{Name: "increments", Settings: setting.Declare(known)}, handle)
+	guest.Register(guest.Info{Name: "increments", Kind: guest.KindPolicy, Settings: setting.Declare(known)}, handle)
 	guest.CheckSettings(check)
 }
 

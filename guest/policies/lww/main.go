@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	guest.Register(guest.Info{Name: "lww", NeedsCurrent: true, Settings: setting.Declare(known)}, handle)
+	guest.Register(guest.Info{Name: "lww", Kind: guest.KindPolicy, NeedsCurrent: true, Settings: setting.Declare(known)}, handle)
 	guest.CheckSettings(check)
 }
 

@@ -6,7 +6,7 @@ import "github.com/syncgate/syncgate/guest"
 
 func init() {
 	// Its keys are field names: any key, checked by its own check.
-	guest.Register(guest.Info{Name: "transitions", NeedsCurrent: true, Settings: []string{"*"}}, handle)
+	guest.Register(guest.Info{Name: "transitions", Kind: guest.KindPolicy, NeedsCurrent: true, Settings: []string{"*"}}, handle)
 	guest.CheckSettings(check)
 }
 

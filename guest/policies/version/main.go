@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	guest.Register(guest.Info{Name: "version", NeedsCurrent: true, Settings: setting.Declare(known)}, handle)
+	guest.Register(guest.Info{Name: "version", Kind: guest.KindPolicy, NeedsCurrent: true, Settings: setting.Declare(known)}, handle)
 	guest.CheckSettings(check)
 }
 

@@ -1,0 +1,143 @@
+package batch
+
+import (
+	"context"
+
+	"github.com/syncgate/syncgate/host/syncgate"
+)
+
+// lookup reads the stored documents later stages need, one query per
+// collection: those of the tables a guest asks them for (NeedsCurrent), and
+// those of PATCHes where it must be known before the write whether the
+// document exists — tables a guest guards (a guest must not explain a
+// missing document as something else), strict mode (a missing document
+// refuses the batch before anything is written) and dry runs (which write
+// nothing). Elsewhere the store reports a PATCH that found no document at
+// the write, from the write's own counts: most batches need no lookup.
+//
+// A PATCH of a document that will not exist when it runs — not stored, or
+// deleted earlier in the batch, and not put earlier in it — is rejected
+// here, once: a PATCH never invents a document.
+func lookup(ctx context.Context, s *Service, st *state) error {
+	looked := func(table string) bool {
+		if st.dryRun || st.strict {
+			return true
+		}
+		for _, g := range GuestStages {
+			if gs := st.rules.Guests(g); gs != nil && gs.Guards(table) {
+				return true
+			}
+		}
+		return false
+	}
+	needs := func(table string) bool {
+		for _, g := range GuestStages {
+			if gs := st.rules.Guests(g); gs != nil && gs.NeedsCurrent(table) {
+				return true
+			}
+		}
+		return false
+	}
+	var need []syncgate.Op
+	for _, op := range st.ops {
+		if op.Op == syncgate.Patch && looked(op.Table) || needs(op.Table) {
+			need = append(need, op)
+		}
+	}
+	st.current = map[string]map[string]syncgate.Doc{}
+	if len(need) > 0 {
+		cur, err := s.store.Current(ctx, need)
+		if err != nil {
+			return err
+		}
+		st.current = cur
+	}
+	st.rejectMissingPatches(looked)
+	return nil
+}
+
+// rejectMissingPatches refuses PATCHes of documents that will not exist
+// when the PATCH runs. Whether one is stored is known only on the tables
+// looked names; elsewhere the store reports it at the write.
+func (st *state) rejectMissingPatches(looked func(table string) bool) {
+	// The PATCHed documents only: 0 while no op of the batch decided
+	// whether they exist, then +1 (put) or -1 (deleted).
+	var exists map[key]int8
+	putIndex := map[key]int{} // the last PUT of a PATCHed document so far
+	for _, op := range st.ops {
+		if op.Op == syncgate.Patch {
+			if exists == nil {
+				exists = map[key]int8{}
+			}
+			exists[key{op.Table, op.ID}] = 0
+		}
+	}
+	if exists == nil {
+		return
+	}
+	kept := st.ops[:0]
+	for _, op := range st.ops {
+		k := key{op.Table, op.ID}
+		switch op.Op {
+		case syncgate.Put, syncgate.Delete:
+			if _, patched := exists[k]; patched {
+				exists[k] = -1
+				if op.Op == syncgate.Put {
+					exists[k] = 1
+					putIndex[k] = op.Index
+				}
+			}
+		case syncgate.Patch:
+			present, known := exists[k] > 0, exists[k] != 0
+			if present {
+				// It exists because an earlier PUT of the batch creates it:
+				// if a guest rejects that PUT, this PATCH goes with it.
+				if st.createdBy == nil {
+					st.createdBy = map[key]int{}
+				}
+				if _, ok := st.createdBy[k]; !ok {
+					st.createdBy[k] = putIndex[k]
+				}
+			}
+			if !known && looked(op.Table) {
+				_, present = st.current[op.Table][op.ID]
+				known = true
+			}
+			if known && !present {
+				st.reject("lookup", syncgate.PatchNotFound(op))
+				continue
+			}
+		}
+		kept = append(kept, op)
+	}
+	st.ops = kept
+}
+
+// key names a document.
+type key struct{ table, id string }
+
+// rejectOrphans rejects the PATCHes that rely on a PUT of the batch to
+// create their document, when a guest stage rejected that PUT.
+func (st *state) rejectOrphans(stage string, from int) {
+	if len(st.createdBy) == 0 || from == len(st.rejected) {
+		return
+	}
+	gone := map[int]bool{}
+	for _, r := range st.rejected[from:] {
+		if r.Op == syncgate.Put {
+			gone[r.Index] = true
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	kept := st.ops[:0]
+	for _, op := range st.ops {
+		if put, ok := st.createdBy[key{op.Table, op.ID}]; ok && op.Op == syncgate.Patch && gone[put] && put < op.Index {
+			st.reject(stage, syncgate.PatchNotFound(op))
+			continue
+		}
+		kept = append(kept, op)
+	}
+	st.ops = kept
+}
