@@ -52,6 +52,18 @@ func (dl *DeadLetters) Record(ctx context.Context, b *syncgate.Batch, rejected [
 		if r.TxID != nil {
 			d = append(d, bson.E{Key: "tx_id", Value: r.TxID})
 		}
+		// Which stage refused it under which rules set, and the claims the
+		// caller had: a replay runs as that caller, and refuses to run under
+		// rules that lack the stage (docs/operations.md).
+		if r.Stage != "" {
+			d = append(d, bson.E{Key: "stage", Value: r.Stage})
+		}
+		if b.RulesID != "" {
+			d = append(d, bson.E{Key: "rules", Value: b.RulesID})
+		}
+		if len(b.Caller.Claims) > 0 {
+			d = append(d, bson.E{Key: "claims", Value: bson.M(b.Caller.Claims)})
+		}
 		if r.Raw != "" {
 			d = append(d, bson.E{Key: "raw", Value: r.Raw})
 			if r.RawTruncated {
@@ -270,6 +282,14 @@ func deadLetterFrom(d bson.D) syncgate.DeadLetter {
 			dl.Raw, _ = e.Value.(string)
 		case "raw_truncated":
 			dl.RawTruncated, _ = e.Value.(bool)
+		case "stage":
+			dl.Stage, _ = e.Value.(string)
+		case "rules":
+			dl.Rules, _ = e.Value.(string)
+		case "claims":
+			if v, ok := e.Value.(bson.D); ok {
+				dl.Claims = claimsFrom(v)
+			}
 		case "state":
 			if s, _ := e.Value.(string); s != "" {
 				dl.State = s
@@ -398,4 +418,34 @@ func (dl *DeadLetters) Count(ctx context.Context, since time.Time) ([]syncgate.D
 		out[i] = syncgate.DeadLetterCount{Table: r.ID.Table, Code: r.ID.Code, Count: r.N}
 	}
 	return out, nil
+}
+
+// claimsFrom reads recorded claims back as the JSON values a token's claims
+// decode to (objects as maps, numbers as float64), so a replay's rules see
+// them as the client's rules did.
+func claimsFrom(d bson.D) map[string]any {
+	out := make(map[string]any, len(d))
+	for _, e := range d {
+		out[e.Key] = claimValue(e.Value)
+	}
+	return out
+}
+
+func claimValue(v any) any {
+	switch v := v.(type) {
+	case bson.D:
+		return claimsFrom(v)
+	case bson.A:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = claimValue(x)
+		}
+		return out
+	case int32:
+		return float64(v)
+	case int64:
+		return float64(v)
+	default:
+		return v
+	}
 }

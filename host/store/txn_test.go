@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -792,5 +793,26 @@ func TestPatchMissesFoundAtWrite(t *testing.T) {
 				t.Errorf("todos %v: want t only", todos)
 			}
 		})
+	}
+}
+
+// TestDeadLetterRecordsStageRulesClaims: a dead letter keeps the stage that
+// refused the op, the rules set's id and the caller's claims, and reads
+// them back as a token's claims decode (numbers float64, objects maps).
+func TestDeadLetterRecordsStageRulesClaims(t *testing.T) {
+	_, st := openStub(t, mongostub.Config{SetName: "rs0"}, store.Options{})
+	claims := map[string]any{"org_id": "o1", "roles": []any{"admin"}, "level": float64(3), "custom_data": map[string]any{"team": "t1"}}
+	b := &syncgate.Batch{Ops: []syncgate.Op{put(0, "lists", "x")}, RequestID: "r1", RulesID: "abc123",
+		Caller: syncgate.Caller{UserID: "alice", Claims: claims}}
+	rej := []syncgate.Rejection{{Index: 0, Op: syncgate.Put, Table: "lists", ID: "x", Code: "forbidden", Reason: "no role", Stage: "authorize"}}
+	if err := st.RecordRejections(t.Context(), b, rej); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.DeadLetters().List(t.Context(), syncgate.DeadLetterFilter{})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("%v %v", got, err)
+	}
+	if d := got[0]; d.Stage != "authorize" || d.Rules != "abc123" || !reflect.DeepEqual(d.Claims, claims) {
+		t.Fatalf("recorded stage %q rules %q claims %#v", d.Stage, d.Rules, d.Claims)
 	}
 }
