@@ -16,7 +16,8 @@ import (
 
 const module = "github.com/syncgate/syncgate/"
 
-// TestDependencyArrows holds every package under host/ and guest/ to its
+// TestDependencyArrows holds every package under host/, guest/ and
+// internal/ to its
 // row of architecture.md's package table: each import of a non-test file
 // (whatever its build tags) must be the standard library or listed in the
 // row's "may import" column, and every package must have a row.
@@ -43,7 +44,7 @@ func TestDependencyArrows(t *testing.T) {
 		t.Fatalf("read %d rows from architecture.md's package table: the parse is broken", len(rules))
 	}
 	imports := map[string]map[string]bool{} // package dir → imports
-	for _, root := range []string{"../host", "../guest"} {
+	for _, root := range []string{"../host", "../guest", "../internal"} {
 		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -135,6 +136,26 @@ func TestNodevdbLeavesOutFerretDB(t *testing.T) {
 	for _, p := range strings.Fields(string(out)) {
 		if strings.Contains(p, "FerretDB") || strings.Contains(p, "sqlite") || strings.HasSuffix(p, "host/devdb") {
 			t.Errorf("the nodevdb build depends on %s", p)
+		}
+	}
+}
+
+// TestTestOnlyOutOfBinaries: no command of the product links a test-only
+// package. tests/internal/... cannot be imported outside tests/ (Go's
+// internal rule); internal/guestbuild, which host packages' tests use, could
+// be, so the commands' dependency graphs are checked here.
+func TestTestOnlyOutOfBinaries(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "../host/cmd/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, module+"host/store") {
+		t.Fatalf("go list -deps ../host/cmd/... lists no host/store: the listing is broken\n%s", out)
+	}
+	for _, p := range deps {
+		if p == module+"internal/guestbuild" || strings.HasPrefix(p, module+"tests/") {
+			t.Errorf("a command of the product depends on the test-only package %s", p)
 		}
 	}
 }

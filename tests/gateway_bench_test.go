@@ -31,7 +31,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/syncgate/syncgate/host/mongostub"
+	"github.com/syncgate/syncgate/tests/internal/mongostub"
 )
 
 // The gateway benchmarks measure syncgate's own cost against a database

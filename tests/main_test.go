@@ -30,8 +30,8 @@ import (
 
 	"github.com/syncgate/syncgate/host/cli"
 	"github.com/syncgate/syncgate/host/devdb"
-	"github.com/syncgate/syncgate/host/guestbuild"
-	"github.com/syncgate/syncgate/host/mongostub"
+	"github.com/syncgate/syncgate/internal/guestbuild"
+	"github.com/syncgate/syncgate/tests/internal/mongostub"
 )
 
 var (

@@ -9,7 +9,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/syncgate/syncgate/host/mongostub"
+	"github.com/syncgate/syncgate/tests/internal/mongostub"
 )
 
 // These tests run the real command against mongostub, the wire-level

@@ -12,9 +12,9 @@ import (
 
 	"github.com/syncgate/syncgate/host/batch"
 	"github.com/syncgate/syncgate/host/config"
-	"github.com/syncgate/syncgate/host/guestbuild"
 	"github.com/syncgate/syncgate/host/sandbox"
 	"github.com/syncgate/syncgate/host/syncgate"
+	"github.com/syncgate/syncgate/internal/guestbuild"
 )
 
 // guestsDir holds the echo guest, built once.

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/syncgate/syncgate/host/guestbuild"
 	"github.com/syncgate/syncgate/host/sandbox"
 	"github.com/syncgate/syncgate/host/syncgate"
+	"github.com/syncgate/syncgate/internal/guestbuild"
 )
 
 // The pipeline runs real guests in the real sandbox: the stock guests and

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/syncgate/syncgate/guest"
-	"github.com/syncgate/syncgate/host/guestbuild"
 	"github.com/syncgate/syncgate/host/sandbox/internal/wasmtest"
+	"github.com/syncgate/syncgate/internal/guestbuild"
 )
 
 // wasmDir holds the guests the tests build once.

@@ -1,5 +1,11 @@
 // Package guestbuild compiles guest packages to WebAssembly reactors for
 // tests and benchmarks, the way the Taskfile's guests task does.
+//
+// Tests only. It sits at the module's internal/ (importable from this
+// module alone) rather than under tests/internal because the tests of
+// host/sandbox, host/pipeline and host/live use it too; no product package
+// may import it (docs/architecture.md gives it no importer, and
+// TestTestOnlyOutOfBinaries in docs/ checks the commands' dependencies).
 package guestbuild
 
 import (

@@ -4,9 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/syncgate/syncgate/host/mongostub"
 	"github.com/syncgate/syncgate/host/store"
 	"github.com/syncgate/syncgate/host/syncgate"
+	"github.com/syncgate/syncgate/tests/internal/mongostub"
 )
 
 // TestConditionalWritesInTransaction: on a replica set a conditional op is

@@ -6,7 +6,9 @@
 // It exists because no mongod runs on the machines this project is built on,
 // yet the store takes a different path on a replica set (one transaction per
 // batch) than on the embedded FerretDB. It is a measuring instrument, never
-// part of the product: nothing outside tests and benchmarks may import it.
+// part of the product: it lives under tests/internal, so Go's internal rule
+// lets only the packages under tests/ import it (the store's tests against
+// it are in tests/store), and the compiler refuses it to everything else.
 //
 // What it models, and no more:
 //   - hello/isMaster as a replica-set primary (SetName), a mongos (Mongos) or

@@ -15,14 +15,17 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/syncgate/syncgate/host/mongostub"
 	"github.com/syncgate/syncgate/host/store"
 	"github.com/syncgate/syncgate/host/syncgate"
+	"github.com/syncgate/syncgate/tests/internal/mongostub"
 )
 
 // These tests drive the store against mongostub, a wire-level stand-in, and
 // assert the commands a MongoDB would receive. They cover what the embedded
-// FerretDB cannot: the replica-set transaction path.
+// FerretDB cannot: the replica-set transaction path. They live here, not in
+// host/store, because the stand-in is under tests/internal, which only
+// tests/ may import; they use only the store's exported API. The store's
+// pure functions are tested in host/store (plan_test.go, values_test.go).
 
 const db = "app"
 
