@@ -560,7 +560,7 @@ func sortedKeys[V any](m map[string]V) []string {
 type constNode bool
 
 func (n constNode) eval(*env) (bool, error) { return bool(n), nil }
-func (n constNode) String() string         { return strconv.FormatBool(bool(n)) }
+func (n constNode) String() string          { return strconv.FormatBool(bool(n)) }
 
 type boolExp struct{ x *expansion }
 
