@@ -101,4 +101,3 @@ func TestLoadErrors(t *testing.T) {
 		})
 	}
 }
-
