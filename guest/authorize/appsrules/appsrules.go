@@ -25,7 +25,6 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -66,8 +65,9 @@ func (e *LoadError) Error() string {
 type Set struct {
 	tables  map[string]*rules
 	def     *rules
-	values  map[string]any
-	ignored []string
+	values   map[string]any
+	ignored  []string
+	warnings []string
 }
 
 type rules struct {
@@ -143,6 +143,15 @@ func Load(fsys fs.FS) (*Set, error) {
 			s.ignored = append(s.ignored, fmt.Sprintf("%s: %s (reads: PowerSync's sync config decides them)", name, strings.Join(ignored, ", ")))
 		}
 		if r == nil {
+			continue
+		}
+		for _, ro := range r.roles {
+			s.warnings = append(s.warnings, ro.failClosed(name)...)
+		}
+		if name != DefaultFile && len(r.roles) == 0 {
+			// App Services evaluates the default roles when a collection
+			// defines none (an exported rules.json may hold only its names).
+			s.ignored = append(s.ignored, name+": defines no roles, so the default roles apply")
 			continue
 		}
 		if name == DefaultFile {
@@ -393,6 +402,30 @@ func (s *Set) Roles(table string) (names []string, file string) {
 // and does not enforce, for the host to log once.
 func (s *Set) Ignored() []string { return append([]string(nil), s.ignored...) }
 
+// Warnings lists, one line per role, where the set denies what App
+// Services' role table would allow by default: an undefined insert or
+// delete, or document_filters without write (the write flowchart denies
+// them; syncgate follows the flowchart: docs/authorization.md).
+func (s *Set) Warnings() []string { return append([]string(nil), s.warnings...) }
+
+func (r *role) failClosed(file string) []string {
+	var undefined []string
+	if r.hasFilters && r.filterWrite == nil {
+		undefined = append(undefined, "document_filters.write")
+	}
+	if r.insert == nil {
+		undefined = append(undefined, "insert")
+	}
+	if r.delete == nil {
+		undefined = append(undefined, "delete")
+	}
+	if len(undefined) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s: %s (role %q): %s not defined, so denied (App Services' role table defaults them to true; write them out to allow)",
+		file, r.ptr, r.name, strings.Join(undefined, ", "))}
+}
+
 // Empty says the directory held no rules file at all.
 func (s *Set) Empty() bool { return len(s.tables) == 0 && s.def == nil }
 
@@ -401,10 +434,4 @@ func (s *Set) rulesFor(table string) *rules {
 		return r
 	}
 	return s.def
-}
-
-// names lists a sorted set of strings as text.
-func names(list []string) string {
-	sort.Strings(list)
-	return strings.Join(list, ", ")
 }

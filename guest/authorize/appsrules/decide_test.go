@@ -85,6 +85,7 @@ var (
 			"document_filters": {"write": true, "read": true}, "read": true, "write": true, "insert": true, "delete": true, "search": true}], "filters": []}`,
 		"secrets.json": `{"database": "app", "collection": "secrets", "roles": [
 			{"name": "keeper", "apply_when": {"%%user.custom_data.keeper": true}, "write": true, "insert": true, "delete": true}]}`,
+		"catalog.json": `{"database": "app", "collection": "catalog"}`,
 	}
 )
 
@@ -149,6 +150,7 @@ func TestDecide(t *testing.T) {
 		// Roles page: default roles apply only to tables without roles.
 		{"default: table without rules file uses default", defaultRules, Input{Op: "PUT", Table: "notes", ID: "n1", User: alice}, "", `{"x":1}`, true, "readAndWriteAll", ""},
 		{"default: no fallback when table roles do not apply", defaultRules, Input{Op: "PUT", Table: "secrets", ID: "s1", User: alice}, "", `{"x":1}`, false, "", "apply_when"},
+		{"default: a table file without roles uses the default roles", defaultRules, Input{Op: "PUT", Table: "catalog", ID: "c1", User: alice}, "", `{"x":1}`, true, "readAndWriteAll", ""},
 		{"default: table role applies", defaultRules, Input{Op: "PUT", Table: "secrets", ID: "s1", User: User{ID: "k", CustomData: map[string]any{"keeper": true}}}, "", `{"x":1}`, true, "keeper", ""},
 		{"op: unknown op", defaultRules, Input{Op: "POST", Table: "notes", ID: "n1", User: alice}, "", `{}`, false, "", "op"},
 	}

@@ -48,6 +48,14 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("empty default roles allowed: %+v", d)
 	}
 
+	w := loadSet(t, templateRules).Warnings()
+	if len(w) != 1 || !strings.HasPrefix(w[0], `lists.json: /roles/0 (role "owner-read-write"): insert, delete not defined, so denied`) {
+		t.Fatalf("Warnings = %q", w)
+	}
+	if w := s.Warnings(); len(w) != 0 {
+		t.Fatalf("Warnings of a set that spells everything out: %q", w)
+	}
+
 	empty := loadSet(t, map[string]string{})
 	if !empty.Empty() || empty.Covers("lists") {
 		t.Fatal("empty directory has rules")
