@@ -63,8 +63,8 @@ func (e *LoadError) Error() string {
 // Set is a loaded rules directory. It is immutable: one Set serves any
 // number of goroutines.
 type Set struct {
-	tables  map[string]*rules
-	def     *rules
+	tables   map[string]*rules
+	def      *rules
 	values   map[string]any
 	ignored  []string
 	warnings []string
@@ -184,9 +184,14 @@ func decode(b []byte) (any, error) {
 	return v, nil
 }
 
+// position turns a SyntaxError's offset (bytes read, the bad one
+// included) into the bad byte's line and column.
 func position(b []byte, off int64) (line, col int) {
 	if off > int64(len(b)) {
 		off = int64(len(b))
+	}
+	if off > 0 {
+		off--
 	}
 	line = 1 + bytes.Count(b[:off], []byte("\n"))
 	col = int(off) - bytes.LastIndexByte(b[:off], '\n')
