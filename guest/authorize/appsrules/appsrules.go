@@ -86,6 +86,7 @@ type role struct {
 	// nil: undefined.
 	write, insert, delete node
 	fields                fieldRules
+	allowReason           [3]string // by opKind
 }
 
 // fieldRules are a role's (or an embedded document's) field permissions.
@@ -312,6 +313,9 @@ func (c *compiler) role(ptr string, v any, ignored *[]string) *role {
 	}
 	if len(c.problems) > before {
 		return nil
+	}
+	for k := insertOp; k <= deleteOp; k++ {
+		r.allowReason[k] = fmt.Sprintf("role %q allows this %s", r.name, k)
 	}
 	return r
 }

@@ -2,7 +2,7 @@ package appsrules
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -78,6 +78,10 @@ type decider struct {
 	explain bool
 	trace   []string
 	role    string
+	keys    [16]string // changed fields, without allocating for most rows
+	// One allocation for a decision: its documents and environment.
+	storedDoc, afterDoc doc
+	env                 env
 }
 
 func (d *decider) tracef(format string, args ...any) {
@@ -101,13 +105,68 @@ func (d *decider) deny(clause, format string, args ...any) Decision {
 	return Decision{Role: d.role, Clause: clause, Reason: reason, Trace: d.trace}
 }
 
-func withID(doc map[string]any, id string) map[string]any {
-	out := make(map[string]any, len(doc)+1)
-	for k, v := range doc {
+// doc is a document as rules see it without copying it: the stored
+// document or the op's row, a PATCH's fields laid over the stored ones,
+// and the op's id as _id.
+type doc struct {
+	base map[string]any
+	over map[string]any // a PATCH's fields
+	id   string
+}
+
+// get reads a top-level field.
+func (d *doc) get(k string) (any, bool) {
+	if k == "_id" {
+		return d.id, true
+	}
+	if d.over != nil {
+		if v, ok := d.over[k]; ok {
+			return v, true
+		}
+	}
+	v, ok := d.base[k]
+	return v, ok
+}
+
+// lookup follows a path from the document; nil d is an absent document.
+func (d *doc) lookup(path []string) (any, bool) {
+	if d == nil {
+		return nil, false
+	}
+	if len(path) == 0 {
+		return d.object(), true
+	}
+	v, ok := d.get(path[0])
+	if !ok {
+		return nil, false
+	}
+	return lookup(v, path[1:])
+}
+
+// object is the whole document as one map (for %%root itself).
+func (d *doc) object() map[string]any {
+	out := make(map[string]any, len(d.base)+len(d.over)+1)
+	for k, v := range d.base {
 		out[k] = v
 	}
-	out["_id"] = id
+	for k, v := range d.over {
+		out[k] = v
+	}
+	out["_id"] = d.id
 	return out
+}
+
+// fieldSource is a document or embedded document whose fields field
+// rules judge.
+type fieldSource interface {
+	get(k string) (any, bool)
+}
+
+type mapSource map[string]any
+
+func (m mapSource) get(k string) (any, bool) {
+	v, ok := m[k]
+	return v, ok
 }
 
 func (s *Set) decide(in Input, explain bool) Decision {
@@ -133,23 +192,25 @@ func (s *Set) decide(in Input, explain bool) Decision {
 	if kind == deleteOp && !in.Exists {
 		return d.allow("nothing is stored under this id, so the delete changes nothing")
 	}
-	var stored, after map[string]any
+	var stored, after *doc
 	if in.Exists {
-		stored = withID(in.Current, in.ID)
+		d.storedDoc = doc{base: in.Current, id: in.ID}
+		stored = &d.storedDoc
 	}
 	switch {
 	case kind == deleteOp:
 	case in.Op == "PATCH" && in.Exists:
-		after = withID(stored, in.ID)
-		for k, v := range in.Data {
-			if k != "_id" {
-				after[k] = v
-			}
-		}
+		d.afterDoc = doc{base: in.Current, over: in.Data, id: in.ID}
+		after = &d.afterDoc
 	default:
-		after = withID(in.Data, in.ID)
+		d.afterDoc = doc{base: in.Data, id: in.ID}
+		after = &d.afterDoc
 	}
-	e := &env{user: &in.User, values: s.values, prevRoot: stored}
+	e := &d.env
+	e.user, e.values, e.prevRoot = &in.User, s.values, stored
+	if in.User.ID != "" {
+		e.userID = in.User.ID // boxed once, not at every %%user.id
+	}
 	// The role is chosen on the stored document (on the new one for an
 	// insert): a write cannot choose its own role by what it writes.
 	e.root = stored
@@ -187,7 +248,7 @@ func existence(exists bool) string {
 // judge applies the chosen role, in the order of App Services' write
 // flowchart: document filter, then document-level write, then field-level
 // permissions, then insert or delete.
-func (d *decider) judge(ro *role, kind opKind, in Input, stored, after map[string]any, e *env) Decision {
+func (d *decider) judge(ro *role, kind opKind, in Input, stored, after *doc, e *env) Decision {
 	if ro.hasFilters {
 		if ro.filterWrite == nil {
 			return d.deny("document_filters.write", "document_filters has no write expression (an undefined write filter denies)")
@@ -216,24 +277,28 @@ func (d *decider) judge(ro *role, kind opKind, in Input, stored, after map[strin
 	} else {
 		var changed []string
 		var what string
+		buf := d.keys[:0]
 		switch {
 		case kind == insertOp:
-			changed, what = docFields(after, ro.fields), "every field of the new document"
+			changed, what = docFields(buf, in.Data, ro.fields), "every field of the new document"
 		case kind == deleteOp:
-			changed, what = docFields(stored, ro.fields), "every field of the stored document"
+			changed, what = docFields(buf, in.Current, ro.fields), "every field of the stored document"
 		case in.Op == "PATCH":
-			changed, what = docFields(in.Data, ro.fields), "the fields the PATCH sets"
+			changed, what = docFields(buf, in.Data, ro.fields), "the fields the PATCH sets"
 		default:
-			changed, what = differing(stored, after), "the fields the PUT changes"
+			changed, what = differing(buf, in.Current, in.Data), "the fields the PUT changes"
 		}
 		if d.explain {
 			d.tracef("write is not defined: field permissions judge %s: [%s]", what, strings.Join(changed, ", "))
 		}
-		target := after
+		var before, target fieldSource = stored, after
+		if stored == nil {
+			before = mapSource(nil)
+		}
 		if kind == deleteOp { // %%this is the stored value: the field as it is deleted
 			target = stored
 		}
-		if dec, ok := d.fields(ro.fields, "", changed, stored, target, e); !ok {
+		if dec, ok := d.fields(ro.fields, "", changed, before, target, e); !ok {
 			return dec
 		}
 	}
@@ -253,12 +318,30 @@ func (d *decider) judge(ro *role, kind opKind, in Input, stored, after map[strin
 			return dec
 		}
 	}
-	return d.allow(fmt.Sprintf("role %q allows this %s", ro.name, kind))
+	return d.allow(ro.allowReason[kind])
 }
 
 // clause evaluates one expression; false or an error denies.
 func (d *decider) clause(n node, clause, on string, e *env) (Decision, bool) {
 	ok, err := n.eval(e)
+	return d.report(n, clause, on, ok, err)
+}
+
+// fieldClause is clause for a field rule; it builds the clause's name only
+// when it denies or explains.
+func (d *decider) fieldClause(n node, prefix, k string, additional bool, e *env) (Decision, bool) {
+	ok, err := n.eval(e)
+	if ok && err == nil && !d.explain {
+		return Decision{}, true
+	}
+	clause := prefix + "fields." + k + ".write"
+	if additional {
+		clause = prefix + "additional_fields.write"
+	}
+	return d.report(n, clause, "field "+prefix+k, ok, err)
+}
+
+func (d *decider) report(n node, clause, on string, ok bool, err error) (Decision, bool) {
 	if d.explain {
 		d.tracef("%s on %s: %s → %v", clause, on, n, result(ok, err))
 	}
@@ -281,64 +364,62 @@ func result(ok bool, err error) string {
 	return "false"
 }
 
-// docFields lists a document's fields for field-level judgement. The id
-// is not one of them unless the rules name it: it is the op's id, given on
-// every write and never changed by one.
-func docFields(doc map[string]any, fr fieldRules) []string {
-	out := make([]string, 0, len(doc))
-	for k := range doc {
+// docFields appends a document's fields for field-level judgement to buf,
+// sorted. The id is not one of them unless the rules name it: it is the
+// op's id, given on every write and never changed by one.
+func docFields(buf []string, m map[string]any, fr fieldRules) []string {
+	for k := range m {
 		if k == "_id" && fr.fields["_id"] == nil {
 			continue
 		}
-		out = append(out, k)
+		buf = append(buf, k)
 	}
-	sort.Strings(out)
-	return out
+	slices.Sort(buf)
+	return buf
 }
 
-// differing lists the fields whose values differ between two documents,
-// a field present in one only included.
-func differing(a, b map[string]any) []string {
-	var out []string
+// differing appends to buf the fields whose values differ between two
+// documents, a field present in one only included, sorted.
+func differing(buf []string, a, b map[string]any) []string {
 	for k, v := range a {
 		if w, ok := b[k]; !ok || !equal(v, w) {
-			out = append(out, k)
+			buf = append(buf, k)
 		}
 	}
 	for k := range b {
 		if _, ok := a[k]; !ok {
-			out = append(out, k)
+			buf = append(buf, k)
 		}
 	}
-	sort.Strings(out)
-	return out
+	slices.Sort(buf)
+	return buf
 }
 
 // fields judges each changed field by its rule, nested rules for embedded
 // documents, or additional_fields. A rule with write on a parent field
 // decides for its children.
-func (d *decider) fields(fr fieldRules, prefix string, changed []string, before, after map[string]any, e *env) (Decision, bool) {
+func (d *decider) fields(fr fieldRules, prefix string, changed []string, before, after fieldSource, e *env) (Decision, bool) {
 	for _, k := range changed {
-		bv, bok := before[k]
-		av, aok := after[k]
+		bv, bok := before.get(k)
+		av, aok := after.get(k)
 		e.this, e.hasThis, e.prev, e.hasPrev = av, aok, bv, bok
 		rule := fr.fields[k]
 		if rule == nil {
 			if fr.additional == nil {
 				return d.deny(prefix+"additional_fields.write", "field %s%s is not named in fields and additional_fields.write is not defined", prefix, k), false
 			}
-			if dec, ok := d.clause(fr.additional, prefix+"additional_fields.write", "field "+prefix+k, e); !ok {
+			if dec, ok := d.fieldClause(fr.additional, prefix, k, true, e); !ok {
+				return dec, false
+			}
+			continue
+		}
+		if rule.write != nil {
+			if dec, ok := d.fieldClause(rule.write, prefix, k, false, e); !ok {
 				return dec, false
 			}
 			continue
 		}
 		clause := prefix + "fields." + k + ".write"
-		if rule.write != nil {
-			if dec, ok := d.clause(rule.write, clause, "field "+k, e); !ok {
-				return dec, false
-			}
-			continue
-		}
 		if !rule.nested {
 			return d.deny(clause, "field %s has no write permission", k), false
 		}
@@ -347,11 +428,11 @@ func (d *decider) fields(fr fieldRules, prefix string, changed []string, before,
 		if bok && !bIsObj || aok && !aIsObj {
 			return d.deny(clause, "field %s is not an embedded document on both sides of the write, and only its nested fields have permissions", k), false
 		}
-		sub := differing(bm, am)
+		sub := differing(nil, bm, am)
 		if d.explain {
 			d.tracef("field %s: nested permissions judge [%s]", k, strings.Join(sub, ", "))
 		}
-		if dec, ok := d.fields(rule.fieldRules, prefix+"fields."+k+".", sub, bm, am, e); !ok {
+		if dec, ok := d.fields(rule.fieldRules, prefix+"fields."+k+".", sub, mapSource(bm), mapSource(am), e); !ok {
 			return dec, false
 		}
 	}

@@ -20,8 +20,8 @@ func loadSet(t testing.TB, files map[string]string) *Set {
 	return s
 }
 
-// doc decodes a JSON object as the host hands documents to guests.
-func doc(t testing.TB, text string) map[string]any {
+// jsonObj decodes a JSON object as the host hands documents to guests.
+func jsonObj(t testing.TB, text string) map[string]any {
 	t.Helper()
 	if text == "" {
 		return nil
@@ -158,7 +158,7 @@ func TestDecide(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := loadSet(t, c.rules)
 			in := c.in
-			in.Current, in.Data = doc(t, c.cur), doc(t, c.data)
+			in.Current, in.Data = jsonObj(t, c.cur), jsonObj(t, c.data)
 			in.Exists = c.cur != ""
 			got := s.Explain(in)
 			fast := s.Decide(in)

@@ -23,11 +23,12 @@ type node interface {
 // env is what expansions read during one decision.
 type env struct {
 	user           *User
-	root, prevRoot map[string]any // nil: absent (%%prevRoot on insert)
+	root, prevRoot *doc // nil: absent (%%prevRoot on insert)
 	this, prev     any
 	hasThis        bool // inside a field rule
 	hasPrev        bool
 	values         map[string]any
+	userID         any // %%user.id, boxed once per decision
 }
 
 type expKind uint8
@@ -61,15 +62,9 @@ func (x *expansion) resolve(e *env) (any, bool) {
 	case expFalse:
 		return false, true
 	case expRoot:
-		if e.root == nil {
-			return nil, false
-		}
-		return lookup(e.root, x.path)
+		return e.root.lookup(x.path)
 	case expPrevRoot:
-		if e.prevRoot == nil {
-			return nil, false
-		}
-		return lookup(e.prevRoot, x.path)
+		return e.prevRoot.lookup(x.path)
 	case expThis:
 		if !e.hasThis {
 			return nil, false
@@ -94,6 +89,9 @@ func (x *expansion) resolve(e *env) (any, bool) {
 		case "id":
 			if u.ID == "" || len(x.path) > 1 {
 				return nil, false
+			}
+			if e.userID != nil {
+				return e.userID, true
 			}
 			return u.ID, true
 		case "type":

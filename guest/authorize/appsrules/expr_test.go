@@ -21,7 +21,7 @@ func evalExpr(t *testing.T, expr string, root map[string]any, u *User, values ma
 	if len(c.problems) > 0 {
 		t.Fatalf("%s: %v", expr, c.problems)
 	}
-	return n.eval(&env{user: u, root: root, values: values})
+	return n.eval(&env{user: u, root: &doc{base: root, id: "l1"}, values: values})
 }
 
 // TestExpressions covers the expressions page (rules/expressions): each
@@ -31,7 +31,7 @@ func TestExpressions(t *testing.T) {
 	u := &User{ID: "5f1a2b3c4d5e6f7a8b9c0d1e", Type: "normal",
 		Data:       map[string]any{"email": "a@x.com", "roles": []any{"editor", "viewer"}},
 		CustomData: map[string]any{"team": "red", "level": int64(3), "friends": []any{"bob", "carol"}, "isAdmin": true}}
-	root := doc(t, `{"_id": "l1", "owner_id": "5f1a2b3c4d5e6f7a8b9c0d1e", "uid": "5F1A2B3C4D5E6F7A8B9C0D1E",
+	root := jsonObj(t, `{"_id": "l1", "owner_id": "5f1a2b3c4d5e6f7a8b9c0d1e", "uid": "5F1A2B3C4D5E6F7A8B9C0D1E",
 		"members": ["bob", "alice"], "tags": [{"name": "x"}, {"name": "y"}], "n": 5, "done": 1, "title": "hello",
 		"ref": "123e4567-e89b-12d3-a456-426614174000", "nested": {"a": {"b": 2}}, "deleted_at": null}`)
 	values := map[string]any{"adminTeam": "red", "limits": map[string]any{"max": int64(10)}, "allowed": []any{"hello", "bye"}}

@@ -67,7 +67,7 @@ func FuzzEvaluate(f *testing.F) {
 		if !ok {
 			return
 		}
-		root := withID(d, "x")
+		root := &doc{base: d, id: "x"}
 		hold, evalErr := n.eval(&env{user: &user, root: root})
 		if evalErr != nil && hold {
 			t.Fatalf("%s on %s: true and error %v", expr, document, evalErr)
