@@ -59,6 +59,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = schemasCmd(ctx, rest, environ(getenv), stdout, stderr)
 	case "rejected":
 		err = rejectedCmd(ctx, rest, environ(getenv), stdout, stderr)
+	case "rules":
+		err = rulesCmd(rest, getenv, stdout, stderr)
+	case "import":
+		err = importCmd(rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "syncgate %s (%s)\n", version(), buildKind)
 		return 0
@@ -116,6 +120,9 @@ Usage:
   syncgate rejected list|show|replay|resolve|discard|purge
                                    recorded rejections: inspect, replay through the current rules, mark, purge
                                    (syncgate rejected help)
+  syncgate rules check|explain     check RULES_DIR's App Services rules; explain one write's decision
+                                   (syncgate rules help)
+  syncgate import appservices DIR  turn an exported App Services app into rules/ and schemas/
   syncgate version                 print the version
   syncgate help                    this text
 

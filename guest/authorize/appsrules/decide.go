@@ -1,0 +1,441 @@
+package appsrules
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// User is the caller as rules see it (%%user).
+type User struct {
+	ID         string         // %%user.id: the token's sub
+	Type       string         // %%user.type: "normal", or "server" for a backend's key
+	Data       map[string]any // %%user.data: the token's claims
+	CustomData map[string]any // %%user.custom_data
+}
+
+func (u *User) asMap() map[string]any {
+	m := map[string]any{}
+	if u.ID != "" {
+		m["id"] = u.ID
+	}
+	if u.Type != "" {
+		m["type"] = u.Type
+	}
+	if u.Data != nil {
+		m["data"] = u.Data
+	}
+	if u.CustomData != nil {
+		m["custom_data"] = u.CustomData
+	}
+	return m
+}
+
+// Input is one write to decide.
+type Input struct {
+	Op    string // PUT, PATCH or DELETE
+	Table string
+	ID    string // the document's id: %%root._id
+	// Data is the whole row (PUT) or the fields set (PATCH); without id.
+	Data map[string]any
+	// Current is the stored document (without id) when Exists.
+	Current map[string]any
+	Exists  bool
+	User    User
+}
+
+// Decision is the rules' answer for one write.
+type Decision struct {
+	Allow bool
+	Role  string // the role that applied; "" when none did
+	// Clause names what denied: "apply_when", "document_filters.write",
+	// "write", "insert", "delete", "fields.<name>.write",
+	// "fields.<a>.fields.<b>.write", "additional_fields.write", "rules" (no
+	// rules for the table) or "op".
+	Clause string
+	Reason string   // one sentence for people, naming the role and clause
+	Trace  []string // the decision path; filled by Explain only
+}
+
+// Decide decides one write.
+func (s *Set) Decide(in Input) Decision { return s.decide(in, false) }
+
+// Explain decides one write and records the path in Decision.Trace: the
+// role chosen, each clause and each changed field.
+func (s *Set) Explain(in Input) Decision { return s.decide(in, true) }
+
+type opKind uint8
+
+const (
+	insertOp opKind = iota
+	updateOp
+	deleteOp
+)
+
+func (k opKind) String() string { return [...]string{"insert", "update", "delete"}[k] }
+
+type decider struct {
+	explain bool
+	trace   []string
+	role    string
+	keys    [16]string // changed fields, without allocating for most rows
+	// One allocation for a decision: its documents and environment.
+	storedDoc, afterDoc doc
+	env                 env
+}
+
+func (d *decider) tracef(format string, args ...any) {
+	if d.explain {
+		d.trace = append(d.trace, fmt.Sprintf(format, args...))
+	}
+}
+
+func (d *decider) allow(reason string) Decision {
+	d.tracef("allow: %s", reason)
+	return Decision{Allow: true, Role: d.role, Reason: reason, Trace: d.trace}
+}
+
+func (d *decider) deny(clause, format string, args ...any) Decision {
+	who := "no role"
+	if d.role != "" {
+		who = fmt.Sprintf("role %q", d.role)
+	}
+	reason := fmt.Sprintf("%s: %s: %s", who, clause, fmt.Sprintf(format, args...))
+	d.tracef("deny: %s", reason)
+	return Decision{Role: d.role, Clause: clause, Reason: reason, Trace: d.trace}
+}
+
+// doc is a document as rules see it without copying it: the stored
+// document or the op's row, a PATCH's fields laid over the stored ones,
+// and the op's id as _id.
+type doc struct {
+	base map[string]any
+	over map[string]any // a PATCH's fields
+	id   string
+}
+
+// get reads a top-level field.
+func (d *doc) get(k string) (any, bool) {
+	if k == "_id" {
+		return d.id, true
+	}
+	if d.over != nil {
+		if v, ok := d.over[k]; ok {
+			return v, true
+		}
+	}
+	v, ok := d.base[k]
+	return v, ok
+}
+
+// lookup follows a path from the document; nil d is an absent document.
+func (d *doc) lookup(path []string) (any, bool) {
+	if d == nil {
+		return nil, false
+	}
+	if len(path) == 0 {
+		return d.object(), true
+	}
+	v, ok := d.get(path[0])
+	if !ok {
+		return nil, false
+	}
+	return lookup(v, path[1:])
+}
+
+// object is the whole document as one map (for %%root itself).
+func (d *doc) object() map[string]any {
+	out := make(map[string]any, len(d.base)+len(d.over)+1)
+	for k, v := range d.base {
+		out[k] = v
+	}
+	for k, v := range d.over {
+		out[k] = v
+	}
+	out["_id"] = d.id
+	return out
+}
+
+// fieldSource is a document or embedded document whose fields field
+// rules judge.
+type fieldSource interface {
+	get(k string) (any, bool)
+}
+
+type mapSource map[string]any
+
+func (m mapSource) get(k string) (any, bool) {
+	v, ok := m[k]
+	return v, ok
+}
+
+func (s *Set) decide(in Input, explain bool) Decision {
+	d := &decider{explain: explain}
+	var kind opKind
+	switch {
+	case in.Op == "DELETE":
+		kind = deleteOp
+	case in.Op != "PUT" && in.Op != "PATCH":
+		return d.deny("op", "unknown op %q", in.Op)
+	case in.Exists:
+		kind = updateOp
+	default:
+		kind = insertOp
+	}
+	r := s.rulesFor(in.Table)
+	if r == nil {
+		return d.deny("rules", "no rules for table %q (no %s.json and no %s)", in.Table, in.Table, DefaultFile)
+	}
+	if d.explain {
+		d.tracef("%s %s %s: %s (%s); roles from %s", in.Op, in.Table, in.ID, kind, existence(in.Exists), r.file)
+	}
+	if kind == deleteOp && !in.Exists {
+		return d.allow("nothing is stored under this id, so the delete changes nothing")
+	}
+	var stored, after *doc
+	if in.Exists {
+		d.storedDoc = doc{base: in.Current, id: in.ID}
+		stored = &d.storedDoc
+	}
+	switch {
+	case kind == deleteOp:
+	case in.Op == "PATCH" && in.Exists:
+		d.afterDoc = doc{base: in.Current, over: in.Data, id: in.ID}
+		after = &d.afterDoc
+	default:
+		d.afterDoc = doc{base: in.Data, id: in.ID}
+		after = &d.afterDoc
+	}
+	e := &d.env
+	e.user, e.values, e.prevRoot = &in.User, s.values, stored
+	if in.User.ID != "" {
+		e.userID = in.User.ID // boxed once, not at every %%user.id
+	}
+	// The role is chosen on the stored document (on the new one for an
+	// insert): a write cannot choose its own role by what it writes.
+	e.root = stored
+	if kind == insertOp {
+		e.root = after
+	}
+	var ro *role
+	for _, cand := range r.roles {
+		ok, err := cand.applyWhen.eval(e)
+		if err != nil {
+			return d.deny("apply_when", "role %q's apply_when could not be evaluated: %v", cand.name, err)
+		}
+		if d.explain {
+			d.tracef("role %q: apply_when %s → %v", cand.name, cand.applyWhen, ok)
+		}
+		if ok {
+			ro = cand
+			break
+		}
+	}
+	if ro == nil {
+		return d.deny("apply_when", "no role of %s applies to this user and document", r.file)
+	}
+	d.role = ro.name
+	return d.judge(ro, kind, in, stored, after, e)
+}
+
+func existence(exists bool) string {
+	if exists {
+		return "stored document found"
+	}
+	return "nothing stored"
+}
+
+// judge applies the chosen role, in the order of App Services' write
+// flowchart: document filter, then document-level write, then field-level
+// permissions, then insert or delete.
+func (d *decider) judge(ro *role, kind opKind, in Input, stored, after *doc, e *env) Decision {
+	if ro.hasFilters {
+		if ro.filterWrite == nil {
+			return d.deny("document_filters.write", "document_filters has no write expression (an undefined write filter denies)")
+		}
+		if kind != insertOp {
+			e.root = stored
+			if dec, ok := d.clause(ro.filterWrite, "document_filters.write", "the stored document", e); !ok {
+				return dec
+			}
+		}
+		if kind != deleteOp {
+			e.root = after
+			if dec, ok := d.clause(ro.filterWrite, "document_filters.write", "the document after the write", e); !ok {
+				return dec
+			}
+		}
+	}
+	e.root = after
+	if kind == deleteOp {
+		e.root = stored
+	}
+	if ro.write != nil {
+		if dec, ok := d.clause(ro.write, "write", "the document", e); !ok {
+			return dec
+		}
+	} else {
+		var changed []string
+		var what string
+		buf := d.keys[:0]
+		switch {
+		case kind == insertOp:
+			changed, what = docFields(buf, in.Data, ro.fields), "every field of the new document"
+		case kind == deleteOp:
+			changed, what = docFields(buf, in.Current, ro.fields), "every field of the stored document"
+		case in.Op == "PATCH":
+			changed, what = docFields(buf, in.Data, ro.fields), "the fields the PATCH sets"
+		default:
+			changed, what = differing(buf, in.Current, in.Data), "the fields the PUT changes"
+		}
+		if d.explain {
+			d.tracef("write is not defined: field permissions judge %s: [%s]", what, strings.Join(changed, ", "))
+		}
+		var before, target fieldSource = stored, after
+		if stored == nil {
+			before = mapSource(nil)
+		}
+		if kind == deleteOp { // %%this is the stored value: the field as it is deleted
+			target = stored
+		}
+		if dec, ok := d.fields(ro.fields, "", changed, before, target, e); !ok {
+			return dec
+		}
+	}
+	switch kind {
+	case insertOp:
+		if ro.insert == nil {
+			return d.deny("insert", "the role does not define insert (an undefined insert denies)")
+		}
+		if dec, ok := d.clause(ro.insert, "insert", "the new document", e); !ok {
+			return dec
+		}
+	case deleteOp:
+		if ro.delete == nil {
+			return d.deny("delete", "the role does not define delete (an undefined delete denies)")
+		}
+		if dec, ok := d.clause(ro.delete, "delete", "the stored document", e); !ok {
+			return dec
+		}
+	}
+	return d.allow(ro.allowReason[kind])
+}
+
+// clause evaluates one expression; false or an error denies.
+func (d *decider) clause(n node, clause, on string, e *env) (Decision, bool) {
+	ok, err := n.eval(e)
+	return d.report(n, clause, on, ok, err)
+}
+
+// fieldClause is clause for a field rule; it builds the clause's name only
+// when it denies or explains.
+func (d *decider) fieldClause(n node, prefix, k string, additional bool, e *env) (Decision, bool) {
+	ok, err := n.eval(e)
+	if ok && err == nil && !d.explain {
+		return Decision{}, true
+	}
+	clause := prefix + "fields." + k + ".write"
+	if additional {
+		clause = prefix + "additional_fields.write"
+	}
+	return d.report(n, clause, "field "+prefix+k, ok, err)
+}
+
+func (d *decider) report(n node, clause, on string, ok bool, err error) (Decision, bool) {
+	if d.explain {
+		d.tracef("%s on %s: %s → %v", clause, on, n, result(ok, err))
+	}
+	if err != nil {
+		return d.deny(clause, "could not be evaluated on %s: %v", on, err), false
+	}
+	if !ok {
+		return d.deny(clause, "%s does not hold for %s", n, on), false
+	}
+	return Decision{}, true
+}
+
+func result(ok bool, err error) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	if ok {
+		return "true"
+	}
+	return "false"
+}
+
+// docFields appends a document's fields for field-level judgement to buf,
+// sorted. The id is not one of them unless the rules name it: it is the
+// op's id, given on every write and never changed by one.
+func docFields(buf []string, m map[string]any, fr fieldRules) []string {
+	for k := range m {
+		if k == "_id" && fr.fields["_id"] == nil {
+			continue
+		}
+		buf = append(buf, k)
+	}
+	slices.Sort(buf)
+	return buf
+}
+
+// differing appends to buf the fields whose values differ between two
+// documents, a field present in one only included, sorted.
+func differing(buf []string, a, b map[string]any) []string {
+	for k, v := range a {
+		if w, ok := b[k]; !ok || !equal(v, w) {
+			buf = append(buf, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			buf = append(buf, k)
+		}
+	}
+	slices.Sort(buf)
+	return buf
+}
+
+// fields judges each changed field by its rule, nested rules for embedded
+// documents, or additional_fields. A rule with write on a parent field
+// decides for its children.
+func (d *decider) fields(fr fieldRules, prefix string, changed []string, before, after fieldSource, e *env) (Decision, bool) {
+	for _, k := range changed {
+		bv, bok := before.get(k)
+		av, aok := after.get(k)
+		e.this, e.hasThis, e.prev, e.hasPrev = av, aok, bv, bok
+		rule := fr.fields[k]
+		if rule == nil {
+			if fr.additional == nil {
+				return d.deny(prefix+"additional_fields.write", "field %s%s is not named in fields and additional_fields.write is not defined", prefix, k), false
+			}
+			if dec, ok := d.fieldClause(fr.additional, prefix, k, true, e); !ok {
+				return dec, false
+			}
+			continue
+		}
+		if rule.write != nil {
+			if dec, ok := d.fieldClause(rule.write, prefix, k, false, e); !ok {
+				return dec, false
+			}
+			continue
+		}
+		clause := prefix + "fields." + k + ".write"
+		if !rule.nested {
+			return d.deny(clause, "field %s has no write permission", k), false
+		}
+		bm, bIsObj := bv.(map[string]any)
+		am, aIsObj := av.(map[string]any)
+		if bok && !bIsObj || aok && !aIsObj {
+			return d.deny(clause, "field %s is not an embedded document on both sides of the write, and only its nested fields have permissions", k), false
+		}
+		sub := differing(nil, bm, am)
+		if d.explain {
+			d.tracef("field %s: nested permissions judge [%s]", k, strings.Join(sub, ", "))
+		}
+		if dec, ok := d.fields(rule.fieldRules, prefix+"fields."+k+".", sub, mapSource(bm), mapSource(am), e); !ok {
+			return dec, false
+		}
+	}
+	e.hasThis, e.hasPrev = false, false
+	return Decision{}, true
+}

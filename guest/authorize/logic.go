@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"io/fs"
+
+	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/authorize/appsrules"
+)
+
+// RulesMount is where the host mounts the rules directory (RULES_DIR).
+const RulesMount = "/rules"
+
+// info is the guest's Info: it needs the stored document of every op (the
+// rules' %%prevRoot, document filters on the stored document, the fields
+// an op changes).
+var info = guest.Info{Name: "authorize", NeedsCurrent: true}
+
+// check is one authorization check. Every check must allow an op; the
+// first that refuses it decides the rejection. The rules check is the
+// first; a sync-scope check (parent documents) is ANDed in after it.
+type check func(op *guest.Op) guest.Verdict
+
+// authorizer runs its checks in order.
+type authorizer struct {
+	rules  *appsrules.Set
+	checks []check
+}
+
+func newAuthorizer(fsys fs.FS) (*authorizer, error) {
+	set, err := appsrules.Load(fsys)
+	if err != nil {
+		return nil, fmt.Errorf("authorize: %s: %w", RulesMount, err)
+	}
+	if set.Empty() {
+		return nil, fmt.Errorf("authorize: %s holds no rules file (<table>.json or %s)", RulesMount, appsrules.DefaultFile)
+	}
+	a := &authorizer{rules: set}
+	a.checks = []check{a.checkRules}
+	return a, nil
+}
+
+func (a *authorizer) handle(op *guest.Op) guest.Verdict {
+	for _, c := range a.checks {
+		if v := c(op); v.Reject {
+			return v
+		}
+	}
+	return guest.Accept()
+}
+
+// checkRules decides the op by the rules files. A denial is code
+// "forbidden" with a reason naming the role (or "no role") and the clause
+// that failed.
+func (a *authorizer) checkRules(op *guest.Op) guest.Verdict {
+	d := a.rules.Decide(input(op))
+	if !d.Allow {
+		return guest.Reject("forbidden", d.Reason)
+	}
+	return guest.Accept()
+}
+
+// input maps an op to the rules' input. The caller's token claims are
+// %%user.data; the "custom_data" claim (embedded when the token is minted
+// from USER_DATA_COLLECTION) is %%user.custom_data. %%user.type is
+// "normal": every PowerSync upload is a user's.
+func input(op *guest.Op) appsrules.Input {
+	u := appsrules.User{ID: op.Caller.UserID, Type: "normal", Data: op.Caller.Claims}
+	if cd, ok := op.Caller.Claims["custom_data"].(map[string]any); ok {
+		u.CustomData = cd
+	}
+	return appsrules.Input{Op: op.Op, Table: op.Table, ID: op.ID, Data: op.Data, Current: op.Current, Exists: op.Exists, User: u}
+}

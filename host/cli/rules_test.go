@@ -1,0 +1,135 @@
+package cli_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/syncgate/syncgate/host/cli"
+)
+
+// run runs the syncgate command with env as its whole environment.
+func run(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = cli.Run(t.Context(), args, func(k string) string { return env[k] }, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+const demoRules = "../../examples/authorization/rules"
+
+func TestRulesCheck(t *testing.T) {
+	code, out, errOut := run(t, map[string]string{"RULES_DIR": demoRules, "SCHEMAS_DIR": "../../schemas"}, "rules", "check")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"2 table(s) with their own roles, default roles: false",
+		"  lists (lists.json): owner → member",
+		"  todos (todos.json): creator",
+		"  every other table: no rules (writes denied)",
+		"ignored: lists.json: /roles/0/document_filters/read",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "lists.json"), []byte(`{"roles": [{"name": "r", "apply_when": {"owner_id": {"$regex": "^a"}}}]}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "todos.json"), []byte("{\n  \"roles\": [\n}"), 0o644)
+	code, out, errOut = run(t, map[string]string{"RULES_DIR": dir}, "rules", "check")
+	if code != 1 {
+		t.Fatalf("broken rules: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		dir + "/lists.json: /roles/0/apply_when/owner_id/$regex: unknown operator $regex",
+		dir + "/todos.json: invalid JSON at line 3, column 1",
+		"has 2 problem(s)",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+
+	if code, _, errOut := run(t, map[string]string{"RULES_DIR": filepath.Join(dir, "nope")}, "rules", "check"); code != 1 || !strings.Contains(errOut, "is not a directory (set RULES_DIR)") {
+		t.Fatalf("missing dir: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := run(t, map[string]string{"RULES_DIR": t.TempDir()}, "rules", "check"); code != 1 || !strings.Contains(errOut, "holds no rules file") {
+		t.Fatalf("empty dir: exit %d: %s", code, errOut)
+	}
+	if code, _, _ := run(t, nil, "rules"); code != 2 {
+		t.Fatalf("rules without a command: exit %d, want 2", code)
+	}
+	if code, _, _ := run(t, nil, "rules", "frobnicate"); code != 2 {
+		t.Fatalf("unknown rules command: exit %d, want 2", code)
+	}
+}
+
+func TestRulesCheckListsUncoveredTables(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "lists.json"), []byte(`{"roles": []}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "notes.json"), []byte(`{"roles": [{"name": "all", "apply_when": {}, "write": true, "insert": true, "delete": true}]}`), 0o644)
+	code, out, errOut := run(t, map[string]string{"RULES_DIR": dir, "SCHEMAS_DIR": "../../schemas"}, "rules", "check")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "tables with a schema and no rules (every write to them is denied): lists, todos") {
+		t.Fatalf("uncovered tables not listed:\n%s", out)
+	}
+	if !strings.Contains(out, "ignored: lists.json: defines no roles, so the default roles apply") {
+		t.Fatalf("empty roles not reported:\n%s", out)
+	}
+}
+
+func TestRulesExplain(t *testing.T) {
+	env := map[string]string{"RULES_DIR": demoRules}
+	cases := []struct {
+		name  string
+		args  []string
+		code  int
+		wants []string
+	}{
+		{"owner renames her list", []string{"--user", "alice", "--op", `{"op":"PATCH","type":"lists","id":"l1","data":{"name":"x"}}`, "--current", `{"id":"l1","owner_id":"alice","name":"a"}`}, 0,
+			[]string{`role "owner": apply_when owner_id == %%user.id → true`, "document_filters.write on the stored document", `decision: allow (role "owner" allows this update)`}},
+		{"member cannot delete", []string{"--user", "alice", "--claims", `{"sub":"alice"}`, "--op", `{"op":"DELETE","type":"lists","id":"l1"}`, "--current", `{"owner_id":"bob","members":["alice"]}`}, 1,
+			[]string{`role "owner": apply_when owner_id == %%user.id → false`, `role "member": apply_when members == %%user.id → true`, `decision: deny, code forbidden: role "member": fields.members.write`}},
+		{"insert for another owner", []string{"--user", "alice", "--op", `{"op":"put","table":"lists","id":"l2","data":{"owner_id":"bob","name":"x"}}`}, 1,
+			[]string{"PUT lists l2: insert (nothing stored)", "decision: deny, code forbidden: no role: apply_when"}},
+		{"custom_data claim", []string{"--user", "alice", "--claims", `{"custom_data":{"x":1}}`, "--op", `{"op":"PUT","type":"todos","id":"t1","data":{"created_by":"alice","completed_by":null}}`}, 0,
+			[]string{"decision: allow"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := run(t, env, append([]string{"rules", "explain"}, c.args...)...)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, c.code, out, errOut)
+			}
+			for _, w := range c.wants {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--user", "a"}, "--op is required"},
+		{[]string{"--op", `{"op":"GET","type":"lists","id":"x"}`}, `op "GET" is not PUT, PATCH or DELETE`},
+		{[]string{"--op", `{"op":"PUT","id":"x"}`}, "no type"},
+		{[]string{"--op", `{"op":"PUT","type":"lists"}`}, "no id"},
+		{[]string{"--op", `{"op":`}, "--op:"},
+		{[]string{"--op", `{"op":"PUT","type":"lists","id":"x"}`, "--claims", `[1]`}, "--claims: want a JSON object"},
+		{[]string{"--op", `{"op":"PUT","type":"lists","id":"x"}`, "--current", `null`}, "--current: want a JSON object"},
+		{[]string{"--op", `{"op":"PUT","type":"lists","id":"x"}`, "extra"}, `unexpected argument "extra"`},
+	} {
+		code, _, errOut := run(t, env, append([]string{"rules", "explain"}, bad.args...)...)
+		if code != 2 || !strings.Contains(errOut, bad.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", bad.args, code, errOut, bad.want)
+		}
+	}
+}

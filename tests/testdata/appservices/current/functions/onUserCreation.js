@@ -1,0 +1,3 @@
+exports = async function (user) {
+  return true;
+};
