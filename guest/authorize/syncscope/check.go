@@ -138,7 +138,7 @@ func (c *Config) scope(rules []*rule, doc map[string]any, in *Input, tr *[]strin
 	var first *failure
 	var granted *rule
 	for _, r := range rules {
-		e := &env{in: in, tr: tr}
+		e := &env{in: in, tr: tr, table: r.table, doc: doc}
 		ok, failed, err := e.rule(r, doc)
 		if err != nil {
 			return nil, &failure{rule: r, failed: failed, err: err}
@@ -172,6 +172,31 @@ type env struct {
 	bucket []value
 	tr     *[]string
 	claims map[string]any // claims with sub, built on first use
+	table  string         // the table of the document being checked
+	doc    map[string]any // the document being checked, in the state checked
+}
+
+// lookup returns the rows of table whose column may equal v. When table is
+// the checked document's own, the document in the state being checked stands
+// in for its stored version: a list's own owner_id decides whether the list
+// is in scope after the write, not the stored one.
+func (e *env) lookup(table, col string, raw any) []map[string]any {
+	rows := e.in.Parents(table, col, raw)
+	if table != e.table {
+		return rows
+	}
+	self, err := fromGo(column(e.doc, "_id", e.in.ID))
+	if err != nil || self.k == kNull {
+		return rows
+	}
+	out := make([]map[string]any, 0, len(rows)+1)
+	for _, r := range rows {
+		if same, err := e.same(r, "_id", self); err == nil && same {
+			continue
+		}
+		out = append(out, r)
+	}
+	return append(out, e.doc)
 }
 
 func (e *env) trace(format string, args ...any) {
@@ -198,6 +223,9 @@ func (e *env) rule(r *rule, doc map[string]any) (bool, string, error) {
 	failed := ""
 	for _, b := range r.params {
 		ok, why, err := e.bucketParams(r, b, doc)
+		if err != nil {
+			e.trace("%s (%s): %s → error: %v", r.label, r.table, why, err)
+		}
 		if err != nil || ok {
 			return ok, why, err
 		}
@@ -296,7 +324,7 @@ func (e *env) bucketParams(r *rule, b *binding, doc map[string]any) (bool, strin
 	if e.in.Parents == nil {
 		return false, cond, fmt.Errorf("no parent lookup for %s", pq.table)
 	}
-	rows := e.in.Parents(pq.table, b.parent, raw)
+	rows := e.lookup(pq.table, b.parent, raw)
 	matched := 0
 	for _, p := range rows {
 		eq, err := e.same(p, b.parent, lv)
@@ -464,7 +492,7 @@ func (e *env) inSub(n *node) (tri, bool, error) {
 	if e.in.Parents == nil {
 		return tFalse, false, fmt.Errorf("no parent lookup for %s", n.sub.table)
 	}
-	rows := e.in.Parents(n.sub.table, n.sub.column, raw)
+	rows := e.lookup(n.sub.table, n.sub.column, raw)
 	saved := *e
 	defer func() { e.row, e.id, e.b, e.bucket = saved.row, saved.id, saved.b, saved.bucket }()
 	t, found := tFalse, 0
