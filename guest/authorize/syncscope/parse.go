@@ -225,8 +225,11 @@ func (p *parser) selectStmt() (*query, error) {
 			}
 		}
 	}
-	if p.accept("WHERE") {
+	if w := p.peek(); p.accept("WHERE") {
 		if q.where, err = p.or(); err != nil {
+			return nil, err
+		}
+		if err := condition(q.where, w.pos); err != nil {
 			return nil, err
 		}
 	}
@@ -270,7 +273,7 @@ func (p *parser) items() ([]item, error) {
 		if start.is("*") {
 			return nil, posErr(start.pos, "* in a parameter query is not supported")
 		}
-		x, err := p.unary()
+		x, err := p.value()
 		if err != nil {
 			return nil, err
 		}
@@ -384,6 +387,9 @@ func (p *parser) not() (*node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := condition(x, t.pos); err != nil {
+		return nil, err
+	}
 	if x.flags&^fRow != 0 {
 		return nil, posErr(t.pos, "NOT over a parameter or a subquery is not supported (NOT applies to row values only)")
 	}
@@ -419,10 +425,13 @@ func (p *parser) predicate() (*node, error) {
 		return nil, err
 	}
 	t := p.peek()
+	if (t.is("=") || t.is("!=") || t.is("<") || t.is(">") || t.is("<=") || t.is(">=") || t.is("IS") || t.is("IN") || t.is("NOT")) && !isValue(l) {
+		return nil, posErr(t.pos, "a condition cannot be compared (%s)", l.src)
+	}
 	switch {
 	case t.is("=") || t.is("!=") || t.is("<") || t.is(">") || t.is("<=") || t.is(">="):
 		p.next()
-		r, err := p.unary()
+		r, err := p.value()
 		if err != nil {
 			return nil, err
 		}
@@ -446,7 +455,7 @@ func (p *parser) predicate() (*node, error) {
 		if p.peek().is("(") {
 			return nil, posErr(p.peek().pos, "IN with a parenthesized list is not supported (use a JSON array string)")
 		}
-		r, err := p.unary()
+		r, err := p.value()
 		if err != nil {
 			return nil, err
 		}
@@ -457,10 +466,37 @@ func (p *parser) predicate() (*node, error) {
 	case t.is("NOT"):
 		return nil, p.unexpected(p.toks[p.i+1])
 	}
-	if t.kind != tEOF && !t.is("AND") && !t.is("OR") && !t.is(")") {
+	if t.kind != tEOF && !t.is("AND") && !t.is("OR") && !t.is(")") && !t.is(";") {
 		return nil, p.unexpected(t)
 	}
-	return nil, posErr(start, "%s alone is not a condition (compare it: = 1, IS NOT NULL, …)", l.src)
+	return l, nil // a parenthesized condition, or a value the caller must compare
+}
+
+// isValue reports whether n is a value rather than a condition.
+func isValue(n *node) bool {
+	switch n.kind {
+	case nLit, nCol, nUserID, nClaims, nClient, nBucket, nJSON:
+		return true
+	}
+	return false
+}
+
+// condition checks that a WHERE clause is made of conditions only.
+func condition(n *node, pos int) error {
+	switch n.kind {
+	case nAnd, nOr:
+		for _, k := range n.kids {
+			if err := condition(k, pos); err != nil {
+				return err
+			}
+		}
+		return nil
+	case nNot:
+		return condition(n.l, pos)
+	case nCmp, nIsNull, nIn, nInSub:
+		return nil
+	}
+	return posErr(pos, "%s alone is not a condition (compare it: = 1, IS NOT NULL, …)", n.src)
 }
 
 // inSub parses `(SELECT c FROM t [WHERE …])` after IN.
@@ -510,8 +546,11 @@ func (p *parser) inSub(l *node, start int) (*node, error) {
 	saved := *p
 	p.outer, p.table, p.alias = p.table, table, alias
 	sub := &subquery{table: table, column: col}
-	if p.accept("WHERE") {
+	if w := p.peek(); p.accept("WHERE") {
 		if sub.where, err = p.or(); err != nil {
+			return nil, err
+		}
+		if err := condition(sub.where, w.pos); err != nil {
 			return nil, err
 		}
 	}
@@ -526,6 +565,16 @@ func (p *parser) inSub(l *node, start int) (*node, error) {
 	return p.span(&node{kind: nInSub, l: l, sub: sub, flags: flags}, start), nil
 }
 
+// value parses an operand that must be a value, not a condition.
+func (p *parser) value() (*node, error) {
+	pos := p.peek().pos
+	x, err := p.unary()
+	if err == nil && !isValue(x) {
+		err = posErr(pos, "a condition cannot be compared (%s)", x.src)
+	}
+	return x, err
+}
+
 // unary parses a primary value and any -> / ->> steps after it.
 func (p *parser) unary() (*node, error) {
 	start := p.peek().pos
@@ -534,6 +583,9 @@ func (p *parser) unary() (*node, error) {
 		return nil, err
 	}
 	for p.peek().is("->") || p.peek().is("->>") {
+		if !isValue(x) {
+			return nil, posErr(p.peek().pos, "%s on a condition", p.peek().text)
+		}
 		op := p.next()
 		k := p.next()
 		var steps []pathStep
