@@ -591,11 +591,10 @@ func (p *parser) unary() (*node, error) {
 		var steps []pathStep
 		switch k.kind {
 		case tString:
-			path := k.text
-			if !strings.HasPrefix(path, "$") {
-				path = "$." + path
-			}
-			if steps, err = parsePath(path); err != nil {
+			// As SQLite (3.45 on) reads it: a path when it starts with $, else one key, dots and all.
+			if !strings.HasPrefix(k.text, "$") {
+				steps = []pathStep{{key: k.text}}
+			} else if steps, err = parsePath(k.text); err != nil {
 				return nil, posErr(k.pos, "%v", err)
 			}
 		case tInt:
