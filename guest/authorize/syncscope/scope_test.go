@@ -195,3 +195,65 @@ func TestExplainTracesAllowed(t *testing.T) {
 		t.Fatalf("got %+v", got)
 	}
 }
+
+// TestBatchParents: the host's lookups reflect the batch's earlier ops; a
+// list PUT earlier in the batch makes its todos writable, a list deleted
+// earlier does not.
+func TestBatchParents(t *testing.T) {
+	c := load(t, "testdata/todo-streams.yaml")
+	d := todoDB()
+	alice := User{ID: "alice"}
+	newList := map[string]any{"_id": "lnew", "owner_id": "alice"}
+	if got := c.Check(Input{Op: "PUT", Table: "lists", After: newList, User: alice}); !got.Allow {
+		t.Fatalf("list PUT: %+v", got)
+	}
+	d["lists"] = append(d["lists"], newList) // the host's view after the batch's first op
+	if got := c.Check(Input{Op: "PUT", Table: "todos", After: map[string]any{"_id": "t", "list_id": "lnew"}, User: alice, Parents: d.parents(nil)}); !got.Allow {
+		t.Fatalf("todo PUT into the list PUT earlier in the batch: %+v", got)
+	}
+	d["lists"] = d["lists"][1:] // alice's list "la" deleted earlier in the batch
+	if got := c.Check(Input{Op: "PUT", Table: "todos", After: map[string]any{"_id": "t", "list_id": "la"}, User: alice, Parents: d.parents(nil)}); got.Allow {
+		t.Fatalf("todo PUT into a list deleted earlier in the batch: %+v", got)
+	}
+}
+
+// TestParentsReverified: documents the host returns that do not match are ignored.
+func TestParentsReverified(t *testing.T) {
+	c := load(t, "testdata/todo-streams.yaml")
+	wrong := func(string, string, any) []map[string]any {
+		return []map[string]any{{"_id": "other", "owner_id": "alice"}, {"_id": int64(7), "owner_id": "alice"}}
+	}
+	for _, listID := range []any{"la", "7"} {
+		got := c.Check(Input{Op: "PUT", Table: "todos", After: map[string]any{"_id": "t", "list_id": listID}, User: User{ID: "alice"}, Parents: wrong})
+		if got.Allow {
+			t.Errorf("list_id %v: allowed through a parent that does not match: %+v", listID, got)
+		}
+	}
+}
+
+// TestClientParameterNeverGrants: an OR branch on a client-chosen value does
+// not grant, and makes the query open.
+func TestClientParameterNeverGrants(t *testing.T) {
+	c, err := Parse("s.yaml", []byte("streams:\n  s:\n    query: SELECT * FROM notes WHERE owner_id = auth.user_id() OR id = subscription.parameter('id')\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if open := c.Open(); len(open) != 1 || !strings.Contains(open[0].Reason, "client-chosen") {
+		t.Fatalf("Open() = %+v", open)
+	}
+	u := User{ID: "alice"}
+	if got := c.Check(Input{Op: "PUT", Table: "notes", After: map[string]any{"id": "n", "owner_id": "bob"}, User: u}); got.Allow {
+		t.Fatalf("allowed through a client-chosen id: %+v", got)
+	}
+	if got := c.Check(Input{Op: "PUT", Table: "notes", After: map[string]any{"id": "n", "owner_id": "alice"}, User: u}); !got.Allow {
+		t.Fatalf("owner denied: %+v", got)
+	}
+}
+
+func TestUnauthenticatedUserMatchesNothing(t *testing.T) {
+	c := load(t, "testdata/todo-streams.yaml")
+	got := c.Check(Input{Op: "PUT", Table: "lists", After: map[string]any{"_id": "l", "owner_id": ""}})
+	if got.Allow {
+		t.Fatalf("an empty user id matched an empty owner: %+v", got)
+	}
+}
