@@ -65,6 +65,11 @@ func (c *Config) Check(in Input) Decision {
 		if in.After == nil {
 			return Decision{Reason: fmt.Sprintf("%s without the document after the write", in.Op)}
 		}
+		if in.Op == "PATCH" && in.Before == nil {
+			// A PATCH never creates a document (the host rejects it); without
+			// the stored document, its scope before the write is unknown.
+			return Decision{Reason: "PATCH without the stored document"}
+		}
 		if in.Before != nil {
 			docs[n] = state{"as stored", in.Before}
 			n++
@@ -102,7 +107,7 @@ func (c *Config) Check(in Input) Decision {
 		}
 		granted = r
 	}
-	dec := Decision{Allow: true, Stream: granted.name, Condition: condText(granted), Reason: "inside the writer's scope"}
+	dec := Decision{Allow: true, Stream: granted.name, Condition: granted.cond, Reason: "inside the writer's scope"}
 	if in.Explain {
 		for _, d := range docs[:n] {
 			c.scope(rules, d.doc, &in, &dec.Trace)
@@ -137,8 +142,9 @@ type failure struct {
 func (c *Config) scope(rules []*rule, doc map[string]any, in *Input, tr *[]string) (*rule, *failure) {
 	var first *failure
 	var granted *rule
+	e := &env{}
 	for _, r := range rules {
-		e := &env{in: in, tr: tr, table: r.table, doc: doc}
+		*e = env{in: in, tr: tr, table: r.table, doc: doc}
 		ok, failed, err := e.rule(r, doc)
 		if err != nil {
 			return nil, &failure{rule: r, failed: failed, err: err}
@@ -210,21 +216,27 @@ func (e *env) rule(r *rule, doc map[string]any) (bool, string, error) {
 	if !r.bucket {
 		e.row, e.id = doc, e.in.ID
 		t, g, err := e.cond(r.where)
-		e.trace("%s (%s): %s → %s", r.label, r.table, srcOf(r.where), verdict(t, g, err))
+		if e.tr != nil {
+			e.trace("%s (%s): %s → %s", r.label, r.table, srcOf(r.where), verdict(t, g, err))
+		}
 		if err != nil || g {
 			return g, srcOf(r.where), err
 		}
 		return false, e.failedPart(r.where), nil
 	}
 	if len(r.params) == 0 {
-		e.trace("%s (%s): global bucket → open, grants no write", r.label, r.table)
+		if e.tr != nil {
+			e.trace("%s (%s): global bucket → open, grants no write", r.label, r.table)
+		}
 		return false, "global bucket", nil
 	}
 	failed := ""
 	for _, b := range r.params {
 		ok, why, err := e.bucketParams(r, b, doc)
 		if err != nil {
-			e.trace("%s (%s): %s → error: %v", r.label, r.table, why, err)
+			if e.tr != nil {
+				e.trace("%s (%s): %s → error: %v", r.label, r.table, why, err)
+			}
 		}
 		if err != nil || ok {
 			return ok, why, err
@@ -299,7 +311,9 @@ func (e *env) bucketParams(r *rule, b *binding, doc map[string]any) (bool, strin
 			return false, srcOf(r.where), err
 		}
 		g := gp && td == tTrue || tp == tTrue && gd
-		e.trace("%s (%s): parameters %s → %s; data %s → %s", r.label, r.table, srcOf(pq.where), verdict(tp, gp, nil), srcOf(r.where), verdict(td, gd, nil))
+		if e.tr != nil {
+			e.trace("%s (%s): parameters %s → %s; data %s → %s", r.label, r.table, srcOf(pq.where), verdict(tp, gp, nil), srcOf(r.where), verdict(td, gd, nil))
+		}
 		switch {
 		case g:
 			return true, "", nil
@@ -316,20 +330,28 @@ func (e *env) bucketParams(r *rule, b *binding, doc map[string]any) (bool, strin
 	if err != nil {
 		return false, b.child, fmt.Errorf("column %s: %w", b.child, err)
 	}
-	cond := fmt.Sprintf("%s row with %s = %s.%s", pq.table, b.parent, r.table, b.child)
+	cond := "" // the condition that failed; by default, finding a parameter row
+	noRow := func() string {
+		if cond != "" {
+			return cond
+		}
+		return pq.table + " row with " + b.parent + " = " + r.table + "." + b.child
+	}
 	if lv.k == kNull {
-		e.trace("%s (%s): %s is NULL → no parameter row", r.label, r.table, b.child)
-		return false, cond, nil
+		if e.tr != nil {
+			e.trace("%s (%s): %s is NULL → no parameter row", r.label, r.table, b.child)
+		}
+		return false, noRow(), nil
 	}
 	if e.in.Parents == nil {
-		return false, cond, fmt.Errorf("no parent lookup for %s", pq.table)
+		return false, noRow(), fmt.Errorf("no parent lookup for %s", pq.table)
 	}
 	rows := e.lookup(pq.table, b.parent, raw)
 	matched := 0
 	for _, p := range rows {
 		eq, err := e.same(p, b.parent, lv)
 		if err != nil {
-			return false, cond, err
+			return false, noRow(), err
 		}
 		if !eq {
 			continue
@@ -342,9 +364,11 @@ func (e *env) bucketParams(r *rule, b *binding, doc map[string]any) (bool, strin
 		cond = why
 	}
 	if matched == 0 {
-		e.trace("%s (%s): no %s row with %s = %s", r.label, r.table, pq.table, b.parent, lv.show())
+		if e.tr != nil {
+			e.trace("%s (%s): no %s row with %s = %s", r.label, r.table, pq.table, b.parent, lv.show())
+		}
 	}
-	return false, cond, nil
+	return false, noRow(), nil
 }
 
 // same reports whether a looked-up row's column is SQL-equal to v.
@@ -486,15 +510,23 @@ func (e *env) inSub(n *node) (tri, bool, error) {
 		return tFalse, false, fmt.Errorf("column %s: %w", n.l.name, err)
 	}
 	if lv.k == kNull {
-		e.trace("  %s: %s is NULL", n.src, n.l.name)
+		if e.tr != nil {
+			e.trace("  %s: %s is NULL", n.src, n.l.name)
+		}
 		return tNull, false, nil
 	}
 	if e.in.Parents == nil {
 		return tFalse, false, fmt.Errorf("no parent lookup for %s", n.sub.table)
 	}
 	rows := e.lookup(n.sub.table, n.sub.column, raw)
-	saved := *e
-	defer func() { e.row, e.id, e.b, e.bucket = saved.row, saved.id, saved.b, saved.bucket }()
+	row, id, b, bucket := e.row, e.id, e.b, e.bucket
+	t, g, err := e.parentRows(n, rows, lv)
+	e.row, e.id, e.b, e.bucket = row, id, b, bucket
+	return t, g, err
+}
+
+// parentRows is inSub over the looked-up rows.
+func (e *env) parentRows(n *node, rows []map[string]any, lv value) (tri, bool, error) {
 	t, found := tFalse, 0
 	for _, p := range rows {
 		eq, err := e.same(p, n.sub.column, lv)
@@ -510,7 +542,9 @@ func (e *env) inSub(n *node) (tri, bool, error) {
 		if err != nil {
 			return tFalse, false, err
 		}
-		e.trace("  %s row with %s = %s: %s → %s", n.sub.table, n.sub.column, lv.show(), srcOf(n.sub.where), verdict(tp, gp, nil))
+		if e.tr != nil {
+			e.trace("  %s row with %s = %s: %s → %s", n.sub.table, n.sub.column, lv.show(), srcOf(n.sub.where), verdict(tp, gp, nil))
+		}
 		if tp == tTrue {
 			t = tTrue
 			if gp {
@@ -519,7 +553,9 @@ func (e *env) inSub(n *node) (tri, bool, error) {
 		}
 	}
 	if found == 0 {
-		e.trace("  no %s row with %s = %s", n.sub.table, n.sub.column, lv.show())
+		if e.tr != nil {
+			e.trace("  no %s row with %s = %s", n.sub.table, n.sub.column, lv.show())
+		}
 	}
 	// NULL and false differ only under NOT, which a subquery never is under.
 	return t, false, nil

@@ -53,6 +53,7 @@ type rule struct {
 	bucket bool
 	params []*binding
 	open   string // why the rule syncs rows without a token condition; "" when it never does
+	cond   string // its conditions as written, for an allowed op's Decision
 }
 
 // binding is one parameter query of a bucket as one data query uses it.
@@ -206,6 +207,7 @@ func (c *Config) sql(n *yaml.Node, m mode, label string) (*query, int, error) {
 }
 
 func (c *Config) add(r *rule) {
+	r.cond = condText(r)
 	c.tables[r.table] = append(c.tables[r.table], r)
 	if r.open = r.openReason(); r.open != "" {
 		c.open = append(c.open, Open{Stream: r.name, Table: r.table, Line: r.line, Reason: r.open})
@@ -484,6 +486,9 @@ func hasOpen(n *node, b *binding) bool {
 func authAtom(n *node, b *binding) bool {
 	if clientRef(n, b) {
 		return false
+	}
+	if n.kind == nIsNull && n.l.kind == nUserID {
+		return false // every token has a subject: this tells no user from another
 	}
 	return n.flags&fAuth != 0 || bucketClass(n, b)&fAuth != 0
 }

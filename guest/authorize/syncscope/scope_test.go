@@ -178,6 +178,7 @@ func TestBadInput(t *testing.T) {
 		{Op: "UPSERT", Table: "lists", After: map[string]any{}},
 		{Op: "PUT", Table: "lists"},
 		{Op: "PATCH", Table: "lists", Before: map[string]any{"owner_id": "alice"}},
+		{Op: "PATCH", Table: "lists", After: map[string]any{"owner_id": "alice"}},
 		{Op: "PUT", Table: "todos", After: map[string]any{"list_id": "la"}}, // no Parents
 	} {
 		in.User = User{ID: "alice"}
@@ -255,5 +256,20 @@ func TestUnauthenticatedUserMatchesNothing(t *testing.T) {
 	got := c.Check(Input{Op: "PUT", Table: "lists", After: map[string]any{"_id": "l", "owner_id": ""}})
 	if got.Allow {
 		t.Fatalf("an empty user id matched an empty owner: %+v", got)
+	}
+}
+
+// TestSubjectPresenceIsOpen: "auth.user_id() IS NOT NULL" holds for every
+// token, so it makes rows everyone's, not the writer's.
+func TestSubjectPresenceIsOpen(t *testing.T) {
+	c, err := Parse("s.yaml", []byte("streams:\n  s:\n    query: SELECT * FROM notes WHERE auth.user_id() IS NOT NULL\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Open()) != 1 {
+		t.Fatalf("Open() = %+v, want the stream", c.Open())
+	}
+	if got := c.Check(Input{Op: "PUT", Table: "notes", After: map[string]any{"id": "n"}, User: User{ID: "alice"}}); got.Allow {
+		t.Fatalf("got %+v", got)
 	}
 }
