@@ -325,7 +325,14 @@ func (e *env) bucketParams(r *rule, b *binding, doc map[string]any) (bool, strin
 	if pq.table == "" {
 		return try(nil)
 	}
-	raw := column(doc, b.child, e.in.ID)
+	var raw any
+	if b.byUser {
+		if e.in.User.ID != "" {
+			raw = e.in.User.ID
+		}
+	} else {
+		raw = column(doc, b.child, e.in.ID)
+	}
 	lv, err := fromGo(raw)
 	if err != nil {
 		return false, b.child, fmt.Errorf("column %s: %w", b.child, err)
@@ -334,6 +341,9 @@ func (e *env) bucketParams(r *rule, b *binding, doc map[string]any) (bool, strin
 	noRow := func() string {
 		if cond != "" {
 			return cond
+		}
+		if b.byUser {
+			return pq.table + " row with " + b.parent + " = request.user_id()"
 		}
 		return pq.table + " row with " + b.parent + " = " + r.table + "." + b.child
 	}
@@ -504,7 +514,14 @@ func (e *env) pred(n *node) (tri, error) {
 
 // inSub evaluates col IN (SELECT c FROM t WHERE …) over the looked-up rows.
 func (e *env) inSub(n *node) (tri, bool, error) {
-	raw := column(e.row, n.l.name, e.id)
+	var raw any
+	if n.l.kind == nUserID {
+		if e.in.User.ID != "" {
+			raw = e.in.User.ID
+		}
+	} else {
+		raw = column(e.row, n.l.name, e.id)
+	}
 	lv, err := fromGo(raw)
 	if err != nil {
 		return tFalse, false, fmt.Errorf("column %s: %w", n.l.name, err)
@@ -522,6 +539,10 @@ func (e *env) inSub(n *node) (tri, bool, error) {
 	row, id, b, bucket := e.row, e.id, e.b, e.bucket
 	t, g, err := e.parentRows(n, rows, lv)
 	e.row, e.id, e.b, e.bucket = row, id, b, bucket
+	if n.l.kind == nUserID {
+		// auth.user_id() IN (SELECT …): finding the writer is the token condition.
+		g = t == tTrue
+	}
 	return t, g, err
 }
 

@@ -39,6 +39,10 @@ type Reference struct {
 	ParentColumn string // as the sync config names it ("id" for the document key)
 	ParentField  string // the MongoDB field: "_id" for id and _id, else ParentColumn
 	Stream       string // the first stream or bucket that needs it
+	// ByUser: the value looked up is the writer's user id, not a child
+	// column (auth.user_id() IN (SELECT …), or a parameter query found by
+	// its_column = request.user_id()); Column is then "".
+	ByUser bool
 }
 
 // rule is one stream query, or one bucket data query with the bucket's
@@ -63,6 +67,7 @@ type binding struct {
 	// For a parameter query FROM a table: the data query's column whose value
 	// finds the parameter rows, and the parameter table's column it equals.
 	child, parent string
+	byUser        bool // the rows are found by parent = the writer's user id instead
 }
 
 // Parse reads a PowerSync sync config (Sync Streams and/or legacy
@@ -218,7 +223,11 @@ func (c *Config) add(r *rule) {
 			return
 		}
 		if n.kind == nInSub {
-			c.ref(Reference{Table: r.table, Column: n.l.name, Parent: n.sub.table, ParentColumn: n.sub.column, Stream: r.name})
+			if n.l.kind == nUserID {
+				c.ref(Reference{Table: r.table, Parent: n.sub.table, ParentColumn: n.sub.column, Stream: r.name, ByUser: true})
+			} else {
+				c.ref(Reference{Table: r.table, Column: n.l.name, Parent: n.sub.table, ParentColumn: n.sub.column, Stream: r.name})
+			}
 		}
 		walkRefs(n.l)
 		walkRefs(n.r)
@@ -229,7 +238,7 @@ func (c *Config) add(r *rule) {
 	walkRefs(r.where)
 	for _, b := range r.params {
 		if b.q.table != "" {
-			c.ref(Reference{Table: r.table, Column: b.child, Parent: b.q.table, ParentColumn: b.parent, Stream: r.name})
+			c.ref(Reference{Table: r.table, Column: b.child, Parent: b.q.table, ParentColumn: b.parent, Stream: r.name, ByUser: b.byUser})
 		}
 	}
 }
@@ -240,7 +249,7 @@ func (c *Config) ref(r Reference) {
 		r.ParentField = "_id"
 	}
 	for _, o := range c.refs {
-		if o.Table == r.Table && o.Column == r.Column && o.Parent == r.Parent && o.ParentColumn == r.ParentColumn {
+		if o.Table == r.Table && o.Column == r.Column && o.Parent == r.Parent && o.ParentColumn == r.ParentColumn && o.ByUser == r.ByUser {
 			return
 		}
 	}
@@ -375,14 +384,7 @@ func bind(pq, data *query) (*binding, error) {
 	if pq.table == "" {
 		return b, nil
 	}
-	if len(pq.items) == 0 {
-		return nil, fmt.Errorf("a parameter query FROM %s without output columns is not supported", pq.table)
-	}
-	conj := []*node{data.where}
-	if data.where.kind == nAnd {
-		conj = data.where.kids
-	}
-	for _, n := range conj {
+	for _, n := range conjuncts(data.where) {
 		if n.kind != nCmp || n.op != "=" {
 			continue
 		}
@@ -400,7 +402,32 @@ func bind(pq, data *query) (*binding, error) {
 			}
 		}
 	}
-	return nil, fmt.Errorf("data query on %s must compare a column with a bucket parameter selected as a plain column of %s (col = bucket.p, at the top level of its WHERE)", data.table, pq.table)
+	// No data column finds the rows: the writer's own row may (FROM users WHERE users.id = request.user_id()).
+	for _, n := range conjuncts(pq.where) {
+		if n.kind != nCmp || n.op != "=" {
+			continue
+		}
+		col, u := n.l, n.r
+		if col.kind != nCol {
+			col, u = u, col
+		}
+		if col.kind == nCol && u.kind == nUserID {
+			b.byUser, b.parent = true, col.name
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("the rows of %s cannot be found: compare a column of %s with a bucket parameter selected as a plain column of %s (col = bucket.p), or select them by %s.col = request.user_id(), at the top level of a WHERE", pq.table, data.table, pq.table, pq.table)
+}
+
+// conjuncts lists the top-level AND terms of a condition.
+func conjuncts(n *node) []*node {
+	switch {
+	case n == nil:
+		return nil
+	case n.kind == nAnd:
+		return n.kids
+	}
+	return []*node{n}
 }
 
 func firstBucketRef(n *node) *node {
@@ -475,6 +502,9 @@ func hasOpen(n *node, b *binding) bool {
 		}
 		return false
 	case nInSub:
+		if n.l.kind == nUserID {
+			return false
+		}
 		return hasOpen(n.sub.where, nil)
 	}
 	return !authAtom(n, b)

@@ -507,8 +507,8 @@ func (p *parser) inSub(l *node, start int) (*node, error) {
 	if p.mode != modeStream {
 		return nil, posErr(p.peek().pos, "a subquery is not supported in sync rules (bucket_definitions)")
 	}
-	if l.kind != nCol {
-		return nil, posErr(start, "IN (SELECT …) needs a column of the row on its left, found %s", l.src)
+	if l.kind != nCol && l.kind != nUserID {
+		return nil, posErr(start, "IN (SELECT …) needs a column of the row or auth.user_id() on its left, found %s", l.src)
 	}
 	p.next() // (
 	p.next() // SELECT

@@ -273,3 +273,41 @@ func TestSubjectPresenceIsOpen(t *testing.T) {
 		t.Fatalf("got %+v", got)
 	}
 }
+
+// TestReferencesByUser: lookups keyed by the writer's id are marked ByUser.
+func TestReferencesByUser(t *testing.T) {
+	c, err := Parse("x.yaml", []byte(`
+streams:
+  settings:
+    query: SELECT * FROM admin_settings WHERE auth.user_id() IN (SELECT id FROM users WHERE is_admin = true)
+bucket_definitions:
+  admins:
+    parameters: SELECT FROM admins WHERE admins.user_id = request.user_id()
+    data:
+      - SELECT * FROM audit
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Reference{
+		{Table: "audit", Parent: "admins", ParentColumn: "user_id", ParentField: "user_id", Stream: "admins", ByUser: true},
+		{Table: "admin_settings", Parent: "users", ParentColumn: "id", ParentField: "_id", Stream: "settings", ByUser: true},
+	}
+	got := c.References()
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("References() = %+v, want %+v", got, want)
+	}
+	if len(c.Open()) != 0 {
+		t.Fatalf("Open() = %+v", c.Open())
+	}
+	users := db{"users": {{"_id": "root", "is_admin": true}, {"_id": "alice", "is_admin": false}}, "admins": {{"_id": "a", "user_id": "root"}}}
+	for _, tc := range []struct {
+		table, user string
+		allow       bool
+	}{{"admin_settings", "root", true}, {"admin_settings", "alice", false}, {"admin_settings", "", false}, {"audit", "root", true}, {"audit", "alice", false}} {
+		got := c.Check(Input{Op: "PUT", Table: tc.table, After: map[string]any{"_id": "x"}, User: User{ID: tc.user}, Parents: users.parents(nil)})
+		if got.Allow != tc.allow {
+			t.Errorf("%s as %q: %+v, want allow %v", tc.table, tc.user, got, tc.allow)
+		}
+	}
+}
