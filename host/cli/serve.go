@@ -170,6 +170,9 @@ func connect(ctx context.Context, cfg config.Config, st *store.Mongo, state *rea
 			return
 		}
 		state.set(err)
+		if ctx.Err() != nil { // start-up failed or the server stops: nothing to retry
+			return
+		}
 		log.Warn("database not reachable; retrying", "in", wait, "err", err)
 		select {
 		case <-ctx.Done():
