@@ -66,14 +66,17 @@ func schemasCmd(ctx context.Context, args []string, env map[string]string, stdou
 		if err := needDatabase(cfg); err != nil {
 			return err
 		}
-		return applyValidators(ctx, cfg, set, *level, *action, stdout)
+		return applyValidators(ctx, cfg, set, *level, *action, stdout, stderr)
 	}
 	return usageError{fmt.Sprintf("schemas: unknown command %q\n%s", args[0], schemasUsage)}
 }
 
-func applyValidators(ctx context.Context, cfg config.Config, set *schemas.Set, level, action string, stdout io.Writer) error {
+func applyValidators(ctx context.Context, cfg config.Config, set *schemas.Set, level, action string, stdout, stderr io.Writer) error {
 	uri := cfg.MongoURI
-	if cfg.Embedded() {
+	if running, ok := runningDevDB(cfg); ok {
+		fmt.Fprintf(stderr, "syncgate: MONGO_URI is not set: using the embedded database already running at DEV_DB_ADDR %s (a syncgate server's)\n", cfg.DevDBAddr)
+		uri = running
+	} else if cfg.Embedded() {
 		dbURI, _, stop, err := startDevDB(cfg.StateDir+"/data", cfg.DevDBAddr, nil)
 		if err != nil {
 			return err

@@ -183,7 +183,7 @@ func connect(ctx context.Context, cfg config.Config, st *store.Mongo, state *rea
 	}
 }
 
-func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
+func serve(ctx context.Context, env map[string]string, dotenv string, stderr io.Writer) error {
 	cfg, err := configure(env)
 	if err != nil {
 		return err
@@ -192,6 +192,9 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	if dotenv != "" {
+		log.Info(dotenv)
+	}
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}
