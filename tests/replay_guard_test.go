@@ -135,3 +135,19 @@ func TestReplayRefusesMissingStage(t *testing.T) {
 	}
 	aliceOwnsList(t, a)
 }
+
+// TestCLIBesideServer (issue 29 item 2): with MONGO_URI unset, a command
+// that needs the database uses the embedded one already running at
+// DEV_DB_ADDR (a server's) instead of failing to start its own there.
+func TestCLIBesideServer(t *testing.T) {
+	if realMongo() {
+		t.Skip("needs the embedded database the suite runs")
+	}
+	env := baseEnv(t)
+	delete(env, "MONGO_URI")
+	env["DEV_DB_ADDR"] = strings.TrimSuffix(strings.TrimPrefix(dbURI, "mongodb://"), "/")
+	code, out, errs := rejectedCLI(t, env, "list")
+	if code != 0 || !strings.Contains(out, "(none)") || !strings.Contains(errs, "using the embedded database already running at DEV_DB_ADDR "+env["DEV_DB_ADDR"]) {
+		t.Fatalf("rejected list beside a running database: exit %d\n%s\n%s", code, out, errs)
+	}
+}
