@@ -32,9 +32,14 @@ func schemasCmd(ctx context.Context, args []string, env map[string]string, stdou
 	if err != nil {
 		return err
 	}
-	set, err := schemas.Load(cfg.SchemasDir)
-	if err != nil {
-		fmt.Fprintln(stderr, err) // one line per problem, each with file and place
+	// check also lints (what compiles but cannot work); export and apply
+	// need only schemas that load.
+	set, problems := schemas.Check(cfg.SchemasDir)
+	if args[0] != "check" && set != nil {
+		problems = nil
+	}
+	if len(problems) > 0 {
+		fmt.Fprintln(stderr, problems) // one line per problem, each with file and place
 		return fmt.Errorf("schemas %s: %s has problems (listed above); fix them and run ./bin/syncgate schemas check", args[0], cfg.SchemasDir)
 	}
 	switch args[0] {

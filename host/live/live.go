@@ -253,6 +253,11 @@ func (l *Reloader) build(ctx context.Context) (*Rules, error) {
 	if len(tables) > 0 {
 		if r.schemas, err = schemas.Load(l.cfg.SchemasDir); err != nil {
 			errs = append(errs, fmt.Errorf("SCHEMAS_DIR %s:\n%w", l.cfg.SchemasDir, err))
+		} else {
+			// What compiles but cannot work (schemas check fails on it).
+			for _, p := range r.schemas.Lint() {
+				r.warnings = append(r.warnings, "SCHEMAS_DIR "+l.cfg.SchemasDir+": "+p.String()+" (./bin/syncgate schemas check)")
+			}
 		}
 	}
 	p, perrs := l.loadPipeline(ctx, tables, r.tables, len(errs) == 0)
