@@ -68,6 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, dotenv 
 		err = schemasCmd(ctx, rest, environ(getenv), stdout, stderr)
 	case "rejected":
 		err = rejectedCmd(ctx, rest, environ(getenv), stdout, stderr)
+	case "db":
+		err = dbCmd(ctx, rest, environ(getenv), stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "syncgate %s (%s)\n", version(), buildKind)
 		return 0
@@ -125,6 +127,8 @@ Usage:
   syncgate rejected list|show|replay|resolve|discard|purge
                                    recorded rejections: inspect, replay through the current rules, mark, purge
                                    (syncgate rejected help)
+  syncgate db find TABLE [ID] [--limit N]
+                                   print documents as JSON (a look at the data without mongosh)
   syncgate version                 print the version
   syncgate help                    this text
 
