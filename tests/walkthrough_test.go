@@ -134,11 +134,14 @@ func anyStrings(v any) []string {
 	return out
 }
 
-// copyProject copies the project as committed, with the working tree's
-// content of its tracked files, into a temporary folder (copyFrom), and
-// leaves out what the walkthrough itself creates: a newcomer who followed
-// the guides in place (a guest/examples/quota, a schemas/notes.json, a
-// .env) must still see this test pass.
+// walkthroughMakes is what the walkthrough creates by following the
+// guides; a copy of the project is cleared of it first, so a newcomer who
+// followed the guides in place (their own guest/examples/quota and
+// schemas/notes.json) still sees this test pass.
+var walkthroughMakes = []string{"guest/examples/quota", "guest/bin/quota.wasm", "schemas/notes.json"}
+
+// copyProject copies the project (copyFrom) without what the walkthrough
+// makes.
 func copyProject(t *testing.T) string {
 	t.Helper()
 	src, err := filepath.Abs("..")
@@ -146,7 +149,7 @@ func copyProject(t *testing.T) string {
 		t.Fatal(err)
 	}
 	dst := copyFrom(t, src)
-	for _, p := range []string{"guest/examples/quota", "guest/bin/quota.wasm", "schemas/notes.json"} {
+	for _, p := range walkthroughMakes {
 		if err := os.RemoveAll(filepath.Join(dst, p)); err != nil {
 			t.Fatal(err)
 		}
@@ -154,9 +157,10 @@ func copyProject(t *testing.T) string {
 	return dst
 }
 
-// copyFrom copies src's git-tracked files (untracked ones, build outputs,
-// local state, node_modules and .env are not) into a temporary folder;
-// without git, every file but those.
+// copyFrom copies src's source files into a temporary folder: those git
+// tracks or would track (what .gitignore names, such as build outputs,
+// local state, node_modules and .env, is left out); without git, every
+// file but those.
 func copyFrom(t *testing.T, src string) string {
 	t.Helper()
 	dst := t.TempDir()
@@ -174,7 +178,7 @@ func copyFrom(t *testing.T, src string) string {
 		}
 		return os.WriteFile(filepath.Join(dst, rel), b, mode)
 	}
-	if out, err := exec.Command("git", "-C", src, "ls-files", "-z", "--cached").Output(); err == nil {
+	if out, err := exec.Command("git", "-C", src, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output(); err == nil {
 		for _, rel := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
 			if rel == "" {
 				continue
@@ -190,7 +194,7 @@ func copyFrom(t *testing.T, src string) string {
 				t.Fatal(err)
 			}
 		}
-		t.Logf("project (git-tracked files) copied to %s in %s", dst, time.Since(start).Round(time.Millisecond))
+		t.Logf("project (files git tracks or would) copied to %s in %s", dst, time.Since(start).Round(time.Millisecond))
 		return dst
 	}
 	skip := map[string]bool{".git": true, "bin": true, "node_modules": true, ".syncgate": true, ".task": true, ".env": true}
@@ -221,10 +225,12 @@ func copyFrom(t *testing.T, src string) string {
 	return dst
 }
 
-// TestCopyLeavesOutUntracked (issue 29 item 6): the walkthrough's copy of
-// the project holds the tracked files only, so what a newcomer added by
-// following the guides in place (here an untracked guest) cannot stop it.
-func TestCopyLeavesOutUntracked(t *testing.T) {
+// TestWalkthroughCopy (issue 29 item 6): the walkthrough's copy holds the
+// project's sources, new files included, without what .gitignore names
+// (.env, bin/) and without what the walkthrough makes itself, so the
+// guides followed in place (here a guest/examples/quota of one's own)
+// cannot stop it.
+func TestWalkthroughCopy(t *testing.T) {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("no git")
 	}
@@ -237,23 +243,43 @@ func TestCopyLeavesOutUntracked(t *testing.T) {
 		}
 	}
 	git("init", "-q")
+	write(t, filepath.Join(src, ".gitignore"), ".env\nbin/\n")
 	write(t, filepath.Join(src, "tracked.go"), "package x\n")
-	git("add", "tracked.go")
+	git("add", ".gitignore", "tracked.go")
 	git("commit", "-qm", "x")
 	write(t, filepath.Join(src, "tracked.go"), "package x // edited\n")
-	if err := os.MkdirAll(filepath.Join(src, "guest", "examples", "quota"), 0o755); err != nil {
+	write(t, filepath.Join(src, "new.go"), "package x\n")
+	if err := os.MkdirAll(filepath.Join(src, "bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	write(t, filepath.Join(src, "guest", "examples", "quota", "logic.go"), "package main\n")
+	write(t, filepath.Join(src, "bin", "syncgate"), "binary")
 	write(t, filepath.Join(src, ".env"), "GUESTS=quota\n")
 	dst := copyFrom(t, src)
 	if got := readFile(t, filepath.Join(dst, "tracked.go")); got != "package x // edited\n" {
 		t.Fatalf("tracked file: %q", got)
 	}
-	for _, p := range []string{"guest", ".env", ".git"} {
+	if _, err := os.Stat(filepath.Join(dst, "new.go")); err != nil {
+		t.Errorf("a new file is not copied: %v", err)
+	}
+	for _, p := range []string{"bin", ".env", ".git"} {
 		if _, err := os.Stat(filepath.Join(dst, p)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s copied (%v)", p, err)
 		}
+	}
+
+	// The project itself, with a quota guest of one's own: not in the copy.
+	own := filepath.Join("..", "guest", "examples", "quota")
+	if _, err := os.Stat(own); err == nil {
+		t.Logf("%s exists (the guides were followed in place)", own)
+	} else {
+		if err := os.MkdirAll(own, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(own) })
+		write(t, filepath.Join(own, "logic.go"), "package main\n\nthis does not compile\n")
+	}
+	if _, err := os.Stat(filepath.Join(copyProject(t), "guest", "examples", "quota")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the walkthrough's copy holds guest/examples/quota (%v)", err)
 	}
 }
 
