@@ -48,12 +48,13 @@ func TestCommandsAsTyped(t *testing.T) {
 	for _, m := range regexp.MustCompile(`(?m)^  ([a-z:]+):$`).FindAllStringSubmatch(string(taskfile), -1) {
 		tasks[m[1]] = true
 	}
-	bare := regexp.MustCompile("(^|[\\s(`'\"$])syncgate (serve|keys|schemas|rules|import|version|help|--help)\\b")
+	bare := regexp.MustCompile("(^|[\\s(`'\"$])syncgate (serve|keys|schemas|rejected|db|rules|import|version|help|--help)\\b")
 	goRun := regexp.MustCompile(`go run \./host/cmd/syncgate(\s|$)`)
 	task := regexp.MustCompile(`go tool task ([a-z][a-z:]*)`)
 	unquotedPipe := regexp.MustCompile(`(^|\s)[A-Z][A-Z0-9_]*=[^'"\s][^\s]*\|`) // GUESTS=a:b|c, unquoted
 	sub := regexp.MustCompile(`\./bin/syncgate ([a-z-]+)(?: ([a-z]+))?`)
-	known := map[string][]string{"serve": nil, "keys": {"generate"}, "schemas": {"check", "export", "apply"}, "version": nil, "help": nil, "--help": nil,
+	known := map[string][]string{"serve": nil, "keys": {"generate"}, "schemas": {"check", "export", "apply"},
+		"rejected": {"list", "show", "replay", "resolve", "discard", "purge", "help"}, "db": {"find"}, "version": nil, "help": nil, "--help": nil,
 		"rules": {"check", "explain"}, "import": {"appservices"}}
 	for _, f := range markdown(t) {
 		b, err := os.ReadFile(f)

@@ -189,6 +189,11 @@ func baseEnv(t *testing.T) map[string]string {
 func start(t testing.TB, env map[string]string) *app {
 	t.Helper()
 	a := startNotReady(t, env)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("syncgate's log:\n%s", a.logs.String())
+		}
+	})
 	waitReady(t, a.url, 30*time.Second)
 	return a
 }

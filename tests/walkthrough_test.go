@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -133,18 +134,71 @@ func anyStrings(v any) []string {
 	return out
 }
 
-// copyProject copies the project's sources (no build outputs, local state,
-// node_modules or .env) into a temporary folder.
+// walkthroughMakes is what the walkthrough creates by following the
+// guides; a copy of the project is cleared of it first, so a newcomer who
+// followed the guides in place (their own guest/examples/quota and
+// schemas/notes.json) still sees this test pass.
+var walkthroughMakes = []string{"guest/examples/quota", "guest/bin/quota.wasm", "schemas/notes.json"}
+
+// copyProject copies the project (copyFrom) without what the walkthrough
+// makes.
 func copyProject(t *testing.T) string {
 	t.Helper()
 	src, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
 	}
+	dst := copyFrom(t, src)
+	for _, p := range walkthroughMakes {
+		if err := os.RemoveAll(filepath.Join(dst, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// copyFrom copies src's source files into a temporary folder: those git
+// tracks or would track (what .gitignore names, such as build outputs,
+// local state, node_modules and .env, is left out); without git, every
+// file but those.
+func copyFrom(t *testing.T, src string) string {
+	t.Helper()
 	dst := t.TempDir()
-	skip := map[string]bool{".git": true, "bin": true, "node_modules": true, ".syncgate": true, ".task": true, ".env": true}
 	start := time.Now()
-	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	copyOne := func(rel string, mode fs.FileMode) error {
+		b, err := os.ReadFile(filepath.Join(src, rel))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // tracked, deleted in the working tree
+		}
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dst, rel)), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, mode)
+	}
+	if out, err := exec.Command("git", "-C", src, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output(); err == nil {
+		for _, rel := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
+			if rel == "" {
+				continue
+			}
+			mode := fs.FileMode(0o644)
+			if info, err := os.Stat(filepath.Join(src, rel)); err == nil {
+				if !info.Mode().IsRegular() {
+					continue
+				}
+				mode = info.Mode().Perm()
+			}
+			if err := copyOne(rel, mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("project (files git tracks or would) copied to %s in %s", dst, time.Since(start).Round(time.Millisecond))
+		return dst
+	}
+	skip := map[string]bool{".git": true, "bin": true, "node_modules": true, ".syncgate": true, ".task": true, ".env": true}
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -155,27 +209,78 @@ func copyProject(t *testing.T) string {
 			}
 			return nil
 		}
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		if !d.Type().IsRegular() {
+		if d.IsDir() || !d.Type().IsRegular() {
 			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
 		}
 		info, err := d.Info()
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(filepath.Join(dst, rel), b, info.Mode().Perm())
+		return copyOne(rel, info.Mode().Perm())
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("project copied to %s in %s", dst, time.Since(start).Round(time.Millisecond))
 	return dst
+}
+
+// TestWalkthroughCopy (issue 29 item 6): the walkthrough's copy holds the
+// project's sources, new files included, without what .gitignore names
+// (.env, bin/) and without what the walkthrough makes itself, so the
+// guides followed in place (here a guest/examples/quota of one's own)
+// cannot stop it.
+func TestWalkthroughCopy(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	src := t.TempDir()
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-C", src, "-c", "user.email=t@t", "-c", "user.name=t"}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q")
+	write(t, filepath.Join(src, ".gitignore"), ".env\nbin/\n")
+	write(t, filepath.Join(src, "tracked.go"), "package x\n")
+	git("add", ".gitignore", "tracked.go")
+	git("commit", "-qm", "x")
+	write(t, filepath.Join(src, "tracked.go"), "package x // edited\n")
+	write(t, filepath.Join(src, "new.go"), "package x\n")
+	if err := os.MkdirAll(filepath.Join(src, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(src, "bin", "syncgate"), "binary")
+	write(t, filepath.Join(src, ".env"), "GUESTS=quota\n")
+	dst := copyFrom(t, src)
+	if got := readFile(t, filepath.Join(dst, "tracked.go")); got != "package x // edited\n" {
+		t.Fatalf("tracked file: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "new.go")); err != nil {
+		t.Errorf("a new file is not copied: %v", err)
+	}
+	for _, p := range []string{"bin", ".env", ".git"} {
+		if _, err := os.Stat(filepath.Join(dst, p)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s copied (%v)", p, err)
+		}
+	}
+
+	// The project itself, with a quota guest of one's own: not in the copy.
+	own := filepath.Join("..", "guest", "examples", "quota")
+	if _, err := os.Stat(own); err == nil {
+		t.Logf("%s exists (the guides were followed in place)", own)
+	} else {
+		if err := os.MkdirAll(own, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(own) })
+		write(t, filepath.Join(own, "logic.go"), "package main\n\nthis does not compile\n")
+	}
+	if _, err := os.Stat(filepath.Join(copyProject(t), "guest", "examples", "quota")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the walkthrough's copy holds guest/examples/quota (%v)", err)
+	}
 }
 
 func readDoc(t *testing.T, name string) string {

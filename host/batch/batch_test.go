@@ -166,7 +166,7 @@ func TestStagesInOrder(t *testing.T) {
 // rejects the PUT, and never reaches the store.
 func TestRejectedPutTakesItsPatch(t *testing.T) {
 	rules := fakeRules{guests: map[GuestStage]*fakeGuests{
-		Authorize: {f: rejectIf("", syncgate.CodeForbidden, func(op *syncgate.Op) bool { return op.Op == syncgate.Put })},
+		Authorize: {f: rejectIf("guest:authorize", syncgate.CodeForbidden, func(op *syncgate.Op) bool { return op.Op == syncgate.Put })},
 	}}
 	st := &fakeStore{}
 	for _, dry := range []bool{false, true} {
@@ -192,7 +192,7 @@ func TestRejectedPutTakesItsPatch(t *testing.T) {
 				t.Errorf("written %v, want only op 2", st.applied)
 			}
 		}
-		if got, want := codesOf(rejected), []string{"0:forbidden@authorize", "1:not_found@authorize"}; !slices.Equal(got, want) {
+		if got, want := codesOf(rejected), []string{"0:forbidden@guest:authorize", "1:not_found@guest:authorize"}; !slices.Equal(got, want) {
 			t.Errorf("dry run %v: %v, want %v", dry, got, want)
 		}
 	}

@@ -27,7 +27,7 @@ func guests(g GuestStage) func(context.Context, *Service, *state) error {
 		from := len(st.rejected)
 		st.reject(string(g), rejected...)
 		st.ops = accepted
-		st.rejectOrphans(string(g), from)
+		st.rejectOrphans(from)
 		if g == Policies {
 			st.setIncKeys()
 		}

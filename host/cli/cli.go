@@ -37,6 +37,12 @@ func version() string {
 // Run runs the syncgate command with args (without the program name) and
 // returns the process exit code. getenv is the only source of configuration.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	return run(ctx, args, getenv, "", stdout, stderr)
+}
+
+// run is Run; dotenv, when set, says what was read from a .env file (the
+// commands that read the configuration print it).
+func run(ctx context.Context, args []string, getenv func(string) string, dotenv string, stdout, stderr io.Writer) int {
 	cmd, rest := "serve", args
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, rest = args[0], args[1:]
@@ -45,6 +51,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		usage(stdout)
 		return 0
 	}
+	if dotenv != "" && (cmd == "schemas" || cmd == "rejected" || cmd == "db") && !helpAsked(rest) {
+		fmt.Fprintln(stderr, "syncgate: "+dotenv)
+	}
 	var err error
 	switch cmd {
 	case "serve":
@@ -52,7 +61,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			usage(stdout)
 			return 0
 		}
-		err = serve(ctx, environ(getenv), stderr)
+		err = serve(ctx, environ(getenv), dotenv, stderr)
 	case "keys":
 		err = keysCmd(rest, stdout, stderr)
 	case "schemas":
@@ -63,6 +72,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = rulesCmd(rest, getenv, stdout, stderr)
 	case "import":
 		err = importCmd(rest, getenv, stdout, stderr)
+	case "db":
+		err = dbCmd(ctx, rest, environ(getenv), stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "syncgate %s (%s)\n", version(), buildKind)
 		return 0
@@ -123,10 +134,12 @@ Usage:
   syncgate rules check|explain     check RULES_DIR's App Services rules; explain one write's decision
                                    (syncgate rules help)
   syncgate import appservices DIR  turn an exported App Services app into rules/ and schemas/
+  syncgate db find TABLE [ID] [--limit N]
+                                   print documents as JSON (a look at the data without mongosh)
   syncgate version                 print the version
   syncgate help                    this text
 
-Environment (also read from .env by "go tool task run"):
+Environment (also read from .env in the working directory, the environment winning):
 `)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, v := range config.Variables() {

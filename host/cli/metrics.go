@@ -158,6 +158,9 @@ func reloadHealth(st live.Status) error {
 // reloadDetails is the "reload" object of /readyz.
 func reloadDetails(st live.Status) map[string]any {
 	d := map[string]any{"reloads": st.Reloads, "failures": st.Failures}
+	if st.RulesID != "" {
+		d["rules_id"] = st.RulesID // the live set's fingerprint; `rejected replay` compares its own with it
+	}
 	if !st.Last.IsZero() {
 		d["last"] = st.Last.UTC().Format(time.RFC3339Nano)
 	}

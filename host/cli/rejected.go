@@ -15,7 +15,6 @@ import (
 
 	"github.com/syncgate/syncgate/host/batch"
 	"github.com/syncgate/syncgate/host/config"
-	"github.com/syncgate/syncgate/host/live"
 	"github.com/syncgate/syncgate/host/rejected"
 	"github.com/syncgate/syncgate/host/store"
 	"github.com/syncgate/syncgate/host/syncgate"
@@ -26,9 +25,12 @@ const rejectedUsage = `usage: syncgate rejected <command> [flags]
 
   list     [filters] [--json]                 the recorded rejections, newest first
   show     ID [--json]                        one of them: op, reason, request id, user, time, data or raw text
-  replay   [ID…] [filters] [--dry-run] [--json]
+  replay   [ID…] [filters] [--dry-run] [--json] [--server URL] [--force]
                                               run them through the current guests, schemas and conversions
-                                              (as the recorded user) and apply those that pass now
+                                              (as the recorded user) and apply those that pass now; prints
+                                              the rules set it runs first, and refuses a record whose
+                                              refusing stage is not in it, or all when it differs from the
+                                              running server's (/readyz rules_id); --force applies them anyway
   resolve  [ID…] [filters] [--note TEXT]      mark as handled without applying
   discard  [ID…] [filters] [--note TEXT]      mark as dropped on purpose
   purge    --older-than DURATION [--state S]  delete records older than DURATION (e.g. 720h or 30d)
@@ -36,66 +38,70 @@ const rejectedUsage = `usage: syncgate rejected <command> [flags]
 filters: --table T --user U --code C --since TIME --until TIME --limit N --state open|replayed|resolved|discarded|all
          (TIME: RFC 3339, or a duration ago such as 24h or 7d; list and replay default to --state open)`
 
-// rejectedCmd runs `syncgate rejected …` with the server's configuration
-// (same environment, same database, same rules).
-func rejectedCmd(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || helpAsked(args[:1]) {
-		fmt.Fprintln(stdout, rejectedUsage)
-		if len(args) == 0 {
-			return usageError{"rejected: a command is needed"}
-		}
-		return nil
-	}
-	sub := args[0]
-	fs := flag.NewFlagSet("rejected "+sub, flag.ContinueOnError)
+// rejectedArgs is one `syncgate rejected` command line, parsed.
+type rejectedArgs struct {
+	sub           string
+	f             syncgate.DeadLetterFilter
+	olderThan     string
+	asJSON        bool
+	dryRun, force bool
+	server        string
+	note          string
+}
+
+// parseRejected reads the subcommand, its ids and flags (in any order) and
+// checks what each subcommand needs; help is asked when it returns nil,
+// nil.
+func parseRejected(args []string, stdout, stderr io.Writer) (*rejectedArgs, error) {
+	a := &rejectedArgs{sub: args[0]}
+	fs := flag.NewFlagSet("rejected "+a.sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var (
-		f                    syncgate.DeadLetterFilter
-		since, until, olderS string
-		asJSON, dryRun       bool
-		note                 string
-	)
-	fs.StringVar(&f.Table, "table", "", "only this table")
-	fs.StringVar(&f.User, "user", "", "only this user id")
-	fs.StringVar(&f.Code, "code", "", "only this rejection code")
+	var since, until string
+	fs.StringVar(&a.f.Table, "table", "", "only this table")
+	fs.StringVar(&a.f.User, "user", "", "only this user id")
+	fs.StringVar(&a.f.Code, "code", "", "only this rejection code")
 	fs.StringVar(&since, "since", "", "recorded at or after TIME (RFC 3339, or a duration ago: 24h, 7d)")
 	fs.StringVar(&until, "until", "", "recorded before TIME")
-	fs.IntVar(&f.Limit, "limit", 0, "at most N records (list: default 50)")
-	fs.StringVar(&f.State, "state", "", "open, replayed, resolved, discarded or all")
-	fs.BoolVar(&asJSON, "json", false, "JSON output for scripts")
-	fs.BoolVar(&dryRun, "dry-run", false, "replay: say what would happen, write nothing")
-	fs.StringVar(&note, "note", "", "resolve/discard: why")
-	fs.StringVar(&olderS, "older-than", "", "purge: records older than this duration (required)")
+	fs.IntVar(&a.f.Limit, "limit", 0, "at most N records (list: default 50)")
+	fs.StringVar(&a.f.State, "state", "", "open, replayed, resolved, discarded or all")
+	fs.BoolVar(&a.asJSON, "json", false, "JSON output for scripts")
+	fs.BoolVar(&a.dryRun, "dry-run", false, "replay: say what would happen, write nothing")
+	fs.BoolVar(&a.force, "force", false, "replay: apply records the rules check refuses (each is named and logged)")
+	fs.StringVar(&a.server, "server", "", "replay: the running server whose /readyz rules_id must match (default http://ADDR)")
+	fs.StringVar(&a.note, "note", "", "resolve/discard: why")
+	fs.StringVar(&a.olderThan, "older-than", "", "purge: records older than this duration (required)")
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), rejectedUsage) }
 	// Ids and flags in any order: flag stops at the first id, so go on after it.
-	var ids []string
 	for rest := args[1:]; ; {
 		if err := fs.Parse(rest); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				fmt.Fprintln(stdout, rejectedUsage)
-				return nil
+				return nil, nil
 			}
-			return usageError{"rejected " + sub + ": " + err.Error()}
+			return nil, usageError{"rejected " + a.sub + ": " + err.Error()}
 		}
 		if fs.NArg() == 0 {
 			break
 		}
-		ids = append(ids, fs.Arg(0))
+		a.f.IDs = append(a.f.IDs, fs.Arg(0))
 		rest = fs.Args()[1:]
 	}
 	now := time.Now()
 	var err error
-	if f.Since, err = parseWhen(since, now); err != nil {
-		return usageError{"rejected " + sub + ": --since: " + err.Error()}
+	if a.f.Since, err = parseWhen(since, now); err != nil {
+		return nil, usageError{"rejected " + a.sub + ": --since: " + err.Error()}
 	}
-	if f.Until, err = parseWhen(until, now); err != nil {
-		return usageError{"rejected " + sub + ": --until: " + err.Error()}
+	if a.f.Until, err = parseWhen(until, now); err != nil {
+		return nil, usageError{"rejected " + a.sub + ": --until: " + err.Error()}
 	}
-	f.IDs = ids
-	switch sub {
+	if (a.force || a.server != "") && a.sub != "replay" {
+		return nil, usageError{"rejected " + a.sub + ": --force and --server are replay flags"}
+	}
+	f := &a.f
+	switch a.sub {
 	case "list":
 		if len(f.IDs) > 0 {
-			return usageError{"rejected list: takes no ids (use show)"}
+			return nil, usageError{"rejected list: takes no ids (use show)"}
 		}
 		if f.Limit == 0 {
 			f.Limit = 50
@@ -105,21 +111,38 @@ func rejectedCmd(ctx context.Context, args []string, env map[string]string, stdo
 		}
 	case "show":
 		if len(f.IDs) != 1 {
-			return usageError{"rejected show: one ID"}
+			return nil, usageError{"rejected show: one ID"}
 		}
 	case "replay", "resolve", "discard":
 		noFilter := f.Table == "" && f.User == "" && f.Code == "" && f.Since.IsZero() && f.Until.IsZero() && f.State == ""
-		if len(f.IDs) == 0 && noFilter && sub != "replay" {
-			return usageError{"rejected " + sub + ": give ids or a filter (resolving everything needs --state open explicitly)"}
+		if len(f.IDs) == 0 && noFilter && a.sub != "replay" {
+			return nil, usageError{"rejected " + a.sub + ": give ids or a filter (resolving everything needs --state open explicitly)"}
 		}
 	case "purge":
-		if olderS == "" {
-			return usageError{"rejected purge: --older-than is required (nothing is purged implicitly)"}
+		if a.olderThan == "" {
+			return nil, usageError{"rejected purge: --older-than is required (nothing is purged implicitly)"}
 		}
 	default:
-		return usageError{fmt.Sprintf("rejected: unknown command %q\n%s", sub, rejectedUsage)}
+		return nil, usageError{fmt.Sprintf("rejected: unknown command %q\n%s", a.sub, rejectedUsage)}
 	}
+	return a, nil
+}
 
+// rejectedCmd runs `syncgate rejected …` with the server's configuration
+// (same environment, same database, same rules): one function per
+// subcommand.
+func rejectedCmd(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || helpAsked(args[:1]) {
+		fmt.Fprintln(stdout, rejectedUsage)
+		if len(args) == 0 {
+			return usageError{"rejected: a command is needed"}
+		}
+		return nil
+	}
+	a, err := parseRejected(args, stdout, stderr)
+	if a == nil {
+		return err
+	}
 	cfg, err := config.Parse(env)
 	if err != nil {
 		return err
@@ -128,7 +151,7 @@ func rejectedCmd(ctx context.Context, args []string, env map[string]string, stdo
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, _, closeStore, err := openStore(cfg, log, stderr)
+	st, _, closeStore, err := openCommandStore(cfg, log, stderr)
 	if err != nil {
 		return err
 	}
@@ -139,95 +162,67 @@ func rejectedCmd(ctx context.Context, args []string, env map[string]string, stdo
 	if err := st.DeadLetters().EnsureIndexes(ctx); err != nil {
 		return fmt.Errorf("rejected: %w", err)
 	}
-	rulesFn := func() (batch.Rules, func(), error) {
-		return nil, nil, errors.New("rejected: no rules loaded")
-	}
-	if sub == "replay" {
-		rt, err := newRuntime(ctx, cfg, io.Discard, nil)
-		if err != nil {
-			return err
-		}
-		defer rt.Close(context.WithoutCancel(ctx))
-		rl := live.New(cfg, rt)
-		if _, err := rl.Reload(ctx); err != nil {
-			return fmt.Errorf("rejected replay: the rules do not load, fix them first: %w", err)
-		}
-		defer rl.Close(context.WithoutCancel(ctx))
-		rulesFn = func() (batch.Rules, func(), error) { return rl.Acquire() }
-	}
-	svc := newRejectedService(cfg, st, rulesFn)
-
-	switch sub {
+	noRules := func() (batch.Rules, func(), error) { return nil, nil, errors.New("rejected: no rules loaded") }
+	switch a.sub {
 	case "list":
-		list, err := svc.List(ctx, f)
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			return writeJSON(stdout, list)
-		}
-		printRejected(stdout, list)
+		return rejectedList(ctx, newRejectedService(cfg, st, noRules), a, stdout)
 	case "show":
-		dl, err := svc.Show(ctx, f.IDs[0])
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			return writeJSON(stdout, dl)
-		}
-		printDeadLetter(stdout, dl)
+		return rejectedShow(ctx, newRejectedService(cfg, st, noRules), a, stdout)
 	case "replay":
-		progress := func(done, total int) {
-			if total > svc.Chunk {
-				fmt.Fprintf(stderr, "replay: %d/%d\n", done, total)
-			}
-		}
-		sum, outcomes, err := svc.Replay(ctx, f, dryRun, progress)
-		if err != nil {
-			fmt.Fprintln(stderr, sum.Line())
-			return err
-		}
-		if asJSON {
-			if err := writeJSON(stdout, map[string]any{"summary": sum, "outcomes": outcomes}); err != nil {
-				return err
-			}
-		} else {
-			tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tOP\tTABLE\tDOC\tRESULT\tREASON")
-			for _, o := range outcomes {
-				reason := o.Reason
-				if o.Code != "" {
-					reason = string(o.Code) + ": " + reason
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.ID, o.Op, o.Table, clipText(o.DocID, 24), o.Result, clipText(reason, 80))
-			}
-			tw.Flush()
-		}
-		fmt.Fprintln(stderr, sum.Line())
-		if sum.Interrupted {
-			return errors.New("replay interrupted")
-		}
+		return rejectedReplay(ctx, cfg, st, a, log, stdout, stderr)
 	case "resolve", "discard":
-		state := syncgate.StateResolved
-		if sub == "discard" {
-			state = syncgate.StateDiscarded
-		}
-		n, err := svc.Mark(ctx, f, state, note)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s %d\n", state, n)
-	case "purge":
-		d, err := parseDuration(olderS)
-		if err != nil {
-			return usageError{"rejected purge: --older-than: " + err.Error()}
-		}
-		n, err := svc.Purge(ctx, d, f.State)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "purged %d records older than %s\n", n, olderS)
+		return rejectedMark(ctx, newRejectedService(cfg, st, noRules), a, stdout)
 	}
+	return rejectedPurge(ctx, newRejectedService(cfg, st, noRules), a, stdout)
+}
+
+func rejectedList(ctx context.Context, svc *rejected.Service, a *rejectedArgs, stdout io.Writer) error {
+	list, err := svc.List(ctx, a.f)
+	if err != nil {
+		return err
+	}
+	if a.asJSON {
+		return writeJSON(stdout, list)
+	}
+	printRejected(stdout, list)
+	return nil
+}
+
+func rejectedShow(ctx context.Context, svc *rejected.Service, a *rejectedArgs, stdout io.Writer) error {
+	dl, err := svc.Show(ctx, a.f.IDs[0])
+	if err != nil {
+		return err
+	}
+	if a.asJSON {
+		return writeJSON(stdout, dl)
+	}
+	printDeadLetter(stdout, dl)
+	return nil
+}
+
+func rejectedMark(ctx context.Context, svc *rejected.Service, a *rejectedArgs, stdout io.Writer) error {
+	state := syncgate.StateResolved
+	if a.sub == "discard" {
+		state = syncgate.StateDiscarded
+	}
+	n, err := svc.Mark(ctx, a.f, state, a.note)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s %d\n", state, n)
+	return nil
+}
+
+func rejectedPurge(ctx context.Context, svc *rejected.Service, a *rejectedArgs, stdout io.Writer) error {
+	d, err := parseDuration(a.olderThan)
+	if err != nil {
+		return usageError{"rejected purge: --older-than: " + err.Error()}
+	}
+	n, err := svc.Purge(ctx, d, a.f.State)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "purged %d records older than %s\n", n, a.olderThan)
 	return nil
 }
 

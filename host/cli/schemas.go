@@ -32,9 +32,14 @@ func schemasCmd(ctx context.Context, args []string, env map[string]string, stdou
 	if err != nil {
 		return err
 	}
-	set, err := schemas.Load(cfg.SchemasDir)
-	if err != nil {
-		fmt.Fprintln(stderr, err) // one line per problem, each with file and place
+	// check also lints (what compiles but cannot work); export and apply
+	// need only schemas that load.
+	set, problems := schemas.Check(cfg.SchemasDir)
+	if args[0] != "check" && set != nil {
+		problems = nil
+	}
+	if len(problems) > 0 {
+		fmt.Fprintln(stderr, problems) // one line per problem, each with file and place
 		return fmt.Errorf("schemas %s: %s has problems (listed above); fix them and run ./bin/syncgate schemas check", args[0], cfg.SchemasDir)
 	}
 	switch args[0] {
@@ -66,14 +71,17 @@ func schemasCmd(ctx context.Context, args []string, env map[string]string, stdou
 		if err := needDatabase(cfg); err != nil {
 			return err
 		}
-		return applyValidators(ctx, cfg, set, *level, *action, stdout)
+		return applyValidators(ctx, cfg, set, *level, *action, stdout, stderr)
 	}
 	return usageError{fmt.Sprintf("schemas: unknown command %q\n%s", args[0], schemasUsage)}
 }
 
-func applyValidators(ctx context.Context, cfg config.Config, set *schemas.Set, level, action string, stdout io.Writer) error {
+func applyValidators(ctx context.Context, cfg config.Config, set *schemas.Set, level, action string, stdout, stderr io.Writer) error {
 	uri := cfg.MongoURI
-	if cfg.Embedded() {
+	if running, ok := runningDevDB(cfg); ok {
+		fmt.Fprintf(stderr, "syncgate: MONGO_URI is not set: using the embedded database already running at DEV_DB_ADDR %s (a syncgate server's)\n", cfg.DevDBAddr)
+		uri = running
+	} else if cfg.Embedded() {
 		dbURI, _, stop, err := startDevDB(cfg.StateDir+"/data", cfg.DevDBAddr, nil)
 		if err != nil {
 			return err

@@ -171,6 +171,9 @@ func connect(ctx context.Context, cfg config.Config, st *store.Mongo, state *rea
 			return
 		}
 		state.set(err)
+		if ctx.Err() != nil { // start-up failed or the server stops: nothing to retry
+			return
+		}
 		log.Warn("database not reachable; retrying", "in", wait, "err", err)
 		select {
 		case <-ctx.Done():
@@ -181,7 +184,7 @@ func connect(ctx context.Context, cfg config.Config, st *store.Mongo, state *rea
 	}
 }
 
-func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
+func serve(ctx context.Context, env map[string]string, dotenv string, stderr io.Writer) error {
 	cfg, err := configure(env)
 	if err != nil {
 		return err
@@ -190,6 +193,9 @@ func serve(ctx context.Context, env map[string]string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	if dotenv != "" {
+		log.Info(dotenv)
+	}
 	for _, w := range cfg.Warnings() {
 		log.Warn(w)
 	}

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"runtime/debug"
 	"sort"
@@ -41,6 +40,7 @@ const Authorize = "authorize"
 // Rules is one complete set of what a reload changes. A request uses one
 // set from start to end (Acquire), so a reload never mixes two.
 type Rules struct {
+	manifest Manifest
 	schemas  *schemas.Set // nil: no schema files
 	tables   map[string]bool
 	warnings []string
@@ -48,7 +48,6 @@ type Rules struct {
 	// stages: the guests of each guest stage of the write path, sharing
 	// pipeline's guests.
 	stages   map[batch.GuestStage]*pipeline.Pipeline
-	id       string
 	inflight sync.WaitGroup
 }
 
@@ -65,6 +64,17 @@ func (r *Rules) Warnings() []string {
 		return nil
 	}
 	return r.warnings
+}
+
+// Manifest is what the set was built from, with its fingerprint (ID).
+func (r *Rules) Manifest() Manifest { return r.manifest }
+
+// ID fingerprints the set by content (Manifest.ID); "" for nil.
+func (r *Rules) ID() string {
+	if r == nil {
+		return ""
+	}
+	return r.manifest.ID
 }
 
 // Schemas is the schema set, or nil when there are no schema files.
@@ -87,10 +97,6 @@ func (r *Rules) Guests(stage batch.GuestStage) batch.Guests {
 	}
 	return nil
 }
-
-// ID fingerprints the set: its guests per table in order, their settings
-// and the schema files' contents (fingerprint.go).
-func (r *Rules) ID() string { return r.id }
 
 // Describe is the pipeline as printed at start-up and on /readyz: one
 // "guest:table1|table2" (or "guest:*") per stage.
@@ -128,12 +134,14 @@ type Status struct {
 	Reloads  int64     // reloads that swapped a new set in (the first load included)
 	Failures int64     // reloads that failed
 	Guests   []string  // the live pipeline (Describe)
+	RulesID  string    // the live set's fingerprint (Manifest.ID)
 }
 
 // Reloader owns the live Rules.
 type Reloader struct {
-	cfg config.Config
-	rt  *sandbox.Runtime
+	cfg      config.Config
+	rt       *sandbox.Runtime
+	rulesDir string // the rules files' folder, fingerprinted with the set; "" none
 
 	load sync.Mutex // one reload at a time
 	mu   sync.RWMutex
@@ -145,6 +153,13 @@ type Reloader struct {
 // folders with rt. Nothing is live until the first Reload.
 func New(cfg config.Config, rt *sandbox.Runtime) *Reloader {
 	return &Reloader{cfg: cfg, rt: rt}
+}
+
+// WithRulesDir sets the rules files' folder, fingerprinted with each set
+// (Manifest.Rules); call it before the first Reload.
+func (l *Reloader) WithRulesDir(dir string) *Reloader {
+	l.rulesDir = dir
+	return l
 }
 
 // ErrNotLoaded is Acquire's error before the first successful reload.
@@ -178,6 +193,7 @@ func (l *Reloader) Status() Status {
 	s := l.st
 	s.Loaded = l.cur != nil
 	s.Guests = l.cur.Describe()
+	s.RulesID = l.cur.ID()
 	return s
 }
 
@@ -230,26 +246,37 @@ func (l *Reloader) build(ctx context.Context) (*Rules, error) {
 	if err != nil {
 		return nil, err
 	}
-	if errs := l.cfg.TableProblems(tables); len(errs) > 0 {
-		joined := make([]error, len(errs))
-		for i, e := range errs {
-			joined[i] = e
-		}
-		return nil, fmt.Errorf("config: %w", errors.Join(joined...))
+	// The manifest is read before the files are loaded: a file changed in
+	// between makes the next poll reload, and with it a new ID.
+	manifest, err := ReadManifest(l.cfg, l.rulesDir)
+	if err != nil {
+		return nil, err
 	}
-	r := &Rules{tables: l.cfg.AllowedTables(tables), warnings: l.cfg.TableWarnings(tables)}
+	// Every problem of the configuration and the files is reported at
+	// once: tables, settings and guests are all checked before failing.
+	var errs []error
+	for _, e := range l.cfg.TableProblems(tables) {
+		errs = append(errs, fmt.Errorf("config: %w", e))
+	}
+	r := &Rules{manifest: manifest, tables: l.cfg.AllowedTables(tables), warnings: l.cfg.TableWarnings(tables)}
 	if len(tables) > 0 {
 		if r.schemas, err = schemas.Load(l.cfg.SchemasDir); err != nil {
-			return nil, fmt.Errorf("SCHEMAS_DIR %s:\n%w", l.cfg.SchemasDir, err)
+			errs = append(errs, fmt.Errorf("SCHEMAS_DIR %s:\n%w", l.cfg.SchemasDir, err))
+		} else {
+			// What compiles but cannot work (schemas check fails on it).
+			for _, p := range r.schemas.Lint() {
+				r.warnings = append(r.warnings, "SCHEMAS_DIR "+l.cfg.SchemasDir+": "+p.String()+" (./bin/syncgate schemas check)")
+			}
 		}
 	}
-	if r.pipeline, r.stages, err = l.loadPipeline(ctx, tables); err != nil {
-		return nil, err
+	p, perrs := l.loadPipeline(ctx, tables, r.tables, len(errs) == 0)
+	if errs = append(errs, perrs...); len(errs) > 0 {
+		if p != nil {
+			p.Close(ctx)
+		}
+		return nil, errors.Join(errs...)
 	}
-	if r.id, err = rulesID(l.cfg, r.pipeline); err != nil {
-		r.pipeline.Close(ctx)
-		return nil, err
-	}
+	r.pipeline, r.stages = byStage(p, l.cfg.MaxDepth)
 	return r, nil
 }
 
@@ -301,61 +328,16 @@ func pipelineSpec(cfg config.Config, schemaTables []string) []stageSpec {
 	return specs
 }
 
-func guestSettings(cfg config.Config, name string, schemaTables []string) map[string]string {
-	out := map[string]string{}
-	for k, v := range cfg.GuestSettings {
-		if g, key, ok := strings.Cut(k, "."); ok && g == name {
-			out[key] = v
-		}
-	}
-	if name == SchemaGate {
-		out["unknown_table"] = cfg.GateUnknownTable(schemaTables)
-	}
-	return out
-}
-
-// checkSettings refuses GUEST_SETTINGS keys the guest does not declare
-// (guest.Info.Settings): a typo such as owner.feild would otherwise be
-// ignored while the guest runs with its default.
-func checkSettings(g *sandbox.Guest, settings map[string]string) error {
-	declared := g.Info().Settings
-	var unknown []string
-	for k := range settings {
-		if !declares(declared, k) {
-			unknown = append(unknown, g.Name()+"."+k)
-		}
-	}
-	if len(unknown) == 0 {
-		return nil
-	}
-	sort.Strings(unknown)
-	want := "it declares none"
-	if len(declared) > 0 {
-		want = "it declares " + g.Name() + "." + strings.Join(declared, ", "+g.Name()+".")
-	}
-	return fmt.Errorf("GUEST_SETTINGS: %s: guest %s does not read this setting (%s, in guest.Info.Settings)", strings.Join(unknown, ", "), g.Name(), want)
-}
-
-// declares reports whether a declared setting admits key: equal, or a
-// path.Match pattern ("*.field": the per-table form TABLE.field; "*": any
-// key, for a guest that checks its own with guest.CheckSettings).
-func declares(declared []string, key string) bool {
-	for _, d := range declared {
-		if ok, _ := path.Match(d, key); ok || d == key {
-			return true
-		}
-	}
-	return false
-}
-
 // loadPipeline compiles every configured guest concurrently and fills their
-// pools. Any failure refuses the whole pipeline, naming the file.
-func (l *Reloader) loadPipeline(ctx context.Context, schemaTables []string) (*pipeline.Pipeline, map[batch.GuestStage]*pipeline.Pipeline, error) {
+// pools, and checks each one's settings (settingProblems, the guest's own
+// CheckSettings). It returns every problem, each naming the guest; with
+// any, no pipeline (build only when the caller's checks passed too).
+func (l *Reloader) loadPipeline(ctx context.Context, schemaTables []string, allowed map[string]bool, build bool) (*pipeline.Pipeline, []error) {
 	cfg := l.cfg
 	specs := pipelineSpec(cfg, schemaTables)
 	type result struct {
-		g   *sandbox.Guest
-		err error
+		g    *sandbox.Guest
+		errs []error
 	}
 	results := make([]chan result, len(specs))
 	for i, s := range specs {
@@ -364,59 +346,63 @@ func (l *Reloader) loadPipeline(ctx context.Context, schemaTables []string) (*pi
 			path := filepath.Join(cfg.GuestsDir, s.name+".wasm")
 			wasm, err := os.ReadFile(path)
 			if err != nil {
-				results[i] <- result{err: fmt.Errorf("guest %s: %w (build guests with: go tool task guests)", s.name, err)}
+				results[i] <- result{errs: []error{missingGuest(s.name, cfg.GuestsDir, err)}}
 				return
 			}
 			gc := sandbox.GuestConfig{Name: s.name, Path: path, Wasm: wasm, Pool: cfg.Pool(), Settings: guestSettings(cfg, s.name, schemaTables)}
 			if s.name == SchemaGate {
 				abs, err := filepath.Abs(cfg.SchemasDir)
 				if err != nil {
-					results[i] <- result{err: err}
+					results[i] <- result{errs: []error{err}}
 					return
 				}
 				gc.Mounts = []sandbox.Mount{{HostDir: abs, GuestPath: "/schemas"}}
 			}
 			g, err := l.rt.Load(ctx, gc)
-			if err == nil {
-				if err = checkSettings(g, gc.Settings); err == nil {
-					err = g.CheckSettings(ctx) // the guest's own check of the values (guest.CheckSettings)
-				}
-				if err != nil {
-					g.Close(ctx)
-					g = nil
+			if err != nil {
+				results[i] <- result{errs: []error{err}}
+				return
+			}
+			errs := settingProblems(s.name, g.Info().Settings, gc.Settings, s.tables, allowed)
+			if len(errs) == 0 {
+				if err := g.CheckSettings(ctx); err != nil { // the guest's own check of the values (guest.CheckSettings)
+					errs = append(errs, err)
 				}
 			}
-			results[i] <- result{g: g, err: err}
+			if len(errs) > 0 {
+				g.Close(ctx)
+				g = nil
+			}
+			results[i] <- result{g: g, errs: errs}
 		}()
 	}
 	stages := make([]pipeline.Stage, len(specs))
 	var errs []error
 	for i := range specs {
 		r := <-results[i]
-		if r.err != nil {
-			errs = append(errs, r.err)
-			continue
+		errs = append(errs, r.errs...)
+		if r.g != nil {
+			stages[i] = pipeline.Stage{Guest: r.g, Tables: specs[i].tables}
 		}
-		stages[i] = pipeline.Stage{Guest: r.g, Tables: specs[i].tables}
 	}
-	if len(errs) > 0 {
+	if len(errs) > 0 || !build {
 		for _, s := range stages {
 			if s.Guest != nil {
 				s.Guest.Close(ctx)
 			}
 		}
-		return nil, nil, errors.Join(errs...)
+		return nil, errs
 	}
-	return byStage(stages, cfg.MaxDepth)
+	return pipeline.NewPipeline(stages, cfg.MaxDepth), nil
 }
 
 // byStage orders the guests as the write path's stages run them — GUESTS
 // in their order, authorization, the schema gate, conflict policies — and
 // returns them as one pipeline (what the set describes and closes) and
-// one per stage.
-func byStage(all []pipeline.Stage, maxDepth int) (*pipeline.Pipeline, map[batch.GuestStage]*pipeline.Pipeline, error) {
+// one per guest stage.
+func byStage(p *pipeline.Pipeline, maxDepth int) (*pipeline.Pipeline, map[batch.GuestStage]*pipeline.Pipeline) {
 	groups := map[batch.GuestStage][]pipeline.Stage{}
-	for _, s := range all {
+	for _, s := range p.Stages() {
 		g := batch.Transform
 		switch {
 		case s.Guest.Name() == SchemaGate:
@@ -436,7 +422,7 @@ func byStage(all []pipeline.Stage, maxDepth int) (*pipeline.Pipeline, map[batch.
 			stages[g] = pipeline.NewPipeline(groups[g], maxDepth)
 		}
 	}
-	return pipeline.NewPipeline(ordered, maxDepth), stages, nil
+	return pipeline.NewPipeline(ordered, maxDepth), stages
 }
 
 // Fingerprint summarises the guest and schema files for change polling.

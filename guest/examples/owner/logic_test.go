@@ -25,6 +25,13 @@ func TestOwner(t *testing.T) {
 		{"delete bob's doc", guest.Op{Op: "DELETE", Exists: true, Current: map[string]any{"owner_id": "bob"}}, true, ""},
 		{"delete own doc", guest.Op{Op: "DELETE", Exists: true, Current: map[string]any{"owner_id": "alice"}}, false, ""},
 		{"delete missing doc", guest.Op{Op: "DELETE"}, false, ""},
+		{"patch of an unowned doc", guest.Op{Op: "PATCH", Data: map[string]any{"name": "y"}, Exists: true, Current: map[string]any{"name": "x"}}, true, ""},
+		{"patch of a doc with an empty owner", guest.Op{Op: "PATCH", Data: map[string]any{"owner_id": "alice"}, Exists: true, Current: map[string]any{"owner_id": ""}}, true, ""},
+		{"put over an unowned doc", guest.Op{Op: "PUT", Data: map[string]any{}, Exists: true, Current: map[string]any{}}, true, ""},
+		{"delete of an unowned doc", guest.Op{Op: "DELETE", Exists: true, Current: map[string]any{}}, true, ""},
+		{"patch of an unowned doc, claim_unowned", guest.Op{Op: "PATCH", Data: map[string]any{"name": "y"}, Exists: true, Current: map[string]any{}, Settings: map[string]string{"claim_unowned": "true"}}, false, ""},
+		{"claim_unowned for another table", guest.Op{Op: "PATCH", Data: map[string]any{"name": "y"}, Exists: true, Current: map[string]any{}, Settings: map[string]string{"todos.claim_unowned": "true"}}, true, ""},
+		{"claim_unowned for this table", guest.Op{Op: "PATCH", Data: map[string]any{"name": "y"}, Exists: true, Current: map[string]any{}, Settings: map[string]string{"lists.claim_unowned": "true", "claim_unowned": "false"}}, false, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -43,8 +50,22 @@ func TestOwner(t *testing.T) {
 	if v := handle(&op); v.Data["created_by"] != "alice" {
 		t.Fatalf("field setting ignored: %v", v.Data)
 	}
+	// The per-table form wins over the plain key.
+	op = guest.Op{Op: "PUT", Table: "todos", Data: map[string]any{}, Settings: map[string]string{"field": "owner_id", "todos.field": "created_by"}, Caller: alice}
+	if v := handle(&op); v.Data["created_by"] != "alice" || v.Data["owner_id"] != nil {
+		t.Fatalf("todos.field ignored: %v", v.Data)
+	}
 	if v := handle(&guest.Op{Op: "PUT"}); !v.Reject {
 		t.Fatal("anonymous write accepted")
+	}
+}
+
+func TestCheckSettings(t *testing.T) {
+	if err := checkSettings(map[string]string{"claim_unowned": "true", "lists.claim_unowned": "false", "field": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkSettings(map[string]string{"todos.claim_unowned": "yes"}); err == nil {
+		t.Fatal("claim_unowned:yes accepted")
 	}
 }
 

@@ -6,7 +6,8 @@ package main
 import "github.com/syncgate/syncgate/guest"
 
 func init() {
-	guest.Register(guest.Info{Name: "owner", NeedsCurrent: true, Settings: []string{"field"}}, handle)
+	guest.Register(guest.Info{Name: "owner", NeedsCurrent: true, Settings: settings}, handle)
+	guest.CheckSettings(checkSettings)
 }
 
 func main() {}
