@@ -1,0 +1,311 @@
+// Package filestore keeps attachments in MongoDB's GridFS (mongo-driver v2's
+// GridFS bucket), the same on MongoDB and on the embedded FerretDB.
+//
+// Every upload is a new GridFS file (a fresh ObjectId; filename: the
+// attachment id; metadata: owner and content type). It becomes visible only
+// when committed: after its last chunk and its files document are written,
+// one update adds metadata.sha256. Readers take the newest committed file
+// of an id (highest ObjectId), so they see the old or the new version,
+// never a mix. After committing, a writer deletes the older versions of
+// the id, or its own if a newer one was committed meanwhile: concurrent
+// PUTs of one id end with one file. A failed upload is aborted (its chunks
+// deleted) on a context of its own, so a client that goes away mid-body
+// leaves nothing behind.
+package filestore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/syncgate/syncgate/host/attachments"
+)
+
+// Bucket is the GridFS bucket's name: collections syncgate_attachments.files
+// and syncgate_attachments.chunks (the reserved prefix: clients cannot
+// write them through /upload).
+const Bucket = "syncgate_attachments"
+
+// Store is attachments.Store on GridFS.
+type Store struct {
+	client *mongo.Client // set by Open: closed by Close
+	bucket *mongo.GridFSBucket
+	files  *mongo.Collection
+	chunks *mongo.Collection
+	db     *mongo.Database
+	opts   Options
+}
+
+// Options are the store's deadlines.
+type Options struct {
+	// Timeout bounds each metadata call and the cleanup after a failed
+	// upload; 0 is 10s.
+	Timeout time.Duration
+	// Transfer bounds one upload or download stream; 0 is 15 minutes. (A
+	// client-level timeout would otherwise cap a stream's whole life.)
+	Transfer time.Duration
+}
+
+// Open connects to uri, database dbName, with a client of its own: the
+// store's client sets no client-wide timeout, which GridFS streams would
+// inherit.
+func Open(uri, dbName string, o Options) (*Store, error) {
+	o = o.withDefaults()
+	co := options.Client().ApplyURI(uri).SetServerSelectionTimeout(o.Timeout).SetConnectTimeout(o.Timeout).SetAppName("syncgate-attachments")
+	if err := co.Validate(); err != nil {
+		return nil, fmt.Errorf("filestore: MONGO_URI: %w", err)
+	}
+	c, err := mongo.Connect(co)
+	if err != nil {
+		return nil, fmt.Errorf("filestore: connect: %w", err)
+	}
+	s := New(c.Database(dbName), o)
+	s.client = c
+	return s, nil
+}
+
+// Close disconnects the client Open made.
+func (s *Store) Close(ctx context.Context) error {
+	if s.client == nil {
+		return nil
+	}
+	return s.client.Disconnect(ctx)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.Transfer <= 0 {
+		o.Transfer = 15 * time.Minute
+	}
+	return o
+}
+
+// New returns the store on db.
+func New(db *mongo.Database, o Options) *Store {
+	b := db.GridFSBucket(options.GridFSBucket().SetName(Bucket))
+	return &Store{db: db, bucket: b, files: b.GetFilesCollection(), chunks: b.GetChunksCollection(), opts: o.withDefaults()}
+}
+
+// fileDoc is a files-collection document as the store reads it.
+type fileDoc struct {
+	ID       bson.ObjectID `bson:"_id"`
+	Length   int64         `bson:"length"`
+	Uploaded time.Time     `bson:"uploadDate"`
+	Filename string        `bson:"filename"`
+	Metadata struct {
+		Owner       string `bson:"owner"`
+		ContentType string `bson:"content_type"`
+		SHA256      string `bson:"sha256"`
+	} `bson:"metadata"`
+}
+
+func (d fileDoc) info() attachments.Info {
+	return attachments.Info{ID: d.Filename, Owner: d.Metadata.Owner, ContentType: d.Metadata.ContentType,
+		Size: d.Length, SHA256: d.Metadata.SHA256, Uploaded: d.Uploaded, File: d.ID.Hex()}
+}
+
+// committed matches the committed versions of attachment id.
+func committed(id string) bson.D {
+	return bson.D{{Key: "filename", Value: bson.D{{Key: "$eq", Value: id}}},
+		{Key: "metadata.sha256", Value: bson.D{{Key: "$exists", Value: true}}}}
+}
+
+// versions lists the committed versions of id, newest first.
+func (s *Store) versions(ctx context.Context, id string) ([]fileDoc, error) {
+	cur, err := s.files.Find(ctx, committed(id), options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}))
+	if err != nil {
+		return nil, err
+	}
+	var out []fileDoc
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Stat returns the newest committed version of id.
+func (s *Store) Stat(ctx context.Context, id string) (attachments.Info, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	var d fileDoc
+	err := s.files.FindOne(ctx, committed(id), options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return attachments.Info{}, attachments.ErrNotFound
+	}
+	if err != nil {
+		return attachments.Info{}, fmt.Errorf("filestore: stat %q: %w", id, err)
+	}
+	return d.info(), nil
+}
+
+// Open reads version info.File from offset on; ErrNotFound when that
+// version is gone (replaced or deleted since Stat).
+func (s *Store) Open(ctx context.Context, info attachments.Info, offset int64) (io.ReadCloser, error) {
+	oid, err := bson.ObjectIDFromHex(info.File)
+	if err != nil {
+		return nil, fmt.Errorf("filestore: open %q: %w", info.ID, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Transfer)
+	ds, err := s.bucket.OpenDownloadStream(ctx, oid)
+	if err != nil {
+		cancel()
+		if errors.Is(err, mongo.ErrFileNotFound) {
+			return nil, attachments.ErrNotFound
+		}
+		return nil, fmt.Errorf("filestore: open %q: %w", info.ID, err)
+	}
+	if offset > 0 {
+		if _, err := ds.Skip(offset); err != nil {
+			_ = ds.Close()
+			cancel()
+			return nil, fmt.Errorf("filestore: open %q at %d: %w", info.ID, offset, err)
+		}
+	}
+	return download{ds, cancel}, nil
+}
+
+// download ends its stream's context when closed.
+type download struct {
+	*mongo.GridFSDownloadStream
+	cancel context.CancelFunc
+}
+
+func (d download) Close() error {
+	err := d.GridFSDownloadStream.Close()
+	d.cancel()
+	return err
+}
+
+// Put writes body as a new version of id and commits it (see the package
+// comment). On any error nothing of this upload remains.
+func (s *Store) Put(ctx context.Context, id, owner, contentType string, body io.Reader) (attachments.Info, error) {
+	// The stream's context outlives a client that goes away, so Abort can
+	// still delete the chunks; the body's read error ends the copy.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.Transfer)
+	defer cancel()
+	oid := bson.NewObjectID()
+	meta := bson.D{{Key: "owner", Value: owner}, {Key: "content_type", Value: contentType}}
+	us, err := s.bucket.OpenUploadStreamWithID(sctx, oid, id, options.GridFSUpload().SetMetadata(meta))
+	if err != nil {
+		return attachments.Info{}, fmt.Errorf("filestore: put %q: open: %w", id, err)
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(us, h), body)
+	if err == nil {
+		err = us.Close()
+	}
+	if err != nil {
+		if aerr := s.abort(us); aerr != nil {
+			err = errors.Join(err, aerr)
+		}
+		return attachments.Info{}, fmt.Errorf("filestore: put %q: %w", id, err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.Timeout)
+	defer ccancel()
+	_, err = s.files.UpdateOne(cctx, bson.D{{Key: "_id", Value: oid}}, bson.D{{Key: "$set", Value: bson.D{{Key: "metadata.sha256", Value: sum}}}})
+	if err != nil {
+		return attachments.Info{}, errors.Join(fmt.Errorf("filestore: put %q: commit: %w", id, err), s.remove(cctx, oid))
+	}
+	return s.settle(cctx, id, owner, oid)
+}
+
+// abort deletes what an upload wrote: its chunks and, if Close got that
+// far, its files document.
+func (s *Store) abort(us *mongo.GridFSUploadStream) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	defer cancel()
+	err := us.Abort()
+	if errors.Is(err, mongo.ErrStreamClosed) {
+		err = nil
+	}
+	// Abort runs on the stream's context; delete again on a fresh one in
+	// case that one ended, and the files document in case Close wrote it.
+	_, err2 := s.chunks.DeleteMany(ctx, bson.D{{Key: "files_id", Value: us.FileID}})
+	_, err3 := s.files.DeleteOne(ctx, bson.D{{Key: "_id", Value: us.FileID}})
+	if err2 != nil || err3 != nil {
+		return errors.Join(err, err2, err3)
+	}
+	return nil
+}
+
+// remove deletes one version: its files document first (readers stop
+// finding it), then its chunks.
+func (s *Store) remove(ctx context.Context, oid bson.ObjectID) error {
+	err := s.bucket.Delete(ctx, oid)
+	if errors.Is(err, mongo.ErrFileNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("filestore: delete version %s: %w", oid.Hex(), err)
+	}
+	return nil
+}
+
+// settle runs after committing version mine of id: it keeps exactly one
+// committed version. Older versions are deleted; if a newer one exists,
+// this upload lost the race and deletes itself. A version of another owner
+// makes this one an intruder's: it is deleted and ErrOwned returned.
+func (s *Store) settle(ctx context.Context, id, owner string, mine bson.ObjectID) (attachments.Info, error) {
+	vs, err := s.versions(ctx, id)
+	if err != nil {
+		return attachments.Info{}, errors.Join(fmt.Errorf("filestore: put %q: list versions: %w", id, err), s.remove(ctx, mine))
+	}
+	var me fileDoc
+	newer := false
+	for _, v := range vs {
+		switch {
+		case v.ID == mine:
+			me = v
+		case v.Metadata.Owner != owner:
+			return attachments.Info{}, errors.Join(attachments.ErrOwned, s.remove(ctx, mine))
+		case bytes.Compare(v.ID[:], mine[:]) > 0:
+			newer = true
+		}
+	}
+	if me.ID != mine {
+		return attachments.Info{}, fmt.Errorf("filestore: put %q: the committed version is not found", id)
+	}
+	var errs []error
+	for _, v := range vs {
+		if bytes.Compare(v.ID[:], mine[:]) < 0 || (newer && v.ID == mine) {
+			errs = append(errs, s.remove(ctx, v.ID))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return attachments.Info{}, fmt.Errorf("filestore: put %q: %w", id, err)
+	}
+	return me.info(), nil
+}
+
+// Delete removes every committed version of id (owner's; ErrOwned when
+// another user's is there). Absent is not an error.
+func (s *Store) Delete(ctx context.Context, id, owner string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	vs, err := s.versions(ctx, id)
+	if err != nil {
+		return fmt.Errorf("filestore: delete %q: %w", id, err)
+	}
+	for _, v := range vs {
+		if v.Metadata.Owner != owner {
+			return attachments.ErrOwned
+		}
+	}
+	var errs []error
+	for _, v := range vs {
+		errs = append(errs, s.remove(ctx, v.ID))
+	}
+	return errors.Join(errs...)
+}
