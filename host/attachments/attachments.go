@@ -277,8 +277,11 @@ func (h *Handler) Get(w http.ResponseWriter, r *http.Request) error {
 			return unavailable("stat", err)
 		}
 		err = h.serveFile(w, r, info)
-		if errors.Is(err, ErrNotFound) && attempt == 0 {
-			continue
+		if errors.Is(err, ErrNotFound) {
+			if attempt == 0 {
+				continue
+			}
+			err = unavailable("open", err) // replaced twice while opening
 		}
 		if err != nil {
 			h.Stats.DownloadFailures.Add(1)

@@ -1,6 +1,7 @@
 package attachments
 
 import (
+	"math"
 	"strconv"
 	"strings"
 )
@@ -29,16 +30,25 @@ func parseRange(header string, size int64) (byteRange, rangeResult) {
 	if header == "" {
 		return byteRange{}, rangeWhole
 	}
-	spec, ok := strings.CutPrefix(header, "bytes=")
-	if !ok || strings.Contains(spec, ",") {
+	list, ok := strings.CutPrefix(header, "bytes=")
+	if !ok {
 		return byteRange{}, rangeWhole
 	}
-	spec = strings.TrimSpace(spec)
+	spec, n := "", 0
+	for s := range strings.SplitSeq(list, ",") { // empty list elements are ignored (RFC 9110 §5.6.1)
+		if s = strings.Trim(s, " \t\r\n"); s != "" {
+			spec, n = s, n+1
+		}
+	}
+	if n != 1 {
+		return byteRange{}, rangeWhole
+	}
 	first, last, ok := strings.Cut(spec, "-")
 	if !ok {
 		return byteRange{}, rangeWhole
 	}
-	if first == "" { // suffix: the last N bytes
+	first, last = strings.Trim(first, " \t\r\n"), strings.Trim(last, " \t\r\n") // OWS, as net/http
+	if first == "" {                                                // suffix: the last N bytes
 		n, ok := digits(last)
 		if !ok {
 			return byteRange{}, rangeWhole
@@ -67,10 +77,10 @@ func parseRange(header string, size int64) (byteRange, rangeResult) {
 	return byteRange{Start: start, Length: end - start + 1}, rangePart
 }
 
-// digits parses a non-empty run of ASCII digits (no sign, no spaces) that
-// fits an int64.
+// digits parses a non-empty run of ASCII digits (no sign, no spaces); a
+// number past int64 is math.MaxInt64 (it is past any file's end).
 func digits(s string) (int64, bool) {
-	if s == "" || len(s) > 18 {
+	if s == "" {
 		return 0, false
 	}
 	for i := 0; i < len(s); i++ {
@@ -79,7 +89,10 @@ func digits(s string) (int64, bool) {
 		}
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil
+	if err != nil {
+		return math.MaxInt64, true
+	}
+	return n, true
 }
 
 // etagMatches reports whether an If-None-Match (or If-Range) header lists
