@@ -48,7 +48,7 @@ func parseRange(header string, size int64) (byteRange, rangeResult) {
 		return byteRange{}, rangeWhole
 	}
 	first, last = strings.Trim(first, " \t\r\n"), strings.Trim(last, " \t\r\n") // OWS, as net/http
-	if first == "" {                                                // suffix: the last N bytes
+	if first == "" {                                                            // suffix: the last N bytes
 		n, ok := digits(last)
 		if !ok {
 			return byteRange{}, rangeWhole
