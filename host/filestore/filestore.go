@@ -214,7 +214,10 @@ func (s *Store) Put(ctx context.Context, id, owner, contentType string, body io.
 	sum := hex.EncodeToString(h.Sum(nil))
 	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.Timeout)
 	defer ccancel()
-	_, err = s.files.UpdateOne(cctx, bson.D{{Key: "_id", Value: oid}}, bson.D{{Key: "$set", Value: bson.D{{Key: "metadata.sha256", Value: sum}}}})
+	// The whole metadata document, not a dotted path: the same on every
+	// server (and on the recording stand-in).
+	meta = append(meta, bson.E{Key: "sha256", Value: sum})
+	_, err = s.files.UpdateOne(cctx, bson.D{{Key: "_id", Value: oid}}, bson.D{{Key: "$set", Value: bson.D{{Key: "metadata", Value: meta}}}})
 	if err != nil {
 		return attachments.Info{}, errors.Join(fmt.Errorf("filestore: put %q: commit: %w", id, err), s.remove(cctx, oid))
 	}
