@@ -188,6 +188,16 @@ func TestAttachmentsRoundTrip(t *testing.T) {
 	if f, c := gridFS(t, a.db); f != 0 || c != 0 {
 		t.Fatalf("after DELETE: %d files, %d chunks", f, c)
 	}
+	metrics := string(get(t, a.url+"/metrics").body)
+	for _, want := range []string{"syncgate_attachment_uploads_total 2", "syncgate_attachment_upload_failures_total 1",
+		"syncgate_attachment_deletes_total 1", `syncgate_http_requests_total{method="PUT",route="/attachments/{id}",status="200"} 2`} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if !strings.Contains(metrics, "syncgate_attachment_bytes_out_total ") || strings.Contains(metrics, "syncgate_attachment_bytes_out_total 0\n") {
+		t.Error("no bytes out counted")
+	}
 }
 
 // TestAttachmentsRefusals: no token → 401 on every verb; over the limit →
@@ -358,5 +368,56 @@ func TestAttachmentConcurrentPuts(t *testing.T) {
 	}
 	if f, c := gridFS(t, a.db); f != 1 || c != (len(r.body)+255<<10-1)/(255<<10) {
 		t.Fatalf("after concurrent PUTs: %d files, %d chunks; want 1 file", f, c)
+	}
+}
+
+// TestAttachmentsCommand: syncgate attachments list and purge --orphans
+// against the attachments the server stored and the todos that reference
+// them by photo_id.
+func TestAttachmentsCommand(t *testing.T) {
+	env := attachmentsEnv(t)
+	env["ATTACHMENT_REFS"] = "todos.photo_id"
+	a := start(t, env)
+	tok := bearer(token(t, a, "alice"))
+	for _, id := range []string{"p1", "p2", "p3"} {
+		if r := do(t, "PUT", a.url+"/attachments/"+id, tok, jpegOf(t, 1000)); r.status != 200 {
+			t.Fatalf("PUT %s: %d %s", id, r.status, r.body)
+		}
+	}
+	uploadResult(t, postUpload(t, a, "", `{"batch":[{"op":"PUT","table":"todos","id":"t1","data":{"photo_id":"p2"}},{"op":"PUT","table":"todos","id":"t2","data":{"description":"no photo"}}]}`))
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := cliRun(t, env, &out, &errb, args...)
+		return code, out.String(), errb.String()
+	}
+	code, out, _ := run("attachments", "list")
+	if code != 0 || !strings.Contains(out, "p1") || !strings.Contains(out, "alice") || !strings.Contains(out, "image/jpeg") || !strings.Contains(out, "3 attachments, 3000 bytes") {
+		t.Fatalf("list: %d\n%s", code, out)
+	}
+	code, out, _ = run("attachments", "list", "--orphans")
+	if code != 0 || strings.Contains(out, "p2") || !strings.Contains(out, "2 attachments, 2000 bytes") {
+		t.Fatalf("list --orphans: %d\n%s", code, out)
+	}
+	if code, out, _ = run("attachments", "purge", "--orphans", "--dry-run"); code != 0 || !strings.Contains(out, "would delete 2 unreferenced attachments (2000 bytes)") {
+		t.Fatalf("purge --dry-run: %d\n%s", code, out)
+	}
+	if f, _ := gridFS(t, a.db); f != 3 {
+		t.Fatalf("a dry run deleted: %d files", f)
+	}
+	if code, out, _ = run("attachments", "purge", "--orphans"); code != 0 || !strings.Contains(out, "deleted 2 unreferenced attachments (2000 bytes)") {
+		t.Fatalf("purge: %d\n%s", code, out)
+	}
+	if r := do(t, "GET", a.url+"/attachments/p2", tok, nil); r.status != 200 {
+		t.Fatalf("the referenced attachment: %d", r.status)
+	}
+	if r := do(t, "GET", a.url+"/attachments/p1", tok, nil); r.status != 404 {
+		t.Fatalf("a purged attachment: %d", r.status)
+	}
+	if code, _, errs := run("attachments", "purge"); code != 2 || !strings.Contains(errs, "--orphans is required") {
+		t.Fatalf("purge without --orphans: %d %s", code, errs)
+	}
+	delete(env, "ATTACHMENT_REFS")
+	if code, _, errs := run("attachments", "list", "--orphans"); code != 2 || !strings.Contains(errs, "needs ATTACHMENT_REFS") {
+		t.Fatalf("--orphans without refs: %d %s", code, errs)
 	}
 }

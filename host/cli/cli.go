@@ -59,6 +59,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = schemasCmd(ctx, rest, environ(getenv), stdout, stderr)
 	case "rejected":
 		err = rejectedCmd(ctx, rest, environ(getenv), stdout, stderr)
+	case "attachments":
+		err = attachmentsCmd(ctx, rest, environ(getenv), stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "syncgate %s (%s)\n", version(), buildKind)
 		return 0
@@ -116,6 +118,8 @@ Usage:
   syncgate rejected list|show|replay|resolve|discard|purge
                                    recorded rejections: inspect, replay through the current rules, mark, purge
                                    (syncgate rejected help)
+  syncgate attachments list|purge --orphans
+                                   stored attachments; delete those no document references (ATTACHMENT_REFS)
   syncgate version                 print the version
   syncgate help                    this text
 
