@@ -53,7 +53,8 @@ func TestCommandsAsTyped(t *testing.T) {
 	task := regexp.MustCompile(`go tool task ([a-z][a-z:]*)`)
 	unquotedPipe := regexp.MustCompile(`(^|\s)[A-Z][A-Z0-9_]*=[^'"\s][^\s]*\|`) // GUESTS=a:b|c, unquoted
 	sub := regexp.MustCompile(`\./bin/syncgate ([a-z-]+)(?: ([a-z]+))?`)
-	known := map[string][]string{"serve": nil, "keys": {"generate"}, "schemas": {"check", "export", "apply"}, "version": nil, "help": nil, "--help": nil}
+	known := map[string][]string{"serve": nil, "keys": {"generate"}, "schemas": {"check", "export", "apply"}, "version": nil, "help": nil, "--help": nil,
+		"attachments": {"list", "purge"}}
 	for _, f := range markdown(t) {
 		b, err := os.ReadFile(f)
 		if err != nil {

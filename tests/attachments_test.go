@@ -167,6 +167,21 @@ func TestAttachmentsRoundTrip(t *testing.T) {
 		t.Fatalf("files document %+v", meta)
 	}
 
+	// The driver made GridFS's indexes (on FerretDB too).
+	for coll, want := range map[string]string{"syncgate_attachments.chunks": "files_id_1_n_1", "syncgate_attachments.files": "filename_1_uploadDate_1"} {
+		specs, err := client.Database(a.db).Collection(coll).Indexes().ListSpecifications(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, s := range specs {
+			found = found || s.Name == want
+		}
+		if !found {
+			t.Errorf("%s has no index %s: %v", coll, want, specs)
+		}
+	}
+
 	// Bob may neither replace nor delete.
 	if r := do(t, "PUT", url, bob, photo); r.status != 403 || r.errorCode(t) != "not_owner" {
 		t.Fatalf("PUT by another user: %d %s", r.status, r.body)
