@@ -1,16 +1,19 @@
-// Package filestore keeps attachments in MongoDB's GridFS (mongo-driver v2's
-// GridFS bucket), the same on MongoDB and on the embedded FerretDB.
+// Package filestore keeps attachments in MongoDB's GridFS, the same on
+// MongoDB and on the embedded FerretDB. Reads and deletes go through
+// mongo-driver v2's GridFS bucket; uploads write the same GridFS layout
+// with a 1 MiB buffer (upload.go), where the driver's upload stream holds
+// 16 MiB per upload.
 //
 // Every upload is a new GridFS file (a fresh ObjectId; filename: the
-// attachment id; metadata: owner and content type). It becomes visible only
-// when committed: after its last chunk and its files document are written,
-// one update adds metadata.sha256. Readers take the newest committed file
-// of an id (highest ObjectId), so they see the old or the new version,
-// never a mix. After committing, a writer deletes the older versions of
-// the id, or its own if a newer one was committed meanwhile: concurrent
-// PUTs of one id end with one file. A failed upload is aborted (its chunks
-// deleted) on a context of its own, so a client that goes away mid-body
-// leaves nothing behind.
+// attachment id; metadata: owner, content type, sha256). Its files
+// document is written after its last chunk, with the checksum, and is what
+// makes it visible: readers take the newest file of an id (highest
+// ObjectId) that has a checksum, so they see the old or the new version,
+// never a mix. After that the writer deletes the older versions of the
+// id, or its own if a newer one was written meanwhile: concurrent PUTs of
+// one id end with one file. A failed upload's chunks are deleted on a
+// context of its own, so a client that goes away mid-body leaves nothing
+// behind.
 package filestore
 
 import (
@@ -21,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -37,12 +41,14 @@ const Bucket = "syncgate_attachments"
 
 // Store is attachments.Store on GridFS.
 type Store struct {
-	client *mongo.Client // set by Open: closed by Close
-	bucket *mongo.GridFSBucket
-	files  *mongo.Collection
-	chunks *mongo.Collection
-	db     *mongo.Database
-	opts   Options
+	client  *mongo.Client // set by Open: closed by Close
+	bucket  *mongo.GridFSBucket
+	files   *mongo.Collection
+	chunks  *mongo.Collection
+	db      *mongo.Database
+	opts    Options
+	mu      sync.Mutex
+	indexed bool // the bucket's indexes exist
 }
 
 // Options are the store's deadlines.
@@ -190,55 +196,63 @@ func (d download) Close() error {
 // Put writes body as a new version of id and commits it (see the package
 // comment). On any error nothing of this upload remains.
 func (s *Store) Put(ctx context.Context, id, owner, contentType string, body io.Reader) (attachments.Info, error) {
-	// The stream's context outlives a client that goes away, so Abort can
-	// still delete the chunks; the body's read error ends the copy.
+	// The upload's context outlives a client that goes away, so the chunks
+	// can still be deleted; the body's read error ends the copy.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.Transfer)
 	defer cancel()
-	oid := bson.NewObjectID()
-	meta := bson.D{{Key: "owner", Value: owner}, {Key: "content_type", Value: contentType}}
-	us, err := s.bucket.OpenUploadStreamWithID(sctx, oid, id, options.GridFSUpload().SetMetadata(meta))
-	if err != nil {
-		return attachments.Info{}, fmt.Errorf("filestore: put %q: open: %w", id, err)
-	}
-	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(us, h), body)
-	if err == nil {
-		err = us.Close()
-	}
-	if err != nil {
-		if aerr := s.abort(us); aerr != nil {
-			err = errors.Join(err, aerr)
-		}
+	if err := s.indexes(sctx); err != nil {
 		return attachments.Info{}, fmt.Errorf("filestore: put %q: %w", id, err)
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	w := &writer{chunks: s.chunks, id: bson.NewObjectID(), buf: (*bp)[:0]}
+	meta := bson.D{{Key: "owner", Value: owner}, {Key: "content_type", Value: contentType}}
+	h := sha256.New()
+	err := func() error {
+		rbuf := make([]byte, 32<<10)
+		for {
+			n, rerr := body.Read(rbuf)
+			if n > 0 {
+				h.Write(rbuf[:n])
+				if err := w.Write(sctx, rbuf[:n]); err != nil {
+					return err
+				}
+			}
+			if rerr == io.EOF {
+				break
+			}
+			if rerr != nil {
+				return rerr
+			}
+		}
+		if err := w.flush(sctx); err != nil {
+			return err
+		}
+		// The files document, already committed: the checksum is known now.
+		meta = append(meta, bson.E{Key: "sha256", Value: hex.EncodeToString(h.Sum(nil))})
+		if _, err := s.files.InsertOne(sctx, w.filesDoc(id, meta)); err != nil {
+			return fmt.Errorf("insert files document: %w", err)
+		}
+		return nil
+	}()
+	if err != nil {
+		return attachments.Info{}, errors.Join(fmt.Errorf("filestore: put %q: %w", id, err), s.abort(w.id))
+	}
 	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.Timeout)
 	defer ccancel()
-	// The whole metadata document, not a dotted path: the same on every
-	// server (and on the recording stand-in).
-	meta = append(meta, bson.E{Key: "sha256", Value: sum})
-	_, err = s.files.UpdateOne(cctx, bson.D{{Key: "_id", Value: oid}}, bson.D{{Key: "$set", Value: bson.D{{Key: "metadata", Value: meta}}}})
-	if err != nil {
-		return attachments.Info{}, errors.Join(fmt.Errorf("filestore: put %q: commit: %w", id, err), s.remove(cctx, oid))
-	}
-	return s.settle(cctx, id, owner, oid)
+	return s.settle(cctx, id, owner, w.id)
 }
 
-// abort deletes what an upload wrote: its chunks and, if Close got that
-// far, its files document.
-func (s *Store) abort(us *mongo.GridFSUploadStream) error {
+// abort deletes what a failed upload wrote: its chunks and its files
+// document, if that was written (on a context of its own: the request's
+// may be gone).
+func (s *Store) abort(oid bson.ObjectID) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
 	defer cancel()
-	err := us.Abort()
-	if errors.Is(err, mongo.ErrStreamClosed) {
-		err = nil
-	}
-	// Abort runs on the stream's context; delete again on a fresh one in
-	// case that one ended, and the files document in case Close wrote it.
-	_, err2 := s.chunks.DeleteMany(ctx, bson.D{{Key: "files_id", Value: us.FileID}})
-	_, err3 := s.files.DeleteOne(ctx, bson.D{{Key: "_id", Value: us.FileID}})
-	if err2 != nil || err3 != nil {
-		return errors.Join(err, err2, err3)
+	_, err := s.files.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}})
+	_, err2 := s.chunks.DeleteMany(ctx, bson.D{{Key: "files_id", Value: oid}})
+	if err != nil || err2 != nil {
+		return fmt.Errorf("filestore: abort %s: %w", oid.Hex(), errors.Join(err, err2))
 	}
 	return nil
 }
