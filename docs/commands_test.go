@@ -55,7 +55,7 @@ func TestCommandsAsTyped(t *testing.T) {
 	sub := regexp.MustCompile(`\./bin/syncgate ([a-z-]+)(?: ([a-z]+))?`)
 	known := map[string][]string{"serve": nil, "keys": {"generate"}, "schemas": {"check", "export", "apply"},
 		"rejected": {"list", "show", "replay", "resolve", "discard", "purge", "help"}, "db": {"find"}, "version": nil, "help": nil, "--help": nil,
-		"rules": {"check", "explain"}, "import": {"appservices"}}
+		"rules": {"check", "explain"}, "import": {"appservices"}, "attachments": {"list", "purge"}}
 	for _, f := range markdown(t) {
 		b, err := os.ReadFile(f)
 		if err != nil {

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -276,5 +277,54 @@ func TestStubTransactionLimit(t *testing.T) {
 	}
 	if got := stubIDs(s, a.db, "lists"); !slices.Equal(got, []string{"1", "2", "3", "4", "5"}) {
 		t.Fatalf("lists %v", got)
+	}
+}
+
+// TestStubAttachments runs the attachment endpoints on the replica-set
+// path of the stand-in: GridFS's commands (indexes, chunk inserts, the
+// files document, sorted finds, the driver's download and delete by
+// files_id), and what stays stored.
+func TestStubAttachments(t *testing.T) {
+	s := stub(t, mongostub.Config{SetName: "rs0"})
+	env := stubEnv(t, s)
+	env["ATTACHMENTS"] = "true"
+	a := start(t, env)
+	tok := bearer(token(t, a, "alice"))
+	url := a.url + "/attachments/s1"
+	photo := jpegOf(t, 600<<10)
+	if r := do(t, "PUT", url, tok, photo); r.status != 200 {
+		t.Fatalf("PUT: %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", url, withHeader(tok, "Range", "bytes=300000-300009"), nil); r.status != 206 || !bytes.Equal(r.body, photo[300000:300010]) {
+		t.Fatalf("GET range: %d %s", r.status, r.body)
+	}
+	photo2 := jpegOf(t, 1000)
+	if r := do(t, "PUT", url, tok, photo2); r.status != 200 {
+		t.Fatalf("replace: %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", url, tok, nil); r.status != 200 || !bytes.Equal(r.body, photo2) {
+		t.Fatalf("GET: %d", r.status)
+	}
+	if f, c := len(s.Docs(a.db, "syncgate_attachments.files")), len(s.Docs(a.db, "syncgate_attachments.chunks")); f != 1 || c != 1 {
+		t.Fatalf("after replace: %d files, %d chunks", f, c)
+	}
+	if r := do(t, "DELETE", url, tok, nil); r.status != 204 {
+		t.Fatalf("DELETE: %d %s", r.status, r.body)
+	}
+	if f, c := len(s.Docs(a.db, "syncgate_attachments.files")), len(s.Docs(a.db, "syncgate_attachments.chunks")); f != 0 || c != 0 {
+		t.Fatalf("after DELETE: %d files, %d chunks", f, c)
+	}
+	var names []string
+	for _, c := range s.Commands(false) {
+		if strings.HasPrefix(c.Collection(), "syncgate_attachments") {
+			names = append(names, c.Name+" "+c.Collection())
+		}
+	}
+	for _, want := range []string{"createIndexes syncgate_attachments.files", "createIndexes syncgate_attachments.chunks",
+		"insert syncgate_attachments.chunks", "insert syncgate_attachments.files",
+		"find syncgate_attachments.chunks", "delete syncgate_attachments.files", "delete syncgate_attachments.chunks"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("no %s among %v", want, names)
+		}
 	}
 }

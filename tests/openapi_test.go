@@ -20,6 +20,7 @@ import (
 func TestOpenAPIMatchesServer(t *testing.T) {
 	env := baseEnv(t)
 	env["ADMIN_API_KEYS"] = "admin-key-for-the-openapi-test" // the admin routes are in the spec too
+	env["ATTACHMENTS"] = "true"                              // and the attachment routes
 	a := start(t, env)
 	spec := get(t, a.url+"/openapi.yaml")
 	if spec.status != 200 || !strings.HasPrefix(string(spec.body), "openapi: 3.1") {

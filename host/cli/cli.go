@@ -74,6 +74,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, dotenv 
 		err = importCmd(rest, getenv, stdout, stderr)
 	case "db":
 		err = dbCmd(ctx, rest, environ(getenv), stdout, stderr)
+	case "attachments":
+		err = attachmentsCmd(ctx, rest, environ(getenv), stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "syncgate %s (%s)\n", version(), buildKind)
 		return 0
@@ -136,6 +138,8 @@ Usage:
   syncgate import appservices DIR  turn an exported App Services app into rules/ and schemas/
   syncgate db find TABLE [ID] [--limit N]
                                    print documents as JSON (a look at the data without mongosh)
+  syncgate attachments list|purge --orphans
+                                   stored attachments; delete those no document references (ATTACHMENT_REFS)
   syncgate version                 print the version
   syncgate help                    this text
 

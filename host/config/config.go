@@ -57,6 +57,11 @@ type Config struct {
 	DeadLetter   string   `env:"DEAD_LETTER_COLLECTION" envDefault:"syncgate_rejected" help:"collection that records rejected ops"`
 	Conflicts    string   `env:"CONFLICTS_COLLECTION" envDefault:"syncgate_conflicts" help:"collection that records lost conflicts of conflict-policy guests set to on_conflict:log (docs/conflicts.md)"`
 
+	Attachments        bool     `env:"ATTACHMENTS" envDefault:"false" help:"true: serve PUT, GET, HEAD and DELETE /attachments/{id} (files in the database's GridFS bucket syncgate_attachments; every verb needs a PowerSync token; docs/attachments.md)"`
+	AttachmentMaxBytes int64    `env:"ATTACHMENT_MAX_BYTES" envDefault:"52428800" help:"largest attachment in bytes (50 MiB, as PowerSync's Node demo)"`
+	AttachmentTypes    []string `env:"ATTACHMENT_TYPES" envSeparator:"," envDefault:"image/jpeg,image/png,image/gif,image/webp,image/heic,image/heif,image/avif,application/pdf" help:"media types an attachment may have, comma separated, as sniffed from its first bytes (the Content-Type header is not trusted); image/* allows every image, */* anything"`
+	AttachmentRefs     []string `env:"ATTACHMENT_REFS" envSeparator:"," help:"collection.field pairs that hold attachment ids, comma separated (e.g. todos.photo_id): syncgate attachments purge --orphans deletes attachments none of them references"`
+
 	DBTimeout        time.Duration `env:"MONGO_TIMEOUT" envDefault:"10s" help:"deadline of each database call; keep it well above the database's worst latency: a write whose deadline passes while the database still runs it is answered 503 and resent by the client, and may still land after the resend and the client's later ops (seen on the embedded FerretDB under load at 1 s)"`
 	WriteChunk       int           `env:"STORE_WRITE_CHUNK" envDefault:"0" help:"most replace/update statements per write command; 0: 16 on the embedded database, 1000 otherwise"`
 	WriteConcurrency int           `env:"STORE_WRITE_CONCURRENCY" envDefault:"0" help:"most concurrent write commands; 0: 4 on the embedded database, unbounded otherwise"`
@@ -262,6 +267,22 @@ func (c *Config) problems() []Problem {
 	}
 	if c.MaxBodyBytes < 1024 {
 		bad("UPLOAD_MAX_BYTES", "want at least 1024, got %d", c.MaxBodyBytes)
+	}
+	if c.AttachmentMaxBytes < 1 {
+		bad("ATTACHMENT_MAX_BYTES", "want at least 1, got %d", c.AttachmentMaxBytes)
+	}
+	for _, t := range c.AttachmentTypes {
+		if major, minor, ok := strings.Cut(strings.TrimSpace(t), "/"); !ok || major == "" || minor == "" || strings.ContainsAny(t, "; ") {
+			bad("ATTACHMENT_TYPES", "%q: want a media type like image/jpeg or image/*, without parameters", t)
+			break
+		}
+	}
+	for _, r := range c.AttachmentRefs {
+		coll, field, ok := strings.Cut(strings.TrimSpace(r), ".")
+		if !ok || coll == "" || field == "" || strings.ContainsAny(coll, "$\x00") || strings.ContainsAny(field, "$\x00") {
+			bad("ATTACHMENT_REFS", "%q: want collection.field, e.g. todos.photo_id", r)
+			break
+		}
 	}
 	if c.MaxOps < 1 {
 		bad("UPLOAD_MAX_OPS", "want at least 1, got %d", c.MaxOps)

@@ -70,6 +70,7 @@ type Server struct {
 	log      *slog.Logger
 	routes   map[string]map[string]ReturnHandlerFunc // path → method → handler
 	order    []string
+	wild     []wildRoute // paths ending in one {name} segment
 	checks   []Check
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -134,6 +135,9 @@ func (s *Server) Handle(pattern string, h ReturnHandlerFunc) {
 	if s.routes[path] == nil {
 		s.routes[path] = map[string]ReturnHandlerFunc{}
 		s.order = append(s.order, path)
+		if i := strings.IndexByte(path, '{'); i >= 0 {
+			s.wild = append(s.wild, newWildRoute(path, i))
+		}
 	}
 	s.routes[path][method] = h
 	if method == http.MethodGet {
@@ -218,11 +222,15 @@ func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 	}()
 
 	methods, ok := s.routes[r.URL.Path]
+	pattern := r.URL.Path
+	if !ok {
+		pattern, methods, ok = s.matchWild(r)
+	}
 	if !ok {
 		s.writeError(w, r, id, syncgate.Errorf(syncgate.NotFound, syncgate.CodeRouteNotFound, "no route %s", r.URL.Path))
 		return
 	}
-	route = r.URL.Path
+	route = pattern
 	h, ok := methods[r.Method]
 	if !ok {
 		allow := make([]string, 0, len(methods))
@@ -237,6 +245,31 @@ func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 	if err := h(w, r); err != nil {
 		s.writeError(w, r, id, err)
 	}
+}
+
+// wildRoute is a pattern like /attachments/{id}: a fixed prefix and one
+// last segment, any non-empty text without a slash, set as r.PathValue(name).
+type wildRoute struct{ pattern, prefix, name string }
+
+func newWildRoute(path string, brace int) wildRoute {
+	name, ok := strings.CutSuffix(path[brace+1:], "}")
+	if !ok || name == "" || strings.ContainsAny(name, "{}/") || !strings.HasSuffix(path[:brace], "/") {
+		panic("server: a wildcard must be the last segment, as /x/{name}: " + path)
+	}
+	return wildRoute{pattern: path, prefix: path[:brace], name: name}
+}
+
+// matchWild finds the wildcard route of r's path; the route label of
+// metrics is the pattern, so ids never become label values.
+func (s *Server) matchWild(r *http.Request) (string, map[string]ReturnHandlerFunc, bool) {
+	for _, w := range s.wild {
+		rest, ok := strings.CutPrefix(r.URL.Path, w.prefix)
+		if ok && rest != "" && !strings.Contains(rest, "/") {
+			r.SetPathValue(w.name, rest)
+			return w.pattern, s.routes[w.pattern], true
+		}
+	}
+	return "", nil, false
 }
 
 // started reports whether a response's status line went out; an error after
@@ -278,6 +311,8 @@ func Status(k syncgate.Kind) int {
 		return http.StatusRequestEntityTooLarge
 	case syncgate.Unsupported:
 		return http.StatusUnsupportedMediaType
+	case syncgate.BadRange:
+		return http.StatusRequestedRangeNotSatisfiable
 	case syncgate.Rejected:
 		return http.StatusUnprocessableEntity
 	case syncgate.Unavailable:

@@ -67,3 +67,39 @@ func TestReadyzDegraded(t *testing.T) {
 		t.Errorf("not ready: %d %s", code, body)
 	}
 }
+
+// TestWildcardRoute: /x/{id} matches one non-empty last segment, sets the
+// path value, answers 405 with Allow for other methods, and labels metrics
+// with the pattern, not the id.
+func TestWildcardRoute(t *testing.T) {
+	s := New(Config{})
+	s.Handle("GET /files/{id}", func(w http.ResponseWriter, r *http.Request) error {
+		_, err := w.Write([]byte("id=" + r.PathValue("id")))
+		return err
+	})
+	s.Handle("PUT /files/{id}", func(w http.ResponseWriter, r *http.Request) error { return nil })
+	h := s.Handler()
+	if code, body := get(t, h, "/files/a%20b"); code != 200 || body != "id=a b" {
+		t.Errorf("/files/a%%20b: %d %q", code, body)
+	}
+	for _, p := range []string{"/files/", "/files", "/files/a/b", "/filesx"} {
+		if code, body := get(t, h, p); code != 404 || !strings.Contains(body, "route_not_found") {
+			t.Errorf("%s: %d %s", p, code, body)
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("DELETE", "/files/x", nil))
+	if rec.Code != 405 || rec.Header().Get("Allow") != "GET, HEAD, PUT" {
+		t.Errorf("DELETE: %d Allow %q", rec.Code, rec.Header().Get("Allow"))
+	}
+	_, metrics := get(t, h, "/metrics")
+	if !strings.Contains(metrics, `route="/files/{id}"`) || strings.Contains(metrics, `route="/files/a b"`) {
+		t.Error("metrics are not labelled by the pattern")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a wildcard in the middle was accepted")
+		}
+	}()
+	s.Handle("GET /a/{id}/b", func(w http.ResponseWriter, r *http.Request) error { return nil })
+}

@@ -45,6 +45,9 @@ const (
 	CodeInvalidAdminKey     Code = "invalid_admin_key"      // Unauthorized (/admin)
 	CodeNoSuchRejection     Code = "no_such_rejection"      // NotFound (/admin/api)
 	CodeInvalidFilter       Code = "invalid_filter"         // Invalid (/admin/api)
+	CodeAttachmentNotFound  Code = "attachment_not_found"   // NotFound (/attachments)
+	CodeNotOwner            Code = "not_owner"              // Forbidden (/attachments: another user's)
+	CodeRangeNotSatisfiable Code = "range_not_satisfiable"  // Unsatisfiable (/attachments)
 )
 
 // Rejection codes: the "code" of one rejected op in a 200 answer and in the
@@ -83,6 +86,7 @@ func ErrorCodes() []Code {
 		CodeBatchRejected, CodeMissingToken, CodeInvalidToken, CodeInvalidUserID, CodeInvalidAPIKey,
 		CodeInvalidIDToken, CodeUpstreamUnavailable, CodeDatabaseUnavailable, CodeGuestUnavailable, CodeGuestsLoading,
 		CodeInvalidAdminKey, CodeNoSuchRejection, CodeInvalidFilter,
+		CodeAttachmentNotFound, CodeNotOwner, CodeRangeNotSatisfiable,
 	}
 }
 

@@ -34,6 +34,7 @@ const (
 	Unsupported              // wrong content type: 415
 	Rejected                 // the batch was refused in strict mode: 422
 	Unavailable              // transient: retry later, 503
+	BadRange                 // a Range outside the file: 416
 )
 
 // Error is the one error type a client sees. Code is stable and

@@ -962,7 +962,12 @@ func (s *Server) run(cmd Command) bson.Raw {
 		}
 		return reply
 	case "find":
+		if f, _ := cmd.Body.Lookup("filter").DocumentOK(); scanFilter(f) {
+			return s.findScan(data, cmd, f)
+		}
 		return s.find(data, cmd)
+	case "listindexes", "createindexes":
+		return indexCommand(cmd)
 	case "listcollections":
 		return s.listCollections(cmd)
 	case "create", "collmod":
@@ -1122,6 +1127,9 @@ func ids(filter bson.Raw) ([]bson.RawValue, bool, error) {
 	}
 	v := elems[0].Value()
 	if d, ok := v.DocumentOK(); ok {
+		if eq, err := d.LookupErr("$eq"); err == nil {
+			return []bson.RawValue{eq}, false, nil
+		}
 		in, err := d.LookupErr("$in")
 		if err != nil {
 			return nil, false, errors.New("mongostub: only $in is supported in an _id filter")
@@ -1427,6 +1435,9 @@ func (s *Server) updated(base bson.Raw, id bson.RawValue, u bson.Raw, operator b
 
 func (s *Server) remove(c *coll, st Statement, stmt bson.Raw) (int, *WriteError) {
 	q, _ := stmt.Lookup("q").DocumentOK()
+	if scanFilter(q) {
+		return s.removeScan(c, st, stmt, q)
+	}
 	want, all, err := ids(q)
 	if err != nil || all || len(want) != 1 {
 		return 0, &WriteError{Code: 2, Message: "mongostub: deletes need an {_id: v} filter"}

@@ -73,8 +73,28 @@ func TestCounts(t *testing.T) {
 		if n := len(s.Docs("d", "c")); n != 1 {
 			t.Fatalf("%d documents stored, want 1", n)
 		}
-		if _, err := coll.Find(ctx, bson.D{{Key: "v", Value: 1}}); err == nil {
+		if _, err := coll.Find(ctx, bson.D{{Key: "v", Value: bson.D{{Key: "$gt", Value: 1}}}}); err == nil {
 			t.Fatal("an unsupported filter was answered")
+		}
+		// Filters on other fields scan (GridFS's finds and deletes).
+		coll.InsertMany(ctx, []any{bson.D{{Key: "_id", Value: "p"}, {Key: "g", Value: "x"}, {Key: "n", Value: 2}, {Key: "m", Value: bson.D{{Key: "s", Value: "y"}}}},
+			bson.D{{Key: "_id", Value: "q"}, {Key: "g", Value: "x"}, {Key: "n", Value: 1}}})
+		cur, err = coll.Find(ctx, bson.D{{Key: "g", Value: bson.D{{Key: "$eq", Value: "x"}}}}, options.Find().SetSort(bson.D{{Key: "n", Value: 1}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cur.All(ctx, &got); err != nil || len(got) != 2 || got[0]["_id"] != "q" {
+			t.Fatalf("find by g sorted by n: %v %v", got, err)
+		}
+		cur, err = coll.Find(ctx, bson.D{{Key: "m.s", Value: bson.D{{Key: "$exists", Value: true}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cur.All(ctx, &got); err != nil || len(got) != 1 || got[0]["_id"] != "p" {
+			t.Fatalf("find by m.s $exists: %v %v", got, err)
+		}
+		if d, err := coll.DeleteMany(ctx, bson.D{{Key: "g", Value: "x"}}); err != nil || d.DeletedCount != 2 {
+			t.Fatalf("delete by g: %+v %v", d, err)
 		}
 	}
 }

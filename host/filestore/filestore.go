@@ -1,0 +1,328 @@
+// Package filestore keeps attachments in MongoDB's GridFS, the same on
+// MongoDB and on the embedded FerretDB. Reads and deletes go through
+// mongo-driver v2's GridFS bucket; uploads write the same GridFS layout
+// with a 1 MiB buffer (upload.go), where the driver's upload stream holds
+// 16 MiB per upload.
+//
+// Every upload is a new GridFS file (a fresh ObjectId; filename: the
+// attachment id; metadata: owner, content type, sha256). Its files
+// document is written after its last chunk, with the checksum, and is what
+// makes it visible: readers take the newest file of an id (highest
+// ObjectId) that has a checksum, so they see the old or the new version,
+// never a mix. After that the writer deletes the older versions of the
+// id, or its own if a newer one was written meanwhile: concurrent PUTs of
+// one id end with one file. A failed upload's chunks are deleted on a
+// context of its own, so a client that goes away mid-body leaves nothing
+// behind.
+package filestore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/syncgate/syncgate/host/attachments"
+)
+
+// Bucket is the GridFS bucket's name: collections syncgate_attachments.files
+// and syncgate_attachments.chunks (the reserved prefix: clients cannot
+// write them through /upload).
+const Bucket = "syncgate_attachments"
+
+// Store is attachments.Store on GridFS.
+type Store struct {
+	client  *mongo.Client // set by Open: closed by Close
+	bucket  *mongo.GridFSBucket
+	files   *mongo.Collection
+	chunks  *mongo.Collection
+	db      *mongo.Database
+	opts    Options
+	mu      sync.Mutex
+	indexed bool // the bucket's indexes exist
+}
+
+// Options are the store's deadlines.
+type Options struct {
+	// Timeout bounds each metadata call and the cleanup after a failed
+	// upload; 0 is 10s.
+	Timeout time.Duration
+	// Transfer bounds one upload or download stream; 0 is 15 minutes. (A
+	// client-level timeout would otherwise cap a stream's whole life.)
+	Transfer time.Duration
+}
+
+// Open connects to uri, database dbName, with a client of its own: the
+// store's client sets no client-wide timeout, which GridFS streams would
+// inherit.
+func Open(uri, dbName string, o Options) (*Store, error) {
+	o = o.withDefaults()
+	co := options.Client().ApplyURI(uri).SetServerSelectionTimeout(o.Timeout).SetConnectTimeout(o.Timeout).SetAppName("syncgate-attachments")
+	if err := co.Validate(); err != nil {
+		return nil, fmt.Errorf("filestore: MONGO_URI: %w", err)
+	}
+	c, err := mongo.Connect(co)
+	if err != nil {
+		return nil, fmt.Errorf("filestore: connect: %w", err)
+	}
+	s := New(c.Database(dbName), o)
+	s.client = c
+	return s, nil
+}
+
+// Close disconnects the client Open made.
+func (s *Store) Close(ctx context.Context) error {
+	if s.client == nil {
+		return nil
+	}
+	return s.client.Disconnect(ctx)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.Transfer <= 0 {
+		o.Transfer = 15 * time.Minute
+	}
+	return o
+}
+
+// New returns the store on db.
+func New(db *mongo.Database, o Options) *Store {
+	b := db.GridFSBucket(options.GridFSBucket().SetName(Bucket))
+	return &Store{db: db, bucket: b, files: b.GetFilesCollection(), chunks: b.GetChunksCollection(), opts: o.withDefaults()}
+}
+
+// fileDoc is a files-collection document as the store reads it.
+type fileDoc struct {
+	ID       bson.ObjectID `bson:"_id"`
+	Length   int64         `bson:"length"`
+	Uploaded time.Time     `bson:"uploadDate"`
+	Filename string        `bson:"filename"`
+	Metadata struct {
+		Owner       string `bson:"owner"`
+		ContentType string `bson:"content_type"`
+		SHA256      string `bson:"sha256"`
+	} `bson:"metadata"`
+}
+
+func (d fileDoc) info() attachments.Info {
+	return attachments.Info{ID: d.Filename, Owner: d.Metadata.Owner, ContentType: d.Metadata.ContentType,
+		Size: d.Length, SHA256: d.Metadata.SHA256, Uploaded: d.Uploaded, File: d.ID.Hex()}
+}
+
+// committed matches the committed versions of attachment id.
+func committed(id string) bson.D {
+	return bson.D{{Key: "filename", Value: bson.D{{Key: "$eq", Value: id}}},
+		{Key: "metadata.sha256", Value: bson.D{{Key: "$exists", Value: true}}}}
+}
+
+// versions lists the committed versions of id, newest first.
+func (s *Store) versions(ctx context.Context, id string) ([]fileDoc, error) {
+	cur, err := s.files.Find(ctx, committed(id), options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}))
+	if err != nil {
+		return nil, err
+	}
+	var out []fileDoc
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Stat returns the newest committed version of id.
+func (s *Store) Stat(ctx context.Context, id string) (attachments.Info, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	var d fileDoc
+	err := s.files.FindOne(ctx, committed(id), options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return attachments.Info{}, attachments.ErrNotFound
+	}
+	if err != nil {
+		return attachments.Info{}, fmt.Errorf("filestore: stat %q: %w", id, err)
+	}
+	return d.info(), nil
+}
+
+// Open reads version info.File from offset on; ErrNotFound when that
+// version is gone (replaced or deleted since Stat).
+func (s *Store) Open(ctx context.Context, info attachments.Info, offset int64) (io.ReadCloser, error) {
+	oid, err := bson.ObjectIDFromHex(info.File)
+	if err != nil {
+		return nil, fmt.Errorf("filestore: open %q: %w", info.ID, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Transfer)
+	ds, err := s.bucket.OpenDownloadStream(ctx, oid)
+	if err != nil {
+		cancel()
+		if errors.Is(err, mongo.ErrFileNotFound) {
+			return nil, attachments.ErrNotFound
+		}
+		return nil, fmt.Errorf("filestore: open %q: %w", info.ID, err)
+	}
+	if offset > 0 {
+		if _, err := ds.Skip(offset); err != nil {
+			_ = ds.Close()
+			cancel()
+			return nil, fmt.Errorf("filestore: open %q at %d: %w", info.ID, offset, err)
+		}
+	}
+	return download{ds, cancel}, nil
+}
+
+// download ends its stream's context when closed.
+type download struct {
+	*mongo.GridFSDownloadStream
+	cancel context.CancelFunc
+}
+
+func (d download) Close() error {
+	err := d.GridFSDownloadStream.Close()
+	d.cancel()
+	return err
+}
+
+// Put writes body as a new version of id and commits it (see the package
+// comment). On any error nothing of this upload remains.
+func (s *Store) Put(ctx context.Context, id, owner, contentType string, body io.Reader) (attachments.Info, error) {
+	// The upload's context outlives a client that goes away, so the chunks
+	// can still be deleted; the body's read error ends the copy.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.Transfer)
+	defer cancel()
+	if err := s.indexes(sctx); err != nil {
+		return attachments.Info{}, fmt.Errorf("filestore: put %q: %w", id, err)
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	w := &writer{chunks: s.chunks, id: bson.NewObjectID(), buf: (*bp)[:0]}
+	meta := bson.D{{Key: "owner", Value: owner}, {Key: "content_type", Value: contentType}}
+	h := sha256.New()
+	err := func() error {
+		rbuf := make([]byte, 32<<10)
+		for {
+			n, rerr := body.Read(rbuf)
+			if n > 0 {
+				h.Write(rbuf[:n])
+				if err := w.Write(sctx, rbuf[:n]); err != nil {
+					return err
+				}
+			}
+			if rerr == io.EOF {
+				break
+			}
+			if rerr != nil {
+				return rerr
+			}
+		}
+		if err := w.flush(sctx); err != nil {
+			return err
+		}
+		// The files document, already committed: the checksum is known now.
+		meta = append(meta, bson.E{Key: "sha256", Value: hex.EncodeToString(h.Sum(nil))})
+		if _, err := s.files.InsertOne(sctx, w.filesDoc(id, meta)); err != nil {
+			return fmt.Errorf("insert files document: %w", err)
+		}
+		return nil
+	}()
+	if err != nil {
+		return attachments.Info{}, errors.Join(fmt.Errorf("filestore: put %q: %w", id, err), s.abort(w.id))
+	}
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.Timeout)
+	defer ccancel()
+	return s.settle(cctx, id, owner, w.id)
+}
+
+// abort deletes what a failed upload wrote: its chunks and its files
+// document, if that was written (on a context of its own: the request's
+// may be gone).
+func (s *Store) abort(oid bson.ObjectID) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	defer cancel()
+	_, err := s.files.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}})
+	_, err2 := s.chunks.DeleteMany(ctx, bson.D{{Key: "files_id", Value: oid}})
+	if err != nil || err2 != nil {
+		return fmt.Errorf("filestore: abort %s: %w", oid.Hex(), errors.Join(err, err2))
+	}
+	return nil
+}
+
+// remove deletes one version: its files document first (readers stop
+// finding it), then its chunks.
+func (s *Store) remove(ctx context.Context, oid bson.ObjectID) error {
+	err := s.bucket.Delete(ctx, oid)
+	if errors.Is(err, mongo.ErrFileNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("filestore: delete version %s: %w", oid.Hex(), err)
+	}
+	return nil
+}
+
+// settle runs after committing version mine of id: it keeps exactly one
+// committed version. Older versions are deleted; if a newer one exists,
+// this upload lost the race and deletes itself. A version of another owner
+// makes this one an intruder's: it is deleted and ErrOwned returned.
+func (s *Store) settle(ctx context.Context, id, owner string, mine bson.ObjectID) (attachments.Info, error) {
+	vs, err := s.versions(ctx, id)
+	if err != nil {
+		return attachments.Info{}, errors.Join(fmt.Errorf("filestore: put %q: list versions: %w", id, err), s.remove(ctx, mine))
+	}
+	var me fileDoc
+	newer := false
+	for _, v := range vs {
+		switch {
+		case v.ID == mine:
+			me = v
+		case v.Metadata.Owner != owner:
+			return attachments.Info{}, errors.Join(attachments.ErrOwned, s.remove(ctx, mine))
+		case bytes.Compare(v.ID[:], mine[:]) > 0:
+			newer = true
+		}
+	}
+	if me.ID != mine {
+		return attachments.Info{}, fmt.Errorf("filestore: put %q: the committed version is not found", id)
+	}
+	var errs []error
+	for _, v := range vs {
+		if bytes.Compare(v.ID[:], mine[:]) < 0 || (newer && v.ID == mine) {
+			errs = append(errs, s.remove(ctx, v.ID))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return attachments.Info{}, fmt.Errorf("filestore: put %q: %w", id, err)
+	}
+	return me.info(), nil
+}
+
+// Delete removes every committed version of id (owner's; ErrOwned when
+// another user's is there). Absent is not an error.
+func (s *Store) Delete(ctx context.Context, id, owner string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	vs, err := s.versions(ctx, id)
+	if err != nil {
+		return fmt.Errorf("filestore: delete %q: %w", id, err)
+	}
+	for _, v := range vs {
+		if v.Metadata.Owner != owner {
+			return attachments.ErrOwned
+		}
+	}
+	var errs []error
+	for _, v := range vs {
+		errs = append(errs, s.remove(ctx, v.ID))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,164 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// BenchmarkAttachments: issue #28's throughput pairs on the embedded
+// database, one client: base is the raw driver's GridFS bucket
+// (UploadFromStream of a new file; DownloadToStream), ours the same bytes
+// through PUT and GET /attachments/{id} over HTTP with a token (a new id
+// per upload, so neither replaces). MB/s from SetBytes; the ratio is the
+// report's.
+func BenchmarkAttachments(b *testing.B) {
+	env := map[string]string{
+		"ADDR": "127.0.0.1:0", "MONGO_URI": dbURI, "MONGO_DATABASE": "bench_attachments",
+		"SYNCGATE_DIR": stateDir, "LOG_FORMAT": "json", "SCHEMAS_DIR": b.TempDir(), "GUESTS_DIR": guestsDir,
+		"GUEST_POOL": "1", "ATTACHMENTS": "true",
+	}
+	a := start(b, env)
+	tok := benchToken(b, a.url)
+	bucket := client.Database("bench_attachments_base").GridFSBucket(options.GridFSBucket().SetName("fs"))
+	for _, size := range []int{1 << 20, 20 << 20} {
+		data := jpegOf(b, size)
+		name := fmt.Sprintf("size=%dMiB", size>>20)
+		b.Run(name+"/op=upload/base", func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if _, err := bucket.UploadFromStream(context.Background(), "f", bytes.NewReader(data)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		n := 0
+		b.Run(name+"/op=upload/ours", func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				n++
+				benchPut(b, a.url, tok, fmt.Sprintf("u%d-%d", size, n), data)
+			}
+		})
+		id, err := bucket.UploadFromStream(context.Background(), "d", bytes.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchPut(b, a.url, tok, fmt.Sprintf("d%d", size), data)
+		b.Run(name+"/op=download/base", func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if n, err := bucket.DownloadToStream(context.Background(), id, io.Discard); err != nil || n != int64(size) {
+					b.Fatal(n, err)
+				}
+			}
+		})
+		b.Run(name+"/op=download/ours", func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				req, _ := http.NewRequest("GET", fmt.Sprintf("%s/attachments/d%d", a.url, size), nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				got, err := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || got != int64(size) {
+					b.Fatal(resp.StatusCode, got, err)
+				}
+			}
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = client.Database("bench_attachments_base").Drop(ctx)
+	_ = client.Database("bench_attachments").Drop(ctx)
+}
+
+// BenchmarkAttachmentsRSS: 8 clients upload 20 MiB files at once to
+// syncgate in a process of its own (the embedded database stays in the
+// benchmark's process); server-MiB-peak-RSS is that process's peak, which
+// the driver's 16 MiB buffer per upload bounds, not the files' sizes.
+func BenchmarkAttachmentsRSS(b *testing.B) {
+	const clients, size = 8, 20 << 20
+	env := map[string]string{
+		"ADDR": "127.0.0.1:0", "MONGO_URI": dbURI, "MONGO_DATABASE": "bench_attachments_rss",
+		"SYNCGATE_DIR": stateDir, "LOG_FORMAT": "json", "SCHEMAS_DIR": b.TempDir(), "GUESTS_DIR": guestsDir,
+		"GUEST_POOL": "1", "ATTACHMENTS": "true",
+	}
+	p := startProcess(b, env)
+	tok := benchToken(b, p.url)
+	data := jpegOf(b, size)
+	idle := p.rssMiB()
+	round := 0
+	for b.Loop() {
+		round++
+		peak := 0
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				peak = max(peak, p.rssMiB())
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}()
+		var wg sync.WaitGroup
+		for c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				benchPut(b, p.url, tok, fmt.Sprintf("r%d-%d", round, c), data)
+			}()
+		}
+		wg.Wait()
+		close(stop)
+		<-done
+		b.ReportMetric(float64(peak), "server-MiB-peak-RSS")
+		b.ReportMetric(float64(idle), "server-MiB-idle-RSS")
+	}
+	b.SetBytes(clients * size)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = client.Database("bench_attachments_rss").Drop(ctx)
+}
+
+func benchToken(b *testing.B, url string) string {
+	resp, err := http.Get(url + "/token?user_id=bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || m.Token == "" {
+		b.Fatal("/token", err)
+	}
+	return m.Token
+}
+
+func benchPut(b *testing.B, url, tok, id string, data []byte) {
+	req, _ := http.NewRequest("PUT", url+"/attachments/"+id, bytes.NewReader(data))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b.Errorf("PUT %s: %d %s", id, resp.StatusCode, body)
+	}
+}

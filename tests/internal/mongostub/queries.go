@@ -1,0 +1,160 @@
+package mongostub
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"slices"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Queries on fields other than _id, as GridFS sends them: a filter of
+// fields (dotted paths) each equal to a value, {$eq: v} or {$exists: b};
+// find with a one-key sort and a limit; delete of every match; and the
+// index commands (listIndexes answers none, createIndexes is recorded and
+// acknowledged: the stand-in keeps no indexes).
+
+// scanFilter reports whether filter does not start with _id, so the
+// statement scans the collection instead of looking documents up by _id.
+func scanFilter(filter bson.Raw) bool {
+	elems, err := filter.Elements()
+	return err == nil && len(elems) > 0 && elems[0].Key() != "_id"
+}
+
+// checkQuery refuses operators other than $eq and $exists, so a test never
+// passes on a filter the stand-in would misread.
+func checkQuery(filter bson.Raw) error {
+	elems, _ := filter.Elements()
+	for _, e := range elems {
+		d, ok := e.Value().DocumentOK()
+		if !ok {
+			continue
+		}
+		ops, _ := d.Elements()
+		for _, op := range ops {
+			if k := op.Key(); strings.HasPrefix(k, "$") && k != "$eq" && k != "$exists" {
+				return errors.New("mongostub: only $eq and $exists are supported on fields other than _id, not " + k)
+			}
+		}
+	}
+	return nil
+}
+
+// queryMatches reports whether doc meets every element of filter.
+func queryMatches(doc, filter bson.Raw) bool {
+	elems, _ := filter.Elements()
+	for _, e := range elems {
+		field, err := doc.LookupErr(strings.Split(e.Key(), ".")...)
+		present := err == nil
+		want := e.Value()
+		if d, ok := want.DocumentOK(); ok {
+			if v, err := d.LookupErr("$exists"); err == nil {
+				if present != v.Boolean() {
+					return false
+				}
+				continue
+			}
+			if v, err := d.LookupErr("$eq"); err == nil {
+				want = v
+			}
+		}
+		if !present || !equal(field, want) {
+			return false
+		}
+	}
+	return true
+}
+
+// compareValues orders two values of one type: numbers, strings, ObjectIds
+// and dates; others by their bytes.
+func compareValues(a, b bson.RawValue) int {
+	if x, ok := a.AsInt64OK(); ok {
+		if y, ok := b.AsInt64OK(); ok {
+			return cmp.Compare(x, y)
+		}
+	}
+	if x, ok := a.StringValueOK(); ok {
+		if y, ok := b.StringValueOK(); ok {
+			return strings.Compare(x, y)
+		}
+	}
+	if x, ok := a.DateTimeOK(); ok {
+		if y, ok := b.DateTimeOK(); ok {
+			return cmp.Compare(x, y)
+		}
+	}
+	return bytes.Compare(a.Value, b.Value)
+}
+
+// findScan answers a find whose filter scans (scanFilter).
+func (s *Server) findScan(data colls, cmd Command, filter bson.Raw) bson.Raw {
+	if err := checkQuery(filter); err != nil {
+		return errorDoc(2, "BadValue", err.Error(), nil)
+	}
+	var docs []bson.Raw
+	if c := data(cmd.DB, cmd.Collection(), false); c != nil {
+		for _, d := range c.all() {
+			if queryMatches(d, filter) {
+				docs = append(docs, d)
+			}
+		}
+	}
+	if sort, ok := cmd.Body.Lookup("sort").DocumentOK(); ok {
+		if elems, _ := sort.Elements(); len(elems) > 0 {
+			key, dir := strings.Split(elems[0].Key(), "."), elems[0].Value().AsInt64()
+			slices.SortStableFunc(docs, func(a, b bson.Raw) int {
+				c := compareValues(a.Lookup(key...), b.Lookup(key...))
+				if dir < 0 {
+					return -c
+				}
+				return c
+			})
+		}
+	}
+	if n, ok := cmd.Body.Lookup("limit").AsInt64OK(); ok && n > 0 && int(n) < len(docs) {
+		docs = docs[:n]
+	}
+	batch := bson.A{}
+	for _, d := range docs {
+		batch = append(batch, d)
+	}
+	return mustRaw(bson.D{{Key: "cursor", Value: bson.D{{Key: "firstBatch", Value: batch}, {Key: "id", Value: int64(0)},
+		{Key: "ns", Value: cmd.DB + "." + cmd.Collection()}}}, {Key: "ok", Value: 1.0}})
+}
+
+// removeScan deletes the matches of a scanning filter (one with limit 1).
+func (s *Server) removeScan(c *coll, st Statement, stmt, q bson.Raw) (int, *WriteError) {
+	if err := checkQuery(q); err != nil {
+		return 0, &WriteError{Code: 2, Message: err.Error()}
+	}
+	if c == nil {
+		return 0, nil
+	}
+	one := stmt.Lookup("limit").AsInt64() == 1
+	n := 0
+	for _, d := range c.all() {
+		if !queryMatches(d, q) {
+			continue
+		}
+		if we := s.refuse(st, d); we != nil {
+			return n, we
+		}
+		c.remove(idKey(d.Lookup("_id")))
+		n++
+		if one {
+			break
+		}
+	}
+	return n, nil
+}
+
+// indexCommand answers listIndexes (no indexes) and createIndexes.
+func indexCommand(cmd Command) bson.Raw {
+	if strings.EqualFold(cmd.Name, "listIndexes") {
+		return mustRaw(bson.D{{Key: "cursor", Value: bson.D{{Key: "firstBatch", Value: bson.A{}}, {Key: "id", Value: int64(0)},
+			{Key: "ns", Value: cmd.DB + "." + cmd.Collection()}}}, {Key: "ok", Value: 1.0}})
+	}
+	return mustRaw(bson.D{{Key: "ok", Value: 1.0}})
+}
