@@ -150,10 +150,7 @@ func (c *Config) scope(rules []*rule, doc map[string]any, in *Input, tr *[]strin
 			return nil, &failure{rule: r, failed: failed, err: err}
 		}
 		if ok && granted == nil {
-			granted = r
-			if tr == nil {
-				return r, nil
-			}
+			granted = r // the other rules still run: an error in any of them refuses
 		}
 		if !ok && first == nil && r.open == "" {
 			first = &failure{rule: r, failed: failed}

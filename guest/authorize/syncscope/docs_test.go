@@ -125,6 +125,8 @@ var docCases = []docCase{
 		checks: []docCheck{{alice, "lists", map[string]any{"id": "l", "archived": false}, false}}},
 	{name: "rules/data-queries.mdx: every data query uses every parameter", yaml: "bucket_definitions:\n  b:\n    parameters: SELECT request.user_id() as user_id\n    data:\n      - SELECT * FROM lists\n", loadErr: "does not use bucket.user_id"},
 	{name: "rules/many-to-many-join-tables.mdx: subquery in sync rules", yaml: "bucket_definitions:\n  b:\n    parameters: SELECT request.user_id() as user_id\n    data:\n      - SELECT * FROM lists WHERE id IN (SELECT list_id FROM shares WHERE user_id = bucket.user_id)\n", loadErr: "a subquery is not supported in sync rules"},
+	{name: "advanced/case-sensitivity.mdx: unquoted names are lower-case, quoted keep their case", yaml: "bucket_definitions:\n  b:\n    parameters: SELECT request.user_id() as User_ID\n    data:\n      - SELECT \"ID\" as id FROM \"TODOs\" WHERE \"TODOs\".\"ListOwner\" = bucket.user_id AND Done = 0\n",
+		checks: []docCheck{{alice, "TODOs", map[string]any{"id": "t", "ListOwner": "alice", "done": int64(0)}, true}, {alice, "TODOs", map[string]any{"id": "t", "listowner": "alice", "done": int64(0)}, false}, {alice, "todos", map[string]any{"id": "t", "ListOwner": "alice", "done": int64(0)}, false}}},
 	{name: "streams/migration.mdx: request.user_id() in a stream", yaml: stream("SELECT * FROM lists WHERE owner_id = request.user_id()"), loadErr: "request.user_id() is sync rules syntax"},
 }
 

@@ -311,3 +311,24 @@ bucket_definitions:
 		}
 	}
 }
+
+// TestErrorInAnyRuleRefuses: a document one rule cannot evaluate is refused
+// even when another rule, earlier or later, would grant it.
+func TestErrorInAnyRuleRefuses(t *testing.T) {
+	for _, order := range []string{"owner first", "meta first"} {
+		owner := "  a:\n    query: SELECT * FROM notes WHERE owner_id = auth.user_id()\n"
+		meta := "  b:\n    query: SELECT * FROM notes WHERE meta ->> 'o' = auth.user_id()\n"
+		src := "streams:\n" + owner + meta
+		if order == "meta first" {
+			src = "streams:\n" + meta + owner
+		}
+		c, err := Parse("x.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := c.Check(Input{Op: "PUT", Table: "notes", After: map[string]any{"id": "n", "owner_id": "alice", "meta": "not json"}, User: User{ID: "alice"}})
+		if got.Allow || !strings.Contains(got.Reason, "cannot be checked") || got.Stream != "b" {
+			t.Errorf("%s: %+v, want a refusal naming stream b", order, got)
+		}
+	}
+}
