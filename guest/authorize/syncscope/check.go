@@ -184,14 +184,22 @@ type env struct {
 // in for its stored version: a list's own owner_id decides whether the list
 // is in scope after the write, not the stored one.
 func (e *env) lookup(table, col string, raw any) []map[string]any {
-	rows := e.in.Parents(table, col, raw)
 	if table != e.table {
-		return rows
+		return e.in.Parents(table, col, raw)
 	}
 	self, err := fromGo(column(e.doc, "_id", e.in.ID))
 	if err != nil || self.k == kNull {
-		return rows
+		return e.in.Parents(table, col, raw)
 	}
+	if col == "_id" || col == "id" {
+		// The document's own key: the only row is the document itself.
+		if v, err := fromGo(raw); err == nil {
+			if t, err := cmpOp("=", v, self); err == nil && t == tTrue {
+				return []map[string]any{e.doc}
+			}
+		}
+	}
+	rows := e.in.Parents(table, col, raw)
 	out := make([]map[string]any, 0, len(rows)+1)
 	for _, r := range rows {
 		if same, err := e.same(r, "_id", self); err == nil && same {
@@ -212,9 +220,15 @@ func (e *env) trace(format string, args ...any) {
 func (e *env) rule(r *rule, doc map[string]any) (bool, string, error) {
 	if !r.bucket {
 		e.row, e.id = doc, e.in.ID
+		at := 0
+		if e.tr != nil {
+			at = len(*e.tr)
+		}
 		t, g, err := e.cond(r.where)
 		if e.tr != nil {
-			e.trace("%s (%s): %s → %s", r.label, r.table, srcOf(r.where), verdict(t, g, err))
+			// The rule's line goes before the lines of its lookups.
+			line := fmt.Sprintf("%s (%s): %s → %s", r.label, r.table, srcOf(r.where), verdict(t, g, err))
+			*e.tr = append((*e.tr)[:at], append([]string{line}, (*e.tr)[at:]...)...)
 		}
 		if err != nil || g {
 			return g, srcOf(r.where), err
