@@ -673,33 +673,3 @@ func (e *env) claimsWithSub() map[string]any {
 	e.claims = cl
 	return cl
 }
-
-func and3(a, b tri) tri {
-	switch {
-	case a == tFalse || b == tFalse:
-		return tFalse
-	case a == tNull || b == tNull:
-		return tNull
-	}
-	return tTrue
-}
-
-func or3(a, b tri) tri {
-	switch {
-	case a == tTrue || b == tTrue:
-		return tTrue
-	case a == tNull || b == tNull:
-		return tNull
-	}
-	return tFalse
-}
-
-func not3(a tri) tri {
-	switch a {
-	case tTrue:
-		return tFalse
-	case tFalse:
-		return tTrue
-	}
-	return tNull
-}
