@@ -478,10 +478,15 @@ func (r *rule) openReason() string {
 }
 
 func why(where *node) string {
-	if where != nil && where.flags&fClient != 0 {
+	switch {
+	case where == nil || where.flags&(fClient|fAuth) == 0:
+		return "no condition on the token: every user syncs these rows"
+	case where.flags&fAuth == 0:
 		return "depends only on client-chosen parameters"
+	case where.flags&fClient != 0:
+		return "a branch of its condition depends only on client-chosen parameters or row values"
 	}
-	return "no condition on the token: every user syncs these rows"
+	return "a branch of its condition tests no token value"
 }
 
 // hasOpen reports whether a condition has a way to be true (a disjunct) that

@@ -244,7 +244,7 @@ func TestClientParameterNeverGrants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if open := c.Open(); len(open) != 1 || !strings.Contains(open[0].Reason, "client-chosen") {
+	if open := c.Open(); len(open) != 1 || !strings.Contains(open[0].Reason, "a branch of its condition depends only on client-chosen") {
 		t.Fatalf("Open() = %+v", open)
 	}
 	u := User{ID: "alice"}
