@@ -150,10 +150,7 @@ func (c *Config) scope(rules []*rule, doc map[string]any, in *Input, tr *[]strin
 			return nil, &failure{rule: r, failed: failed, err: err}
 		}
 		if ok && granted == nil {
-			granted = r
-			if tr == nil {
-				return r, nil
-			}
+			granted = r // the other rules still run: an error in any of them refuses
 		}
 		if !ok && first == nil && r.open == "" {
 			first = &failure{rule: r, failed: failed}
@@ -187,14 +184,22 @@ type env struct {
 // in for its stored version: a list's own owner_id decides whether the list
 // is in scope after the write, not the stored one.
 func (e *env) lookup(table, col string, raw any) []map[string]any {
-	rows := e.in.Parents(table, col, raw)
 	if table != e.table {
-		return rows
+		return e.in.Parents(table, col, raw)
 	}
 	self, err := fromGo(column(e.doc, "_id", e.in.ID))
 	if err != nil || self.k == kNull {
-		return rows
+		return e.in.Parents(table, col, raw)
 	}
+	if col == "_id" || col == "id" {
+		// The document's own key: the only row is the document itself.
+		if v, err := fromGo(raw); err == nil {
+			if t, err := cmpOp("=", v, self); err == nil && t == tTrue {
+				return []map[string]any{e.doc}
+			}
+		}
+	}
+	rows := e.in.Parents(table, col, raw)
 	out := make([]map[string]any, 0, len(rows)+1)
 	for _, r := range rows {
 		if same, err := e.same(r, "_id", self); err == nil && same {
@@ -215,9 +220,15 @@ func (e *env) trace(format string, args ...any) {
 func (e *env) rule(r *rule, doc map[string]any) (bool, string, error) {
 	if !r.bucket {
 		e.row, e.id = doc, e.in.ID
+		at := 0
+		if e.tr != nil {
+			at = len(*e.tr)
+		}
 		t, g, err := e.cond(r.where)
 		if e.tr != nil {
-			e.trace("%s (%s): %s → %s", r.label, r.table, srcOf(r.where), verdict(t, g, err))
+			// The rule's line goes before the lines of its lookups.
+			line := fmt.Sprintf("%s (%s): %s → %s", r.label, r.table, srcOf(r.where), verdict(t, g, err))
+			*e.tr = append((*e.tr)[:at], append([]string{line}, (*e.tr)[at:]...)...)
 		}
 		if err != nil || g {
 			return g, srcOf(r.where), err
@@ -661,34 +672,4 @@ func (e *env) claimsWithSub() map[string]any {
 	}
 	e.claims = cl
 	return cl
-}
-
-func and3(a, b tri) tri {
-	switch {
-	case a == tFalse || b == tFalse:
-		return tFalse
-	case a == tNull || b == tNull:
-		return tNull
-	}
-	return tTrue
-}
-
-func or3(a, b tri) tri {
-	switch {
-	case a == tTrue || b == tTrue:
-		return tTrue
-	case a == tNull || b == tNull:
-		return tNull
-	}
-	return tFalse
-}
-
-func not3(a tri) tri {
-	switch a {
-	case tTrue:
-		return tFalse
-	case tFalse:
-		return tTrue
-	}
-	return tNull
 }

@@ -225,7 +225,8 @@ func (c *Config) add(r *rule) {
 		if n.kind == nInSub {
 			if n.l.kind == nUserID {
 				c.ref(Reference{Table: r.table, Parent: n.sub.table, ParentColumn: n.sub.column, Stream: r.name, ByUser: true})
-			} else {
+			} else if !(n.sub.table == r.table && isKey(n.l.name) && isKey(n.sub.column)) {
+				// (A row's own key in its own table finds the row itself: no lookup.)
 				c.ref(Reference{Table: r.table, Column: n.l.name, Parent: n.sub.table, ParentColumn: n.sub.column, Stream: r.name})
 			}
 		}
@@ -237,11 +238,14 @@ func (c *Config) add(r *rule) {
 	}
 	walkRefs(r.where)
 	for _, b := range r.params {
-		if b.q.table != "" {
+		if b.q.table != "" && !(b.q.table == r.table && isKey(b.child) && isKey(b.parent)) {
 			c.ref(Reference{Table: r.table, Column: b.child, Parent: b.q.table, ParentColumn: b.parent, Stream: r.name, ByUser: b.byUser})
 		}
 	}
 }
+
+// isKey reports whether a column names the document key.
+func isKey(col string) bool { return col == "id" || col == "_id" }
 
 func (c *Config) ref(r Reference) {
 	r.ParentField = r.ParentColumn
@@ -474,10 +478,15 @@ func (r *rule) openReason() string {
 }
 
 func why(where *node) string {
-	if where != nil && where.flags&fClient != 0 {
+	switch {
+	case where == nil || where.flags&(fClient|fAuth) == 0:
+		return "no condition on the token: every user syncs these rows"
+	case where.flags&fAuth == 0:
 		return "depends only on client-chosen parameters"
+	case where.flags&fClient != 0:
+		return "a branch of its condition depends only on client-chosen parameters or row values"
 	}
-	return "no condition on the token: every user syncs these rows"
+	return "a branch of its condition tests no token value"
 }
 
 // hasOpen reports whether a condition has a way to be true (a disjunct) that

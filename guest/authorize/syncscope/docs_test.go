@@ -13,6 +13,7 @@ type docCase struct {
 	yaml    string
 	loadErr string // substring of the load error ("" = must parse)
 	open    int    // how many queries Open() must report
+	openWhy string // a substring of the first one's reason
 	checks  []docCheck
 }
 
@@ -44,11 +45,11 @@ func indent(s, pre string) string {
 var docCases = []docCase{
 	{name: "streams/overview.mdx: owner filter", yaml: stream("SELECT * FROM todos WHERE owner_id = auth.user_id()"),
 		checks: []docCheck{{alice, "todos", map[string]any{"id": "1", "owner_id": "alice"}, true}, {alice, "todos", map[string]any{"id": "1", "owner_id": "bob"}, false}}},
-	{name: "streams/overview.mdx: global data is open", yaml: stream("SELECT * FROM categories"), open: 1,
+	{name: "streams/overview.mdx: global data is open", yaml: stream("SELECT * FROM categories"), open: 1, openWhy: "no condition on the token",
 		checks: []docCheck{{alice, "categories", map[string]any{"id": "c"}, false}}},
 	{name: "streams/overview.mdx: row-value filter only is open", yaml: stream("SELECT * FROM products WHERE active = true"), open: 1,
 		checks: []docCheck{{alice, "products", map[string]any{"id": "p", "active": true}, false}}},
-	{name: "streams/parameters.mdx: subscription parameter alone is open", yaml: stream("SELECT * FROM todos WHERE list_id = subscription.parameter('list_id')"), open: 1,
+	{name: "streams/parameters.mdx: subscription parameter alone is open", yaml: stream("SELECT * FROM todos WHERE list_id = subscription.parameter('list_id')"), open: 1, openWhy: "depends only on client-chosen parameters",
 		checks: []docCheck{{alice, "todos", map[string]any{"id": "t", "list_id": "la"}, false}}},
 	{name: "streams/parameters.mdx: connection parameter alone is open", yaml: stream("SELECT * FROM config WHERE environment = connection.parameter('environment')"), open: 1},
 	{name: "streams/parameters.mdx: auth.parameter claim", yaml: stream("SELECT * FROM projects WHERE org_id = auth.parameter('org_id')"),
@@ -125,6 +126,8 @@ var docCases = []docCase{
 		checks: []docCheck{{alice, "lists", map[string]any{"id": "l", "archived": false}, false}}},
 	{name: "rules/data-queries.mdx: every data query uses every parameter", yaml: "bucket_definitions:\n  b:\n    parameters: SELECT request.user_id() as user_id\n    data:\n      - SELECT * FROM lists\n", loadErr: "does not use bucket.user_id"},
 	{name: "rules/many-to-many-join-tables.mdx: subquery in sync rules", yaml: "bucket_definitions:\n  b:\n    parameters: SELECT request.user_id() as user_id\n    data:\n      - SELECT * FROM lists WHERE id IN (SELECT list_id FROM shares WHERE user_id = bucket.user_id)\n", loadErr: "a subquery is not supported in sync rules"},
+	{name: "advanced/case-sensitivity.mdx: unquoted names are lower-case, quoted keep their case", yaml: "bucket_definitions:\n  b:\n    parameters: SELECT request.user_id() as User_ID\n    data:\n      - SELECT \"ID\" as id FROM \"TODOs\" WHERE \"TODOs\".\"ListOwner\" = bucket.user_id AND Done = 0\n",
+		checks: []docCheck{{alice, "TODOs", map[string]any{"id": "t", "ListOwner": "alice", "done": int64(0)}, true}, {alice, "TODOs", map[string]any{"id": "t", "listowner": "alice", "done": int64(0)}, false}, {alice, "todos", map[string]any{"id": "t", "ListOwner": "alice", "done": int64(0)}, false}}},
 	{name: "streams/migration.mdx: request.user_id() in a stream", yaml: stream("SELECT * FROM lists WHERE owner_id = request.user_id()"), loadErr: "request.user_id() is sync rules syntax"},
 }
 
@@ -151,8 +154,8 @@ func TestDocConstructs(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse: %v\n%s", err, tc.yaml)
 			}
-			if got := len(c.Open()); got != tc.open {
-				t.Errorf("Open() = %+v, want %d entries", c.Open(), tc.open)
+			if got := len(c.Open()); got != tc.open || tc.openWhy != "" && !strings.Contains(c.Open()[0].Reason, tc.openWhy) {
+				t.Errorf("Open() = %+v, want %d entries (%q)", c.Open(), tc.open, tc.openWhy)
 			}
 			for _, ck := range tc.checks {
 				got := c.Check(Input{Op: "PUT", Table: ck.table, After: ck.doc, User: ck.user, Parents: docDB.parents(nil)})

@@ -63,6 +63,13 @@ func (p *parser) primary() (*node, error) {
 		f, _ := strconv.ParseFloat(t.text, 64)
 		return lit(value{k: kReal, f: f})
 	case tQuoted:
+		if p.accept(".") {
+			name := p.next()
+			if name.kind != tIdent && name.kind != tQuoted {
+				return nil, posErr(name.pos, "expected a column after %s., found %s", t.text, describe(name))
+			}
+			return p.column(t.text, name)
+		}
 		return p.column("", t)
 	case tOp:
 		switch {
@@ -209,26 +216,26 @@ func (p *parser) qualified(q, name token) (*node, error) {
 		if p.mode != modeData {
 			return nil, posErr(q.pos, "bucket.%s is only valid in a data query", name.text)
 		}
-		return p.span(&node{kind: nBucket, name: name.text, flags: fBucket}, q.pos), nil
+		return p.span(&node{kind: nBucket, name: ident(name), flags: fBucket}, q.pos), nil
 	case "token_parameters":
 		if p.mode != modeParam {
 			return nil, posErr(q.pos, "token_parameters.%s is only valid in a parameter query", name.text)
 		}
-		if name.text == "user_id" {
+		if ident(name) == "user_id" {
 			return p.span(&node{kind: nUserID, flags: fAuth}, q.pos), nil
 		}
 		// Legacy custom claims lived under the token's "parameters" claim.
-		return p.span(&node{kind: nClaims, flags: fAuth, path: []pathStep{{key: "parameters"}, {key: name.text}}}, q.pos), nil
+		return p.span(&node{kind: nClaims, flags: fAuth, path: []pathStep{{key: "parameters"}, {key: ident(name)}}}, q.pos), nil
 	case "auth", "subscription", "connection", "request":
 		return nil, posErr(q.pos, "%s.%s is a function: write %s.%s(…)", q.text, name.text, q.text, name.text)
 	}
-	return p.column(q.text, name)
+	return p.column(ident(q), name)
 }
 
 // column makes a column reference; a qualifier must name the query's table.
 // Columns of a parameter query's items are resolved after FROM is read.
 func (p *parser) column(qual string, t token) (*node, error) {
-	n := p.span(&node{kind: nCol, name: t.text, flags: fRow}, t.pos)
+	n := p.span(&node{kind: nCol, name: ident(t), flags: fRow}, t.pos)
 	n.qual = qual
 	if p.mode == modeParam && p.table == "" {
 		return n, nil

@@ -178,6 +178,15 @@ func (p *parser) unexpected(t token) error {
 	return posErr(t.pos, "unexpected %s", describe(t))
 }
 
+// ident is an identifier's name: unquoted ones are lower-cased, as
+// PowerSync (like Postgres) reads them; quoted ones keep their case.
+func ident(t token) string {
+	if t.kind == tIdent {
+		return strings.ToLower(t.text)
+	}
+	return t.text
+}
+
 func describe(t token) string {
 	switch t.kind {
 	case tEOF:
@@ -283,7 +292,7 @@ func (p *parser) items() ([]item, error) {
 			if t.kind != tIdent && t.kind != tQuoted {
 				return nil, posErr(t.pos, "expected a name after AS, found %s", describe(t))
 			}
-			name = t.text
+			name = ident(t)
 		} else if x.kind == nCol {
 			name = x.name
 		} else {
@@ -310,7 +319,7 @@ func (p *parser) from() (table, alias string, err error) {
 	case t.kind == tIdent && reserved[strings.ToUpper(t.text)], t.kind != tIdent && t.kind != tQuoted:
 		return "", "", posErr(t.pos, "expected a table name, found %s", describe(t))
 	}
-	table = t.text
+	table = ident(t)
 	if p.peek().is("(") {
 		return "", "", posErr(t.pos, "table-valued function %s() is not supported", t.text)
 	}
@@ -325,11 +334,11 @@ func (p *parser) from() (table, alias string, err error) {
 		if a.kind != tIdent && a.kind != tQuoted {
 			return "", "", posErr(a.pos, "expected an alias after AS, found %s", describe(a))
 		}
-		alias = a.text
+		alias = ident(a)
 	} else if a := p.peek(); a.kind == tQuoted || a.kind == tIdent && !reserved[strings.ToUpper(a.text)] &&
 		unsupportedWords[strings.ToUpper(a.text)] == "" {
 		p.next()
-		alias = a.text
+		alias = ident(a)
 	}
 	if n := p.peek(); n.is(",") || n.kind == tIdent && unsupportedWords[strings.ToUpper(n.text)] == "JOIN" {
 		return "", "", posErr(n.pos, "JOIN is not supported (one table per query)")
@@ -516,13 +525,13 @@ func (p *parser) inSub(l *node, start int) (*node, error) {
 	if ct.is("*") || ct.kind != tIdent && ct.kind != tQuoted {
 		return nil, posErr(ct.pos, "the subquery must select one column, found %s", describe(ct))
 	}
-	qual, col := "", ct.text
+	qual, col := "", ident(ct)
 	if p.accept(".") {
 		c := p.next()
 		if c.kind != tIdent && c.kind != tQuoted {
 			return nil, posErr(c.pos, "expected a column after %s., found %s", ct.text, describe(c))
 		}
-		qual, col = ct.text, c.text
+		qual, col = ident(ct), ident(c)
 	}
 	if p.peek().is("(") {
 		return nil, posErr(ct.pos, "function %s() in a subquery is not supported", ct.text)

@@ -185,3 +185,91 @@ func TestAgainstSQLite(t *testing.T) {
 	}
 	t.Logf("%d predicates compared", checked)
 }
+
+// TestSubqueryAgainstSQLite: col IN (SELECT c FROM p WHERE …) and
+// auth.user_id() IN (SELECT …) over generated parent rows select what SQLite
+// selects (true vs not true: a subquery is never negated, so NULL and false
+// are not told apart).
+func TestSubqueryAgainstSQLite(t *testing.T) {
+	db, err := sql.Open("sqlite", ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec("CREATE TABLE t(a, b, j); CREATE TABLE p(a, b, j)"); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	n := 2000
+	if testing.Short() {
+		n = 200
+	}
+	for i := range n {
+		g := &gen{r: r, user: syncscope.User{ID: []string{"a", "1", "u"}[r.IntN(3)], Claims: map[string]any{"n": []any{int64(1), "x", nil}[r.IntN(3)]}}}
+		row := map[string]any{"a": plain[r.IntN(len(plain))], "b": plain[r.IntN(len(plain))], "j": jsons[r.IntN(len(jsons))]}
+		var parents []map[string]any
+		for range r.IntN(4) {
+			parents = append(parents, map[string]any{"a": plain[r.IntN(len(plain))], "b": plain[r.IntN(len(plain))], "j": jsons[r.IntN(len(jsons))]})
+		}
+		if _, err := db.Exec("DELETE FROM t; DELETE FROM p"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec("INSERT INTO t VALUES (?, ?, ?)", sqliteArg(t, row["a"]), sqliteArg(t, row["b"]), sqliteArg(t, row["j"])); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range parents {
+			if _, err := db.Exec("INSERT INTO p VALUES (?, ?, ?)", sqliteArg(t, p["a"]), sqliteArg(t, p["b"]), sqliteArg(t, p["j"])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		inner, innerS, _ := g.pred(2)
+		left, leftS := "b", "t.b"
+		if r.IntN(4) == 0 {
+			left, leftS = "auth.user_id()", sqlLit(g.user.ID)
+		}
+		col := []string{"a", "b"}[r.IntN(2)]
+		ps := left + " IN (SELECT " + col + " FROM p WHERE " + inner + ")"
+		ss := leftS + " IN (SELECT p." + col + " FROM p WHERE " + qualify(innerS) + ")"
+		var want sql.NullInt64
+		if err := db.QueryRow("SELECT (" + ss + ") FROM t").Scan(&want); err != nil {
+			t.Fatalf("case %d: sqlite %s: %v", i, ss, err)
+		}
+		lookups := 0
+		got, err := syncscope.EvalWhereParents(ps, row, g.user, func(table, column string, _ any) []map[string]any {
+			lookups++
+			if table != "p" || column != col {
+				t.Fatalf("lookup of %s.%s, want p.%s", table, column, col)
+			}
+			return parents
+		})
+		if err != nil {
+			t.Fatalf("case %d: %s: %v", i, ps, err)
+		}
+		if (got == 1) != (want.Valid && want.Int64 == 1) {
+			t.Errorf("case %d: row %v, parents %v, user %+v\n  %s\n  sqlite: %s\ngot %d, want %v", i, row, parents, g.user, ps, ss, got, want)
+		}
+	}
+}
+
+// qualify makes the generated inner predicate's columns the parent's (p.a):
+// in SQLite an unqualified name in a subquery could mean the outer row's.
+func qualify(s string) string {
+	var b strings.Builder
+	inStr := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\'' {
+			inStr = !inStr
+		}
+		if !inStr && (c == 'a' || c == 'b' || c == 'j') && (i == 0 || !isWord(s[i-1])) && (i+1 == len(s) || !isWord(s[i+1])) {
+			b.WriteString("p.")
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func isWord(c byte) bool {
+	return c == '_' || c == '.' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}

@@ -392,3 +392,34 @@ func (v value) show() string {
 	}
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
+
+// and3, or3 and not3 are SQL's three-valued AND, OR and NOT.
+func and3(a, b tri) tri {
+	switch {
+	case a == tFalse || b == tFalse:
+		return tFalse
+	case a == tNull || b == tNull:
+		return tNull
+	}
+	return tTrue
+}
+
+func or3(a, b tri) tri {
+	switch {
+	case a == tTrue || b == tTrue:
+		return tTrue
+	case a == tNull || b == tNull:
+		return tNull
+	}
+	return tFalse
+}
+
+func not3(a tri) tri {
+	switch a {
+	case tTrue:
+		return tFalse
+	case tFalse:
+		return tTrue
+	}
+	return tNull
+}
