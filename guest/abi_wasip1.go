@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"unsafe"
+
+	"github.com/syncgate/syncgate/guest/abi"
 )
 
 // The exports of ABI version 1; see the package comment.
@@ -30,11 +32,11 @@ var (
 func init() { debug.SetGCPercent(-1) }
 
 //go:wasmexport syncgate_abi_version
-func abiVersion() int32 { return ABIVersion }
+func abiVersion() int32 { return abi.Version }
 
 //go:wasmexport syncgate_info
 func infoExport() uint64 {
-	outBuf = InfoJSON()
+	outBuf = infoJSON()
 	return pack(outBuf)
 }
 

@@ -15,16 +15,16 @@ func TestOwner(t *testing.T) {
 		reject bool
 		owner  string // want data[owner_id] after a Replace
 	}{
-		{"put stamps owner", guest.Op{Op: "PUT", Data: map[string]any{"name": "x"}}, false, "alice"},
-		{"put with own id", guest.Op{Op: "PUT", Data: map[string]any{"owner_id": "alice"}}, false, "alice"},
-		{"put claiming another owner", guest.Op{Op: "PUT", Data: map[string]any{"owner_id": "bob"}}, true, ""},
-		{"put over bob's doc", guest.Op{Op: "PUT", Data: map[string]any{}, Exists: true, Current: map[string]any{"owner_id": "bob"}}, true, ""},
-		{"patch own doc", guest.Op{Op: "PATCH", Data: map[string]any{"name": "y"}, Exists: true, Current: map[string]any{"owner_id": "alice"}}, false, ""},
-		{"patch bob's doc", guest.Op{Op: "PATCH", Data: map[string]any{"name": "y"}, Exists: true, Current: map[string]any{"owner_id": "bob"}}, true, ""},
-		{"patch giving away", guest.Op{Op: "PATCH", Data: map[string]any{"owner_id": "bob"}, Exists: true, Current: map[string]any{"owner_id": "alice"}}, true, ""},
-		{"delete bob's doc", guest.Op{Op: "DELETE", Exists: true, Current: map[string]any{"owner_id": "bob"}}, true, ""},
-		{"delete own doc", guest.Op{Op: "DELETE", Exists: true, Current: map[string]any{"owner_id": "alice"}}, false, ""},
-		{"delete missing doc", guest.Op{Op: "DELETE"}, false, ""},
+		{"put stamps owner", guest.Op{Op: guest.OpPut, Data: map[string]any{"name": "x"}}, false, "alice"},
+		{"put with own id", guest.Op{Op: guest.OpPut, Data: map[string]any{"owner_id": "alice"}}, false, "alice"},
+		{"put claiming another owner", guest.Op{Op: guest.OpPut, Data: map[string]any{"owner_id": "bob"}}, true, ""},
+		{"put over bob's doc", guest.Op{Op: guest.OpPut, Data: map[string]any{}, Exists: true, Current: map[string]any{"owner_id": "bob"}}, true, ""},
+		{"patch own doc", guest.Op{Op: guest.OpPatch, Data: map[string]any{"name": "y"}, Exists: true, Current: map[string]any{"owner_id": "alice"}}, false, ""},
+		{"patch bob's doc", guest.Op{Op: guest.OpPatch, Data: map[string]any{"name": "y"}, Exists: true, Current: map[string]any{"owner_id": "bob"}}, true, ""},
+		{"patch giving away", guest.Op{Op: guest.OpPatch, Data: map[string]any{"owner_id": "bob"}, Exists: true, Current: map[string]any{"owner_id": "alice"}}, true, ""},
+		{"delete bob's doc", guest.Op{Op: guest.OpDelete, Exists: true, Current: map[string]any{"owner_id": "bob"}}, true, ""},
+		{"delete own doc", guest.Op{Op: guest.OpDelete, Exists: true, Current: map[string]any{"owner_id": "alice"}}, false, ""},
+		{"delete missing doc", guest.Op{Op: guest.OpDelete}, false, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -39,11 +39,11 @@ func TestOwner(t *testing.T) {
 			}
 		})
 	}
-	op := guest.Op{Op: "PUT", Data: map[string]any{}, Settings: map[string]string{"field": "created_by"}, Caller: alice}
+	op := guest.Op{Op: guest.OpPut, Data: map[string]any{}, Settings: map[string]string{"field": "created_by"}, Caller: alice}
 	if v := handle(&op); v.Data["created_by"] != "alice" {
 		t.Fatalf("field setting ignored: %v", v.Data)
 	}
-	if v := handle(&guest.Op{Op: "PUT"}); !v.Reject {
+	if v := handle(&guest.Op{Op: guest.OpPut}); !v.Reject {
 		t.Fatal("anonymous write accepted")
 	}
 }
