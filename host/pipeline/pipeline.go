@@ -115,7 +115,7 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 		}
 		input, err := encode(b, now, st.Guest.Settings(), ops, idx, current)
 		if err != nil {
-			return nil, nil, fmt.Errorf("sandbox: encode request: %w", err)
+			return nil, nil, fmt.Errorf("pipeline: encode request: %w", err)
 		}
 		var span trace.Span
 		cctx := ctx

@@ -15,6 +15,11 @@ import (
 // The fast path: a check of a document's JSON bytes against jsonschema/v5's
 // compiled schema that can only answer "valid for certain" or "not sure".
 //
+// One file (≈ 740 lines) on purpose: it is one decision procedure, and its
+// soundness argument is the list below of what it decides, checked against
+// the keyword checks that follow it; split up, the list and the checks it
+// vouches for would drift apart.
+//
 // jsonschema/v5 validates decoded values (maps, json.Number compared as
 // big.Rat, an instance-location string built per property), which inside
 // wasm costs ~25× the native call (docs/benchmarks.md). Most writes are
