@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"unsafe"
+
+	"github.com/syncgate/syncgate/guest/abi"
 )
 
 // The exports of ABI version 1; see the package comment.
@@ -11,8 +13,8 @@ import (
 // gcEvery is how many input bytes the guest handles between collections.
 // A //go:wasmexport call never yields and wasm has no sysmon, so the Go
 // GC's background work barely runs between calls and the heap grows to
-// hundreds of MiB (shared/notes/wasm-guests.md). With the GC off, a
-// collection after every gcEvery input bytes keeps the heap small; input
+// hundreds of MiB (docs/design.md, "Guest GC policy in the SDK"). With the
+// GC off, a collection after every gcEvery input bytes keeps the heap small; input
 // size stands in for allocation because reading runtime/metrics costs
 // ~30 µs a call in wasm, more than many calls' work.
 const gcEvery = 1 << 20
@@ -30,11 +32,11 @@ var (
 func init() { debug.SetGCPercent(-1) }
 
 //go:wasmexport syncgate_abi_version
-func abiVersion() int32 { return ABIVersion }
+func abiVersion() int32 { return abi.Version }
 
 //go:wasmexport syncgate_info
 func infoExport() uint64 {
-	outBuf = InfoJSON()
+	outBuf = infoJSON()
 	return pack(outBuf)
 }
 

@@ -12,62 +12,11 @@
 // The logic is plain Go and is tested natively with go test; everything
 // WebAssembly-specific lives in this package's abi_wasip1.go.
 //
-// # ABI (version 1)
-//
-// A guest is a WASI reactor module. The host instantiates it once per pool
-// slot, which runs _initialize (the Go runtime and package init, so schemas
-// or other setup happen once per instance), then calls these exports:
-//
-//	syncgate_abi_version() i32       ABIVersion; the host refuses any other
-//	syncgate_info() i64              the Info JSON, packed as ptr<<32 | len
-//	syncgate_alloc(size i32) i32     a guest buffer of size bytes for the input
-//	syncgate_handle(ptr, len i32) i64
-//	                                 runs the Request at ptr/len (JSON or the
-//	                                 rows form, below); returns the Response
-//	                                 JSON, packed as ptr<<32 | len
-//
-// Memory ownership: the buffer from syncgate_alloc belongs to the guest and
-// stays valid until syncgate_handle returns; the host writes the input into
-// it. The returned output buffer stays valid until the next call into the
-// instance; the host copies it out at once. One instance serves one call at
-// a time.
-//
-// Status framing: a Response holds one Verdict per Op, by Index. A guest
-// that fails (panics, traps, exceeds its deadline or memory limit) costs
-// every op of that call a rejection; the host discards the instance. A
-// Response whose "error" is set rejects every op with that reason.
-//
-// Within version 1, fields were added without breaking either side (each
-// side skips what it does not know): an op's old, metadata, op_id and tx_id,
-// and a verdict's expect, inc, on_conflict and rule (the conflict policies;
-// docs/conflicts.md). A guest that sets them needs a host that knows them.
-//
-// # Input forms
-//
-// A Request comes in one of two forms; Process tells them apart by the
-// first byte. The JSON form is the Request type as JSON. The rows form is
-// what the host sends to guests whose Info.Input is "rows" (InfoJSON sets
-// it for every guest built with this SDK; a guest built before it gets
-// JSON): the host has decoded and checked every row already, so it sends
-// each row's JSON text with an index of its members, and the SDK reads
-// members from the index (Op.DataMembers, and the maps of Register guests)
-// instead of lexing the text inside wasm. Integers are little-endian
-// uint32 unless said otherwise; str is a uint32 length and the bytes:
-//
-//	request  RowsMagic, abi, now (int64 Unix nanoseconds, UTC), str request_id,
-//	         str user_id, str claims (JSON object, or empty), settings count,
-//	         that many str key + str value, op count, that many op
-//	op       index, kind byte (1 PUT, 2 PATCH, 3 DELETE), flags byte, str table,
-//	         str id, then by flag: row data (2), row current (4, and exists: 1),
-//	         str extras (8: a JSON object of old, metadata, op_id, tx_id);
-//	         flag 16: a later op of the request names the same document,
-//	         32: an earlier one does (the SDK tracks documents only then)
-//	row      member count, text length, extra length, the index (MemberSize
-//	         bytes a member), the row's JSON text, extra bytes
-//
-// The SDK checks every length and offset before it uses it; a malformed
-// Request is an error Response, and a malformed index entry ends Members
-// with an error.
+// The wire between host and guest (the exports, the Info a guest answers,
+// the JSON and rows forms of a Request) is package guest/abi's, shared with
+// the host; this package's abi_wasip1.go holds the exports. A guest that
+// reads a few fields of a row as bytes instead of maps registers with
+// RawData and reads them with package guest/raw.
 //
 // The sandbox gives a guest no network, no environment, no arguments, no
 // real clock (use Request.Now) and no files except read-only mounts the host
@@ -81,11 +30,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/syncgate/syncgate/guest/abi"
 	"github.com/syncgate/syncgate/guest/internal/wire"
+	"github.com/syncgate/syncgate/guest/raw"
 )
-
-// ABIVersion is the host↔guest contract version described above.
-const ABIVersion = 1
 
 // Info describes a guest to the host; it is read once at load.
 type Info struct {
@@ -104,18 +52,10 @@ type Info struct {
 	// authorization and the schema gate), KindPolicy for a conflict policy
 	// (after the schema gate, just before the write).
 	Kind string `json:"kind,omitempty"`
-	// Input is the form of Request the guest reads: "rows" (the SDK's
-	// guests: rows indexed by the host, see "Input forms" above) or empty
-	// (JSON, all a guest built before the rows form reads). The SDK sets
-	// it; a guest author never does.
-	Input string `json:"input,omitempty"`
-	// Error, when set, means the guest could not initialise (for example a
-	// schema does not compile); the host refuses to load it and logs why.
-	Error string `json:"error,omitempty"`
 }
 
 // KindPolicy is Info.Kind of a conflict policy (guest/policies).
-const KindPolicy = "policy"
+const KindPolicy = abi.KindPolicy
 
 // Caller is the authenticated user behind a batch.
 type Caller struct {
@@ -123,11 +63,21 @@ type Caller struct {
 	Claims map[string]any `json:"claims,omitempty"`
 }
 
+// OpType is what an op does to its document.
+type OpType string
+
+// The op types, as a PowerSync client names them.
+const (
+	OpPut    OpType = "PUT"    // create or replace the document
+	OpPatch  OpType = "PATCH"  // set some of its fields
+	OpDelete OpType = "DELETE" // delete it
+)
+
 // Op is one write as a guest sees it. Data and Current hold JSON values
 // decoded with json.Number for numbers.
 type Op struct {
 	Index int    `json:"index"`
-	Op    string `json:"op"` // PUT, PATCH or DELETE
+	Op    OpType `json:"op"`
 	Table string `json:"table"`
 	ID    string `json:"id"`
 	// Data is the row (PUT) or the changed columns (PATCH); nil for DELETE.
@@ -148,16 +98,16 @@ type Op struct {
 	TxID     any            `json:"tx_id,omitempty"`
 
 	// RawData and RawCurrent are Data and Current as the JSON bytes of
-	// objects (nil when absent) for guests registered with RegisterRaw,
-	// which get them instead of the decoded maps: a guest that reads a few
+	// objects (nil when absent) for guests registered with RawData, which
+	// get them instead of the decoded maps: a guest that reads a few
 	// fields, or checks values where they lie, skips building maps it does
 	// not need. Iterate them with Op.DataMembers and Op.CurrentMembers
-	// (from the host's index of the row, without lexing it) or Fields.
+	// (from the host's index of the row, without lexing it) or raw.Fields.
 	// They alias the call's input: copy what must outlive the call.
 	RawData    []byte `json:"-"`
 	RawCurrent []byte `json:"-"`
 	// The rows form's indexes of RawData and RawCurrent (DataMembers).
-	dataIdx, curIdx rowIndex
+	dataIdx, curIdx abi.Index
 	// The rows form says whether an earlier (before) or a later (again)
 	// op of the call names the same document.
 	before, again bool
@@ -255,10 +205,11 @@ func Conflict(rule, onConflict, reason string) Verdict {
 type HandlerFunc func(op *Op) Verdict
 
 var (
-	info     Info
-	handler  HandlerFunc
-	rawOps   bool
-	settings func(map[string]string) error
+	info      Info
+	initError string
+	handler   HandlerFunc
+	rawOps    bool
+	settings  func(map[string]string) error
 )
 
 // CheckSettings installs a check of the guest's settings, run before the
@@ -267,57 +218,72 @@ var (
 // start-up with the guest's message. Guests cache what they parse.
 func CheckSettings(f func(map[string]string) error) { settings = f }
 
-// Register installs the guest's handler; call it once, from init.
-func Register(i Info, h HandlerFunc) {
-	info, handler, rawOps = i, h, false
+// An Option changes how Register or Process runs a handler.
+type Option struct {
+	handler HandlerFunc
+	raw     bool
 }
 
-// RegisterRaw installs a handler that gets Op.RawData and Op.RawCurrent
-// instead of Data and Current.
-func RegisterRaw(i Info, h HandlerFunc) {
-	info, handler, rawOps = i, h, true
+// RawData makes the handler get Op.RawData and Op.RawCurrent (JSON bytes,
+// read with Op.DataMembers or package guest/raw) instead of Data and
+// Current: for guests that read a few fields, or check values where they
+// lie, and would waste time building maps.
+func RawData() Option { return Option{raw: true} }
+
+// Handler makes Process run h instead of the registered handler (tests of
+// a handler that is not registered; with RawData when it reads bytes).
+func Handler(h HandlerFunc) Option { return Option{handler: h} }
+
+// Register installs the guest's handler, described by i; call it once,
+// from init. opts: RawData.
+func Register(i Info, h HandlerFunc, opts ...Option) {
+	raw := false
+	for _, o := range opts {
+		raw = raw || o.raw
+	}
+	info, handler, rawOps = i, h, raw
 }
 
 // SetInitError marks the guest as unable to serve, with the reason the host
 // shows when it refuses to load it.
-func SetInitError(err error) { info.Error = err.Error() }
+func SetInitError(err error) { initError = err.Error() }
 
-// InputRows is Info.Input for guests that read the rows form.
-const InputRows = "rows"
-
-// InfoJSON is the registered Info as the host reads it.
-func InfoJSON() []byte {
-	i := info
-	i.Input = InputRows
-	b, _ := json.Marshal(i)
+// infoJSON is the registered Info as the host reads it (abi.Info).
+func infoJSON() []byte {
+	b, _ := json.Marshal(abi.Info{Name: info.Name, NeedsCurrent: info.NeedsCurrent, Settings: info.Settings,
+		Kind: info.Kind, Input: abi.InputRows, Error: initError})
 	return b
 }
 
-// Process runs the registered handler over a Request JSON and returns the
-// Response JSON. It is what syncgate_handle calls, and what native tests can
-// call to run a guest exactly as the host would.
-func Process(input []byte) []byte {
-	return process(handler, input, rawOps)
+// Process runs a Request (either form, guest/abi) through the registered
+// handler and returns the Response JSON. It is what syncgate_handle calls,
+// and what native tests call to run a guest exactly as the host would;
+// opts (Handler, RawData) run another handler instead.
+func Process(input []byte, opts ...Option) []byte {
+	if len(opts) == 0 {
+		return process(handler, input, rawOps)
+	}
+	h, raw := handler, false
+	for _, o := range opts {
+		if o.handler != nil {
+			h = o.handler
+		}
+		raw = raw || o.raw
+	}
+	return process(h, input, raw)
 }
 
-// ProcessWith is Process with an explicit handler registered with Register.
-func ProcessWith(h HandlerFunc, input []byte) []byte { return process(h, input, false) }
-
-// ProcessRawWith is Process with an explicit handler registered with
-// RegisterRaw.
-func ProcessRawWith(h HandlerFunc, input []byte) []byte { return process(h, input, true) }
-
-func process(h HandlerFunc, input []byte, raw bool) []byte {
+func process(h HandlerFunc, input []byte, rawData bool) []byte {
 	decode := decodeRequest
-	if len(input) >= len(RowsMagic) && string(input[:len(RowsMagic)]) == RowsMagic {
+	if len(input) >= len(abi.RowsMagic) && string(input[:len(abi.RowsMagic)]) == abi.RowsMagic {
 		decode = decodeRows
 	}
-	req, err := decode(input, raw)
+	req, err := decode(input, rawData)
 	if err != nil {
 		return mustJSON(Response{Error: "guest: decode request: " + err.Error()})
 	}
-	if req.ABI != ABIVersion {
-		return mustJSON(Response{Error: fmt.Sprintf("guest: ABI %d, want %d", req.ABI, ABIVersion)})
+	if req.ABI != abi.Version {
+		return mustJSON(Response{Error: fmt.Sprintf("guest: ABI %d, want %d", req.ABI, abi.Version)})
 	}
 	if h == nil {
 		return mustJSON(Response{Error: "guest: no handler registered"})
@@ -348,7 +314,7 @@ func process(h HandlerFunc, input []byte, raw bool) []byte {
 		k := key{op.Table, op.ID}
 		if !req.repeats || op.before {
 			if st, ok := state[k]; ok {
-				op.Current, op.RawCurrent, op.Exists, op.curIdx = st.doc, st.rawDoc, st.exists, rowIndex{}
+				op.Current, op.RawCurrent, op.Exists, op.curIdx = st.doc, st.rawDoc, st.exists, abi.Index{}
 			}
 		}
 		v := h(op)
@@ -360,7 +326,7 @@ func process(h HandlerFunc, input []byte, raw bool) []byte {
 		if state == nil {
 			state = make(map[key]docState, len(req.Ops))
 		}
-		if raw {
+		if rawData {
 			data := op.RawData
 			if v.Data != nil {
 				if data, err = wire.AppendValue(nil, v.Data); err != nil {
@@ -368,15 +334,15 @@ func process(h HandlerFunc, input []byte, raw bool) []byte {
 				}
 			}
 			switch op.Op {
-			case "PUT":
+			case OpPut:
 				state[k] = docState{rawDoc: data, exists: true}
-			case "PATCH":
-				merged, err := MergeObjects(op.RawCurrent, data)
+			case OpPatch:
+				merged, err := raw.MergeObjects(op.RawCurrent, data)
 				if err != nil {
 					return mustJSON(Response{Error: fmt.Sprintf("guest: ops[%d]: %v", i, err)})
 				}
 				state[k] = docState{rawDoc: merged, exists: op.Exists}
-			case "DELETE":
+			case OpDelete:
 				state[k] = docState{}
 			}
 			continue
@@ -386,9 +352,9 @@ func process(h HandlerFunc, input []byte, raw bool) []byte {
 			data = v.Data
 		}
 		switch op.Op {
-		case "PUT":
+		case OpPut:
 			state[k] = docState{doc: data, exists: true}
-		case "PATCH":
+		case OpPatch:
 			merged := make(map[string]any, len(op.Current)+len(data))
 			for f, val := range op.Current {
 				merged[f] = val
@@ -400,7 +366,7 @@ func process(h HandlerFunc, input []byte, raw bool) []byte {
 				merged[f] = addNumbers(op.Current[f], d)
 			}
 			state[k] = docState{doc: merged, exists: op.Exists}
-		case "DELETE":
+		case OpDelete:
 			state[k] = docState{}
 		}
 	}
@@ -426,4 +392,32 @@ func mustJSON(r Response) []byte {
 		b, _ = encodeResponse(&Response{Error: "guest: encode response: " + err.Error()})
 	}
 	return b
+}
+
+// DataMembers reads the members of op.RawData. In a call from the host
+// they come from the index the host sent with the row (no lexing; see
+// "Input forms" in guest/abi), otherwise from the bytes.
+func (op *Op) DataMembers() raw.Members { return raw.Row(op.RawData, &op.dataIdx) }
+
+// CurrentMembers reads the members of op.RawCurrent, as DataMembers.
+func (op *Op) CurrentMembers() raw.Members { return raw.Row(op.RawCurrent, &op.curIdx) }
+
+// MergedMembers reads the members of the document a PATCH leaves:
+// op.RawCurrent with op.RawData's members set over it, the members of
+// raw.MergeObjects(op.RawCurrent, op.RawData) though not in its order. When
+// the host indexed both rows it builds no document: it reads the data's
+// members, then the stored document's members whose keys the data does not
+// set (inside wasm merging and lexing the merged text cost four times the
+// schema gate's check of it). A key repeated within a row is read each
+// time, as DataMembers reads it. Skipping the data's keys scans them for
+// each stored member: meant for PATCHes of a few columns. The error is
+// MergeObjects' when the rows were not indexed (JSON form); with indexes
+// it is nil, and a damaged index ends the members with Err, as
+// DataMembers does.
+func (op *Op) MergedMembers() (raw.Members, error) {
+	if m, ok := raw.Merged(op.DataMembers(), op.CurrentMembers()); ok {
+		return m, nil
+	}
+	merged, err := raw.MergeObjects(op.RawCurrent, op.RawData)
+	return raw.NewMembers(merged), err
 }

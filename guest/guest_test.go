@@ -11,7 +11,7 @@ func TestProcessTracksDocumentsWithinACall(t *testing.T) {
 	var seen []string
 	h := func(op *Op) Verdict {
 		b, _ := json.Marshal(op.Current)
-		seen = append(seen, op.Op+" "+string(b)+" "+map[bool]string{true: "exists", false: "absent"}[op.Exists])
+		seen = append(seen, string(op.Op)+" "+string(b)+" "+map[bool]string{true: "exists", false: "absent"}[op.Exists])
 		if op.Data["bad"] != nil {
 			return Reject("x", "bad")
 		}
@@ -30,7 +30,7 @@ func TestProcessTracksDocumentsWithinACall(t *testing.T) {
 		{"index":6,"op":"PATCH","table":"t","id":"2","data":{"e":5},"exists":true,"current":{"z":0}}
 	]}`
 	var resp Response
-	if err := json.Unmarshal(ProcessWith(h, []byte(in)), &resp); err != nil || resp.Error != "" || len(resp.Verdicts) != 7 {
+	if err := json.Unmarshal(Process([]byte(in), Handler(h)), &resp); err != nil || resp.Error != "" || len(resp.Verdicts) != 7 {
 		t.Fatalf("%v %+v", err, resp)
 	}
 	want := []string{
@@ -55,7 +55,7 @@ func TestProcessTracksDocumentsWithinACall(t *testing.T) {
 func TestProcessRefusesBadInput(t *testing.T) {
 	for _, in := range []string{`nope`, `{"abi":2,"ops":[]}`} {
 		var resp Response
-		json.Unmarshal(ProcessWith(func(*Op) Verdict { return Accept() }, []byte(in)), &resp)
+		json.Unmarshal(Process([]byte(in), Handler(func(*Op) Verdict { return Accept() })), &resp)
 		if resp.Error == "" {
 			t.Errorf("%s: no error", in)
 		}
@@ -76,7 +76,7 @@ func FuzzGuestInput(f *testing.F) {
 			return Replace(op.Data)
 		}
 		var resp Response
-		if err := json.Unmarshal(ProcessWith(h, in), &resp); err != nil {
+		if err := json.Unmarshal(Process(in, Handler(h)), &resp); err != nil {
 			t.Fatalf("response is not JSON: %v", err)
 		}
 	})

@@ -26,7 +26,7 @@ func TestPolicyVerdictFields(t *testing.T) {
 	in := `{"abi":1,"ops":[
 		{"index":0,"op":"PATCH","table":"t","id":"1","data":{"n":11},"old":{"n":10},"op_id":7,"tx_id":2,"metadata":"dev-1","exists":true,"current":{"n":10}},
 		{"index":1,"op":"PATCH","table":"t","id":"1","data":{"a":1}}]}`
-	out := ProcessWith(h, []byte(in))
+	out := Process([]byte(in), Handler(h))
 	var got, want Response
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatal(err)
@@ -52,12 +52,12 @@ func TestCheckSettings(t *testing.T) {
 	called := false
 	h := func(*Op) Verdict { called = true; return Accept() }
 	var resp Response
-	json.Unmarshal(ProcessWith(h, []byte(`{"abi":1,"settings":{"k":"no"},"ops":[{"index":0,"op":"PUT"}]}`)), &resp)
+	json.Unmarshal(Process([]byte(`{"abi":1,"settings":{"k":"no"},"ops":[{"index":0,"op":"PUT"}]}`), Handler(h)), &resp)
 	if called || !strings.Contains(resp.Error, `settings: table t: key "k": bad`) {
 		t.Fatalf("called %v, response %+v", called, resp)
 	}
 	var ok Response
-	json.Unmarshal(ProcessWith(h, []byte(`{"abi":1,"settings":{"k":"ok"},"ops":[]}`)), &ok)
+	json.Unmarshal(Process([]byte(`{"abi":1,"settings":{"k":"ok"},"ops":[]}`), Handler(h)), &ok)
 	if ok.Error != "" {
 		t.Fatalf("good settings: %+v", ok)
 	}

@@ -11,7 +11,7 @@ import (
 // reqDecoder is the lexer plus what decoding a Request keeps.
 type reqDecoder struct {
 	wire.Decoder
-	raw   bool   // ops keep data and current as bytes (RegisterRaw)
+	raw   bool   // ops keep data and current as bytes (RawData)
 	slab  []Op   // ops are allocated in chunks
 	table string // the last table name read, reused while it repeats
 }
@@ -131,16 +131,19 @@ func (d *reqDecoder) op(op *Op) error {
 		case "index":
 			return d.Int(&op.Index)
 		case "op":
-			if err := d.String(&op.Op); err != nil {
+			var kind string
+			if err := d.String(&kind); err != nil {
 				return err
 			}
-			switch op.Op { // the usual values share one copy
-			case "PUT":
-				op.Op = "PUT"
-			case "PATCH":
-				op.Op = "PATCH"
-			case "DELETE":
-				op.Op = "DELETE"
+			switch OpType(kind) { // the usual values share one copy
+			case OpPut:
+				op.Op = OpPut
+			case OpPatch:
+				op.Op = OpPatch
+			case OpDelete:
+				op.Op = OpDelete
+			default:
+				op.Op = OpType(kind)
 			}
 			return nil
 		case "table":

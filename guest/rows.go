@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/syncgate/syncgate/guest/abi"
 	"github.com/syncgate/syncgate/guest/internal/wire"
+	"github.com/syncgate/syncgate/guest/raw"
 )
 
 // The guest's side of the rows form of the Request (see "Input forms" in
@@ -14,53 +16,6 @@ import (
 // and the SDK reads members from the index instead of lexing the text.
 // Inside wasm lexing cost more than the work of most guests
 // (docs/design.md, "The host hands guests indexed rows").
-
-// RowsMagic starts a Request in the rows form. Its first byte, 0, never
-// starts JSON text, so Process tells the forms apart by it.
-const RowsMagic = "\x00sgr"
-
-// Member kinds in a rows-form index. These constants and the ones around
-// them are the ABI's, for the host; a guest reads rows through Members.
-const (
-	KindNull   = 'n'
-	KindTrue   = 't'
-	KindFalse  = 'f'
-	KindNumber = '0'
-	KindString = 's' // the contents are all ASCII
-	KindText   = 'u' // a string with non-ASCII contents
-	KindObject = '{'
-	KindArray  = '['
-)
-
-// MemberSize is the size of one member's entry in a row's index: its kind,
-// then six little-endian uint32s: the key (unescaped) as offset and length,
-// the value's JSON text as offset and length, and a string value's
-// contents (unescaped) as offset and length (0, 0 for other kinds).
-// Offsets count from the start of the row's JSON text; keys and contents
-// with escapes lie in the row's extra bytes, which follow the text.
-const MemberSize = 25
-
-// rowIndex is a row's index: its text and extra bytes (blob) and its
-// member entries (tab), each checked where Members reads it.
-type rowIndex struct {
-	blob []byte
-	tab  []byte
-	text int // the length of the row's text
-}
-
-func (r *rowIndex) members() int { return len(r.tab) / MemberSize }
-
-// hasKey reports whether one of r's members has key. Members.Next checked
-// every entry of r before it asks.
-func (r *rowIndex) hasKey(key []byte) bool {
-	for p := 0; p+MemberSize <= len(r.tab); p += MemberSize {
-		ko, kl := u32at(r.tab, p+1), u32at(r.tab, p+5)
-		if string(r.blob[ko:ko+kl]) == string(key) {
-			return true
-		}
-	}
-	return false
-}
 
 // rowsDecoder reads a rows-form Request. Its readers are small enough to
 // be inlined: inside wasm a call costs about as much as the reading.
@@ -117,34 +72,21 @@ func (d *rowsDecoder) check() error {
 // row reads a row: its member count, text length, extra length, index,
 // text and extra bytes. The index's entries are checked where they are
 // read (Members.Next).
-func (d *rowsDecoder) row(raw *[]byte, idx *rowIndex) {
+func (d *rowsDecoder) row(text *[]byte, idx *abi.Index) {
 	n, nt, ne := d.u32(), d.u32(), d.u32()
-	if d.bad || n > (len(d.b)-d.i)/MemberSize || nt+ne > len(d.b)-d.i-n*MemberSize {
+	if d.bad || n > (len(d.b)-d.i)/abi.MemberSize || nt+ne > len(d.b)-d.i-n*abi.MemberSize {
 		d.fail("a row of %d members and %d+%d bytes is more than the input holds", n, nt, ne)
 		return
 	}
-	tab := d.b[d.i : d.i+n*MemberSize : d.i+n*MemberSize]
-	d.i += n * MemberSize
+	tab := d.b[d.i : d.i+n*abi.MemberSize : d.i+n*abi.MemberSize]
+	d.i += n * abi.MemberSize
 	blob := d.b[d.i : d.i+nt+ne : d.i+nt+ne]
 	d.i += nt + ne
 	if nt == 0 || blob[0] != '{' {
 		d.fail("a row's text is not a JSON object")
 		return
 	}
-	*raw, *idx = blob[:nt:nt], rowIndex{blob: blob, tab: tab, text: nt}
-}
-
-// kindStarts reports whether JSON text starting with c can be of kind.
-func kindStarts(kind, c byte) bool {
-	switch kind {
-	case KindNull, KindTrue, KindFalse, KindObject, KindArray:
-		return c == kind
-	case KindString, KindText:
-		return c == '"'
-	case KindNumber:
-		return c == '-' || '0' <= c && c <= '9'
-	}
-	return false
+	*text, *idx = blob[:nt:nt], abi.Index{Blob: blob, Tab: tab, Text: nt}
 }
 
 // u32at reads a little-endian uint32 of b at i (b is long enough: checked
@@ -152,10 +94,10 @@ func kindStarts(kind, c byte) bool {
 // such values the callers compare do not wrap.
 func u32at(b []byte, i int) int { return int(wire.Load32(b, i)) }
 
-// decodeRows parses a rows-form Request; raw keeps rows as bytes and
-// indexes (RegisterRaw), otherwise rows become maps.
-func decodeRows(b []byte, raw bool) (*Request, error) {
-	d := &rowsDecoder{b: b, i: len(RowsMagic)}
+// decodeRows parses a rows-form Request; rawData keeps rows as bytes and
+// indexes (RawData), otherwise rows become maps.
+func decodeRows(b []byte, rawData bool) (*Request, error) {
+	d := &rowsDecoder{b: b, i: len(abi.RowsMagic)}
 	req := &Request{ABI: d.u32(), repeats: true}
 	if len(d.b)-d.i >= 8 {
 		req.Now = time.Unix(0, int64(binary.LittleEndian.Uint64(d.b[d.i:]))).UTC()
@@ -201,12 +143,12 @@ func decodeRows(b []byte, raw bool) (*Request, error) {
 		req.Ops[k] = op
 		op.Index = d.u32()
 		switch d.u8() {
-		case 1:
-			op.Op = "PUT"
-		case 2:
-			op.Op = "PATCH"
-		case 3:
-			op.Op = "DELETE"
+		case abi.OpPut:
+			op.Op = OpPut
+		case abi.OpPatch:
+			op.Op = OpPatch
+		case abi.OpDelete:
+			op.Op = OpDelete
 		default:
 			d.fail("ops[%d]: unknown op kind", k)
 		}
@@ -216,16 +158,16 @@ func decodeRows(b []byte, raw bool) (*Request, error) {
 		}
 		op.Table = table
 		op.ID = arena.String(d.bytes())
-		op.Exists = flags&flagExists != 0
-		op.again = flags&flagAgain != 0
-		op.before = flags&flagBefore != 0
-		if flags&flagData != 0 {
+		op.Exists = flags&abi.FlagExists != 0
+		op.again = flags&abi.FlagAgain != 0
+		op.before = flags&abi.FlagBefore != 0
+		if flags&abi.FlagData != 0 {
 			d.row(&op.RawData, &op.dataIdx)
 		}
-		if flags&flagCurrent != 0 {
+		if flags&abi.FlagCurrent != 0 {
 			d.row(&op.RawCurrent, &op.curIdx)
 		}
-		if flags&flagExtras != 0 {
+		if flags&abi.FlagExtras != 0 {
 			if extras := d.bytes(); !d.bad {
 				dec := &reqDecoder{Decoder: wire.Decoder{B: extras}}
 				if err := dec.End(dec.op(op)); err != nil {
@@ -233,13 +175,13 @@ func decodeRows(b []byte, raw bool) (*Request, error) {
 				}
 			}
 		}
-		if flags&^(flagExists|flagData|flagCurrent|flagExtras|flagAgain|flagBefore) != 0 {
+		if flags&^(abi.FlagExists|abi.FlagData|abi.FlagCurrent|abi.FlagExtras|abi.FlagAgain|abi.FlagBefore) != 0 {
 			d.fail("ops[%d]: unknown flags %#x", k, flags)
 		}
 		if err := d.check(); err != nil {
 			return nil, err
 		}
-		if !raw {
+		if !rawData {
 			var err error
 			if op.Data, err = rowMap(keys, &arena, op.RawData, &op.dataIdx); err != nil {
 				return nil, fmt.Errorf("rows form: ops[%d] data: %w", k, err)
@@ -247,7 +189,7 @@ func decodeRows(b []byte, raw bool) (*Request, error) {
 			if op.Current, err = rowMap(keys, &arena, op.RawCurrent, &op.curIdx); err != nil {
 				return nil, fmt.Errorf("rows form: ops[%d] current: %w", k, err)
 			}
-			op.RawData, op.dataIdx, op.RawCurrent, op.curIdx = nil, rowIndex{}, nil, rowIndex{}
+			op.RawData, op.dataIdx, op.RawCurrent, op.curIdx = nil, abi.Index{}, nil, abi.Index{}
 		}
 	}
 	if d.i != len(b) {
@@ -257,15 +199,6 @@ func decodeRows(b []byte, raw bool) (*Request, error) {
 }
 
 // Op flags in the rows form.
-const (
-	flagExists  = 1
-	flagData    = 2
-	flagCurrent = 4
-	flagExtras  = 8
-	flagAgain   = 16 // a later op of the call has the same table and id
-	flagBefore  = 32 // an earlier op of the call has the same table and id
-)
-
 func internString(seen map[string]string, arena *wire.Arena, b []byte) string {
 	if s, ok := seen[string(b)]; ok {
 		return s
@@ -277,35 +210,36 @@ func internString(seen map[string]string, arena *wire.Arena, b []byte) string {
 
 // rowMap builds the map a Register guest gets from an indexed row, as
 // DecodeObject would from its text (nil for an absent row).
-func rowMap(keys *rowKeys, arena *wire.Arena, text []byte, idx *rowIndex) (map[string]any, error) {
+func rowMap(keys *rowKeys, arena *wire.Arena, text []byte, idx *abi.Index) (map[string]any, error) {
 	if text == nil {
 		return nil, nil
 	}
-	m := make(map[string]any, idx.members())
-	mb := Members{idx: idx}
+	m := make(map[string]any, idx.Members())
+	mb := raw.Row(text, idx)
 	for i := 0; mb.Next(); i++ {
 		var v any
-		switch mb.kind {
-		case KindNull:
-		case KindTrue:
+		switch mb.Kind() {
+		case abi.KindNull:
+		case abi.KindTrue:
 			v = true
-		case KindFalse:
+		case abi.KindFalse:
 			v = false
-		case KindNumber:
-			v = arena.BoxNumber(arena.String(mb.value))
-		case KindString, KindText:
-			v = arena.Box(arena.String(mb.str))
+		case abi.KindNumber:
+			v = arena.BoxNumber(arena.String(mb.Value()))
+		case abi.KindString, abi.KindText:
+			str, _, _ := mb.String()
+			v = arena.Box(arena.String(str))
 		default:
-			d := &wire.Decoder{B: mb.value}
+			d := &wire.Decoder{B: mb.Value()}
 			val, err := d.Value()
 			if err = d.End(err); err != nil {
 				return nil, err
 			}
 			v = val
 		}
-		m[keys.at(i, arena, mb.key)] = v
+		m[keys.at(i, arena, mb.Key())] = v
 	}
-	return m, mb.err
+	return m, mb.Err()
 }
 
 // rowKeys shares one string per key among a call's maps. Rows of a table

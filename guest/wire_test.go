@@ -97,44 +97,12 @@ func TestEncodeResponseMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-func TestMembersAndMerge(t *testing.T) {
-	obj := []byte(` {"a":1, "b\u0041":"x\ny", "c":{"d":[1,"]"]},"e":"é"} `)
-	var got []string
-	m := NewMembers(obj)
-	for m.Next() {
-		s, ascii, isStr := m.String()
-		got = append(got, string(m.Key())+"="+string(m.Value())+"|"+string(s)+map[bool]string{true: "|str", false: ""}[isStr]+map[bool]string{true: "|ascii", false: ""}[ascii && isStr])
-	}
-	want := []string{`a=1|`, `bA="x\ny"|x` + "\n" + `y|str`, `c={"d":[1,"]"]}|`, `e="é"|é|str`}
-	if m.Err() != nil || !reflect.DeepEqual(got, want) {
-		t.Fatalf("members %q, err %v; want %q", got, m.Err(), want)
-	}
-	for _, bad := range []string{`{"a":1`, `{"a" 1}`, `{"a":1}x`, `{a:1}`, `[1]`, `{"a":1,}`, `{"a":"\q"}`} {
-		m := NewMembers([]byte(bad))
-		for m.Next() {
-		}
-		if m.Err() == nil {
-			t.Errorf("%s: no error", bad)
-		}
-	}
-	merged, err := MergeObjects([]byte(`{"a":1,"b":2,"a":3}`), []byte(`{"b":"x","c":[1],"c":[2]}`))
-	if err != nil || string(merged) != `{"a":3,"b":"x","c":[2]}` {
-		t.Fatalf("merge: %s %v", merged, err)
-	}
-	if m, err := MergeObjects(nil, []byte(`{"a":1}`)); err != nil || string(m) != `{"a":1}` {
-		t.Fatalf("merge onto nothing: %s %v", m, err)
-	}
-	if _, err := MergeObjects([]byte(`{"a":`), []byte(`{}`)); err == nil {
-		t.Fatal("a broken current document was merged")
-	}
-}
-
 // TestRawProcessTracksDocuments is TestProcessTracksDocumentsWithinACall
 // for raw handlers: later ops see earlier accepted ops' effects as bytes.
 func TestRawProcessTracksDocuments(t *testing.T) {
 	var seen []string
 	h := func(op *Op) Verdict {
-		seen = append(seen, op.Op+" "+string(op.RawCurrent)+" "+string(op.RawData))
+		seen = append(seen, string(op.Op)+" "+string(op.RawCurrent)+" "+string(op.RawData))
 		if op.Op == "PUT" {
 			return Replace(map[string]any{"a": json.Number("1"), "stamped": true})
 		}
@@ -151,7 +119,7 @@ func TestRawProcessTracksDocuments(t *testing.T) {
 		{"index":4,"op":"PATCH","table":"t","id":"2","data":{"e":5},"exists":true,"current":{"z":0}}
 	]}`
 	var resp Response
-	if err := json.Unmarshal(ProcessRawWith(h, []byte(in)), &resp); err != nil || resp.Error != "" || len(resp.Verdicts) != 5 {
+	if err := json.Unmarshal(Process([]byte(in), Handler(h), RawData()), &resp); err != nil || resp.Error != "" || len(resp.Verdicts) != 5 {
 		t.Fatalf("%v %+v", err, resp)
 	}
 	want := []string{

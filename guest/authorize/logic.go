@@ -69,5 +69,5 @@ func input(op *guest.Op) appsrules.Input {
 	if cd, ok := op.Caller.Claims["custom_data"].(map[string]any); ok {
 		u.CustomData = cd
 	}
-	return appsrules.Input{Op: op.Op, Table: op.Table, ID: op.ID, Data: op.Data, Current: op.Current, Exists: op.Exists, User: u}
+	return appsrules.Input{Op: string(op.Op), Table: op.Table, ID: op.ID, Data: op.Data, Current: op.Current, Exists: op.Exists, User: u}
 }

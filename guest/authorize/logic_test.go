@@ -67,7 +67,7 @@ func TestDemoRules(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			op := guest.Op{Op: c.op, Table: c.table, ID: "d1", Caller: c.caller, Data: obj(t, c.data), Current: obj(t, c.cur), Exists: c.cur != ""}
+			op := guest.Op{Op: guest.OpType(c.op), Table: c.table, ID: "d1", Caller: c.caller, Data: obj(t, c.data), Current: obj(t, c.cur), Exists: c.cur != ""}
 			v := a.handle(&op)
 			if v.Reject != c.reject || v.Reject && (v.Code != "forbidden" || !strings.HasPrefix(v.Reason, c.reasonPrefix)) {
 				t.Fatalf("got reject=%v code=%q reason=%q; want reject=%v, reason starting %q", v.Reject, v.Code, v.Reason, c.reject, c.reasonPrefix)
@@ -118,7 +118,7 @@ func TestProcess(t *testing.T) {
 		"ops":[{"index":0,"op":"PATCH","table":"lists","id":"l1","data":{"name":"n"},"current":{"owner_id":"bob","name":"b"},"exists":true},
 		       {"index":1,"op":"PATCH","table":"lists","id":"l2","data":{"name":"n"},"current":{"owner_id":"alice","name":"a"},"exists":true}]}`
 	var resp guest.Response
-	if err := json.Unmarshal(guest.ProcessWith(a.handle, []byte(req)), &resp); err != nil {
+	if err := json.Unmarshal(guest.Process([]byte(req), guest.Handler(a.handle)), &resp); err != nil {
 		t.Fatal(err)
 	}
 	if len(resp.Verdicts) != 2 || !resp.Verdicts[0].Reject || resp.Verdicts[1].Reject {

@@ -13,13 +13,10 @@ import (
 
 // Bench runs name/native: TodoRequest(n) through h natively, the half of a
 // pair whose other half (name/wasm) runs the same bytes in the sandbox.
-func Bench(b *testing.B, name string, h guest.HandlerFunc, n int) {
-	bench(b, name, func(req []byte) []byte { return guest.ProcessWith(h, req) }, n)
-}
-
-// BenchRaw is Bench for a handler registered with RegisterRaw.
-func BenchRaw(b *testing.B, name string, h guest.HandlerFunc, n int) {
-	bench(b, name, func(req []byte) []byte { return guest.ProcessRawWith(h, req) }, n)
+// opts are h's registration options (guest.RawData).
+func Bench(b *testing.B, name string, h guest.HandlerFunc, n int, opts ...guest.Option) {
+	opts = append([]guest.Option{guest.Handler(h)}, opts...)
+	bench(b, name, func(req []byte) []byte { return guest.Process(req, opts...) }, n)
 }
 
 func bench(b *testing.B, name string, process func([]byte) []byte, n int) {
@@ -94,10 +91,11 @@ var PolicySettings = map[string]map[string]string{
 // BenchPolicy is Bench over PolicyRequest(n) with the guest's settings.
 func BenchPolicy(b *testing.B, name string, h guest.HandlerFunc, n int) {
 	req := PolicyRequest(n, PolicySettings[name])
+	opts := []guest.Option{guest.Handler(h)}
 	b.Run(name+"/native", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if out := guest.ProcessWith(h, req); bytes.Contains(out, []byte(`"reject":true`)) || bytes.Contains(out, []byte(`"error"`)) {
+			if out := guest.Process(req, opts...); bytes.Contains(out, []byte(`"reject":true`)) || bytes.Contains(out, []byte(`"error"`)) {
 				b.Fatalf("the benchmark request was not accepted: %s", out)
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"strings"
 
+	"github.com/syncgate/syncgate/guest/raw"
+
 	"github.com/syncgate/syncgate/guest"
 	"github.com/syncgate/syncgate/guest/schemagate/schemaset"
 )
@@ -32,12 +34,12 @@ func newGate(fsys fs.FS) (*gate, error) {
 // without a schema follows the unknown_table setting: reject (the default
 // when any schema exists) or allow.
 //
-// It is registered with RegisterRaw and reads the op's JSON bytes: a row
+// It is registered with RawData and reads the op's JSON bytes: a row
 // the fast path proves valid is accepted without decoding it; any other
 // row is decoded and validated by jsonschema/v5, which decides (see
 // schemaset/fast.go).
 func (g *gate) handle(op *guest.Op) guest.Verdict {
-	if op.Op == "DELETE" {
+	if op.Op == guest.OpDelete {
 		return guest.Accept()
 	}
 	if op.Table != g.lastName || g.lastName == "" {
@@ -55,7 +57,7 @@ func (g *gate) handle(op *guest.Op) guest.Verdict {
 		return guest.Accept()
 	}
 	row, members := op.RawData, op.DataMembers()
-	merge := op.Op == "PATCH" && op.RawCurrent != nil
+	merge := op.Op == guest.OpPatch && op.RawCurrent != nil
 	if merge {
 		var err error
 		if members, err = op.MergedMembers(); err != nil {
@@ -67,18 +69,18 @@ func (g *gate) handle(op *guest.Op) guest.Verdict {
 	}
 	if merge { // jsonschema/v5 decides from the merged document's text
 		var err error
-		if row, err = guest.MergeObjects(op.RawCurrent, op.RawData); err != nil {
+		if row, err = raw.MergeObjects(op.RawCurrent, op.RawData); err != nil {
 			return guest.Reject("schema_violation", "document after the PATCH is not a JSON object: "+err.Error())
 		}
 	}
-	doc, err := guest.DecodeObject(row)
+	doc, err := raw.DecodeObject(row)
 	if err != nil {
 		return guest.Reject("schema_violation", "data is not a JSON object: "+err.Error())
 	}
 	doc["id"] = op.ID
 	if v := g.set.Validate(op.Table, doc); len(v) > 0 {
 		what := "document"
-		if op.Op == "PATCH" {
+		if op.Op == guest.OpPatch {
 			what = "document after the PATCH"
 		}
 		return guest.Reject("schema_violation", fmt.Sprintf("%s does not match schemas/%s.json: %s", what, op.Table, strings.Join(v, "; ")))

@@ -48,7 +48,7 @@ func TestDemoSchemas(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			op := &guest.Op{Op: c.op, Table: c.table, ID: todoID}
+			op := &guest.Op{Op: guest.OpType(c.op), Table: c.table, ID: todoID}
 			if c.table == "lists" {
 				op.ID = listID
 			}
@@ -71,7 +71,7 @@ func TestDemoSchemas(t *testing.T) {
 
 func TestUnknownTablePolicy(t *testing.T) {
 	g := gateFor(t, "../../tests/testdata/schemas")
-	op := &guest.Op{Op: "PUT", Table: "users", ID: "u", RawData: []byte(`{}`), Settings: map[string]string{"unknown_table": "allow"}}
+	op := &guest.Op{Op: guest.OpPut, Table: "users", ID: "u", RawData: []byte(`{}`), Settings: map[string]string{"unknown_table": "allow"}}
 	if v := g.handle(op); v.Reject {
 		t.Fatalf("allow policy rejected: %s", v.Reason)
 	}
@@ -79,7 +79,7 @@ func TestUnknownTablePolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := empty.handle(&guest.Op{Op: "PUT", Table: "users", RawData: []byte(`{}`)}); v.Reject {
+	if v := empty.handle(&guest.Op{Op: guest.OpPut, Table: "users", RawData: []byte(`{}`)}); v.Reject {
 		t.Fatal("no schemas at all: writes must be allowed by default")
 	}
 }
@@ -97,7 +97,7 @@ func TestRefsAndFormats(t *testing.T) {
 		{`{"kind":"a","qty":1,"when":"2024-13-45"}`, "/when"},
 	}
 	for _, c := range cases {
-		v := g.handle(&guest.Op{Op: "PUT", Table: "items", ID: "i", RawData: []byte(c.data)})
+		v := g.handle(&guest.Op{Op: guest.OpPut, Table: "items", ID: "i", RawData: []byte(c.data)})
 		if (c.reject == "") == v.Reject || !strings.Contains(v.Reason, c.reject) {
 			t.Errorf("%s: reject=%v %q, want %q", c.data, v.Reject, v.Reason, c.reject)
 		}
@@ -115,7 +115,7 @@ func TestViolationsAreCapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := g.handle(&guest.Op{Op: "PUT", Table: "t", ID: "x", RawData: []byte(`{` + strings.Join(fields, ",") + `}`)})
+	v := g.handle(&guest.Op{Op: guest.OpPut, Table: "t", ID: "x", RawData: []byte(`{` + strings.Join(fields, ",") + `}`)})
 	if !v.Reject || strings.Count(v.Reason, "got string") != 10 || !strings.Contains(v.Reason, "and 20 more") {
 		t.Fatalf("reason not capped at 10: %s", v.Reason)
 	}
@@ -156,7 +156,7 @@ func FuzzSchemaGateInput(f *testing.F) {
 	f.Add([]byte(`{"abi":2}`))
 	f.Add([]byte(`not json`))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		out := guest.ProcessRawWith(g.handle, in)
+		out := guest.Process(in, guest.Handler(g.handle), guest.RawData())
 		var resp guest.Response
 		if err := json.Unmarshal(out, &resp); err != nil {
 			t.Fatalf("response is not JSON: %s", out)
@@ -167,5 +167,5 @@ func FuzzSchemaGateInput(f *testing.F) {
 // BenchmarkGuest/schemagate/native pairs with the sandbox's
 // BenchmarkGuest/schemagate/wasm: the same 100 rows, the same schemas.
 func BenchmarkGuest(b *testing.B) {
-	guesttest.BenchRaw(b, "schemagate", gateFor(b, "../../tests/testdata/schemas").handle, 100)
+	guesttest.Bench(b, "schemagate", gateFor(b, "../../tests/testdata/schemas").handle, 100, guest.RawData())
 }

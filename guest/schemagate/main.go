@@ -17,7 +17,7 @@ func init() {
 		guest.SetInitError(err)
 		return
 	}
-	guest.RegisterRaw(guest.Info{Name: "schemagate", NeedsCurrent: false, Settings: []string{"unknown_table"}}, g.handle)
+	guest.Register(guest.Info{Name: "schemagate", NeedsCurrent: false, Settings: []string{"unknown_table"}}, g.handle, guest.RawData())
 }
 
 func main() {}

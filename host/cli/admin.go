@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,7 +33,7 @@ func newConsole(cfg config.Config, keys []string, st *store.Mongo, rules *live.R
 			for _, s := range r.Pipeline().Stages() {
 				tables := "*"
 				if s.Tables != nil {
-					ts := sortedKeys(s.Tables)
+					ts := slices.Sorted(maps.Keys(s.Tables))
 					tables = strings.Join(ts, "|")
 				}
 				st := s.Guest.Stats()
@@ -65,7 +67,11 @@ func rulesReport(cfg config.Config, rules *live.Reloader) map[string]any {
 		out["last_error"] = st.Err.Error()
 	}
 	if r := rules.Current(); r != nil {
-		out["tables"] = sortedKeys(r.Tables())
+		tables := slices.Sorted(maps.Keys(r.Tables()))
+		if tables == nil {
+			tables = []string{} // JSON [], not null
+		}
+		out["tables"] = tables
 	}
 	out["schema_files"] = files(cfg.SchemasDir, ".json")
 	out["guest_files"] = files(cfg.GuestsDir, ".wasm")

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -436,7 +438,7 @@ func watch(ctx context.Context, cfg config.Config, rules *live.Reloader, log *sl
 			}
 			continue
 		}
-		log.Info("reloaded", "pipeline", r.Describe(), "tables", sortedKeys(r.Tables()))
+		log.Info("reloaded", "pipeline", r.Describe(), "tables", slices.Sorted(maps.Keys(r.Tables())))
 		for _, w := range r.Warnings() {
 			log.Warn(w)
 		}

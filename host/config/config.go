@@ -8,6 +8,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"reflect"
@@ -326,7 +327,7 @@ func (c *Config) problems() []Problem {
 		}
 	}
 	configured, _ := c.GuestTables()
-	for _, k := range sortedKeys(keySet(c.GuestSettings)) {
+	for _, k := range slices.Sorted(maps.Keys(c.GuestSettings)) {
 		g, key, ok := strings.Cut(k, ".")
 		switch {
 		case !ok || g == "" || key == "":
@@ -373,14 +374,6 @@ func (c *Config) problems() []Problem {
 		bad("LOG_FORMAT", "want text or json, got %q", c.LogFormat)
 	}
 	return errs
-}
-
-func keySet(m map[string]string) map[string]bool {
-	out := make(map[string]bool, len(m))
-	for k := range m {
-		out[k] = true
-	}
-	return out
 }
 
 func nonEmpty(xs []string) []string {
@@ -571,7 +564,7 @@ func (c *Config) TableProblems(withSchema []string) []Problem {
 		for _, t := range ts {
 			if allowed != nil && !allowed[t] {
 				errs = append(errs, Problem{"GUESTS", fmt.Sprintf("%s:%s names table %q, which clients cannot write, so the guest would never run for it; writable tables: %s (a schema in SCHEMAS_DIR or UPLOAD_TABLES makes one writable)",
-					names[i], strings.Join(ts, "|"), t, strings.Join(sortedKeys(allowed), ", "))})
+					names[i], strings.Join(ts, "|"), t, strings.Join(slices.Sorted(maps.Keys(allowed)), ", "))})
 			}
 		}
 	}
@@ -593,15 +586,6 @@ func (c *Config) TableWarnings(withSchema []string) []string {
 		}
 	}
 	return w
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // Variable describes one environment variable for --help and the docs.

@@ -21,7 +21,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/abi"
 	"github.com/syncgate/syncgate/host/batch"
 	"github.com/syncgate/syncgate/host/config"
 	"github.com/syncgate/syncgate/host/pipeline"
@@ -409,7 +409,7 @@ func byStage(p *pipeline.Pipeline, maxDepth int) (*pipeline.Pipeline, map[batch.
 			g = batch.SchemaGate
 		case s.Guest.Name() == Authorize:
 			g = batch.Authorize
-		case s.Guest.Info().Kind == guest.KindPolicy:
+		case s.Guest.Info().Kind == abi.KindPolicy:
 			g = batch.Policies
 		}
 		groups[g] = append(groups[g], s)

@@ -19,7 +19,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/abi"
 	"github.com/syncgate/syncgate/host/sandbox"
 	"github.com/syncgate/syncgate/host/strictjson"
 	"github.com/syncgate/syncgate/host/syncgate"
@@ -109,13 +109,13 @@ func (p *Pipeline) Run(ctx context.Context, b *syncgate.Batch, current map[strin
 			continue
 		}
 		stage = "guest:" + st.Guest.Name()
-		encode, rows := encodeRequest, st.Guest.Info().Input == guest.InputRows
+		encode, rows := encodeRequest, st.Guest.Info().Input == abi.InputRows
 		if rows {
 			encode = encodeRows
 		}
 		input, err := encode(b, now, st.Guest.Settings(), ops, idx, current)
 		if err != nil {
-			return nil, nil, fmt.Errorf("sandbox: encode request: %w", err)
+			return nil, nil, fmt.Errorf("pipeline: encode request: %w", err)
 		}
 		var span trace.Span
 		cctx := ctx
@@ -340,7 +340,7 @@ func encodeRequest(b *syncgate.Batch, now time.Time, settings map[string]string,
 		Now       time.Time         `json:"now"`
 		Caller    syncgate.Caller   `json:"caller"`
 		Settings  map[string]string `json:"settings,omitempty"`
-	}{guest.ABIVersion, b.RequestID, now, b.Caller, settings})
+	}{abi.Version, b.RequestID, now, b.Caller, settings})
 	if err != nil {
 		return nil, err
 	}

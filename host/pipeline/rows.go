@@ -11,7 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/abi"
+
 	"github.com/syncgate/syncgate/host/syncgate"
 )
 
@@ -30,8 +31,8 @@ func encodeRows(b *syncgate.Batch, now time.Time, settings map[string]string, op
 		w.out = *bp
 	}
 	w.out = slices.Grow(w.out[:0], 1024+len(idx)*640)
-	w.out = append(w.out, guest.RowsMagic...)
-	w.u32(guest.ABIVersion)
+	w.out = append(w.out, abi.RowsMagic...)
+	w.u32(abi.Version)
 	w.out = binary.LittleEndian.AppendUint64(w.out, uint64(now.UnixNano()))
 	w.bytes([]byte(b.RequestID))
 	w.bytes([]byte(b.Caller.UserID))
@@ -64,46 +65,46 @@ func encodeRows(b *syncgate.Batch, now time.Time, settings map[string]string, op
 		w.u32(op.Index)
 		switch op.Op {
 		case syncgate.Put:
-			w.out = append(w.out, 1)
+			w.out = append(w.out, abi.OpPut)
 		case syncgate.Patch:
-			w.out = append(w.out, 2)
+			w.out = append(w.out, abi.OpPatch)
 		case syncgate.Delete:
-			w.out = append(w.out, 3)
+			w.out = append(w.out, abi.OpDelete)
 		default:
 			return nil, fmt.Errorf("op %d: unknown op %q", op.Index, op.Op)
 		}
 		cur, exists := current[op.Table][op.ID]
 		var flags byte
 		if exists {
-			flags |= rowsExists | rowsCurrent
+			flags |= abi.FlagExists | abi.FlagCurrent
 		}
 		if op.Op != syncgate.Delete {
-			flags |= rowsData
+			flags |= abi.FlagData
 		}
 		extras, err := opExtras(op)
 		if err != nil {
 			return nil, err
 		}
 		if extras != nil {
-			flags |= rowsExtras
+			flags |= abi.FlagExtras
 		}
 		if count[k] > 1 {
 			if seen[k] > 0 {
-				flags |= rowsBefore
+				flags |= abi.FlagBefore
 			}
 			if seen[k]++; seen[k] < count[k] {
-				flags |= rowsAgain
+				flags |= abi.FlagAgain
 			}
 		}
 		w.out = append(w.out, flags)
 		w.bytes([]byte(op.Table))
 		w.bytes([]byte(op.ID))
-		if flags&rowsData != 0 {
+		if flags&abi.FlagData != 0 {
 			if err := w.row(op.Data); err != nil {
 				return nil, fmt.Errorf("op %d data: %w", op.Index, err)
 			}
 		}
-		if flags&rowsCurrent != 0 {
+		if flags&abi.FlagCurrent != 0 {
 			if err := w.row(cur); err != nil {
 				return nil, fmt.Errorf("op %d current: %w", op.Index, err)
 			}
@@ -134,16 +135,6 @@ func recycleRows(b []byte) {
 
 // maxRows bounds a rows-form Request: the guest reads lengths up to 1 GiB.
 const maxRows = 1 << 30
-
-// The rows form's op flags (guest/rows.go reads them).
-const (
-	rowsExists  = 1
-	rowsData    = 2
-	rowsCurrent = 4
-	rowsExtras  = 8
-	rowsAgain   = 16 // a later op of the call names the same document
-	rowsBefore  = 32 // an earlier op of the call names the same document
-)
 
 // opExtras is the JSON object of an op's old, metadata, op_id and tx_id;
 // nil when it has none.
@@ -185,7 +176,7 @@ func (w *rowWriter) bytes(b []byte) {
 }
 
 // row writes doc as a row: member count, text length, extra length, the
-// index (guest.MemberSize bytes a member), the text, the extra bytes.
+// index (abi.MemberSize bytes a member), the text, the extra bytes.
 func (w *rowWriter) row(doc syncgate.Doc) error {
 	w.text, w.extra, w.ents = append(w.text[:0], '{'), w.extra[:0], w.ents[:0]
 	for i, f := range doc {
@@ -211,10 +202,10 @@ func (w *rowWriter) row(doc syncgate.Doc) error {
 		}
 		return off
 	}
-	out := slices.Grow(w.out, len(w.ents)*guest.MemberSize+len(w.text)+len(w.extra)) // grown once, a local: no append writing w.out back per value
+	out := slices.Grow(w.out, len(w.ents)*abi.MemberSize+len(w.text)+len(w.extra)) // grown once, a local: no append writing w.out back per value
 	for _, e := range w.ents {
 		at := len(out)
-		out = out[:at+guest.MemberSize]
+		out = out[:at+abi.MemberSize]
 		out[at] = e.kind
 		for j, v := range [...]int{fix(e.ko), e.kl, e.vo, e.vl, fix(e.so), e.sl} {
 			binary.LittleEndian.PutUint32(out[at+1+4*j:], uint32(v))
@@ -231,23 +222,23 @@ func (w *rowWriter) value(v any) (kind byte, so, sl int, err error) {
 	switch v := v.(type) {
 	case nil:
 		w.text = append(w.text, "null"...)
-		return guest.KindNull, 0, 0, nil
+		return abi.KindNull, 0, 0, nil
 	case bool:
 		if v {
 			w.text = append(w.text, "true"...)
-			return guest.KindTrue, 0, 0, nil
+			return abi.KindTrue, 0, 0, nil
 		}
 		w.text = append(w.text, "false"...)
-		return guest.KindFalse, 0, 0, nil
+		return abi.KindFalse, 0, 0, nil
 	case int64:
 		w.text = strconv.AppendInt(w.text, v, 10)
-		return guest.KindNumber, 0, 0, nil
+		return abi.KindNumber, 0, 0, nil
 	case string:
 		so, sl, ascii := w.str(v)
 		if ascii {
-			return guest.KindString, so, sl, nil
+			return abi.KindString, so, sl, nil
 		}
-		return guest.KindText, so, sl, nil
+		return abi.KindText, so, sl, nil
 	}
 	// Everything else as encoding/json writes it (Doc, []any, floats, ObjectID…).
 	b, err := json.Marshal(v)
@@ -258,9 +249,9 @@ func (w *rowWriter) value(v any) (kind byte, so, sl int, err error) {
 	w.text = append(w.text, b...)
 	switch c := b[0]; {
 	case c == '{':
-		return guest.KindObject, 0, 0, nil
+		return abi.KindObject, 0, 0, nil
 	case c == '[':
-		return guest.KindArray, 0, 0, nil
+		return abi.KindArray, 0, 0, nil
 	case c == '"':
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
@@ -273,22 +264,22 @@ func (w *rowWriter) value(v any) (kind byte, so, sl int, err error) {
 		}
 		return stringKind(s), so, sl, nil
 	case c == 'n':
-		return guest.KindNull, 0, 0, nil
+		return abi.KindNull, 0, 0, nil
 	case c == 't':
-		return guest.KindTrue, 0, 0, nil
+		return abi.KindTrue, 0, 0, nil
 	case c == 'f':
-		return guest.KindFalse, 0, 0, nil
+		return abi.KindFalse, 0, 0, nil
 	}
-	return guest.KindNumber, 0, 0, nil
+	return abi.KindNumber, 0, 0, nil
 }
 
 func stringKind(s string) byte {
 	for i := range len(s) {
 		if s[i] >= utf8.RuneSelf {
-			return guest.KindText
+			return abi.KindText
 		}
 	}
-	return guest.KindString
+	return abi.KindString
 }
 
 // str appends s as a JSON string to the text and returns where its

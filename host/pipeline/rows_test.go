@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncgate/syncgate/guest/abi"
+	"github.com/syncgate/syncgate/guest/raw"
+
 	"github.com/syncgate/syncgate/guest"
 	"github.com/syncgate/syncgate/guest/schemagate/schemaset"
 	"github.com/syncgate/syncgate/host/strictjson"
@@ -55,7 +58,7 @@ type seenOp struct {
 
 // members lists what Members reads, one line a member; a string said to
 // be ASCII must be.
-func members(t *testing.T, m guest.Members) []string {
+func members(t *testing.T, m raw.Members) []string {
 	var out []string
 	for m.Next() {
 		s, ascii, isStr := m.String()
@@ -81,7 +84,7 @@ func isASCII(s []byte) bool {
 
 // runForms runs the ops through a recording handler natively, once from
 // each form of the Request, and returns what it saw.
-func runForms(t *testing.T, b *syncgate.Batch, settings map[string]string, current map[string]map[string]syncgate.Doc, raw bool) (fromJSON, fromRows []seenOp) {
+func runForms(t *testing.T, b *syncgate.Batch, settings map[string]string, current map[string]map[string]syncgate.Doc, rawData bool) (fromJSON, fromRows []seenOp) {
 	t.Helper()
 	idx := make([]int, len(b.Ops))
 	for i := range idx {
@@ -97,7 +100,7 @@ func runForms(t *testing.T, b *syncgate.Batch, settings map[string]string, curre
 			t.Fatal(err)
 		}
 		h := func(op *guest.Op) guest.Verdict {
-			s := seenOp{Index: op.Index, Op: op.Op, Table: op.Table, ID: op.ID, Exists: op.Exists, Data: op.Data, Current: op.Current,
+			s := seenOp{Index: op.Index, Op: string(op.Op), Table: op.Table, ID: op.ID, Exists: op.Exists, Data: op.Data, Current: op.Current,
 				Old: op.Old, Metadata: op.Metadata, OpID: op.OpID, TxID: op.TxID, Caller: op.Caller, RequestID: op.RequestID, Now: op.Now, Settings: op.Settings}
 			var err error
 			if s.RawData, err = decodeRaw(op.RawData); err != nil {
@@ -108,10 +111,10 @@ func runForms(t *testing.T, b *syncgate.Batch, settings map[string]string, curre
 			}
 			s.DataMembers, s.CurrentMembrs = members(t, op.DataMembers()), members(t, op.CurrentMembers())
 			// The index says what lexing the row's own text says.
-			if lexed := members(t, guest.NewMembers(op.RawData)); !reflect.DeepEqual(lexed, s.DataMembers) {
+			if lexed := members(t, raw.NewMembers(op.RawData)); !reflect.DeepEqual(lexed, s.DataMembers) {
 				t.Errorf("data members:\nindexed %q\n  lexed %q", s.DataMembers, lexed)
 			}
-			if lexed := members(t, guest.NewMembers(op.RawCurrent)); !reflect.DeepEqual(lexed, s.CurrentMembrs) {
+			if lexed := members(t, raw.NewMembers(op.RawCurrent)); !reflect.DeepEqual(lexed, s.CurrentMembrs) {
 				t.Errorf("current members:\nindexed %q\n  lexed %q", s.CurrentMembrs, lexed)
 			}
 			if op.RawCurrent != nil {
@@ -121,11 +124,11 @@ func runForms(t *testing.T, b *syncgate.Batch, settings map[string]string, curre
 			*form.into = append(*form.into, s)
 			return guest.Accept()
 		}
-		process := guest.ProcessWith
-		if raw {
-			process = guest.ProcessRawWith
+		opts := []guest.Option{guest.Handler(h)}
+		if rawData {
+			opts = append(opts, guest.RawData())
 		}
-		if out := process(h, in); bytes.Contains(out, []byte(`"error"`)) {
+		if out := guest.Process(in, opts...); bytes.Contains(out, []byte(`"error"`)) {
 			t.Fatalf("%s", out)
 		}
 	}
@@ -140,11 +143,11 @@ func checkMerged(t *testing.T, op *guest.Op) {
 	if err != nil {
 		t.Fatalf("merged members: %v", err)
 	}
-	merged, err := guest.MergeObjects(op.RawCurrent, op.RawData)
+	merged, err := raw.MergeObjects(op.RawCurrent, op.RawData)
 	if err != nil {
 		t.Fatalf("merge: %v", err)
 	}
-	got, want := members(t, m), members(t, guest.NewMembers(merged))
+	got, want := members(t, m), members(t, raw.NewMembers(merged))
 	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
@@ -156,7 +159,7 @@ func decodeRaw(b []byte) (map[string]any, error) {
 	if b == nil {
 		return nil, nil
 	}
-	return guest.DecodeObject(b)
+	return raw.DecodeObject(b)
 }
 
 // TestRowsFormMatchesJSON: a guest sees the same ops, values and members
@@ -221,7 +224,7 @@ func checkGateOnIndex(t *testing.T, doc syncgate.Doc) (valid bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	guest.ProcessRawWith(func(op *guest.Op) guest.Verdict {
+	guest.Process(in, guest.Handler(func(op *guest.Op) guest.Verdict {
 		for _, table := range []string{"todos", "lists"} {
 			got, want := demoSchemas.MembersValid(table, op.DataMembers(), op.ID), demoSchemas.RowValid(table, op.RawData, op.ID)
 			if got != want {
@@ -230,7 +233,7 @@ func checkGateOnIndex(t *testing.T, doc syncgate.Doc) (valid bool) {
 			valid = valid || got
 		}
 		return guest.Accept()
-	}, in)
+	}), guest.RawData())
 	return valid
 }
 
@@ -271,12 +274,12 @@ func TestRowsFormMergedPatch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		guest.ProcessRawWith(func(op *guest.Op) guest.Verdict {
+		guest.Process(in, guest.Handler(func(op *guest.Op) guest.Verdict {
 			m, err := op.MergedMembers()
 			if err != nil {
 				t.Fatal(err)
 			}
-			merged, err := guest.MergeObjects(op.RawCurrent, op.RawData)
+			merged, err := raw.MergeObjects(op.RawCurrent, op.RawData)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -285,7 +288,7 @@ func TestRowsFormMergedPatch(t *testing.T) {
 				t.Errorf("%s: fast path over the merged index %v, over the merged text %v, want %v", c.name, got, text, c.valid)
 			}
 			return guest.Accept()
-		}, in)
+		}), guest.RawData())
 	}
 }
 
@@ -298,14 +301,14 @@ func TestRowsFormRefusesBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	accept := func(*guest.Op) guest.Verdict { return guest.Accept() }
-	if out := guest.ProcessRawWith(accept, good); !bytes.Equal(out, []byte(`{"verdicts":[{"index":0}]}`)) {
+	if out := guest.Process(good, guest.Handler(accept), guest.RawData()); !bytes.Equal(out, []byte(`{"verdicts":[{"index":0}]}`)) {
 		t.Fatalf("good input: %s", out)
 	}
 	// Every truncation and every single-byte change past the magic.
-	for n := len(guest.RowsMagic); n < len(good); n++ {
+	for n := len(abi.RowsMagic); n < len(good); n++ {
 		checkRefusedOrAnswered(t, good[:n], true)
 	}
-	for i := len(guest.RowsMagic); i < len(good); i++ {
+	for i := len(abi.RowsMagic); i < len(good); i++ {
 		for _, c := range []byte{0, 0x7f, 0xff} {
 			bad := bytes.Clone(good)
 			bad[i] = c
@@ -320,17 +323,17 @@ func TestRowsFormRefusesBadInput(t *testing.T) {
 		{"key past the row", func(e []byte) { e[1] = 0xff; e[2] = 0xff }},
 		{"value of length 0", func(e []byte) { e[13], e[14], e[15], e[16] = 0, 0, 0, 0 }},
 		{"string past the row", func(e []byte) { e[21] = 0xff; e[22] = 0xff }},
-		{"wrong kind", func(e []byte) { e[0] = guest.KindNumber }},
+		{"wrong kind", func(e []byte) { e[0] = abi.KindNumber }},
 		{"unknown kind", func(e []byte) { e[0] = 'x' }},
 	} {
 		bad := bytes.Clone(good)
-		at := bytes.Index(bad, []byte{guest.KindString, 2, 0, 0, 0, 1, 0, 0, 0}) // the first entry: "s", a string
+		at := bytes.Index(bad, []byte{abi.KindString, 2, 0, 0, 0, 1, 0, 0, 0}) // the first entry: "s", a string
 		if at < 0 {
 			t.Fatalf("no string entry at %d: %q", at, bad[at:])
 		}
 		c.patch(bad[at:])
 		// A raw guest learns it from Members, a map guest's call fails.
-		out := guest.ProcessRawWith(func(op *guest.Op) guest.Verdict {
+		out := guest.Process(bad, guest.Handler(func(op *guest.Op) guest.Verdict {
 			m := op.DataMembers()
 			for m.Next() {
 			}
@@ -338,16 +341,16 @@ func TestRowsFormRefusesBadInput(t *testing.T) {
 				return guest.Reject("bad", m.Err().Error())
 			}
 			return guest.Accept()
-		}, bad)
+		}), guest.RawData())
 		if !bytes.Contains(out, []byte(`"reason":"rows form: member 0 of a row is outside it or not of its kind"`)) {
 			t.Errorf("%s: %s", c.name, out)
 		}
-		out = guest.ProcessWith(accept, bad)
+		out = guest.Process(bad, guest.Handler(accept))
 		if !bytes.Contains(out, []byte(`"error":"guest: decode request: rows form: ops[0] data: rows form: member 0`)) {
 			t.Errorf("%s, map guest: %s", c.name, out)
 		}
 	}
-	if out := guest.ProcessRawWith(accept, append(bytes.Clone(good), 0)); !bytes.Contains(out, []byte("after the last op")) {
+	if out := guest.Process(append(bytes.Clone(good), 0), guest.Handler(accept), guest.RawData()); !bytes.Contains(out, []byte("after the last op")) {
 		t.Errorf("trailing byte: %s", out)
 	}
 }
@@ -356,12 +359,12 @@ func TestRowsFormRefusesBadInput(t *testing.T) {
 // refused; a changed one is refused or (a changed string byte) answered.
 func checkRefusedOrAnswered(t *testing.T, in []byte, mustRefuse bool) {
 	t.Helper()
-	out := guest.ProcessRawWith(func(op *guest.Op) guest.Verdict {
+	out := guest.Process(in, guest.Handler(func(op *guest.Op) guest.Verdict {
 		for m := op.DataMembers(); m.Next(); { // a changed byte may make the ASCII flag untrue: the host is trusted there
 			m.String()
 		}
 		return guest.Accept()
-	}, in)
+	}), guest.RawData())
 	var resp guest.Response
 	if err := json.Unmarshal(out, &resp); err != nil {
 		t.Fatalf("%q: response is not JSON: %s", in, out)
@@ -381,7 +384,7 @@ func TestRowsFormRefusesBadFields(t *testing.T) {
 	// With an empty request id, user and claims and no settings, the first
 	// op starts at 36: index (4 bytes), kind, flags.
 	const kindAt, flagsAt, settingsAt = 40, 41, 28
-	if good[kindAt] != 1 || good[flagsAt] != rowsData|rowsExtras {
+	if good[kindAt] != 1 || good[flagsAt] != abi.FlagData|abi.FlagExtras {
 		t.Fatalf("layout moved: % x", good[:48])
 	}
 	accept := func(*guest.Op) guest.Verdict { return guest.Accept() }
@@ -392,13 +395,13 @@ func TestRowsFormRefusesBadFields(t *testing.T) {
 		want string
 	}{
 		{"op kind", kindAt, 9, "unknown op kind"},
-		{"flags", flagsAt, 0x80 | rowsData | rowsExtras, "unknown flags"},
+		{"flags", flagsAt, 0x80 | abi.FlagData | abi.FlagExtras, "unknown flags"},
 		{"settings count", settingsAt + 3, 0x7f, "settings are more than the input holds"},
-		{"abi", len(guest.RowsMagic), 2, "ABI 2, want 1"},
+		{"abi", len(abi.RowsMagic), 2, "ABI 2, want 1"},
 	} {
 		bad := bytes.Clone(good)
 		bad[c.at] = c.b
-		if out := guest.ProcessRawWith(accept, bad); !bytes.Contains(out, []byte(c.want)) {
+		if out := guest.Process(bad, guest.Handler(accept), guest.RawData()); !bytes.Contains(out, []byte(c.want)) {
 			t.Errorf("%s: %s", c.name, out)
 		}
 	}
@@ -406,7 +409,7 @@ func TestRowsFormRefusesBadFields(t *testing.T) {
 	b.Ops[0].OpID = "x"
 	good, _ = encodeRows(b, time.Time{}, nil, b.Ops, []int{0}, nil)
 	bad := bytes.Replace(good, []byte(`{"op_id":"x"}`), []byte(`{"op_id":"x"]`), 1)
-	if out := guest.ProcessRawWith(accept, bad); !bytes.Contains(out, []byte("extras")) {
+	if out := guest.Process(bad, guest.Handler(accept), guest.RawData()); !bytes.Contains(out, []byte("extras")) {
 		t.Errorf("bad extras: %s", out)
 	}
 }

@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/abi"
+
 	. "github.com/syncgate/syncgate/host/sandbox/internal/wasmtest"
 )
 
@@ -39,7 +40,7 @@ func abiModule(p abiParts) []byte {
 	if p.pages == 0 {
 		p.pages = 1
 	}
-	version := append([]byte{0x41}, S32(guest.ABIVersion)...)
+	version := append([]byte{0x41}, S32(abi.Version)...)
 	return Module(
 		Sect(Type, Vec(
 			[]byte{0x60, 0x00, 0x00},                               // 0: () -> ()

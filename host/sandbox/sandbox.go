@@ -22,10 +22,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/syncgate/syncgate/guest/abi"
+
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
-	"github.com/syncgate/syncgate/guest"
 	"github.com/syncgate/syncgate/host/sandbox/internal/rewrite"
 )
 
@@ -203,7 +204,7 @@ type Guest struct {
 	cfg      GuestConfig
 	rt       *Runtime
 	compiled wazero.CompiledModule
-	info     guest.Info
+	info     abi.Info
 	pool     chan *instance
 	closed   atomic.Bool
 	wg       sync.WaitGroup
@@ -269,7 +270,7 @@ func (r *Runtime) Load(ctx context.Context, cfg GuestConfig) (*Guest, error) {
 	actx, cancel := context.WithTimeout(first.ctx(ctx), r.limits.InitTimeout)
 	defer cancel()
 	ver, err := first.mod.ExportedFunction("syncgate_abi_version").Call(actx)
-	if err != nil || len(ver) != 1 || int32(ver[0]) != guest.ABIVersion {
+	if err != nil || len(ver) != 1 || int32(ver[0]) != abi.Version {
 		first.mod.Close(ctx)
 		compiled.Close(ctx)
 		got := "unknown"
@@ -279,7 +280,7 @@ func (r *Runtime) Load(ctx context.Context, cfg GuestConfig) (*Guest, error) {
 		if actx.Err() != nil && ctx.Err() == nil {
 			return nil, fmt.Errorf("sandbox: %s: syncgate_abi_version ran past the %s init deadline", cfg.Path, r.limits.InitTimeout)
 		}
-		return nil, fmt.Errorf("sandbox: %s: guest ABI version %s, this host speaks %d: rebuild the guest with this syncgate's SDK", cfg.Path, got, guest.ABIVersion)
+		return nil, fmt.Errorf("sandbox: %s: guest ABI version %s, this host speaks %d: rebuild the guest with this syncgate's SDK", cfg.Path, got, abi.Version)
 	}
 	infoRes, err := first.mod.ExportedFunction("syncgate_info").Call(actx)
 	if err == nil {
@@ -337,7 +338,7 @@ func compileModule(ctx context.Context, rt wazero.Runtime, wasm []byte) (c wazer
 }
 
 // Info is what the guest said about itself.
-func (g *Guest) Info() guest.Info { return g.info }
+func (g *Guest) Info() abi.Info { return g.info }
 
 // Name is the configured guest name.
 func (g *Guest) Name() string { return g.cfg.Name }

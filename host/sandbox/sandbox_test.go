@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/abi"
+
 	"github.com/syncgate/syncgate/host/sandbox/internal/wasmtest"
 	"github.com/syncgate/syncgate/internal/guestbuild"
 )
@@ -73,7 +74,7 @@ func request(tables ...string) []byte {
 		ops[i] = fmt.Sprintf(`{"index":%d,"op":"PUT","table":%q,"id":"id%d","data":{}}`, i, t, i)
 	}
 	return fmt.Appendf(nil, `{"abi":%d,"request_id":"r1","now":"2026-01-02T03:04:05Z","caller":{"user_id":"alice"},"ops":[%s]}`,
-		guest.ABIVersion, strings.Join(ops, ","))
+		abi.Version, strings.Join(ops, ","))
 }
 
 // waitFull polls until the pool is back to its size.

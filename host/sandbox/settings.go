@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/abi"
 )
 
 // CheckSettings calls g once with no ops and its settings: a guest that
@@ -14,7 +14,7 @@ import (
 // The reloader refuses the pipeline then, so a bad setting is a start-up
 // error naming the guest (and the guest's message the table and key).
 func (g *Guest) CheckSettings(ctx context.Context) error {
-	in, err := json.Marshal(map[string]any{"abi": guest.ABIVersion, "request_id": "settings-check",
+	in, err := json.Marshal(map[string]any{"abi": abi.Version, "request_id": "settings-check",
 		"now": time.Unix(0, 0).UTC(), "caller": map[string]any{"user_id": ""}, "settings": g.Settings(), "ops": []any{}})
 	if err != nil {
 		return err

@@ -3,6 +3,8 @@ package schemas
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -87,7 +89,7 @@ func (e *exporter) schema(in map[string]any, at, file string, root bool, depth i
 		}
 	}
 	bsonType, _ := in[Keyword].(string)
-	for _, k := range sortedKeys(in) {
+	for _, k := range slices.Sorted(maps.Keys(in)) {
 		v := in[k]
 		loc := at + "/" + k
 		switch {
@@ -110,7 +112,7 @@ func (e *exporter) schema(in map[string]any, at, file string, root bool, depth i
 		case k == "properties" || k == "patternProperties":
 			props := map[string]any{}
 			m, _ := v.(map[string]any)
-			for _, name := range sortedKeys(m) {
+			for _, name := range slices.Sorted(maps.Keys(m)) {
 				pm, _ := m[name].(map[string]any)
 				key := name
 				if root && k == "properties" && name == "id" {

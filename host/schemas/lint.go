@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -124,7 +125,7 @@ func lint(file, at string, v any, ps *schemaset.Problems) {
 			lint(file, at+"/"+strconv.Itoa(i), e, ps)
 		}
 	case map[string]any:
-		for _, k := range sortedKeys(n) {
+		for _, k := range slices.Sorted(maps.Keys(n)) {
 			if strings.HasPrefix(k, "x-") && !slices.Contains(Annotations, k) {
 				for _, a := range Annotations {
 					if strings.EqualFold(k, a) || distance(k, a) <= 2 {
@@ -136,7 +137,7 @@ func lint(file, at string, v any, ps *schemaset.Problems) {
 			// properties' and $defs' keys are names, not keywords.
 			if k == "properties" || k == "$defs" || k == "patternProperties" {
 				if m, ok := n[k].(map[string]any); ok {
-					for _, name := range sortedKeys(m) {
+					for _, name := range slices.Sorted(maps.Keys(m)) {
 						lint(file, at+"/"+k+"/"+name, m[name], ps)
 					}
 					continue
@@ -171,7 +172,7 @@ func lintRequired(file, at string, n map[string]any, ps *schemaset.Problems) {
 		if matched {
 			continue
 		}
-		names := sortedKeys(props)
+		names := slices.Sorted(maps.Keys(props))
 		hint := ""
 		best := 3
 		for _, p := range names {

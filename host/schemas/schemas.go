@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"sort"
 	"strconv"
 	"time"
 
@@ -249,14 +248,4 @@ func (s *Set) ExportAll() (map[string]Export, error) {
 		out[t] = e
 	}
 	return out, nil
-}
-
-// sortedKeys returns m's keys in order, for stable output.
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

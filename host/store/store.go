@@ -1,6 +1,7 @@
 // Package store applies decoded write batches to MongoDB. It is the only
 // product package that imports the MongoDB driver (the test-only stand-in
-// mongostub uses the driver's bson package to speak the wire protocol).
+// tests/internal/mongostub uses the driver's bson package to speak the wire
+// protocol).
 //
 // It owns the mapping from syncgate ops to MongoDB writes (PUT → replace with
 // upsert, PATCH → $set, DELETE → delete, all by _id and so idempotent), the

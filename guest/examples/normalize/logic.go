@@ -12,7 +12,7 @@ import (
 // "lower" setting (comma separated, e.g. "email"), and rejects a string
 // that is empty after trimming when the field is named in "nonempty".
 func handle(op *guest.Op) guest.Verdict {
-	if op.Op == "DELETE" || len(op.Data) == 0 {
+	if op.Op == guest.OpDelete || len(op.Data) == 0 {
 		return guest.Accept()
 	}
 	lower := set(op.Settings["lower"])

@@ -24,7 +24,7 @@ func TestNormalize(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			v := handle(&guest.Op{Op: "PUT", Data: c.data, Settings: settings})
+			v := handle(&guest.Op{Op: guest.OpPut, Data: c.data, Settings: settings})
 			if v.Reject != c.reject {
 				t.Fatalf("reject=%v (%s), want %v", v.Reject, v.Reason, c.reject)
 			}

@@ -58,7 +58,7 @@ func handle(op *guest.Op) guest.Verdict {
 		}
 	}
 	switch op.Op {
-	case "PUT":
+	case guest.OpPut:
 		if v, ok := op.Data[field]; ok && v != user {
 			return guest.Reject("forbidden", fmt.Sprintf("%s must be the caller's user id", field))
 		}
@@ -68,7 +68,7 @@ func handle(op *guest.Op) guest.Verdict {
 		}
 		data[field] = user
 		return guest.Replace(data)
-	case "PATCH":
+	case guest.OpPatch:
 		if v, ok := op.Data[field]; ok && v != user {
 			return guest.Reject("forbidden", fmt.Sprintf("%s cannot be given to another user", field))
 		}

@@ -10,7 +10,7 @@ import (
 // document that does not exist yet when the client did not send one. The
 // time is the host's (Op.Now): guests have no clock of their own.
 func handle(op *guest.Op) guest.Verdict {
-	if op.Op == "DELETE" {
+	if op.Op == guest.OpDelete {
 		return guest.Accept()
 	}
 	now := op.Now.UTC().Format(time.RFC3339Nano)
@@ -19,7 +19,7 @@ func handle(op *guest.Op) guest.Verdict {
 		data[k] = v
 	}
 	data["updated_at"] = now
-	if op.Op == "PUT" {
+	if op.Op == guest.OpPut {
 		if created, ok := op.Current["created_at"]; op.Exists && ok {
 			data["created_at"] = created // a PUT replaces: keep the first creation time
 		} else if _, ok := data["created_at"]; !ok {

@@ -16,10 +16,10 @@ func TestTimestamps(t *testing.T) {
 		op                  guest.Op
 		wantCreated, wantUp any
 	}{
-		{"first put", guest.Op{Op: "PUT", Data: map[string]any{"a": 1}}, stamp, stamp},
-		{"put with created_at", guest.Op{Op: "PUT", Data: map[string]any{"created_at": "2020-01-01"}}, "2020-01-01", stamp},
-		{"put over existing keeps created_at", guest.Op{Op: "PUT", Data: map[string]any{"created_at": "2099-01-01"}, Exists: true, Current: map[string]any{"created_at": "2020-01-01"}}, "2020-01-01", stamp},
-		{"patch", guest.Op{Op: "PATCH", Data: map[string]any{"a": 2}, Exists: true}, nil, stamp},
+		{"first put", guest.Op{Op: guest.OpPut, Data: map[string]any{"a": 1}}, stamp, stamp},
+		{"put with created_at", guest.Op{Op: guest.OpPut, Data: map[string]any{"created_at": "2020-01-01"}}, "2020-01-01", stamp},
+		{"put over existing keeps created_at", guest.Op{Op: guest.OpPut, Data: map[string]any{"created_at": "2099-01-01"}, Exists: true, Current: map[string]any{"created_at": "2020-01-01"}}, "2020-01-01", stamp},
+		{"patch", guest.Op{Op: guest.OpPatch, Data: map[string]any{"a": 2}, Exists: true}, nil, stamp},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -31,7 +31,7 @@ func TestTimestamps(t *testing.T) {
 			}
 		})
 	}
-	if v := handle(&guest.Op{Op: "DELETE", Now: now}); v.Reject || v.Data != nil {
+	if v := handle(&guest.Op{Op: guest.OpDelete, Now: now}); v.Reject || v.Data != nil {
 		t.Fatalf("delete changed: %+v", v)
 	}
 }

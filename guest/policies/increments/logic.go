@@ -61,7 +61,7 @@ func handle(op *guest.Op) guest.Verdict {
 	if err != nil {
 		return guest.Rejectf("increments: settings: %v", err)
 	}
-	if op.Op != "PATCH" {
+	if op.Op != guest.OpPatch {
 		return guest.Accept()
 	}
 	fields := s.Get(op.Table, "fields", "")

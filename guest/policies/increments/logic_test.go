@@ -19,11 +19,11 @@ func TestIncrements(t *testing.T) {
 		inc    map[string]any
 		data   map[string]any
 	}{
-		{"sale", guest.Op{Op: "PATCH", Data: map[string]any{"stock": n("9"), "name": "x"}, Old: map[string]any{"stock": n("10")}}, "", map[string]any{"stock": n("-1")}, map[string]any{"name": "x"}},
-		{"two counters", guest.Op{Op: "PATCH", Data: map[string]any{"stock": n("7"), "sold": n("5")}, Old: map[string]any{"stock": n("10"), "sold": n("2")}}, "", map[string]any{"stock": n("-3"), "sold": n("3")}, map[string]any{}},
-		{"fractions", guest.Op{Op: "PATCH", Data: map[string]any{"stock": n("1.5")}, Old: map[string]any{"stock": n("1")}}, "", map[string]any{"stock": n("0.5")}, map[string]any{}},
-		{"no old", guest.Op{Op: "PATCH", Data: map[string]any{"stock": n("9")}}, "has no old value", nil, nil},
-		{"not a number", guest.Op{Op: "PATCH", Data: map[string]any{"stock": "many"}, Old: map[string]any{"stock": n("1")}}, "not a number", nil, nil},
+		{"sale", guest.Op{Op: guest.OpPatch, Data: map[string]any{"stock": n("9"), "name": "x"}, Old: map[string]any{"stock": n("10")}}, "", map[string]any{"stock": n("-1")}, map[string]any{"name": "x"}},
+		{"two counters", guest.Op{Op: guest.OpPatch, Data: map[string]any{"stock": n("7"), "sold": n("5")}, Old: map[string]any{"stock": n("10"), "sold": n("2")}}, "", map[string]any{"stock": n("-3"), "sold": n("3")}, map[string]any{}},
+		{"fractions", guest.Op{Op: guest.OpPatch, Data: map[string]any{"stock": n("1.5")}, Old: map[string]any{"stock": n("1")}}, "", map[string]any{"stock": n("0.5")}, map[string]any{}},
+		{"no old", guest.Op{Op: guest.OpPatch, Data: map[string]any{"stock": n("9")}}, "has no old value", nil, nil},
+		{"not a number", guest.Op{Op: guest.OpPatch, Data: map[string]any{"stock": "many"}, Old: map[string]any{"stock": n("1")}}, "not a number", nil, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -46,7 +46,7 @@ func TestIncrements(t *testing.T) {
 			}
 		})
 	}
-	for _, op := range []guest.Op{{Op: "PUT", Data: map[string]any{"stock": n("3")}}, {Op: "PATCH", Data: map[string]any{"name": "y"}}, {Op: "DELETE"}} {
+	for _, op := range []guest.Op{{Op: guest.OpPut, Data: map[string]any{"stock": n("3")}}, {Op: guest.OpPatch, Data: map[string]any{"name": "y"}}, {Op: guest.OpDelete}} {
 		op.Table, op.Settings = "products", settings
 		if v := handle(&op); v.Reject || v.Inc != nil || v.Data != nil {
 			t.Fatalf("%s changed: %+v", op.Op, v)

@@ -18,15 +18,15 @@ func TestLWW(t *testing.T) {
 		code     string
 		expect   any // the expected stored value of the write's condition
 	}{
-		{"newer patch", guest.Op{Op: "PATCH", Data: map[string]any{"title": "b", "updated_at": "2026-11-28T10:00:01Z"}, Exists: true, Current: stored}, nil, "", "", "2026-11-28T10:00:00Z"},
-		{"older patch", guest.Op{Op: "PATCH", Data: map[string]any{"title": "b", "updated_at": "2026-11-28T09:59:59Z"}, Exists: true, Current: stored}, nil, "is older than the stored", "conflict", nil},
-		{"older, other format", guest.Op{Op: "PATCH", Data: map[string]any{"updated_at": "2026-11-28 09:59:59"}, Exists: true, Current: stored}, nil, "is older", "conflict", nil},
-		{"tie accepted", guest.Op{Op: "PUT", Data: map[string]any{"updated_at": "2026-11-28T10:00:00.000Z"}, Exists: true, Current: stored}, nil, "", "", "2026-11-28T10:00:00Z"},
-		{"tie rejected", guest.Op{Op: "PUT", Data: map[string]any{"updated_at": "2026-11-28T10:00:00Z"}, Exists: true, Current: stored}, map[string]string{"ties": "reject"}, "ties keep the stored", "conflict", nil},
-		{"new document", guest.Op{Op: "PUT", Data: map[string]any{"updated_at": "2020-01-01T00:00:00Z"}}, nil, "", "", nil},
-		{"missing field", guest.Op{Op: "PATCH", Data: map[string]any{"title": "b"}, Exists: true, Current: stored}, nil, "has no updated_at", "rejected", nil},
-		{"not a timestamp", guest.Op{Op: "PATCH", Data: map[string]any{"updated_at": "soon"}, Exists: true, Current: stored}, nil, "is not a timestamp", "rejected", nil},
-		{"per-table field", guest.Op{Op: "PATCH", Table: "todos", Data: map[string]any{"ts": "2026-11-28T09:00:00Z"}, Exists: true, Current: map[string]any{"ts": "2026-11-28T10:00:00Z"}}, map[string]string{"todos.field": "ts"}, "ts", "conflict", nil},
+		{"newer patch", guest.Op{Op: guest.OpPatch, Data: map[string]any{"title": "b", "updated_at": "2026-11-28T10:00:01Z"}, Exists: true, Current: stored}, nil, "", "", "2026-11-28T10:00:00Z"},
+		{"older patch", guest.Op{Op: guest.OpPatch, Data: map[string]any{"title": "b", "updated_at": "2026-11-28T09:59:59Z"}, Exists: true, Current: stored}, nil, "is older than the stored", "conflict", nil},
+		{"older, other format", guest.Op{Op: guest.OpPatch, Data: map[string]any{"updated_at": "2026-11-28 09:59:59"}, Exists: true, Current: stored}, nil, "is older", "conflict", nil},
+		{"tie accepted", guest.Op{Op: guest.OpPut, Data: map[string]any{"updated_at": "2026-11-28T10:00:00.000Z"}, Exists: true, Current: stored}, nil, "", "", "2026-11-28T10:00:00Z"},
+		{"tie rejected", guest.Op{Op: guest.OpPut, Data: map[string]any{"updated_at": "2026-11-28T10:00:00Z"}, Exists: true, Current: stored}, map[string]string{"ties": "reject"}, "ties keep the stored", "conflict", nil},
+		{"new document", guest.Op{Op: guest.OpPut, Data: map[string]any{"updated_at": "2020-01-01T00:00:00Z"}}, nil, "", "", nil},
+		{"missing field", guest.Op{Op: guest.OpPatch, Data: map[string]any{"title": "b"}, Exists: true, Current: stored}, nil, "has no updated_at", "rejected", nil},
+		{"not a timestamp", guest.Op{Op: guest.OpPatch, Data: map[string]any{"updated_at": "soon"}, Exists: true, Current: stored}, nil, "is not a timestamp", "rejected", nil},
+		{"per-table field", guest.Op{Op: guest.OpPatch, Table: "todos", Data: map[string]any{"ts": "2026-11-28T09:00:00Z"}, Exists: true, Current: map[string]any{"ts": "2026-11-28T10:00:00Z"}}, map[string]string{"todos.field": "ts"}, "ts", "conflict", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -48,7 +48,7 @@ func TestLWW(t *testing.T) {
 			}
 		})
 	}
-	if v := handle(&guest.Op{Op: "DELETE"}); v.Reject {
+	if v := handle(&guest.Op{Op: guest.OpDelete}); v.Reject {
 		t.Fatalf("delete rejected: %+v", v)
 	}
 	if err := check(map[string]string{"todos.ties": "coin"}); err == nil || !strings.Contains(err.Error(), `table todos: key "ties"`) {
@@ -64,7 +64,7 @@ func TestLWWOrderIndependent(t *testing.T) {
 	for _, order := range [][]map[string]any{{a, b}, {b, a}} {
 		doc := map[string]any{"title": "0", "updated_at": "2026-11-28T10:00:00Z"}
 		for _, d := range order {
-			if v := handle(&guest.Op{Op: "PATCH", Data: d, Exists: true, Current: doc}); !v.Reject {
+			if v := handle(&guest.Op{Op: guest.OpPatch, Data: d, Exists: true, Current: doc}); !v.Reject {
 				doc = map[string]any{"title": d["title"], "updated_at": d["updated_at"]}
 			}
 		}

@@ -191,16 +191,16 @@ func handle(op *guest.Op) guest.Verdict {
 	expect := map[string]any{}
 	if l, ok := r.lock(op.Table); ok && op.Exists {
 		if st, _ := op.Current[l.field].(string); l.states[st] {
-			if op.Op == "DELETE" || !unchanged(op) {
+			if op.Op == guest.OpDelete || !unchanged(op) {
 				return guest.Conflict("transitions", mode, fmt.Sprintf("transitions: the document is locked (%s is %s)", l.field, st))
 			}
 		}
 		expect[l.field] = op.Current[l.field]
 	}
-	if op.Op != "DELETE" {
+	if op.Op != guest.OpDelete {
 		for field, g := range r.fields(op.Table) {
 			to, set := op.Data[field]
-			if !set && op.Op == "PATCH" {
+			if !set && op.Op == guest.OpPatch {
 				continue
 			}
 			toS, _ := to.(string)
@@ -236,7 +236,7 @@ func unchanged(op *guest.Op) bool {
 			return false
 		}
 	}
-	return op.Op == "PATCH" || len(op.Data) == len(op.Current)
+	return op.Op == guest.OpPatch || len(op.Data) == len(op.Current)
 }
 
 func list(m map[string]bool) string {

@@ -16,18 +16,18 @@ func TestTransitions(t *testing.T) {
 		op     guest.Op
 		reject string
 	}{
-		{"forward", guest.Op{Op: "PATCH", Data: map[string]any{"status": "processing"}, Exists: true, Current: at("pending")}, ""},
-		{"jump", guest.Op{Op: "PATCH", Data: map[string]any{"status": "shipped"}, Exists: true, Current: at("pending")}, "may not go from pending to shipped"},
-		{"back", guest.Op{Op: "PATCH", Data: map[string]any{"status": "pending"}, Exists: true, Current: at("processing")}, "may not go from processing to pending"},
-		{"branch", guest.Op{Op: "PATCH", Data: map[string]any{"status": "cancelled"}, Exists: true, Current: at("processing")}, ""},
-		{"stay (resend)", guest.Op{Op: "PATCH", Data: map[string]any{"status": "processing"}, Exists: true, Current: at("processing")}, ""},
-		{"other field", guest.Op{Op: "PATCH", Data: map[string]any{"note": "y"}, Exists: true, Current: at("processing")}, ""},
-		{"locked", guest.Op{Op: "PATCH", Data: map[string]any{"note": "y"}, Exists: true, Current: at("shipped")}, "locked (status is shipped)"},
-		{"locked delete", guest.Op{Op: "DELETE", Exists: true, Current: at("shipped")}, "locked"},
-		{"locked resend", guest.Op{Op: "PATCH", Data: map[string]any{"status": "shipped"}, Exists: true, Current: at("shipped")}, ""},
-		{"new at start", guest.Op{Op: "PUT", Data: map[string]any{"status": "pending"}}, ""},
-		{"new mid-way", guest.Op{Op: "PUT", Data: map[string]any{"status": "shipped"}}, "must be one of pending"},
-		{"put without status", guest.Op{Op: "PUT", Data: map[string]any{"note": "x"}}, "must be one of"},
+		{"forward", guest.Op{Op: guest.OpPatch, Data: map[string]any{"status": "processing"}, Exists: true, Current: at("pending")}, ""},
+		{"jump", guest.Op{Op: guest.OpPatch, Data: map[string]any{"status": "shipped"}, Exists: true, Current: at("pending")}, "may not go from pending to shipped"},
+		{"back", guest.Op{Op: guest.OpPatch, Data: map[string]any{"status": "pending"}, Exists: true, Current: at("processing")}, "may not go from processing to pending"},
+		{"branch", guest.Op{Op: guest.OpPatch, Data: map[string]any{"status": "cancelled"}, Exists: true, Current: at("processing")}, ""},
+		{"stay (resend)", guest.Op{Op: guest.OpPatch, Data: map[string]any{"status": "processing"}, Exists: true, Current: at("processing")}, ""},
+		{"other field", guest.Op{Op: guest.OpPatch, Data: map[string]any{"note": "y"}, Exists: true, Current: at("processing")}, ""},
+		{"locked", guest.Op{Op: guest.OpPatch, Data: map[string]any{"note": "y"}, Exists: true, Current: at("shipped")}, "locked (status is shipped)"},
+		{"locked delete", guest.Op{Op: guest.OpDelete, Exists: true, Current: at("shipped")}, "locked"},
+		{"locked resend", guest.Op{Op: guest.OpPatch, Data: map[string]any{"status": "shipped"}, Exists: true, Current: at("shipped")}, ""},
+		{"new at start", guest.Op{Op: guest.OpPut, Data: map[string]any{"status": "pending"}}, ""},
+		{"new mid-way", guest.Op{Op: guest.OpPut, Data: map[string]any{"status": "shipped"}}, "must be one of pending"},
+		{"put without status", guest.Op{Op: guest.OpPut, Data: map[string]any{"note": "x"}}, "must be one of"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -49,7 +49,7 @@ func TestTransitions(t *testing.T) {
 		})
 	}
 	// Another table is not governed.
-	if v := handle(&guest.Op{Op: "PATCH", Table: "lists", Settings: settings, Data: map[string]any{"status": "x"}, Exists: true, Current: at("y")}); v.Reject || v.Expect != nil {
+	if v := handle(&guest.Op{Op: guest.OpPatch, Table: "lists", Settings: settings, Data: map[string]any{"status": "x"}, Exists: true, Current: at("y")}); v.Reject || v.Expect != nil {
 		t.Fatalf("lists: %+v", v)
 	}
 }

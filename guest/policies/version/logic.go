@@ -34,7 +34,7 @@ func handle(op *guest.Op) guest.Verdict {
 	if err != nil {
 		return guest.Rejectf("version: settings: %v", err)
 	}
-	if op.Op == "DELETE" {
+	if op.Op == guest.OpDelete {
 		return guest.Accept()
 	}
 	field := s.Get(op.Table, "field", "version")

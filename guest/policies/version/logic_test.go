@@ -18,14 +18,14 @@ func TestVersion(t *testing.T) {
 		code    string
 		version string // the version written
 	}{
-		{"based on stored (data)", guest.Op{Op: "PATCH", Data: map[string]any{"title": "b", "version": json.Number("4")}, Exists: true, Current: stored}, "", "", "4"},
-		{"based on stored (old)", guest.Op{Op: "PATCH", Data: map[string]any{"title": "b", "version": json.Number("9")}, Old: map[string]any{"version": json.Number("3")}, Exists: true, Current: stored}, "", "", "4"},
-		{"stale", guest.Op{Op: "PATCH", Data: map[string]any{"title": "b", "version": json.Number("3")}, Exists: true, Current: stored}, "based on version 2, the stored document is at 3", "conflict", ""},
-		{"stale (old)", guest.Op{Op: "PUT", Data: map[string]any{"title": "b", "version": json.Number("4")}, Old: map[string]any{"version": json.Number("1")}, Exists: true, Current: stored}, "based on version 1", "conflict", ""},
-		{"resend of an applied write", guest.Op{Op: "PATCH", Data: map[string]any{"title": "a", "version": json.Number("3")}, Exists: true, Current: stored}, "", "", "3"},
-		{"no version", guest.Op{Op: "PATCH", Data: map[string]any{"title": "b"}, Exists: true, Current: stored}, "carries no version", "rejected", ""},
-		{"new document", guest.Op{Op: "PUT", Data: map[string]any{"title": "b"}}, "", "", "1"},
-		{"new document with a version", guest.Op{Op: "PUT", Data: map[string]any{"version": json.Number("7")}}, "", "", "7"},
+		{"based on stored (data)", guest.Op{Op: guest.OpPatch, Data: map[string]any{"title": "b", "version": json.Number("4")}, Exists: true, Current: stored}, "", "", "4"},
+		{"based on stored (old)", guest.Op{Op: guest.OpPatch, Data: map[string]any{"title": "b", "version": json.Number("9")}, Old: map[string]any{"version": json.Number("3")}, Exists: true, Current: stored}, "", "", "4"},
+		{"stale", guest.Op{Op: guest.OpPatch, Data: map[string]any{"title": "b", "version": json.Number("3")}, Exists: true, Current: stored}, "based on version 2, the stored document is at 3", "conflict", ""},
+		{"stale (old)", guest.Op{Op: guest.OpPut, Data: map[string]any{"title": "b", "version": json.Number("4")}, Old: map[string]any{"version": json.Number("1")}, Exists: true, Current: stored}, "based on version 1", "conflict", ""},
+		{"resend of an applied write", guest.Op{Op: guest.OpPatch, Data: map[string]any{"title": "a", "version": json.Number("3")}, Exists: true, Current: stored}, "", "", "3"},
+		{"no version", guest.Op{Op: guest.OpPatch, Data: map[string]any{"title": "b"}, Exists: true, Current: stored}, "carries no version", "rejected", ""},
+		{"new document", guest.Op{Op: guest.OpPut, Data: map[string]any{"title": "b"}}, "", "", "1"},
+		{"new document with a version", guest.Op{Op: guest.OpPut, Data: map[string]any{"version": json.Number("7")}}, "", "", "7"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -7,13 +7,18 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
-	"github.com/santhosh-tekuri/jsonschema/v5"
+	"github.com/syncgate/syncgate/guest/raw"
 
-	"github.com/syncgate/syncgate/guest"
+	"github.com/santhosh-tekuri/jsonschema/v5"
 )
 
 // The fast path: a check of a document's JSON bytes against jsonschema/v5's
 // compiled schema that can only answer "valid for certain" or "not sure".
+//
+// One file (≈ 740 lines) on purpose: it is one decision procedure, and its
+// soundness argument is the list below of what it decides, checked against
+// the keyword checks that follow it; split up, the list and the checks it
+// vouches for would drift apart.
 //
 // jsonschema/v5 validates decoded values (maps, json.Number compared as
 // big.Rat, an instance-location string built per property), which inside
@@ -273,25 +278,25 @@ type value struct {
 	rowID string
 }
 
-// parse reads the JSON value raw (one whole value); ok is false for
+// parse reads the JSON value text (one whole value); ok is false for
 // anything it does not handle.
-func parse(raw []byte, v *value) bool {
-	*v = value{raw: raw}
-	if len(raw) == 0 {
+func parse(text []byte, v *value) bool {
+	*v = value{raw: text}
+	if len(text) == 0 {
 		return false
 	}
-	switch c := raw[0]; {
+	switch c := text[0]; {
 	case c == '{':
 		v.kind = tObject
 	case c == '[':
 		v.kind = tArray
 	case c == '"':
-		s, err := guest.Unquote(raw)
+		s, err := raw.Unquote(text)
 		v.kind, v.str, v.ascii = tString, s, isASCII(s)
 		return err == nil
-	case string(raw) == "true" || string(raw) == "false":
+	case string(text) == "true" || string(text) == "false":
 		v.kind = tBool
-	case string(raw) == "null":
+	case string(text) == "null":
 		v.kind = tNull
 	case c == '-' || ('0' <= c && c <= '9'):
 		v.kind = tNumber
@@ -322,7 +327,7 @@ func isASCII[T string | []byte](s T) bool {
 
 // rowAccepted reports whether the row (the object members read, with
 // member "id" set to id) is valid for n for certain; false means "not sure".
-func rowAccepted(n *node, members *guest.Members, id string) bool {
+func rowAccepted(n *node, members *raw.Members, id string) bool {
 	ascii := isASCII(id)
 	if !ascii && !utf8.ValidString(id) {
 		return false
@@ -334,7 +339,7 @@ func rowAccepted(n *node, members *guest.Members, id string) bool {
 
 type fastValidator struct {
 	depth int
-	row   *guest.Members // the row's members
+	row   *raw.Members // the row's members
 }
 
 // check reports whether v is valid for n for certain.
@@ -550,7 +555,7 @@ func (fv *fastValidator) object(n *node, v *value) bool {
 	others := othersArr[:0]
 	count := 0
 	var mv value
-	var m *guest.Members
+	var m *raw.Members
 	if v.row {
 		m = fv.row
 		mv = value{kind: tString, str: unsafe.Slice(unsafe.StringData(v.rowID), len(v.rowID)), ascii: v.ascii}
@@ -565,7 +570,7 @@ func (fv *fastValidator) object(n *node, v *value) bool {
 			return false
 		}
 	} else {
-		lexed := guest.NewMembers(v.raw)
+		lexed := raw.NewMembers(v.raw)
 		m = &lexed
 	}
 	for m.Next() {
@@ -706,7 +711,7 @@ func (fv *fastValidator) array(n *node, v *value) bool {
 	i := 0
 	good := true
 	var ev value
-	err := guest.Elements(v.raw, func(raw []byte) bool {
+	err := raw.Elements(v.raw, func(raw []byte) bool {
 		var sub *node
 		switch {
 		case i < len(n.tuple):

@@ -18,9 +18,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/santhosh-tekuri/jsonschema/v5"
+	"github.com/syncgate/syncgate/guest/raw"
 
-	"github.com/syncgate/syncgate/guest"
+	"github.com/santhosh-tekuri/jsonschema/v5"
 )
 
 // BaseURL is where schema files live for $ref resolution: "todos.json"
@@ -225,12 +225,12 @@ func (s *Set) Len() int { return len(s.schemas) }
 // Validate, whose answer stands. A table without a schema has no rows
 // valid for certain.
 func (s *Set) RowValid(table string, data []byte, id string) bool {
-	return s.MembersValid(table, guest.NewMembers(data), id)
+	return s.MembersValid(table, raw.NewMembers(data), id)
 }
 
 // MembersValid is RowValid over a row's members as the SDK reads them
 // (guest.Op.DataMembers reads the host's index of the row, not its bytes).
-func (s *Set) MembersValid(table string, row guest.Members, id string) bool {
+func (s *Set) MembersValid(table string, row raw.Members, id string) bool {
 	t, _ := s.Table(table)
 	return t.MembersValid(row, id)
 }
@@ -246,7 +246,7 @@ func (s *Set) Table(table string) (Table, bool) {
 }
 
 // MembersValid is Set.MembersValid for this table.
-func (t Table) MembersValid(row guest.Members, id string) bool {
+func (t Table) MembersValid(row raw.Members, id string) bool {
 	return t.fast != nil && rowAccepted(t.fast, &row, id)
 }
 

@@ -76,7 +76,7 @@ import "github.com/syncgate/syncgate/guest"
 // guest.Reject(code, reason). It is plain Go: test it with go test.
 func handle(op *guest.Op) guest.Verdict {
 	// The comma-ok form: a row without the field must not panic the guest.
-	if d, ok := op.Data["description"].(string); ok && op.Op == "PUT" && d == "" {
+	if d, ok := op.Data["description"].(string); ok && op.Op == guest.OpPut && d == "" {
 		return guest.Reject("empty_description", "description must not be empty")
 	}
 	return guest.Accept()
@@ -96,9 +96,9 @@ func TestHandle(t *testing.T) {
 		op     guest.Op
 		reject bool
 	}{
-		{"accepts a described to-do", guest.Op{Op: "PUT", Table: "todos", Data: map[string]any{"description": "milk"}}, false},
-		{"rejects an empty description", guest.Op{Op: "PUT", Table: "todos", Data: map[string]any{"description": ""}}, true},
-		{"accepts a row without one", guest.Op{Op: "PUT", Table: "lists", Data: map[string]any{"name": "x"}}, false},
+		{"accepts a described to-do", guest.Op{Op: guest.OpPut, Table: "todos", Data: map[string]any{"description": "milk"}}, false},
+		{"rejects an empty description", guest.Op{Op: guest.OpPut, Table: "todos", Data: map[string]any{"description": ""}}, true},
+		{"accepts a row without one", guest.Op{Op: guest.OpPut, Table: "lists", Data: map[string]any{"name": "x"}}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

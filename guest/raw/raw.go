@@ -1,13 +1,20 @@
-package guest
+// Package raw reads JSON objects as bytes, without building maps: the
+// toolkit of guests that read a few fields of a row, or check values where
+// they lie (the schema gate, the conflict policies). Members walks an
+// object's members, from its bytes (NewMembers) or, inside a guest, from the
+// index the host sent with the row (Row; guest.Op.DataMembers); Fields,
+// Elements, Unquote, DecodeObject and MergeObjects cover the rest.
+//
+// It knows the rows form's index (guest/abi) but nothing of ops or verdicts
+// (package guest).
+package raw
 
 import (
 	"fmt"
 
+	"github.com/syncgate/syncgate/guest/abi"
 	"github.com/syncgate/syncgate/guest/internal/wire"
 )
-
-// The raw-object API: for guests registered with RegisterRaw, which read
-// the JSON bytes of rows (Op.RawData, Op.RawCurrent) instead of maps.
 
 // DecodeObject decodes a JSON object as encoding/json does into a
 // map[string]any with UseNumber; nil or null is an empty map.
@@ -32,7 +39,7 @@ func DecodeObject(b []byte) (map[string]any, error) {
 // Members reads the members of a JSON object one at a time without
 // allocating (keys with escapes excepted):
 //
-//	m := guest.NewMembers(obj)
+//	m := raw.NewMembers(obj)
 //	for m.Next() {
 //		use(m.Key(), m.Value())
 //	}
@@ -40,11 +47,11 @@ func DecodeObject(b []byte) (map[string]any, error) {
 //
 // A nil object has no members.
 type Members struct {
-	idx        *rowIndex // set: the members come from a rows-form index
-	pos        int       // the next entry of idx
-	base       *rowIndex // MergedMembers: the stored document's index, read after idx (the data's)
-	over       *rowIndex // MergedMembers, reading base: the data's index, whose keys base's members skip
-	kind       byte      // the current member's kind (indexed rows only)
+	idx        *abi.Index // set: the members come from a rows-form index
+	pos        int        // the next entry of idx
+	base       *abi.Index // MergedMembers: the stored document's index, read after idx (the data's)
+	over       *abi.Index // MergedMembers, reading base: the data's index, whose keys base's members skip
+	kind       byte       // the current member's kind (indexed rows only)
 	d          wire.Decoder
 	state      uint8 // 0: before the object, 1: inside, 2: done
 	key, value []byte
@@ -57,42 +64,34 @@ type Members struct {
 // NewMembers starts reading obj.
 func NewMembers(obj []byte) Members { return Members{d: wire.Decoder{B: obj}} }
 
-// DataMembers reads the members of op.RawData. In a call from the host
-// they come from the index the host sent with the row (no lexing; see
-// "Input forms" in the package comment), otherwise from the bytes.
-func (op *Op) DataMembers() Members { return rowMembers(op.RawData, &op.dataIdx) }
-
-// CurrentMembers reads the members of op.RawCurrent, as DataMembers.
-func (op *Op) CurrentMembers() Members { return rowMembers(op.RawCurrent, &op.curIdx) }
-
-func rowMembers(raw []byte, idx *rowIndex) Members {
-	if idx.blob != nil && len(raw) == idx.text && &idx.blob[0] == &raw[0] { // not replaced by the guest
+// Row reads the members of obj, a row the host sent in the rows form, from
+// idx, the host's index of it, without lexing obj; when idx does not
+// describe obj (nil, or the guest replaced the row) it reads obj's bytes.
+// Guests get such Members from guest.Op's DataMembers, CurrentMembers and
+// MergedMembers.
+func Row(obj []byte, idx *abi.Index) Members {
+	if idx != nil && idx.Blob != nil && len(obj) == idx.Text && len(obj) > 0 && &idx.Blob[0] == &obj[0] {
 		return Members{idx: idx}
 	}
-	return NewMembers(raw)
+	return NewMembers(obj)
 }
 
-// MergedMembers reads the members of the document a PATCH leaves:
-// op.RawCurrent with op.RawData's members set over it, the members of
-// MergeObjects(op.RawCurrent, op.RawData) though not in its order. When the
-// host indexed both rows it builds no document: it reads the data's
-// members, then the stored document's members whose keys the data does not
-// set (inside wasm merging and lexing the merged text cost four times the
-// schema gate's check of it). A key repeated within a row is read each
-// time, as DataMembers reads it. Skipping the data's keys scans them for
-// each stored member: meant for PATCHes of a few columns. The error is
-// MergeObjects' when the rows were not indexed (JSON form); with indexes
-// it is nil, and a damaged index ends the members with Err, as
-// DataMembers does.
-func (op *Op) MergedMembers() (Members, error) {
-	d, c := op.DataMembers(), op.CurrentMembers()
-	if d.idx != nil && c.idx != nil {
-		d.base = c.idx
-		return d, nil
+// Merged reads the members of the document a PATCH leaves when both rows
+// come from the host's indexes (Row): data's members, then current's
+// members whose keys data does not set, without building the document.
+// ok is false when either was read from bytes: merge those with
+// MergeObjects.
+func Merged(data, current Members) (m Members, ok bool) {
+	if data.idx == nil || current.idx == nil || data.pos != 0 || current.pos != 0 {
+		return Members{}, false
 	}
-	merged, err := MergeObjects(op.RawCurrent, op.RawData)
-	return NewMembers(merged), err
+	data.base = current.idx
+	return data, true
 }
+
+// Kind is the current member's kind (abi.KindNull … abi.KindArray) when the
+// members come from a host index (Row), else 0.
+func (m *Members) Kind() byte { return m.kind }
 
 // Next moves to the next member; false at the end or on an error.
 func (m *Members) Next() bool {
@@ -102,29 +101,29 @@ func (m *Members) Next() bool {
 		if m.err != nil {
 			return false
 		}
-		if m.pos >= len(m.idx.tab) {
+		if m.pos >= len(m.idx.Tab) {
 			if m.base == nil {
 				return false
 			}
 			m.idx, m.over, m.base, m.pos = m.base, m.idx, nil, 0
 			continue
 		}
-		e, b, nt := m.idx.tab[m.pos:m.pos+MemberSize], m.idx.blob, m.idx.text
-		m.pos += MemberSize
+		e, b, nt := m.idx.Tab[m.pos:m.pos+abi.MemberSize], m.idx.Blob, m.idx.Text
+		m.pos += abi.MemberSize
 		ko, kl := u32at(e, 1), u32at(e, 5)
 		vo, vl := u32at(e, 9), u32at(e, 13)
 		so, sl := u32at(e, 17), u32at(e, 21)
-		if kl > len(b) || ko > len(b)-kl || vl == 0 || vl > nt || vo > nt-vl || sl > len(b) || so > len(b)-sl || !kindStarts(e[0], b[vo]) {
-			m.err = fmt.Errorf("rows form: member %d of a row is outside it or not of its kind", m.pos/MemberSize-1)
+		if kl > len(b) || ko > len(b)-kl || vl == 0 || vl > nt || vo > nt-vl || sl > len(b) || so > len(b)-sl || !abi.KindStarts(e[0], b[vo]) {
+			m.err = fmt.Errorf("rows form: member %d of a row is outside it or not of its kind", m.pos/abi.MemberSize-1)
 			return false
 		}
-		if m.over != nil && m.over.hasKey(b[ko:ko+kl]) {
+		if m.over != nil && hasKey(m.over, b[ko:ko+kl]) {
 			continue // the data sets it
 		}
 		m.kind = e[0]
 		m.key, m.value = b[ko:ko+kl:ko+kl], b[vo:vo+vl:vo+vl]
-		m.isStr = m.kind == KindString || m.kind == KindText
-		m.ascii = m.kind == KindString
+		m.isStr = m.kind == abi.KindString || m.kind == abi.KindText
+		m.ascii = m.kind == abi.KindString
 		m.str = nil
 		if m.isStr {
 			m.str = b[so : so+sl : so+sl]
@@ -320,3 +319,20 @@ func MergeObjects(base, patch []byte) ([]byte, error) {
 	}
 	return append(out, '}'), nil
 }
+
+// hasKey reports whether one of x's members has key. Members.Next checked
+// every entry of x before it asks.
+func hasKey(x *abi.Index, key []byte) bool {
+	for p := 0; p+abi.MemberSize <= len(x.Tab); p += abi.MemberSize {
+		ko, kl := u32at(x.Tab, p+1), u32at(x.Tab, p+5)
+		if string(x.Blob[ko:ko+kl]) == string(key) {
+			return true
+		}
+	}
+	return false
+}
+
+// u32at reads a little-endian uint32 of b at i (b is long enough: checked
+// by the caller). Go's int is 64 bits wide on wasm too, so the sums of two
+// such values the callers compare do not wrap.
+func u32at(b []byte, i int) int { return int(wire.Load32(b, i)) }
