@@ -225,7 +225,9 @@ func (s *Set) decide(in Input, explain bool) Decision {
 	} else {
 		d = deciders.Get().(*decider)
 		defer func() {
-			*d = decider{}
+			// Drop what the decision referenced (not keys: strings the
+			// next decision overwrites), without clearing the whole struct.
+			d.role, d.storedDoc, d.afterDoc, d.env, d.user = "", doc{}, doc{}, env{}, User{}
 			deciders.Put(d)
 		}()
 	}
