@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 
 	"github.com/syncgate/syncgate/guest"
 	"github.com/syncgate/syncgate/guest/authorize/appsrules"
+	"github.com/syncgate/syncgate/guest/raw"
 )
 
 // RulesMount is where the host mounts the rules directory (RULES_DIR).
@@ -21,10 +23,14 @@ var info = guest.Info{Name: "authorize", NeedsCurrent: true}
 // first; a sync-scope check (parent documents) is ANDed in after it.
 type check func(op *guest.Op) guest.Verdict
 
-// authorizer runs its checks in order.
+// authorizer runs its checks in order. It reuses its row views from op to
+// op, so one authorizer serves one goroutine (a guest instance serves one
+// call at a time).
 type authorizer struct {
-	rules  *appsrules.Set
-	checks []check
+	rules     *appsrules.Set
+	checks    []check
+	data, cur rawDoc
+	names     names
 }
 
 func newAuthorizer(fsys fs.FS) (*authorizer, error) {
@@ -36,6 +42,7 @@ func newAuthorizer(fsys fs.FS) (*authorizer, error) {
 		return nil, fmt.Errorf("authorize: %s holds no rules file (<table>.json or %s)", RulesMount, appsrules.DefaultFile)
 	}
 	a := &authorizer{rules: set}
+	a.data.names, a.cur.names = &a.names, &a.names
 	a.checks = []check{a.checkRules}
 	return a, nil
 }
@@ -53,21 +60,35 @@ func (a *authorizer) handle(op *guest.Op) guest.Verdict {
 // "forbidden" with a reason naming the role (or "no role") and the clause
 // that failed.
 func (a *authorizer) checkRules(op *guest.Op) guest.Verdict {
-	d := a.rules.Decide(input(op))
+	in := a.input(op)
+	d := a.rules.Decide(in)
+	if err := errors.Join(a.data.err, a.cur.err); err != nil { // fail closed
+		return guest.Reject("forbidden", "authorize: "+err.Error())
+	}
 	if !d.Allow {
 		return guest.Reject("forbidden", d.Reason)
 	}
 	return guest.Accept()
 }
 
-// input maps an op to the rules' input. The caller's token claims are
-// %%user.data; the "custom_data" claim (embedded when the token is minted
-// from USER_DATA_COLLECTION) is %%user.custom_data. %%user.type is
-// "normal": every PowerSync upload is a user's.
-func input(op *guest.Op) appsrules.Input {
+// input maps an op to the rules' input, reading the rows as the host sent
+// them (the guest is registered with RawData). The caller's token
+// claims are %%user.data; the "custom_data" claim (embedded when the token
+// is minted from USER_DATA_COLLECTION) is %%user.custom_data. %%user.type
+// is "normal": every PowerSync upload is a user's.
+func (a *authorizer) input(op *guest.Op) appsrules.Input {
 	u := appsrules.User{ID: op.Caller.UserID, Type: "normal", Data: op.Caller.Claims}
 	if cd, ok := op.Caller.Claims["custom_data"].(map[string]any); ok {
 		u.CustomData = cd
 	}
-	return appsrules.Input{Op: string(op.Op), Table: op.Table, ID: op.ID, Data: op.Data, Current: op.Current, Exists: op.Exists, User: u}
+	in := appsrules.Input{Op: string(op.Op), Table: op.Table, ID: op.ID, Exists: op.Exists, User: u}
+	a.data.reset(op.DataMembers())
+	in.Data = &a.data
+	if op.Exists {
+		a.cur.reset(op.CurrentMembers())
+		in.Current = &a.cur
+	} else {
+		a.cur.reset(raw.Members{})
+	}
+	return in
 }

@@ -8,6 +8,7 @@ import (
 	"testing/fstest"
 
 	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/guesttest"
 )
 
 // demo is the shipped example set, docs/authorization.md's todo demo.
@@ -20,18 +21,12 @@ func demo(t *testing.T) *authorizer {
 	return a
 }
 
-func obj(t *testing.T, s string) map[string]any {
-	t.Helper()
+// rawRow is a row's JSON as guests registered with RawData get it; "" is none.
+func rawRow(s string) []byte {
 	if s == "" {
 		return nil
 	}
-	d := json.NewDecoder(strings.NewReader(s))
-	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return []byte(s)
 }
 
 func TestDemoRules(t *testing.T) {
@@ -67,7 +62,7 @@ func TestDemoRules(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			op := guest.Op{Op: guest.OpType(c.op), Table: c.table, ID: "d1", Caller: c.caller, Data: obj(t, c.data), Current: obj(t, c.cur), Exists: c.cur != ""}
+			op := guest.Op{Op: guest.OpType(c.op), Table: c.table, ID: "d1", Caller: c.caller, RawData: rawRow(c.data), RawCurrent: rawRow(c.cur), Exists: c.cur != ""}
 			v := a.handle(&op)
 			if v.Reject != c.reject || v.Reject && (v.Code != "forbidden" || !strings.HasPrefix(v.Reason, c.reasonPrefix)) {
 				t.Fatalf("got reject=%v code=%q reason=%q; want reject=%v, reason starting %q", v.Reject, v.Code, v.Reason, c.reject, c.reasonPrefix)
@@ -93,7 +88,7 @@ func TestCustomDataClaim(t *testing.T) {
 		{"custom_data not an object is absent", map[string]any{"custom_data": "admin"}, true},
 		{"no claims", nil, true},
 	} {
-		op := guest.Op{Op: "PUT", Table: "t", ID: "x", Data: map[string]any{}, Caller: guest.Caller{UserID: "u", Claims: c.claims}}
+		op := guest.Op{Op: "PUT", Table: "t", ID: "x", RawData: []byte(`{}`), Caller: guest.Caller{UserID: "u", Claims: c.claims}}
 		if v := a.handle(&op); v.Reject != c.reject {
 			t.Errorf("%s: reject=%v (%s), want %v", c.name, v.Reject, v.Reason, c.reject)
 		}
@@ -118,10 +113,22 @@ func TestProcess(t *testing.T) {
 		"ops":[{"index":0,"op":"PATCH","table":"lists","id":"l1","data":{"name":"n"},"current":{"owner_id":"bob","name":"b"},"exists":true},
 		       {"index":1,"op":"PATCH","table":"lists","id":"l2","data":{"name":"n"},"current":{"owner_id":"alice","name":"a"},"exists":true}]}`
 	var resp guest.Response
-	if err := json.Unmarshal(guest.Process([]byte(req), guest.Handler(a.handle)), &resp); err != nil {
+	if err := json.Unmarshal(guest.Process([]byte(req), guest.Handler(a.handle), guest.RawData()), &resp); err != nil {
 		t.Fatal(err)
 	}
 	if len(resp.Verdicts) != 2 || !resp.Verdicts[0].Reject || resp.Verdicts[1].Reject {
 		t.Fatalf("verdicts %+v", resp.Verdicts)
 	}
+}
+
+// BenchmarkGuest/authorize/native runs guesttest's 100 PUTs of todos (the
+// batch guest/schemagate's BenchmarkGuest checks) through the guest as the
+// SDK calls it: an admin role that does not apply, then a document filter
+// and three field rules, with every field of each new row judged.
+func BenchmarkGuest(b *testing.B) {
+	a, err := newAuthorizer(os.DirFS("testdata/bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	guesttest.Bench(b, "authorize", a.handle, 100, guest.RawData())
 }

@@ -18,7 +18,7 @@ func init() {
 		guest.SetInitError(err)
 		return
 	}
-	guest.Register(info, a.handle)
+	guest.Register(info, a.handle, guest.RawData())
 }
 
 func main() {}

@@ -55,7 +55,7 @@ func checkDecisions(t *testing.T, set *appsrules.Set, cases []decideCase) {
 	t.Helper()
 	for _, c := range cases {
 		in := appsrules.Input{Op: c.op, Table: c.table, ID: "64b000000000000000000001", User: c.user,
-			Current: obj(t, c.current), Exists: c.current != "", Data: obj(t, c.data)}
+			Current: appsrules.Map(obj(t, c.current)), Exists: c.current != "", Data: appsrules.Map(obj(t, c.data))}
 		d := set.Decide(in)
 		if d.Allow != c.allow || d.Role != c.role || d.Clause != c.clause {
 			t.Errorf("%s: allow=%v role=%q clause=%q (%s); want %v %q %q", c.name, d.Allow, d.Role, d.Clause, d.Reason, c.allow, c.role, c.clause)

@@ -171,11 +171,8 @@ func rulesExplain(args []string, dir string, stdout, stderr io.Writer) error {
 	case op.ID == "":
 		return usageError{"rules explain: --op: no id"}
 	}
-	in := appsrules.Input{Op: op.Op, Table: op.Type, ID: op.ID, Data: op.Data,
+	in := appsrules.Input{Op: op.Op, Table: op.Type, ID: op.ID, Data: appsrules.Map(op.Data),
 		User: appsrules.User{ID: *user, Type: "normal"}}
-	if in.Data == nil && op.Op != "DELETE" {
-		in.Data = map[string]any{}
-	}
 	if *claims != "" {
 		if err := decodeJSON(*claims, &in.User.Data); err != nil || in.User.Data == nil {
 			return usageError{fmt.Sprintf("rules explain: --claims: want a JSON object (%v)", err)}
@@ -185,12 +182,13 @@ func rulesExplain(args []string, dir string, stdout, stderr io.Writer) error {
 		}
 	}
 	if *current != "" {
-		if err := decodeJSON(*current, &in.Current); err != nil || in.Current == nil {
+		var cur map[string]any
+		if err := decodeJSON(*current, &cur); err != nil || cur == nil {
 			return usageError{fmt.Sprintf("rules explain: --current: want a JSON object (%v)", err)}
 		}
-		delete(in.Current, "id")
-		delete(in.Current, "_id")
-		in.Exists = true
+		delete(cur, "id")
+		delete(cur, "_id")
+		in.Current, in.Exists = appsrules.Map(cur), true
 	}
 	set, err := loadRules(dir, stderr)
 	if err != nil {

@@ -92,7 +92,8 @@ type role struct {
 // fieldRules are a role's (or an embedded document's) field permissions.
 type fieldRules struct {
 	fields     map[string]*fieldRule
-	additional node // additional_fields.write; nil: undefined (denies)
+	names      []string // the keys of fields, sorted
+	additional node     // additional_fields.write; nil: undefined (denies)
 }
 
 type fieldRule struct {
@@ -305,6 +306,7 @@ func (c *compiler) role(ptr string, v any, ignored *[]string) *role {
 			}
 		case "fields":
 			r.fields.fields = c.fieldMap(p, m[k], ignored)
+			r.fields.names = sortedKeys(r.fields.fields)
 		case "additional_fields":
 			r.fields.additional = c.additional(p, m[k], ignored)
 		default:
@@ -350,6 +352,7 @@ func (c *compiler) fieldMap(ptr string, v any, ignored *[]string) map[string]*fi
 			case "fields":
 				f.nested = true
 				f.fields = c.fieldMap(fp, fm[k], ignored)
+				f.names = sortedKeys(f.fields)
 			case "additional_fields":
 				f.nested = true
 				f.additional = c.additional(fp, fm[k], ignored)

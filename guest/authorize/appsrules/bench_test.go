@@ -24,7 +24,7 @@ func BenchmarkDecideOwnerRole(b *testing.B) {
 	cur := map[string]any{"owner_id": "alice", "list_id": "l1", "description": "milk", "completed": json.Number("0"),
 		"created_by": "alice", "created_at": "2026-12-06T10:00:00.000Z", "completed_by": nil}
 	data := map[string]any{"completed": json.Number("1"), "completed_by": "alice"}
-	in := Input{Op: "PATCH", Table: "todos", ID: "t1", Data: data, Current: cur, Exists: true,
+	in := Input{Op: "PATCH", Table: "todos", ID: "t1", Data: Map(data), Current: Map(cur), Exists: true,
 		User: User{ID: "alice", Type: "normal", Data: map[string]any{"sub": "alice"}}}
 	if d := s.Decide(in); !d.Allow {
 		b.Fatalf("denied: %s", d.Reason)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // User is the caller as rules see it (%%user).
@@ -37,12 +38,44 @@ type Input struct {
 	Table string
 	ID    string // the document's id: %%root._id
 	// Data is the whole row (PUT) or the fields set (PATCH); without id.
-	Data map[string]any
+	// Nil: no fields (a DELETE).
+	Data Document
 	// Current is the stored document (without id) when Exists.
-	Current map[string]any
+	Current Document
 	Exists  bool
 	User    User
 }
+
+// Document is a document's top-level fields as rules read them. Values are
+// what encoding/json decodes with UseNumber. A caller holding maps passes
+// Map; the authorize guest passes the rows it gets from the host without
+// decoding them first, so rules decode only the fields they read.
+type Document interface {
+	// Get returns a field's value, and false when the field is absent.
+	Get(field string) (any, bool)
+	// AppendFields appends the names of the fields to dst.
+	AppendFields(dst []string) []string
+}
+
+// Map is a Document held as a map.
+type Map map[string]any
+
+// Get implements Document.
+func (m Map) Get(field string) (any, bool) {
+	v, ok := m[field]
+	return v, ok
+}
+
+// AppendFields implements Document.
+func (m Map) AppendFields(dst []string) []string {
+	for k := range m {
+		dst = append(dst, k)
+	}
+	return dst
+}
+
+// none is an absent document.
+var none Document = Map(nil)
 
 // Decision is the rules' answer for one write.
 type Decision struct {
@@ -82,6 +115,7 @@ type decider struct {
 	// One allocation for a decision: its documents and environment.
 	storedDoc, afterDoc doc
 	env                 env
+	user                User
 }
 
 func (d *decider) tracef(format string, args ...any) {
@@ -91,7 +125,9 @@ func (d *decider) tracef(format string, args ...any) {
 }
 
 func (d *decider) allow(reason string) Decision {
-	d.tracef("allow: %s", reason)
+	if d.explain {
+		d.tracef("allow: %s", reason)
+	}
 	return Decision{Allow: true, Role: d.role, Reason: reason, Trace: d.trace}
 }
 
@@ -101,7 +137,9 @@ func (d *decider) deny(clause, format string, args ...any) Decision {
 		who = fmt.Sprintf("role %q", d.role)
 	}
 	reason := fmt.Sprintf("%s: %s: %s", who, clause, fmt.Sprintf(format, args...))
-	d.tracef("deny: %s", reason)
+	if d.explain {
+		d.tracef("deny: %s", reason)
+	}
 	return Decision{Role: d.role, Clause: clause, Reason: reason, Trace: d.trace}
 }
 
@@ -109,23 +147,36 @@ func (d *decider) deny(clause, format string, args ...any) Decision {
 // document or the op's row, a PATCH's fields laid over the stored ones,
 // and the op's id as _id.
 type doc struct {
-	base map[string]any
-	over map[string]any // a PATCH's fields
+	base Document
+	over Document // a PATCH's fields, or nil
 	id   string
 }
 
-// get reads a top-level field.
-func (d *doc) get(k string) (any, bool) {
+// Get implements Document.
+func (d *doc) Get(k string) (any, bool) {
 	if k == "_id" {
 		return d.id, true
 	}
 	if d.over != nil {
-		if v, ok := d.over[k]; ok {
+		if v, ok := d.over.Get(k); ok {
 			return v, true
 		}
 	}
-	v, ok := d.base[k]
-	return v, ok
+	return d.base.Get(k)
+}
+
+// AppendFields implements Document (without _id).
+func (d *doc) AppendFields(dst []string) []string {
+	dst = d.base.AppendFields(dst)
+	if d.over != nil {
+		n := len(dst)
+		for _, k := range d.over.AppendFields(nil) {
+			if !slices.Contains(dst[:n], k) {
+				dst = append(dst, k)
+			}
+		}
+	}
+	return dst
 }
 
 // lookup follows a path from the document; nil d is an absent document.
@@ -134,43 +185,52 @@ func (d *doc) lookup(path []string) (any, bool) {
 		return nil, false
 	}
 	if len(path) == 0 {
-		return d.object(), true
+		return object(d), true
 	}
-	v, ok := d.get(path[0])
+	v, ok := d.Get(path[0])
 	if !ok {
 		return nil, false
 	}
 	return lookup(v, path[1:])
 }
 
-// object is the whole document as one map (for %%root itself).
-func (d *doc) object() map[string]any {
-	out := make(map[string]any, len(d.base)+len(d.over)+1)
-	for k, v := range d.base {
-		out[k] = v
+// object is a whole document as one map (for %%root itself).
+func object(d Document) map[string]any {
+	out := map[string]any{}
+	for _, k := range d.AppendFields(nil) {
+		out[k], _ = d.Get(k)
 	}
-	for k, v := range d.over {
-		out[k] = v
+	if v, ok := d.Get("_id"); ok {
+		out["_id"] = v
 	}
-	out["_id"] = d.id
 	return out
 }
 
-// fieldSource is a document or embedded document whose fields field
-// rules judge.
-type fieldSource interface {
-	get(k string) (any, bool)
+func orNone(d Document) Document {
+	if d == nil {
+		return none
+	}
+	return d
 }
 
-type mapSource map[string]any
-
-func (m mapSource) get(k string) (any, bool) {
-	v, ok := m[k]
-	return v, ok
-}
+// deciders are reused: a decision's documents and environment are one
+// allocation, which Decide returns to the pool (Explain's trace escapes, so
+// Explain does not).
+var deciders = sync.Pool{New: func() any { return new(decider) }}
 
 func (s *Set) decide(in Input, explain bool) Decision {
-	d := &decider{explain: explain}
+	var d *decider
+	if explain {
+		d = &decider{explain: true}
+	} else {
+		d = deciders.Get().(*decider)
+		defer func() {
+			// Drop what the decision referenced (not keys: strings the
+			// next decision overwrites), without clearing the whole struct.
+			d.role, d.storedDoc, d.afterDoc, d.env, d.user = "", doc{}, doc{}, env{}, User{}
+			deciders.Put(d)
+		}()
+	}
 	var kind opKind
 	switch {
 	case in.Op == "DELETE":
@@ -192,6 +252,7 @@ func (s *Set) decide(in Input, explain bool) Decision {
 	if kind == deleteOp && !in.Exists {
 		return d.allow("nothing is stored under this id, so the delete changes nothing")
 	}
+	in.Data, in.Current = orNone(in.Data), orNone(in.Current)
 	var stored, after *doc
 	if in.Exists {
 		d.storedDoc = doc{base: in.Current, id: in.ID}
@@ -207,7 +268,8 @@ func (s *Set) decide(in Input, explain bool) Decision {
 		after = &d.afterDoc
 	}
 	e := &d.env
-	e.user, e.values, e.prevRoot = &in.User, s.values, stored
+	d.user = in.User // in stays on the caller's stack
+	e.user, e.values, e.prevRoot = &d.user, s.values, stored
 	if in.User.ID != "" {
 		e.userID = in.User.ID // boxed once, not at every %%user.id
 	}
@@ -274,6 +336,25 @@ func (d *decider) judge(ro *role, kind opKind, in Input, stored, after *doc, e *
 		if dec, ok := d.clause(ro.write, "write", "the document", e); !ok {
 			return dec
 		}
+	} else if src := fieldsOf(kind, in); src != nil && !d.explain && ro.fields.additional == constNode(true) {
+		// Every field not named may be written: judge the named fields the
+		// op changes, in the order Explain does, without listing the rest.
+		var before, target Document = stored, after
+		if stored == nil {
+			before = none
+		}
+		if kind == deleteOp {
+			target = stored
+		}
+		for _, k := range ro.fields.names {
+			if !has(src, k) {
+				continue
+			}
+			one := [1]string{k}
+			if dec, ok := d.fields(ro.fields, "", one[:], before, target, e); !ok {
+				return dec
+			}
+		}
 	} else {
 		var changed []string
 		var what string
@@ -291,9 +372,9 @@ func (d *decider) judge(ro *role, kind opKind, in Input, stored, after *doc, e *
 		if d.explain {
 			d.tracef("write is not defined: field permissions judge %s: [%s]", what, strings.Join(changed, ", "))
 		}
-		var before, target fieldSource = stored, after
+		var before, target Document = stored, after
 		if stored == nil {
-			before = mapSource(nil)
+			before = none
 		}
 		if kind == deleteOp { // %%this is the stored value: the field as it is deleted
 			target = stored
@@ -364,15 +445,36 @@ func result(ok bool, err error) string {
 	return "false"
 }
 
+// fieldsOf is the document whose every field an op changes (an insert's
+// row, a delete's stored document, a PATCH's fields); nil for a PUT over a
+// stored document, which changes the fields that differ.
+func fieldsOf(kind opKind, in Input) Document {
+	switch {
+	case kind == insertOp || in.Op == "PATCH":
+		return in.Data
+	case kind == deleteOp:
+		return in.Current
+	}
+	return nil
+}
+
+// has says whether a document has a field, without decoding it when the
+// document can tell.
+func has(d Document, k string) bool {
+	if h, ok := d.(interface{ Has(string) bool }); ok {
+		return h.Has(k)
+	}
+	_, ok := d.Get(k)
+	return ok
+}
+
 // docFields appends a document's fields for field-level judgement to buf,
 // sorted. The id is not one of them unless the rules name it: it is the
 // op's id, given on every write and never changed by one.
-func docFields(buf []string, m map[string]any, fr fieldRules) []string {
-	for k := range m {
-		if k == "_id" && fr.fields["_id"] == nil {
-			continue
-		}
-		buf = append(buf, k)
+func docFields(buf []string, d Document, fr fieldRules) []string {
+	buf = d.AppendFields(buf)
+	if fr.fields["_id"] == nil {
+		buf = slices.DeleteFunc(buf, func(k string) bool { return k == "_id" })
 	}
 	slices.Sort(buf)
 	return buf
@@ -380,29 +482,35 @@ func docFields(buf []string, m map[string]any, fr fieldRules) []string {
 
 // differing appends to buf the fields whose values differ between two
 // documents, a field present in one only included, sorted.
-func differing(buf []string, a, b map[string]any) []string {
-	for k, v := range a {
-		if w, ok := b[k]; !ok || !equal(v, w) {
-			buf = append(buf, k)
+func differing(buf []string, a, b Document) []string {
+	start := len(buf)
+	buf = a.AppendFields(buf)
+	n := len(buf)
+	buf = b.AppendFields(buf)
+	out := buf[:start]
+	for i, k := range buf[start:] {
+		if i >= n-start { // in b: only when a lacks it
+			if _, ok := a.Get(k); !ok {
+				out = append(out, k)
+			}
+			continue
+		}
+		v, _ := a.Get(k)
+		if w, ok := b.Get(k); !ok || !equal(v, w) {
+			out = append(out, k)
 		}
 	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			buf = append(buf, k)
-		}
-	}
-	slices.Sort(buf)
-	return buf
+	slices.Sort(out)
+	return out
 }
 
 // fields judges each changed field by its rule, nested rules for embedded
 // documents, or additional_fields. A rule with write on a parent field
 // decides for its children.
-func (d *decider) fields(fr fieldRules, prefix string, changed []string, before, after fieldSource, e *env) (Decision, bool) {
+func (d *decider) fields(fr fieldRules, prefix string, changed []string, before, after Document, e *env) (Decision, bool) {
 	for _, k := range changed {
-		bv, bok := before.get(k)
-		av, aok := after.get(k)
-		e.this, e.hasThis, e.prev, e.hasPrev = av, aok, bv, bok
+		// %%this and %%prev read the field only if a rule asks for them.
+		e.thisDoc, e.prevDoc, e.field = after, before, k
 		rule := fr.fields[k]
 		if rule == nil {
 			if fr.additional == nil {
@@ -423,19 +531,21 @@ func (d *decider) fields(fr fieldRules, prefix string, changed []string, before,
 		if !rule.nested {
 			return d.deny(clause, "field %s has no write permission", k), false
 		}
+		bv, bok := before.Get(k)
+		av, aok := after.Get(k)
 		bm, bIsObj := bv.(map[string]any)
 		am, aIsObj := av.(map[string]any)
 		if bok && !bIsObj || aok && !aIsObj {
 			return d.deny(clause, "field %s is not an embedded document on both sides of the write, and only its nested fields have permissions", k), false
 		}
-		sub := differing(nil, bm, am)
+		sub := differing(nil, Map(bm), Map(am))
 		if d.explain {
 			d.tracef("field %s: nested permissions judge [%s]", k, strings.Join(sub, ", "))
 		}
-		if dec, ok := d.fields(rule.fieldRules, prefix+"fields."+k+".", sub, mapSource(bm), mapSource(am), e); !ok {
+		if dec, ok := d.fields(rule.fieldRules, prefix+"fields."+k+".", sub, Map(bm), Map(am), e); !ok {
 			return dec, false
 		}
 	}
-	e.hasThis, e.hasPrev = false, false
+	e.thisDoc, e.prevDoc = nil, nil
 	return Decision{}, true
 }

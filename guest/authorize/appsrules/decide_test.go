@@ -158,7 +158,7 @@ func TestDecide(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := loadSet(t, c.rules)
 			in := c.in
-			in.Current, in.Data = jsonObj(t, c.cur), jsonObj(t, c.data)
+			in.Current, in.Data = Map(jsonObj(t, c.cur)), Map(jsonObj(t, c.data))
 			in.Exists = c.cur != ""
 			got := s.Explain(in)
 			fast := s.Decide(in)
@@ -181,12 +181,12 @@ func TestDecide(t *testing.T) {
 
 func TestDecideReasonNamesRole(t *testing.T) {
 	s := loadSet(t, ownerRules)
-	d := s.Decide(Input{Op: "PATCH", Table: "lists", ID: "l1", User: alice, Exists: true, Current: map[string]any{"owner_id": "bob"}, Data: map[string]any{"name": "x"}})
+	d := s.Decide(Input{Op: "PATCH", Table: "lists", ID: "l1", User: alice, Exists: true, Current: Map{"owner_id": "bob"}, Data: Map{"name": "x"}})
 	if want := `role "owner": document_filters.write:`; !strings.HasPrefix(d.Reason, want) {
 		t.Fatalf("reason %q, want prefix %q", d.Reason, want)
 	}
 	s = loadSet(t, employeeRules)
-	d = s.Decide(Input{Op: "PATCH", Table: "employees", ID: "e1", User: alice, Exists: true, Current: map[string]any{"email": "x"}, Data: map[string]any{"name": "x"}})
+	d = s.Decide(Input{Op: "PATCH", Table: "employees", ID: "e1", User: alice, Exists: true, Current: Map{"email": "x"}, Data: Map{"name": "x"}})
 	if want := "no role: apply_when:"; !strings.HasPrefix(d.Reason, want) {
 		t.Fatalf("reason %q, want prefix %q", d.Reason, want)
 	}
@@ -194,7 +194,7 @@ func TestDecideReasonNamesRole(t *testing.T) {
 
 func TestExplainTrace(t *testing.T) {
 	s := loadSet(t, ownerRules)
-	d := s.Explain(Input{Op: "PATCH", Table: "lists", ID: "l1", User: alice, Exists: true, Current: map[string]any{"owner_id": "alice"}, Data: map[string]any{"name": "x"}})
+	d := s.Explain(Input{Op: "PATCH", Table: "lists", ID: "l1", User: alice, Exists: true, Current: Map{"owner_id": "alice"}, Data: Map{"name": "x"}})
 	text := strings.Join(d.Trace, "\n")
 	for _, want := range []string{
 		"PATCH lists l1: update (stored document found); roles from lists.json",
@@ -225,7 +225,7 @@ func TestDecideJSONNumbers(t *testing.T) {
 		if err := d.Decode(&data); err != nil {
 			t.Fatal(err)
 		}
-		got := s.Decide(Input{Op: "PUT", Table: "scores", ID: "x", Data: data})
+		got := s.Decide(Input{Op: "PUT", Table: "scores", ID: "x", Data: Map(data)})
 		if got.Allow != c.allow {
 			t.Errorf("%s: allow=%v (%s), want %v", c.data, got.Allow, got.Reason, c.allow)
 		}

@@ -24,11 +24,12 @@ type node interface {
 type env struct {
 	user           *User
 	root, prevRoot *doc // nil: absent (%%prevRoot on insert)
-	this, prev     any
-	hasThis        bool // inside a field rule
-	hasPrev        bool
-	values         map[string]any
-	userID         any // %%user.id, boxed once per decision
+	// In a field rule: the document after and before the write, and the
+	// field (%%this, %%prev); nil outside field rules.
+	thisDoc, prevDoc Document
+	field            string
+	values           map[string]any
+	userID           any // %%user.id, boxed once per decision
 }
 
 type expKind uint8
@@ -65,16 +66,19 @@ func (x *expansion) resolve(e *env) (any, bool) {
 		return e.root.lookup(x.path)
 	case expPrevRoot:
 		return e.prevRoot.lookup(x.path)
-	case expThis:
-		if !e.hasThis {
+	case expThis, expPrev:
+		d := e.thisDoc
+		if x.kind == expPrev {
+			d = e.prevDoc
+		}
+		if d == nil {
 			return nil, false
 		}
-		return lookup(e.this, x.path)
-	case expPrev:
-		if !e.hasPrev {
+		v, ok := d.Get(e.field)
+		if !ok {
 			return nil, false
 		}
-		return lookup(e.prev, x.path)
+		return lookup(v, x.path)
 	case expValues:
 		return lookup(e.values, x.path)
 	case expUser:

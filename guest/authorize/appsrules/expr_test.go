@@ -21,7 +21,7 @@ func evalExpr(t *testing.T, expr string, root map[string]any, u *User, values ma
 	if len(c.problems) > 0 {
 		t.Fatalf("%s: %v", expr, c.problems)
 	}
-	return n.eval(&env{user: u, root: &doc{base: root, id: "l1"}, values: values})
+	return n.eval(&env{user: u, root: &doc{base: Map(root), id: "l1"}, values: values})
 }
 
 // TestExpressions covers the expressions page (rules/expressions): each

@@ -22,7 +22,7 @@ func FuzzLoad(f *testing.F) {
 		cur, _ := decode(current)
 		m, _ := cur.(map[string]any)
 		for _, op := range []string{"PUT", "PATCH", "DELETE"} {
-			in := Input{Op: op, Table: "t", ID: "x", Data: m, Current: m, Exists: m != nil, User: alice}
+			in := Input{Op: op, Table: "t", ID: "x", Data: Map(m), Current: Map(m), Exists: m != nil, User: alice}
 			a, b := s.Decide(in), s.Explain(in)
 			if a.Allow != b.Allow || a.Clause != b.Clause {
 				t.Fatalf("Decide %+v and Explain %+v disagree", a, b)
@@ -67,7 +67,7 @@ func FuzzEvaluate(f *testing.F) {
 		if !ok {
 			return
 		}
-		root := &doc{base: d, id: "x"}
+		root := &doc{base: Map(d), id: "x"}
 		hold, evalErr := n.eval(&env{user: &user, root: root})
 		if evalErr != nil && hold {
 			t.Fatalf("%s on %s: true and error %v", expr, document, evalErr)
@@ -76,7 +76,7 @@ func FuzzEvaluate(f *testing.F) {
 			name: "r", applyWhen: andNode{}, hasFilters: true, filterWrite: n,
 			write: constNode(true), insert: constNode(true), delete: constNode(true),
 		}}}}}
-		dec := s.Decide(Input{Op: "PUT", Table: "t", ID: "x", Data: d, User: user})
+		dec := s.Decide(Input{Op: "PUT", Table: "t", ID: "x", Data: Map(d), User: user})
 		if dec.Allow && (evalErr != nil || !hold) {
 			t.Fatalf("%s on %s: allowed though the filter gave %v, %v", expr, document, hold, evalErr)
 		}

@@ -41,10 +41,10 @@ func TestLoad(t *testing.T) {
 			t.Errorf("Ignored lacks %s: %s", p, ign[0])
 		}
 	}
-	if d := s.Decide(Input{Op: "PUT", Table: "todos", ID: "t", Data: map[string]any{}}); !d.Allow {
+	if d := s.Decide(Input{Op: "PUT", Table: "todos", ID: "t", Data: Map{}}); !d.Allow {
 		t.Fatalf("legacy applyWhen with %%%%values: %s", d.Reason)
 	}
-	if d := s.Decide(Input{Op: "PUT", Table: "other", ID: "t", Data: map[string]any{}}); d.Allow || d.Clause != "apply_when" {
+	if d := s.Decide(Input{Op: "PUT", Table: "other", ID: "t", Data: Map{}}); d.Allow || d.Clause != "apply_when" {
 		t.Fatalf("empty default roles allowed: %+v", d)
 	}
 
