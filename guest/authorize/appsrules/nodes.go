@@ -1,0 +1,228 @@
+package appsrules
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// The compiled expression's nodes (expr.go compiles them) and the value
+// tests of a field: what a decision evaluates.
+
+type constNode bool
+
+func (n constNode) eval(*env) (bool, error) { return bool(n), nil }
+func (n constNode) String() string          { return strconv.FormatBool(bool(n)) }
+
+type boolExp struct{ x *expansion }
+
+func (n boolExp) eval(e *env) (bool, error) {
+	v, ok := n.x.resolve(e)
+	if !ok {
+		return false, nil
+	}
+	b, isBool := v.(bool)
+	if !isBool {
+		return false, fmt.Errorf("%s is %s, not a boolean", n.x.text, typeName(v))
+	}
+	return b, nil
+}
+func (n boolExp) String() string { return n.x.text }
+
+// andNode holds when every member does ({} holds).
+type andNode []node
+
+func (n andNode) eval(e *env) (bool, error) {
+	result := true
+	for _, sub := range n {
+		ok, err := sub.eval(e)
+		if err != nil {
+			return false, err
+		}
+		result = result && ok
+	}
+	return result, nil
+}
+
+func (n andNode) String() string {
+	if len(n) == 0 {
+		return "{}"
+	}
+	return join("%and", n)
+}
+
+// orNode holds when a member does; an error in any member is the result.
+type orNode []node
+
+func (n orNode) eval(e *env) (bool, error) {
+	result := false
+	for _, sub := range n {
+		ok, err := sub.eval(e)
+		if err != nil {
+			return false, err
+		}
+		result = result || ok
+	}
+	return result, nil
+}
+
+func (n orNode) String() string { return join("%or", n) }
+
+func join(op string, n []node) string {
+	parts := make([]string, len(n))
+	for i, sub := range n {
+		parts[i] = sub.String()
+	}
+	return op + "[" + strings.Join(parts, ", ") + "]"
+}
+
+type testNode struct {
+	left *expansion
+	test valueTest
+}
+
+func (n *testNode) eval(e *env) (bool, error) {
+	v, ok := n.left.resolve(e)
+	return n.test.test(v, ok, e)
+}
+
+func (n *testNode) String() string { return n.left.text + " " + n.test.String() }
+
+// Tests. A missing value (the field or expansion tested, or the value it
+// is compared with) fails every test except {$exists: false}; this is
+// stricter than MongoDB for $ne and $nin, which match a missing field
+// (docs/authorization.md, "Fail closed").
+
+type valueTest interface {
+	test(v any, present bool, e *env) (bool, error)
+	String() string
+}
+
+type eqTest struct{ v *operand }
+
+func (t eqTest) test(v any, present bool, e *env) (bool, error) {
+	want, ok, err := t.v.value(e)
+	if err != nil || !ok {
+		return false, err
+	}
+	if !present { // MongoDB: {field: null} matches a missing field
+		return t.v.static && want == nil, nil
+	}
+	return matches(v, want), nil
+}
+func (t eqTest) String() string { return "== " + t.v.String() }
+
+type neTest struct{ v *operand }
+
+func (t neTest) test(v any, present bool, e *env) (bool, error) {
+	want, ok, err := t.v.value(e)
+	if err != nil || !ok || !present {
+		return false, err
+	}
+	return !matches(v, want), nil
+}
+func (t neTest) String() string { return "$ne " + t.v.String() }
+
+type cmpTest struct {
+	op string
+	v  *operand
+}
+
+func (t cmpTest) test(v any, present bool, e *env) (bool, error) {
+	want, ok, err := t.v.value(e)
+	if err != nil || !ok || !present {
+		return false, err
+	}
+	if arr, isArr := v.([]any); isArr {
+		var firstErr error
+		for _, el := range arr {
+			hold, err := t.one(el, want)
+			if err == nil && hold {
+				return true, nil
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+		return false, firstErr
+	}
+	return t.one(v, want)
+}
+
+func (t cmpTest) one(v, want any) (bool, error) {
+	c, err := compare(v, want)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", t.op, err)
+	}
+	switch t.op {
+	case "$gt":
+		return c > 0, nil
+	case "$gte":
+		return c >= 0, nil
+	case "$lt":
+		return c < 0, nil
+	}
+	return c <= 0, nil
+}
+
+func (t cmpTest) String() string { return t.op + " " + t.v.String() }
+
+type inTest struct {
+	v   *operand
+	not bool
+}
+
+func (t inTest) test(v any, present bool, e *env) (bool, error) {
+	list, ok, err := t.v.value(e)
+	if err != nil || !ok {
+		return false, err
+	}
+	arr, isArr := list.([]any)
+	if !isArr {
+		return false, fmt.Errorf("%s: %s is %s, not an array", t.op(), t.v, typeName(list))
+	}
+	if !present {
+		return false, nil
+	}
+	for _, want := range arr {
+		if matches(v, want) {
+			return !t.not, nil
+		}
+	}
+	return t.not, nil
+}
+
+func (t inTest) op() string {
+	if t.not {
+		return "$nin"
+	}
+	return "$in"
+}
+func (t inTest) String() string { return t.op() + " " + t.v.String() }
+
+type existsTest bool
+
+func (t existsTest) test(_ any, present bool, _ *env) (bool, error) { return present == bool(t), nil }
+func (t existsTest) String() string                                 { return "$exists " + strconv.FormatBool(bool(t)) }
+
+type allTests []valueTest
+
+func (ts allTests) test(v any, present bool, e *env) (bool, error) {
+	result := true
+	for _, t := range ts {
+		ok, err := t.test(v, present, e)
+		if err != nil {
+			return false, err
+		}
+		result = result && ok
+	}
+	return result, nil
+}
+
+func (ts allTests) String() string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = t.String()
+	}
+	return strings.Join(parts, " and ")
+}
