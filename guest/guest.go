@@ -52,7 +52,18 @@ type Info struct {
 	// authorization and the schema gate), KindPolicy for a conflict policy
 	// (after the schema gate, just before the write).
 	Kind string `json:"kind,omitempty"`
+	// References declare other documents the guest reads with an op (a
+	// todo's list): the host looks them up, one query per parent collection
+	// per batch, and sends them in Op.Parents, as the batch's earlier ops
+	// leave them. No I/O happens inside the sandbox.
+	References []Reference `json:"references,omitempty"`
 }
+
+// Reference declares that ops on Table name documents of Parent: an op's
+// parents are the documents of Parent whose Field ("_id" for the id)
+// equals the op's Column, in its data or its stored document — or, with
+// ByUser, equals the caller's user id.
+type Reference = abi.Reference
 
 // KindPolicy is Info.Kind of a conflict policy (guest/policies).
 const KindPolicy = abi.KindPolicy
@@ -95,6 +106,11 @@ type Op struct {
 	Old      map[string]any `json:"old,omitempty"`
 	Metadata any            `json:"metadata,omitempty"`
 	OpID     any            `json:"op_id,omitempty"`
+	// Parents are the documents the guest's References name for this op,
+	// by parent collection, each with its id as "_id"; as the batch's
+	// earlier ops leave them (a list PUT earlier in the batch is there, a
+	// list deleted earlier is not). Nil when the guest declares none.
+	Parents map[string][]map[string]any `json:"parents,omitempty"`
 	TxID     any            `json:"tx_id,omitempty"`
 
 	// RawData and RawCurrent are Data and Current as the JSON bytes of
@@ -251,7 +267,7 @@ func SetInitError(err error) { initError = err.Error() }
 // infoJSON is the registered Info as the host reads it (abi.Info).
 func infoJSON() []byte {
 	b, _ := json.Marshal(abi.Info{Name: info.Name, NeedsCurrent: info.NeedsCurrent, Settings: info.Settings,
-		Kind: info.Kind, Input: abi.InputRows, Error: initError})
+		Kind: info.Kind, References: info.References, Input: abi.InputRows, Error: initError})
 	return b
 }
 

@@ -127,7 +127,7 @@ func (d *reqDecoder) caller(c *Caller) error {
 
 func (d *reqDecoder) op(op *Op) error {
 	return d.Object(func(key []byte) error {
-		switch wire.FieldName(key, "index", "op", "table", "id", "data", "current", "exists", "old", "metadata", "op_id", "tx_id") {
+		switch wire.FieldName(key, "index", "op", "table", "id", "data", "current", "exists", "old", "metadata", "op_id", "tx_id", "parents") {
 		case "index":
 			return d.Int(&op.Index)
 		case "op":
@@ -195,9 +195,37 @@ func (d *reqDecoder) op(op *Op) error {
 			return d.valueInto(&op.OpID)
 		case "tx_id":
 			return d.valueInto(&op.TxID)
+		case "parents":
+			return d.parents(&op.Parents)
 		}
 		return d.Skip()
 	})
+}
+
+// parents decodes an op's parents: an object of arrays of objects.
+func (d *reqDecoder) parents(p *map[string][]map[string]any) error {
+	var m map[string]any
+	if err := d.ObjectInto(&m); err != nil {
+		return err
+	}
+	out := make(map[string][]map[string]any, len(m))
+	for table, v := range m {
+		arr, ok := v.([]any)
+		if !ok {
+			return d.Errf("parents.%s: want an array", table)
+		}
+		docs := make([]map[string]any, 0, len(arr))
+		for _, e := range arr {
+			doc, ok := e.(map[string]any)
+			if !ok {
+				return d.Errf("parents.%s: want objects", table)
+			}
+			docs = append(docs, doc)
+		}
+		out[table] = docs
+	}
+	*p = out
+	return nil
 }
 
 // valueInto decodes any value into *p as encoding/json does into an

@@ -86,12 +86,29 @@ type Info struct {
 	// empty for a guest that transforms or rejects ops, KindPolicy for a
 	// conflict policy (after the schema gate, just before the write).
 	Kind string `json:"kind,omitempty"`
+	// References are the other documents the guest reads with an op: for
+	// each, the host looks up every parent a batch's ops name (one query per
+	// parent collection per batch) and sends them with each op that names
+	// them, as the batch's earlier ops leave them (the op's "parents").
+	References []Reference `json:"references,omitempty"`
 	// Input is the form of Request the guest reads: InputRows, or empty
 	// (JSON, all a guest built before the rows form reads).
 	Input string `json:"input,omitempty"`
 	// Error, when set, means the guest could not initialise (for example a
 	// schema does not compile); the host refuses to load it and logs why.
 	Error string `json:"error,omitempty"`
+}
+
+// Reference declares that ops on Table name documents of Parent: the
+// parents of an op are the documents of Parent whose Field equals the op's
+// Column (in its data, or in its stored document), or, with ByUser, equals
+// the caller's user id. Field "_id" (or "id") is the parent's id.
+type Reference struct {
+	Table  string `json:"table"`
+	Column string `json:"column,omitempty"`
+	Parent string `json:"parent"`
+	Field  string `json:"field"`
+	ByUser bool   `json:"by_user,omitempty"`
 }
 
 // KindPolicy is Info.Kind of a conflict policy (guest/policies). (Not one

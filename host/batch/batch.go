@@ -31,6 +31,10 @@ type Store interface {
 	// refusal inside a transaction, aborts it there (nothing of it is
 	// written); without transactions every op is tried.
 	Apply(ctx context.Context, ops []syncgate.Op, stop func(syncgate.Rejection) bool) (syncgate.Written, error)
+	// Lookup returns the documents of table whose field holds one of its
+	// values (keys: field → values; "_id" values typed as idType), each
+	// with its "_id": one query (parent documents guests declared).
+	Lookup(ctx context.Context, table string, keys map[string][]any, idType string) ([]syncgate.Doc, error)
 	// RecordRejections keeps rejected ops in the dead-letter collection.
 	RecordRejections(ctx context.Context, b *syncgate.Batch, rejected []syncgate.Rejection) error
 	// RecordConflicts keeps the lost conflicts whose policy logs them.
@@ -45,6 +49,9 @@ type Guests interface {
 	NeedsCurrent(table string) bool
 	// Guards reports whether a guest runs for table.
 	Guards(table string) bool
+	// References are the parent documents the guests read with ops
+	// (guest.Info.References).
+	References() []syncgate.Reference
 	Run(ctx context.Context, b *syncgate.Batch, current map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection, error)
 }
 

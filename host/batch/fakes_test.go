@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/syncgate/syncgate/host/syncgate"
@@ -13,6 +14,8 @@ import (
 // refuse, and with a stop that holds aborts like a transaction.
 type fakeStore struct {
 	looked   []string
+	lookups  []string                  // "table field=values" per Lookup call
+	docs     map[string][]syncgate.Doc // what Lookup finds, by table (each with _id)
 	applied  [][]syncgate.Op
 	refuse   map[string]bool
 	txn      bool
@@ -57,6 +60,21 @@ func (s *fakeStore) Apply(_ context.Context, ops []syncgate.Op, stop func(syncga
 	return w, nil
 }
 
+func (s *fakeStore) Lookup(_ context.Context, table string, keys map[string][]any, idType string) ([]syncgate.Doc, error) {
+	s.lookups = append(s.lookups, fmt.Sprintf("%s %v %s", table, keys, idType))
+	var out []syncgate.Doc
+	for _, d := range s.docs[table] {
+		for field, vals := range keys {
+			v, _ := d.Get(field)
+			if slices.Contains(vals, v) {
+				out = append(out, d)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
 func (s *fakeStore) RecordRejections(_ context.Context, _ *syncgate.Batch, r []syncgate.Rejection) error {
 	s.recorded = append(s.recorded, r...)
 	return nil
@@ -71,12 +89,14 @@ func (s *fakeStore) RecordConflicts(_ context.Context, _ *syncgate.Batch, r []sy
 type fakeGuests struct {
 	tables map[string]bool
 	needs  bool
+	refs   []syncgate.Reference
 	f      func(op *syncgate.Op) *syncgate.Rejection
 	calls  int
 }
 
-func (g *fakeGuests) NeedsCurrent(t string) bool { return g.needs && g.Guards(t) }
-func (g *fakeGuests) Guards(t string) bool       { return g.tables == nil || g.tables[t] }
+func (g *fakeGuests) NeedsCurrent(t string) bool       { return g.needs && g.Guards(t) }
+func (g *fakeGuests) Guards(t string) bool             { return g.tables == nil || g.tables[t] }
+func (g *fakeGuests) References() []syncgate.Reference { return g.refs }
 func (g *fakeGuests) Run(_ context.Context, b *syncgate.Batch, _ map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection, error) {
 	g.calls++
 	var out []syncgate.Op

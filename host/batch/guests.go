@@ -18,6 +18,9 @@ func guests(g GuestStage) func(context.Context, *Service, *state) error {
 		if gs == nil || len(st.ops) == 0 {
 			return nil
 		}
+		if refs := gs.References(); len(refs) > 0 {
+			st.withParents(refs)
+		}
 		b := *st.b // the guests see the ops still going; st.b keeps all for the dead letters
 		b.Ops = st.ops
 		accepted, rejected, err := gs.Run(ctx, &b, st.current)
@@ -27,7 +30,8 @@ func guests(g GuestStage) func(context.Context, *Service, *state) error {
 		from := len(st.rejected)
 		st.reject(string(g), rejected...)
 		st.ops = accepted
-		st.rejectOrphans(from)
+		st.clearParents()
+		st.rejectDependents(from)
 		if g == Policies {
 			st.setIncKeys()
 		}

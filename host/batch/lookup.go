@@ -53,7 +53,7 @@ func lookup(ctx context.Context, s *Service, st *state) error {
 		st.current = cur
 	}
 	st.rejectMissingPatches(looked)
-	return nil
+	return st.lookupParents(ctx, s.store)
 }
 
 // rejectMissingPatches refuses PATCHes of documents that will not exist
@@ -115,32 +115,3 @@ func (st *state) rejectMissingPatches(looked func(table string) bool) {
 
 // key names a document.
 type key struct{ table, id string }
-
-// rejectOrphans rejects the PATCHes that rely on a PUT of the batch to
-// create their document, when a guest stage rejected that PUT; each names
-// the stage that refused the PUT (a replay needs it).
-func (st *state) rejectOrphans(from int) {
-	if len(st.createdBy) == 0 || from == len(st.rejected) {
-		return
-	}
-	gone := map[int]string{} // the rejected PUTs' stages
-	for _, r := range st.rejected[from:] {
-		if r.Op == syncgate.Put {
-			gone[r.Index] = r.Stage
-		}
-	}
-	if len(gone) == 0 {
-		return
-	}
-	kept := st.ops[:0]
-	for _, op := range st.ops {
-		if put, ok := st.createdBy[key{op.Table, op.ID}]; ok && op.Op == syncgate.Patch && put < op.Index {
-			if stage, rejected := gone[put]; rejected {
-				st.reject(stage, syncgate.PatchNotFound(op))
-				continue
-			}
-		}
-		kept = append(kept, op)
-	}
-	st.ops = kept
-}

@@ -21,6 +21,10 @@ type state struct {
 	// createdBy: the documents PATCHed after an earlier PUT of the batch
 	// created them, and that PUT's index (lookup.go).
 	createdBy map[key]int
+	// parents: the parent documents guests declared, by collection then id
+	// (parents.go); deps: the batch ops each op's parents came from.
+	parents map[string]map[string]syncgate.Doc
+	deps    map[int][]int
 }
 
 // begin fills ops and rejected from the batch (the first stage calls it).

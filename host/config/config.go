@@ -73,6 +73,9 @@ type Config struct {
 	Guests         []string          `env:"GUESTS" envSeparator:"," help:"guests to run in order, each name or name:table1|table2; the schema gate always runs last"`
 	SchemasDir     string            `env:"SCHEMAS_DIR" envDefault:"schemas" help:"folder of <collection>.json JSON Schemas"`
 	UnknownTable   string            `env:"SCHEMA_UNKNOWN_TABLE" help:"reject or allow, for tables without a schema: rarely needed, as listing a table in UPLOAD_TABLES already lets it through the schema gate; reject with such a table listed is an error, allow without one has no effect and is warned about"`
+	RulesDir       string            `env:"RULES_DIR" envDefault:"rules" help:"folder of write-authorization rules in App Services' format: <table>.json and default_rule.json (docs/authorization.md); missing or empty: no rules"`
+	Authorize      []string          `env:"AUTHORIZE" envSeparator:"," help:"write authorization, comma separated: required (refuse to start unless RULES_DIR has rules for every writable table), sync-scope (every write must stay inside the writer's scope in SYNC_CONFIG; with rules files both must allow)"`
+	SyncConfig     string            `env:"SYNC_CONFIG" help:"AUTHORIZE=sync-scope: the PowerSync sync config (Sync Streams or bucket_definitions) whose scope every write must keep"`
 	GuestSettings  map[string]string `env:"GUEST_SETTINGS" help:"guest settings as guest.key:value pairs, comma separated (e.g. owner.field:owner_id)"`
 	ReloadPoll     time.Duration     `env:"RELOAD_POLL" envDefault:"2s" help:"how often guest and schema files are checked for changes (hot reload); 0 disables; SIGHUP always reloads"`
 	GuestPool      int               `env:"GUEST_POOL" envDefault:"0" help:"warm instances per guest; 0: number of CPUs"`
@@ -90,6 +93,13 @@ type Config struct {
 	OTelEndpoint    string `env:"OTEL_EXPORTER_OTLP_ENDPOINT" help:"OpenTelemetry: the OTLP/HTTP collector (e.g. http://127.0.0.1:4318) that receives a trace of each /upload (a span per stage, guest call and database command; ids, never document data); unset: no tracing (docs/operations.md)"`
 	OTelServiceName string `env:"OTEL_SERVICE_NAME" envDefault:"syncgate" help:"OpenTelemetry: the service.name of syncgate's spans"`
 }
+
+// SyncScope reports whether writes are checked against SYNC_CONFIG.
+func (c *Config) SyncScope() bool { return slices.Contains(c.Authorize, "sync-scope") }
+
+// AuthorizeRequired reports whether start-up needs rules for every
+// writable table.
+func (c *Config) AuthorizeRequired() bool { return slices.Contains(c.Authorize, "required") }
 
 // Dev reports whether no keys were configured, so development keys are used.
 func (c *Config) Dev() bool { return c.PublicKey == "" && c.PrivateKey == "" }
@@ -188,6 +198,17 @@ func (c *Config) problems() []Problem {
 	var errs []Problem
 	bad := func(name, format string, args ...any) {
 		errs = append(errs, Problem{name, fmt.Sprintf(format, args...)})
+	}
+	for _, a := range c.Authorize {
+		if a != "required" && a != "sync-scope" {
+			bad("AUTHORIZE", "unknown value %q: want required and/or sync-scope", a)
+		}
+	}
+	if c.SyncScope() && c.SyncConfig == "" {
+		bad("SYNC_CONFIG", "AUTHORIZE=sync-scope needs the sync config's path")
+	}
+	if c.SyncConfig != "" && !c.SyncScope() {
+		bad("SYNC_CONFIG", "is set but AUTHORIZE does not include sync-scope, so it would do nothing")
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		bad("ADDR", "want host:port, got %q", c.Addr)

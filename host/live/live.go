@@ -44,6 +44,7 @@ type Rules struct {
 	schemas  *schemas.Set // nil: no schema files
 	tables   map[string]bool
 	warnings []string
+	notes    []string           // said once in the log when the set goes live
 	pipeline *pipeline.Pipeline // every guest, in the order the stages run them
 	// stages: the guests of each guest stage of the write path, sharing
 	// pipeline's guests.
@@ -64,6 +65,16 @@ func (r *Rules) Warnings() []string {
 		return nil
 	}
 	return r.warnings
+}
+
+// Notes are what the command logs once when the set goes live: parts of
+// the rules files it ignores (read rules), where they fail closed, that
+// no write rules are configured (development).
+func (r *Rules) Notes() []string {
+	if r == nil {
+		return nil
+	}
+	return r.notes
 }
 
 // Manifest is what the set was built from, with its fingerprint (ID).
@@ -259,6 +270,10 @@ func (l *Reloader) build(ctx context.Context) (*Rules, error) {
 		errs = append(errs, fmt.Errorf("config: %w", e))
 	}
 	r := &Rules{manifest: manifest, tables: l.cfg.AllowedTables(tables), warnings: l.cfg.TableWarnings(tables)}
+	_, notes, warnings, aerrs := loadAuthorization(l.cfg, tables, r.tables)
+	errs = append(errs, aerrs...)
+	r.notes = notes
+	r.warnings = append(r.warnings, warnings...)
 	if len(tables) > 0 {
 		if r.schemas, err = schemas.Load(l.cfg.SchemasDir); err != nil {
 			errs = append(errs, fmt.Errorf("SCHEMAS_DIR %s:\n%w", l.cfg.SchemasDir, err))
@@ -310,8 +325,8 @@ func pipelineSpec(cfg config.Config, schemaTables []string) []stageSpec {
 	var specs []stageSpec
 	names, tables := cfg.GuestTables()
 	for i, name := range names {
-		if name == "" || name == SchemaGate {
-			continue
+		if name == "" || name == SchemaGate || name == Authorize {
+			continue // the stock stages run where the write path puts them
 		}
 		s := stageSpec{name: name}
 		if len(tables[i]) > 0 {
@@ -321,6 +336,9 @@ func pipelineSpec(cfg config.Config, schemaTables []string) []stageSpec {
 			}
 		}
 		specs = append(specs, s)
+	}
+	if authorizing(cfg) {
+		specs = append(specs, stageSpec{name: Authorize})
 	}
 	if len(schemaTables) > 0 || cfg.UnknownTable == "reject" {
 		specs = append(specs, stageSpec{name: SchemaGate})
@@ -357,6 +375,12 @@ func (l *Reloader) loadPipeline(ctx context.Context, schemaTables []string, allo
 					return
 				}
 				gc.Mounts = []sandbox.Mount{{HostDir: abs, GuestPath: "/schemas"}}
+			}
+			if s.name == Authorize {
+				if err := authorizeMounts(cfg, &gc); err != nil {
+					results[i] <- result{errs: []error{err}}
+					return
+				}
 			}
 			g, err := l.rt.Load(ctx, gc)
 			if err != nil {

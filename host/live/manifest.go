@@ -109,6 +109,9 @@ func (m Manifest) Lines() []string {
 // content; each rules file's path and content.
 func ReadManifest(cfg config.Config, rulesDir string) (Manifest, error) {
 	var m Manifest
+	if rulesDir == "" && hasRulesFiles(cfg.RulesDir) {
+		rulesDir = cfg.RulesDir
+	}
 	tables, err := SchemaFiles(cfg.SchemasDir)
 	if err != nil {
 		return m, err
@@ -152,6 +155,12 @@ func ReadManifest(cfg config.Config, rulesDir string) (Manifest, error) {
 		})
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return m, fmt.Errorf("rules: rules folder: %w", err)
+		}
+	}
+	if cfg.SyncScope() {
+		m.Rules = append(m.Rules, "SYNC_CONFIG "+cfg.SyncConfig)
+		if err := hashFile(h, "sync config", cfg.SyncConfig); err != nil {
+			return m, fmt.Errorf("rules: SYNC_CONFIG: %w", err)
 		}
 	}
 	m.ID = hex.EncodeToString(h.Sum(nil))

@@ -64,6 +64,27 @@ func (p *Pipeline) NeedsCurrent(table string) bool {
 	return false
 }
 
+// References are the documents the guests declared they read with ops
+// (abi.Info.References), for the tables each guest runs for.
+func (p *Pipeline) References() []syncgate.Reference {
+	var out []syncgate.Reference
+	for _, s := range p.stages {
+		for _, r := range s.Guest.Info().References {
+			if !s.applies(r.Table) {
+				continue
+			}
+			ref := syncgate.Reference{Table: r.Table, Column: r.Column, Parent: r.Parent, Field: r.Field, ByUser: r.ByUser}
+			if ref.Field == "id" {
+				ref.Field = "_id"
+			}
+			if !slices.Contains(out, ref) {
+				out = append(out, ref)
+			}
+		}
+	}
+	return out
+}
+
 // Guards reports whether some stage runs for table.
 func (p *Pipeline) Guards(table string) bool {
 	for _, s := range p.stages {

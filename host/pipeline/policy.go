@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"bytes"
+	"maps"
+	"slices"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -38,6 +40,30 @@ func appendOpExtras(buf []byte, op syncgate.Op) ([]byte, error) {
 			return nil, err
 		}
 		buf = append(append(buf, `,"old":`...), d...)
+	}
+	if op.Parents != nil {
+		buf = append(buf, `,"parents":{`...)
+		first := true
+		for _, table := range slices.Sorted(maps.Keys(op.Parents)) {
+			if !first {
+				buf = append(buf, ',')
+			}
+			first = false
+			k, _ := json.Marshal(table)
+			buf = append(append(buf, k...), ":["...)
+			for i, d := range op.Parents[table] {
+				if i > 0 {
+					buf = append(buf, ',')
+				}
+				b, err := d.MarshalJSON()
+				if err != nil {
+					return nil, err
+				}
+				buf = append(buf, b...)
+			}
+			buf = append(buf, ']')
+		}
+		buf = append(buf, '}')
 	}
 	for _, f := range []struct {
 		key string

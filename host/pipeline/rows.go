@@ -139,7 +139,7 @@ const maxRows = 1 << 30
 // opExtras is the JSON object of an op's old, metadata, op_id and tx_id;
 // nil when it has none.
 func opExtras(op syncgate.Op) ([]byte, error) {
-	if op.Old == nil && op.Metadata == nil && op.OpID == nil && op.TxID == nil {
+	if op.Old == nil && op.Metadata == nil && op.OpID == nil && op.TxID == nil && op.Parents == nil {
 		return nil, nil
 	}
 	var buf []byte

@@ -47,6 +47,10 @@ func (m *memStore) Apply(ctx context.Context, ops []syncgate.Op, stop func(syncg
 	return w, nil
 }
 
+func (m *memStore) Lookup(context.Context, string, map[string][]any, string) ([]syncgate.Doc, error) {
+	return nil, nil
+}
+
 func (m *memStore) RecordConflicts(context.Context, *syncgate.Batch, []syncgate.Rejection) error {
 	return nil
 }
@@ -97,8 +101,9 @@ func (m *memStore) Count(context.Context, time.Time) ([]syncgate.DeadLetterCount
 // rules accept everything except data with "bad": true.
 type rules struct{ tables map[string]bool }
 
-func (rules) NeedsCurrent(string) bool { return false }
-func (rules) Guards(string) bool       { return true }
+func (rules) NeedsCurrent(string) bool         { return false }
+func (rules) Guards(string) bool               { return true }
+func (rules) References() []syncgate.Reference { return nil }
 func (rules) Run(_ context.Context, b *syncgate.Batch, _ map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection, error) {
 	var ok []syncgate.Op
 	var rej []syncgate.Rejection

@@ -102,6 +102,19 @@ type Op struct {
 	// Write carries what conflict-policy guests asked of the write itself
 	// (conditions, increments); nil for a plain write.
 	Write *WriteRule `json:",omitempty"`
+	// Parents are the documents the guests' References name for this op,
+	// by parent collection, each with its "_id", as the batch's earlier ops
+	// leave them; set for the guest stage that declared them (host/batch).
+	Parents map[string][]Doc `json:"-"`
+}
+
+// Reference is what a guest declared it reads with an op (guest.Info's
+// References): ops on Table name documents of Parent whose Field equals
+// the op's Column (in its data or stored document), or, ByUser, the
+// caller's user id. Field "_id" is the parent's id.
+type Reference struct {
+	Table, Column, Parent, Field string
+	ByUser                       bool
 }
 
 // WriteRule is what guests asked of an op's write beyond its data: the store
