@@ -62,7 +62,7 @@ func batch(entries ...string) string { return `{"batch":[` + strings.Join(entrie
 // uploads first, the newer edit is what stays, and the older one is settled
 // as configured (reject, drop, log).
 func TestLWWOfflineEditsConverge(t *testing.T) {
-	a := start(t, policyEnv(t, "lww:todos", "lww.todos.on_conflict:reject,lww.notes.on_conflict:log"))
+	a := start(t, policyEnv(t, "lww:todos", "lww.todos.on_conflict:reject"))
 	older := `{"title":"from A","updated_at":"2026-11-28T10:00:01.000Z"}`
 	newer := `{"title":"from B","updated_at":"2026-11-28T10:00:02Z"}`
 	for i, order := range [][2]string{{older, newer}, {newer, older}} {

@@ -67,7 +67,7 @@ func TestReplayUnderWeakerRulesRefused(t *testing.T) {
 			args = append(args, "--dry-run")
 		}
 		code, out, errs := rejectedCLI(t, shell, args...)
-		if code != 1 || strings.Count(out, "refused") != 2 || strings.Contains(out, "would_apply") || strings.Contains(out, "applied") {
+		if code != 1 || strings.Count(out, "  refused  ") != 2 || strings.Contains(out, "would_apply") || strings.Contains(out, "applied") {
 			t.Fatalf("replay %v: exit %d\n%s\n%s", args, code, out, errs)
 		}
 		for _, want := range []string{"replay: rules set of this run", "1. schemagate on every table", "schemas: _common.json, lists.json, todos.json",

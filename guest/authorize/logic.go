@@ -7,11 +7,16 @@ import (
 
 	"github.com/syncgate/syncgate/guest"
 	"github.com/syncgate/syncgate/guest/authorize/appsrules"
+	"github.com/syncgate/syncgate/guest/authorize/syncscope"
 	"github.com/syncgate/syncgate/guest/raw"
 )
 
-// RulesMount is where the host mounts the rules directory (RULES_DIR).
-const RulesMount = "/rules"
+// RulesMount is where the host mounts the rules directory (RULES_DIR);
+// SyncConfig is where it puts the sync config (AUTHORIZE=sync-scope).
+const (
+	RulesMount = "/rules"
+	SyncConfig = "/sync/sync-config.yaml"
+)
 
 // info is the guest's Info: it needs the stored document of every op (the
 // rules' %%prevRoot, document filters on the stored document, the fields
@@ -27,24 +32,53 @@ type check func(op *guest.Op) guest.Verdict
 // op, so one authorizer serves one goroutine (a guest instance serves one
 // call at a time).
 type authorizer struct {
-	rules     *appsrules.Set
+	rules     *appsrules.Set    // nil: no rules files
+	scope     *syncscope.Config // nil: no sync scope
 	checks    []check
 	data, cur rawDoc
 	names     names
 }
 
-func newAuthorizer(fsys fs.FS) (*authorizer, error) {
-	set, err := appsrules.Load(fsys)
-	if err != nil {
-		return nil, fmt.Errorf("authorize: %s: %w", RulesMount, err)
-	}
-	if set.Empty() {
-		return nil, fmt.Errorf("authorize: %s holds no rules file (<table>.json or %s)", RulesMount, appsrules.DefaultFile)
-	}
-	a := &authorizer{rules: set}
+// newAuthorizer loads the rules in rules (nil: none mounted) and the sync
+// config syncYAML (nil: none); at least one must be there.
+func newAuthorizer(rules fs.FS, syncYAML []byte) (*authorizer, error) {
+	a := &authorizer{}
 	a.data.names, a.cur.names = &a.names, &a.names
-	a.checks = []check{a.checkRules}
+	if rules != nil {
+		set, err := appsrules.Load(rules)
+		if err != nil {
+			return nil, fmt.Errorf("authorize: %s: %w", RulesMount, err)
+		}
+		if !set.Empty() {
+			a.rules = set
+			a.checks = append(a.checks, a.checkRules)
+		}
+	}
+	if syncYAML != nil {
+		sc, err := syncscope.Parse("sync config", syncYAML)
+		if err != nil {
+			return nil, fmt.Errorf("authorize: %w", err)
+		}
+		a.scope = sc
+		a.checks = append(a.checks, a.checkScope)
+	}
+	if len(a.checks) == 0 {
+		return nil, fmt.Errorf("authorize: %s holds no rules file (<table>.json or %s) and no sync config is mounted", RulesMount, appsrules.DefaultFile)
+	}
 	return a, nil
+}
+
+// references are the parents the sync scope reads (a todo's list), for
+// the guest's Info: the host sends them with each op.
+func (a *authorizer) references() []guest.Reference {
+	if a.scope == nil {
+		return nil
+	}
+	var out []guest.Reference
+	for _, r := range a.scope.References() {
+		out = append(out, guest.Reference{Table: r.Table, Column: r.Column, Parent: r.Parent, Field: r.ParentField, ByUser: r.ByUser})
+	}
+	return out
 }
 
 func (a *authorizer) handle(op *guest.Op) guest.Verdict {

@@ -14,7 +14,7 @@ import (
 // demo is the shipped example set, docs/authorization.md's todo demo.
 func demo(t *testing.T) *authorizer {
 	t.Helper()
-	a, err := newAuthorizer(os.DirFS("../../examples/authorization/rules"))
+	a, err := newAuthorizer(os.DirFS("../../examples/authorization/rules"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestDemoRules(t *testing.T) {
 func TestCustomDataClaim(t *testing.T) {
 	a, err := newAuthorizer(fstest.MapFS{"default_rule.json": {Data: []byte(`{"roles": [
 		{"name": "admin", "apply_when": {"%%user.custom_data.isGlobalAdmin": true}, "write": true, "insert": true, "delete": true},
-		{"name": "verified", "apply_when": {"%%user.data.email_verified": true}, "write": true, "insert": false, "delete": false}]}`)}})
+		{"name": "verified", "apply_when": {"%%user.data.email_verified": true}, "write": true, "insert": false, "delete": false}]}`)}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,10 +96,10 @@ func TestCustomDataClaim(t *testing.T) {
 }
 
 func TestInitErrors(t *testing.T) {
-	if _, err := newAuthorizer(fstest.MapFS{}); err == nil || !strings.Contains(err.Error(), "holds no rules file") {
+	if _, err := newAuthorizer(fstest.MapFS{}, nil); err == nil || !strings.Contains(err.Error(), "holds no rules file") {
 		t.Fatalf("empty rules: %v", err)
 	}
-	_, err := newAuthorizer(fstest.MapFS{"lists.json": {Data: []byte(`{"roles": [{"name": "r", "apply_when": {"%function": {}}}]}`)}})
+	_, err := newAuthorizer(fstest.MapFS{"lists.json": {Data: []byte(`{"roles": [{"name": "r", "apply_when": {"%function": {}}}]}`)}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "lists.json: /roles/0/apply_when/%function: unsupported") {
 		t.Fatalf("bad rules: %v", err)
 	}
@@ -126,7 +126,7 @@ func TestProcess(t *testing.T) {
 // SDK calls it: an admin role that does not apply, then a document filter
 // and three field rules, with every field of each new row judged.
 func BenchmarkGuest(b *testing.B) {
-	a, err := newAuthorizer(os.DirFS("testdata/bench"))
+	a, err := newAuthorizer(os.DirFS("testdata/bench"), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,19 +6,33 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 
 	"github.com/syncgate/syncgate/guest"
 )
 
 func init() {
-	a, err := newAuthorizer(os.DirFS(RulesMount))
+	var rules fs.FS
+	if st, err := os.Stat(RulesMount); err == nil && st.IsDir() {
+		rules = os.DirFS(RulesMount)
+	}
+	syncYAML, err := os.ReadFile(SyncConfig)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		guest.Register(info, nil)
+		guest.SetInitError(err)
+		return
+	}
+	a, err := newAuthorizer(rules, syncYAML)
 	if err != nil {
 		guest.Register(info, nil)
 		guest.SetInitError(err)
 		return
 	}
-	guest.Register(info, a.handle, guest.RawData())
+	i := info
+	i.References = a.references()
+	guest.Register(i, a.handle, guest.RawData())
 }
 
 func main() {}
