@@ -117,4 +117,3 @@ func TestDocumentedConfigurations(t *testing.T) {
 		})
 	}
 }
-
