@@ -35,7 +35,9 @@ func TestWatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	triggers := make(chan string)
 	done := make(chan error, 1)
-	go func() { done <- l.Watch(ctx, WatchConfig{Poll: 20 * time.Millisecond, Dirs: []string{other, schemas}, Triggers: triggers, Report: report}) }()
+	go func() {
+		done <- l.Watch(ctx, WatchConfig{Poll: 20 * time.Millisecond, Dirs: []string{other, schemas}, Triggers: triggers, Report: report})
+	}()
 	next(Loading)
 	if e := next(Loaded); e.Rules == nil || e.Rules.ID() == "" {
 		t.Fatalf("loaded: %+v", e)
