@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/syncgate/syncgate/host/guestbuild"
+	"github.com/syncgate/syncgate/internal/guestbuild"
 )
 
 // documentedConfig is one GUESTS (with its GUEST_SETTINGS) a guide shows.
