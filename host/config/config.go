@@ -73,7 +73,7 @@ type Config struct {
 	Guests         []string          `env:"GUESTS" envSeparator:"," help:"guests to run in order, each name or name:table1|table2; the schema gate always runs last"`
 	SchemasDir     string            `env:"SCHEMAS_DIR" envDefault:"schemas" help:"folder of <collection>.json JSON Schemas"`
 	UnknownTable   string            `env:"SCHEMA_UNKNOWN_TABLE" help:"reject or allow, for tables without a schema: rarely needed, as listing a table in UPLOAD_TABLES already lets it through the schema gate; reject with such a table listed is an error, allow without one has no effect and is warned about"`
-	GuestSettings  map[string]string `env:"GUEST_SETTINGS" help:"guest settings as guest.key:value pairs, comma separated (e.g. owner.field:owner_id)"`
+	GuestSettings  map[string]string `env:"GUEST_SETTINGS" help:"guest settings, comma separated: guest.key:value for every table the guest runs for, guest.TABLE.key:value for one (e.g. owner.field:owner_id,owner.todos.field:created_by)"`
 	ReloadPoll     time.Duration     `env:"RELOAD_POLL" envDefault:"2s" help:"how often guest and schema files are checked for changes (hot reload); 0 disables; SIGHUP always reloads"`
 	GuestPool      int               `env:"GUEST_POOL" envDefault:"0" help:"warm instances per guest; 0: number of CPUs"`
 	GuestTimeout   time.Duration     `env:"GUEST_TIMEOUT" envDefault:"2s" help:"deadline of one guest call"`
@@ -613,7 +613,7 @@ func Variables() []Variable {
 func Reference() string {
 	var b strings.Builder
 	b.WriteString("# Configuration reference\n\nGenerated from `host/config.Config`; `go test ./host/config -update` rewrites it.\n")
-	b.WriteString("syncgate reads only these environment variables (`go tool task run` also loads `.env`).\n\n")
+	b.WriteString("syncgate reads only these environment variables, and `.env` in the working directory for those the environment does not set (the file `go tool task run` loads; the binary reads it too and says which it took).\n\n")
 	b.WriteString("| variable | default | meaning |\n|---|---|---|\n")
 	for _, v := range Variables() {
 		def := "*(empty)*"
