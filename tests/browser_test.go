@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,11 @@ func chromium(t *testing.T) string {
 // TestAdminConsoleInBrowser drives the admin console in a real headless
 // Chromium: log in with the key, see the rejection a test upload produced,
 // dry-run and apply its replay after the schema was fixed (hot reload), and
-// find the document in MongoDB and the record marked.
+// find the document in MongoDB and the record marked; the buttons follow
+// the record's state (none left on a replayed one), Resolve marks another,
+// times have one format, the guest counters say they reset, and the
+// schemas and guests are tables (per table its guests in order and schema;
+// the last reload).
 func TestAdminConsoleInBrowser(t *testing.T) {
 	exe := chromium(t)
 	began := time.Now()
@@ -45,7 +50,8 @@ func TestAdminConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := start(t, env)
-	r := postUpload(t, a, "", `{"batch":[{"op":"PUT","table":"notes","id":"from-browser","data":{"text":"too long for five","tag":"<b>x</b>"}}]}`)
+	r := postUpload(t, a, "", `{"batch":[{"op":"PUT","table":"notes","id":"from-browser","data":{"text":"too long for five","tag":"<b>x</b>"}},
+		{"op":"PUT","table":"notes","id":"to-resolve","data":{"text":"also too long"}}]}`)
 	if r.status != 200 || r.json(t)["applied"] != float64(0) {
 		t.Fatalf("upload: %d %s", r.status, r.body)
 	}
@@ -76,6 +82,11 @@ func TestAdminConsoleInBrowser(t *testing.T) {
 		return chromedp.Poll[chromedp.Void](`(document.querySelector(`+jsString(sel)+`)||{}).textContent?.includes(`+jsString(want)+`)`,
 			chromedp.WithPollingInterval(50*time.Millisecond))
 	}
+	// clickRow clicks the rejected-writes row that mentions text.
+	clickRow := func(text string) chromedp.Action[chromedp.Void] {
+		return chromedp.Poll[chromedp.Void](`(() => { const tr = [...document.querySelectorAll('#rejected tbody tr[data-id]')].find((r) => r.textContent.includes(`+jsString(text)+`)); if (tr) tr.click(); return !!tr; })()`,
+			chromedp.WithPollingInterval(50*time.Millisecond))
+	}
 	step := func(what string, err error) {
 		t.Helper()
 		if err != nil {
@@ -101,10 +112,10 @@ func TestAdminConsoleInBrowser(t *testing.T) {
 		chromedp.Click("#nav-rejected"),
 		chromedp.WaitVisible(`#rejected tbody tr[data-id]`),
 	))
-	rowText, err := chromedp.Run(ctx, chromedp.Text(`#rejected tbody tr[data-id]`))
+	rowText, err := chromedp.Run(ctx, chromedp.Text(`#rejected tbody`))
 	step("row", err)
 	step("detail", chromedp.Do(ctx,
-		chromedp.Click(`#rejected tbody tr[data-id]`),
+		clickRow("from-browser"),
 		chromedp.WaitVisible("#detail"),
 		waitText("#d-data", "too long for five"),
 	))
@@ -120,11 +131,53 @@ func TestAdminConsoleInBrowser(t *testing.T) {
 	))
 	state, err := chromedp.Run(ctx, chromedp.Text("#d-state"))
 	step("state", err)
+	// A replayed record: no replay, resolve or discard any more.
+	disabled, err := chromedp.Run(ctx, chromedp.Evaluate[string](`['dry-run','apply','resolve','discard'].map(id => document.getElementById(id).disabled).join(',')`))
+	step("buttons", err)
+	detailTime, err := chromedp.Run(ctx, chromedp.Text("#d-time"))
+	step("detail time", err)
+	step("resolve", chromedp.Do(ctx,
+		clickRow("to-resolve"),
+		waitText("#d-fields", "to-resolve"),
+		chromedp.WaitEnabled("#resolve"),
+		chromedp.Click("#resolve"),
+		waitText("#d-state", "resolved"),
+		waitText("#actions-note", "This record is resolved"),
+	))
+	step("rules page", chromedp.Do(ctx,
+		chromedp.Click("#nav-rules"),
+		waitText("#rules-tables", "notes.json"),
+		waitText("#reload-last-error", "none"),
+	))
+	rulesText, err := chromedp.Run(ctx, chromedp.Text("#page-rules"))
+	step("rules", err)
+	step("overview", chromedp.Do(ctx, chromedp.Click("#nav-overview"), chromedp.WaitVisible("#guests-note")))
+	note, err := chromedp.Run(ctx, chromedp.Text("#guests-note"))
+	step("note", err)
 	if stored != adminKey || cookies != "" {
 		t.Errorf("key storage: sessionStorage %q, cookies %q", stored, cookies)
 	}
 	if !strings.Contains(rowText, "from-browser") || !strings.Contains(rowText, "schema_violation") {
 		t.Errorf("row: %q", rowText)
+	}
+	utc := regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC`)
+	if !utc.MatchString(rowText) || !utc.MatchString(detailTime) || !strings.Contains(rulesText, " UTC") {
+		t.Errorf("times not in one format (YYYY-MM-DD hh:mm:ss UTC): list %q, detail %q, rules %q", rowText, detailTime, rulesText)
+	}
+	if disabled != "true,true,true,true" {
+		t.Errorf("buttons (dry-run, apply, resolve, discard) disabled on a replayed record: %s", disabled)
+	}
+	for _, want := range []string{"schemagate", "notes.json", "rules_id", "last reload", "live since"} {
+		if !strings.Contains(rulesText, want) {
+			t.Errorf("rules page lacks %q:\n%s", want, rulesText)
+		}
+	}
+	if !strings.Contains(note, "start again at 0 when the server restarts") {
+		t.Errorf("guest counters not labelled: %q", note)
+	}
+	var resolved bson.M
+	if err := client.Database(a.db).Collection("syncgate_rejected").FindOne(t.Context(), bson.D{{Key: "id", Value: "to-resolve"}}).Decode(&resolved); err != nil || resolved["state"] != "resolved" {
+		t.Errorf("to-resolve after Resolve: %v %v", resolved, err)
 	}
 	if !strings.Contains(dataText, `"tag": "<b>x</b>"`) {
 		t.Errorf("data not pretty-printed as text: %q", dataText)

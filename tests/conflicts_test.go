@@ -231,6 +231,8 @@ func TestPolicySettingsRefused(t *testing.T) {
 		{"version", "version.orders.feild:v", `GUEST_SETTINGS: version.orders.feild: guest version does not read this setting`},
 		{"transitions", "transitions.orders.status:a>b;b>a", `guest transitions: GUEST_SETTINGS: settings: table orders: key "status"`},
 		{"increments", "increments.products.without_old:set", `guest increments: GUEST_SETTINGS: settings: key "fields": missing`},
+		// A setting for a table the guest does not run for would do nothing (issue 29 item 4).
+		{"lww:todos", "lww.todos.on_conflict:reject,lww.notes.on_conflict:log", `GUEST_SETTINGS: lww.notes.on_conflict names table "notes", but guest lww runs only for todos (GUESTS), so the setting would do nothing`},
 	} {
 		code, stderr := runCommand(t, policyEnv(t, c.guests, c.settings), "serve")
 		if code == 0 || !strings.Contains(stderr, c.want) {

@@ -7,11 +7,10 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/syncgate/syncgate/host/cli"
 )
@@ -45,6 +44,9 @@ func ownerServer(t *testing.T) (a *app, shell map[string]string, dotenv string) 
 	return a, shell, dotenv
 }
 
+// refusedRow is a row of replay's table whose result is refused.
+var refusedRow = regexp.MustCompile(`(?m)^\S+\s+(PUT|PATCH|DELETE)\s+\S+\s+\S+\s+refused\s`)
+
 func aliceOwnsList(t *testing.T, a *app) {
 	t.Helper()
 	if l := docs(t, a.db, "lists")[listA]; l["owner_id"] != "alice" || l["name"] != "Alice's list" {
@@ -67,7 +69,7 @@ func TestReplayUnderWeakerRulesRefused(t *testing.T) {
 			args = append(args, "--dry-run")
 		}
 		code, out, errs := rejectedCLI(t, shell, args...)
-		if code != 1 || strings.Count(out, "  refused  ") != 2 || strings.Contains(out, "would_apply") || strings.Contains(out, "applied") {
+		if code != 1 || len(refusedRow.FindAllString(out, -1)) != 2 || strings.Contains(out, "would_apply") || strings.Contains(out, "applied") {
 			t.Fatalf("replay %v: exit %d\n%s\n%s", args, code, out, errs)
 		}
 		for _, want := range []string{"replay: rules set of this run", "1. schemagate on every table", "schemas: _common.json, lists.json, todos.json",
@@ -110,23 +112,16 @@ func TestReplayForce(t *testing.T) {
 	}
 }
 
-// TestReplayRefusesMissingStage: a record refused by the owner guest
-// (stage guest:owner) is not replayed by a rules set without that guest,
-// even when no server answers to compare with.
+// TestReplayRefusesMissingStage: the server records the stage that
+// refused each op (guest:owner here); a replay whose rules set lacks that
+// stage refuses the record, even when no server answers to compare with.
 func TestReplayRefusesMissingStage(t *testing.T) {
 	a, shell, _ := ownerServer(t)
 	a.stop(t)
-	ctx := t.Context()
-	if _, err := client.Database(a.db).Collection("syncgate_rejected").UpdateMany(ctx, bson.D{}, bson.D{{Key: "$set", Value: bson.D{{Key: "stage", Value: "guest:owner"}}}}); err != nil {
-		t.Fatal(err)
-	}
 	code, out, _ := rejectedCLI(t, shell, "list", "--json")
 	var list []struct{ Stage string }
-	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 2 {
-		t.Fatalf("list: %d %s", code, out)
-	}
-	if list[0].Stage == "" {
-		t.Skip("the store does not read a dead letter's stage yet (the batch-service work records and reads it)")
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 2 || list[0].Stage != "guest:owner" || list[1].Stage != "guest:owner" {
+		t.Fatalf("list: want both records with stage guest:owner: %d %s", code, out)
 	}
 	code, out, errs := rejectedCLI(t, shell, "replay", "--table", "lists", "--server", "http://127.0.0.1:1")
 	if code != 1 || strings.Count(out, "refused by stage guest:owner: guest owner refused it, and this rules set does not run it") != 2 ||

@@ -46,36 +46,65 @@ func newConsole(cfg config.Config, keys []string, st *store.Mongo, rules *live.R
 	})
 }
 
-// rulesReport is what the console's "Schemas and guests" page shows.
+// rulesReport is what the console's "Schemas and guests" page shows: per
+// writable table its guests in order and its schema; the last reload with
+// its error and the live set's fingerprint; the files.
 func rulesReport(cfg config.Config, rules *live.Reloader) map[string]any {
 	st := rules.Status()
-	out := map[string]any{
-		"loaded":      st.Loaded,
-		"pipeline":    st.Guests,
-		"reloads":     st.Reloads,
-		"failures":    st.Failures,
-		"schemas_dir": cfg.SchemasDir,
-		"guests_dir":  cfg.GuestsDir,
-	}
+	reload := map[string]any{"loaded": st.Loaded, "reloads": st.Reloads, "failures": st.Failures, "rules_id": st.RulesID}
 	if !st.Last.IsZero() {
-		out["last_reload"] = st.Last.UTC().Format(time.RFC3339)
+		reload["last"] = st.Last.UTC().Format(time.RFC3339)
 	}
 	if !st.LastOK.IsZero() {
-		out["live_since"] = st.LastOK.UTC().Format(time.RFC3339)
+		reload["live_since"] = st.LastOK.UTC().Format(time.RFC3339)
 	}
 	if st.Err != nil {
-		out["last_error"] = st.Err.Error()
+		reload["error"] = st.Err.Error()
+	}
+	out := map[string]any{
+		"reload":       reload,
+		"reloads":      st.Reloads,
+		"pipeline":     st.Guests,
+		"schemas_dir":  cfg.SchemasDir,
+		"guests_dir":   cfg.GuestsDir,
+		"tables":       []map[string]any{},
+		"schema_files": files(cfg.SchemasDir, ".json"),
+		"guest_files":  files(cfg.GuestsDir, ".wasm"),
 	}
 	if r := rules.Current(); r != nil {
-		tables := slices.Sorted(maps.Keys(r.Tables()))
-		if tables == nil {
-			tables = []string{} // JSON [], not null
-		}
-		out["tables"] = tables
+		out["tables"] = tableRows(r)
 	}
-	out["schema_files"] = files(cfg.SchemasDir, ".json")
-	out["guest_files"] = files(cfg.GuestsDir, ".wasm")
 	return out
+}
+
+// tableRows is one row per writable table ("*" when any name is): the
+// guests that run for it, in order, and its schema file ("" unchecked).
+func tableRows(r *live.Rules) []map[string]any {
+	names := slices.Sorted(maps.Keys(r.Tables()))
+	if len(names) == 0 {
+		names = []string{"*"}
+	}
+	withSchema := map[string]bool{}
+	if s := r.Schemas(); s != nil {
+		for _, t := range s.Tables() {
+			withSchema[t] = true
+		}
+	}
+	rows := []map[string]any{}
+	for _, t := range names {
+		guests := []string{}
+		for _, s := range r.Manifest().Stages {
+			if len(s.Tables) == 0 || slices.Contains(s.Tables, t) {
+				guests = append(guests, s.Guest)
+			}
+		}
+		schema := ""
+		if withSchema[t] {
+			schema = t + ".json"
+		}
+		rows = append(rows, map[string]any{"table": t, "guests": guests, "schema": schema})
+	}
+	return rows
 }
 
 // files lists dir's files ending in ext with size and modification time.

@@ -10,9 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
@@ -191,40 +188,4 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "POWERSYNC_PUBLIC_KEY=%s\nPOWERSYNC_PRIVATE_KEY=%s\n", pub, priv)
 	return nil
-}
-
-// devKeys loads the development key pair from dir, generating and storing
-// it on first use.
-func devKeys(dir string, log *slog.Logger) (*auth.Key, error) {
-	path := filepath.Join(dir, "dev-keys.env")
-	if b, err := os.ReadFile(path); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "POWERSYNC_PRIVATE_KEY="); ok {
-				k, err := auth.ParseKey(v)
-				if err != nil {
-					return nil, fmt.Errorf("development keys %s: %w (delete the file to make new ones)", path, err)
-				}
-				log.Warn("DEVELOPMENT KEYS in use: tokens are signed with a key from "+path+"; set POWERSYNC_PRIVATE_KEY and POWERSYNC_PUBLIC_KEY in production", "kid", k.KID)
-				return k, nil
-			}
-		}
-		return nil, fmt.Errorf("development keys %s: no POWERSYNC_PRIVATE_KEY line (delete the file to make new ones)", path)
-	}
-	k, err := auth.Generate("RS256", "")
-	if err != nil {
-		return nil, err
-	}
-	pub, priv, err := k.EnvLines()
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("development keys: %w", err)
-	}
-	content := "# development keys made by syncgate; never use in production\nPOWERSYNC_PUBLIC_KEY=" + pub + "\nPOWERSYNC_PRIVATE_KEY=" + priv + "\n"
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		return nil, fmt.Errorf("development keys: %w", err)
-	}
-	log.Warn("DEVELOPMENT KEYS generated and stored in "+path+"; set POWERSYNC_PRIVATE_KEY and POWERSYNC_PUBLIC_KEY in production", "kid", k.KID)
-	return k, nil
 }

@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/syncgate/syncgate/host/config"
+	"github.com/syncgate/syncgate/host/server"
 	"github.com/syncgate/syncgate/host/store"
 )
 
@@ -39,4 +42,66 @@ func openCommandStore(cfg config.Config, log *slog.Logger, stderr io.Writer) (st
 		cfg.MongoURI = uri
 	}
 	return openStore(cfg, log, stderr)
+}
+
+// openStore opens the database (the embedded one when MONGO_URI is not
+// set); closeStore closes both.
+func openStore(cfg config.Config, log *slog.Logger, stderr io.Writer) (st *store.Mongo, uri string, closeStore func(), err error) {
+	uri, closeDB, err := databaseURI(cfg, log, stderr)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	st, err = store.Open(uri, cfg.Database, store.Options{
+		Timeout: cfg.DBTimeout, Chunk: cfg.WriteChunk, Concurrency: cfg.WriteConcurrency, DeadLetter: cfg.DeadLetter,
+		Conflicts: cfg.Conflicts, TxnMaxOps: cfg.TxnMaxOps, TxnMaxBytes: cfg.TxnMaxBytes, Tracing: cfg.OTelEndpoint != "",
+	})
+	if err != nil {
+		closeDB()
+		return nil, "", nil, err
+	}
+	return st, uri, func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = st.Close(cctx)
+		closeDB()
+	}, nil
+}
+
+// databaseURI is MONGO_URI, or the embedded development database's URI when
+// it is not set; closeDB stops that database.
+func databaseURI(cfg config.Config, log *slog.Logger, stderr io.Writer) (uri string, closeDB func(), err error) {
+	if !cfg.Embedded() {
+		return cfg.MongoURI, func() {}, nil
+	}
+	uri, where, stop, err := startDevDB(filepath.Join(cfg.StateDir, "data"), cfg.DevDBAddr, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	if err != nil {
+		return "", nil, err
+	}
+	log.Info("MONGO_URI is not set: using the embedded development database (FerretDB with SQLite); connect mongosh or MongoDB Compass to "+uri+" (database "+cfg.Database+")", "dir", where, "uri", uri)
+	return uri, func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := stop(cctx); err != nil {
+			log.Error("embedded database close", "err", err)
+		}
+	}, nil
+}
+
+// connect waits for the database (store.WaitReady), keeping cond (a /readyz
+// check) up to date, then makes the dead-letter indexes.
+func connect(ctx context.Context, cfg config.Config, st *store.Mongo, cond *server.Condition, log *slog.Logger) {
+	mode, err := st.WaitReady(ctx, func(err error, retryIn time.Duration) {
+		cond.Set(err)
+		log.Warn("database not reachable; retrying", "in", retryIn, "err", err)
+	})
+	if err != nil {
+		return // stopping (a failed start included): nothing to report
+	}
+	cond.Set(nil)
+	log.Info("database connected", "write_mode", mode, "ferretdb", st.FerretDB())
+	// The rejected-ops queries (CLI, admin console) need these; a failure
+	// only makes them slower, so it does not stop serving.
+	if err := st.DeadLetters().EnsureIndexes(ctx); err != nil {
+		log.Warn("dead-letter indexes not created", "collection", cfg.DeadLetter, "err", err)
+	}
 }

@@ -76,7 +76,7 @@ type Config struct {
 	RulesDir       string            `env:"RULES_DIR" envDefault:"rules" help:"folder of write-authorization rules in App Services' format: <table>.json and default_rule.json (docs/authorization.md); missing or empty: no rules"`
 	Authorize      []string          `env:"AUTHORIZE" envSeparator:"," help:"write authorization, comma separated: required (refuse to start unless RULES_DIR has rules for every writable table), sync-scope (every write must stay inside the writer's scope in SYNC_CONFIG; with rules files both must allow)"`
 	SyncConfig     string            `env:"SYNC_CONFIG" help:"AUTHORIZE=sync-scope: the PowerSync sync config (Sync Streams or bucket_definitions) whose scope every write must keep"`
-	GuestSettings  map[string]string `env:"GUEST_SETTINGS" help:"guest settings as guest.key:value pairs, comma separated (e.g. owner.field:owner_id)"`
+	GuestSettings  map[string]string `env:"GUEST_SETTINGS" help:"guest settings, comma separated: guest.key:value for every table the guest runs for, guest.TABLE.key:value for one (e.g. owner.field:owner_id,owner.todos.field:created_by)"`
 	ReloadPoll     time.Duration     `env:"RELOAD_POLL" envDefault:"2s" help:"how often guest and schema files are checked for changes (hot reload); 0 disables; SIGHUP always reloads"`
 	GuestPool      int               `env:"GUEST_POOL" envDefault:"0" help:"warm instances per guest; 0: number of CPUs"`
 	GuestTimeout   time.Duration     `env:"GUEST_TIMEOUT" envDefault:"2s" help:"deadline of one guest call"`
@@ -634,7 +634,7 @@ func Variables() []Variable {
 func Reference() string {
 	var b strings.Builder
 	b.WriteString("# Configuration reference\n\nGenerated from `host/config.Config`; `go test ./host/config -update` rewrites it.\n")
-	b.WriteString("syncgate reads only these environment variables (`go tool task run` also loads `.env`).\n\n")
+	b.WriteString("syncgate reads only these environment variables, and `.env` in the working directory for those the environment does not set (the file `go tool task run` loads; the binary reads it too and says which it took).\n\n")
 	b.WriteString("| variable | default | meaning |\n|---|---|---|\n")
 	for _, v := range Variables() {
 		def := "*(empty)*"

@@ -448,17 +448,3 @@ func byStage(p *pipeline.Pipeline, maxDepth int) (*pipeline.Pipeline, map[batch.
 	}
 	return pipeline.NewPipeline(ordered, maxDepth), stages
 }
-
-// Fingerprint summarises the guest and schema files for change polling.
-func Fingerprint(cfg config.Config) string {
-	var b strings.Builder
-	for _, dir := range []string{cfg.GuestsDir, cfg.SchemasDir} {
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			if info, err := e.Info(); err == nil {
-				fmt.Fprintf(&b, "%s/%s:%d:%d;", dir, e.Name(), info.Size(), info.ModTime().UnixNano())
-			}
-		}
-	}
-	return b.String()
-}

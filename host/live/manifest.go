@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -81,7 +82,7 @@ func (m Manifest) Lines() []string {
 		line := fmt.Sprintf("  %d. %s on %s", i+1, s.Guest, tables)
 		if len(s.Settings) > 0 {
 			var kv []string
-			for _, k := range sortedKeys(s.Settings) {
+			for _, k := range slices.Sorted(maps.Keys(s.Settings)) {
 				kv = append(kv, k+"="+s.Settings[k])
 			}
 			line += " (settings: " + strings.Join(kv, ", ") + ")"
@@ -120,11 +121,11 @@ func ReadManifest(cfg config.Config, rulesDir string) (Manifest, error) {
 	for _, s := range pipelineSpec(cfg, tables) {
 		ms := ManifestStage{Guest: s.name, Settings: guestSettings(cfg, s.name, tables)}
 		if s.tables != nil {
-			ms.Tables = sortedKeys(s.tables)
+			ms.Tables = slices.Sorted(maps.Keys(s.tables))
 		}
 		m.Stages = append(m.Stages, ms)
 		fmt.Fprintf(h, "stage %q tables %q\n", ms.Guest, ms.Tables)
-		for _, k := range sortedKeys(ms.Settings) {
+		for _, k := range slices.Sorted(maps.Keys(ms.Settings)) {
 			fmt.Fprintf(h, "setting %q=%q\n", k, ms.Settings[k])
 		}
 		if err := hashFile(h, "wasm", filepath.Join(cfg.GuestsDir, s.name+".wasm")); err != nil && !errors.Is(err, fs.ErrNotExist) {

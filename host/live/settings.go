@@ -48,7 +48,7 @@ func guestSettings(cfg config.Config, name string, schemaTables []string) map[st
 // problem, each naming the setting.
 func settingProblems(guest string, declared []string, settings map[string]string, runsFor, allowed map[string]bool) []error {
 	var errs []error
-	for _, k := range sortedKeys(settings) {
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
 		table, key := splitSetting(k)
 		full := guest + "." + k
 		if !declares(declared, k) {
@@ -75,10 +75,10 @@ func settingProblems(guest string, declared []string, settings map[string]string
 		switch {
 		case runsFor != nil && !runsFor[table]:
 			errs = append(errs, fmt.Errorf("GUEST_SETTINGS: %s names table %q, but guest %s runs only for %s (GUESTS), so the setting would do nothing",
-				full, table, guest, strings.Join(sortedKeys(runsFor), "|")))
+				full, table, guest, strings.Join(slices.Sorted(maps.Keys(runsFor)), "|")))
 		case runsFor == nil && allowed != nil && !allowed[table]:
 			errs = append(errs, fmt.Errorf("GUEST_SETTINGS: %s names table %q, which clients cannot write (writable: %s), so the setting would do nothing",
-				full, table, strings.Join(sortedKeys(allowed), ", ")))
+				full, table, strings.Join(slices.Sorted(maps.Keys(allowed)), ", ")))
 		}
 	}
 	return errs
@@ -124,8 +124,6 @@ func bareKeys(declared []string) []string {
 	}
 	return out
 }
-
-func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // closest is the candidate within two edits of s (the nearest), or "".
 func closest(s string, candidates []string) string {

@@ -27,6 +27,14 @@ async function api(path, body) {
   return data;
 }
 
+// when formats every time the same way: UTC, to the second.
+function when(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (isNaN(d)) return String(iso);
+  return d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC').replace(/Z$/, ' UTC');
+}
+
 function cell(tr, text) {
   const td = document.createElement('td');
   td.textContent = text === undefined || text === null ? '' : String(text);
@@ -73,7 +81,7 @@ async function show(page) {
   for (const b of document.querySelectorAll('nav [data-page]')) b.classList.toggle('active', b.dataset.page === page);
   if (page === 'overview') await overview();
   if (page === 'rejected') await listRejected();
-  if (page === 'rules') $('rules').textContent = JSON.stringify(await api('rules'), null, 2);
+  if (page === 'rules') await rulesPage();
 }
 
 async function overview() {
@@ -92,6 +100,18 @@ async function overview() {
   fill('counts', [...byKey.values()], ['table', 'code', 'hour', 'day']);
 }
 
+async function rulesPage() {
+  const r = await api('rules');
+  fill('rules-tables', r.tables || [], ['table', (t) => (t.guests || []).join(' → ') || '(none)', (t) => t.schema || '(none: unchecked)']);
+  const rl = r.reload || {};
+  const rows = [['loaded', rl.loaded ? 'yes' : 'no'], ['last reload', when(rl.last)], ['live since', when(rl.live_since)],
+    ['last error', rl.error || 'none'], ['reloads', rl.reloads], ['failed reloads', rl.failures], ['rules_id', rl.rules_id]];
+  const tbody = fill('rules-reload', rows, [(x) => x[0], (x) => x[1]]);
+  [...tbody.children].forEach((tr, i) => { tr.id = 'reload-' + rows[i][0].replace(/ /g, '-'); });
+  const files = [...(r.schema_files || []), ...(r.guest_files || [])];
+  fill('rules-files', files, ['file', 'bytes', (f) => when(f.modified)]);
+}
+
 function filter() {
   const f = {};
   for (const k of ['table', 'user', 'code', 'state']) {
@@ -107,7 +127,7 @@ async function listRejected() {
   const q = new URLSearchParams(filter());
   const data = await api('rejected?' + q.toString());
   const tbody = fill('rejected', data.rejected, [
-    (r) => new Date(r.at).toLocaleString(), 'user_id', 'op', 'table', 'doc_id', 'code', 'state', 'reason',
+    (r) => when(r.at), 'user_id', 'op', 'table', 'doc_id', 'code', 'state', 'reason',
   ]);
   [...tbody.children].forEach((tr, i) => {
     tr.dataset.id = data.rejected[i].id;
@@ -124,9 +144,9 @@ async function detail(id) {
   $('d-id').textContent = d.id;
   const dl = $('d-fields');
   dl.replaceChildren();
-  const fields = [['state', d.state], ['time', d.at], ['user', d.user_id], ['request id', d.request_id],
-    ['op', d.op + ' ' + d.table + '/' + d.doc_id], ['code', d.code], ['reason', d.reason], ['tx_id', d.tx_id],
-    ['replays', d.replays], ['last replay', d.replayed_at], ['result', d.result], ['note', d.note]];
+  const fields = [['state', d.state], ['time', when(d.at)], ['user', d.user_id], ['request id', d.request_id],
+    ['op', d.op + ' ' + d.table + '/' + d.doc_id], ['code', d.code], ['reason', d.reason], ['stage', d.stage], ['tx_id', d.tx_id],
+    ['replays', d.replays], ['last replay', when(d.replayed_at)], ['result', d.result], ['handled', when(d.handled_at)], ['note', d.note]];
   for (const [k, v] of fields) {
     if (v === undefined || v === null || v === '') continue;
     const dt = document.createElement('dt');
@@ -145,13 +165,21 @@ async function detail(id) {
     $('d-data-title').textContent = 'Data';
     $('d-data').textContent = JSON.stringify(d.data === undefined ? null : d.data, null, 2);
   }
+  // The actions follow the record's state: only an open record can be
+  // replayed, resolved or discarded.
+  const open = d.state === 'open';
+  for (const b of ['dry-run', 'resolve', 'discard']) $(b).disabled = !open;
   $('apply').disabled = true;
+  $('actions-note').textContent = open ? '' : 'This record is ' + d.state + ': nothing more to do with it.';
   $('result').textContent = '';
 }
 
+// outcomeText says what a replay of one record did, without a rate.
 function outcomeText(r) {
   const o = r.outcomes[0];
-  return r.line + (o && o.reason ? ' — ' + o.result + ': ' + (o.code ? o.code + ': ' : '') + o.reason : '');
+  if (!o) return 'nothing replayed';
+  const said = { applied: '1 applied', would_apply: '1 would apply', rejected: r.summary.dry_run ? 'would be rejected' : 'rejected again', skipped: 'skipped (not open)' };
+  return (said[o.result] || o.result) + (o.reason ? ': ' + (o.code ? o.code + ': ' : '') + o.reason : '');
 }
 
 async function replayOne(dryRun) {
@@ -166,12 +194,12 @@ async function replayOne(dryRun) {
   }
 }
 
-async function discardOne() {
+async function markOne(state) {
   if (!selected) return;
-  const r = await api('rejected/discard', { ids: [selected.id] });
-  $('result').textContent = 'discarded ' + r.marked;
+  const r = await api('rejected/' + (state === 'resolved' ? 'resolve' : 'discard'), { ids: [selected.id] });
   await listRejected();
   await detail(selected.id);
+  $('result').textContent = state + ' ' + r.marked;
 }
 
 async function bulk(dryRun) {
@@ -204,7 +232,8 @@ document.addEventListener('DOMContentLoaded', () => {
   $('f-apply').addEventListener('click', guard(listRejected));
   $('dry-run').addEventListener('click', guard(() => replayOne(true)));
   $('apply').addEventListener('click', guard(() => replayOne(false)));
-  $('discard').addEventListener('click', guard(discardOne));
+  $('discard').addEventListener('click', guard(() => markOne('discarded')));
+  $('resolve').addEventListener('click', guard(() => markOne('resolved')));
   $('bulk-dry').addEventListener('click', guard(() => bulk(true)));
   $('bulk-apply').addEventListener('click', guard(() => bulk(false)));
   if (sessionStorage.getItem(KEY)) {
