@@ -141,7 +141,7 @@ func serve(ctx context.Context, env map[string]string, dotenv string, stderr io.
 	triggers := sighup(serveCtx)
 	go func() {
 		defer close(watchDone)
-		err := rules.Watch(serveCtx, live.WatchConfig{Poll: cfg.ReloadPoll, Dirs: []string{cfg.GuestsDir, cfg.SchemasDir},
+		err := rules.Watch(serveCtx, live.WatchConfig{Poll: cfg.ReloadPoll, Dirs: []string{cfg.GuestsDir, cfg.SchemasDir, cfg.RulesDir, cfg.SyncConfig},
 			Triggers: triggers, Report: reportReload(log, cfg.Pool())})
 		if err != nil {
 			fail(err)

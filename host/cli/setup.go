@@ -122,6 +122,9 @@ func reportReload(log *slog.Logger, pool int) func(live.Event) {
 			for _, w := range e.Rules.Warnings() {
 				log.Warn(w)
 			}
+			for _, n := range e.Rules.Notes() {
+				log.Info(n)
+			}
 		}
 	}
 }

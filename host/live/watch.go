@@ -14,7 +14,7 @@ type WatchConfig struct {
 	// Poll is how often the files of Dirs are checked for changes; 0:
 	// never (Triggers still reload).
 	Poll time.Duration
-	// Dirs are the folders whose files a change reloads: the guests', the
+	// Dirs are the folders (or files) whose change reloads: the guests', the
 	// schemas', the rules'.
 	Dirs []string
 	// Triggers asks for a reload from outside (the command forwards
@@ -104,6 +104,10 @@ func filesFingerprint(dirs []string) string {
 	var b strings.Builder
 	for _, dir := range dirs {
 		if dir == "" {
+			continue
+		}
+		if info, err := os.Stat(dir); err == nil && !info.IsDir() { // a file (SYNC_CONFIG)
+			fmt.Fprintf(&b, "%s:%d:%d;", dir, info.Size(), info.ModTime().UnixNano())
 			continue
 		}
 		entries, _ := os.ReadDir(dir)
