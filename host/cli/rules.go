@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/syncgate/syncgate/guest/authorize/appsrules"
+	"github.com/syncgate/syncgate/guest/authorize/syncscope"
 	"github.com/syncgate/syncgate/host/config"
 	"github.com/syncgate/syncgate/host/schemas"
 )
@@ -23,7 +25,10 @@ const rulesUsage = `usage: syncgate rules check|explain [flags]
            --op is a PowerSync CRUD entry: {"op":"PATCH","type":"lists","id":"…","data":{…}};
            --claims the token's claims (%%user.data; its custom_data is %%user.custom_data);
            --current the stored document (none: the write is an insert).
-           Exit 0 when the rules allow the write, 1 when they deny it.`
+           With AUTHORIZE=sync-scope and SYNC_CONFIG (or --sync-config PATH), the sync scope's
+           decision is shown beside the role's; --parents gives the parent documents the host
+           would look up, as {"lists":[{"_id":"…","owner_id":"…"}]}.
+           Exit 0 when every check allows the write, 1 when one denies it.`
 
 // defaultRulesDir is RULES_DIR's default.
 const defaultRulesDir = "rules"
@@ -72,7 +77,11 @@ func rulesCmd(args []string, getenv func(string) string, stdout, stderr io.Write
 		}
 		return nil
 	case "explain":
-		return rulesExplain(args[1:], dir, stdout, stderr)
+		syncPath := ""
+		if cfg, err := config.Parse(environ(getenv)); err == nil && cfg.SyncScope() {
+			syncPath = cfg.SyncConfig
+		}
+		return rulesExplain(args[1:], dir, syncPath, stdout, stderr)
 	}
 	return usageError{fmt.Sprintf("rules: unknown command %q\n%s", args[0], rulesUsage)}
 }
@@ -136,13 +145,15 @@ type crudEntry struct {
 	Data  map[string]any `json:"data"`
 }
 
-func rulesExplain(args []string, dir string, stdout, stderr io.Writer) error {
+func rulesExplain(args []string, dir, syncPath string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rules explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	user := fs.String("user", "", "the caller's user id (the token's sub)")
 	claims := fs.String("claims", "", "the token's claims as a JSON object")
 	opText := fs.String("op", "", "the write: a PowerSync CRUD entry as JSON")
 	current := fs.String("current", "", "the stored document as JSON (omit for an insert)")
+	fs.StringVar(&syncPath, "sync-config", syncPath, "the PowerSync sync config whose scope the write must keep (default SYNC_CONFIG with AUTHORIZE=sync-scope)")
+	parentsText := fs.String("parents", "", "sync scope: the parent documents by collection, as JSON")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -190,20 +201,100 @@ func rulesExplain(args []string, dir string, stdout, stderr io.Writer) error {
 		delete(cur, "_id")
 		in.Current, in.Exists = appsrules.Map(cur), true
 	}
-	set, err := loadRules(dir, stderr)
-	if err != nil {
-		return err
+	var parents map[string][]map[string]any
+	if *parentsText != "" {
+		if err := decodeJSON(*parentsText, &parents); err != nil {
+			return usageError{fmt.Sprintf("rules explain: --parents: want {\"collection\":[documents]} (%v)", err)}
+		}
 	}
-	d := set.Explain(in)
-	for _, line := range d.Trace {
-		fmt.Fprintf(stdout, "  %s\n", line)
+	var allows []string // each check's reason for allowing
+	denial := ""        // the first check's reason for denying
+	if syncPath == "" || hasRules(dir) {
+		set, err := loadRules(dir, stderr)
+		if err != nil {
+			return err
+		}
+		d := set.Explain(in)
+		fmt.Fprintln(stdout, "rules ("+dir+"):")
+		for _, line := range d.Trace {
+			fmt.Fprintf(stdout, "  %s\n", line)
+		}
+		if d.Allow {
+			fmt.Fprintf(stdout, "  rules: allow (%s)\n", d.Reason)
+			allows = append(allows, d.Reason)
+		} else {
+			fmt.Fprintf(stdout, "  rules: deny (%s)\n", d.Reason)
+			denial = d.Reason
+		}
 	}
-	if d.Allow {
-		fmt.Fprintf(stdout, "decision: allow (%s)\n", d.Reason)
+	if syncPath != "" {
+		b, err := os.ReadFile(syncPath)
+		if err != nil {
+			return fmt.Errorf("rules explain: sync config: %w", err)
+		}
+		sc, err := syncscope.Parse(filepath.Base(syncPath), b)
+		if err != nil {
+			return fmt.Errorf("rules explain: %s: %w", syncPath, err)
+		}
+		sin := syncscope.Input{Op: op.Op, Table: op.Type, ID: op.ID, User: syncscope.User{ID: *user, Claims: in.User.Data}, Explain: true,
+			Parents: func(table, _ string, _ any) []map[string]any { return parents[table] }}
+		var before map[string]any
+		if *current != "" {
+			_ = decodeJSON(*current, &before)
+			sin.Before = before
+		}
+		if op.Op != "DELETE" {
+			after := map[string]any{}
+			if op.Op == "PATCH" {
+				for k, v := range before {
+					after[k] = v
+				}
+			}
+			for k, v := range op.Data {
+				after[k] = v
+			}
+			sin.After = after
+		}
+		d := sc.Check(sin)
+		fmt.Fprintln(stdout, "sync scope ("+syncPath+"):")
+		for _, line := range d.Trace {
+			fmt.Fprintf(stdout, "  %s\n", line)
+		}
+		where := d.Stream
+		if d.Condition != "" {
+			where += ": " + d.Condition
+		}
+		why := strings.TrimPrefix(where+"; "+d.Reason, "; ")
+		if d.Allow {
+			fmt.Fprintf(stdout, "  scope: allow (%s)\n", why)
+			allows = append(allows, "sync scope: "+why)
+		} else {
+			fmt.Fprintf(stdout, "  scope: deny (%s)\n", why)
+			if denial == "" {
+				denial = "sync scope: " + why
+			}
+		}
+	}
+	if denial == "" {
+		fmt.Fprintf(stdout, "decision: allow (%s)\n", strings.Join(allows, "; "))
 		return nil
 	}
-	fmt.Fprintf(stdout, "decision: deny, code forbidden: %s\n", d.Reason)
-	return errors.New("rules explain: the rules deny this write")
+	fmt.Fprintf(stdout, "decision: deny, code forbidden: %s\n", denial)
+	return errors.New("rules explain: a check denies this write")
+}
+
+// hasRules reports whether dir holds rules files.
+func hasRules(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".json") && e.Name() != appsrules.ValuesFile {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeJSON decodes one JSON value with numbers kept as json.Number (as

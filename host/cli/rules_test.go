@@ -133,3 +133,32 @@ func TestRulesExplain(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesExplainSyncScope: with AUTHORIZE=sync-scope, explain shows the
+// scope's decision beside the role's, from the parents given; both must
+// allow.
+func TestRulesExplainSyncScope(t *testing.T) {
+	env := map[string]string{"RULES_DIR": t.TempDir(), "AUTHORIZE": "sync-scope", "SYNC_CONFIG": "../../guest/authorize/syncscope/testdata/todo-streams.yaml"}
+	bobs := `{"lists":[{"_id":"L2","owner_id":"bob"}]}`
+	alices := `{"lists":[{"_id":"L1","owner_id":"alice"}]}`
+	code, out, errOut := run(t, env, "rules", "explain", "--user", "alice", "--op", `{"op":"PUT","type":"todos","id":"t1","data":{"list_id":"L2"}}`, "--parents", bobs)
+	if code != 1 || !strings.Contains(out, "sync scope (") || !strings.Contains(out, "scope: deny (list_todos") || !strings.Contains(out, "decision: deny, code forbidden: sync scope: list_todos") {
+		t.Fatalf("todo into bob's list: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if strings.Contains(out, "rules (") {
+		t.Fatalf("no rules files, yet a rules decision:\n%s", out)
+	}
+	code, out, errOut = run(t, env, "rules", "explain", "--user", "alice", "--op", `{"op":"PUT","type":"todos","id":"t1","data":{"list_id":"L1"}}`, "--parents", alices)
+	if code != 0 || !strings.Contains(out, "decision: allow (sync scope: ") {
+		t.Fatalf("todo into her list: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// With rules files too, both decisions are shown and both must allow.
+	env["RULES_DIR"] = demoRules
+	code, out, errOut = run(t, env, "rules", "explain", "--user", "alice", "--op", `{"op":"PUT","type":"lists","id":"L9","data":{"owner_id":"alice","name":"x"}}`)
+	if code != 0 || !strings.Contains(out, "rules (") || !strings.Contains(out, "sync scope (") || !strings.Contains(out, "decision: allow (") {
+		t.Fatalf("her own list: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, _, errOut := run(t, env, "rules", "explain", "--user", "alice", "--op", `{"op":"PUT","type":"todos","id":"t1","data":{}}`, "--parents", `[1]`); code != 2 || !strings.Contains(errOut, "--parents") {
+		t.Fatalf("bad --parents: exit %d %s", code, errOut)
+	}
+}
