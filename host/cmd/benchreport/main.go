@@ -37,12 +37,17 @@ var about = map[string]string{
 	"Gateway/path=standalone/gate=schemas/batch=100":            "as above, with the stock schema gate on lists and todos",
 	"Gateway/path=standalone/gate=schemas/batch=100/clients=16": "issue #17's memory target: the schema gate and 16 clients at full speed, with syncgate in a process of its own: server-MiB-peak-RSS is that process's peak; MiB-peak-RSS and cpu-µs/op are the benchmark process's (clients and stand-in) only",
 	"Gateway/path=replset/gate=none/batch=100":                  "as above on a replica set: base in one transaction per batch (WithTransaction), ours one transaction per batch",
-	"Guest/lww":         "as above: a conflict policy over 100 PATCHes with stored documents and old values (guesttest.PolicyRequest)",
-	"Guest/version":     "as above",
-	"Guest/transitions": "as above",
-	"Guest/increments":  "as above",
-	"Policies/base":     "issue #19: POST /upload of 100 PATCHes of stored documents on the embedded database with no guest; Policies/<policy>: the same batch through that conflict policy (µs/op-in-batch; docs/conflicts.md)",
-	"LoadRSS":           "16 simulated clients for 10 s through the schema gate: peak RSS of the whole test process (server, embedded FerretDB, clients)",
+	"Guest/lww":                          "as above: a conflict policy over 100 PATCHes with stored documents and old values (guesttest.PolicyRequest)",
+	"Guest/version":                      "as above",
+	"Guest/transitions":                  "as above",
+	"Guest/increments":                   "as above",
+	"Policies/base":                      "issue #19: POST /upload of 100 PATCHes of stored documents on the embedded database with no guest; Policies/<policy>: the same batch through that conflict policy (µs/op-in-batch; docs/conflicts.md)",
+	"Attachments/size=1MiB/op=upload":    "issue #28, embedded FerretDB, one client: base: the raw driver's GridFS bucket (UploadFromStream of a new file); ours: PUT /attachments/{id} over HTTP with a token (a new id per upload: sniffing, limit, hashing, GridFS write from a 1 MiB buffer, the version check); MB/s of file bytes",
+	"Attachments/size=1MiB/op=download":  "as above: base: the bucket's DownloadToStream; ours: GET /attachments/{id} over HTTP with a token",
+	"Attachments/size=20MiB/op=upload":   "as above, 20 MiB files",
+	"Attachments/size=20MiB/op=download": "as above, 20 MiB files",
+	"AttachmentsRSS":                     "issue #28's memory target: 8 clients PUT 20 MiB files at once to syncgate in a process of its own (the embedded database in the benchmark's): server-MiB-peak-RSS is that process's peak, bounded by one 1 MiB buffer per upload",
+	"LoadRSS":                            "16 simulated clients for 10 s through the schema gate: peak RSS of the whole test process (server, embedded FerretDB, clients)",
 }
 
 // pairs maps a baseline's last name element to its partner's.
