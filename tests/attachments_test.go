@@ -413,14 +413,28 @@ func TestAttachmentsCommand(t *testing.T) {
 	if code != 0 || strings.Contains(out, "p2") || !strings.Contains(out, "2 attachments, 2000 bytes") {
 		t.Fatalf("list --orphans: %d\n%s", code, out)
 	}
-	if code, out, _ = run("attachments", "purge", "--orphans", "--dry-run"); code != 0 || !strings.Contains(out, "would delete 2 unreferenced attachments (2000 bytes)") {
+	// Chunks of an upload whose process died two hours ago, and of one in progress.
+	chunks := client.Database(a.db).Collection("syncgate_attachments.chunks")
+	old, young := bson.NewObjectIDFromTimestamp(time.Now().Add(-2*time.Hour)), bson.NewObjectID()
+	for _, f := range []bson.ObjectID{old, young} {
+		if _, err := chunks.InsertOne(t.Context(), bson.D{{Key: "_id", Value: bson.NewObjectID()}, {Key: "files_id", Value: f}, {Key: "n", Value: 0}, {Key: "data", Value: bson.Binary{Data: []byte("x")}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, out, _ = run("attachments", "purge", "--orphans", "--dry-run"); code != 0 || !strings.Contains(out, "would delete 2 unreferenced attachments (2000 bytes) and the chunks of 1 cut-off uploads") {
 		t.Fatalf("purge --dry-run: %d\n%s", code, out)
 	}
 	if f, _ := gridFS(t, a.db); f != 3 {
 		t.Fatalf("a dry run deleted: %d files", f)
 	}
-	if code, out, _ = run("attachments", "purge", "--orphans"); code != 0 || !strings.Contains(out, "deleted 2 unreferenced attachments (2000 bytes)") {
+	if code, out, _ = run("attachments", "purge", "--orphans"); code != 0 || !strings.Contains(out, "deleted 2 unreferenced attachments (2000 bytes)") ||
+		!strings.Contains(out, "deleted the chunks of 1 cut-off uploads") {
 		t.Fatalf("purge: %d\n%s", code, out)
+	}
+	for f, want := range map[bson.ObjectID]int64{old: 0, young: 1} {
+		if n, _ := chunks.CountDocuments(t.Context(), bson.D{{Key: "files_id", Value: f}}); n != want {
+			t.Errorf("chunks of %s: %d, want %d", f.Timestamp(), n, want)
+		}
 	}
 	if r := do(t, "GET", a.url+"/attachments/p2", tok, nil); r.status != 200 {
 		t.Fatalf("the referenced attachment: %d", r.status)
