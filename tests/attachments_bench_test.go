@@ -11,18 +11,39 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/syncgate/syncgate/tests/internal/mongostub"
 )
 
-// BenchmarkAttachments: issue #28's throughput pairs on the embedded
-// database, one client: base is the raw driver's GridFS bucket
-// (UploadFromStream of a new file; DownloadToStream), ours the same bytes
-// through PUT and GET /attachments/{id} over HTTP with a token (a new id
-// per upload, so neither replaces). MB/s from SetBytes; the ratio is the
-// report's.
+// BenchmarkAttachments: issue #28's throughput pairs, one client, on the
+// embedded database (db=ferretdb) and on mongostub as a fast database
+// (db=stub: documents in memory, so the pair shows syncgate's own cost):
+// base is the raw driver's GridFS bucket (UploadFromStream of a new file;
+// DownloadToStream), ours the same bytes through PUT and GET
+// /attachments/{id} over HTTP with a token (a new id per upload, so neither
+// replaces). MB/s from SetBytes; the ratio is the report's.
 func BenchmarkAttachments(b *testing.B) {
+	b.Run("db=ferretdb", func(b *testing.B) { benchAttachments(b, dbURI, client) })
+	b.Run("db=stub", func(b *testing.B) {
+		stub, err := mongostub.Start(mongostub.Config{NoLog: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer stub.Close()
+		c, err := mongo.Connect(options.Client().ApplyURI(stub.URI()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Disconnect(context.Background())
+		benchAttachments(b, stub.URI(), c)
+	})
+}
+
+func benchAttachments(b *testing.B, uri string, client *mongo.Client) {
 	env := map[string]string{
-		"ADDR": "127.0.0.1:0", "MONGO_URI": dbURI, "MONGO_DATABASE": "bench_attachments",
+		"ADDR": "127.0.0.1:0", "MONGO_URI": uri, "MONGO_DATABASE": "bench_attachments",
 		"SYNCGATE_DIR": stateDir, "LOG_FORMAT": "json", "SCHEMAS_DIR": b.TempDir(), "GUESTS_DIR": guestsDir,
 		"GUEST_POOL": "1", "ATTACHMENTS": "true",
 	}

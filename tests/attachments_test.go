@@ -413,14 +413,28 @@ func TestAttachmentsCommand(t *testing.T) {
 	if code != 0 || strings.Contains(out, "p2") || !strings.Contains(out, "2 attachments, 2000 bytes") {
 		t.Fatalf("list --orphans: %d\n%s", code, out)
 	}
-	if code, out, _ = run("attachments", "purge", "--orphans", "--dry-run"); code != 0 || !strings.Contains(out, "would delete 2 unreferenced attachments (2000 bytes)") {
+	// Chunks of an upload whose process died two hours ago, and of one in progress.
+	chunks := client.Database(a.db).Collection("syncgate_attachments.chunks")
+	old, young := bson.NewObjectIDFromTimestamp(time.Now().Add(-2*time.Hour)), bson.NewObjectID()
+	for _, f := range []bson.ObjectID{old, young} {
+		if _, err := chunks.InsertOne(t.Context(), bson.D{{Key: "_id", Value: bson.NewObjectID()}, {Key: "files_id", Value: f}, {Key: "n", Value: 0}, {Key: "data", Value: bson.Binary{Data: []byte("x")}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, out, _ = run("attachments", "purge", "--orphans", "--dry-run"); code != 0 || !strings.Contains(out, "would delete 2 unreferenced attachments (2000 bytes) and the chunks of 1 cut-off uploads") {
 		t.Fatalf("purge --dry-run: %d\n%s", code, out)
 	}
 	if f, _ := gridFS(t, a.db); f != 3 {
 		t.Fatalf("a dry run deleted: %d files", f)
 	}
-	if code, out, _ = run("attachments", "purge", "--orphans"); code != 0 || !strings.Contains(out, "deleted 2 unreferenced attachments (2000 bytes)") {
+	if code, out, _ = run("attachments", "purge", "--orphans"); code != 0 || !strings.Contains(out, "deleted 2 unreferenced attachments (2000 bytes)") ||
+		!strings.Contains(out, "deleted the chunks of 1 cut-off uploads") {
 		t.Fatalf("purge: %d\n%s", code, out)
+	}
+	for f, want := range map[bson.ObjectID]int64{old: 0, young: 1} {
+		if n, _ := chunks.CountDocuments(t.Context(), bson.D{{Key: "files_id", Value: f}}); n != want {
+			t.Errorf("chunks of %s: %d, want %d", f.Timestamp(), n, want)
+		}
 	}
 	if r := do(t, "GET", a.url+"/attachments/p2", tok, nil); r.status != 200 {
 		t.Fatalf("the referenced attachment: %d", r.status)
@@ -434,5 +448,35 @@ func TestAttachmentsCommand(t *testing.T) {
 	delete(env, "ATTACHMENT_REFS")
 	if code, _, errs := run("attachments", "list", "--orphans"); code != 2 || !strings.Contains(errs, "needs ATTACHMENT_REFS") {
 		t.Fatalf("--orphans without refs: %d %s", code, errs)
+	}
+}
+
+// TestAttachmentMissingChunk: a stored file that lost a chunk is never
+// served as if whole: a download from inside it is cut short (the status
+// line was sent; the connection ends before Content-Length) and the server
+// logs why.
+func TestAttachmentMissingChunk(t *testing.T) {
+	a := start(t, attachmentsEnv(t))
+	tok := bearer(token(t, a, "alice"))
+	url := a.url + "/attachments/m1"
+	photo := jpegOf(t, 1<<20) // chunks 0..4
+	if r := do(t, "PUT", url, tok, photo); r.status != 200 {
+		t.Fatalf("PUT: %d", r.status)
+	}
+	if _, err := client.Database(a.db).Collection("syncgate_attachments.chunks").DeleteOne(t.Context(), bson.D{{Key: "n", Value: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, rng := range []string{"", "bytes=300000-"} { // the driver's stream, and the store's own ranges
+		r := do(t, "GET", url, withHeader(tok, "Range", rng), nil)
+		if r.status/100 != 2 || len(r.body) >= 600000 {
+			t.Errorf("Range %q with chunk 2 missing: %d, %d bytes", rng, r.status, len(r.body))
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(a.logs.String(), "error after the response started") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no error logged; log:\n%s", a.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -81,6 +81,14 @@ export class SyncgateConnector implements PowerSyncBackendConnector {
     await transaction.complete();
   }
 
+  /** The current PowerSync token (fetched when there is none), e.g. for the attachment adapter. */
+  async currentToken(refresh = false): Promise<string> {
+    if (!this.token || refresh) {
+      await this.fetchCredentials();
+    }
+    return this.token!;
+  }
+
   private async post(batch: unknown[]): Promise<Response> {
     if (!this.token) {
       await this.fetchCredentials();

@@ -81,7 +81,8 @@ const attachmentsUsage = `usage: syncgate attachments <command> [flags]
 
   list   [--orphans] [--json]   the stored attachments (id, owner, type, size, uploaded), newest first;
                                 --orphans: only those no document references (ATTACHMENT_REFS)
-  purge  --orphans [--dry-run]  delete the attachments no document references, and count them`
+  purge  --orphans [--dry-run]  delete the attachments no document references, and the chunks of uploads
+                                cut off more than an hour ago (their process died mid-body); count both`
 
 // attachmentsCmd runs `syncgate attachments …` on the server's database.
 func attachmentsCmd(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
@@ -170,9 +171,21 @@ func attachmentsCmd(ctx context.Context, args []string, env map[string]string, s
 		fmt.Fprintf(stdout, "%d attachments, %d bytes\n", len(all), bytes)
 		return nil
 	}
+	stray, err := fs.Stray(ctx, time.Now().Add(-time.Hour))
+	if err != nil {
+		return err
+	}
 	if *dryRun {
-		fmt.Fprintf(stdout, "would delete %d unreferenced attachments (%d bytes); nothing deleted\n", len(all), bytes)
+		fmt.Fprintf(stdout, "would delete %d unreferenced attachments (%d bytes) and the chunks of %d cut-off uploads; nothing deleted\n", len(all), bytes, len(stray))
 		return nil
+	}
+	for _, oid := range stray {
+		if err := fs.DeleteChunks(ctx, oid); err != nil {
+			return err
+		}
+	}
+	if len(stray) > 0 {
+		fmt.Fprintf(stdout, "deleted the chunks of %d cut-off uploads\n", len(stray))
 	}
 	deleted, freed := 0, int64(0)
 	for _, i := range all {

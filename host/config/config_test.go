@@ -208,3 +208,31 @@ func TestReservedPrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestAttachmentSettings: defaults, and each bad value named.
+func TestAttachmentSettings(t *testing.T) {
+	c, err := Parse(map[string]string{})
+	if err != nil || c.Attachments || c.AttachmentMaxBytes != 50<<20 || len(c.AttachmentTypes) != 8 || len(c.AttachmentRefs) != 0 {
+		t.Fatalf("defaults: %v %v %d %v", err, c.Attachments, c.AttachmentMaxBytes, c.AttachmentTypes)
+	}
+	for env, want := range map[string]string{
+		"ATTACHMENT_MAX_BYTES=0":            "ATTACHMENT_MAX_BYTES: want at least 1",
+		"ATTACHMENT_TYPES=image/png,jpeg":   `ATTACHMENT_TYPES: "jpeg": want a media type`,
+		"ATTACHMENT_TYPES=text/plain; q=1":  `ATTACHMENT_TYPES: "text/plain; q=1"`,
+		"ATTACHMENT_REFS=todos":             `ATTACHMENT_REFS: "todos": want collection.field`,
+		"ATTACHMENT_REFS=todos.$where":      `ATTACHMENT_REFS: "todos.$where"`,
+		"ATTACHMENTS=yes":                   "ATTACHMENTS",
+		"ATTACHMENT_REFS=todos.photo_id,.x": `ATTACHMENT_REFS: ".x"`,
+		"ATTACHMENT_MAX_BYTES=fifty":        "ATTACHMENT_MAX_BYTES",
+	} {
+		k, v, _ := strings.Cut(env, "=")
+		_, err := Parse(map[string]string{k: v})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", env, err, want)
+		}
+	}
+	c, err = Parse(map[string]string{"ATTACHMENTS": "true", "ATTACHMENT_TYPES": "image/*,application/pdf", "ATTACHMENT_REFS": "todos.photo_id,lists.cover.id"})
+	if err != nil || !c.Attachments || len(c.AttachmentTypes) != 2 || len(c.AttachmentRefs) != 2 {
+		t.Fatalf("good values: %v %+v", err, c)
+	}
+}

@@ -1,11 +1,16 @@
 package filestore
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/syncgate/syncgate/host/attachments"
@@ -79,6 +84,47 @@ func (s *Store) Purge(ctx context.Context, id string) error {
 		if err := s.remove(ctx, v.ID); err != nil {
 			return fmt.Errorf("filestore: purge %q: %w", id, err)
 		}
+	}
+	return nil
+}
+
+// Stray lists the files ids of chunks that no files document names and
+// that are older than before (by their ObjectId's time): what an upload
+// leaves when its process dies mid-body. A younger one may be an upload in
+// progress.
+func (s *Store) Stray(ctx context.Context, before time.Time) ([]bson.ObjectID, error) {
+	cur, err := s.chunks.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "files_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("filestore: stray chunks: %w", err)
+	}
+	defer cur.Close(ctx)
+	owners := map[bson.ObjectID]bool{}
+	for cur.Next(ctx) {
+		if oid, ok := cur.Current.Lookup("files_id").ObjectIDOK(); ok && oid.Timestamp().Before(before) {
+			owners[oid] = true
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fmt.Errorf("filestore: stray chunks: %w", err)
+	}
+	var out []bson.ObjectID
+	for oid := range owners {
+		err := s.files.FindOne(ctx, bson.D{{Key: "_id", Value: oid}}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+		switch {
+		case errors.Is(err, mongo.ErrNoDocuments):
+			out = append(out, oid)
+		case err != nil:
+			return nil, fmt.Errorf("filestore: stray chunks: %w", err)
+		}
+	}
+	slices.SortFunc(out, func(a, b bson.ObjectID) int { return bytes.Compare(a[:], b[:]) })
+	return out, nil
+}
+
+// DeleteChunks deletes the chunks of files id oid (a stray upload's).
+func (s *Store) DeleteChunks(ctx context.Context, oid bson.ObjectID) error {
+	if _, err := s.chunks.DeleteMany(ctx, bson.D{{Key: "files_id", Value: oid}}); err != nil {
+		return fmt.Errorf("filestore: delete chunks of %s: %w", oid.Hex(), err)
 	}
 	return nil
 }

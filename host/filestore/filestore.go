@@ -162,6 +162,9 @@ func (s *Store) Open(ctx context.Context, info attachments.Info, offset int64) (
 	if err != nil {
 		return nil, fmt.Errorf("filestore: open %q: %w", info.ID, err)
 	}
+	if offset >= chunkSize { // past the first chunk (of ours; others' may differ: openAt reads the file's)
+		return s.openAt(ctx, oid, offset)
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Transfer)
 	ds, err := s.bucket.OpenDownloadStream(ctx, oid)
 	if err != nil {

@@ -42,7 +42,16 @@ var about = map[string]string{
 	"Guest/transitions": "as above",
 	"Guest/increments":  "as above",
 	"Policies/base":     "issue #19: POST /upload of 100 PATCHes of stored documents on the embedded database with no guest; Policies/<policy>: the same batch through that conflict policy (µs/op-in-batch; docs/conflicts.md)",
-	"LoadRSS":           "16 simulated clients for 10 s through the schema gate: peak RSS of the whole test process (server, embedded FerretDB, clients)",
+	"Attachments/db=ferretdb/size=1MiB/op=upload":    "issue #28, embedded FerretDB, one client: base: the raw driver's GridFS bucket (UploadFromStream of a new file); ours: PUT /attachments/{id} over HTTP with a token (a new id per upload: sniffing, limit, hashing, GridFS write from a 1 MiB buffer, the version check); MB/s of file bytes. FerretDB v1 scans the whole chunks table for each chunk query (docs/design.md), so its downloads depend on the bucket's size and vary from run to run",
+	"Attachments/db=ferretdb/size=1MiB/op=download":  "as above: base: the bucket's DownloadToStream; ours: GET /attachments/{id} over HTTP with a token",
+	"Attachments/db=ferretdb/size=20MiB/op=upload":   "as above, 20 MiB files",
+	"Attachments/db=ferretdb/size=20MiB/op=download": "as above, 20 MiB files",
+	"Attachments/db=stub/size=1MiB/op=upload":        "as above on mongostub (documents in memory): syncgate's own cost",
+	"Attachments/db=stub/size=1MiB/op=download":      "as above on mongostub",
+	"Attachments/db=stub/size=20MiB/op=upload":       "as above on mongostub, 20 MiB files",
+	"Attachments/db=stub/size=20MiB/op=download":     "as above on mongostub, 20 MiB files",
+	"AttachmentsRSS": "issue #28's memory target: 8 clients PUT 20 MiB files at once to syncgate in a process of its own (the embedded database in the benchmark's): server-MiB-peak-RSS is that process's peak, bounded by one 1 MiB buffer per upload",
+	"LoadRSS":        "16 simulated clients for 10 s through the schema gate: peak RSS of the whole test process (server, embedded FerretDB, clients)",
 }
 
 // pairs maps a baseline's last name element to its partner's.

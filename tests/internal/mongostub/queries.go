@@ -11,7 +11,8 @@ import (
 )
 
 // Queries on fields other than _id, as GridFS sends them: a filter of
-// fields (dotted paths) each equal to a value, {$eq: v} or {$exists: b};
+// fields (dotted paths) each equal to a value, {$eq: v}, {$gte: v} or
+// {$exists: b};
 // find with a one-key sort and a limit; delete of every match; and the
 // index commands (listIndexes answers none, createIndexes is recorded and
 // acknowledged: the stand-in keeps no indexes).
@@ -34,8 +35,8 @@ func checkQuery(filter bson.Raw) error {
 		}
 		ops, _ := d.Elements()
 		for _, op := range ops {
-			if k := op.Key(); strings.HasPrefix(k, "$") && k != "$eq" && k != "$exists" {
-				return errors.New("mongostub: only $eq and $exists are supported on fields other than _id, not " + k)
+			if k := op.Key(); strings.HasPrefix(k, "$") && k != "$eq" && k != "$exists" && k != "$gte" {
+				return errors.New("mongostub: only $eq, $exists and $gte are supported on fields other than _id, not " + k)
 			}
 		}
 	}
@@ -52,6 +53,12 @@ func queryMatches(doc, filter bson.Raw) bool {
 		if d, ok := want.DocumentOK(); ok {
 			if v, err := d.LookupErr("$exists"); err == nil {
 				if present != v.Boolean() {
+					return false
+				}
+				continue
+			}
+			if v, err := d.LookupErr("$gte"); err == nil {
+				if !present || compareValues(field, v) < 0 {
 					return false
 				}
 				continue
