@@ -111,7 +111,7 @@ type Op struct {
 	// earlier ops leave them (a list PUT earlier in the batch is there, a
 	// list deleted earlier is not). Nil when the guest declares none.
 	Parents map[string][]map[string]any `json:"parents,omitempty"`
-	TxID     any            `json:"tx_id,omitempty"`
+	TxID    any                         `json:"tx_id,omitempty"`
 
 	// RawData and RawCurrent are Data and Current as the JSON bytes of
 	// objects (nil when absent) for guests registered with RawData, which

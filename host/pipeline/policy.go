@@ -2,10 +2,10 @@ package pipeline
 
 import (
 	"bytes"
-	"maps"
-	"slices"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/syncgate/syncgate/host/strictjson"
