@@ -6,9 +6,10 @@
 package main
 
 import (
-	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"path"
 
 	"github.com/syncgate/syncgate/guest"
 )
@@ -18,11 +19,15 @@ func init() {
 	if st, err := os.Stat(RulesMount); err == nil && st.IsDir() {
 		rules = os.DirFS(RulesMount)
 	}
-	syncYAML, err := os.ReadFile(SyncConfig)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		guest.Register(info, nil)
-		guest.SetInitError(err)
-		return
+	// The sandbox has no root folder: a path outside the mounts is not
+	// "not exist" but a bad descriptor, so look for the mount first.
+	var syncYAML []byte
+	if st, err := os.Stat(path.Dir(SyncConfig)); err == nil && st.IsDir() {
+		if syncYAML, err = os.ReadFile(SyncConfig); err != nil {
+			guest.Register(info, nil)
+			guest.SetInitError(fmt.Errorf("authorize: %w", err))
+			return
+		}
 	}
 	a, err := newAuthorizer(rules, syncYAML)
 	if err != nil {
