@@ -13,7 +13,7 @@ import (
 func FuzzBearerToken(f *testing.F) {
 	ks := templateKeySet(f)
 	m, _ := NewMinter(ks, aud, "", time.Minute)
-	good, _ := m.Mint("u")
+	good, _ := m.Mint("u", nil)
 	f.Add("Bearer " + good.Token)
 	f.Add("Token " + good.Token)
 	f.Add("Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ1In0.")
