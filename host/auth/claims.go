@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/syncgate/syncgate/host/syncgate"
@@ -146,6 +147,30 @@ func readGrant(r *http.Request, allowed ClaimNames) (Grant, error) {
 	return decodeTokenRequest(body, allowed)
 }
 
+// checkNumbers refuses a number no JWT library reads back (outside
+// float64's range): the token would be refused by its verifiers.
+func checkNumbers(v any) error {
+	switch v := v.(type) {
+	case json.Number:
+		if _, err := strconv.ParseFloat(string(v), 64); err != nil {
+			return fmt.Errorf("number %s is out of range", v)
+		}
+	case map[string]any:
+		for _, x := range v {
+			if err := checkNumbers(x); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if err := checkNumbers(x); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // decodeTokenRequest decodes and checks POST /token's body.
 func decodeTokenRequest(body []byte, allowed ClaimNames) (Grant, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -171,6 +196,11 @@ func decodeTokenRequest(body []byte, allowed ClaimNames) (Grant, error) {
 	}
 	if err := allowed.check(req.Claims); err != nil {
 		return Grant{}, err
+	}
+	for _, k := range slices.Sorted(maps.Keys(req.Claims)) {
+		if err := checkNumbers(req.Claims[k]); err != nil {
+			return Grant{}, syncgate.Errorf(syncgate.Invalid, syncgate.CodeInvalidNumber, "claims: %q: %s", k, err)
+		}
 	}
 	g := Grant{UserID: *req.UserID}
 	if len(req.Claims) > 0 {
