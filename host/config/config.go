@@ -445,6 +445,9 @@ func nonEmpty(xs []string) []string {
 // console is off.
 func (c *Config) AdminKeys() []string { return nonEmpty(c.AdminAPIKeys) }
 
+// Claims returns TOKEN_CLAIMS without blanks.
+func (c *Config) Claims() []string { return nonEmpty(c.TokenClaims) }
+
 // APIKeys returns the configured /token API keys without blanks.
 func (c *Config) APIKeys() []string { return nonEmpty(c.TokenAPIKeys) }
 
