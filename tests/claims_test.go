@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/syncgate/syncgate/internal/guestbuild"
 )
 
 const claimsAPIKey = "a-long-api-key-for-claims"
@@ -152,17 +154,52 @@ func TestTokenClaimsReachUpload(t *testing.T) {
 	}
 }
 
-// TestUserDataCollectionNeedsARule: a rules file of its own makes the user
-// data collection writable like any table; without one, and with every
-// table writable, start-up stops naming USER_DATA_COLLECTION.
+// TestUserDataCollectionNeedsARule: a rules file of its own opens the user
+// data collection to clients, and then that rule decides (the authorize
+// guest runs): alice may write her own document's user_id and team, not
+// another field, and not bob's document. Without one, and with every table
+// writable, start-up stops naming USER_DATA_COLLECTION.
+//
+// AUTHORIZE=sync-scope runs beside the rules only because the authorize
+// guest, with rules files alone, fails to start on main as of this test
+// (it reads /sync/sync-config.yaml, which is not mounted then, and gets
+// EBADF, not ErrNotExist); its scope (alice's own documents) is wider than
+// the rule, so the field denial below is the rule's.
 func TestUserDataCollectionNeedsARule(t *testing.T) {
 	env := claimsEnv(t)
-	os.WriteFile(filepath.Join(env["RULES_DIR"], "users.json"), []byte(`{"roles":[{"name":"self","apply_when":{"user_id":"%%user.id"},"write":true,"insert":true}]}`), 0o644)
-	env["UPLOAD_AUTH"] = "off"
+	os.WriteFile(filepath.Join(env["RULES_DIR"], "users.json"), []byte(`{"roles":[{"name":"self",
+		"apply_when":{"user_id":"%%user.id"},"insert":true,"delete":false,
+		"fields":{"user_id":{"write":true},"team":{"write":true}},"additional_fields":{"write":false}}]}`), 0o644)
+	syncConfig := filepath.Join(t.TempDir(), "sync.yaml")
+	os.WriteFile(syncConfig, []byte("config:\n  edition: 3\nstreams:\n  own:\n    auto_subscribe: true\n    query: SELECT _id AS id, * FROM users WHERE user_id = auth.user_id()\n"), 0o644)
+	env["AUTHORIZE"], env["SYNC_CONFIG"] = "sync-scope", syncConfig
+	// The authorize guest, beside the schema gate this run built.
+	guests := t.TempDir()
+	if err := guestbuild.Build(guests, map[string]string{"authorize": "github.com/syncgate/syncgate/guest/authorize"}); err != nil {
+		t.Fatal(err)
+	}
+	wasm, err := os.ReadFile(filepath.Join(guestsDir, "schemagate.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(guests, "schemagate.wasm"), wasm, 0o644)
+	env["GUESTS_DIR"] = guests
 	a := start(t, env)
-	up := uploadResult(t, postUpload(t, a, "", `{"batch":[{"op":"PUT","table":"users","id":"u1","data":{"user_id":"alice"}}]}`))
-	if up.Applied != 1 {
+	r := mintToken(t, a, "GET", "/token?user_id=alice", "")
+	var minted struct{ Token string }
+	if r.status != 200 || json.Unmarshal(r.body, &minted) != nil {
+		t.Fatalf("/token: %d %s", r.status, r.body)
+	}
+	up := uploadResult(t, postUpload(t, a, minted.Token, `{"batch":[
+		{"op":"PUT","table":"users","id":"a1","data":{"user_id":"alice","team":"blue"}},
+		{"op":"PUT","table":"users","id":"a2","data":{"user_id":"alice","admin":true}},
+		{"op":"PUT","table":"users","id":"b1","data":{"user_id":"bob","team":"blue"}}]}`))
+	if up.Applied != 1 || len(up.Rejected) != 2 || up.Rejected[0].Index != 1 || up.Rejected[0].Code != "forbidden" ||
+		!strings.Contains(up.Rejected[0].Reason, "admin") || up.Rejected[1].Index != 2 || up.Rejected[1].Code != "forbidden" {
 		t.Fatalf("with rules/users.json: %+v", up)
+	}
+	if users := docs(t, env["MONGO_DATABASE"], "users"); len(users) != 1 || users["a1"]["user_id"] != "alice" {
+		t.Fatalf("users %v", users)
 	}
 
 	env = claimsEnv(t)
