@@ -80,7 +80,7 @@ func TestTemplateKeysMintVerifiableTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	minted, err := m.Mint("user-1")
+	minted, err := m.Mint("user-1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestGenerateRoundTripsEveryAlg(t *testing.T) {
 			}
 			ks, _ := NewKeys(priv)
 			m, _ := NewMinter(ks, aud, "", time.Minute)
-			minted, _ := m.Mint("u")
+			minted, _ := m.Mint("u", nil)
 			if c, err := NewVerifier(ks, aud).Verify(minted.Token); err != nil || c.UserID != "u" {
 				t.Fatalf("verify: %v %+v", err, c)
 			}
@@ -363,7 +363,7 @@ func TestRotationKeepsOldKeyVerifying(t *testing.T) {
 	}
 	oldKS, _ := NewKeys(old)
 	mOld, _ := NewMinter(oldKS, aud, "", time.Minute)
-	tok, _ := mOld.Mint("u")
+	tok, _ := mOld.Mint("u", nil)
 	if _, err := NewVerifier(ks, aud).Verify(tok.Token); err != nil {
 		t.Fatalf("token of the rotated-out key refused: %v", err)
 	}
@@ -375,7 +375,7 @@ func TestRotationKeepsOldKeyVerifying(t *testing.T) {
 func TestBearerSchemes(t *testing.T) {
 	ks := templateKeySet(t)
 	m, _ := NewMinter(ks, aud, "", time.Minute)
-	tok, _ := m.Mint("u")
+	tok, _ := m.Mint("u", nil)
 	v := NewVerifier(ks, aud)
 	for _, h := range []string{"Bearer " + tok.Token, "Token " + tok.Token, "bearer " + tok.Token} {
 		r := httptest.NewRequest("POST", "/upload", nil)
@@ -445,9 +445,9 @@ func TestUpstreamExchange(t *testing.T) {
 		r.Header.Set("Authorization", "Bearer "+tok)
 		return r
 	}
-	id, err := u.UserID(req(idToken(idp.Private, "idp-1", nil)))
-	if err != nil || id != "a@b.test" {
-		t.Fatalf("exchange: %q %v (the user id comes from the claim, not the query)", id, err)
+	g, err := u.Grant(req(idToken(idp.Private, "idp-1", nil)))
+	if err != nil || g.UserID != "a@b.test" || g.Claims != nil {
+		t.Fatalf("exchange: %+v %v (the user id comes from the claim, not the query; no claims copied without WithClaims)", g, err)
 	}
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	for name, tok := range map[string]string{
@@ -458,7 +458,7 @@ func TestUpstreamExchange(t *testing.T) {
 		"unknown kid":    idToken(other, "idp-2", nil),
 		"no claim":       idToken(idp.Private, "idp-1", jwt.MapClaims{"email": 5}),
 	} {
-		if _, err := u.UserID(req(tok)); syncgate.AsError(err).Kind != syncgate.Unauthorized {
+		if _, err := u.Grant(req(tok)); syncgate.AsError(err).Kind != syncgate.Unauthorized {
 			t.Errorf("%s: %v, want 401", name, err)
 		}
 	}
@@ -477,7 +477,7 @@ func TestVerifierRemembersTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	minted, err := m.Mint("u")
+	minted, err := m.Mint("u", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

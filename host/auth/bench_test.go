@@ -52,7 +52,7 @@ func BenchmarkVerify(b *testing.B) {
 		k, _ := Generate(alg, "")
 		ks, _ := NewKeys(k)
 		m, _ := NewMinter(ks, aud, "", 5*time.Minute)
-		tok, _ := m.Mint("user-1")
+		tok, _ := m.Mint("user-1", nil)
 		v := NewVerifier(ks, aud)
 		// The full check: the verifier forgets the token before each turn.
 		b.Run(alg, func(b *testing.B) {

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,41 +18,44 @@ import (
 	"github.com/syncgate/syncgate/host/syncgate"
 )
 
-// TokenAuth decides who may mint a token and for which user id.
+// TokenAuth decides who may mint a token, for which user id and with
+// which claims.
 type TokenAuth interface {
-	// UserID returns the user a token may be minted for, or an error.
-	UserID(r *http.Request) (string, error)
+	// Grant returns the user a token may be minted for and its claims, or
+	// an error (nothing is minted).
+	Grant(r *http.Request) (Grant, error)
 }
 
 // Dev lets anyone mint a token for any user_id, as the public template
-// does. For development only.
-type Dev struct{}
+// does, with the claims of Claims in a POST. For development only.
+type Dev struct{ Claims ClaimNames }
 
-// UserID returns the user_id query parameter.
-func (Dev) UserID(r *http.Request) (string, error) {
-	id := r.URL.Query().Get("user_id")
-	return id, CheckUserID(id)
-}
+// Grant returns the user_id query parameter (GET) or the POST body's user
+// and claims.
+func (d Dev) Grant(r *http.Request) (Grant, error) { return readGrant(r, d.Claims) }
 
-// UserID requires "Authorization: Bearer <api key>" and returns user_id.
-func (a *APIKeys) UserID(r *http.Request) (string, error) {
+// Grant requires "Authorization: Bearer <api key>", then reads the user
+// (GET: user_id; POST: the JSON body) and the claims the calling backend
+// vouches for, within the allow-list of WithClaims.
+func (a *APIKeys) Grant(r *http.Request) (Grant, error) {
 	tok, err := BearerToken(r)
 	if err != nil {
-		return "", err
+		return Grant{}, err
 	}
 	if !a.Check(tok) {
-		return "", &syncgate.Error{Kind: syncgate.Unauthorized, Code: syncgate.CodeInvalidAPIKey, Message: "API key refused"}
+		return Grant{}, &syncgate.Error{Kind: syncgate.Unauthorized, Code: syncgate.CodeInvalidAPIKey, Message: "API key refused"}
 	}
-	id := r.URL.Query().Get("user_id")
-	return id, CheckUserID(id)
+	return readGrant(r, a.claims)
 }
 
 // Upstream exchanges an identity provider's ID token for a PowerSync token:
 // the ID token is verified against the provider's JWKS (fetched, cached,
 // refreshed on an unknown kid), its issuer and audience checked, and the
-// user id taken from one of its claims, never from the query string.
+// user id taken from one of its claims, never from the query string; the
+// claims WithClaims names are copied from it into the minted token.
 type Upstream struct {
 	url, issuer, audience, claim string
+	copied                       []string
 	client                       *http.Client
 	parser                       *jwt.Parser
 	mu                           sync.Mutex
@@ -74,11 +79,30 @@ func NewUpstream(url, issuer, audience, claim string, client *http.Client) *Upst
 		minRefresh: 30 * time.Second, maxAge: 10 * time.Minute}
 }
 
-// UserID verifies the bearer ID token and returns its user claim.
-func (u *Upstream) UserID(r *http.Request) (string, error) {
+// WithClaims returns a copy of u that copies the named claims, when the ID
+// token has them, into the minted token (TOKEN_CLAIMS). Registered claims
+// are refused (NewClaimNames).
+func (u *Upstream) WithClaims(names []string) (*Upstream, error) {
+	if _, err := NewClaimNames(names); err != nil {
+		return nil, err
+	}
+	c := &Upstream{url: u.url, issuer: u.issuer, audience: u.audience, claim: u.claim, client: u.client, parser: u.parser,
+		minRefresh: u.minRefresh, maxAge: u.maxAge, copied: slices.Clone(names)}
+	return c, nil
+}
+
+// Grant verifies the bearer ID token and returns its user claim and the
+// claims WithClaims names that it carries. A request body is refused: the
+// user and the claims come from the ID token only.
+func (u *Upstream) Grant(r *http.Request) (Grant, error) {
 	tok, err := BearerToken(r)
 	if err != nil {
-		return "", err
+		return Grant{}, err
+	}
+	if r.Method == http.MethodPost {
+		if n, _ := r.Body.Read(make([]byte, 1)); n > 0 {
+			return Grant{}, syncgate.Errorf(syncgate.Invalid, syncgate.CodeInvalidBody, "POST /token: TOKEN_AUTH=jwks takes the user and the claims from the ID token; send no body")
+		}
 	}
 	claims := jwt.MapClaims{}
 	_, err = u.parser.ParseWithClaims(tok, claims, func(t *jwt.Token) (any, error) {
@@ -95,17 +119,26 @@ func (u *Upstream) UserID(r *http.Request) (string, error) {
 	if err != nil {
 		var se *syncgate.Error
 		if errors.As(err, &se) {
-			return "", se
+			return Grant{}, se
 		}
-		return "", &syncgate.Error{Kind: syncgate.Unauthorized, Code: syncgate.CodeInvalidIDToken,
+		return Grant{}, &syncgate.Error{Kind: syncgate.Unauthorized, Code: syncgate.CodeInvalidIDToken,
 			Message: "ID token refused: " + tokenReason(err), Err: err}
 	}
 	id, _ := claims[u.claim].(string)
 	if id == "" {
-		return "", &syncgate.Error{Kind: syncgate.Unauthorized, Code: syncgate.CodeInvalidIDToken,
+		return Grant{}, &syncgate.Error{Kind: syncgate.Unauthorized, Code: syncgate.CodeInvalidIDToken,
 			Message: fmt.Sprintf("ID token has no string claim %q", u.claim)}
 	}
-	return id, CheckUserID(id)
+	g := Grant{UserID: id}
+	for _, name := range u.copied {
+		if v, ok := claims[name]; ok {
+			if g.Claims == nil {
+				g.Claims = map[string]any{}
+			}
+			g.Claims[name] = v
+		}
+	}
+	return g, CheckUserID(id)
 }
 
 // key returns the provider key with kid, refetching the JWKS when it is old
@@ -167,6 +200,10 @@ type Handlers struct {
 	Keys   *Keys
 	Minter *Minter
 	Auth   TokenAuth
+	// UserData, when set (USER_DATA_COLLECTION), is read at every mint and
+	// embedded as the custom_data claim; it stays in the token, stale,
+	// until the token expires.
+	UserData UserData
 }
 
 // JWKS serves the public key set, cacheable for a few minutes.
@@ -177,13 +214,33 @@ func (h *Handlers) JWKS(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
-// Token mints a PowerSync token for the caller the TokenAuth allows.
+// Token mints a PowerSync token for the user the TokenAuth grants, with
+// the granted claims and the user's custom data. Every refusal comes
+// before signing: nothing is minted.
 func (h *Handlers) Token(w http.ResponseWriter, r *http.Request) error {
-	id, err := h.Auth.UserID(r)
+	g, err := h.Auth.Grant(r)
 	if err != nil {
 		return err
 	}
-	m, err := h.Minter.Mint(id)
+	claims := g.Claims
+	if h.UserData != nil {
+		data, err := h.UserData(r.Context(), g.UserID)
+		if err != nil {
+			if e := (*syncgate.Error)(nil); errors.As(err, &e) && e.Kind == syncgate.Unavailable {
+				return e
+			}
+			return &syncgate.Error{Kind: syncgate.Unavailable, Code: syncgate.CodeDatabaseUnavailable,
+				Message: "the user's custom data could not be read; retry later", Err: err}
+		}
+		if data != nil {
+			claims = maps.Clone(claims)
+			if claims == nil {
+				claims = map[string]any{}
+			}
+			claims[CustomDataClaim] = data
+		}
+	}
+	m, err := h.Minter.Mint(g.UserID, claims)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,8 @@
 // Package auth owns syncgate's tokens: parsing keys (the PowerSync
 // template's base64 JWK format and PEM), publishing them as a JWKS, minting
-// PowerSync tokens, deciding who may mint, and verifying the tokens clients
-// send to /upload.
+// PowerSync tokens, deciding who may mint and with which claims (claims.go),
+// and verifying the tokens clients send to /upload. It never reads the
+// database: custom user data comes in through a UserData func.
 //
 // It reads no environment and does no logging; keys and settings come in
 // from main, errors go out.

@@ -58,22 +58,36 @@ type Minted struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// Mint signs a token for userID.
-func (m *Minter) Mint(userID string) (Minted, error) {
+// Mint signs a token for userID carrying extra, claims beyond the
+// registered ones (nil: none). A registered name in extra is refused (the
+// TokenAuth checked already; this is the last guard), and so is a token
+// longer than the Verifier accepts (claims_too_large).
+func (m *Minter) Mint(userID string, extra map[string]any) (Minted, error) {
 	now := m.now().Truncate(time.Second)
 	exp := now.Add(m.ttl)
-	claims := jwt.RegisteredClaims{
-		Subject:   userID,
-		Audience:  jwt.ClaimStrings{m.audience},
-		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(exp),
-		Issuer:    m.issuer,
+	claims := make(jwt.MapClaims, len(extra)+5)
+	for k, v := range extra {
+		if IsRegistered(k) {
+			return Minted{}, syncgate.Errorf(syncgate.Invalid, syncgate.CodeRegisteredClaim, "claims: %q is set by syncgate only", k)
+		}
+		claims[k] = v
+	}
+	claims["sub"] = userID
+	claims["aud"] = jwt.ClaimStrings{m.audience}
+	claims["iat"] = jwt.NewNumericDate(now)
+	claims["exp"] = jwt.NewNumericDate(exp)
+	if m.issuer != "" {
+		claims["iss"] = m.issuer
 	}
 	t := jwt.NewWithClaims(m.method, claims)
 	t.Header["kid"] = m.keys.Signing().KID
 	s, err := t.SignedString(m.keys.Signing().Private)
 	if err != nil {
 		return Minted{}, fmt.Errorf("auth: sign: %w", err)
+	}
+	if len(s) > maxTokenBytes {
+		return Minted{}, syncgate.Errorf(syncgate.Invalid, syncgate.CodeClaimsTooLarge,
+			"claims: the token would be %d bytes, over the %d a token may have; send fewer or smaller claims (custom_data from USER_DATA_COLLECTION counts too)", len(s), maxTokenBytes)
 	}
 	return Minted{Token: s, URL: m.audience, ExpiresAt: exp.UTC()}, nil
 }
@@ -272,8 +286,12 @@ func (v *Verifier) Authenticate(r *http.Request) (syncgate.Caller, error) {
 	return v.Verify(tok)
 }
 
-// APIKeys checks /token callers' secrets in constant time.
-type APIKeys struct{ sums [][32]byte }
+// APIKeys checks /token callers' secrets in constant time; the claims a
+// caller may set are those of WithClaims.
+type APIKeys struct {
+	sums   [][32]byte
+	claims ClaimNames
+}
 
 // NewAPIKeys keeps the SHA-256 of each key, so comparisons take the same
 // time whatever the presented key's length.
@@ -283,6 +301,16 @@ func NewAPIKeys(keys []string) *APIKeys {
 		a.sums = append(a.sums, sha256.Sum256([]byte(k)))
 	}
 	return a
+}
+
+// WithClaims returns a copy of a whose callers may set the named claims
+// in POST /token's body (TOKEN_CLAIMS); registered claims are refused.
+func (a *APIKeys) WithClaims(names []string) (*APIKeys, error) {
+	c, err := NewClaimNames(names)
+	if err != nil {
+		return nil, err
+	}
+	return &APIKeys{sums: a.sums, claims: c}, nil
 }
 
 // Check reports whether key is one of the keys; it compares against all.

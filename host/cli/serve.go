@@ -107,10 +107,21 @@ func serve(ctx context.Context, env map[string]string, dotenv string, stderr io.
 		Limits:       upload.Limits{MaxOps: cfg.MaxOps, MaxDepth: cfg.MaxDepth, MaxIDBytes: cfg.MaxIDBytes},
 		MaxBodyBytes: cfg.MaxBodyBytes, Tracer: tracer,
 	}, writes, func() (batch.Rules, func(), error) { return rules.Acquire() }, uploadAuth)
-	ah := &auth.Handlers{Keys: keys, Minter: minter, Auth: tokenAuth(cfg)}
+	ta, err := tokenAuth(cfg)
+	if err != nil {
+		return err
+	}
+	ah := &auth.Handlers{Keys: keys, Minter: minter, Auth: ta}
+	if coll := cfg.UserDataColl; coll != "" {
+		ah.UserData = func(ctx context.Context, userID string) (map[string]any, error) {
+			return st.UserData(ctx, coll, cfg.UserDataField, userID)
+		}
+		log.Info("custom user data: tokens embed the user's document of USER_DATA_COLLECTION as custom_data", "collection", coll, "field", cfg.UserDataField, "clients_may_write", cfg.UserDataRefused() == "")
+	}
 	srv.Handle("GET /jwks", ah.JWKS)
 	srv.Handle("GET /.well-known/jwks.json", ah.JWKS)
 	srv.Handle("GET /token", ah.Token)
+	srv.Handle("POST /token", ah.Token)
 	srv.Handle("POST /upload", up.ServeHTTPReturn)
 	srv.Handle("GET /openapi.yaml", openAPI)
 	closeAttachments, err := serveAttachments(cfg, devURI, auth.NewVerifier(keys, audience), srv)

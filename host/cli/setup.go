@@ -69,15 +69,17 @@ func configure(env map[string]string) (config.Config, error) {
 	return cfg, fmt.Errorf("config: %d problems:\n  %s", len(lines), strings.Join(lines, "\n  "))
 }
 
-// tokenAuth builds the /token authoriser for cfg.TokenMode().
-func tokenAuth(cfg config.Config) auth.TokenAuth {
+// tokenAuth builds the /token authoriser for cfg.TokenMode(), with the
+// claims TOKEN_CLAIMS allows.
+func tokenAuth(cfg config.Config) (auth.TokenAuth, error) {
 	switch cfg.TokenMode() {
 	case "api-key":
-		return auth.NewAPIKeys(cfg.APIKeys())
+		return auth.NewAPIKeys(cfg.APIKeys()).WithClaims(cfg.Claims())
 	case "jwks":
-		return auth.NewUpstream(cfg.UpstreamJWKS, cfg.UpstreamIssuer, cfg.UpstreamAud, cfg.UpstreamClaim, nil)
+		return auth.NewUpstream(cfg.UpstreamJWKS, cfg.UpstreamIssuer, cfg.UpstreamAud, cfg.UpstreamClaim, nil).WithClaims(cfg.Claims())
 	}
-	return auth.Dev{}
+	names, err := auth.NewClaimNames(cfg.Claims())
+	return auth.Dev{Claims: names}, err
 }
 
 func openAPI(w http.ResponseWriter, r *http.Request) error {

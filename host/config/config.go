@@ -11,14 +11,24 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/caarlos0/env/v11"
 )
+
+// registeredClaims is auth.RegisteredClaims (TestRegisteredClaims keeps
+// the two equal): the claims TOKEN_CLAIMS can never name.
+var registeredClaims = []string{"sub", "aud", "exp", "iat", "iss", "kid", "nbf", "jti"}
+
+// customDataClaim is auth.CustomDataClaim.
+const customDataClaim = "custom_data"
 
 // reservedPrefix is syncgate.ReservedPrefix (config imports nothing of the
 // host; TestReservedPrefix keeps the two equal).
@@ -47,6 +57,9 @@ type Config struct {
 	UpstreamIssuer string        `env:"TOKEN_UPSTREAM_ISSUER" help:"TOKEN_AUTH=jwks: required iss of ID tokens"`
 	UpstreamAud    string        `env:"TOKEN_UPSTREAM_AUDIENCE" help:"TOKEN_AUTH=jwks: required aud of ID tokens"`
 	UpstreamClaim  string        `env:"TOKEN_UPSTREAM_USER_CLAIM" envDefault:"sub" help:"TOKEN_AUTH=jwks: the ID token claim that becomes the user id"`
+	TokenClaims    []string      `env:"TOKEN_CLAIMS" envSeparator:"," help:"claims a minted token may carry beyond the registered ones, comma separated (e.g. org_id,roles): TOKEN_AUTH=jwks copies them from the ID token when it has them; api-key and dev accept them in POST /token's body and refuse any other; registered claims (sub, aud, exp, iat, iss, kid, nbf, jti) never; rules read them as %%user.data, PowerSync's sync config as request.jwt() (docs/authorization.md, Claims)"`
+	UserDataColl   string        `env:"USER_DATA_COLLECTION" help:"App Services' custom user data: the collection of one document per user, read when a token is minted and embedded in it as the custom_data claim (%%user.custom_data; stale until the token expires); clients cannot write it unless RULES_DIR has a rules file for it"`
+	UserDataField  string        `env:"USER_DATA_FIELD" envDefault:"user_id" help:"USER_DATA_COLLECTION: the field holding the user id (the token's sub) a document belongs to"`
 	UploadAuth     string        `env:"UPLOAD_AUTH" envDefault:"on" help:"on: /upload needs a PowerSync token; off: local experiments only"`
 
 	MaxBodyBytes int64    `env:"UPLOAD_MAX_BYTES" envDefault:"8388608" help:"largest /upload body in bytes"`
@@ -271,6 +284,27 @@ func (c *Config) problems() []Problem {
 	default:
 		bad("TOKEN_AUTH", "want dev, api-key or jwks, got %q", c.TokenAuth)
 	}
+	for _, n := range c.TokenClaims {
+		n = strings.TrimSpace(n)
+		switch {
+		case n == "":
+			bad("TOKEN_CLAIMS", "an empty name: want claim names, comma separated (e.g. org_id,roles)")
+		case strings.IndexFunc(n, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+			bad("TOKEN_CLAIMS", "%q: a claim name has no spaces or control characters", n)
+		case slices.Contains(registeredClaims, n):
+			bad("TOKEN_CLAIMS", "%q is a registered claim, set by syncgate only (%s are never copied nor accepted)", n, strings.Join(registeredClaims, ", "))
+		case n == customDataClaim && c.UserDataColl != "":
+			bad("TOKEN_CLAIMS", "custom_data comes from USER_DATA_COLLECTION (%s); drop it from TOKEN_CLAIMS, or unset USER_DATA_COLLECTION to take it from the caller", c.UserDataColl)
+		}
+	}
+	if u := c.UserDataColl; u != "" {
+		if strings.ContainsAny(u, "$.\x00") || strings.HasPrefix(u, "system") || strings.HasPrefix(u, reservedPrefix) || len(u) > 120 {
+			bad("USER_DATA_COLLECTION", "%q is not a collection clients' data can live in (no $, dot or NUL; not system* or %s*; at most 120 bytes)", u, reservedPrefix)
+		}
+		if f := c.UserDataField; f == "" || strings.HasPrefix(f, "$") || strings.ContainsRune(f, 0) || slices.Contains(strings.Split(f, "."), "") {
+			bad("USER_DATA_FIELD", "%q: want a field name (or dotted path) such as user_id", f)
+		}
+	}
 	for _, k := range nonEmpty(c.AdminAPIKeys) {
 		if len(k) < 16 {
 			bad("ADMIN_API_KEYS", "every key must be at least 16 characters")
@@ -411,6 +445,9 @@ func nonEmpty(xs []string) []string {
 // console is off.
 func (c *Config) AdminKeys() []string { return nonEmpty(c.AdminAPIKeys) }
 
+// Claims returns TOKEN_CLAIMS without blanks.
+func (c *Config) Claims() []string { return nonEmpty(c.TokenClaims) }
+
 // APIKeys returns the configured /token API keys without blanks.
 func (c *Config) APIKeys() []string { return nonEmpty(c.TokenAPIKeys) }
 
@@ -491,6 +528,9 @@ func (c *Config) IneffectiveSettings() []string {
 			w = append(w, v.name+" has no effect with TOKEN_AUTH="+mode+" (it is read with TOKEN_AUTH=jwks)")
 		}
 	}
+	if c.UserDataColl == "" && c.UserDataField != "" && c.UserDataField != defaultOf("UserDataField") {
+		w = append(w, "USER_DATA_FIELD has no effect: USER_DATA_COLLECTION is not set")
+	}
 	if !c.Embedded() && c.DevDBAddr != "" && c.DevDBAddr != defaultOf("DevDBAddr") {
 		w = append(w, "DEV_DB_ADDR has no effect: MONGO_URI is set, so the embedded database does not run")
 	}
@@ -515,7 +555,9 @@ func (c *Config) Pool() int {
 // AllowedTables is the upload allow-list, by one rule: clients may write
 // the tables that have a schema plus those listed in UPLOAD_TABLES (which
 // pass the schema gate unchecked); nil (any valid name) when neither names
-// a table.
+// a table. USER_DATA_COLLECTION is never among them unless RULES_DIR has
+// its rules file (UserDataRefused); when it is the only table named, the
+// list is empty, not nil: no table is writable.
 func (c *Config) AllowedTables(withSchema []string) map[string]bool {
 	tables := map[string]bool{}
 	for _, t := range withSchema {
@@ -527,7 +569,26 @@ func (c *Config) AllowedTables(withSchema []string) map[string]bool {
 	if len(tables) == 0 {
 		return nil
 	}
+	if u := c.UserDataRefused(); u != "" {
+		delete(tables, u)
+	}
 	return tables
+}
+
+// UserDataRefused is USER_DATA_COLLECTION when clients may not write it:
+// it is set and RULES_DIR holds no rules file of its own for it
+// (<collection>.json; default_rule.json does not count). Custom user data
+// is what rules trust about a user (%%user.custom_data), so only a rule
+// written for it opens it. This is the one file configuration looks at; it
+// is looked at on every reload, as the schemas are.
+func (c *Config) UserDataRefused() string {
+	if c.UserDataColl == "" {
+		return ""
+	}
+	if info, err := os.Stat(filepath.Join(c.RulesDir, c.UserDataColl+".json")); err == nil && info.Mode().IsRegular() {
+		return ""
+	}
+	return c.UserDataColl
 }
 
 // UploadTables is UPLOAD_TABLES without blanks.
@@ -587,6 +648,14 @@ func (c *Config) TableProblems(withSchema []string) []Problem {
 				errs = append(errs, Problem{"GUESTS", fmt.Sprintf("%s:%s names table %q, which clients cannot write, so the guest would never run for it; writable tables: %s (a schema in SCHEMAS_DIR or UPLOAD_TABLES makes one writable)",
 					names[i], strings.Join(ts, "|"), t, strings.Join(slices.Sorted(maps.Keys(allowed)), ", "))})
 			}
+		}
+	}
+	if u := c.UserDataRefused(); u != "" {
+		switch {
+		case allowed == nil:
+			errs = append(errs, Problem{"USER_DATA_COLLECTION", fmt.Sprintf("clients may write any table (no schemas in SCHEMAS_DIR, no UPLOAD_TABLES), so also %s, the custom user data every token embeds: list the writable tables (schemas or UPLOAD_TABLES), or add %s to say who may write it", u, filepath.Join(c.RulesDir, u+".json"))})
+		case slices.Contains(c.UploadTables(), u):
+			errs = append(errs, Problem{"UPLOAD_TABLES", fmt.Sprintf("lists %s, the USER_DATA_COLLECTION: clients may write custom user data only under a rule; add %s, or drop it from UPLOAD_TABLES", u, filepath.Join(c.RulesDir, u+".json"))})
 		}
 	}
 	if un := c.Unchecked(withSchema); c.UnknownTable == "reject" && len(un) > 0 && len(withSchema) > 0 {

@@ -3,10 +3,13 @@ package config
 import (
 	"flag"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/syncgate/syncgate/host/auth"
 	"github.com/syncgate/syncgate/host/syncgate"
 )
 
@@ -234,5 +237,118 @@ func TestAttachmentSettings(t *testing.T) {
 	c, err = Parse(map[string]string{"ATTACHMENTS": "true", "ATTACHMENT_TYPES": "image/*,application/pdf", "ATTACHMENT_REFS": "todos.photo_id,lists.cover.id"})
 	if err != nil || !c.Attachments || len(c.AttachmentTypes) != 2 || len(c.AttachmentRefs) != 2 {
 		t.Fatalf("good values: %v %+v", err, c)
+	}
+}
+
+// TestRegisteredClaims: config refuses the claims auth refuses.
+func TestRegisteredClaims(t *testing.T) {
+	if !slices.Equal(registeredClaims, auth.RegisteredClaims) || customDataClaim != auth.CustomDataClaim {
+		t.Fatalf("config's %v / %q differ from auth's %v / %q", registeredClaims, customDataClaim, auth.RegisteredClaims, auth.CustomDataClaim)
+	}
+}
+
+// TestClaimSettings: TOKEN_CLAIMS, USER_DATA_COLLECTION and USER_DATA_FIELD
+// are checked at start-up, each problem naming its variable.
+func TestClaimSettings(t *testing.T) {
+	good := []map[string]string{
+		{"TOKEN_CLAIMS": "org_id,roles"},
+		{"TOKEN_CLAIMS": "https://example.com/roles, org_id"},
+		{"TOKEN_CLAIMS": "custom_data"}, // from the caller when there is no USER_DATA_COLLECTION
+		{"USER_DATA_COLLECTION": "users"},
+		{"USER_DATA_COLLECTION": "users", "USER_DATA_FIELD": "auth.user_id", "TOKEN_CLAIMS": "org_id"},
+	}
+	for _, env := range good {
+		c, err := Parse(env)
+		if err != nil {
+			t.Errorf("%v: %v", env, err)
+		}
+		if env["USER_DATA_FIELD"] == "" && c.UserDataField != "user_id" {
+			t.Errorf("USER_DATA_FIELD defaults to %q", c.UserDataField)
+		}
+	}
+	bad := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"TOKEN_CLAIMS": "org_id,sub"}, `TOKEN_CLAIMS: "sub" is a registered claim`},
+		{map[string]string{"TOKEN_CLAIMS": "aud"}, `TOKEN_CLAIMS: "aud" is a registered claim`},
+		{map[string]string{"TOKEN_CLAIMS": "kid"}, `TOKEN_CLAIMS: "kid" is a registered claim`},
+		{map[string]string{"TOKEN_CLAIMS": "jti"}, `TOKEN_CLAIMS: "jti" is a registered claim`},
+		{map[string]string{"TOKEN_CLAIMS": "org_id,,roles"}, "TOKEN_CLAIMS: an empty name"},
+		{map[string]string{"TOKEN_CLAIMS": "org id"}, `TOKEN_CLAIMS: "org id": a claim name has no spaces`},
+		{map[string]string{"TOKEN_CLAIMS": "custom_data", "USER_DATA_COLLECTION": "users"}, "TOKEN_CLAIMS: custom_data comes from USER_DATA_COLLECTION"},
+		{map[string]string{"USER_DATA_COLLECTION": "app.users"}, "USER_DATA_COLLECTION:"},
+		{map[string]string{"USER_DATA_COLLECTION": "syncgate_users"}, "USER_DATA_COLLECTION:"},
+		{map[string]string{"USER_DATA_COLLECTION": "system.users"}, "USER_DATA_COLLECTION:"},
+		{map[string]string{"USER_DATA_COLLECTION": "$users"}, "USER_DATA_COLLECTION:"},
+		{map[string]string{"USER_DATA_COLLECTION": "users", "USER_DATA_FIELD": "$where"}, "USER_DATA_FIELD:"},
+		{map[string]string{"USER_DATA_COLLECTION": "users", "USER_DATA_FIELD": "a..b"}, "USER_DATA_FIELD:"},
+	}
+	for _, c := range bad {
+		if _, err := Parse(c.env); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want %q", c.env, err, c.want)
+		}
+	}
+	if err := (&Config{UserDataColl: "users"}).Validate(); err == nil || !strings.Contains(err.Error(), `USER_DATA_FIELD: "": want a field name`) {
+		t.Errorf("empty USER_DATA_FIELD: %v", err)
+	}
+	if w := strings.Join((&Config{UserDataField: "uid"}).IneffectiveSettings(), "\n"); !strings.Contains(w, "USER_DATA_FIELD has no effect") {
+		t.Errorf("USER_DATA_FIELD without a collection: warnings %q", w)
+	}
+	if w := (&Config{UserDataField: "user_id"}).IneffectiveSettings(); len(w) != 0 {
+		t.Errorf("the default USER_DATA_FIELD warned: %q", w)
+	}
+}
+
+// TestUserDataCollectionRefused: clients cannot write USER_DATA_COLLECTION
+// unless RULES_DIR has its own rules file (default_rule.json does not
+// count); where the allow-list would let any table through, or
+// UPLOAD_TABLES lists it, start-up stops and says what to do.
+func TestUserDataCollectionRefused(t *testing.T) {
+	rules := t.TempDir()
+	os.WriteFile(filepath.Join(rules, "default_rule.json"), []byte(`{"roles":[]}`), 0o644)
+	c := Config{UserDataColl: "users", RulesDir: rules}
+	schemas := []string{"lists", "users"}
+	if got := c.AllowedTables(schemas); got == nil || got["users"] || !got["lists"] {
+		t.Fatalf("allow-list %v: users must be refused, lists allowed", got)
+	}
+	if got := c.AllowedTables([]string{"users"}); got == nil || len(got) != 0 {
+		t.Fatalf("only users has a schema: allow-list %v, want empty (not nil: nil allows any table)", got)
+	}
+	if p := c.TableProblems(schemas); len(p) != 0 {
+		t.Fatalf("problems %v", p)
+	}
+	for _, tc := range []struct {
+		name    string
+		cfg     Config
+		schemas []string
+		want    string
+	}{
+		{"any table writable", c, nil, "USER_DATA_COLLECTION: clients may write any table"},
+		{"listed in UPLOAD_TABLES", Config{UserDataColl: "users", RulesDir: rules, Tables: []string{"users"}}, []string{"lists"}, "UPLOAD_TABLES: lists users, the USER_DATA_COLLECTION"},
+		{"a guest for it", Config{UserDataColl: "users", RulesDir: rules, Guests: []string{"owner:users"}}, schemas, `owner:users names table "users", which clients cannot write`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, p := range tc.cfg.TableProblems(tc.schemas) {
+				got = append(got, p.Error())
+			}
+			if j := strings.Join(got, "\n"); !strings.Contains(j, tc.want) {
+				t.Fatalf("problems %q, want %q", got, tc.want)
+			}
+		})
+	}
+
+	// Its own rules file opens it, as any other table.
+	os.WriteFile(filepath.Join(rules, "users.json"), []byte(`{"roles":[]}`), 0o644)
+	if got := c.AllowedTables(schemas); !got["users"] {
+		t.Fatalf("with rules/users.json: allow-list %v", got)
+	}
+	if p := c.TableProblems(nil); len(p) != 0 || c.AllowedTables(nil) != nil || c.UserDataRefused() != "" {
+		t.Fatalf("with rules/users.json: problems %v", p)
+	}
+	// No collection: nothing changes.
+	if got := (&Config{RulesDir: rules}).AllowedTables(schemas); !got["users"] {
+		t.Fatalf("without USER_DATA_COLLECTION: allow-list %v", got)
 	}
 }

@@ -39,6 +39,9 @@ const (
 	CodeInvalidAPIKey       Code = "invalid_api_key"        // Unauthorized (/token)
 	CodeInvalidIDToken      Code = "invalid_id_token"       // Unauthorized (/token, jwks exchange)
 	CodeUpstreamUnavailable Code = "upstream_unavailable"   // Unavailable (/token, jwks exchange)
+	CodeRegisteredClaim     Code = "registered_claim"       // Invalid (POST /token: sub, aud, exp, … are syncgate's own)
+	CodeClaimNotAllowed     Code = "claim_not_allowed"      // Invalid (POST /token: a claim TOKEN_CLAIMS does not list)
+	CodeClaimsTooLarge      Code = "claims_too_large"       // Invalid (/token: the token would be over 8 KiB)
 	CodeDatabaseUnavailable Code = "database_unavailable"   // Unavailable
 	CodeGuestUnavailable    Code = "guest_unavailable"      // Unavailable
 	CodeGuestsLoading       Code = "guests_loading"         // Unavailable
@@ -84,7 +87,8 @@ func ErrorCodes() []Code {
 		CodeIDMismatch, CodeInvalidID, CodeInvalidKey, CodeInvalidValue, CodeInvalidNumber, CodeTooDeep,
 		CodeTooManyOps, CodeBodyTooLarge, CodeBodyUnreadable, CodeUnsupportedMedia, CodeUnsupportedEncoding,
 		CodeBatchRejected, CodeMissingToken, CodeInvalidToken, CodeInvalidUserID, CodeInvalidAPIKey,
-		CodeInvalidIDToken, CodeUpstreamUnavailable, CodeDatabaseUnavailable, CodeGuestUnavailable, CodeGuestsLoading,
+		CodeInvalidIDToken, CodeUpstreamUnavailable, CodeRegisteredClaim, CodeClaimNotAllowed, CodeClaimsTooLarge,
+		CodeDatabaseUnavailable, CodeGuestUnavailable, CodeGuestsLoading,
 		CodeInvalidAdminKey, CodeNoSuchRejection, CodeInvalidFilter,
 		CodeAttachmentNotFound, CodeNotOwner, CodeRangeNotSatisfiable,
 	}
