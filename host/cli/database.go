@@ -105,3 +105,27 @@ func connect(ctx context.Context, cfg config.Config, st *store.Mongo, cond *serv
 		log.Warn("dead-letter indexes not created", "collection", cfg.DeadLetter, "err", err)
 	}
 }
+
+// commandDatabase is what a command that reads or writes the database
+// does first: the configuration parsed, the database required, the store
+// opened (beside a running development server when there is one) and its
+// kind detected. what names the command in errors; the log shows warnings
+// only. closeStore closes it.
+func commandDatabase(ctx context.Context, env map[string]string, what string, stderr io.Writer) (cfg config.Config, st *store.Mongo, closeStore func(), err error) {
+	if cfg, err = config.Parse(env); err != nil {
+		return cfg, nil, nil, err
+	}
+	if err := needDatabase(cfg); err != nil {
+		return cfg, nil, nil, err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, _, closeStore, err = openCommandStore(cfg, log, stderr)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	if _, err := st.Detect(ctx); err != nil {
+		closeStore()
+		return cfg, nil, nil, fmt.Errorf("%s: database: %w", what, err)
+	}
+	return cfg, st, closeStore, nil
+}

@@ -6,12 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"slices"
 	"strings"
 
-	"github.com/syncgate/syncgate/host/config"
 	"github.com/syncgate/syncgate/host/schemas"
 	"github.com/syncgate/syncgate/host/syncgate"
 )
@@ -61,22 +59,11 @@ func dbCmd(ctx context.Context, args []string, env map[string]string, stdout, st
 	if strings.ContainsAny(table, "$\x00") || strings.HasPrefix(table, "system.") {
 		return usageError{fmt.Sprintf("db find: %q is not a collection name", table)}
 	}
-	cfg, err := config.Parse(env)
-	if err != nil {
-		return err
-	}
-	if err := needDatabase(cfg); err != nil {
-		return err
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, _, closeStore, err := openCommandStore(cfg, log, stderr)
+	cfg, st, closeStore, err := commandDatabase(ctx, env, "db find", stderr)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	if _, err := st.Detect(ctx); err != nil {
-		return fmt.Errorf("db find: database: %w", err)
-	}
 	if len(pos) == 2 {
 		op := syncgate.Op{Table: table, ID: pos[1]}
 		// An id the schema stores as an ObjectId is looked up as one.

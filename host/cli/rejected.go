@@ -143,22 +143,12 @@ func rejectedCmd(ctx context.Context, args []string, env map[string]string, stdo
 	if a == nil {
 		return err
 	}
-	cfg, err := config.Parse(env)
-	if err != nil {
-		return err
-	}
-	if err := needDatabase(cfg); err != nil {
-		return err
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, _, closeStore, err := openCommandStore(cfg, log, stderr)
+	cfg, st, closeStore, err := commandDatabase(ctx, env, "rejected", stderr)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	if _, err := st.Detect(ctx); err != nil {
-		return fmt.Errorf("rejected: database: %w", err)
-	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := st.DeadLetters().EnsureIndexes(ctx); err != nil {
 		return fmt.Errorf("rejected: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/syncgate/syncgate/guest/authorize/appsrules"
 	"github.com/syncgate/syncgate/guest/authorize/syncscope"
 	"github.com/syncgate/syncgate/host/config"
+	"github.com/syncgate/syncgate/host/live"
 	"github.com/syncgate/syncgate/host/schemas"
 )
 
@@ -209,7 +210,7 @@ func rulesExplain(args []string, dir, syncPath string, stdout, stderr io.Writer)
 	}
 	var allows []string // each check's reason for allowing
 	denial := ""        // the first check's reason for denying
-	if syncPath == "" || hasRules(dir) {
+	if syncPath == "" || live.HasRulesFiles(dir) {
 		set, err := loadRules(dir, stderr)
 		if err != nil {
 			return err
@@ -281,20 +282,6 @@ func rulesExplain(args []string, dir, syncPath string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stdout, "decision: deny, code forbidden: %s\n", denial)
 	return errors.New("rules explain: a check denies this write")
-}
-
-// hasRules reports whether dir holds rules files.
-func hasRules(dir string) bool {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return false
-	}
-	for _, e := range entries {
-		if !e.IsDir() && strings.HasSuffix(e.Name(), ".json") && e.Name() != appsrules.ValuesFile {
-			return true
-		}
-	}
-	return false
 }
 
 // decodeJSON decodes one JSON value with numbers kept as json.Number (as

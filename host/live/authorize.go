@@ -35,12 +35,12 @@ const (
 // authorizing reports whether the authorize stage runs: rules files in
 // RULES_DIR or AUTHORIZE=sync-scope.
 func authorizing(cfg config.Config) bool {
-	return cfg.SyncScope() || hasRulesFiles(cfg.RulesDir)
+	return cfg.SyncScope() || HasRulesFiles(cfg.RulesDir)
 }
 
-// hasRulesFiles reports whether dir holds a rules file (<table>.json or
+// HasRulesFiles reports whether dir holds a rules file (<table>.json or
 // default_rule.json; _values.json alone is not a rule).
-func hasRulesFiles(dir string) bool {
+func HasRulesFiles(dir string) bool {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return false
@@ -65,7 +65,7 @@ type authorization struct {
 // covers), and returns what to log once (ignored read parts, open tables)
 // and to warn about on /readyz.
 func loadAuthorization(cfg config.Config, schemaTables []string, allowed map[string]bool) (a authorization, notes, warnings []string, errs []error) {
-	if hasRulesFiles(cfg.RulesDir) {
+	if HasRulesFiles(cfg.RulesDir) {
 		set, err := appsrules.Load(os.DirFS(cfg.RulesDir))
 		if err != nil {
 			return a, nil, nil, []error{fmt.Errorf("RULES_DIR %s: %w", cfg.RulesDir, err)}
@@ -132,7 +132,7 @@ func loadAuthorization(cfg config.Config, schemaTables []string, allowed map[str
 // authorizeMounts are the authorize guest's read-only folders and the
 // setting naming the sync config.
 func authorizeMounts(cfg config.Config, gc *sandbox.GuestConfig) error {
-	if hasRulesFiles(cfg.RulesDir) {
+	if HasRulesFiles(cfg.RulesDir) {
 		abs, err := filepath.Abs(cfg.RulesDir)
 		if err != nil {
 			return err

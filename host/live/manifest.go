@@ -110,7 +110,7 @@ func (m Manifest) Lines() []string {
 // content; each rules file's path and content.
 func ReadManifest(cfg config.Config, rulesDir string) (Manifest, error) {
 	var m Manifest
-	if rulesDir == "" && hasRulesFiles(cfg.RulesDir) {
+	if rulesDir == "" && HasRulesFiles(cfg.RulesDir) {
 		rulesDir = cfg.RulesDir
 	}
 	tables, err := SchemaFiles(cfg.SchemasDir)

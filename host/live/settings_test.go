@@ -98,14 +98,3 @@ func TestAllProblemsAtOnce(t *testing.T) {
 		}
 	}
 }
-
-func TestEditDistance(t *testing.T) {
-	for _, c := range []struct {
-		a, b string
-		d    int
-	}{{"", "", 0}, {"field", "feild", 1}, {"qouta", "quota", 1}, {"owner", "owners", 1}, {"abc", "xyz", 3}} {
-		if d := editDistance(c.a, c.b); d != c.d {
-			t.Errorf("%q %q: %d, want %d", c.a, c.b, d, c.d)
-		}
-	}
-}

@@ -128,7 +128,7 @@ func lint(file, at string, v any, ps *schemaset.Problems) {
 		for _, k := range slices.Sorted(maps.Keys(n)) {
 			if strings.HasPrefix(k, "x-") && !slices.Contains(Annotations, k) {
 				for _, a := range Annotations {
-					if strings.EqualFold(k, a) || distance(k, a) <= 2 {
+					if strings.EqualFold(k, a) || EditDistance(k, a) <= 2 {
 						*ps = append(*ps, schemaset.Problem{File: file, Location: "at " + at + "/" + k,
 							Message: fmt.Sprintf("%s is not an annotation syncgate reads; did you mean %s?", k, a)})
 					}
@@ -176,7 +176,7 @@ func lintRequired(file, at string, n map[string]any, ps *schemaset.Problems) {
 		hint := ""
 		best := 3
 		for _, p := range names {
-			if d := distance(name, p); d < best {
+			if d := EditDistance(name, p); d < best {
 				best, hint = d, "; did you mean "+strconv.Quote(p)+"?"
 			}
 		}
@@ -185,9 +185,11 @@ func lintRequired(file, at string, n map[string]any, ps *schemaset.Problems) {
 	}
 }
 
-// distance is the Levenshtein distance of a and b.
-func distance(a, b string) int {
+// EditDistance is the Levenshtein distance of a and b, with a swap of two
+// neighbours counting as one edit.
+func EditDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
+	prev2 := make([]int, len(rb)+1)
 	prev := make([]int, len(rb)+1)
 	cur := make([]int, len(rb)+1)
 	for j := range prev {
@@ -201,8 +203,11 @@ func distance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(rb)]
 }

@@ -51,3 +51,14 @@ func TestCheckDemoSchemas(t *testing.T) {
 		t.Fatal(ps)
 	}
 }
+
+func TestEditDistance(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		d    int
+	}{{"", "", 0}, {"field", "feild", 1}, {"qouta", "quota", 1}, {"owner", "owners", 1}, {"abc", "xyz", 3}} {
+		if d := EditDistance(c.a, c.b); d != c.d {
+			t.Errorf("%q %q: %d, want %d", c.a, c.b, d, c.d)
+		}
+	}
+}
