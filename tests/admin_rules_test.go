@@ -202,3 +202,39 @@ func TestAdminAPIAttachments(t *testing.T) {
 		t.Errorf("authorization without rules: %s", r.body)
 	}
 }
+
+// TestAdminAPIWriteRulesSyncScope: with AUTHORIZE=sync-scope the console
+// shows per table the sync config's streams with their conditions, and
+// explain runs the scope beside the rules from the parents given.
+func TestAdminAPIWriteRulesSyncScope(t *testing.T) {
+	env := rulesEnv(t)
+	env["AUTHORIZE"] = "sync-scope"
+	env["SYNC_CONFIG"] = "../guest/authorize/syncscope/testdata/todo-streams.yaml"
+	a := start(t, env)
+	key := map[string]string{"Authorization": "Bearer " + adminKey, "Content-Type": "application/json"}
+	r := do(t, "GET", a.url+"/admin/api/authorization", key, nil)
+	m := r.json(t)
+	sync, _ := m["sync"].(map[string]any)
+	if r.status != 200 || sync == nil || m["sync_config"] != env["SYNC_CONFIG"] || m["rules"] == nil {
+		t.Fatalf("authorization: %d %s", r.status, r.body)
+	}
+	tables := fmt.Sprint(sync["tables"])
+	if !strings.Contains(tables, `stream:stream "lists"`) || !strings.Contains(tables, "owner_id = auth.user_id()") || !strings.Contains(tables, "table:todos") {
+		t.Errorf("streams per table: %s", tables)
+	}
+	if _, ok := sync["open"].([]any); !ok {
+		t.Errorf("open streams not a list: %v", sync["open"])
+	}
+	e := do(t, "POST", a.url+"/admin/api/authorization/explain", key,
+		[]byte(`{"user":"alice","op":{"op":"PUT","type":"todos","id":"t1","data":{"list_id":"L2","created_by":"alice"}},"parents":{"lists":[{"_id":"L2","owner_id":"bob"}]}}`))
+	x := e.json(t)
+	if e.status != 200 || x["allow"] != false || !strings.HasPrefix(fmt.Sprint(x["reason"]), "sync scope: list_todos") ||
+		!strings.Contains(fmt.Sprint(x["checks"]), "check:rules") || !strings.Contains(fmt.Sprint(x["checks"]), "check:sync scope") {
+		t.Errorf("a todo in bob's list: %d %s", e.status, e.body)
+	}
+	e = do(t, "POST", a.url+"/admin/api/authorization/explain", key,
+		[]byte(`{"user":"alice","op":{"op":"PUT","type":"todos","id":"t1","data":{"list_id":"L1","created_by":"alice"}},"parents":{"lists":[{"_id":"L1","owner_id":"alice"}]}}`))
+	if x := e.json(t); e.status != 200 || x["allow"] != true || !strings.Contains(fmt.Sprint(x["reason"]), "sync scope: ") {
+		t.Errorf("a todo in her list: %d %s", e.status, e.body)
+	}
+}
