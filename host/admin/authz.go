@@ -56,12 +56,18 @@ func (c *Console) authorization(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, v)
 }
 
-// readJSON decodes the body (at most 1 MiB) into v, numbers as
+// maxBody bounds an explain or delete body.
+const maxBody = 1 << 20
+
+// readJSON decodes the body (at most maxBody) into v, numbers as
 // json.Number; anything but one JSON value of v's shape is invalid_body.
 func readJSON(r *http.Request, v any) error {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		return syncgate.Errorf(syncgate.Invalid, syncgate.CodeBodyUnreadable, "body: %s", err)
+	}
+	if len(body) > maxBody {
+		return syncgate.Errorf(syncgate.TooLarge, syncgate.CodeBodyTooLarge, "body: over %d bytes", maxBody)
 	}
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
