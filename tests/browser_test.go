@@ -216,12 +216,16 @@ func jsString(s string) string {
 // TestAdminConsoleWriteRulesInBrowser drives the console's Write rules and
 // Attachments views in Chromium on the demo's rules: the roles per table in
 // order; explain of a member's delete of a shared list shows deny with the
-// role and the clause, of the owner's rename allow; an uploaded photo is
+// role and the clause, of the owner's rename allow (with the sync scope's
+// streams listed and its check shown beside the rules'); an uploaded photo is
 // listed (size, owner, type) and Delete, once confirmed, removes it from
 // GridFS.
 func TestAdminConsoleWriteRulesInBrowser(t *testing.T) {
 	exe := chromium(t)
-	a := start(t, rulesEnv(t))
+	env := rulesEnv(t)
+	env["AUTHORIZE"] = "sync-scope"
+	env["SYNC_CONFIG"] = "../guest/authorize/syncscope/testdata/todo-streams.yaml"
+	a := start(t, env)
 	photo := jpegOf(t, 70<<10)
 	id := "9e1c7a3b-2f4d-4b8e-8c61-5a0f3d2e1b77"
 	if r := do(t, "PUT", a.url+"/attachments/"+id, bearer(token(t, a, "alice")), photo); r.status != 200 {
@@ -243,7 +247,10 @@ func TestAdminConsoleWriteRulesInBrowser(t *testing.T) {
 		chromedp.Click("#nav-authz"),
 		waitText("#authz-tables", "owner → member"),
 		waitText("#authz-tables", "creator"),
+		waitText("#authz-streams", `stream "list_todos"`),
 	))
+	streams, err := chromedp.Run(ctx, chromedp.Text("#authz-sync"))
+	step("streams", err)
 	listsRow, err := chromedp.Run(ctx, chromedp.Text(`#authz-tables tr[data-table="lists"]`))
 	step("lists row", err)
 	notes, err := chromedp.Run(ctx, chromedp.Text("#authz-notes"))
@@ -270,6 +277,8 @@ func TestAdminConsoleWriteRulesInBrowser(t *testing.T) {
 	))
 	allowed, err := chromedp.Run(ctx, chromedp.Text("#x-decision"))
 	step("allowed decision", err)
+	allowedTrace, err := chromedp.Run(ctx, chromedp.Text("#x-trace"))
+	step("allowed trace", err)
 	step("explain bad JSON", chromedp.Do(ctx,
 		setValue("#x-claims", `{not json`),
 		chromedp.Click("#x-run"),
@@ -318,8 +327,14 @@ func TestAdminConsoleWriteRulesInBrowser(t *testing.T) {
 	if !strings.Contains(deniedTrace, "rules ("+demoRules+"):") || !strings.Contains(deniedTrace, `role "member": apply_when members == %%user.id → true`) {
 		t.Errorf("denied write's path: %q", deniedTrace)
 	}
-	if !strings.HasPrefix(allowed, "allow") || !strings.Contains(allowed, `role "owner" allows this update`) {
+	if !strings.HasPrefix(allowed, "allow") || !strings.Contains(allowed, `role "owner" allows this update`) || !strings.Contains(allowed, "sync scope: ") {
 		t.Errorf("allowed write: %q", allowed)
+	}
+	if !strings.Contains(allowedTrace, "sync scope ("+env["SYNC_CONFIG"]+"):") || !strings.Contains(allowedTrace, "sync scope: allow") {
+		t.Errorf("allowed write's path lacks the scope's check: %q", allowedTrace)
+	}
+	if !strings.Contains(streams, env["SYNC_CONFIG"]) || !strings.Contains(streams, "owner_id = auth.user_id()") {
+		t.Errorf("sync scope section: %q", streams)
 	}
 	for _, want := range []string{id, "70.0 KiB", "alice", "image/jpeg", " UTC"} {
 		if !strings.Contains(row, want) {
