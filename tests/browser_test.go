@@ -31,6 +31,44 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// waitText polls until the element's text contains want.
+func waitText(sel, want string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](`(document.querySelector(`+jsString(sel)+`)||{}).textContent?.includes(`+jsString(want)+`)`,
+		chromedp.WithPollingInterval(50*time.Millisecond))
+}
+
+// openConsole starts a headless Chromium on a's admin page. step fails the
+// test with the server's log when an action failed; ctx ends after 90s.
+func openConsole(t *testing.T, exe string, a *app) (ctx context.Context, step func(what string, err error)) {
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(cancelBrowser)
+	step = func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("browser: %s: %v\nserver log:\n%s", what, err, a.logs.String())
+		}
+	}
+	// The first Run starts the browser and lives as long as its context.
+	step("start", chromedp.Do(bctx, chromedp.Navigate(a.url+"/admin/")))
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	t.Cleanup(cancel)
+	return ctx, step
+}
+
 // TestAdminConsoleInBrowser drives the admin console in a real headless
 // Chromium: log in with the key, see the rejection a test upload produced,
 // dry-run and apply its replay after the schema was fixed (hot reload), and
@@ -60,43 +98,12 @@ func TestAdminConsoleInBrowser(t *testing.T) {
 	}
 	waitReloaded(t, a, 2)
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-
-	// waitText polls until the element's text contains want.
-	waitText := func(sel, want string) chromedp.Action[chromedp.Void] {
-		return chromedp.Poll[chromedp.Void](`(document.querySelector(`+jsString(sel)+`)||{}).textContent?.includes(`+jsString(want)+`)`,
-			chromedp.WithPollingInterval(50*time.Millisecond))
-	}
+	ctx, step := openConsole(t, exe, a)
 	// clickRow clicks the rejected-writes row that mentions text.
 	clickRow := func(text string) chromedp.Action[chromedp.Void] {
 		return chromedp.Poll[chromedp.Void](`(() => { const tr = [...document.querySelectorAll('#rejected tbody tr[data-id]')].find((r) => r.textContent.includes(`+jsString(text)+`)); if (tr) tr.click(); return !!tr; })()`,
 			chromedp.WithPollingInterval(50*time.Millisecond))
 	}
-	step := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("browser: %s: %v\nserver log:\n%s", what, err, a.logs.String())
-		}
-	}
-	// The first Run starts the browser and lives as long as its context.
-	step("start", chromedp.Do(bctx, chromedp.Navigate(a.url+"/admin/")))
-	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
-	defer cancel()
 	step("log in", chromedp.Do(ctx,
 		chromedp.WaitVisible("#key"),
 		chromedp.SendKeys("#key", adminKey),
@@ -108,6 +115,12 @@ func TestAdminConsoleInBrowser(t *testing.T) {
 	step("session storage", err)
 	cookies, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.cookie`))
 	step("cookies", err)
+	// ATTACHMENTS is off: no Attachments view.
+	attachmentsHidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('nav-attachments').hidden`))
+	step("attachments nav", err)
+	if !attachmentsHidden {
+		t.Error("the Attachments view is offered with ATTACHMENTS off")
+	}
 	step("rejected page", chromedp.Do(ctx,
 		chromedp.Click("#nav-rejected"),
 		chromedp.WaitVisible(`#rejected tbody tr[data-id]`),
@@ -198,4 +211,140 @@ func TestAdminConsoleInBrowser(t *testing.T) {
 
 func jsString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// TestAdminConsoleWriteRulesInBrowser drives the console's Write rules and
+// Attachments views in Chromium on the demo's rules: the roles per table in
+// order; explain of a member's delete of a shared list shows deny with the
+// role and the clause, of the owner's rename allow (with the sync scope's
+// streams listed and its check shown beside the rules'); an uploaded photo is
+// listed (size, owner, type) and Delete, once confirmed, removes it from
+// GridFS.
+func TestAdminConsoleWriteRulesInBrowser(t *testing.T) {
+	exe := chromium(t)
+	env := rulesEnv(t)
+	env["AUTHORIZE"] = "sync-scope"
+	env["SYNC_CONFIG"] = "../guest/authorize/syncscope/testdata/todo-streams.yaml"
+	a := start(t, env)
+	photo := jpegOf(t, 70<<10)
+	id := "9e1c7a3b-2f4d-4b8e-8c61-5a0f3d2e1b77"
+	if r := do(t, "PUT", a.url+"/attachments/"+id, bearer(token(t, a, "alice")), photo); r.status != 200 {
+		t.Fatalf("PUT: %d %s", r.status, r.body)
+	}
+	ctx, step := openConsole(t, exe, a)
+	// setValue replaces a field's text (SendKeys would append).
+	setValue := func(sel, v string) chromedp.Action[chromedp.Void] {
+		return chromedp.SetValue(sel, v)
+	}
+	step("log in", chromedp.Do(ctx,
+		chromedp.WaitVisible("#key"),
+		chromedp.SendKeys("#key", adminKey),
+		chromedp.Click("#login-button"),
+		chromedp.WaitVisible("#page-overview"),
+		chromedp.WaitVisible("#nav-attachments"),
+	))
+	step("write rules", chromedp.Do(ctx,
+		chromedp.Click("#nav-authz"),
+		waitText("#authz-tables", "owner → member"),
+		waitText("#authz-tables", "creator"),
+		waitText("#authz-streams", `stream "list_todos"`),
+	))
+	streams, err := chromedp.Run(ctx, chromedp.Text("#authz-sync"))
+	step("streams", err)
+	listsRow, err := chromedp.Run(ctx, chromedp.Text(`#authz-tables tr[data-table="lists"]`))
+	step("lists row", err)
+	notes, err := chromedp.Run(ctx, chromedp.Text("#authz-notes"))
+	step("notes", err)
+	step("explain a denied write", chromedp.Do(ctx,
+		setValue("#x-user", "alice"),
+		setValue("#x-claims", `{"sub":"alice"}`),
+		setValue("#x-op", `{"op":"DELETE","type":"lists","id":"l1"}`),
+		setValue("#x-current", `{"owner_id":"bob","members":["alice"]}`),
+		chromedp.Click("#x-run"),
+		waitText("#x-decision", "deny"),
+	))
+	denied, err := chromedp.Run(ctx, chromedp.Text("#x-decision"))
+	step("denied decision", err)
+	deniedTrace, err := chromedp.Run(ctx, chromedp.Text("#x-trace"))
+	step("denied trace", err)
+	deniedClass, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('x-decision').className`))
+	step("denied class", err)
+	step("explain an allowed write", chromedp.Do(ctx,
+		setValue("#x-op", `{"op":"PATCH","type":"lists","id":"l1","data":{"name":"x"}}`),
+		setValue("#x-current", `{"id":"l1","owner_id":"alice","name":"a"}`),
+		chromedp.Click("#x-run"),
+		waitText("#x-decision", "allow"),
+	))
+	allowed, err := chromedp.Run(ctx, chromedp.Text("#x-decision"))
+	step("allowed decision", err)
+	allowedTrace, err := chromedp.Run(ctx, chromedp.Text("#x-trace"))
+	step("allowed trace", err)
+	step("explain bad JSON", chromedp.Do(ctx,
+		setValue("#x-claims", `{not json`),
+		chromedp.Click("#x-run"),
+		waitText("#x-decision", "Error: claims: not JSON"),
+	))
+	step("explain a bad op", chromedp.Do(ctx,
+		setValue("#x-claims", `{}`),
+		setValue("#x-op", `{"op":"GET","type":"lists","id":"l1"}`),
+		chromedp.Click("#x-run"),
+		waitText("#x-decision", `Error: op: op "GET" is not PUT, PATCH or DELETE`),
+	))
+	step("attachments", chromedp.Do(ctx,
+		chromedp.Click("#nav-attachments"),
+		waitText("#att-list", id),
+	))
+	row, err := chromedp.Run(ctx, chromedp.Text(`#att-list tr[data-id="`+id+`"]`))
+	step("attachment row", err)
+	step("delete, kept", chromedp.Do(ctx,
+		chromedp.Click(`#att-list tr[data-id="`+id+`"] .att-delete`),
+		chromedp.WaitVisible("#att-confirm"),
+		chromedp.Click("#att-confirm-no"),
+		chromedp.WaitNotVisible("#att-confirm"),
+	))
+	if f, _ := gridFS(t, a.db); f != 1 {
+		t.Fatalf("Keep deleted the attachment: %d files", f)
+	}
+	step("delete, confirmed", chromedp.Do(ctx,
+		chromedp.Click(`#att-list tr[data-id="`+id+`"] .att-delete`),
+		waitText("#att-confirm-id", id),
+		chromedp.Click("#att-confirm-yes"),
+		waitText("#att-result", "deleted "+id),
+		waitText("#att-summary", "0 attachments"),
+	))
+	left, err := chromedp.Run(ctx, chromedp.Text("#att-list tbody"))
+	step("list after delete", err)
+
+	if !strings.Contains(listsRow, "lists.json") || !strings.Contains(listsRow, "owner → member") {
+		t.Errorf("lists row: %q", listsRow)
+	}
+	if !strings.Contains(notes, "ignored") {
+		t.Errorf("ignored read parts not shown: %q", notes)
+	}
+	if !strings.HasPrefix(denied, "deny, code forbidden") || !strings.Contains(denied, `role "member": fields.members.write`) || deniedClass != "result deny" {
+		t.Errorf("denied write: %q (class %q)", denied, deniedClass)
+	}
+	if !strings.Contains(deniedTrace, "rules ("+demoRules+"):") || !strings.Contains(deniedTrace, `role "member": apply_when members == %%user.id → true`) {
+		t.Errorf("denied write's path: %q", deniedTrace)
+	}
+	if !strings.HasPrefix(allowed, "allow") || !strings.Contains(allowed, `role "owner" allows this update`) || !strings.Contains(allowed, "sync scope: ") {
+		t.Errorf("allowed write: %q", allowed)
+	}
+	if !strings.Contains(allowedTrace, "sync scope ("+env["SYNC_CONFIG"]+"):") || !strings.Contains(allowedTrace, "sync scope: allow") {
+		t.Errorf("allowed write's path lacks the scope's check: %q", allowedTrace)
+	}
+	if !strings.Contains(streams, env["SYNC_CONFIG"]) || !strings.Contains(streams, "owner_id = auth.user_id()") {
+		t.Errorf("sync scope section: %q", streams)
+	}
+	for _, want := range []string{id, "70.0 KiB", "alice", "image/jpeg", " UTC"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("attachment row lacks %q: %q", want, row)
+		}
+	}
+	if strings.Contains(left, id) {
+		t.Errorf("still listed after delete: %q", left)
+	}
+	if f, c := gridFS(t, a.db); f != 0 || c != 0 {
+		t.Errorf("GridFS after delete: %d files, %d chunks", f, c)
+	}
 }

@@ -1,7 +1,9 @@
 // Package admin owns the admin console: the page at /admin/ (HTML, CSS and
 // a little vanilla JavaScript embedded in the binary, no CDN, no build
 // step) and the JSON API under /admin/api/ that the page calls — overview,
-// rejected writes (list, show, replay, resolve, discard) and the live rules.
+// rejected writes (list, show, replay, resolve, discard), the live schemas
+// and guests, the live write rules with explain, and the attachments (list,
+// delete).
 //
 // Every API call needs an admin key in the Authorization header (Bearer);
 // the page keeps the key in sessionStorage and sends it itself. No cookie
@@ -9,7 +11,7 @@
 // CSRF), and a PowerSync client token is not an admin key. The assets are
 // public (they hold no data) and served with a strict Content-Security-
 // Policy. It must not log, read the environment or touch the database
-// except through the rejected service.
+// except through the rejected service and the attachment store.
 package admin
 
 import (
@@ -50,6 +52,16 @@ type Config struct {
 	Guests func() []GuestStats
 	// Rules describes the live schemas and guests and the last reload.
 	Rules func() any
+	// Authorization describes the live write rules: RULES_DIR's roles per
+	// table and the sync config's streams (the "Write rules" page).
+	Authorization func() any
+	// Explain decides one write with the live write rules, as `syncgate
+	// rules explain` does; an error that is not a *syncgate.Error is the
+	// request's fault (400 invalid_body).
+	Explain func(ExplainRequest) (any, error)
+	// Attachments is the server's attachment store; nil when ATTACHMENTS
+	// is off.
+	Attachments AttachmentStore
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -109,6 +121,10 @@ func (c *Console) Routes() []Route {
 		{"POST /admin/api/rejected/resolve", c.auth(c.mark(syncgate.StateResolved))},
 		{"POST /admin/api/rejected/discard", c.auth(c.mark(syncgate.StateDiscarded))},
 		{"GET /admin/api/rules", c.auth(c.rules)},
+		{"GET /admin/api/authorization", c.auth(c.authorization)},
+		{"POST /admin/api/authorization/explain", c.auth(c.explain)},
+		{"GET /admin/api/attachments", c.auth(c.attachmentList)},
+		{"POST /admin/api/attachments/delete", c.auth(c.attachmentDelete)},
 	}
 }
 
@@ -172,12 +188,14 @@ type Overview struct {
 	Guests    []GuestStats               `json:"guests"`
 	LastHour  []syncgate.DeadLetterCount `json:"rejected_last_hour"`
 	LastDay   []syncgate.DeadLetterCount `json:"rejected_last_day"`
+	// Attachments says whether ATTACHMENTS is on (the page shows its view).
+	Attachments bool `json:"attachments"`
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	var o Overview
+	o := Overview{Attachments: c.cfg.Attachments != nil}
 	if c.cfg.Readiness != nil {
 		o.Readiness, o.Ready = c.cfg.Readiness(ctx)
 	}

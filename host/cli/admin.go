@@ -11,16 +11,31 @@ import (
 	"github.com/syncgate/syncgate/host/admin"
 	"github.com/syncgate/syncgate/host/batch"
 	"github.com/syncgate/syncgate/host/config"
+	"github.com/syncgate/syncgate/host/filestore"
 	"github.com/syncgate/syncgate/host/live"
 	"github.com/syncgate/syncgate/host/server"
 	"github.com/syncgate/syncgate/host/store"
+	"github.com/syncgate/syncgate/host/syncgate"
 )
 
 // newConsole wires the admin console to the live rules, the store and the
 // server's readiness.
-func newConsole(cfg config.Config, keys []string, st *store.Mongo, rules *live.Reloader, srv *server.Server) (*admin.Console, error) {
+func newConsole(cfg config.Config, keys []string, st *store.Mongo, rules *live.Reloader, srv *server.Server, files *filestore.Store) (*admin.Console, error) {
 	svc := newRejectedService(cfg, st, func() (batch.Rules, func(), error) { return rules.Acquire() })
+	var attachmentStore admin.AttachmentStore
+	if files != nil {
+		attachmentStore = files
+	}
 	return admin.New(admin.Config{
+		Attachments:   attachmentStore,
+		Authorization: func() any { return authorizationReport(cfg, rules.Current()) },
+		Explain: func(req admin.ExplainRequest) (any, error) {
+			r := rules.Current()
+			if r == nil {
+				return nil, &syncgate.Error{Kind: syncgate.Unavailable, Code: syncgate.CodeGuestsLoading, Message: "no rules are loaded yet"}
+			}
+			return r.Explain(live.ExplainInput{User: req.User, Claims: req.Claims, Op: live.ExplainOp(req.Op), Current: req.Current, Parents: req.Parents})
+		},
 		Keys:      keys,
 		Rejected:  svc,
 		Readiness: srv.Readiness,
@@ -122,4 +137,59 @@ func files(dir, ext string) []map[string]any {
 		out = append(out, map[string]any{"file": filepath.Join(dir, e.Name()), "bytes": info.Size(), "modified": info.ModTime().UTC().Format(time.RFC3339)})
 	}
 	return out // os.ReadDir sorts by name
+}
+
+// authorizationReport is what the console's "Write rules" page shows of
+// the live set's write rules: per table its roles in order (and the file),
+// the default roles, the read parts ignored and where it fails closed;
+// with AUTHORIZE=sync-scope, per table the sync config's streams and the
+// open ones. With neither, the posture (every write allowed).
+func authorizationReport(cfg config.Config, r *live.Rules) map[string]any {
+	out := map[string]any{"rules_dir": cfg.RulesDir, "rules": nil, "sync_config": "", "sync": nil, "loaded": r != nil}
+	if r == nil {
+		return out
+	}
+	set, _, scope, syncPath := r.Authorization()
+	if set != nil {
+		tables := []map[string]any{}
+		for _, t := range set.Tables() {
+			names, file := set.Roles(t)
+			tables = append(tables, map[string]any{"table": t, "file": file, "roles": nonNil(names)})
+		}
+		rules := map[string]any{"tables": tables, "default": nil,
+			"ignored": nonNil(set.Ignored()), "warnings": nonNil(set.Warnings())}
+		if set.HasDefault() {
+			names, file := set.Roles("")
+			rules["default"] = map[string]any{"file": file, "roles": nonNil(names)}
+		}
+		out["rules"] = rules
+	}
+	if scope != nil {
+		out["sync_config"] = syncPath
+		tables := []map[string]any{}
+		for _, t := range scope.Tables() {
+			labels, conds := scope.Streams(t)
+			streams := []map[string]any{}
+			for i := range labels {
+				streams = append(streams, map[string]any{"stream": labels[i], "condition": conds[i]})
+			}
+			tables = append(tables, map[string]any{"table": t, "streams": streams})
+		}
+		open := []map[string]any{}
+		for _, o := range scope.Open() {
+			open = append(open, map[string]any{"stream": o.Stream, "table": o.Table, "line": o.Line, "reason": o.Reason})
+		}
+		out["sync"] = map[string]any{"tables": tables, "open": open}
+	}
+	if set == nil && scope == nil {
+		out["posture"] = "no write rules (RULES_DIR " + cfg.RulesDir + " has none, AUTHORIZE has no sync-scope): any authenticated user may write any document of a writable table"
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -21,21 +21,22 @@ import (
 )
 
 // serveAttachments registers /attachments/{id} and its metrics on srv when
-// ATTACHMENTS is on; the returned func closes the file store's client.
-func serveAttachments(cfg config.Config, uri string, auth attachments.Authenticator, srv *server.Server) (func(), error) {
+// ATTACHMENTS is on, and returns the file store (nil when off; the admin
+// console lists and deletes through it) and a func that closes its client.
+func serveAttachments(cfg config.Config, uri string, auth attachments.Authenticator, srv *server.Server) (*filestore.Store, func(), error) {
 	if !cfg.Attachments {
-		return func() {}, nil
+		return nil, func() {}, nil
 	}
 	fs, err := filestore.Open(uri, cfg.Database, filestore.Options{Timeout: cfg.DBTimeout})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h := attachments.New(attachments.Config{MaxBytes: cfg.AttachmentMaxBytes, Types: cfg.AttachmentTypes, MaxIDBytes: cfg.MaxIDBytes}, fs, auth)
 	for _, rt := range h.Routes() {
 		srv.Handle(rt.Pattern, rt.Handler)
 	}
 	srv.Registry().MustRegister(newAttachmentCollector(&h.Stats))
-	return func() {
+	return fs, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = fs.Close(ctx)

@@ -137,15 +137,6 @@ func roleList(names []string) string {
 	return strings.Join(names, " → ")
 }
 
-// crudEntry is --op: a PowerSync CRUD entry (type is the table).
-type crudEntry struct {
-	Op    string         `json:"op"`
-	Type  string         `json:"type"`
-	Table string         `json:"table"`
-	ID    string         `json:"id"`
-	Data  map[string]any `json:"data"`
-}
-
 func rulesExplain(args []string, dir, syncPath string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rules explain", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -167,65 +158,31 @@ func rulesExplain(args []string, dir, syncPath string, stdout, stderr io.Writer)
 	if *opText == "" {
 		return usageError{"rules explain: --op is required"}
 	}
-	var op crudEntry
-	if err := decodeJSON(*opText, &op); err != nil {
+	in := live.ExplainInput{User: *user}
+	if err := decodeJSON(*opText, &in.Op); err != nil {
 		return usageError{"rules explain: --op: " + err.Error()}
 	}
-	if op.Type == "" {
-		op.Type = op.Table
-	}
-	op.Op = strings.ToUpper(op.Op)
-	switch {
-	case op.Op != "PUT" && op.Op != "PATCH" && op.Op != "DELETE":
-		return usageError{fmt.Sprintf("rules explain: --op: op %q is not PUT, PATCH or DELETE", op.Op)}
-	case op.Type == "":
-		return usageError{"rules explain: --op: no type (the table)"}
-	case op.ID == "":
-		return usageError{"rules explain: --op: no id"}
-	}
-	in := appsrules.Input{Op: op.Op, Table: op.Type, ID: op.ID, Data: appsrules.Map(op.Data),
-		User: appsrules.User{ID: *user, Type: "normal"}}
 	if *claims != "" {
-		if err := decodeJSON(*claims, &in.User.Data); err != nil || in.User.Data == nil {
+		if err := decodeJSON(*claims, &in.Claims); err != nil || in.Claims == nil {
 			return usageError{fmt.Sprintf("rules explain: --claims: want a JSON object (%v)", err)}
-		}
-		if cd, ok := in.User.Data["custom_data"].(map[string]any); ok {
-			in.User.CustomData = cd
 		}
 	}
 	if *current != "" {
-		var cur map[string]any
-		if err := decodeJSON(*current, &cur); err != nil || cur == nil {
+		if err := decodeJSON(*current, &in.Current); err != nil || in.Current == nil {
 			return usageError{fmt.Sprintf("rules explain: --current: want a JSON object (%v)", err)}
 		}
-		delete(cur, "id")
-		delete(cur, "_id")
-		in.Current, in.Exists = appsrules.Map(cur), true
 	}
-	var parents map[string][]map[string]any
 	if *parentsText != "" {
-		if err := decodeJSON(*parentsText, &parents); err != nil {
+		if err := decodeJSON(*parentsText, &in.Parents); err != nil {
 			return usageError{fmt.Sprintf("rules explain: --parents: want {\"collection\":[documents]} (%v)", err)}
 		}
 	}
-	var allows []string // each check's reason for allowing
-	denial := ""        // the first check's reason for denying
+	var set *appsrules.Set
+	var scope *syncscope.Config
 	if syncPath == "" || live.HasRulesFiles(dir) {
-		set, err := loadRules(dir, stderr)
-		if err != nil {
+		var err error
+		if set, err = loadRules(dir, stderr); err != nil {
 			return err
-		}
-		d := set.Explain(in)
-		fmt.Fprintln(stdout, "rules ("+dir+"):")
-		for _, line := range d.Trace {
-			fmt.Fprintf(stdout, "  %s\n", line)
-		}
-		if d.Allow {
-			fmt.Fprintf(stdout, "  rules: allow (%s)\n", d.Reason)
-			allows = append(allows, d.Reason)
-		} else {
-			fmt.Fprintf(stdout, "  rules: deny (%s)\n", d.Reason)
-			denial = d.Reason
 		}
 	}
 	if syncPath != "" {
@@ -233,55 +190,43 @@ func rulesExplain(args []string, dir, syncPath string, stdout, stderr io.Writer)
 		if err != nil {
 			return fmt.Errorf("rules explain: sync config: %w", err)
 		}
-		sc, err := syncscope.Parse(filepath.Base(syncPath), b)
-		if err != nil {
+		if scope, err = syncscope.Parse(filepath.Base(syncPath), b); err != nil {
 			return fmt.Errorf("rules explain: %s: %w", syncPath, err)
 		}
-		sin := syncscope.Input{Op: op.Op, Table: op.Type, ID: op.ID, User: syncscope.User{ID: *user, Claims: in.User.Data}, Explain: true,
-			Parents: func(table, _ string, _ any) []map[string]any { return parents[table] }}
-		var before map[string]any
-		if *current != "" {
-			_ = decodeJSON(*current, &before)
-			sin.Before = before
-		}
-		if op.Op != "DELETE" {
-			after := map[string]any{}
-			if op.Op == "PATCH" {
-				for k, v := range before {
-					after[k] = v
-				}
-			}
-			for k, v := range op.Data {
-				after[k] = v
-			}
-			sin.After = after
-		}
-		d := sc.Check(sin)
-		fmt.Fprintln(stdout, "sync scope ("+syncPath+"):")
-		for _, line := range d.Trace {
-			fmt.Fprintf(stdout, "  %s\n", line)
-		}
-		where := d.Stream
-		if d.Condition != "" {
-			where += ": " + d.Condition
-		}
-		why := strings.TrimPrefix(where+"; "+d.Reason, "; ")
-		if d.Allow {
-			fmt.Fprintf(stdout, "  scope: allow (%s)\n", why)
-			allows = append(allows, "sync scope: "+why)
-		} else {
-			fmt.Fprintf(stdout, "  scope: deny (%s)\n", why)
-			if denial == "" {
-				denial = "sync scope: " + why
-			}
-		}
 	}
-	if denial == "" {
-		fmt.Fprintf(stdout, "decision: allow (%s)\n", strings.Join(allows, "; "))
-		return nil
+	e, err := live.Explain(set, dir, scope, syncPath, in)
+	if err != nil {
+		return usageError{"rules explain: --" + err.Error()}
 	}
-	fmt.Fprintf(stdout, "decision: deny, code forbidden: %s\n", denial)
-	return errors.New("rules explain: a check denies this write")
+	printExplanation(stdout, e)
+	if !e.Allow {
+		return errors.New("rules explain: a check denies this write")
+	}
+	return nil
+}
+
+// printExplanation prints each check's path, its verdict and the decision.
+func printExplanation(w io.Writer, e live.Explanation) {
+	for _, c := range e.Checks {
+		fmt.Fprintf(w, "%s (%s):\n", c.Check, c.Source)
+		for _, line := range c.Trace {
+			fmt.Fprintf(w, "  %s\n", line)
+		}
+		verdict := "deny"
+		if c.Allow {
+			verdict = "allow"
+		}
+		name := c.Check
+		if name == "sync scope" {
+			name = "scope"
+		}
+		fmt.Fprintf(w, "  %s: %s (%s)\n", name, verdict, c.Reason)
+	}
+	if e.Allow {
+		fmt.Fprintf(w, "decision: allow (%s)\n", e.Reason)
+		return
+	}
+	fmt.Fprintf(w, "decision: deny, code forbidden: %s\n", e.Reason)
 }
 
 // decodeJSON decodes one JSON value with numbers kept as json.Number (as

@@ -124,13 +124,13 @@ func serve(ctx context.Context, env map[string]string, dotenv string, stderr io.
 	srv.Handle("POST /token", ah.Token)
 	srv.Handle("POST /upload", up.ServeHTTPReturn)
 	srv.Handle("GET /openapi.yaml", openAPI)
-	closeAttachments, err := serveAttachments(cfg, devURI, auth.NewVerifier(keys, audience), srv)
+	files, closeAttachments, err := serveAttachments(cfg, devURI, auth.NewVerifier(keys, audience), srv)
 	if err != nil {
 		return err
 	}
 	defer closeAttachments()
 	if keys := cfg.AdminKeys(); len(keys) > 0 {
-		console, err := newConsole(cfg, keys, st, rules, srv)
+		console, err := newConsole(cfg, keys, st, rules, srv, files)
 		if err != nil {
 			return err
 		}

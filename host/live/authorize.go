@@ -55,8 +55,10 @@ func HasRulesFiles(dir string) bool {
 
 // authorization is what the host knows of the set's write rules.
 type authorization struct {
-	rules *appsrules.Set    // nil: no rules files
-	scope *syncscope.Config // nil: no sync scope
+	rules    *appsrules.Set    // nil: no rules files
+	scope    *syncscope.Config // nil: no sync scope
+	dir      string            // RULES_DIR
+	syncPath string            // SYNC_CONFIG
 }
 
 // loadAuthorization loads RULES_DIR and SYNC_CONFIG as the guest will,
@@ -70,7 +72,7 @@ func loadAuthorization(cfg config.Config, schemaTables []string, allowed map[str
 		if err != nil {
 			return a, nil, nil, []error{fmt.Errorf("RULES_DIR %s: %w", cfg.RulesDir, err)}
 		}
-		a.rules = set
+		a.rules, a.dir = set, cfg.RulesDir
 		for _, ig := range set.Ignored() {
 			notes = append(notes, "RULES_DIR "+cfg.RulesDir+": "+ig+" (read rules: PowerSync's sync config decides what each user syncs)")
 		}
@@ -87,7 +89,7 @@ func loadAuthorization(cfg config.Config, schemaTables []string, allowed map[str
 		if err != nil {
 			return a, nil, nil, []error{fmt.Errorf("SYNC_CONFIG %s: %w", cfg.SyncConfig, err)}
 		}
-		a.scope = sc
+		a.scope, a.syncPath = sc, cfg.SyncConfig
 		for _, o := range sc.Open() {
 			msg := fmt.Sprintf("SYNC_CONFIG %s:%d: %s %s is open — needs a rule: %s; writes to it are denied unless rules allow", cfg.SyncConfig, o.Line, o.Stream, o.Table, o.Reason)
 			warnings = append(warnings, msg)

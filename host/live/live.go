@@ -45,6 +45,7 @@ type Rules struct {
 	tables   map[string]bool
 	warnings []string
 	notes    []string           // said once in the log when the set goes live
+	auth     authorization      // the write rules the authorize guest runs (Explain)
 	pipeline *pipeline.Pipeline // every guest, in the order the stages run them
 	// stages: the guests of each guest stage of the write path, sharing
 	// pipeline's guests.
@@ -270,7 +271,8 @@ func (l *Reloader) build(ctx context.Context) (*Rules, error) {
 		errs = append(errs, fmt.Errorf("config: %w", e))
 	}
 	r := &Rules{manifest: manifest, tables: l.cfg.AllowedTables(tables), warnings: l.cfg.TableWarnings(tables)}
-	_, notes, warnings, aerrs := loadAuthorization(l.cfg, tables, r.tables)
+	auth, notes, warnings, aerrs := loadAuthorization(l.cfg, tables, r.tables)
+	r.auth = auth
 	errs = append(errs, aerrs...)
 	r.notes = notes
 	r.warnings = append(r.warnings, warnings...)

@@ -556,3 +556,14 @@ func bucketClass(n *node, b *binding) uint8 {
 	}
 	return cl
 }
+
+// Streams lists, in the config's order, the streams and bucket queries that
+// sync table's rows, each as `stream "name"` or `bucket "name"` with its
+// conditions as written ("" when it has none).
+func (c *Config) Streams(table string) (labels, conditions []string) {
+	for _, r := range c.tables[table] {
+		labels = append(labels, r.label)
+		conditions = append(conditions, r.cond)
+	}
+	return labels, conditions
+}

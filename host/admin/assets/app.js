@@ -82,10 +82,13 @@ async function show(page) {
   if (page === 'overview') await overview();
   if (page === 'rejected') await listRejected();
   if (page === 'rules') await rulesPage();
+  if (page === 'authz') await authzPage();
+  if (page === 'attachments') await attachmentsPage();
 }
 
 async function overview() {
   const o = await api('overview');
+  $('nav-attachments').hidden = !o.attachments;
   $('ready-status').textContent = o.readiness ? o.readiness.status : (o.ready ? 'ready' : 'not ready');
   fill('checks', Object.entries((o.readiness && o.readiness.checks) || {}), [(r) => r[0], (r) => r[1]]);
   fill('guests', o.guests || [], ['name', 'tables', 'calls', 'rejections', 'timeouts', 'traps']);
@@ -110,6 +113,113 @@ async function rulesPage() {
   [...tbody.children].forEach((tr, i) => { tr.id = 'reload-' + rows[i][0].replace(/ /g, '-'); });
   const files = [...(r.schema_files || []), ...(r.guest_files || [])];
   fill('rules-files', files, ['file', 'bytes', (f) => when(f.modified)]);
+}
+
+async function authzPage() {
+  const a = await api('authorization');
+  $('authz-dir').textContent = a.rules_dir || '';
+  $('authz-posture').textContent = !a.loaded ? 'No rules are loaded yet.' : (a.posture || '');
+  $('authz-rules').hidden = !a.rules;
+  if (a.rules) {
+    const rows = (a.rules.tables || []).map((t) => [t.table, t.file, t.roles]);
+    if (a.rules.default) rows.push(['every other table', a.rules.default.file, a.rules.default.roles]);
+    else rows.push(['every other table', '(no default_rule.json)', []]);
+    const tbody = fill('authz-tables', rows, [(r) => r[0], (r) => r[1], (r) => r[2].length ? r[2].join(' → ') : 'no roles (writes denied)']);
+    [...tbody.children].forEach((tr, i) => { tr.dataset.table = rows[i][0]; });
+    const notes = [...(a.rules.ignored || []).map((n) => ['ignored', n]), ...(a.rules.warnings || []).map((n) => ['fail closed', n])];
+    fill('authz-notes', notes.length ? notes : [['', 'none']], [(r) => r[0], (r) => r[1]]);
+  }
+  $('authz-sync').hidden = !a.sync;
+  if (a.sync) {
+    $('authz-sync-file').textContent = a.sync_config;
+    const rows = [];
+    for (const t of a.sync.tables || []) for (const s of t.streams || []) rows.push([t.table, s.stream, s.condition]);
+    fill('authz-streams', rows, [(r) => r[0], (r) => r[1], (r) => r[2] || '(none)']);
+    fill('authz-open', a.sync.open || [], ['stream', 'table', 'line', 'reason']);
+  }
+}
+
+// jsonField parses a textarea: empty is undefined (left out), anything
+// else must be JSON.
+function jsonField(id, name) {
+  const text = $(id).value.trim();
+  if (!text) return undefined;
+  try { return JSON.parse(text); } catch (e) { throw new Error(name + ': not JSON (' + e.message + ')'); }
+}
+
+async function explain() {
+  $('x-decision').textContent = '';
+  $('x-decision').className = 'result';
+  $('x-trace').textContent = '';
+  let body;
+  try {
+    body = { user: $('x-user').value.trim(), claims: jsonField('x-claims', 'claims'), op: jsonField('x-op', 'op'),
+      current: jsonField('x-current', 'current'), parents: jsonField('x-parents', 'parents') };
+  } catch (e) {
+    $('x-decision').textContent = 'Error: ' + e.message;
+    return;
+  }
+  let e;
+  try {
+    e = await api('authorization/explain', body);
+  } catch (err) {
+    if (err.message !== 'unauthorized') $('x-decision').textContent = 'Error: ' + err.message;
+    return;
+  }
+  $('x-decision').textContent = (e.allow ? 'allow' : 'deny, code forbidden') + (e.reason ? ': ' + e.reason : '');
+  $('x-decision').className = 'result ' + (e.allow ? 'allow' : 'deny');
+  const lines = [];
+  for (const c of e.checks || []) {
+    lines.push(c.check + ' (' + c.source + '):');
+    for (const l of c.trace || []) lines.push('  ' + l);
+    lines.push('  ' + c.check + ': ' + (c.allow ? 'allow' : 'deny') + ' (' + c.reason + ')');
+  }
+  $('x-trace').textContent = lines.join('\n');
+}
+
+function size(n) {
+  if (n < 1024) return n + ' B';
+  if (n < 1024 * 1024) return (n / 1024).toFixed(1) + ' KiB';
+  return (n / 1024 / 1024).toFixed(1) + ' MiB';
+}
+
+let deleting = null;
+
+async function attachmentsPage() {
+  const a = await api('attachments');
+  $('att-confirm').hidden = true;
+  deleting = null;
+  if (!a.enabled) {
+    $('att-summary').textContent = 'Attachments are off (ATTACHMENTS=false).';
+    fill('att-list', [], []);
+    return;
+  }
+  const shown = a.attachments.length < a.total ? ' (newest ' + a.attachments.length + ' shown)' : '';
+  $('att-summary').textContent = a.total + ' attachments, ' + size(a.bytes) + shown;
+  const tbody = fill('att-list', a.attachments, ['id', (r) => size(r.size), 'owner', 'content_type', (r) => when(r.uploaded), () => '']);
+  [...tbody.children].forEach((tr, i) => {
+    const id = a.attachments[i].id;
+    tr.dataset.id = id;
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'att-delete';
+    b.textContent = 'Delete…';
+    b.addEventListener('click', () => {
+      deleting = id;
+      $('att-confirm-id').textContent = id;
+      $('att-confirm').hidden = false;
+      $('att-result').textContent = '';
+    });
+    tr.lastChild.appendChild(b);
+  });
+}
+
+async function deleteAttachment() {
+  if (!deleting) return;
+  const id = deleting;
+  const r = await api('attachments/delete', { id: id });
+  await attachmentsPage();
+  $('att-result').textContent = 'deleted ' + r.deleted + ' (' + size(r.size) + ', owner ' + r.owner + ')';
 }
 
 function filter() {
@@ -218,7 +328,7 @@ async function bulk(dryRun) {
 function guard(f) {
   return (...args) => f(...args).catch((e) => {
     if (e.message !== 'unauthorized') {
-      const out = $('detail').hidden ? $('bulk-result') : $('result');
+      const out = !$('page-attachments').hidden ? $('att-result') : ($('detail').hidden ? $('bulk-result') : $('result'));
       out.textContent = 'Error: ' + e.message;
     }
   });
@@ -236,6 +346,9 @@ document.addEventListener('DOMContentLoaded', () => {
   $('resolve').addEventListener('click', guard(() => markOne('resolved')));
   $('bulk-dry').addEventListener('click', guard(() => bulk(true)));
   $('bulk-apply').addEventListener('click', guard(() => bulk(false)));
+  $('x-run').addEventListener('click', guard(explain));
+  $('att-confirm-yes').addEventListener('click', guard(deleteAttachment));
+  $('att-confirm-no').addEventListener('click', () => { deleting = null; $('att-confirm').hidden = true; });
   if (sessionStorage.getItem(KEY)) {
     $('login').hidden = true;
     $('nav').hidden = false;
