@@ -87,12 +87,8 @@ const attachmentsUsage = `usage: syncgate attachments <command> [flags]
 
 // attachmentsCmd runs `syncgate attachments …` on the server's database.
 func attachmentsCmd(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || helpAsked(args[:1]) {
-		fmt.Fprintln(stdout, attachmentsUsage)
-		if len(args) == 0 {
-			return usageError{"attachments: a command is needed"}
-		}
-		return nil
+	if done, err := subcommandUsage(args, attachmentsUsage, "attachments: a command is needed", stdout); done {
+		return err
 	}
 	sub := args[0]
 	fset := flag.NewFlagSet("attachments "+sub, flag.ContinueOnError)

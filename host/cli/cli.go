@@ -189,3 +189,17 @@ func keysCmd(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "POWERSYNC_PUBLIC_KEY=%s\nPOWERSYNC_PRIVATE_KEY=%s\n", pub, priv)
 	return nil
 }
+
+// subcommandUsage prints a command's text when args name no subcommand or ask for
+// help: done says the command ends there, with a usage error (missing is
+// what was missing) or nothing (help asked for).
+func subcommandUsage(args []string, text, missing string, stdout io.Writer) (done bool, err error) {
+	if len(args) > 0 && !helpAsked(args[:1]) {
+		return false, nil
+	}
+	fmt.Fprintln(stdout, text)
+	if len(args) == 0 {
+		return true, usageError{missing}
+	}
+	return true, nil
+}

@@ -21,12 +21,8 @@ const dbUsage = `usage: syncgate db find TABLE [ID] [--limit N]
 
 // dbCmd runs `syncgate db …`: a look at the data without mongosh.
 func dbCmd(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || helpAsked(args[:1]) {
-		fmt.Fprintln(stdout, dbUsage)
-		if len(args) == 0 {
-			return usageError{"db: which command?"}
-		}
-		return nil
+	if done, err := subcommandUsage(args, dbUsage, "db: which command?", stdout); done {
+		return err
 	}
 	if args[0] != "find" {
 		return usageError{fmt.Sprintf("db: unknown command %q\n%s", args[0], dbUsage)}

@@ -24,12 +24,8 @@ const importUsage = `usage: syncgate import appservices DIR [--rules DIR] [--sch
   lists what it could not carry over and what to do instead. Existing files are kept unless --force.`
 
 func importCmd(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || helpAsked(args[:1]) {
-		fmt.Fprintln(stdout, importUsage)
-		if len(args) == 0 {
-			return usageError{"import: from what? (import appservices DIR)"}
-		}
-		return nil
+	if done, err := subcommandUsage(args, importUsage, "import: from what? (import appservices DIR)", stdout); done {
+		return err
 	}
 	schemasDefault := "schemas"
 	if cfg, err := config.Parse(environ(getenv)); err == nil {

@@ -132,12 +132,8 @@ func parseRejected(args []string, stdout, stderr io.Writer) (*rejectedArgs, erro
 // (same environment, same database, same rules): one function per
 // subcommand.
 func rejectedCmd(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || helpAsked(args[:1]) {
-		fmt.Fprintln(stdout, rejectedUsage)
-		if len(args) == 0 {
-			return usageError{"rejected: a command is needed"}
-		}
-		return nil
+	if done, err := subcommandUsage(args, rejectedUsage, "rejected: a command is needed", stdout); done {
+		return err
 	}
 	a, err := parseRejected(args, stdout, stderr)
 	if a == nil {

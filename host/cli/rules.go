@@ -43,12 +43,8 @@ func rulesDir(getenv func(string) string) string {
 }
 
 func rulesCmd(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || helpAsked(args[:1]) {
-		fmt.Fprintln(stdout, rulesUsage)
-		if len(args) == 0 {
-			return usageError{"rules: which command?"}
-		}
-		return nil
+	if done, err := subcommandUsage(args, rulesUsage, "rules: which command?", stdout); done {
+		return err
 	}
 	dir := rulesDir(getenv)
 	switch args[0] {

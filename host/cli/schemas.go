@@ -21,12 +21,8 @@ const schemasUsage = `usage: syncgate schemas check|export|apply [flags]
            --level strict|moderate (default moderate)  --action error|warn (default error)`
 
 func schemasCmd(ctx context.Context, args []string, env map[string]string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || helpAsked(args[:1]) {
-		fmt.Fprintln(stdout, schemasUsage)
-		if len(args) == 0 {
-			return usageError{"schemas: which command?"}
-		}
-		return nil
+	if done, err := subcommandUsage(args, schemasUsage, "schemas: which command?", stdout); done {
+		return err
 	}
 	cfg, err := config.Parse(env)
 	if err != nil {
