@@ -47,10 +47,11 @@ func Build(dir string, pkgs map[string]string) error {
 	return nil
 }
 
-// Stock lists the guests that ship with syncgate, by name: the schema gate
-// and the four examples. They are part of syncgate like the guest SDK, and
-// the tests of host/sandbox, host/live and tests/ use them as fixtures, so
-// they are not the user's to edit: a user's guest is a new folder (go tool
+// Stock lists the guests that ship with syncgate, by name: the schema gate,
+// the write-authorization guest, the four examples and the conflict
+// policies. They are part of syncgate like the guest SDK, and the tests of
+// host/sandbox, host/live and tests/ use them as fixtures, so they are not
+// the user's to edit: a user's guest is a new folder (go tool
 // task guest:new NAME=x, guest/examples/x), which no test but its own
 // logic_test.go builds or reads. To change a stock guest's rule, copy it
 // under a new name (docs/guests.md says so).
@@ -60,6 +61,8 @@ var Stock = map[string]string{
 	"timestamps": "github.com/syncgate/syncgate/guest/examples/timestamps",
 	"normalize":  "github.com/syncgate/syncgate/guest/examples/normalize",
 	"schemagate": "github.com/syncgate/syncgate/guest/schemagate",
+	// Write authorization: rules files and sync scope (docs/authorization.md).
+	"authorize": "github.com/syncgate/syncgate/guest/authorize",
 	// The conflict policies (docs/conflicts.md).
 	"lww":         "github.com/syncgate/syncgate/guest/policies/lww",
 	"version":     "github.com/syncgate/syncgate/guest/policies/version",
