@@ -17,11 +17,11 @@ import (
 	"github.com/syncgate/syncgate/internal/guestbuild"
 )
 
-// guestsDir holds the echo guest, built once.
+// guestsDir holds the echo and authorize guests, built once.
 var guestsDir string
 
 func TestMain(m *testing.M) {
-	os.Exit(guestbuild.Run(m, map[string]string{"echo": guestbuild.Stock["echo"]}, &guestsDir))
+	os.Exit(guestbuild.Run(m, map[string]string{"echo": guestbuild.Stock["echo"], Authorize: guestbuild.Stock[Authorize]}, &guestsDir))
 }
 
 func newReloader(t *testing.T, cfg config.Config) *Reloader {
