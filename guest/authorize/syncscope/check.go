@@ -195,7 +195,7 @@ func (e *env) lookup(table, col string, raw any) []map[string]any {
 		// The document's own key: the only row is the document itself.
 		if v, err := fromGo(raw); err == nil {
 			if t, err := cmpOp("=", v, self); err == nil && t == tTrue {
-				return []map[string]any{e.doc}
+				return []map[string]any{e.self()}
 			}
 		}
 	}
@@ -207,7 +207,27 @@ func (e *env) lookup(table, col string, raw any) []map[string]any {
 		}
 		out = append(out, r)
 	}
-	return append(out, e.doc)
+	return append(out, e.self())
+}
+
+// self is the checked document as a row of its own table: with its key,
+// which the op carries as Input.ID when the document does not (a
+// PowerSync row's data has no id). Without it, a lookup that finds the
+// document itself (a legacy parameter query FROM the document's own
+// table) would see a row whose key is NULL, and select nothing.
+func (e *env) self() map[string]any {
+	if _, ok := e.doc["_id"]; ok || e.in.ID == "" {
+		return e.doc
+	}
+	if _, ok := e.doc["id"]; ok {
+		return e.doc
+	}
+	row := make(map[string]any, len(e.doc)+1)
+	for k, v := range e.doc {
+		row[k] = v
+	}
+	row["_id"] = e.in.ID
+	return row
 }
 
 func (e *env) trace(format string, args ...any) {

@@ -337,3 +337,34 @@ func TestErrorInAnyRuleRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnRowWithoutKey: a PowerSync row's data has no id (the op carries
+// it, Input.ID). A legacy parameter query FROM the document's own table
+// (the demo's owned_lists bucket: the list is its own parameter row) must
+// still find the document itself: bob's new list is in bob's scope, and
+// alice's list given to bob is not in hers.
+func TestOwnRowWithoutKey(t *testing.T) {
+	d := todoDB()
+	for _, file := range []string{"testdata/todo-streams.yaml", "testdata/todo-buckets.yaml"} {
+		c := load(t, file)
+		for _, tc := range []struct {
+			name  string
+			in    Input
+			allow bool
+		}{
+			{"bob PUTs his new list", Input{Op: "PUT", Table: "lists", ID: "l9", User: User{ID: "bob"}, After: map[string]any{"name": "x", "owner_id": "bob"}}, true},
+			{"alice PUTs a new list for bob", Input{Op: "PUT", Table: "lists", ID: "l9", User: User{ID: "alice"}, After: map[string]any{"name": "x", "owner_id": "bob"}}, false},
+			{"alice renames her list", Input{Op: "PATCH", Table: "lists", ID: "la", User: User{ID: "alice"}, Before: map[string]any{"owner_id": "alice"}, After: map[string]any{"owner_id": "alice", "name": "y"}}, true},
+			{"alice gives her list to bob", Input{Op: "PATCH", Table: "lists", ID: "la", User: User{ID: "alice"}, Before: map[string]any{"owner_id": "alice"}, After: map[string]any{"owner_id": "bob"}}, false},
+			{"alice DELETEs her list", Input{Op: "DELETE", Table: "lists", ID: "la", User: User{ID: "alice"}, Before: map[string]any{"owner_id": "alice"}}, true},
+		} {
+			t.Run(file+"/"+tc.name, func(t *testing.T) {
+				in := tc.in
+				in.Parents = d.parents(nil)
+				if got := c.Check(in); got.Allow != tc.allow {
+					t.Fatalf("Check = %+v, want allow %v", got, tc.allow)
+				}
+			})
+		}
+	}
+}

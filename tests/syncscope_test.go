@@ -1,0 +1,158 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The todo demo's sync configs (guest/authorize/syncscope/testdata), as
+// Sync Streams and as legacy bucket definitions, with the name a denial
+// gives for the todos' stream or bucket.
+var todoSyncConfigs = []struct{ name, file, todosBy string }{
+	{"streams", "todo-streams.yaml", "list_todos"},
+	{"buckets", "todo-buckets.yaml", "owned_lists"},
+}
+
+// syncScopeEnv is authzEnv with AUTHORIZE=sync-scope and SYNC_CONFIG at
+// path.
+func syncScopeEnv(t *testing.T, rulesDir, path string) map[string]string {
+	t.Helper()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := authzEnv(t, rulesDir)
+	env["AUTHORIZE"] = "sync-scope"
+	env["SYNC_CONFIG"] = abs
+	return env
+}
+
+func todoSyncConfig(file string) string {
+	return filepath.Join("..", "guest", "authorize", "syncscope", "testdata", file)
+}
+
+func todo(desc, list string) string {
+	return `{"description":"` + desc + `","list_id":"` + list + `","created_by":"alice"}`
+}
+
+// TestSyncScope runs the todo demo's sync config as the write check
+// (issue 27), streams and buckets, with alice's and bob's tokens.
+func TestSyncScope(t *testing.T) {
+	for _, sc := range todoSyncConfigs {
+		t.Run(sc.name, func(t *testing.T) {
+			a := start(t, syncScopeEnv(t, "", todoSyncConfig(sc.file)))
+			alice, bob := token(t, a, "alice"), token(t, a, "bob")
+
+			// A list and its todos in one batch: the todos' list is the
+			// batch's own earlier PUT.
+			mustApply(t, a, bob, "bob's list and todo in one batch",
+				put("lists", bobList, `{"name":"Bob's","owner_id":"bob"}`),
+				put("todos", bobTodo, `{"description":"bob's","list_id":"`+bobList+`"}`))
+			mustApply(t, a, alice, "alice's list and todos in one batch",
+				put("lists", aliceList, `{"name":"Alice's","owner_id":"alice"}`),
+				put("todos", aliceTodo, todo("milk", aliceList)),
+				put("todos", aliceTodo2, todo("eggs", aliceList)))
+
+			forbidden(t, a, alice, "alice PUTs a todo into bob's list", put("todos", aliceTodo3, todo("spam", bobList)), sc.todosBy)
+			forbidden(t, a, alice, "alice moves her todo into bob's list", patch("todos", aliceTodo, `{"list_id":"`+bobList+`"}`), sc.todosBy)
+			forbidden(t, a, alice, "alice DELETEs bob's todo", del("todos", bobTodo), sc.todosBy)
+			forbidden(t, a, alice, "alice PATCHes bob's todo", patch("todos", bobTodo, `{"description":"alice was here"}`), sc.todosBy)
+			forbidden(t, a, alice, "alice PATCHes bob's list", patch("lists", bobList, `{"name":"mine"}`))
+			forbidden(t, a, alice, "alice DELETEs bob's list", del("lists", bobList))
+			forbidden(t, a, alice, "alice gives her list to bob", patch("lists", aliceList, `{"owner_id":"bob"}`))
+			forbidden(t, a, alice, "alice PUTs a list as bob's", put("lists", sharedList, `{"name":"x","owner_id":"bob"}`))
+			if d := docField(t, a.db, "todos", aliceTodo, "list_id"); d != aliceList {
+				t.Fatalf("alice's todo moved to %v", d)
+			}
+			if _, ok := docs(t, a.db, "todos")[bobTodo]; !ok {
+				t.Fatal("bob's todo was deleted")
+			}
+			if _, ok := docs(t, a.db, "todos")[aliceTodo3]; ok {
+				t.Fatal("alice's todo landed in bob's list")
+			}
+
+			// A list deleted earlier in the batch does not make its todos
+			// writable; a todo PUT into a list put in a rejected op is
+			// rejected with it.
+			r := postUpload(t, a, alice, `{"batch":[`+strings.Join([]string{
+				del("lists", aliceList),
+				put("todos", aliceTodo3, todo("after the delete", aliceList)),
+				patch("todos", aliceTodo2, `{"description":"after the delete"}`),
+				put("lists", bobList, `{"name":"taken","owner_id":"bob"}`),
+				put("todos", aliceTodo3, todo("into a list a rejected op put", bobList)),
+			}, ",")+`]}`)
+			res := uploadResult(t, r)
+			if res.Applied != 1 || len(res.Rejected) != 4 {
+				t.Fatalf("delete-then-write batch: %s", r.body)
+			}
+			for i, rj := range res.Rejected {
+				if rj.Index != i+1 || rj.Code != "forbidden" {
+					t.Fatalf("delete-then-write batch: rejection %d: %+v (%s)", i, rj, r.body)
+				}
+			}
+			t.Logf("delete-then-write batch: %s", r.body)
+			if _, ok := docs(t, a.db, "lists")[aliceList]; ok {
+				t.Fatal("alice's DELETE of her list was not applied")
+			}
+			if d := docField(t, a.db, "todos", aliceTodo2, "description"); d != "eggs" {
+				t.Fatalf("a todo of a list deleted earlier in the batch was changed: %v", d)
+			}
+			if n := docField(t, a.db, "lists", bobList, "name"); n != "Bob's" {
+				t.Fatalf("bob's list: %v", n)
+			}
+		})
+	}
+}
+
+// TestSyncScopeGlobalBucket: a bucket that syncs every todo to everyone
+// (PowerSync's own MongoDB demo does so) grants no writes: it is reported
+// open at start, and writes to its table are denied; a table no bucket
+// syncs is denied too.
+func TestSyncScopeGlobalBucket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "global.yaml")
+	cfg := "bucket_definitions:\n  global:\n    data:\n      - SELECT * FROM todos\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := start(t, syncScopeEnv(t, "", path))
+	rd := get(t, a.url+"/readyz").json(t)
+	warned := strings.Contains(string(get(t, a.url+"/readyz").body), "global") && strings.Contains(string(get(t, a.url+"/readyz").body), "open")
+	logged := strings.Contains(a.logs.String(), "global todos is open")
+	if !warned || !logged {
+		t.Fatalf("the open table is not reported (readyz %v; log has it: %v):\n%v", warned, logged, rd)
+	}
+	alice := token(t, a, "alice")
+	forbidden(t, a, alice, "alice PUTs a todo under a global bucket", put("todos", aliceTodo, todo("x", aliceList)), "global")
+	forbidden(t, a, alice, "alice PUTs a list no bucket syncs", put("lists", aliceList, `{"name":"x","owner_id":"alice"}`), "lists")
+	if n := count(t, a.db, "todos") + count(t, a.db, "lists"); n != 0 {
+		t.Fatalf("%d documents written", n)
+	}
+}
+
+// TestSyncScopeAndRules: with rules files and sync scope both on, a write
+// needs both to allow it.
+func TestSyncScopeAndRules(t *testing.T) {
+	a := start(t, syncScopeEnv(t, copyRules(t), todoSyncConfig("todo-streams.yaml")))
+	alice, bob := token(t, a, "alice"), token(t, a, "bob")
+	mustApply(t, a, bob, "bob's lists",
+		put("lists", bobList, `{"name":"Bob's","owner_id":"bob"}`),
+		put("lists", sharedList, `{"name":"Shared","owner_id":"bob","members":["alice"]}`))
+	mustApply(t, a, alice, "alice's list and todo",
+		put("lists", aliceList, `{"name":"Alice's","owner_id":"alice"}`),
+		put("todos", aliceTodo, todo("milk", aliceList)))
+	// The rules allow (alice creates her own todo), the scope does not
+	// (bob's list).
+	forbidden(t, a, alice, "rules allow, scope denies: alice's todo into bob's list", put("todos", aliceTodo2, todo("x", bobList)), "list_todos")
+	// The scope allows (alice's list), the rules do not (created_by).
+	forbidden(t, a, alice, "scope allows, rules deny: alice clears created_by", patch("todos", aliceTodo, `{"created_by":null}`), `role "creator"`)
+	// The rules allow a member to rename the shared list; the streams
+	// sync lists by owner only, so the scope denies it.
+	forbidden(t, a, alice, "rules allow, scope denies: member alice renames bob's shared list", patch("lists", sharedList, `{"name":"renamed"}`), "lists")
+	if n := docField(t, a.db, "lists", sharedList, "name"); n != "Shared" {
+		t.Fatalf("shared list renamed: %v", n)
+	}
+	// Both allow.
+	mustApply(t, a, alice, "both allow: alice completes her todo", patch("todos", aliceTodo, `{"completed":1,"completed_by":"alice"}`))
+}
