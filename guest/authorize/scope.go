@@ -12,6 +12,8 @@ import (
 // DELETE before). The parents it reads (a todo's list) come with the op
 // (Op.Parents), as the host looked them up for the References the guest
 // declared. A denial names the stream or bucket and the failed condition.
+// A table the sync config syncs only openly (a global bucket) is denied
+// unless rules files allowed the write: with rules, they decide it.
 func (a *authorizer) checkScope(op *guest.Op) guest.Verdict {
 	in := syncscope.Input{Op: string(op.Op), Table: op.Table, ID: op.ID,
 		User: syncscope.User{ID: op.Caller.UserID, Claims: op.Caller.Claims}}
@@ -42,6 +44,11 @@ func (a *authorizer) checkScope(op *guest.Op) guest.Verdict {
 	// compares each with SQLite's equality itself, so all of them go.
 	in.Parents = func(table, _ string, _ any) []map[string]any { return op.Parents[table] }
 	d := a.scope.Check(in)
+	if !d.Allow && d.Open && a.rules != nil {
+		// An open table's writes are the rules' to decide, and the rules
+		// check, which runs first, allowed this one.
+		return guest.Accept()
+	}
 	if !d.Allow {
 		reason := "sync scope: " + d.Reason
 		if d.Stream != "" {

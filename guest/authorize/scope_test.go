@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/syncgate/syncgate/guest"
 )
@@ -52,5 +53,42 @@ func TestScopeCheck(t *testing.T) {
 		if v.Reject && (v.Code != "forbidden" || !strings.Contains(v.Reason, "sync scope: ") || !strings.Contains(v.Reason, "list")) {
 			t.Errorf("%s: %s %q: want forbidden naming the stream or condition", c.name, v.Code, v.Reason)
 		}
+	}
+}
+
+// TestOpenTableNeedsRules: a table synced only by a global bucket is open:
+// without rules files every write to it is denied; with them, the rules
+// decide (they run first: what reaches the scope check they allowed). A
+// table no bucket syncs stays denied either way.
+func TestOpenTableNeedsRules(t *testing.T) {
+	global := []byte("bucket_definitions:\n  global:\n    data:\n      - SELECT * FROM todos\n")
+	rules := fstest.MapFS{"todos.json": {Data: []byte(`{"roles":[{"name":"creator","apply_when":{"created_by":"%%user.id"},
+		"document_filters":{"write":{"created_by":"%%user.id"}},"insert":true,"delete":true,"write":true}]}`)},
+		"lists.json": {Data: []byte(`{"roles":[{"name":"all","apply_when":{},"insert":true,"delete":true,"write":true}]}`)}}
+	scopeOnly, err := newAuthorizer(nil, global)
+	if err != nil {
+		t.Fatal(err)
+	}
+	both, err := newAuthorizer(rules, global)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := guest.Caller{UserID: "alice"}
+	mine := func() *guest.Op {
+		return &guest.Op{Op: guest.OpPut, Table: "todos", ID: "t1", Caller: alice, RawData: []byte(`{"created_by":"alice"}`)}
+	}
+	if v := scopeOnly.handle(mine()); !v.Reject || !strings.Contains(v.Reason, "open") {
+		t.Fatalf("scope only, open table: %+v, want denied as open", v)
+	}
+	if v := both.handle(mine()); v.Reject {
+		t.Fatalf("rules allow, open table: %+v, want allowed", v)
+	}
+	bobs := &guest.Op{Op: guest.OpPut, Table: "todos", ID: "t2", Caller: alice, RawData: []byte(`{"created_by":"bob"}`)}
+	if v := both.handle(bobs); !v.Reject || !strings.Contains(v.Reason, "no role") {
+		t.Fatalf("rules deny, open table: %+v, want the rules' denial", v)
+	}
+	list := &guest.Op{Op: guest.OpPut, Table: "lists", ID: "l1", Caller: alice, RawData: []byte(`{"owner_id":"alice"}`)}
+	if v := both.handle(list); !v.Reject || !strings.Contains(v.Reason, "not in any stream") {
+		t.Fatalf("rules allow, table not synced: %+v, want denied", v)
 	}
 }

@@ -43,7 +43,12 @@ type Decision struct {
 	// written in the sync config.
 	Condition string
 	Reason    string
-	Trace     []string
+	// Open marks a denial because every stream or bucket that syncs the
+	// table is open (Config.Open: no token condition), not because one
+	// refused the document: the scope cannot decide, so a rule must (the
+	// authorize guest lets rules files that allowed the write decide).
+	Open  bool
+	Trace []string
 }
 
 // Check decides whether a write keeps its document inside the writer's scope:
@@ -99,6 +104,7 @@ func (c *Config) Check(in Input) Decision {
 			case res.err != nil:
 				dec.Reason = fmt.Sprintf("the document %s cannot be checked: %v", d.which, res.err)
 			case res.open:
+				dec.Open = true
 				dec.Reason = fmt.Sprintf("table %s is open (synced without a token condition) — needs a rule", in.Table)
 			default:
 				dec.Reason = fmt.Sprintf("the document %s is outside the writer's scope", d.which)
