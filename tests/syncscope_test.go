@@ -1,11 +1,17 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/syncgate/syncgate/tests/internal/mongostub"
 )
 
 // The todo demo's sync configs (guest/authorize/syncscope/testdata), as
@@ -169,4 +175,88 @@ func TestSyncScopeAndRules(t *testing.T) {
 	}
 	// Both allow.
 	mustApply(t, a, alice, "both allow: alice completes her todo", patch("todos", aliceTodo, `{"completed":1,"completed_by":"alice"}`))
+}
+
+// TestSyncScopeLookupsOnStub counts the commands one batch costs on the
+// stand-in as a replica set (the transaction path): todos in several
+// lists, one of them bob's, look their lists up with exactly one find on
+// lists; the rest is the todos' stored documents (one find), the write
+// (one update in one transaction) and the dead letter.
+func TestSyncScopeLookupsOnStub(t *testing.T) {
+	s := stub(t, mongostub.Config{SetName: "rs0"})
+	env := syncScopeEnv(t, "", todoSyncConfig("todo-streams.yaml"))
+	env["MONGO_URI"], env["MONGO_TIMEOUT"] = s.URI(), "1s"
+	a := start(t, env)
+	alice := token(t, a, "alice")
+	lists := []string{aliceList, sharedList, "a11ce000-0000-4000-8000-000000000004"}
+	for _, id := range lists {
+		if err := s.Put(a.db, "lists", bson.D{{Key: "_id", Value: id}, {Key: "name", Value: "l"}, {Key: "owner_id", Value: "alice"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Put(a.db, "lists", bson.D{{Key: "_id", Value: bobList}, {Key: "name", Value: "b"}, {Key: "owner_id", Value: "bob"}}); err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for i := range 9 {
+		ops = append(ops, put("todos", fmt.Sprintf("70d00000-0000-4000-8000-%012d", i), todo("t", lists[i%3])))
+	}
+	ops = append(ops, put("todos", bobTodo, todo("into bob's list", bobList)))
+	s.Reset()
+	r := postUpload(t, a, alice, `{"batch":[`+strings.Join(ops, ",")+`]}`)
+	if res := uploadResult(t, r); res.Applied != 9 || len(res.Rejected) != 1 || res.Rejected[0].Index != 9 || res.Rejected[0].Code != "forbidden" {
+		t.Fatalf("batch: %s", r.body)
+	}
+	if n := len(s.Docs(a.db, "todos")); n != 9 {
+		t.Fatalf("%d todos stored, want 9", n)
+	}
+	var got []string
+	listFinds := 0
+	for _, c := range s.Commands(false) {
+		got = append(got, c.Name+" "+c.Collection())
+		if c.Name == "find" && c.Collection() == "lists" {
+			listFinds++
+			in, _ := c.Lookup("filter", "_id", "$in").ArrayOK()
+			if vals, _ := in.Values(); len(vals) != 4 {
+				t.Errorf("the lists find asks for %d ids, want the 4 lists the batch names: %s", len(vals), c.Body)
+			}
+		}
+	}
+	t.Logf("commands of the batch: %v", got)
+	if listFinds != 1 {
+		t.Fatalf("%d finds on lists, want 1: %v", listFinds, got)
+	}
+	want := []string{"find todos", "find lists", "update todos", "commitTransaction ", "insert syncgate_rejected"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("commands %v, want %v", got, want)
+	}
+	if st, _ := s.Commands(false)[2].Lookup("startTransaction").BooleanOK(); !st {
+		t.Fatalf("the write is not in a transaction: %s", s.Commands(false)[2].Body)
+	}
+
+	// A new list and its todos in one batch, and a list deleted before its
+	// todo: the lists the batch writes are read once as the ops' stored
+	// documents (the authorize guest needs them), the todos' parents once
+	// (the new list is not stored: the batch's own PUT is its parent; the
+	// deleted one is gone for the todo after it), all in one transaction.
+	newList := "a11ce000-0000-4000-8000-000000000005"
+	s.Reset()
+	r = postUpload(t, a, alice, `{"batch":[`+strings.Join([]string{
+		put("lists", newList, `{"name":"new","owner_id":"alice"}`),
+		put("todos", aliceTodo, todo("in the new list", newList)),
+		del("lists", lists[2]),
+		put("todos", aliceTodo2, todo("in a deleted list", lists[2])),
+	}, ",")+`]}`)
+	if res := uploadResult(t, r); res.Applied != 3 || len(res.Rejected) != 1 || res.Rejected[0].Index != 3 {
+		t.Fatalf("list and todos batch: %s", r.body)
+	}
+	got = nil
+	for _, c := range s.Commands(false) {
+		got = append(got, c.Name+" "+c.Collection())
+	}
+	t.Logf("commands of the list-and-todos batch: %v", got)
+	want = []string{"find lists", "find todos", "find lists", "delete lists", "update lists", "update todos", "commitTransaction ", "insert syncgate_rejected"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("commands %v, want %v", got, want)
+	}
 }
