@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,10 +22,10 @@ import (
 // the old set serving with the file and JSON pointer on /readyz, and
 // AUTHORIZE=required is checked before any guest is compiled.
 
-// Guest paths of the authorize guest's mounts: the rules folder, and a
-// folder holding only the sync config as SyncFile (a copy under
-// SYNCGATE_DIR named by its content: a guest instance started later for an
-// older set still reads that set's config).
+// Guest paths of the authorize guest's mounts: the rules files, and a
+// folder holding only the sync config as SyncFile (copies under
+// SYNCGATE_DIR named by their content: a guest instance started later for
+// an older set still reads that set's files).
 const (
 	rulesMount = "/rules"
 	syncMount  = "/sync"
@@ -131,33 +132,87 @@ func loadAuthorization(cfg config.Config, schemaTables []string, allowed map[str
 	return a, notes, warnings, errs
 }
 
-// authorizeMounts are the authorize guest's read-only folders and the
-// setting naming the sync config.
+// authorizeMounts are the authorize guest's read-only folders: copies of
+// the rules files and of the sync config under SYNCGATE_DIR, each named by
+// its content. Every instance reads its files when it starts, and a set
+// starts instances after it was loaded (a replacement for one that failed):
+// those must read the set's files, not what RULES_DIR holds by then (a
+// broken file the reload refused, or rules another set serves).
 func authorizeMounts(cfg config.Config, gc *sandbox.GuestConfig) error {
 	if HasRulesFiles(cfg.RulesDir) {
-		abs, err := filepath.Abs(cfg.RulesDir)
+		files := map[string][]byte{}
+		entries, err := os.ReadDir(cfg.RulesDir)
 		if err != nil {
-			return err
+			return fmt.Errorf("RULES_DIR: %w", err)
 		}
-		gc.Mounts = append(gc.Mounts, sandbox.Mount{HostDir: abs, GuestPath: rulesMount})
+		for _, e := range entries {
+			if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".json") {
+				b, err := os.ReadFile(filepath.Join(cfg.RulesDir, e.Name()))
+				if err != nil {
+					return fmt.Errorf("RULES_DIR: %w", err)
+				}
+				files[e.Name()] = b
+			}
+		}
+		dir, err := snapshot(filepath.Join(cfg.StateDir, "rules"), files)
+		if err != nil {
+			return fmt.Errorf("RULES_DIR: copy for the authorize guest: %w", err)
+		}
+		gc.Mounts = append(gc.Mounts, sandbox.Mount{HostDir: dir, GuestPath: rulesMount})
 	}
 	if cfg.SyncScope() {
 		b, err := os.ReadFile(cfg.SyncConfig)
 		if err != nil {
 			return fmt.Errorf("SYNC_CONFIG: %w", err)
 		}
-		sum := sha256.Sum256(b)
-		dir, err := filepath.Abs(filepath.Join(cfg.StateDir, "sync-config", hex.EncodeToString(sum[:8])))
+		dir, err := snapshot(filepath.Join(cfg.StateDir, "sync-config"), map[string][]byte{SyncFile: b})
 		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("SYNC_CONFIG: copy for the authorize guest: %w", err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, SyncFile), b, 0o644); err != nil {
 			return fmt.Errorf("SYNC_CONFIG: copy for the authorize guest: %w", err)
 		}
 		gc.Mounts = append(gc.Mounts, sandbox.Mount{HostDir: dir, GuestPath: syncMount})
 	}
 	return nil
+}
+
+// snapshot copies files into a folder of parent named by their names and
+// contents, and returns its absolute path. The folder appears whole (made
+// under another name, then renamed) and is never rewritten: instances of
+// a live set may be reading it.
+func snapshot(parent string, files map[string][]byte) (string, error) {
+	h := sha256.New()
+	names := slices.Sorted(maps.Keys(files))
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(files[n]))
+		h.Write(files[n])
+	}
+	dir, err := filepath.Abs(filepath.Join(parent, hex.EncodeToString(h.Sum(nil)[:8])))
+	if err != nil {
+		return "", err
+	}
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		return dir, nil
+	}
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(parent, ".new-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp) // gone once renamed
+	for _, n := range names {
+		if err := os.WriteFile(filepath.Join(tmp, n), files[n], 0o644); err != nil {
+			return "", err
+		}
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if st, serr := os.Stat(dir); serr == nil && st.IsDir() {
+			return dir, nil // another reload made it meanwhile
+		}
+		return "", err
+	}
+	return dir, nil
 }
