@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -287,4 +288,62 @@ func TestAuthorizationRulesReload(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, func() bool { return get(t, a.url+"/readyz").json(t)["status"] == "ready" })
 	forbidden(t, a, alice, "alice DELETE bob's list after the repair", del("lists", bobList), "no role")
+}
+
+// TestAuthorizationReplayUsesClaims: a role that applies by a token claim
+// (roles contains "editor"); alice's write under it is refused by a field
+// rule and dead-lettered with her claims; after the rule is fixed, the
+// replay applies it — as alice with those claims: without them no role
+// applies, as a token minted without claims shows.
+func TestAuthorizationReplayUsesClaims(t *testing.T) {
+	env := claimsEnv(t)
+	env["RELOAD_POLL"] = "100ms"
+	rule := func(additional bool) string {
+		return `{"roles":[{"name":"org editor","apply_when":{"%%user.data.roles":"editor"},"insert":true,"delete":false,
+			"fields":{"name":{"write":true},"org_id":{"write":{"%%this":"%%user.data.org_id"}}},
+			"additional_fields":{"write":` + map[bool]string{true: "true", false: "false"}[additional] + `}}]}`
+	}
+	rulesFile := filepath.Join(env["RULES_DIR"], "lists.json")
+	if err := os.WriteFile(rulesFile, []byte(rule(false)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := start(t, env)
+	r := mintToken(t, a, "POST", "/token", `{"user_id":"alice","claims":{"org_id":"acme","roles":["viewer","editor"]}}`)
+	var minted struct{ Token string }
+	if r.status != 200 || json.Unmarshal(r.body, &minted) != nil {
+		t.Fatalf("POST /token: %d %s", r.status, r.body)
+	}
+	editor := minted.Token
+	r = mintToken(t, a, "GET", "/token?user_id=alice", "")
+	if r.status != 200 || json.Unmarshal(r.body, &minted) != nil {
+		t.Fatalf("GET /token: %d %s", r.status, r.body)
+	}
+	plain := minted.Token
+
+	mustApply(t, a, editor, "editor alice PUTs an acme list", put("lists", "l1", `{"name":"acme","org_id":"acme"}`))
+	forbidden(t, a, editor, "editor alice PUTs a list for another org", put("lists", "l2", `{"name":"x","org_id":"globex"}`), `role "org editor"`, "org_id")
+	forbidden(t, a, plain, "alice without claims PUTs an acme list", put("lists", "l3", `{"name":"x","org_id":"acme"}`), "no role")
+	forbidden(t, a, editor, "editor alice adds a field", put("lists", "l4", `{"name":"x","org_id":"acme","color":"red"}`), `role "org editor"`, "additional_fields")
+
+	var rec bson.M
+	if err := client.Database(a.db).Collection("syncgate_rejected").FindOne(t.Context(), bson.D{{Key: "id", Value: "l4"}}).Decode(&rec); err != nil {
+		t.Fatal(err)
+	}
+	id := rec["_id"].(bson.ObjectID).Hex()
+	if err := os.WriteFile(rulesFile, []byte(rule(true)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitReloaded(t, a, 2)
+	code, out, errs := rejectedCLI(t, env, "replay", id)
+	if code != 0 || !strings.Contains(errs, "1 applied") {
+		t.Fatalf("replay with the recorded claims (exit %d):\n%s\n%s", code, out, errs)
+	}
+	if c := docField(t, a.db, "lists", "l4", "color"); c != "red" {
+		t.Fatalf("the replayed PUT: color %v", c)
+	}
+	// The same fix does not open it to alice without the editor claim.
+	forbidden(t, a, plain, "alice without claims after the fix", put("lists", "l5", `{"name":"x","org_id":"acme","color":"red"}`), "no role")
+	if code, _, errs := rejectedCLI(t, env, "replay", "--table", "lists"); code != 0 || !strings.Contains(errs, "0 applied") {
+		t.Fatalf("replay of the others (exit %d): %s", code, errs)
+	}
 }
