@@ -343,7 +343,18 @@ func TestAuthorizationReplayUsesClaims(t *testing.T) {
 	}
 	// The same fix does not open it to alice without the editor claim.
 	forbidden(t, a, plain, "alice without claims after the fix", put("lists", "l5", `{"name":"x","org_id":"acme","color":"red"}`), "no role")
-	if code, _, errs := rejectedCLI(t, env, "replay", "--table", "lists"); code != 0 || !strings.Contains(errs, "0 applied") {
+	// Replayed under the fixed rules, the other refusals stay refused: the
+	// other org's list (the claim says acme), and the write made without
+	// the claim (its record has none).
+	var others []string
+	for _, doc := range []string{"l2", "l3"} {
+		var rec bson.M
+		if err := client.Database(a.db).Collection("syncgate_rejected").FindOne(t.Context(), bson.D{{Key: "id", Value: doc}}).Decode(&rec); err != nil {
+			t.Fatal(err)
+		}
+		others = append(others, rec["_id"].(bson.ObjectID).Hex())
+	}
+	if code, _, errs := rejectedCLI(t, env, append([]string{"replay"}, others...)...); code != 0 || !strings.Contains(errs, "0 applied, 2 rejected again") {
 		t.Fatalf("replay of the others (exit %d): %s", code, errs)
 	}
 }
