@@ -109,6 +109,36 @@ func TestSyncScope(t *testing.T) {
 			if n := docField(t, a.db, "lists", bobList, "name"); n != "Bob's" {
 				t.Fatalf("bob's list: %v", n)
 			}
+
+			// The replay looks the parents up again, as they are now:
+			// refused while the list is bob's, applied once bob gave it to
+			// alice.
+			var rec bson.M
+			if err := client.Database(a.db).Collection("syncgate_rejected").FindOne(t.Context(),
+				bson.D{{Key: "id", Value: aliceTodo3}, {Key: "index", Value: 0}}).Decode(&rec); err != nil {
+				t.Fatalf("the dead letter of alice's todo into bob's list: %v", err)
+			}
+			if rec["stage"] != "guest:authorize" || !strings.Contains(rec["reason"].(string), sc.todosBy) {
+				t.Fatalf("dead letter: %v", rec)
+			}
+			id := rec["_id"].(bson.ObjectID).Hex()
+			env := syncScopeEnv(t, "", todoSyncConfig(sc.file))
+			env["MONGO_DATABASE"] = a.db
+			if code, _, errs := rejectedCLI(t, env, "replay", id); code != 0 || !strings.Contains(errs, "1 rejected again") {
+				t.Fatalf("replay while the list is bob's (exit %d): %s", code, errs)
+			}
+			// (Bob cannot give it away through /upload: it would leave his
+			// scope. The backend does, in the database.)
+			if _, err := client.Database(a.db).Collection("lists").UpdateOne(t.Context(), bson.D{{Key: "_id", Value: bobList}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "owner_id", Value: "alice"}}}}); err != nil {
+				t.Fatal(err)
+			}
+			if code, _, errs := rejectedCLI(t, env, "replay", id); code != 0 || !strings.Contains(errs, "1 applied") {
+				t.Fatalf("replay once the list is alice's (exit %d): %s", code, errs)
+			}
+			if d := docField(t, a.db, "todos", aliceTodo3, "list_id"); d != bobList {
+				t.Fatalf("the replayed todo: list_id %v", d)
+			}
 		})
 	}
 }
