@@ -71,8 +71,9 @@ type Set struct {
 }
 
 type rules struct {
-	file  string
-	roles []*role
+	file    string
+	roles   []*role
+	parents map[string]*Parent // by name; the syncgate extension (parents.go)
 }
 
 type role struct {
@@ -214,6 +215,10 @@ func (c *compiler) rulesFile(b []byte) (*rules, []string) {
 	}
 	var ignored []string
 	r := &rules{file: c.file}
+	if pv, ok := top[ParentsKey]; ok { // before the roles, which read them
+		r.parents = c.parents(pv)
+		c.parentRefs = r.parents
+	}
 	for _, k := range sortedKeys(top) {
 		p := pointerJoin("", k)
 		switch k {
@@ -236,6 +241,7 @@ func (c *compiler) rulesFile(b []byte) (*rules, []string) {
 			}
 		case "database", "collection", "id", "_id":
 			// informational in exported files
+		case ParentsKey:
 		default:
 			c.fail(p, "unknown key (a rules file has roles and filters)")
 		}

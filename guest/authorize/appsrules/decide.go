@@ -44,6 +44,10 @@ type Input struct {
 	Current Document
 	Exists  bool
 	User    User
+	// Parents are the documents %%parent and %%prevParent read, by
+	// collection, each with its id as "_id" (the authorize guest passes
+	// guest.Op.Parents). Only a syncgate extension reads them (parents.go).
+	Parents map[string][]map[string]any
 }
 
 // Document is a document's top-level fields as rules read them. Values are
@@ -248,6 +252,9 @@ func (s *Set) decide(in Input, explain bool) Decision {
 	}
 	if d.explain {
 		d.tracef("%s %s %s: %s (%s); roles from %s", in.Op, in.Table, in.ID, kind, existence(in.Exists), r.file)
+		if line := describeParents(r, &in); line != "" {
+			d.tracef("%s", line)
+		}
 	}
 	if kind == deleteOp && !in.Exists {
 		return d.allow("nothing is stored under this id, so the delete changes nothing")
@@ -269,7 +276,7 @@ func (s *Set) decide(in Input, explain bool) Decision {
 	}
 	e := &d.env
 	d.user = in.User // in stays on the caller's stack
-	e.user, e.values, e.prevRoot = &d.user, s.values, stored
+	e.user, e.values, e.prevRoot, e.parents = &d.user, s.values, stored, in.Parents
 	if in.User.ID != "" {
 		e.userID = in.User.ID // boxed once, not at every %%user.id
 	}

@@ -30,6 +30,9 @@ type env struct {
 	field            string
 	values           map[string]any
 	userID           any // %%user.id, boxed once per decision
+	// parents are the documents %%parent and %%prevParent read, by
+	// collection (Input.Parents).
+	parents map[string][]map[string]any
 }
 
 type expKind uint8
@@ -43,14 +46,17 @@ const (
 	expValues
 	expTrue
 	expFalse
+	expParent     // %%parent.<name>: the parent %%root names
+	expPrevParent // %%prevParent.<name>: the parent %%prevRoot names
 )
 
 // expansion is a %% name with its dotted path, or a bare field name (read
 // from %%root, as App Services does in MongoDB rules).
 type expansion struct {
-	kind expKind
-	path []string
-	text string
+	kind   expKind
+	path   []string
+	text   string
+	parent *Parent // expParent, expPrevParent
 }
 
 func (x *expansion) String() string { return x.text }
@@ -66,6 +72,16 @@ func (x *expansion) resolve(e *env) (any, bool) {
 		return e.root.lookup(x.path)
 	case expPrevRoot:
 		return e.prevRoot.lookup(x.path)
+	case expParent, expPrevParent:
+		d := e.root
+		if x.kind == expPrevParent {
+			d = e.prevRoot
+		}
+		p, ok := x.parent.find(d, e.parents)
+		if !ok {
+			return nil, false
+		}
+		return lookup(p, x.path)
 	case expThis, expPrev:
 		d := e.thisDoc
 		if x.kind == expPrev {
@@ -121,9 +137,10 @@ func (x *expansion) resolve(e *env) (any, bool) {
 // compiler turns decoded JSON into nodes, collecting problems with the
 // JSON pointer of each.
 type compiler struct {
-	file     string
-	values   map[string]any
-	problems []Problem
+	file       string
+	values     map[string]any
+	parentRefs map[string]*Parent // the file's declared parents, by name
+	problems   []Problem
 }
 
 func (c *compiler) fail(ptr, format string, args ...any) {
@@ -188,6 +205,20 @@ func (c *compiler) parseExpansion(ptr, s string) *expansion {
 			}
 		}
 		x.kind = expUser
+	case "%%parent", "%%prevParent":
+		if len(parts) < 2 {
+			c.fail(ptr, "%s: name a parent (%s.<name>, declared in %s)", s, parts[0], ParentsKey)
+			return nil
+		}
+		ref := c.parentRefs[parts[1]]
+		if ref == nil {
+			c.fail(ptr, "%s: no parent %q in this file's %s", s, parts[1], ParentsKey)
+			return nil
+		}
+		x.kind, x.parent, x.path = expParent, ref, parts[2:]
+		if parts[0] == "%%prevParent" {
+			x.kind = expPrevParent
+		}
 	case "%%partition":
 		c.fail(ptr, "%s: unsupported: %%%%partition belongs to partition-based Device Sync; PowerSync's sync config decides reads", s)
 		return nil
