@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 
 	"github.com/syncgate/syncgate/guest"
 	"github.com/syncgate/syncgate/guest/authorize/appsrules"
@@ -68,15 +69,25 @@ func newAuthorizer(rules fs.FS, syncYAML []byte) (*authorizer, error) {
 	return a, nil
 }
 
-// references are the parents the sync scope reads (a todo's list), for
-// the guest's Info: the host sends them with each op.
+// references are the parents the rules files (x-syncgate-parents) and
+// the sync scope read (a todo's list), each once, for the guest's Info:
+// the host sends them with each op.
 func (a *authorizer) references() []guest.Reference {
-	if a.scope == nil {
-		return nil
-	}
 	var out []guest.Reference
-	for _, r := range a.scope.References() {
-		out = append(out, guest.Reference{Table: r.Table, Column: r.Column, Parent: r.Parent, Field: r.ParentField, ByUser: r.ByUser})
+	add := func(r guest.Reference) {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	if a.rules != nil {
+		for _, p := range a.rules.Parents() {
+			add(guest.Reference{Table: p.Table, Column: p.Column, Parent: p.Collection, Field: p.Field})
+		}
+	}
+	if a.scope != nil {
+		for _, r := range a.scope.References() {
+			add(guest.Reference{Table: r.Table, Column: r.Column, Parent: r.Parent, Field: r.ParentField, ByUser: r.ByUser})
+		}
 	}
 	return out
 }
@@ -115,7 +126,7 @@ func (a *authorizer) input(op *guest.Op) appsrules.Input {
 	if cd, ok := op.Caller.Claims["custom_data"].(map[string]any); ok {
 		u.CustomData = cd
 	}
-	in := appsrules.Input{Op: string(op.Op), Table: op.Table, ID: op.ID, Exists: op.Exists, User: u}
+	in := appsrules.Input{Op: string(op.Op), Table: op.Table, ID: op.ID, Exists: op.Exists, User: u, Parents: op.Parents}
 	a.data.reset(op.DataMembers())
 	in.Data = &a.data
 	if op.Exists {

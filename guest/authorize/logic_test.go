@@ -34,6 +34,13 @@ func TestDemoRules(t *testing.T) {
 	alice := guest.Caller{UserID: "alice", Claims: map[string]any{"sub": "alice"}}
 	bob := guest.Caller{UserID: "bob"}
 	shared := `{"owner_id":"bob","name":"groceries","members":["alice","carol"]}`
+	// The lists the host sends with each todo (Op.Parents): alice's, bob's,
+	// and bob's shared with alice.
+	lists := map[string][]map[string]any{"lists": {
+		{"_id": "L1", "owner_id": "alice"},
+		{"_id": "L2", "owner_id": "bob"},
+		{"_id": "L3", "owner_id": "bob", "members": []any{"alice"}},
+	}}
 	cases := []struct {
 		name         string
 		caller       guest.Caller
@@ -53,16 +60,25 @@ func TestDemoRules(t *testing.T) {
 		{"member cannot take ownership", alice, "PATCH", "lists", shared, `{"owner_id":"alice"}`, true, `role "member": fields.owner_id.write`},
 		{"member cannot add members", alice, "PATCH", "lists", shared, `{"members":["alice","carol","dave"]}`, true, `role "member": fields.members.write`},
 		{"owner deletes the shared list", bob, "DELETE", "lists", shared, "", false, ""},
-		{"todo created by alice", alice, "PUT", "todos", "", `{"created_by":"alice","list_id":"l","description":"d","completed":0}`, false, ""},
-		{"todo created as bob", alice, "PUT", "todos", "", `{"created_by":"bob","list_id":"l","description":"d"}`, true, "no role: apply_when"},
-		{"alice completes her todo", alice, "PATCH", "todos", `{"created_by":"alice","completed":0}`, `{"completed":1,"completed_by":"alice"}`, false, ""},
-		{"alice credits bob", alice, "PATCH", "todos", `{"created_by":"alice","completed":0}`, `{"completed_by":"bob"}`, true, `role "creator": fields.completed_by.write`},
-		{"alice restamps created_by", alice, "PATCH", "todos", `{"created_by":"alice"}`, `{"created_by":"bob"}`, true, `role "creator": document_filters.write`},
+		{"todo created by alice in her list", alice, "PUT", "todos", "", `{"created_by":"alice","list_id":"L1","description":"d","completed":0}`, false, ""},
+		{"todo created by alice in a list she is a member of", alice, "PUT", "todos", "", `{"created_by":"alice","list_id":"L3","description":"d"}`, false, ""},
+		{"todo created by alice in bob's list", alice, "PUT", "todos", "", `{"created_by":"alice","list_id":"L2","description":"d"}`, true, `role "creator": document_filters.write`},
+		{"todo created by alice in a list not sent", alice, "PUT", "todos", "", `{"created_by":"alice","list_id":"L9","description":"d"}`, true, `role "creator": document_filters.write`},
+		{"todo created as bob", alice, "PUT", "todos", "", `{"created_by":"bob","list_id":"L1","description":"d"}`, true, "no role: apply_when"},
+		{"alice completes her todo", alice, "PATCH", "todos", `{"created_by":"alice","list_id":"L1","completed":0}`, `{"completed":1,"completed_by":"alice"}`, false, ""},
+		{"alice moves her todo into bob's list", alice, "PATCH", "todos", `{"created_by":"alice","list_id":"L1"}`, `{"list_id":"L2"}`, true, `role "creator": document_filters.write`},
+		{"alice edits her todo in a list she was removed from", alice, "PATCH", "todos", `{"created_by":"alice","list_id":"L2"}`, `{"completed":1}`, true, `role "creator": document_filters.write`},
+		{"alice deletes her todo", alice, "DELETE", "todos", `{"created_by":"alice","list_id":"L1"}`, "", false, ""},
+		{"alice credits bob", alice, "PATCH", "todos", `{"created_by":"alice","list_id":"L1","completed":0}`, `{"completed_by":"bob"}`, true, `role "creator": fields.completed_by.write`},
+		{"alice restamps created_by", alice, "PATCH", "todos", `{"created_by":"alice","list_id":"L1"}`, `{"created_by":"bob"}`, true, `role "creator": document_filters.write`},
 		{"table without rules", alice, "PUT", "notes", "", `{}`, true, `no role: rules: no rules for table "notes"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			op := guest.Op{Op: guest.OpType(c.op), Table: c.table, ID: "d1", Caller: c.caller, RawData: rawRow(c.data), RawCurrent: rawRow(c.cur), Exists: c.cur != ""}
+			if c.table == "todos" {
+				op.Parents = lists
+			}
 			v := a.handle(&op)
 			if v.Reject != c.reject || v.Reject && (v.Code != "forbidden" || !strings.HasPrefix(v.Reason, c.reasonPrefix)) {
 				t.Fatalf("got reject=%v code=%q reason=%q; want reject=%v, reason starting %q", v.Reject, v.Code, v.Reason, c.reject, c.reasonPrefix)

@@ -27,8 +27,9 @@ const rulesUsage = `usage: syncgate rules check|explain [flags]
            --claims the token's claims (%%user.data; its custom_data is %%user.custom_data);
            --current the stored document (none: the write is an insert).
            With AUTHORIZE=sync-scope and SYNC_CONFIG (or --sync-config PATH), the sync scope's
-           decision is shown beside the role's; --parents gives the parent documents the host
-           would look up, as {"lists":[{"_id":"…","owner_id":"…"}]}.
+           decision is shown beside the role's. --parents gives the parent documents the host
+           would look up, as {"lists":[{"_id":"…","owner_id":"…"}]}, for the sync scope and for
+           the rules' parents (x-syncgate-parents).
            Exit 0 when every check allows the write, 1 when one denies it.`
 
 // defaultRulesDir is RULES_DIR's default.
@@ -118,6 +119,10 @@ func printRules(w io.Writer, dir string, set *appsrules.Set) {
 	} else {
 		fmt.Fprintf(w, "  every other table: no rules (writes denied)\n")
 	}
+	for _, p := range set.Parents() {
+		fmt.Fprintf(w, "parent (%s, syncgate extension): %s: %%%%parent.%s is the %s document whose %s equals %s.%s\n",
+			appsrules.ParentsKey, p.Table, p.Name, p.Collection, p.Field, p.Table, p.Column)
+	}
 	for _, line := range set.Ignored() {
 		fmt.Fprintf(w, "ignored: %s\n", line)
 	}
@@ -141,7 +146,7 @@ func rulesExplain(args []string, dir, syncPath string, stdout, stderr io.Writer)
 	opText := fs.String("op", "", "the write: a PowerSync CRUD entry as JSON")
 	current := fs.String("current", "", "the stored document as JSON (omit for an insert)")
 	fs.StringVar(&syncPath, "sync-config", syncPath, "the PowerSync sync config whose scope the write must keep (default SYNC_CONFIG with AUTHORIZE=sync-scope)")
-	parentsText := fs.String("parents", "", "sync scope: the parent documents by collection, as JSON")
+	parentsText := fs.String("parents", "", "the parent documents by collection, as JSON (the sync scope's, and the rules' %%parent)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

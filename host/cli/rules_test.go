@@ -31,6 +31,7 @@ func TestRulesCheck(t *testing.T) {
 		"  todos (todos.json): creator",
 		"  every other table: no rules (writes denied)",
 		"ignored: lists.json: /roles/0/document_filters/read",
+		"parent (x-syncgate-parents, syncgate extension): todos: %%parent.list is the lists document whose _id equals todos.list_id",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -98,8 +99,14 @@ func TestRulesExplain(t *testing.T) {
 			[]string{`role "owner": apply_when owner_id == %%user.id → false`, `role "member": apply_when members == %%user.id → true`, `decision: deny, code forbidden: role "member": fields.members.write`}},
 		{"insert for another owner", []string{"--user", "alice", "--op", `{"op":"put","table":"lists","id":"l2","data":{"owner_id":"bob","name":"x"}}`}, 1,
 			[]string{"PUT lists l2: insert (nothing stored)", "decision: deny, code forbidden: no role: apply_when"}},
-		{"custom_data claim", []string{"--user", "alice", "--claims", `{"custom_data":{"x":1}}`, "--op", `{"op":"PUT","type":"todos","id":"t1","data":{"created_by":"alice","completed_by":null}}`}, 0,
-			[]string{"decision: allow"}},
+		{"custom_data claim, todo in her list", []string{"--user", "alice", "--claims", `{"custom_data":{"x":1}}`, "--op", `{"op":"PUT","type":"todos","id":"t1","data":{"created_by":"alice","completed_by":null,"list_id":"L1"}}`,
+			"--parents", `{"lists":[{"_id":"L1","owner_id":"alice"}]}`}, 0,
+			[]string{"parents list: todos.list_id = lists._id (1 document(s) given)", "decision: allow"}},
+		{"todo in bob's list (rules' %%parent)", []string{"--user", "alice", "--op", `{"op":"PUT","type":"todos","id":"t1","data":{"created_by":"alice","list_id":"L2"}}`,
+			"--parents", `{"lists":[{"_id":"L2","owner_id":"bob"}]}`}, 1,
+			[]string{`%%parent.list.owner_id == %%user.id`, `decision: deny, code forbidden: role "creator": document_filters.write`}},
+		{"todo without its list given", []string{"--user", "alice", "--op", `{"op":"PUT","type":"todos","id":"t1","data":{"created_by":"alice","list_id":"L1"}}`}, 1,
+			[]string{`decision: deny, code forbidden: role "creator": document_filters.write`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

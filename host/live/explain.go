@@ -34,8 +34,9 @@ type ExplainInput struct {
 	Op     ExplainOp
 	// Current is the stored document; nil: the write is an insert.
 	Current map[string]any
-	// Parents are the parent documents the sync scope looks up, by
-	// collection.
+	// Parents are the parent documents the host would look up, by
+	// collection: the sync scope's, and the rules' %%parent
+	// (x-syncgate-parents).
 	Parents map[string][]map[string]any
 }
 
@@ -84,7 +85,7 @@ func Explain(set *appsrules.Set, rulesDir string, scope *syncscope.Config, syncP
 	}
 	if set != nil {
 		ain := appsrules.Input{Op: op.Op, Table: op.Type, ID: op.ID, Data: appsrules.Map(op.Data),
-			User: appsrules.User{ID: in.User, Type: "normal", Data: in.Claims}}
+			User: appsrules.User{ID: in.User, Type: "normal", Data: in.Claims}, Parents: in.Parents}
 		if cd, ok := in.Claims["custom_data"].(map[string]any); ok {
 			ain.User.CustomData = cd
 		}
