@@ -7,6 +7,9 @@
 // new file in atomically. GET serves one byte range, ETags (the SHA-256)
 // and 304s. By default the uploader owns an attachment: anyone
 // authenticated reads it by id, only the owner replaces or deletes it.
+// Config.Authorize replaces that default for PUT and DELETE (the syncgate
+// command decides them by an attachments rules file: docs/authorization.md,
+// "Attachments"); reads stay open to every authenticated caller.
 package attachments
 
 import (
@@ -54,13 +57,36 @@ var (
 // Store keeps attachments. Put must leave nothing behind when body fails,
 // and make the new version visible at once (readers see the old or the new
 // one, never a mix).
+//
+// Put and Delete refuse with ErrOwned when a version of id is another
+// user's, unless it is the version replaces names (its Info.File): the
+// one Config.Authorize allowed the caller to replace or delete. "" allows
+// only owner's versions. A version stored by someone else after the
+// decision is never overwritten unseen.
 type Store interface {
 	Stat(ctx context.Context, id string) (Info, error)
 	// Open reads version info.File from byte offset on.
 	Open(ctx context.Context, info Info, offset int64) (io.ReadCloser, error)
-	Put(ctx context.Context, id, owner, contentType string, body io.Reader) (Info, error)
-	// Delete removes owner's attachment id; absent is not an error.
-	Delete(ctx context.Context, id, owner string) error
+	Put(ctx context.Context, id, owner, contentType, replaces string, body io.Reader) (Info, error)
+	// Delete removes attachment id; absent is not an error.
+	Delete(ctx context.Context, id, owner, replaces string) error
+}
+
+// Write is a PUT or DELETE for Config.Authorize to decide, before anything
+// is stored or deleted.
+type Write struct {
+	Op     string // "PUT" or "DELETE"
+	ID     string
+	Caller syncgate.Caller
+	// Stored is the stored version; nil when there is none (a PUT that
+	// creates the attachment). A DELETE of nothing is not decided: it
+	// changes nothing and succeeds.
+	Stored *Info
+	// New is what a PUT would store, as known before its body is read:
+	// Owner (the caller), ContentType (sniffed from the first bytes) and
+	// Size (the request's Content-Length; -1 when the client did not
+	// declare one). Nil for a DELETE.
+	New *Info
 }
 
 // Authenticator establishes the caller of a request (auth.Verifier).
@@ -76,6 +102,11 @@ type Config struct {
 	// BodyTimeout bounds reading one upload or writing one download (the
 	// server's own timeouts are sized for JSON); 0 is 15 minutes.
 	BodyTimeout time.Duration
+	// Authorize, when set, decides every PUT and DELETE instead of the
+	// default (only the owner replaces or deletes): nil allows; an error
+	// refuses (a *syncgate.Error as it is; any other error is a 403
+	// "forbidden" with its text). GET and HEAD never consult it.
+	Authorize func(ctx context.Context, w Write) error
 }
 
 // Stats counts what the handler moved; metrics read it.
@@ -158,6 +189,26 @@ func notOwner(id string) error {
 	return syncgate.Errorf(syncgate.Forbidden, syncgate.CodeNotOwner, "attachment %q belongs to another user: only its owner may replace or delete it", id)
 }
 
+// changed is ErrOwned under Config.Authorize: another user's version came
+// in after the decision, so the decision no longer holds.
+func changed(id string) error {
+	return syncgate.Errorf(syncgate.Forbidden, syncgate.CodeForbidden, "attachment %q was replaced by another user while this request ran; nothing was changed: retry, and the rules decide on the version stored then", id)
+}
+
+// authorize asks Config.Authorize about w; a refusal that is not a
+// *syncgate.Error becomes a 403 "forbidden" with its text.
+func (h *Handler) authorize(ctx context.Context, w Write) error {
+	err := h.cfg.Authorize(ctx, w)
+	if err == nil {
+		return nil
+	}
+	var se *syncgate.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	return syncgate.Errorf(syncgate.Forbidden, syncgate.CodeForbidden, "attachment %q: %s", w.ID, err.Error())
+}
+
 func unavailable(op string, err error) error {
 	return &syncgate.Error{Kind: syncgate.Unavailable, Code: syncgate.CodeDatabaseUnavailable,
 		Message: "the attachment store is unavailable; retry later", Err: fmt.Errorf("attachments: %s: %w", op, err)}
@@ -198,7 +249,8 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Put stores the body as attachment id, replacing the caller's own.
+// Put stores the body as attachment id, replacing the caller's own (or,
+// with Config.Authorize, whichever version it allows).
 func (h *Handler) Put(w http.ResponseWriter, r *http.Request) (err error) {
 	caller, id, err := h.request(r)
 	if err != nil {
@@ -216,12 +268,15 @@ func (h *Handler) Put(w http.ResponseWriter, r *http.Request) (err error) {
 		return h.tooLarge()
 	}
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.cfg.BodyTimeout))
+	var stored *Info
 	switch old, err := h.store.Stat(r.Context(), id); {
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
 		return unavailable("stat", err)
-	case old.Owner != caller.UserID:
+	case h.cfg.Authorize == nil && old.Owner != caller.UserID:
 		return notOwner(id)
+	default:
+		stored = &old
 	}
 	src := &body{r: r.Body, left: h.cfg.MaxBytes}
 	head := make([]byte, sniffLen)
@@ -241,13 +296,26 @@ func (h *Handler) Put(w http.ResponseWriter, r *http.Request) (err error) {
 			Message: fmt.Sprintf("the file's content is %s, which is not an allowed attachment type (ATTACHMENT_TYPES)", ct),
 			Details: []string{"allowed: " + strings.Join(h.cfg.Types, ", ")}}
 	}
-	info, err := h.store.Put(r.Context(), id, caller.UserID, ct, io.MultiReader(bytes.NewReader(head), src))
+	replaces := ""
+	if h.cfg.Authorize != nil {
+		size := r.ContentLength // -1: not declared
+		next := &Info{ID: id, Owner: caller.UserID, ContentType: ct, Size: size}
+		if err := h.authorize(r.Context(), Write{Op: "PUT", ID: id, Caller: caller, Stored: stored, New: next}); err != nil {
+			return err
+		}
+		if stored != nil {
+			replaces = stored.File
+		}
+	}
+	info, err := h.store.Put(r.Context(), id, caller.UserID, ct, replaces, io.MultiReader(bytes.NewReader(head), src))
 	h.Stats.BytesIn.Add(src.n)
 	switch {
 	case errors.Is(src.err, errTooLarge):
 		return h.tooLarge()
 	case src.err != nil:
 		return &syncgate.Error{Kind: syncgate.Invalid, Code: syncgate.CodeBodyUnreadable, Message: "the body could not be read to its end; nothing was stored", Err: src.err}
+	case errors.Is(err, ErrOwned) && h.cfg.Authorize != nil:
+		return changed(id)
 	case errors.Is(err, ErrOwned):
 		return notOwner(id)
 	case err != nil:
@@ -351,23 +419,33 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, info Info) e
 	return nil
 }
 
-// Delete removes the caller's attachment; deleting one that is not there
-// succeeds (a client's retry).
+// Delete removes the caller's attachment (with Config.Authorize, any it
+// allows); deleting one that is not there succeeds (a client's retry).
 func (h *Handler) Delete(w http.ResponseWriter, r *http.Request) error {
 	caller, id, err := h.request(r)
 	if err != nil {
 		return err
 	}
-	switch info, err := h.store.Stat(r.Context(), id); {
+	info, err := h.store.Stat(r.Context(), id)
+	switch {
 	case errors.Is(err, ErrNotFound):
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	case err != nil:
 		return unavailable("stat", err)
-	case info.Owner != caller.UserID:
+	}
+	replaces := ""
+	if h.cfg.Authorize != nil {
+		if err := h.authorize(r.Context(), Write{Op: "DELETE", ID: id, Caller: caller, Stored: &info}); err != nil {
+			return err
+		}
+		replaces = info.File
+	} else if info.Owner != caller.UserID {
 		return notOwner(id)
 	}
-	switch err := h.store.Delete(r.Context(), id, caller.UserID); {
+	switch err := h.store.Delete(r.Context(), id, caller.UserID, replaces); {
+	case errors.Is(err, ErrOwned) && h.cfg.Authorize != nil:
+		return changed(id)
 	case errors.Is(err, ErrOwned):
 		return notOwner(id)
 	case err != nil:

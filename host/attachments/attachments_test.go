@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +21,8 @@ type memStore struct {
 	data                          map[string][]byte
 	statErr, putErr, openErr, del error
 	putRead                       int64 // bytes Put read
+	versions                      int   // names each stored version's File
+	replaced                      []string // the replaces argument of each Put and Delete
 }
 
 func newMem() *memStore { return &memStore{files: map[string]Info{}, data: map[string][]byte{}} }
@@ -42,7 +45,10 @@ func (m *memStore) Open(_ context.Context, info Info, off int64) (io.ReadCloser,
 	return io.NopCloser(bytes.NewReader(m.data[info.ID][off:])), nil
 }
 
-func (m *memStore) Put(_ context.Context, id, owner, ct string, body io.Reader) (Info, error) {
+// Put and Delete refuse another owner's version unless replaces names it,
+// as the Store contract says.
+func (m *memStore) Put(_ context.Context, id, owner, ct, replaces string, body io.Reader) (Info, error) {
+	m.replaced = append(m.replaced, replaces)
 	b, err := io.ReadAll(body)
 	m.putRead = int64(len(b))
 	if err != nil {
@@ -51,14 +57,22 @@ func (m *memStore) Put(_ context.Context, id, owner, ct string, body io.Reader) 
 	if m.putErr != nil {
 		return Info{}, m.putErr
 	}
-	i := Info{ID: id, Owner: owner, ContentType: ct, Size: int64(len(b)), SHA256: "x"}
+	if old, ok := m.files[id]; ok && old.Owner != owner && old.File != replaces {
+		return Info{}, ErrOwned
+	}
+	m.versions++
+	i := Info{ID: id, Owner: owner, ContentType: ct, Size: int64(len(b)), SHA256: "x", File: fmt.Sprintf("v%d", m.versions)}
 	m.files[id], m.data[id] = i, b
 	return i, nil
 }
 
-func (m *memStore) Delete(_ context.Context, id, owner string) error {
+func (m *memStore) Delete(_ context.Context, id, owner, replaces string) error {
+	m.replaced = append(m.replaced, replaces)
 	if m.del != nil {
 		return m.del
+	}
+	if old, ok := m.files[id]; ok && old.Owner != owner && old.File != replaces {
+		return ErrOwned
 	}
 	delete(m.files, id)
 	return nil

@@ -198,7 +198,7 @@ func (d download) Close() error {
 
 // Put writes body as a new version of id and commits it (see the package
 // comment). On any error nothing of this upload remains.
-func (s *Store) Put(ctx context.Context, id, owner, contentType string, body io.Reader) (attachments.Info, error) {
+func (s *Store) Put(ctx context.Context, id, owner, contentType, replaces string, body io.Reader) (attachments.Info, error) {
 	// The upload's context outlives a client that goes away, so the chunks
 	// can still be deleted; the body's read error ends the copy.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.Transfer)
@@ -243,7 +243,7 @@ func (s *Store) Put(ctx context.Context, id, owner, contentType string, body io.
 	}
 	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.Timeout)
 	defer ccancel()
-	return s.settle(cctx, id, owner, w.id)
+	return s.settle(cctx, id, owner, replaces, w.id)
 }
 
 // abort deletes what a failed upload wrote: its chunks and its files
@@ -276,8 +276,9 @@ func (s *Store) remove(ctx context.Context, oid bson.ObjectID) error {
 // settle runs after committing version mine of id: it keeps exactly one
 // committed version. Older versions are deleted; if a newer one exists,
 // this upload lost the race and deletes itself. A version of another owner
-// makes this one an intruder's: it is deleted and ErrOwned returned.
-func (s *Store) settle(ctx context.Context, id, owner string, mine bson.ObjectID) (attachments.Info, error) {
+// (other than replaces, the one the caller was allowed to replace) makes
+// this one an intruder's: it is deleted and ErrOwned returned.
+func (s *Store) settle(ctx context.Context, id, owner, replaces string, mine bson.ObjectID) (attachments.Info, error) {
 	vs, err := s.versions(ctx, id)
 	if err != nil {
 		return attachments.Info{}, errors.Join(fmt.Errorf("filestore: put %q: list versions: %w", id, err), s.remove(ctx, mine))
@@ -288,7 +289,7 @@ func (s *Store) settle(ctx context.Context, id, owner string, mine bson.ObjectID
 		switch {
 		case v.ID == mine:
 			me = v
-		case v.Metadata.Owner != owner:
+		case v.Metadata.Owner != owner && (replaces == "" || v.ID.Hex() != replaces):
 			return attachments.Info{}, errors.Join(attachments.ErrOwned, s.remove(ctx, mine))
 		case bytes.Compare(v.ID[:], mine[:]) > 0:
 			newer = true
@@ -309,9 +310,10 @@ func (s *Store) settle(ctx context.Context, id, owner string, mine bson.ObjectID
 	return me.info(), nil
 }
 
-// Delete removes every committed version of id (owner's; ErrOwned when
-// another user's is there). Absent is not an error.
-func (s *Store) Delete(ctx context.Context, id, owner string) error {
+// Delete removes every committed version of id (owner's, or the version
+// replaces names; ErrOwned when another user's is there). Absent is not an
+// error.
+func (s *Store) Delete(ctx context.Context, id, owner, replaces string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	vs, err := s.versions(ctx, id)
@@ -319,7 +321,7 @@ func (s *Store) Delete(ctx context.Context, id, owner string) error {
 		return fmt.Errorf("filestore: delete %q: %w", id, err)
 	}
 	for _, v := range vs {
-		if v.Metadata.Owner != owner {
+		if v.Metadata.Owner != owner && (replaces == "" || v.ID.Hex() != replaces) {
 			return attachments.ErrOwned
 		}
 	}

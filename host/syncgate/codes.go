@@ -73,7 +73,9 @@ const (
 	CodeTransactionRejected Code = "transaction_rejected"
 	CodeConflict            Code = "conflict" // a conflict policy's guest, or the host at a conditional write: the write lost to the stored document
 	// CodeForbidden: write authorization refused the op (the stock
-	// authorize guest: rules files, sync scope; docs/authorization.md).
+	// authorize guest: rules files, sync scope; docs/authorization.md), or
+	// an attachments rules file refused a PUT or DELETE of /attachments (a
+	// 403).
 	CodeForbidden Code = "forbidden"
 )
 
@@ -91,6 +93,7 @@ func ErrorCodes() []Code {
 		CodeDatabaseUnavailable, CodeGuestUnavailable, CodeGuestsLoading,
 		CodeInvalidAdminKey, CodeNoSuchRejection, CodeInvalidFilter,
 		CodeAttachmentNotFound, CodeNotOwner, CodeRangeNotSatisfiable,
+		CodeForbidden, // /attachments under an attachments rules file
 	}
 }
 
