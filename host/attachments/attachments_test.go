@@ -20,8 +20,8 @@ type memStore struct {
 	files                         map[string]Info
 	data                          map[string][]byte
 	statErr, putErr, openErr, del error
-	putRead                       int64 // bytes Put read
-	versions                      int   // names each stored version's File
+	putRead                       int64    // bytes Put read
+	versions                      int      // names each stored version's File
 	replaced                      []string // the replaces argument of each Put and Delete
 }
 
