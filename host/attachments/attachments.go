@@ -103,11 +103,16 @@ type Config struct {
 	// server's own timeouts are sized for JSON); 0 is 15 minutes.
 	BodyTimeout time.Duration
 	// Authorize, when set, decides every PUT and DELETE instead of the
-	// default (only the owner replaces or deletes): nil allows; an error
-	// refuses (a *syncgate.Error as it is; any other error is a 403
-	// "forbidden" with its text). GET and HEAD never consult it.
+	// default (only the owner replaces or deletes): nil allows; ErrNoRules
+	// leaves this write to the default; another error refuses (a
+	// *syncgate.Error as it is; any other error is a 403 "forbidden" with
+	// its text). GET and HEAD never consult it.
 	Authorize func(ctx context.Context, w Write) error
 }
+
+// ErrNoRules, from Config.Authorize, leaves a write to the default: only
+// the owner replaces or deletes (no attachments rules file is in force).
+var ErrNoRules = errors.New("attachments: no rules decide this write")
 
 // Stats counts what the handler moved; metrics read it.
 type Stats struct {
@@ -195,18 +200,31 @@ func changed(id string) error {
 	return syncgate.Errorf(syncgate.Forbidden, syncgate.CodeForbidden, "attachment %q was replaced by another user while this request ran; nothing was changed: retry, and the rules decide on the version stored then", id)
 }
 
-// authorize asks Config.Authorize about w; a refusal that is not a
+// decide decides w by Config.Authorize, or by the default (only the owner
+// replaces or deletes). It returns the stored version the store may
+// replace or delete although another user's (its File; "" none), and
+// whether the rules decided (ruled). A refusal by Authorize that is not a
 // *syncgate.Error becomes a 403 "forbidden" with its text.
-func (h *Handler) authorize(ctx context.Context, w Write) error {
-	err := h.cfg.Authorize(ctx, w)
-	if err == nil {
-		return nil
+func (h *Handler) decide(ctx context.Context, w Write) (replaces string, ruled bool, err error) {
+	if h.cfg.Authorize != nil {
+		err := h.cfg.Authorize(ctx, w)
+		var se *syncgate.Error
+		switch {
+		case err == nil:
+			if w.Stored != nil {
+				replaces = w.Stored.File
+			}
+			return replaces, true, nil
+		case errors.As(err, &se):
+			return "", true, err
+		case !errors.Is(err, ErrNoRules):
+			return "", true, syncgate.Errorf(syncgate.Forbidden, syncgate.CodeForbidden, "attachment %q: %s", w.ID, err.Error())
+		}
 	}
-	var se *syncgate.Error
-	if errors.As(err, &se) {
-		return err
+	if w.Stored != nil && w.Stored.Owner != w.Caller.UserID {
+		return "", false, notOwner(w.ID)
 	}
-	return syncgate.Errorf(syncgate.Forbidden, syncgate.CodeForbidden, "attachment %q: %s", w.ID, err.Error())
+	return "", false, nil
 }
 
 func unavailable(op string, err error) error {
@@ -296,16 +314,10 @@ func (h *Handler) Put(w http.ResponseWriter, r *http.Request) (err error) {
 			Message: fmt.Sprintf("the file's content is %s, which is not an allowed attachment type (ATTACHMENT_TYPES)", ct),
 			Details: []string{"allowed: " + strings.Join(h.cfg.Types, ", ")}}
 	}
-	replaces := ""
-	if h.cfg.Authorize != nil {
-		size := r.ContentLength // -1: not declared
-		next := &Info{ID: id, Owner: caller.UserID, ContentType: ct, Size: size}
-		if err := h.authorize(r.Context(), Write{Op: "PUT", ID: id, Caller: caller, Stored: stored, New: next}); err != nil {
-			return err
-		}
-		if stored != nil {
-			replaces = stored.File
-		}
+	next := &Info{ID: id, Owner: caller.UserID, ContentType: ct, Size: r.ContentLength} // -1: not declared
+	replaces, ruled, err := h.decide(r.Context(), Write{Op: "PUT", ID: id, Caller: caller, Stored: stored, New: next})
+	if err != nil {
+		return err
 	}
 	info, err := h.store.Put(r.Context(), id, caller.UserID, ct, replaces, io.MultiReader(bytes.NewReader(head), src))
 	h.Stats.BytesIn.Add(src.n)
@@ -314,7 +326,7 @@ func (h *Handler) Put(w http.ResponseWriter, r *http.Request) (err error) {
 		return h.tooLarge()
 	case src.err != nil:
 		return &syncgate.Error{Kind: syncgate.Invalid, Code: syncgate.CodeBodyUnreadable, Message: "the body could not be read to its end; nothing was stored", Err: src.err}
-	case errors.Is(err, ErrOwned) && h.cfg.Authorize != nil:
+	case errors.Is(err, ErrOwned) && ruled:
 		return changed(id)
 	case errors.Is(err, ErrOwned):
 		return notOwner(id)
@@ -434,17 +446,12 @@ func (h *Handler) Delete(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return unavailable("stat", err)
 	}
-	replaces := ""
-	if h.cfg.Authorize != nil {
-		if err := h.authorize(r.Context(), Write{Op: "DELETE", ID: id, Caller: caller, Stored: &info}); err != nil {
-			return err
-		}
-		replaces = info.File
-	} else if info.Owner != caller.UserID {
-		return notOwner(id)
+	replaces, ruled, err := h.decide(r.Context(), Write{Op: "DELETE", ID: id, Caller: caller, Stored: &info})
+	if err != nil {
+		return err
 	}
 	switch err := h.store.Delete(r.Context(), id, caller.UserID, replaces); {
-	case errors.Is(err, ErrOwned) && h.cfg.Authorize != nil:
+	case errors.Is(err, ErrOwned) && ruled:
 		return changed(id)
 	case errors.Is(err, ErrOwned):
 		return notOwner(id)

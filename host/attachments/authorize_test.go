@@ -127,6 +127,29 @@ func TestAuthorizeErrors(t *testing.T) {
 	}
 }
 
+// TestAuthorizeNoRules: ErrNoRules leaves a write to the default: only the
+// owner replaces or deletes.
+func TestAuthorizeNoRules(t *testing.T) {
+	m := newMem()
+	asked := 0
+	h := New(Config{MaxBytes: 1000, Types: []string{"image/*"}, Authorize: func(context.Context, Write) error { asked++; return ErrNoRules }}, m, claimsAuth{})
+	if got, body, _ := call(t, h, "PUT", "alice", bytes.NewReader(png)); got != 200 {
+		t.Fatalf("alice's PUT: %d %s", got, body)
+	}
+	if got, code, _ := call(t, h, "PUT", "bob", bytes.NewReader(png), "X-Admin", "1"); got != kind(syncgate.Forbidden) || code != "not_owner" {
+		t.Fatalf("bob's PUT: %d %s", got, code)
+	}
+	if got, code, _ := call(t, h, "DELETE", "bob", nil); got != kind(syncgate.Forbidden) || code != "not_owner" {
+		t.Fatalf("bob's DELETE: %d %s", got, code)
+	}
+	if got, code, _ := call(t, h, "PUT", "alice", bytes.NewReader(png)); got != 200 || m.replaced[len(m.replaced)-1] != "" {
+		t.Fatalf("alice's replace: %d %s, replaces %q", got, code, m.replaced)
+	}
+	if got, code, _ := call(t, h, "DELETE", "alice", nil); got != http.StatusNoContent || asked != 5 {
+		t.Fatalf("alice's DELETE: %d %s, asked %d times", got, code, asked)
+	}
+}
+
 // claimsAuth is userAuth with the claim admin: true when X-Admin is set.
 type claimsAuth struct{}
 

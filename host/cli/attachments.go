@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/syncgate/syncgate/guest/authorize/appsrules"
 	"github.com/syncgate/syncgate/host/attachments"
 	"github.com/syncgate/syncgate/host/config"
 	"github.com/syncgate/syncgate/host/filestore"
@@ -23,7 +24,9 @@ import (
 // serveAttachments registers /attachments/{id} and its metrics on srv when
 // ATTACHMENTS is on, and returns the file store (nil when off; the admin
 // console lists and deletes through it) and a func that closes its client.
-func serveAttachments(cfg config.Config, uri string, auth attachments.Authenticator, srv *server.Server) (*filestore.Store, func(), error) {
+// PUT and DELETE are decided by the live set's attachments.json when it has
+// one (attachmentRules).
+func serveAttachments(cfg config.Config, uri string, auth attachments.Authenticator, srv *server.Server, current func() (*appsrules.Set, error)) (*filestore.Store, func(), error) {
 	if !cfg.Attachments {
 		return nil, func() {}, nil
 	}
@@ -31,7 +34,8 @@ func serveAttachments(cfg config.Config, uri string, auth attachments.Authentica
 	if err != nil {
 		return nil, nil, err
 	}
-	h := attachments.New(attachments.Config{MaxBytes: cfg.AttachmentMaxBytes, Types: cfg.AttachmentTypes, MaxIDBytes: cfg.MaxIDBytes}, fs, auth)
+	h := attachments.New(attachments.Config{MaxBytes: cfg.AttachmentMaxBytes, Types: cfg.AttachmentTypes, MaxIDBytes: cfg.MaxIDBytes,
+		Authorize: attachmentRules(current)}, fs, auth)
 	for _, rt := range h.Routes() {
 		srv.Handle(rt.Pattern, rt.Handler)
 	}

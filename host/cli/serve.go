@@ -124,7 +124,7 @@ func serve(ctx context.Context, env map[string]string, dotenv string, stderr io.
 	srv.Handle("POST /token", ah.Token)
 	srv.Handle("POST /upload", up.ServeHTTPReturn)
 	srv.Handle("GET /openapi.yaml", openAPI)
-	files, closeAttachments, err := serveAttachments(cfg, devURI, auth.NewVerifier(keys, audience), srv)
+	files, closeAttachments, err := serveAttachments(cfg, devURI, auth.NewVerifier(keys, audience), srv, liveWriteRules(rules))
 	if err != nil {
 		return err
 	}
