@@ -80,6 +80,11 @@ func loadAuthorization(cfg config.Config, schemaTables []string, allowed map[str
 		for _, w := range set.Warnings() { // where it fails closed: said once, not a fault
 			notes = append(notes, "RULES_DIR "+cfg.RulesDir+": "+w)
 		}
+		for _, p := range set.Parents() {
+			if p.Table == "attachments" && cfg.Attachments {
+				notes = append(notes, "RULES_DIR "+cfg.RulesDir+": attachments.json: "+appsrules.ParentsKey+": /attachments has no parents to send, so %%parent."+p.Name+" never holds when it decides an attachment (docs/authorization.md, \"Attachments\")")
+			}
+		}
 	}
 	if cfg.SyncScope() {
 		b, err := os.ReadFile(cfg.SyncConfig)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -170,5 +171,32 @@ func TestDeclaresPatterns(t *testing.T) {
 	}
 	if !declares([]string{"*"}, "orders.status") {
 		t.Error(`"*" does not admit orders.status`)
+	}
+}
+
+// TestWriteRulesAndAttachmentParents: the host keeps the rules files it
+// loaded (WriteRules: /attachments decides by them), and says once that
+// parents declared in attachments.json never reach /attachments.
+func TestWriteRulesAndAttachmentParents(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "attachments.json"), []byte(`{"x-syncgate-parents": {"list": {"collection": "lists", "column": "list_id"}},
+		"roles": [{"name": "r", "apply_when": {"%%parent.list.owner_id": "%%user.id"}, "write": true, "insert": true, "delete": true}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Config{RulesDir: dir, Attachments: true}
+	a, notes, _, errs := loadAuthorization(cfg, nil, nil)
+	if len(errs) > 0 || a.rules == nil {
+		t.Fatalf("load: %v", errs)
+	}
+	if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "attachments.json: x-syncgate-parents: /attachments has no parents to send") }) {
+		t.Fatalf("notes lack the attachments parents note: %q", notes)
+	}
+	cfg.Attachments = false
+	if _, notes, _, _ := loadAuthorization(cfg, nil, nil); slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "no parents to send") }) {
+		t.Fatalf("note without ATTACHMENTS: %q", notes)
+	}
+	var none *Rules
+	if none.WriteRules() != nil || (&Rules{writeRules: a.rules}).WriteRules() != a.rules {
+		t.Fatal("WriteRules")
 	}
 }
