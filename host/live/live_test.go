@@ -188,7 +188,9 @@ func TestWriteRulesAndAttachmentParents(t *testing.T) {
 	if len(errs) > 0 || a.rules == nil {
 		t.Fatalf("load: %v", errs)
 	}
-	if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, "attachments.json: x-syncgate-parents: /attachments has no parents to send") }) {
+	if !slices.ContainsFunc(notes, func(n string) bool {
+		return strings.Contains(n, "attachments.json: x-syncgate-parents: /attachments has no parents to send")
+	}) {
 		t.Fatalf("notes lack the attachments parents note: %q", notes)
 	}
 	cfg.Attachments = false
