@@ -60,7 +60,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	guestsDir, stateDir = filepath.Join(dir, "guests"), filepath.Join(dir, "state")
-	if err := guestbuild.Build(guestsDir, guestbuild.Stock); err != nil {
+	// The stock guests, and the authorize guest for the tests that set
+	// RULES_DIR (the host runs it when rules files exist).
+	if err := guestbuild.Build(guestsDir, guestbuild.With(map[string]string{"authorize": "github.com/syncgate/syncgate/guest/authorize"})); err != nil {
 		panic(err)
 	}
 	if dbURI = os.Getenv("SYNCGATE_TEST_MONGO_URI"); dbURI == "mongostub" {
