@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -478,5 +480,59 @@ func TestAttachmentMissingChunk(t *testing.T) {
 			t.Fatalf("no error logged; log:\n%s", a.logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAttachmentsRules: with RULES_DIR/attachments.json, its rules decide
+// PUT and DELETE with the attachment's metadata as the document: here an
+// uploader replaces their own file with JPEGs only and never deletes, and
+// the user "mod" deletes any file. Reads stay open to every user.
+func TestAttachmentsRules(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "attachments.json"), []byte(`{"roles": [
+		{"name": "uploader", "apply_when": {"owner": "%%user.id"},
+		 "document_filters": {"write": {"owner": "%%user.id"}},
+		 "write": {"content_type": "image/jpeg"}, "insert": true, "delete": false},
+		{"name": "moderator", "apply_when": {"%%user.id": "mod"}, "write": true, "insert": false, "delete": true}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := attachmentsEnv(t)
+	env["RULES_DIR"] = dir
+	a := start(t, env)
+	alice, bob, mod := bearer(token(t, a, "alice")), bearer(token(t, a, "bob")), bearer(token(t, a, "mod"))
+	url := a.url + "/attachments/0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b20"
+	photo := jpegOf(t, 1000)
+	if r := do(t, "PUT", url, alice, photo); r.status != 200 {
+		t.Fatalf("alice's PUT: %d %s", r.status, r.body)
+	}
+	png := append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 100)...)
+	for _, c := range []struct {
+		name, method string
+		who          map[string]string
+		body         []byte
+		want         string // in the message
+	}{
+		{"alice replaces her JPEG with a PNG", "PUT", alice, png, `role "uploader": write`},
+		{"alice deletes her file", "DELETE", alice, nil, `role "uploader": delete`},
+		{"bob replaces alice's file", "PUT", bob, jpegOf(t, 10), "no role: apply_when"},
+		{"bob deletes alice's file", "DELETE", bob, nil, "no role: apply_when"},
+	} {
+		r := do(t, c.method, url, c.who, c.body)
+		msg, _ := r.json(t)["error"].(map[string]any)["message"].(string)
+		if r.status != 403 || r.errorCode(t) != "forbidden" || !strings.Contains(msg, c.want) {
+			t.Fatalf("%s: %d %s", c.name, r.status, r.body)
+		}
+	}
+	if r := do(t, "GET", url, bob, nil); r.status != 200 || !bytes.Equal(r.body, photo) {
+		t.Fatalf("bob's GET: %d", r.status)
+	}
+	if r := do(t, "PUT", url, alice, jpegOf(t, 2000)); r.status != 200 {
+		t.Fatalf("alice replaces with a JPEG: %d %s", r.status, r.body)
+	}
+	if r := do(t, "DELETE", url, mod, nil); r.status != 204 {
+		t.Fatalf("mod's DELETE: %d %s", r.status, r.body)
+	}
+	if f, c := gridFS(t, a.db); f != 0 || c != 0 {
+		t.Fatalf("after mod's delete: %d files, %d chunks", f, c)
 	}
 }
