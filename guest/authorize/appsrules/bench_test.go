@@ -36,3 +36,27 @@ func BenchmarkDecideOwnerRole(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecideParent decides a todo PATCH by its list's owner
+// (x-syncgate-parents, %%parent.list.owner_id), checked on the stored todo
+// and after the write, among 10 lists the host sent.
+func BenchmarkDecideParent(b *testing.B) {
+	s := loadSet(b, todoParentRules)
+	var lists []map[string]any
+	for i := range 10 {
+		lists = append(lists, map[string]any{"_id": "L" + string(rune('0'+i)), "owner_id": "bob"})
+	}
+	lists[9]["owner_id"] = "alice"
+	in := Input{Op: "PATCH", Table: "todos", ID: "t1", Exists: true,
+		Data: Map{"completed": json.Number("1")}, Current: Map{"list_id": "L9", "description": "milk"},
+		User: User{ID: "alice", Type: "normal"}, Parents: map[string][]map[string]any{"lists": lists}}
+	if d := s.Decide(in); !d.Allow {
+		b.Fatalf("denied: %s", d.Reason)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if d := s.Decide(in); !d.Allow {
+			b.Fatal(d.Reason)
+		}
+	}
+}

@@ -8,7 +8,7 @@ import (
 // FuzzLoad feeds arbitrary rules files to Load and decides a few writes
 // with whatever loads: no panic, and a set that loads decides.
 func FuzzLoad(f *testing.F) {
-	for _, files := range []map[string]string{ownerRules, templateRules, employeeRules, deviceRules, defaultRules} {
+	for _, files := range []map[string]string{ownerRules, templateRules, employeeRules, deviceRules, defaultRules, todoParentRules, prevParentRules, parentNullRules} {
 		for _, text := range files {
 			f.Add([]byte(text), []byte(`{"owner_id": "alice", "n": 1}`))
 		}
@@ -21,8 +21,15 @@ func FuzzLoad(f *testing.F) {
 		}
 		cur, _ := decode(current)
 		m, _ := cur.(map[string]any)
+		// The document is also every parent the rules may name (under the
+		// collections the seeds declare), with _id "x".
+		parent := map[string]any{"_id": "x"}
+		for k, v := range m {
+			parent[k] = v
+		}
+		parents := map[string][]map[string]any{"lists": {parent}, "t": {parent}}
 		for _, op := range []string{"PUT", "PATCH", "DELETE"} {
-			in := Input{Op: op, Table: "t", ID: "x", Data: Map(m), Current: Map(m), Exists: m != nil, User: alice}
+			in := Input{Op: op, Table: "t", ID: "x", Data: Map(m), Current: Map(m), Exists: m != nil, User: alice, Parents: parents}
 			a, b := s.Decide(in), s.Explain(in)
 			if a.Allow != b.Allow || a.Clause != b.Clause {
 				t.Fatalf("Decide %+v and Explain %+v disagree", a, b)
@@ -44,6 +51,8 @@ func FuzzEvaluate(f *testing.F) {
 		{`{"id": {"%stringToOid": "%%root.x"}}`, `{"x": "zz"}`},
 		{`{"%%user.data.email": {"%exists": true}, "t.u": {"$nin": [null]}}`, `{"t": [{"u": 1}, 2]}`},
 		{`"%%user.custom_data.list"`, `{}`},
+		{`{"%%parent.p.owner_id": "%%user.id"}`, `{"pid": "x", "owner_id": "alice"}`},
+		{`{"%%parent.p.gone": null, "%%prevParent.p": {"$exists": false}}`, `{"pid": "y"}`},
 	}
 	for _, s := range seeds {
 		f.Add(s[0], s[1])
@@ -54,7 +63,8 @@ func FuzzEvaluate(f *testing.F) {
 		if err != nil {
 			return
 		}
-		c := &compiler{file: "t.json", values: map[string]any{}}
+		c := &compiler{file: "t.json", values: map[string]any{},
+			parentRefs: map[string]*Parent{"p": {Table: "t", Name: "p", Collection: "ps", Column: "pid", Field: "_id"}}}
 		n := c.expr("", v)
 		if len(c.problems) > 0 || n == nil {
 			return
@@ -68,7 +78,13 @@ func FuzzEvaluate(f *testing.F) {
 			return
 		}
 		root := &doc{base: Map(d), id: "x"}
-		hold, evalErr := n.eval(&env{user: &user, root: root})
+		// The document is its own parent when its pid is "x".
+		parent := map[string]any{"_id": "x"}
+		for k, v := range d {
+			parent[k] = v
+		}
+		parents := map[string][]map[string]any{"ps": {parent}}
+		hold, evalErr := n.eval(&env{user: &user, root: root, parents: parents})
 		if evalErr != nil && hold {
 			t.Fatalf("%s on %s: true and error %v", expr, document, evalErr)
 		}
@@ -76,7 +92,7 @@ func FuzzEvaluate(f *testing.F) {
 			name: "r", applyWhen: andNode{}, hasFilters: true, filterWrite: n,
 			write: constNode(true), insert: constNode(true), delete: constNode(true),
 		}}}}}
-		dec := s.Decide(Input{Op: "PUT", Table: "t", ID: "x", Data: Map(d), User: user})
+		dec := s.Decide(Input{Op: "PUT", Table: "t", ID: "x", Data: Map(d), User: user, Parents: parents})
 		if dec.Allow && (evalErr != nil || !hold) {
 			t.Fatalf("%s on %s: allowed though the filter gave %v, %v", expr, document, hold, evalErr)
 		}
