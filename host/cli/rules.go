@@ -111,7 +111,11 @@ func printRules(w io.Writer, dir string, set *appsrules.Set) {
 	fmt.Fprintf(w, "%s: %d table(s) with their own roles, default roles: %v\n", dir, len(tables), set.HasDefault())
 	for _, t := range tables {
 		names, file := set.Roles(t)
-		fmt.Fprintf(w, "  %s (%s): %s\n", t, file, roleList(names))
+		also := ""
+		if t == attachmentsTable {
+			also = " (also decides PUT and DELETE of /attachments when ATTACHMENTS is on)"
+		}
+		fmt.Fprintf(w, "  %s (%s): %s%s\n", t, file, roleList(names), also)
 	}
 	if set.HasDefault() {
 		names, _ := set.Roles("")

@@ -169,3 +169,23 @@ func TestRulesExplainSyncScope(t *testing.T) {
 		t.Fatalf("bad --parents: exit %d %s", code, errOut)
 	}
 }
+
+// TestRulesAttachments: rules check says attachments.json decides
+// /attachments, and explain decides an attachment's write from its
+// metadata as the host would (docs/authorization.md, "Attachments").
+func TestRulesAttachments(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "attachments.json"), []byte(`{"roles": [{"name": "uploader", "apply_when": {"owner": "%%user.id"},
+		"document_filters": {"write": {"owner": "%%user.id"}}, "write": true, "insert": true, "delete": true}]}`), 0o644)
+	env := map[string]string{"RULES_DIR": dir}
+	if code, out, errOut := run(t, env, "rules", "check"); code != 0 || !strings.Contains(out, "attachments (attachments.json): uploader (also decides PUT and DELETE of /attachments") {
+		t.Fatalf("check: exit %d\n%s%s", code, out, errOut)
+	}
+	current := `{"owner":"alice","content_type":"image/jpeg","size":600,"sha256":"ab","uploaded":"2026-12-06T10:00:00Z"}`
+	if code, out, _ := run(t, env, "rules", "explain", "--user", "bob", "--op", `{"op":"DELETE","type":"attachments","id":"f1"}`, "--current", current); code != 1 || !strings.Contains(out, "decision: deny, code forbidden: no role: apply_when") {
+		t.Fatalf("bob deletes alice's file: exit %d\n%s", code, out)
+	}
+	if code, out, _ := run(t, env, "rules", "explain", "--user", "alice", "--op", `{"op":"DELETE","type":"attachments","id":"f1"}`, "--current", current); code != 0 {
+		t.Fatalf("alice deletes her file: exit %d\n%s", code, out)
+	}
+}
