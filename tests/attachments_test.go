@@ -536,3 +536,40 @@ func TestAttachmentsRules(t *testing.T) {
 		t.Fatalf("after mod's delete: %d files, %d chunks", f, c)
 	}
 }
+
+// TestAttachmentsRulesReload: attachments.json follows RULES_DIR's reloads:
+// added while serving, it takes over from the owner default; broken, the
+// old set keeps deciding.
+func TestAttachmentsRulesReload(t *testing.T) {
+	dir := t.TempDir()
+	env := attachmentsEnv(t)
+	env["RULES_DIR"], env["RELOAD_POLL"] = dir, "100ms"
+	a := start(t, env)
+	alice, bob := bearer(token(t, a, "alice")), bearer(token(t, a, "bob"))
+	url := a.url + "/attachments/0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b21"
+	if r := do(t, "PUT", url, alice, jpegOf(t, 100)); r.status != 200 {
+		t.Fatalf("alice's PUT: %d %s", r.status, r.body)
+	}
+	if r := do(t, "DELETE", url, bob, nil); r.status != 403 || r.errorCode(t) != "not_owner" {
+		t.Fatalf("bob's DELETE without rules: %d %s", r.status, r.body)
+	}
+	// bob may delete anything; nobody may upload.
+	file := filepath.Join(dir, "attachments.json")
+	if err := os.WriteFile(file, []byte(`{"roles": [{"name": "janitor", "apply_when": {"%%user.id": "bob"}, "write": true, "insert": false, "delete": true}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, func() bool {
+		r := do(t, "PUT", a.url+"/attachments/probe", alice, jpegOf(t, 10))
+		return r.status == 403 && r.errorCode(t) == "forbidden"
+	})
+	if err := os.WriteFile(file, []byte(`{"roles": [`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() bool {
+		rd := get(t, a.url+"/readyz")
+		return rd.status == 200 && rd.json(t)["status"] == "degraded"
+	})
+	if r := do(t, "DELETE", url, bob, nil); r.status != 204 {
+		t.Fatalf("bob's DELETE under the kept rules: %d %s", r.status, r.body)
+	}
+}
