@@ -41,10 +41,11 @@ func TestExplain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// alice's todo in bob's list: the rules allow (she created it), the
-	// scope denies (not her list).
+	// alice's todo in bob's list shared with her: the rules allow (she
+	// created it, in a list she is a member of: %%parent.list), the scope
+	// denies (the demo's streams sync only the owner's lists).
 	in := ExplainInput{User: "alice", Op: ExplainOp{Op: "PUT", Type: "todos", ID: "t1", Data: map[string]any{"list_id": "L2", "created_by": "alice"}},
-		Parents: map[string][]map[string]any{"lists": {{"_id": "L2", "owner_id": "bob"}}}}
+		Parents: map[string][]map[string]any{"lists": {{"_id": "L2", "owner_id": "bob", "members": []any{"alice"}}}}}
 	e, err = Explain(set, "rules", scope, "sync.yaml", in)
 	if err != nil || e.Allow || len(e.Checks) != 2 || !e.Checks[0].Allow || e.Checks[1].Allow ||
 		e.Checks[0].Source != "rules" || e.Checks[1].Source != "sync.yaml" || !strings.HasPrefix(e.Reason, "sync scope: list_todos") {
