@@ -174,6 +174,12 @@ func TestSyncScopeGlobalBucket(t *testing.T) {
 	t.Run("with rules", func(t *testing.T) {
 		a := start(t, syncScopeEnv(t, copyRules(t), path))
 		alice, bob := token(t, a, "alice"), token(t, a, "bob")
+		// alice's list, written by the backend: no bucket syncs lists, so
+		// no client may write one; the demo's todo rules read it
+		// (%%parent.list).
+		if _, err := client.Database(a.db).Collection("lists").InsertOne(t.Context(), bson.D{{Key: "_id", Value: aliceList}, {Key: "name", Value: "x"}, {Key: "owner_id", Value: "alice"}}); err != nil {
+			t.Fatal(err)
+		}
 		mustApply(t, a, alice, "alice PUTs her todo (the rules allow it)", put("todos", aliceTodo, todo("x", aliceList)))
 		forbidden(t, a, bob, "bob PATCHes alice's todo (the rules deny it)", patch("todos", aliceTodo, `{"description":"bob's now"}`), "no role")
 		forbidden(t, a, alice, "alice clears created_by (the rules deny it)", patch("todos", aliceTodo, `{"created_by":null}`), `role "creator"`)
@@ -192,9 +198,12 @@ func TestSyncScopeAndRules(t *testing.T) {
 	mustApply(t, a, alice, "alice's list and todo",
 		put("lists", aliceList, `{"name":"Alice's","owner_id":"alice"}`),
 		put("todos", aliceTodo, todo("milk", aliceList)))
-	// The rules allow (alice creates her own todo), the scope does not
-	// (bob's list).
-	forbidden(t, a, alice, "rules allow, scope denies: alice's todo into bob's list", put("todos", aliceTodo2, todo("x", bobList)), "list_todos")
+	// The rules allow (alice creates her own todo in a list shared with
+	// her: %%parent.list), the scope does not (the streams sync lists by
+	// owner only).
+	forbidden(t, a, alice, "rules allow, scope denies: alice's todo into bob's list shared with her", put("todos", aliceTodo2, todo("x", sharedList)), "list_todos")
+	// Into bob's own list both deny; the rules, checked first, give the reason.
+	forbidden(t, a, alice, "both deny: alice's todo into bob's list", put("todos", aliceTodo2, todo("x", bobList)), `role "creator": document_filters.write`)
 	// The scope allows (alice's list), the rules do not (created_by).
 	forbidden(t, a, alice, "scope allows, rules deny: alice clears created_by", patch("todos", aliceTodo, `{"created_by":null}`), `role "creator"`)
 	// The rules allow a member to rename the shared list; the streams
