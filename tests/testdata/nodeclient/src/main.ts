@@ -69,6 +69,9 @@ async function until(what: string, ms: number, check: () => Promise<boolean>): P
 }
 
 async function main(): Promise<void> {
+  const began = Date.now();
+  const phases: Record<string, number> = {};
+  const phase = (name: string) => (phases[name] = Date.now() - began - Object.values(phases).reduce((a, b) => a + b, 0));
   const db = new PowerSyncDatabase({ schema, database: { dbFilename: 'app.db', dbLocation: workDir } });
   await db.init();
 
@@ -80,6 +83,7 @@ async function main(): Promise<void> {
   });
   const queue = todoPhotoQueue(db, url, connector, new NodeFileSystemAdapter(join(workDir, 'attachments')));
   await queue.startSync();
+  phase('open');
 
   // Offline writes, one transaction each, in the order an app would make them.
   const listId = crypto.randomUUID();
@@ -127,6 +131,7 @@ async function main(): Promise<void> {
   await db.execute(`UPDATE todos SET completed = 1, completed_at = datetime(), completed_by = ? WHERE id = ?`, [user, milk]);
 
   const queued = (await db.getUploadQueueStats()).count;
+  phase('write');
 
   // Drain the CRUD queue the way the SDK's upload loop does: uploadData until nothing is left.
   let transactions = 0;
@@ -141,6 +146,8 @@ async function main(): Promise<void> {
     throw new Error(`nodeclient: ${left} CRUD entries left after ${transactions} uploads`);
   }
 
+  phase('crud');
+
   // The attachment queue: the good photo synced, the refused one archived, both within 60 s.
   const stateOf = async (id: string) =>
     (await db.getOptional<{ state: number }>(`SELECT state FROM attachments WHERE id = ?`, [id]))?.state;
@@ -149,6 +156,7 @@ async function main(): Promise<void> {
     return (await stateOf(photoRecord.id)) === AttachmentState.SYNCED && (await stateOf(refusedPhotoRecord.id)) === AttachmentState.ARCHIVED;
   });
   await queue.stopSync();
+  phase('attachments');
 
   // The adapter's download path: the same bytes back.
   const back = new Uint8Array(await new SyncgateStorageAdapter(url, connector).downloadFile(photoRecord));
@@ -167,6 +175,7 @@ async function main(): Promise<void> {
     queued,
     transactions,
     reports,
+    phases,
   };
   await db.close();
   process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
