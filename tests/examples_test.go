@@ -30,11 +30,17 @@ func TestTypeScriptConnectorTypechecks(t *testing.T) {
 	}
 }
 
-// TestTypeScriptConnectorPinned: the example's dependencies are exact
-// versions, the ones its lock file holds (npm ci installs what was
-// typechecked, not whatever a ^range resolves to today).
+// TestTypeScriptConnectorPinned: the example's dependencies, and those of
+// the Node.js client that runs it (TestNodeClient), are exact versions, the
+// ones their lock files hold (npm ci installs what was typechecked and run,
+// not whatever a ^range resolves to today).
 func TestTypeScriptConnectorPinned(t *testing.T) {
-	dir := "../examples/typescript-connector"
+	for _, dir := range []string{"../examples/typescript-connector", nodeClientDir} {
+		t.Run(filepath.Base(dir), func(t *testing.T) { checkPinned(t, dir) })
+	}
+}
+
+func checkPinned(t *testing.T, dir string) {
 	var pkg struct{ DevDependencies, Dependencies map[string]string }
 	var lock struct {
 		Packages map[string]struct{ Version string }
