@@ -132,7 +132,7 @@ func TestNodeClient(t *testing.T) {
 	if res.ListID == "" {
 		t.Fatalf("node client printed no RESULT line\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 	}
-	t.Logf("npm ci %v (0 when installed), build %v, client run %v (in ms: %v)", installed.Round(time.Millisecond), built.Round(time.Millisecond), ran.Round(time.Millisecond), res.Phases)
+	t.Logf("npm ci %v (milliseconds when node_modules is current), build %v, client run %v (in ms: %v)", installed.Round(time.Millisecond), built.Round(time.Millisecond), ran.Round(time.Millisecond), res.Phases)
 
 	// The CRUD queue: six transactions, one upload each; the refused todo
 	// reported once, in the 200 answer that applied nothing else of it.

@@ -30,7 +30,7 @@ func needNode(t *testing.T, min int) (node, npm string) {
 	missing := func(why string) {
 		t.Helper()
 		if inCI() {
-			t.Fatalf("%s in CI: .ci/run installs Node.js %d and npm (apt-get install nodejs npm); this test must run there", why, min)
+			t.Fatalf("%s in CI: .ci/run installs Node.js ≥ %d and npm; this test must run there", why, min)
 		}
 		t.Skipf("%s: this test needs Node.js ≥ %d and npm (it fails instead of skipping when CI is set)", why, min)
 	}
