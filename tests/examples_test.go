@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"os"
@@ -8,31 +9,38 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+	"time"
 )
 
-// TestTypeScriptConnectorTypechecks runs tsc over the connector example
-// when its node_modules is installed (npm install in that folder).
+// TestTypeScriptConnectorTypechecks runs tsc over the connector example,
+// after npm ci there (kept in its git-ignored node_modules between runs).
+// Without node it skips, or fails when CI is set (.ci/run installs it).
 func TestTypeScriptConnectorTypechecks(t *testing.T) {
-	dir := "../examples/typescript-connector"
-	tsc := filepath.Join(dir, "node_modules", ".bin", "tsc")
-	if _, err := os.Stat(tsc); err != nil {
-		t.Skip("examples/typescript-connector/node_modules is not installed (npm install there to typecheck)")
+	const dir = "../examples/typescript-connector"
+	node, _ := needNode(t, 20)
+	if err := npmCI(dir, 5*time.Minute); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not installed")
-	}
-	cmd := exec.Command("node_modules/.bin/tsc", "--noEmit", "-p", ".")
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "node_modules/typescript/bin/tsc", "--noEmit", "-p", ".")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tsc: %v\n%s", err, out)
 	}
 }
 
-// TestTypeScriptConnectorPinned: the example's dependencies are exact
-// versions, the ones its lock file holds (npm ci installs what was
-// typechecked, not whatever a ^range resolves to today).
+// TestTypeScriptConnectorPinned: the example's dependencies, and those of
+// the Node.js client that runs it (TestNodeClient), are exact versions, the
+// ones their lock files hold (npm ci installs what was typechecked and run,
+// not whatever a ^range resolves to today).
 func TestTypeScriptConnectorPinned(t *testing.T) {
-	dir := "../examples/typescript-connector"
+	for _, dir := range []string{"../examples/typescript-connector", nodeClientDir} {
+		t.Run(filepath.Base(dir), func(t *testing.T) { checkPinned(t, dir) })
+	}
+}
+
+func checkPinned(t *testing.T, dir string) {
 	var pkg struct{ DevDependencies, Dependencies map[string]string }
 	var lock struct {
 		Packages map[string]struct{ Version string }

@@ -4,10 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -539,41 +536,9 @@ func startNodePeer(mongoURI, db string) *nodePeer {
 	return p
 }
 
-// nodePeerInstall runs npm ci in tests/testdata/nodepeer unless node_modules holds
-// what package.json and package-lock.json name (a stamp written after the
-// last successful install).
-func nodePeerInstall() error {
-	var want []byte
-	for _, f := range []string{"package.json", "package-lock.json"} {
-		data, err := os.ReadFile(filepath.Join(nodePeerDir, f))
-		if err != nil {
-			return err
-		}
-		want = append(want, data...)
-	}
-	sum := sha256.Sum256(want)
-	stamp := filepath.Join(nodePeerDir, "node_modules", ".syncgate-installed")
-	if have, err := os.ReadFile(stamp); err == nil && string(have) == hex.EncodeToString(sum[:]) {
-		return nil
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		return errors.New("npm is not on PATH: the /node runs install tests/testdata/nodepeer's packages with npm ci")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
-	cmd.Dir = nodePeerDir
-	cmd.Env = append(os.Environ(), "npm_config_update_notifier=false")
-	cmd.WaitDelay = 5 * time.Second
-	if out, err := cmd.CombinedOutput(); err != nil {
-		if len(out) > 2000 {
-			out = out[len(out)-2000:]
-		}
-		return fmt.Errorf("npm ci in tests/testdata/nodepeer failed (%v): %s", err, out)
-	}
-	return os.WriteFile(stamp, []byte(hex.EncodeToString(sum[:])), 0o644)
-}
+// nodePeerInstall runs npm ci in tests/testdata/nodepeer unless its
+// node_modules is current (npmCI).
+func nodePeerInstall() error { return npmCI(nodePeerDir, 5*time.Minute) }
 
 // stop ends the process (SIGTERM, then SIGKILL after 10 s) and waits for it.
 func (p *nodePeer) stop() {

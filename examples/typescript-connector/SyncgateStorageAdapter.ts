@@ -18,7 +18,7 @@ import {
   LocalStorageAdapter,
   RemoteStorageAdapter,
 } from '@powersync/web';
-import { SyncgateConnector } from './SyncgateConnector';
+import { SyncgateConnector } from './SyncgateConnector.js';
 
 export class PermanentAttachmentError extends Error {
   constructor(
