@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -78,14 +76,29 @@ func newGWClient(c, n int) *gwClient {
 
 var gwTables = [2]string{"lists", "todos"}
 
+// gwUser is the benchmark's user: its token's subject, every list's owner
+// and every todo's creator, so that the authorization gates allow every op.
+const gwUser = "3f9a8c1e-2b7d-4e6f-9a1c-5d8e7f6a4b3c"
+
+// gwParentLists are the lists the todos belong to, gwUser's: gate=scope
+// stores them before a run (a todo is writable only in a list of the
+// writer's), and a batch's todos name several, as a client's would.
+var gwParentLists = func() []string {
+	ids := make([]string, 8)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b%02x", i)
+	}
+	return ids
+}()
+
 func (g *gwClient) row(table, id string, i int) bson.D {
 	if table == "lists" {
 		return bson.D{{Key: "created_at", Value: "2024-05-01 10:00:00"}, {Key: "name", Value: fmt.Sprintf("Groceries for the week ahead, list number %06d", i)},
-			{Key: "owner_id", Value: "3f9a8c1e-2b7d-4e6f-9a1c-5d8e7f6a4b3c"}}
+			{Key: "owner_id", Value: gwUser}}
 	}
 	return bson.D{{Key: "created_at", Value: "2024-05-01 10:00:00"}, {Key: "description", Value: fmt.Sprintf("Buy oat milk, bread and coffee for the week ahead, item number %06d", i)},
-		{Key: "completed", Value: int64(i % 2)}, {Key: "completed_at", Value: nil}, {Key: "created_by", Value: "3f9a8c1e-2b7d-4e6f-9a1c-5d8e7f6a4b3c"},
-		{Key: "completed_by", Value: nil}, {Key: "list_id", Value: "0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b10"}}
+		{Key: "completed", Value: int64(i % 2)}, {Key: "completed_at", Value: nil}, {Key: "created_by", Value: gwUser},
+		{Key: "completed_by", Value: nil}, {Key: "list_id", Value: gwParentLists[i%len(gwParentLists)]}}
 }
 
 // next returns the next batch: 40 % PUT, 40 % PATCH, 20 % DELETE once the
@@ -227,15 +240,16 @@ func perOpWrite(ctx context.Context, db *mongo.Database, ops []gwOp) error {
 // runClients runs b.N batches over gatewayClients goroutines with do and
 // reports ops/s and the p99 batch latency.
 func runClients(b *testing.B, batch, nClients int, do func(c *gwClient) error) {
-	runClientsBeside(b, batch, nClients, nil, do)
+	runClientsBeside(b, batch, nClients, nil, nil, do)
 }
 
 // runClientsBeside is runClients with the server in another process (node,
 // when not nil): its CPU time and RSS count with this process's, so that
 // cpu-µs/op and MiB-peak-RSS cover clients, server and stand-in as they do
 // when all three share this process. Without /proc to read node's CPU
-// time from, cpu-µs/op is left out.
-func runClientsBeside(b *testing.B, batch, nClients int, node *nodePeer, do func(c *gwClient) error) {
+// time from, cpu-µs/op is left out. atStart, when not nil, runs once the
+// clients have their history, just before the measured batches.
+func runClientsBeside(b *testing.B, batch, nClients int, node *nodePeer, atStart func(), do func(c *gwClient) error) {
 	clients := make([]*gwClient, nClients)
 	for c := range clients {
 		clients[c] = newGWClient(c+int(benchSeq.Add(1))*64, batch)
@@ -250,6 +264,9 @@ func runClientsBeside(b *testing.B, batch, nClients int, node *nodePeer, do func
 	lat := make([][]time.Duration, nClients)
 	var wg sync.WaitGroup
 	var failed atomic.Value
+	if atStart != nil {
+		atStart()
+	}
 	b.ResetTimer()
 	rss := rssMiB
 	cpuOK := true
@@ -310,9 +327,9 @@ func runClientsBeside(b *testing.B, batch, nClients int, node *nodePeer, do func
 	}
 }
 
-// BenchmarkGateway: see the top of this file. gate=none runs no guests
-// (UPLOAD_TABLES lists the tables), gate=schemas the stock schema gate;
-// path=standalone or replset (one transaction per batch).
+// BenchmarkGateway: see the top of this file and gwGates; path=standalone
+// or replset (one transaction per batch). peer and node run beside none
+// and schemas only: they do not depend on the gate.
 func BenchmarkGateway(b *testing.B) {
 	schemas := b.TempDir()
 	for _, f := range []string{"_common.json", "lists.json", "todos.json"} {
@@ -321,6 +338,9 @@ func BenchmarkGateway(b *testing.B) {
 			b.Fatal(err)
 		}
 		os.WriteFile(filepath.Join(schemas, f), data, 0o644)
+	}
+	if err := authorizeGuest(); err != nil {
+		b.Fatal(err)
 	}
 	for _, path := range []string{"standalone", "replset"} {
 		cfg := mongostub.Config{NoLog: true}
@@ -355,24 +375,13 @@ func BenchmarkGateway(b *testing.B) {
 			}
 			runtime.GC()
 		}
-		for _, gate := range []string{"none", "schemas"} {
-			env := map[string]string{
-				"ADDR":           "127.0.0.1:0",
-				"MONGO_URI":      stub.URI(),
-				"MONGO_DATABASE": "gw_ours",
-				"SYNCGATE_DIR":   stateDir,
-				"LOG_FORMAT":     "json",
-				"SCHEMAS_DIR":    b.TempDir(),
-				"UPLOAD_TABLES":  "lists,todos",
-				"GUESTS_DIR":     guestsDir,
-				"TOKEN_AUTH":     "dev",
+		for _, gate := range gwGates {
+			if !gwGateWanted(path, gate) {
+				continue // none of its runs match -test.bench: no server to start
 			}
-			if gate == "schemas" {
-				env["SCHEMAS_DIR"] = schemas
-				delete(env, "UPLOAD_TABLES")
-			}
+			env := gwEnv(b, stub.URI(), gate, schemas)
 			a := start(b, env)
-			token := devToken(b, a.url)
+			token := devToken(b, a.url, gwUser)
 			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: gatewayClients * 2}}
 			for _, n := range []int{1, 10, 100} {
 				name := fmt.Sprintf("path=%s/gate=%s/batch=%d", path, gate, n)
@@ -383,7 +392,7 @@ func BenchmarkGateway(b *testing.B) {
 						return rawWrite(context.Background(), cl, db, c.next(), path == "replset")
 					})
 				})
-				if path == "standalone" {
+				if path == "standalone" && (gate == "none" || gate == "schemas") {
 					b.Run(name+"/peer", func(b *testing.B) {
 						forget(b)
 						db := cl.Database("gw_peer")
@@ -400,16 +409,21 @@ func BenchmarkGateway(b *testing.B) {
 							b.Fatal(node.err)
 						}
 						forget(b)
-						runClientsBeside(b, n, gatewayClients, node, func(c *gwClient) error {
+						runClientsBeside(b, n, gatewayClients, node, nil, func(c *gwClient) error {
 							return postNode(node.hc, node.url, gwBody(c.next()))
 						})
 					})
 				}
 				b.Run(name+"/ours", func(b *testing.B) {
 					forget(b)
-					runClients(b, n, gatewayClients, func(c *gwClient) error {
-						return postBatch(hc, a.url, token, gwBody(c.next()))
+					if gate == "scope" {
+						storeParentLists(b, cl.Database("gw_ours"))
+					}
+					var before stageTimes
+					runClientsBeside(b, n, gatewayClients, nil, func() { before = readStageTimes(b, a.url) }, func(c *gwClient) error {
+						return postBatch(hc, a.url, token, c.next())
 					})
+					readStageTimes(b, a.url).since(before).report(b, b.N*n, gwStages(gate))
 				})
 			}
 			if path == "standalone" && gate == "schemas" {
@@ -419,14 +433,14 @@ func BenchmarkGateway(b *testing.B) {
 					// The server in a process of its own: its peak RSS
 					// (server-MiB-peak-RSS) is the target's figure.
 					srv := startProcess(b, env)
-					stoken := devToken(b, srv.url)
+					stoken := devToken(b, srv.url, gwUser)
 					// Start from what the process needs, and give the
 					// memory back to the OS.
 					forget(b)
 					debug.FreeOSMemory()
 					peak := sampleRSS(srv.rssMiB)
 					runClients(b, 100, 16, func(c *gwClient) error {
-						return postBatch(hc, srv.url, stoken, gwBody(c.next()))
+						return postBatch(hc, srv.url, stoken, c.next())
 					})
 					b.ReportMetric(float64(peak()), "server-MiB-peak-RSS")
 				})
@@ -439,168 +453,6 @@ func BenchmarkGateway(b *testing.B) {
 		cl.Disconnect(context.Background())
 		stub.Close()
 	}
-}
-
-// nodePeer is tests/testdata/nodepeer, the write path of PowerSync's Node demo
-// backend, running in a node process of its own for the /node runs. When it
-// cannot run here, skip says why (no node or npm, a failed install) and
-// err why it failed after starting.
-type nodePeer struct {
-	url      string
-	hc       *http.Client
-	cmd      *exec.Cmd
-	stdin    io.Closer
-	exited   chan struct{} // closed once the process is gone
-	stderr   *syncBuffer
-	stopOnce sync.Once
-	skip     string
-	err      error
-}
-
-// nodePeerDir is tests/testdata/nodepeer, from the tests package's directory.
-const nodePeerDir = "testdata/nodepeer"
-
-// startNodePeer installs tests/testdata/nodepeer's packages unless they are current
-// and starts its server against the stand-in at mongoURI, in database db.
-// It waits at most a few minutes in all; the process stops with stop, or
-// by itself when this one dies (its stdin closes).
-func startNodePeer(mongoURI, db string) *nodePeer {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		return &nodePeer{skip: "node is not on PATH: the /node runs need Node.js ≥ 18 and npm to run tests/testdata/nodepeer"}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	out, err := exec.CommandContext(ctx, node, "--version").Output()
-	cancel()
-	major, _ := strconv.Atoi(strings.TrimPrefix(strings.SplitN(strings.TrimSpace(string(out)), ".", 2)[0], "v"))
-	if err != nil || major < 18 {
-		return &nodePeer{skip: fmt.Sprintf("node --version: %q (%v): the /node runs need Node.js ≥ 18", bytes.TrimSpace(out), err)}
-	}
-	if err := nodePeerInstall(); err != nil {
-		return &nodePeer{skip: err.Error()}
-	}
-	// The stand-in's URI with the peer's own database as its path, which is
-	// where the demo's driver takes the database from.
-	base, query, _ := strings.Cut(mongoURI, "?")
-	uri := strings.TrimSuffix(base, "/") + "/" + db
-	if query != "" {
-		uri += "?" + query
-	}
-	p := &nodePeer{
-		hc:     &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: gatewayClients * 2}},
-		exited: make(chan struct{}),
-		stderr: &syncBuffer{},
-	}
-	p.cmd = exec.Command(node, "server.js")
-	p.cmd.Dir = nodePeerDir
-	p.cmd.Env = append(os.Environ(), "PORT=0", "MONGO_URI="+uri, "EXIT_ON_STDIN_EOF=1")
-	p.cmd.Stderr = p.stderr
-	p.cmd.WaitDelay = 5 * time.Second
-	pr, pw := io.Pipe()
-	p.cmd.Stdout = pw
-	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
-		p.err = err
-		return p
-	}
-	if err := p.cmd.Start(); err != nil {
-		p.err = fmt.Errorf("start tests/testdata/nodepeer: %w", err)
-		return p
-	}
-	go func() {
-		p.cmd.Wait()
-		pw.Close()
-		close(p.exited)
-	}()
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
-				select {
-				case addr <- a:
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, pr)
-	}()
-	select {
-	case a := <-addr:
-		p.url = "http://" + a
-	case <-p.exited:
-		p.err = fmt.Errorf("tests/testdata/nodepeer's server exited before listening (%v); stderr:\n%s", p.cmd.ProcessState, p.stderr)
-	case <-time.After(30 * time.Second):
-		p.stop()
-		p.err = fmt.Errorf("tests/testdata/nodepeer's server did not listen within 30s; stderr:\n%s", p.stderr)
-	}
-	return p
-}
-
-// nodePeerInstall runs npm ci in tests/testdata/nodepeer unless its
-// node_modules is current (npmCI).
-func nodePeerInstall() error { return npmCI(nodePeerDir, 5*time.Minute) }
-
-// stop ends the process (SIGTERM, then SIGKILL after 10 s) and waits for it.
-func (p *nodePeer) stop() {
-	if p.cmd == nil || p.cmd.Process == nil {
-		return
-	}
-	p.stopOnce.Do(func() {
-		p.stdin.Close()
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(10 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-}
-
-// cpuTime is the process's user and system CPU time so far, from
-// /proc/<pid>/stat (false where there is no /proc).
-func (p *nodePeer) cpuTime() (time.Duration, bool) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	// Fields after the command name (which may hold spaces), from the
-	// state: utime and stime are the 12th and 13th, in clock ticks, which
-	// Linux exposes to user space at 100 per second (USER_HZ).
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 13 {
-		return 0, false
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	return time.Duration(utime+stime) * (time.Second / 100), true
-}
-
-// rssMiB is the process's resident memory now, in MiB (0 without /proc).
-func (p *nodePeer) rssMiB() int {
-	return vmRSSMiB("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status")
-}
-
-// postNode posts one batch to the node peer's /api/data, which answers 200
-// once every op is written.
-func postNode(hc *http.Client, url string, body []byte) error {
-	resp, err := hc.Post(url+"/api/data", "application/json", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	out, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("node peer: %d %s", resp.StatusCode, out)
-	}
-	return nil
 }
 
 // sampleRSS samples an RSS (rss, in MiB) every 20 ms until the returned
@@ -633,10 +485,11 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// devToken gets a PowerSync token from a server in development token mode.
-func devToken(t testing.TB, url string) string {
+// devToken gets user's PowerSync token from a server in development token
+// mode.
+func devToken(t testing.TB, url, user string) string {
 	t.Helper()
-	resp, err := http.Get(url + "/token?user_id=bench")
+	resp, err := http.Get(url + "/token?user_id=" + user)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -648,9 +501,11 @@ func devToken(t testing.TB, url string) string {
 	return out.Token
 }
 
-// postBatch posts one /upload and requires every op applied.
-func postBatch(hc *http.Client, url, token string, body []byte) error {
-	req, _ := http.NewRequest("POST", url+"/upload", bytes.NewReader(body))
+// postBatch posts ops as one /upload and requires every op applied: an
+// op rejected (a gate's denial too) fails the benchmark, whose figure
+// would otherwise count work not done.
+func postBatch(hc *http.Client, url, token string, ops []gwOp) error {
+	req, _ := http.NewRequest("POST", url+"/upload", bytes.NewReader(gwBody(ops)))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
@@ -659,8 +514,8 @@ func postBatch(hc *http.Client, url, token string, body []byte) error {
 	}
 	out, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || bytes.Contains(out, []byte(`"rejected":[{`)) {
-		return fmt.Errorf("upload: %d %s", resp.StatusCode, out)
+	if resp.StatusCode != 200 || bytes.Contains(out, []byte(`"rejected":[{`)) || !bytes.Contains(out, []byte(`"applied":`+strconv.Itoa(len(ops))+`,`)) {
+		return fmt.Errorf("upload of %d ops: %d %s", len(ops), resp.StatusCode, out)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bufio"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -33,10 +34,13 @@ var about = map[string]string{
 	"Startup":          "the schema gate compiled and a pool of 2 warmed: cold (base, empty compilation cache) vs warm cache (ours)",
 	"Token/RS256":      "raw golang-jwt signing of the same claims (base) vs the whole /token handler with an API key (ours)",
 	"Upload/batch=1":   "the raw driver's bulk write of the same rows in the same commands (base) vs POST /upload over HTTP with token verification (ours), embedded FerretDB",
-	"Gateway/path=standalone/gate=none/batch=100":               "issue #17: mongostub as a fast database (documents kept in memory), 8 clients, batches of mixed PUT/PATCH/DELETE rows alternating lists and todos; base: the raw driver's ordered BulkWrite per collection per batch; node: PowerSync's Node demo backend's write path (Express, zod, one awaited mongodb-driver round trip per op), in its own process (tests/testdata/nodepeer; skipped without node and npm); peer: the stricter Go emulation of that backend (one Go-driver round trip per op, no HTTP or validation, in the benchmark's process); ours: POST /upload with a verified token. Every run starts from an empty stand-in. ops/s and p99-ms over the run; cpu-µs/op is the whole process's CPU (clients, server, stand-in) per op, which other load on the machine barely moves, and MiB-peak-RSS the whole process's peak; for node both include the node process's",
+	"Gateway/path=standalone/gate=none/batch=100":               "issue #17: mongostub as a fast database (documents kept in memory), 8 clients, batches of mixed PUT/PATCH/DELETE rows alternating lists and todos; base: the raw driver's ordered BulkWrite per collection per batch; node: PowerSync's Node demo backend's write path (Express, zod, one awaited mongodb-driver round trip per op), in its own process (tests/testdata/nodepeer; skipped without node and npm); peer: the stricter Go emulation of that backend (one Go-driver round trip per op, no HTTP or validation, in the benchmark's process); ours: POST /upload with a verified token. Every run starts from an empty stand-in. ops/s and p99-ms over the run; cpu-µs/op is the whole process's CPU (clients, server, stand-in) per op, which other load on the machine barely moves, and MiB-peak-RSS the whole process's peak; for node both include the node process's. syncgate only: the wall time per op of the lookup, authorize and schemagate stages (those that took any) from syncgate_upload_stage_duration_seconds in /metrics, and lookup-%, the lookup stage's share of the time in all stages",
 	"Gateway/path=standalone/gate=schemas/batch=100":            "as above, with the stock schema gate on lists and todos",
 	"Gateway/path=standalone/gate=schemas/batch=100/clients=16": "issue #17's memory target: the schema gate and 16 clients at full speed, with syncgate in a process of its own: server-MiB-peak-RSS is that process's peak; MiB-peak-RSS and cpu-µs/op are the benchmark process's (clients and stand-in) only",
 	"Gateway/path=replset/gate=none/batch=100":                  "as above on a replica set: base in one transaction per batch (WithTransaction), ours one transaction per batch",
+	"Gateway/path=standalone/gate=rules/batch=100":              "issue #26: as gate=none with write authorization on: the stock authorize guest with examples/authorization/rules (lists: an owner role with a document filter; todos: a creator role with two field rules), every op allowed (any rejection or op not applied fails the run). Checking a typical role must cost less per op than the schema gate on the same rows: compare cpu-µs/op over gate=none's with gate=schemas'",
+	"Gateway/path=standalone/gate=rules+schemas/batch=100":      "issue #26: gate=rules (below) with the stock schema gate too, on the same rows (authorization runs first)",
+	"Gateway/path=standalone/gate=scope/batch=100":              "issue #27: as gate=none with AUTHORIZE=sync-scope and the todo demo's Sync Streams (guest/authorize/syncscope/testdata/todo-streams.yaml: lists by owner, todos whose list is the writer's): the 8 lists the todos belong to are stored before the run and looked up, one query per batch; every op allowed. lookup-% is the lookup stage's share of the time in all stages",
 	"Guest/lww":         "as above: a conflict policy over 100 PATCHes with stored documents and old values (guesttest.PolicyRequest)",
 	"Guest/version":     "as above",
 	"Guest/transitions": "as above",
@@ -91,19 +95,28 @@ func parse(r io.Reader) ([]result, []string) {
 }
 
 // sideBySide pairs the custom metrics the two benchmarks both report
-// (ops/s, p99-ms), except the allocation figures.
+// (ops/s, p99-ms), except the allocation figures, then names those only
+// the partner reports (the stage times of the gateway's runs).
 func sideBySide(b, o result) string {
-	var out []string
-	for _, e := range b.extra {
-		val, unit, _ := strings.Cut(e, " ")
-		if unit == "B/op" || unit == "allocs/op" || unit == "MB/s" {
+	var out, only []string
+	for _, f := range o.extra {
+		oval, ounit, _ := strings.Cut(f, " ")
+		if ounit == "B/op" || ounit == "allocs/op" || ounit == "MB/s" {
 			continue
 		}
-		for _, f := range o.extra {
-			if oval, ounit, _ := strings.Cut(f, " "); ounit == unit {
+		shared := false
+		for _, e := range b.extra {
+			if val, unit, _ := strings.Cut(e, " "); unit == ounit {
 				out = append(out, fmt.Sprintf("%s %s / %s", unit, val, oval))
+				shared = true
 			}
 		}
+		if !shared {
+			only = append(only, ounit+" "+oval)
+		}
+	}
+	if len(only) > 0 {
+		out = append(out, "syncgate only: "+strings.Join(only, ", "))
 	}
 	return strings.Join(out, ", ")
 }
@@ -116,12 +129,16 @@ func human(ns float64) string {
 }
 
 func main() {
-	report(os.Stdin, os.Stdout, time.Now())
+	section := flag.String("section", "", "write a section of docs/benchmarks.md (## TITLE) for a partial run instead of the whole file")
+	flag.Parse()
+	report(os.Stdin, os.Stdout, time.Now(), *section)
 }
 
 // report writes the markdown report of the benchmark output in to out,
-// dated now.
-func report(in io.Reader, out io.Writer, now time.Time) {
+// dated now: the whole of docs/benchmarks.md, or with section a section
+// titled so, for a run of some benchmarks only (the next full run's file
+// replaces it).
+func report(in io.Reader, out io.Writer, now time.Time, section string) {
 	results, ctx := parse(in)
 	byName := map[string]result{}
 	for _, r := range results {
@@ -152,14 +169,23 @@ func report(in io.Reader, out io.Writer, now time.Time) {
 		rows = append(rows, fmt.Sprintf("| %s | %s: %s | %s: %s | %.2f× | %.0f%% | %s | %s |", n[:i], n[i+1:], human(b.nsPerOp), partner, human(o.nsPerOp),
 			o.nsPerOp/b.nsPerOp, 100*b.nsPerOp/o.nsPerOp, sideBySide(b, o), about[n[:i]]))
 	}
-	fmt.Fprintf(out, "# Benchmarks\n\nMeasured %s on %d CPUs (%s); every ratio compares two benchmarks of the same run.\n",
-		now.UTC().Format("2006-01-02"), runtime.NumCPU(), strings.Join(ctx, ", "))
-	fmt.Fprintln(out, "Reproduce: `go tool task bench` (writes this file).")
-	fmt.Fprintln(out, "\n## Pairs\n\n| benchmark | baseline | syncgate | time ratio | throughput vs baseline | other metrics (baseline / syncgate) | what |\n|---|---|---|---|---|---|---|")
+	title, sub := "# Benchmarks", "##"
+	if section != "" {
+		title, sub = "## "+section, "###"
+	}
+	fmt.Fprintf(out, "%s\n\nMeasured %s on %d CPUs (%s); every ratio compares two benchmarks of the same run.\n",
+		title, now.UTC().Format("2006-01-02"), runtime.NumCPU(), strings.Join(ctx, ", "))
+	if section == "" {
+		fmt.Fprintln(out, "Reproduce: `go tool task bench` (writes this file).")
+	}
+	fmt.Fprintf(out, "\n%s Pairs\n\n| benchmark | baseline | syncgate | time ratio | throughput vs baseline | other metrics (baseline / syncgate) | what |\n|---|---|---|---|---|---|---|\n", sub)
 	for _, r := range rows {
 		fmt.Fprintln(out, r)
 	}
-	fmt.Fprintln(out, "\n## Single figures\n\n| benchmark | time/op | other | what |\n|---|---|---|---|")
+	if section != "" && len(used) == len(names) {
+		return
+	}
+	fmt.Fprintf(out, "\n%s Single figures\n\n| benchmark | time/op | other | what |\n|---|---|---|---|\n", sub)
 	for _, n := range names {
 		if used[n] {
 			continue
