@@ -383,6 +383,9 @@ func BenchmarkGateway(b *testing.B) {
 			a := start(b, env)
 			token := devToken(b, a.url, gwUser)
 			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: gatewayClients * 2}}
+			if gate != "none" && gate != "schemas" {
+				requireForbidden(b, hc, a.url, token)
+			}
 			for _, n := range []int{1, 10, 100} {
 				name := fmt.Sprintf("path=%s/gate=%s/batch=%d", path, gate, n)
 				b.Run(name+"/base", func(b *testing.B) {

@@ -131,6 +131,19 @@ func storeParentLists(b *testing.B, db *mongo.Database) {
 	}
 }
 
+// requireForbidden checks that gate's authorization is on before its runs
+// count allowed ops: a todo created as another user in a list nobody
+// stored must come back forbidden (the rules: created_by is not the
+// writer; the sync scope: the list is not the writer's).
+func requireForbidden(b *testing.B, hc *http.Client, url, token string) {
+	op := gwOp{"PUT", "todos", "7c1e9f0a-3d2b-4a8e-ffff-000000000001", bson.D{{Key: "description", Value: "Not mine"},
+		{Key: "created_by", Value: "someone-else"}, {Key: "list_id", Value: "ffffffff-5a3c-4c59-9ac6-2f2b7f7c1b10"}}}
+	err := postBatch(hc, url, token, []gwOp{op})
+	if err == nil || !strings.Contains(err.Error(), `"code":"forbidden"`) {
+		b.Fatalf("an op the gate must refuse: %v, want a forbidden rejection", err)
+	}
+}
+
 // stageTimes are the seconds the server's batches spent in each stage of
 // the write path so far: syncgate_upload_stage_duration_seconds_sum by
 // stage, read from /metrics.
