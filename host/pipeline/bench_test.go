@@ -26,6 +26,7 @@ import (
 // and applies the verdicts. Both report ns/op-in-batch over batches of 100.
 func BenchmarkGuest(b *testing.B) {
 	schemas, _ := filepath.Abs("../../tests/testdata/schemas")
+	rules, _ := filepath.Abs("../../guest/authorize/testdata/bench")
 	for _, c := range []struct {
 		name   string
 		mounts []sandbox.Mount
@@ -34,6 +35,10 @@ func BenchmarkGuest(b *testing.B) {
 		{"timestamps", nil},
 		{"normalize", nil},
 		{"schemagate", []sandbox.Mount{{HostDir: schemas, GuestPath: "/schemas"}}},
+		// Write authorization on the same rows: a role that does not apply,
+		// then a document filter and three field rules (guest/authorize's
+		// BenchmarkGuest is the native side).
+		{"authorize", []sandbox.Mount{{HostDir: rules, GuestPath: "/rules"}}},
 	} {
 		b.Run(c.name+"/wasm", func(b *testing.B) { benchRun(b, c.name, nil, c.mounts, guesttest.TodoRequest(100)) })
 	}

@@ -41,6 +41,7 @@ var about = map[string]string{
 	"Gateway/path=standalone/gate=rules/batch=100":              "issue #26: as gate=none with write authorization on: the stock authorize guest with examples/authorization/rules (lists: an owner role with a document filter; todos: a creator role with two field rules), every op allowed (any rejection or op not applied fails the run). Checking a typical role must cost less per op than the schema gate on the same rows: compare cpu-µs/op over gate=none's with gate=schemas'",
 	"Gateway/path=standalone/gate=rules+schemas/batch=100":      "issue #26: gate=rules (below) with the stock schema gate too, on the same rows (authorization runs first)",
 	"Gateway/path=standalone/gate=scope/batch=100":              "issue #27: as gate=none with AUTHORIZE=sync-scope and the todo demo's Sync Streams (guest/authorize/syncscope/testdata/todo-streams.yaml: lists by owner, todos whose list is the writer's): the 8 lists the todos belong to are stored before the run and looked up, one query per batch; every op allowed. lookup-% is the lookup stage's share of the time in all stages",
+	"Guest/authorize":   "as above: the stock authorize guest over the same 100 todos rows as Guest/schemagate with guest/authorize/testdata/bench's rules (a role that does not apply, then a document filter and three field rules; every field of each new row judged)",
 	"Guest/lww":         "as above: a conflict policy over 100 PATCHes with stored documents and old values (guesttest.PolicyRequest)",
 	"Guest/version":     "as above",
 	"Guest/transitions": "as above",
