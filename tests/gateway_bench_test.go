@@ -339,9 +339,6 @@ func BenchmarkGateway(b *testing.B) {
 		}
 		os.WriteFile(filepath.Join(schemas, f), data, 0o644)
 	}
-	if err := authorizeGuest(); err != nil {
-		b.Fatal(err)
-	}
 	for _, path := range []string{"standalone", "replset"} {
 		cfg := mongostub.Config{NoLog: true}
 		var node *nodePeer // started by the first /node run

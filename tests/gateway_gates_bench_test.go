@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -15,8 +14,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-
-	"github.com/syncgate/syncgate/internal/guestbuild"
 )
 
 // BenchmarkGateway's gates (issues #26 and #27) and what their runs report
@@ -24,11 +21,12 @@ import (
 
 // gwGates are BenchmarkGateway's gates: none runs no guest (UPLOAD_TABLES
 // lists the tables); schemas the stock schema gate; rules the stock
-// authorize guest with examples/authorization/rules (lists: the owner
-// role; todos: the creator role with two field rules); rules+schemas both;
-// scope the authorize guest with AUTHORIZE=sync-scope and the todo demo's
-// Sync Streams (lists by owner, todos by their list's owner: the lists a
-// batch's todos name are looked up, one query per batch).
+// authorize guest with testdata/bench-rules (lists: the owner role; todos:
+// the creator role with two field rules); rules+schemas both; scope the
+// authorize guest with AUTHORIZE=sync-scope and the todo demo's Sync
+// Streams, testdata/bench-sync-streams.yaml (lists by owner, todos by their
+// list's owner: the lists a batch's todos name are looked up, one query
+// per batch).
 var gwGates = []string{"none", "schemas", "rules", "rules+schemas", "scope"}
 
 // gwEnv is the server's configuration for gate on the stand-in at uri.
@@ -50,11 +48,11 @@ func gwEnv(b *testing.B, uri, gate, schemas string) map[string]string {
 		delete(env, "UPLOAD_TABLES")
 	}
 	if strings.HasPrefix(gate, "rules") {
-		env["RULES_DIR"] = filepath.Join("..", "examples", "authorization", "rules")
+		env["RULES_DIR"] = filepath.Join("testdata", "bench-rules")
 	}
 	if gate == "scope" {
 		env["AUTHORIZE"] = "sync-scope"
-		env["SYNC_CONFIG"] = filepath.Join("..", "guest", "authorize", "syncscope", "testdata", "todo-streams.yaml")
+		env["SYNC_CONFIG"] = filepath.Join("testdata", "bench-sync-streams.yaml")
 	}
 	return env
 }
@@ -107,15 +105,6 @@ func splitBenchPattern(p string) []string {
 		}
 	}
 	return append(parts, p[from:])
-}
-
-// authorizeGuest builds the stock authorize guest into guestsDir unless
-// the guests TestMain built include it.
-func authorizeGuest() error {
-	if _, err := os.Stat(filepath.Join(guestsDir, "authorize.wasm")); err == nil {
-		return nil
-	}
-	return guestbuild.Build(guestsDir, map[string]string{"authorize": "github.com/syncgate/syncgate/guest/authorize"})
 }
 
 // storeParentLists stores gwParentLists in db's lists, gwUser's, as the

@@ -25,7 +25,7 @@ import (
 var wasmDir string
 
 func TestMain(m *testing.M) {
-	os.Exit(guestbuild.Run(m, guestbuild.With(map[string]string{"hostile": "../sandbox/testdata/hostile", "authorize": "github.com/syncgate/syncgate/guest/authorize"}), &wasmDir))
+	os.Exit(guestbuild.Run(m, guestbuild.With(map[string]string{"hostile": "../sandbox/testdata/hostile"}), &wasmDir))
 }
 
 func newRuntime(t testing.TB, lim sandbox.Limits, out *bytes.Buffer) *sandbox.Runtime {
