@@ -206,13 +206,17 @@ func (s *Store) Put(ctx context.Context, id, owner, contentType, replaces string
 	if err := s.indexes(sctx); err != nil {
 		return attachments.Info{}, fmt.Errorf("filestore: put %q: %w", id, err)
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	w := &writer{chunks: s.chunks, id: bson.NewObjectID(), buf: (*bp)[:0]}
+	bp, sp := bufPool.Get().(*[]byte), bufPool.Get().(*[]byte)
+	w := &writer{chunks: s.chunks, id: bson.NewObjectID(), buf: (*bp)[:0], spare: (*sp)[:0]}
+	defer func() {
+		_ = w.wait() // an insert in flight still reads a buffer: wait before pooling it
+		bufPool.Put(bp)
+		bufPool.Put(sp)
+	}()
 	meta := bson.D{{Key: "owner", Value: owner}, {Key: "content_type", Value: contentType}}
 	h := sha256.New()
 	err := func() error {
-		rbuf := make([]byte, 32<<10)
+		rbuf := make([]byte, 256<<10)
 		for {
 			n, rerr := body.Read(rbuf)
 			if n > 0 {
@@ -231,6 +235,9 @@ func (s *Store) Put(ctx context.Context, id, owner, contentType, replaces string
 		if err := w.flush(sctx); err != nil {
 			return err
 		}
+		if err := w.wait(); err != nil { // every chunk is in before the files document
+			return err
+		}
 		// The files document, already committed: the checksum is known now.
 		meta = append(meta, bson.E{Key: "sha256", Value: hex.EncodeToString(h.Sum(nil))})
 		if _, err := s.files.InsertOne(sctx, w.filesDoc(id, meta)); err != nil {
@@ -239,6 +246,7 @@ func (s *Store) Put(ctx context.Context, id, owner, contentType, replaces string
 		return nil
 	}()
 	if err != nil {
+		_ = w.wait() // an insert in flight lands before the abort deletes, or its chunks would stay
 		return attachments.Info{}, errors.Join(fmt.Errorf("filestore: put %q: %w", id, err), s.abort(w.id))
 	}
 	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.Timeout)

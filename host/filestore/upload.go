@@ -23,13 +23,18 @@ const (
 	batchChunks = 4
 )
 
-// writer writes one GridFS file with a buffer of batchChunks chunks.
+// writer writes one GridFS file with two buffers of batchChunks chunks:
+// while one buffer's insert is in flight, the body fills the other (the
+// upload streams at the pace of the slower of the client and the database,
+// not of the two in turn).
 type writer struct {
-	chunks *mongo.Collection
-	id     bson.ObjectID
-	buf    []byte
-	n      int32 // chunks written
-	length int64
+	chunks   *mongo.Collection
+	id       bson.ObjectID
+	buf      []byte
+	spare    []byte     // the other buffer, free when inflight is nil
+	inflight chan error // the insert in flight, if any
+	n        int32      // chunks handed to inserts
+	length   int64
 }
 
 func (w *writer) Write(ctx context.Context, p []byte) error {
@@ -45,9 +50,13 @@ func (w *writer) Write(ctx context.Context, p []byte) error {
 	return nil
 }
 
-// flush inserts the buffered bytes as chunks (the last one may be short:
-// flush only at the end or with a full buffer).
+// flush hands the buffered bytes to an insert of chunks (the last one may
+// be short: flush only at the end or with a full buffer), after the insert
+// before it has ended, and goes on with the other buffer.
 func (w *writer) flush(ctx context.Context) error {
+	if err := w.wait(); err != nil {
+		return err
+	}
 	if len(w.buf) == 0 {
 		return nil
 	}
@@ -58,11 +67,27 @@ func (w *writer) flush(ctx context.Context) error {
 			{Key: "n", Value: w.n}, {Key: "data", Value: bson.Binary{Data: w.buf[off:end]}}})
 		w.n++
 	}
-	if _, err := w.chunks.InsertMany(ctx, docs); err != nil {
+	w.length += int64(len(w.buf))
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.chunks.InsertMany(ctx, docs)
+		done <- err
+	}()
+	w.inflight = done
+	w.buf, w.spare = w.spare[:0], w.buf
+	return nil
+}
+
+// wait waits for the insert in flight, if any.
+func (w *writer) wait() error {
+	if w.inflight == nil {
+		return nil
+	}
+	err := <-w.inflight
+	w.inflight = nil
+	if err != nil {
 		return fmt.Errorf("insert chunks: %w", err)
 	}
-	w.length += int64(len(w.buf))
-	w.buf = w.buf[:0]
 	return nil
 }
 
