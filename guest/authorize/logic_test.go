@@ -147,4 +147,5 @@ func BenchmarkGuest(b *testing.B) {
 		b.Fatal(err)
 	}
 	guesttest.Bench(b, "authorize", a.handle, 100, guest.RawData())
+	guesttest.BenchRows(b, "authorize", a.handle, guest.RawData())
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"unsafe"
 
+	"github.com/syncgate/syncgate/guest/internal/wire"
 	"github.com/syncgate/syncgate/guest/raw"
 )
 
@@ -16,6 +17,11 @@ type rawDoc struct {
 	fields []rawField
 	err    error // a member that could not be read: the op is refused
 	names  *names
+	// boxes holds the strings and numbers Get returns as interface
+	// values: converting one to an interface allocates, and inside wasm
+	// an allocation a field read cost more than the rest of the read. Nil:
+	// convert.
+	boxes *wire.Arena
 }
 
 // names interns field names across ops: a batch's rows repeat their keys,
@@ -65,7 +71,7 @@ func (d *rawDoc) Get(field string) (any, bool) {
 			continue
 		}
 		if !f.done {
-			v, err := decodeValue(f)
+			v, err := decodeValue(f, d.boxes)
 			if err != nil {
 				d.err = fmt.Errorf("field %s: %w", field, err)
 				return nil, false
@@ -108,8 +114,9 @@ func (d *rawDoc) AppendFields(dst []string) []string {
 }
 
 // decodeValue decodes one member's value as the SDK decodes rows
-// (json.Number for numbers).
-func decodeValue(f *rawField) (any, error) {
+// (json.Number for numbers), boxing strings and numbers in boxes (nil:
+// converting them).
+func decodeValue(f *rawField, boxes *wire.Arena) (any, error) {
 	v := f.value
 	if len(v) == 0 {
 		return nil, fmt.Errorf("empty value")
@@ -122,7 +129,11 @@ func decodeValue(f *rawField) (any, error) {
 		}
 		// Aliases the call's input (or Unquote's copy), which outlives
 		// the decision: rules keep no value past it.
-		return unsafe.String(&s[0], len(s)), nil
+		str := unsafe.String(&s[0], len(s))
+		if boxes != nil {
+			return boxes.Box(str), nil
+		}
+		return str, nil
 	case 't':
 		return true, nil
 	case 'f':
@@ -136,6 +147,9 @@ func decodeValue(f *rawField) (any, error) {
 		wrapped = append(append(append(wrapped, `{"a":`...), v...), '}')
 		m, err := raw.DecodeObject(wrapped)
 		return m["a"], err
+	}
+	if boxes != nil { // aliases the input, as strings do
+		return boxes.BoxNumber(unsafe.String(&v[0], len(v))), nil
 	}
 	return json.Number(string(v)), nil
 }

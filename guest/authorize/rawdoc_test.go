@@ -2,18 +2,25 @@ package main
 
 import (
 	"encoding/json"
-	"github.com/syncgate/syncgate/guest/raw"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/internal/wire"
+	"github.com/syncgate/syncgate/guest/raw"
 )
 
 func TestRawDoc(t *testing.T) {
+	for _, boxes := range []*wire.Arena{nil, {}} {
+		testRawDoc(t, boxes)
+	}
+}
+
+func testRawDoc(t *testing.T, boxes *wire.Arena) {
 	var n names
-	d := rawDoc{names: &n}
+	d := rawDoc{names: &n, boxes: boxes}
 	d.reset(raw.NewMembers([]byte(`{"s":"a\"b","n":12.5,"t":true,"f":false,"z":null,"o":{"k":[1]},"a":[1,"x",{"y":2}],"dup":1,"dup":2,"e":""}`)))
 	want := map[string]any{"s": `a"b`, "n": json.Number("12.5"), "t": true, "f": false, "z": nil,
 		"o": map[string]any{"k": []any{json.Number("1")}}, "a": []any{json.Number("1"), "x", map[string]any{"y": json.Number("2")}}, "dup": json.Number("2"), "e": ""}

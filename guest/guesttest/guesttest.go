@@ -4,6 +4,7 @@ package guesttest
 
 import (
 	"bytes"
+	_ "embed"
 	"fmt"
 	"strings"
 	"testing"
@@ -16,12 +17,19 @@ import (
 // opts are h's registration options (guest.RawData).
 func Bench(b *testing.B, name string, h guest.HandlerFunc, n int, opts ...guest.Option) {
 	opts = append([]guest.Option{guest.Handler(h)}, opts...)
-	bench(b, name, func(req []byte) []byte { return guest.Process(req, opts...) }, n)
+	bench(b, name+"/native", func(req []byte) []byte { return guest.Process(req, opts...) }, TodoRequest(n), n)
 }
 
-func bench(b *testing.B, name string, process func([]byte) []byte, n int) {
-	req := TodoRequest(n)
-	b.Run(name+"/native", func(b *testing.B) {
+// BenchRows runs name/rows: TodoRows through h natively, the request the
+// sandbox's name/wasm reads (the rows form), so a profile shows what the
+// guest spends inside wasm rather than decoding JSON.
+func BenchRows(b *testing.B, name string, h guest.HandlerFunc, opts ...guest.Option) {
+	opts = append([]guest.Option{guest.Handler(h)}, opts...)
+	bench(b, name+"/rows", func(req []byte) []byte { return guest.Process(req, opts...) }, TodoRows(), TodoRowsOps)
+}
+
+func bench(b *testing.B, name string, process func([]byte) []byte, req []byte, n int) {
+	b.Run(name, func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if out := process(req); bytes.Contains(out, []byte(`"reject":true`)) || bytes.Contains(out, []byte(`"error"`)) {
@@ -50,6 +58,21 @@ func TodoRequest(n int) []byte {
 	b.WriteString(`]}`)
 	return []byte(b.String())
 }
+
+// todoRows is TodoRequest(TodoRowsOps) in the rows form, as the host
+// encodes it; host/pipeline's TestTodoRowsFile checks it is (and rewrites
+// it with -update).
+//
+//go:embed testdata/todos-rows.bin
+var todoRows []byte
+
+// TodoRowsOps is the number of ops in TodoRows.
+const TodoRowsOps = 100
+
+// TodoRows is the rows-form Request (guest package comment, "Input forms")
+// the host sends for TodoRequest(TodoRowsOps): what a guest reads in the
+// sandbox.
+func TodoRows() []byte { return bytes.Clone(todoRows) }
 
 // PolicyRequest is the Request JSON for a batch of n PATCHes as a PowerSync
 // client with previous values tracked sends them, of stored documents every

@@ -167,5 +167,7 @@ func FuzzSchemaGateInput(f *testing.F) {
 // BenchmarkGuest/schemagate/native pairs with the sandbox's
 // BenchmarkGuest/schemagate/wasm: the same 100 rows, the same schemas.
 func BenchmarkGuest(b *testing.B) {
-	guesttest.Bench(b, "schemagate", gateFor(b, "../../tests/testdata/schemas").handle, 100, guest.RawData())
+	g := gateFor(b, "../../tests/testdata/schemas")
+	guesttest.Bench(b, "schemagate", g.handle, 100, guest.RawData())
+	guesttest.BenchRows(b, "schemagate", g.handle, guest.RawData())
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -108,7 +109,7 @@ func benchRun(b *testing.B, name string, settings map[string]string, mounts []sa
 
 // batchOf turns a guesttest Request into the batch and stored documents
 // the host would hold for it, decoded as upload decodes client data.
-func batchOf(b *testing.B, req []byte) (*syncgate.Batch, map[string]map[string]syncgate.Doc) {
+func batchOf(b testing.TB, req []byte) (*syncgate.Batch, map[string]map[string]syncgate.Doc) {
 	var r struct {
 		RequestID string `json:"request_id"`
 		Now       time.Time
@@ -155,4 +156,32 @@ func batchOf(b *testing.B, req []byte) (*syncgate.Batch, map[string]map[string]s
 		}
 	}
 	return batch, current
+}
+
+var update = flag.Bool("update", false, "rewrite guest/guesttest/testdata/todos-rows.bin")
+
+// TestTodoRowsFile: guesttest.TodoRows, the rows-form Request guests'
+// native BenchmarkGuest/<name>/rows read, is what encodeRows writes for
+// guesttest.TodoRequest's batch (go test -run TestTodoRowsFile -update
+// rewrites it after a change to the rows form).
+func TestTodoRowsFile(t *testing.T) {
+	batch, current := batchOf(t, guesttest.TodoRequest(guesttest.TodoRowsOps))
+	idx := make([]int, len(batch.Ops))
+	for i := range idx {
+		idx[i] = i
+	}
+	got, err := encodeRows(batch, batch.Received, nil, batch.Ops, idx, current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const file = "../../guest/guesttest/testdata/todos-rows.bin"
+	if *update {
+		if err := os.WriteFile(file, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return // guesttest embeds the file: the next build reads it
+	}
+	if want := guesttest.TodoRows(); !bytes.Equal(got, want) {
+		t.Fatalf("%s (%d bytes) is not what encodeRows writes (%d bytes): run go test ./host/pipeline -run TestTodoRowsFile -update", file, len(want), len(got))
+	}
 }

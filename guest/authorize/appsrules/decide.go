@@ -120,6 +120,10 @@ type decider struct {
 	storedDoc, afterDoc doc
 	env                 env
 	user                User
+	// The last decision's %%user.id boxed: a batch's ops share their
+	// caller, and boxing a string allocates.
+	userID    string
+	userIDBox any
 }
 
 func (d *decider) tracef(format string, args ...any) {
@@ -277,8 +281,11 @@ func (s *Set) decide(in Input, explain bool) Decision {
 	e := &d.env
 	d.user = in.User // in stays on the caller's stack
 	e.user, e.values, e.prevRoot, e.parents = &d.user, s.values, stored, in.Parents
-	if in.User.ID != "" {
-		e.userID = in.User.ID // boxed once, not at every %%user.id
+	if in.User.ID != "" { // boxed once, not at every %%user.id
+		if d.userIDBox == nil || d.userID != in.User.ID {
+			d.userID, d.userIDBox = in.User.ID, in.User.ID
+		}
+		e.userID = d.userIDBox
 	}
 	// The role is chosen on the stored document (on the new one for an
 	// insert): a write cannot choose its own role by what it writes.
