@@ -9,6 +9,7 @@ import (
 	"github.com/syncgate/syncgate/guest"
 	"github.com/syncgate/syncgate/guest/authorize/appsrules"
 	"github.com/syncgate/syncgate/guest/authorize/syncscope"
+	"github.com/syncgate/syncgate/guest/internal/wire"
 	"github.com/syncgate/syncgate/guest/raw"
 )
 
@@ -38,6 +39,7 @@ type authorizer struct {
 	checks    []check
 	data, cur rawDoc
 	names     names
+	boxes     wire.Arena
 }
 
 // newAuthorizer loads the rules in rules (nil: none mounted) and the sync
@@ -45,6 +47,7 @@ type authorizer struct {
 func newAuthorizer(rules fs.FS, syncYAML []byte) (*authorizer, error) {
 	a := &authorizer{}
 	a.data.names, a.cur.names = &a.names, &a.names
+	a.data.boxes, a.cur.boxes = &a.boxes, &a.boxes
 	if rules != nil {
 		set, err := appsrules.Load(rules)
 		if err != nil {
@@ -105,10 +108,15 @@ func (a *authorizer) handle(op *guest.Op) guest.Verdict {
 // "forbidden" with a reason naming the role (or "no role") and the clause
 // that failed.
 func (a *authorizer) checkRules(op *guest.Op) guest.Verdict {
-	in := a.input(op)
+	return a.checkRulesOn(op, op.DataMembers(), op.CurrentMembers())
+}
+
+// checkRulesOn is checkRules over the op's rows read by data and current.
+func (a *authorizer) checkRulesOn(op *guest.Op, data, current raw.Members) guest.Verdict {
+	in := a.input(op, data, current)
 	d := a.rules.Decide(in)
-	if err := errors.Join(a.data.err, a.cur.err); err != nil { // fail closed
-		return guest.Reject("forbidden", "authorize: "+err.Error())
+	if a.data.err != nil || a.cur.err != nil { // fail closed
+		return guest.Reject("forbidden", "authorize: "+errors.Join(a.data.err, a.cur.err).Error())
 	}
 	if !d.Allow {
 		return guest.Reject("forbidden", d.Reason)
@@ -121,16 +129,16 @@ func (a *authorizer) checkRules(op *guest.Op) guest.Verdict {
 // claims are %%user.data; the "custom_data" claim (embedded when the token
 // is minted from USER_DATA_COLLECTION) is %%user.custom_data. %%user.type
 // is "normal": every PowerSync upload is a user's.
-func (a *authorizer) input(op *guest.Op) appsrules.Input {
+func (a *authorizer) input(op *guest.Op, data, current raw.Members) appsrules.Input {
 	u := appsrules.User{ID: op.Caller.UserID, Type: "normal", Data: op.Caller.Claims}
 	if cd, ok := op.Caller.Claims["custom_data"].(map[string]any); ok {
 		u.CustomData = cd
 	}
 	in := appsrules.Input{Op: string(op.Op), Table: op.Table, ID: op.ID, Exists: op.Exists, User: u, Parents: op.Parents}
-	a.data.reset(op.DataMembers())
+	a.data.reset(data)
 	in.Data = &a.data
 	if op.Exists {
-		a.cur.reset(op.CurrentMembers())
+		a.cur.reset(current)
 		in.Current = &a.cur
 	} else {
 		a.cur.reset(raw.Members{})

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -82,6 +83,11 @@ func TestDemoRules(t *testing.T) {
 			v := a.handle(&op)
 			if v.Reject != c.reject || v.Reject && (v.Code != "forbidden" || !strings.HasPrefix(v.Reason, c.reasonPrefix)) {
 				t.Fatalf("got reject=%v code=%q reason=%q; want reject=%v, reason starting %q", v.Reject, v.Code, v.Reason, c.reject, c.reasonPrefix)
+			}
+			// The rows as the host sends them in the rows form, with an
+			// index of their members: the same verdict.
+			if w := a.checkRulesOn(&op, indexed(t, op.RawData), indexed(t, op.RawCurrent)); !reflect.DeepEqual(w, v) {
+				t.Fatalf("from the rows' index: %+v; from their bytes: %+v", w, v)
 			}
 		})
 	}

@@ -3,20 +3,29 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"github.com/syncgate/syncgate/guest/internal/wire"
 	"github.com/syncgate/syncgate/guest/raw"
 )
 
-// rawDoc is a row as the host sent it (its members, from the host's index
-// of the row): the rules decode only the fields they read, once each. It
-// implements appsrules.Document. It aliases the call's input, so it lives
-// no longer than the op it reads.
+// rawDoc is a row as the host sent it: the rules decode only the fields
+// they read, once each. It implements appsrules.Document. It aliases the
+// call's input, so it lives no longer than the op it reads.
+//
+// A row with the host's index (the rows form) is read where the rules
+// look: a field by its key in the index (raw.Members.Find), remembered for
+// the rest of the op; inside wasm reading every member of both rows of
+// every op cost more than the schema gate's whole check. A row of bytes
+// (the JSON form, natively) is read whole at reset.
 type rawDoc struct {
-	fields []rawField
-	err    error // a member that could not be read: the op is refused
-	names  *names
+	m       raw.Members // the row from its start
+	indexed bool
+	fields  []rawField // !indexed: every member
+	seen    []rawField // indexed: the fields looked up in this op
+	err     error      // a member that could not be read: the op is refused
+	names   *names
 	// boxes holds the strings and numbers Get returns as interface
 	// values: converting one to an interface allocates, and inside wasm
 	// an allocation a field read cost more than the rest of the read. Nil:
@@ -45,15 +54,23 @@ func (n *names) intern(b []byte) string {
 	return s
 }
 
+// rawField is a member (from an index: a key looked up, present or not).
 type rawField struct {
 	key, value []byte
+	str        []byte // a string's contents, from the index
+	kind       byte   // from the index; 0 from bytes
+	absent     bool
 	decoded    any
 	done       bool
 }
 
-// reset reads the members m holds, reusing d's storage.
+// reset starts reading the members m holds, reusing d's storage.
 func (d *rawDoc) reset(m raw.Members) {
-	d.fields, d.err = d.fields[:0], nil
+	d.m, d.indexed, d.err = m, m.Indexed(), nil
+	d.fields, d.seen = d.fields[:0], d.seen[:0]
+	if d.indexed {
+		return
+	}
 	for m.Next() {
 		d.fields = append(d.fields, rawField{key: m.Key(), value: m.Value()})
 	}
@@ -62,55 +79,95 @@ func (d *rawDoc) reset(m raw.Members) {
 	}
 }
 
-// Get implements appsrules.Document. Of repeated keys the last wins, as
-// when decoding into a map.
-func (d *rawDoc) Get(field string) (any, bool) {
-	for i := len(d.fields) - 1; i >= 0; i-- {
-		f := &d.fields[i]
-		if string(f.key) != field {
-			continue
-		}
-		if !f.done {
-			v, err := decodeValue(f, d.boxes)
-			if err != nil {
-				d.err = fmt.Errorf("field %s: %w", field, err)
-				return nil, false
+// field finds a member by key; nil when the row has none (or on an error,
+// which d.err holds).
+func (d *rawDoc) field(key string) *rawField {
+	if !d.indexed {
+		for i := len(d.fields) - 1; i >= 0; i-- { // of repeated keys the last wins, as in a map
+			if string(d.fields[i].key) == key {
+				return &d.fields[i]
 			}
-			f.decoded, f.done = v, true
 		}
-		return f.decoded, true
+		return nil
 	}
-	return nil, false
+	for i := range d.seen {
+		if f := &d.seen[i]; string(f.key) == key {
+			if f.absent {
+				return nil
+			}
+			return f
+		}
+	}
+	m, ok := d.m.Find(key)
+	if err := m.Err(); err != nil {
+		d.err = fmt.Errorf("read the row: %w", err)
+		return nil
+	}
+	f := rawField{key: unsafe.Slice(unsafe.StringData(key), len(key)), absent: !ok}
+	if ok {
+		f.value, f.kind = m.Value(), m.Kind()
+		f.str, _, _ = m.String()
+	}
+	d.seen = append(d.seen, f)
+	if !ok {
+		return nil
+	}
+	return &d.seen[len(d.seen)-1]
+}
+
+// Get implements appsrules.Document.
+func (d *rawDoc) Get(field string) (any, bool) {
+	f := d.field(field)
+	if f == nil {
+		return nil, false
+	}
+	if !f.done {
+		v, err := decodeValue(f, d.boxes)
+		if err != nil {
+			d.err = fmt.Errorf("field %s: %w", field, err)
+			return nil, false
+		}
+		f.decoded, f.done = v, true
+	}
+	return f.decoded, true
 }
 
 // Has says whether the row has a field, without decoding it.
-func (d *rawDoc) Has(field string) bool {
-	for i := range d.fields {
-		if string(d.fields[i].key) == field {
-			return true
-		}
-	}
-	return false
-}
+func (d *rawDoc) Has(field string) bool { return d.field(field) != nil }
 
 // AppendFields implements appsrules.Document.
 func (d *rawDoc) AppendFields(dst []string) []string {
+	if d.indexed {
+		start := len(dst)
+		m := d.m
+		for m.Next() {
+			if !slices.Contains(dst[start:], string(m.Key())) {
+				dst = append(dst, d.name(m.Key()))
+			}
+		}
+		if err := m.Err(); err != nil {
+			d.err = fmt.Errorf("read the row: %w", err)
+		}
+		return dst
+	}
 	for i := range d.fields {
 		key := d.fields[i].key
 		dup := false
 		for _, j := range d.fields[i+1:] {
 			dup = dup || string(j.key) == string(key)
 		}
-		if dup {
-			continue
-		}
-		if d.names != nil {
-			dst = append(dst, d.names.intern(key))
-		} else {
-			dst = append(dst, string(key))
+		if !dup {
+			dst = append(dst, d.name(key))
 		}
 	}
 	return dst
+}
+
+func (d *rawDoc) name(key []byte) string {
+	if d.names != nil {
+		return d.names.intern(key)
+	}
+	return string(key)
 }
 
 // decodeValue decodes one member's value as the SDK decodes rows
@@ -123,7 +180,10 @@ func decodeValue(f *rawField, boxes *wire.Arena) (any, error) {
 	}
 	switch v[0] {
 	case '"':
-		s, err := raw.Unquote(v)
+		s, err := f.str, error(nil)
+		if f.kind == 0 { // from bytes
+			s, err = raw.Unquote(v)
+		}
 		if err != nil || len(s) == 0 {
 			return string(s), err
 		}

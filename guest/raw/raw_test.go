@@ -2,7 +2,10 @@ package raw
 
 import (
 	"reflect"
+	"slices"
 	"testing"
+
+	"github.com/syncgate/syncgate/guest/abi"
 )
 
 // TestMembersAndMerge: members read from bytes (keys unescaped, string
@@ -36,5 +39,45 @@ func TestMembersAndMerge(t *testing.T) {
 	}
 	if _, err := MergeObjects([]byte(`{"a":`), []byte(`{}`)); err == nil {
 		t.Fatal("a broken current document was merged")
+	}
+}
+
+// TestFind: a member found by key, the last of repeated keys, from bytes
+// and from a host index alike; an absent key; a broken object or entry is
+// an error.
+func TestFind(t *testing.T) {
+	text := []byte(`{"a":1,"b":"x","a":2}`)
+	entry := func(kind byte, ko, kl, vo, vl, so, sl int) []byte {
+		e := []byte{kind}
+		for _, v := range []int{ko, kl, vo, vl, so, sl} {
+			e = append(e, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
+		}
+		return e
+	}
+	tab := slices.Concat(entry(abi.KindNumber, 2, 1, 5, 1, 0, 0), entry(abi.KindString, 8, 1, 11, 3, 12, 1), entry(abi.KindNumber, 16, 1, 19, 1, 0, 0))
+	idx := &abi.Index{Blob: text, Tab: tab, Text: len(text)}
+	for name, m := range map[string]Members{"bytes": NewMembers(text), "index": Row(text, idx)} {
+		for key, want := range map[string]string{"a": "2", "b": `"x"`, "c": ""} {
+			f, ok := m.Find(key)
+			if f.Err() != nil || ok != (want != "") || ok && (string(f.Value()) != want || string(f.Key()) != key) {
+				t.Errorf("%s: Find(%s) = %s, %v, %v; want %s", name, key, f.Value(), ok, f.Err(), want)
+			}
+		}
+		if s, _, isStr := func() ([]byte, bool, bool) { f, _ := m.Find("b"); return f.String() }(); !isStr || string(s) != "x" {
+			t.Errorf("%s: Find(b).String() = %q, %v", name, s, isStr)
+		}
+	}
+	if f, ok := NewMembers([]byte(`{"a":1,"b":`)).Find("a"); ok || f.Err() == nil {
+		t.Error("a broken object: no error")
+	}
+	bad := slices.Clone(tab)
+	bad[25+9] = 0xff // b's value past the row
+	if f, ok := Row(text, &abi.Index{Blob: text, Tab: bad, Text: len(text)}).Find("b"); ok || f.Err() == nil {
+		t.Error("an entry outside its row: no error")
+	}
+	bad = slices.Clone(tab)
+	bad[25+1] = 0xff // b's key past the row
+	if f, ok := Row(text, &abi.Index{Blob: text, Tab: bad, Text: len(text)}).Find("b"); ok || f.Err() == nil {
+		t.Error("a key outside its row: no error")
 	}
 }

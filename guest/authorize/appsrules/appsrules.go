@@ -93,8 +93,9 @@ type role struct {
 // fieldRules are a role's (or an embedded document's) field permissions.
 type fieldRules struct {
 	fields     map[string]*fieldRule
-	names      []string // the keys of fields, sorted
-	additional node     // additional_fields.write; nil: undefined (denies)
+	names      []string     // the keys of fields, sorted
+	rules      []*fieldRule // fields[names[i]]: a decision reads them without hashing a name
+	additional node         // additional_fields.write; nil: undefined (denies)
 }
 
 type fieldRule struct {
@@ -312,7 +313,7 @@ func (c *compiler) role(ptr string, v any, ignored *[]string) *role {
 			}
 		case "fields":
 			r.fields.fields = c.fieldMap(p, m[k], ignored)
-			r.fields.names = sortedKeys(r.fields.fields)
+			r.fields.index()
 		case "additional_fields":
 			r.fields.additional = c.additional(p, m[k], ignored)
 		default:
@@ -326,6 +327,15 @@ func (c *compiler) role(ptr string, v any, ignored *[]string) *role {
 		r.allowReason[k] = fmt.Sprintf("role %q allows this %s", r.name, k)
 	}
 	return r
+}
+
+// index lists the field rules in the order of their names.
+func (fr *fieldRules) index() {
+	fr.names = sortedKeys(fr.fields)
+	fr.rules = make([]*fieldRule, len(fr.names))
+	for i, k := range fr.names {
+		fr.rules[i] = fr.fields[k]
+	}
 }
 
 // checkExpr compiles an ignored expression so an unsupported construct in
@@ -358,7 +368,7 @@ func (c *compiler) fieldMap(ptr string, v any, ignored *[]string) map[string]*fi
 			case "fields":
 				f.nested = true
 				f.fields = c.fieldMap(fp, fm[k], ignored)
-				f.names = sortedKeys(f.fields)
+				f.index()
 			case "additional_fields":
 				f.nested = true
 				f.additional = c.additional(fp, fm[k], ignored)

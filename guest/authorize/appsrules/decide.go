@@ -124,6 +124,10 @@ type decider struct {
 	// caller, and boxing a string allocates.
 	userID    string
 	userIDBox any
+	// The last decision's table and its rules in the set rulesOf.
+	rulesOf    *Set
+	rulesTable string
+	rules      *rules
 }
 
 func (d *decider) tracef(format string, args ...any) {
@@ -227,18 +231,19 @@ func orNone(d Document) Document {
 var deciders = sync.Pool{New: func() any { return new(decider) }}
 
 func (s *Set) decide(in Input, explain bool) Decision {
-	var d *decider
 	if explain {
-		d = &decider{explain: true}
-	} else {
-		d = deciders.Get().(*decider)
-		defer func() {
-			// Drop what the decision referenced (not keys: strings the
-			// next decision overwrites), without clearing the whole struct.
-			d.role, d.storedDoc, d.afterDoc, d.env, d.user = "", doc{}, doc{}, env{}, User{}
-			deciders.Put(d)
-		}()
+		return s.decideWith(&decider{explain: true}, &in)
 	}
+	d := deciders.Get().(*decider)
+	dec := s.decideWith(d, &in)
+	// Drop what the decision referenced (not keys: strings the next
+	// decision overwrites), without clearing the whole struct.
+	d.role, d.storedDoc, d.afterDoc, d.env, d.user = "", doc{}, doc{}, env{}, User{}
+	deciders.Put(d)
+	return dec
+}
+
+func (s *Set) decideWith(d *decider, in *Input) Decision {
 	var kind opKind
 	switch {
 	case in.Op == "DELETE":
@@ -250,13 +255,17 @@ func (s *Set) decide(in Input, explain bool) Decision {
 	default:
 		kind = insertOp
 	}
-	r := s.rulesFor(in.Table)
+	r := d.rules
+	if d.rulesOf != s || d.rulesTable != in.Table { // a batch's ops mostly share a table
+		r = s.rulesFor(in.Table)
+		d.rules, d.rulesOf, d.rulesTable = r, s, in.Table
+	}
 	if r == nil {
 		return d.deny("rules", "no rules for table %q (no %s.json and no %s)", in.Table, in.Table, DefaultFile)
 	}
 	if d.explain {
 		d.tracef("%s %s %s: %s (%s); roles from %s", in.Op, in.Table, in.ID, kind, existence(in.Exists), r.file)
-		if line := describeParents(r, &in); line != "" {
+		if line := describeParents(r, in); line != "" {
 			d.tracef("%s", line)
 		}
 	}
@@ -279,7 +288,7 @@ func (s *Set) decide(in Input, explain bool) Decision {
 		after = &d.afterDoc
 	}
 	e := &d.env
-	d.user = in.User // in stays on the caller's stack
+	d.user = in.User // in stays on the caller's stack (or Decide's)
 	e.user, e.values, e.prevRoot, e.parents = &d.user, s.values, stored, in.Parents
 	if in.User.ID != "" { // boxed once, not at every %%user.id
 		if d.userIDBox == nil || d.userID != in.User.ID {
@@ -324,7 +333,7 @@ func existence(exists bool) string {
 // judge applies the chosen role, in the order of App Services' write
 // flowchart: document filter, then document-level write, then field-level
 // permissions, then insert or delete.
-func (d *decider) judge(ro *role, kind opKind, in Input, stored, after *doc, e *env) Decision {
+func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e *env) Decision {
 	if ro.hasFilters {
 		if ro.filterWrite == nil {
 			return d.deny("document_filters.write", "document_filters has no write expression (an undefined write filter denies)")
@@ -360,15 +369,16 @@ func (d *decider) judge(ro *role, kind opKind, in Input, stored, after *doc, e *
 		if kind == deleteOp {
 			target = stored
 		}
-		for _, k := range ro.fields.names {
-			if !has(src, k) {
+		hs, _ := src.(hasser)
+		for i, k := range ro.fields.names {
+			if hs != nil && !hs.Has(k) || hs == nil && !has(src, k) {
 				continue
 			}
-			one := [1]string{k}
-			if dec, ok := d.fields(ro.fields, "", one[:], before, target, e); !ok {
+			if dec, ok := d.field(&ro.fields, ro.fields.rules[i], "", k, before, target, e); !ok {
 				return dec
 			}
 		}
+		e.thisDoc, e.prevDoc = nil, nil
 	} else {
 		var changed []string
 		var what string
@@ -462,7 +472,7 @@ func result(ok bool, err error) string {
 // fieldsOf is the document whose every field an op changes (an insert's
 // row, a delete's stored document, a PATCH's fields); nil for a PUT over a
 // stored document, which changes the fields that differ.
-func fieldsOf(kind opKind, in Input) Document {
+func fieldsOf(kind opKind, in *Input) Document {
 	switch {
 	case kind == insertOp || in.Op == "PATCH":
 		return in.Data
@@ -472,10 +482,14 @@ func fieldsOf(kind opKind, in Input) Document {
 	return nil
 }
 
+// hasser is a Document that tells whether it has a field without decoding
+// it.
+type hasser interface{ Has(string) bool }
+
 // has says whether a document has a field, without decoding it when the
 // document can tell.
 func has(d Document, k string) bool {
-	if h, ok := d.(interface{ Has(string) bool }); ok {
+	if h, ok := d.(hasser); ok {
 		return h.Has(k)
 	}
 	_, ok := d.Get(k)
@@ -523,43 +537,42 @@ func differing(buf []string, a, b Document) []string {
 // decides for its children.
 func (d *decider) fields(fr fieldRules, prefix string, changed []string, before, after Document, e *env) (Decision, bool) {
 	for _, k := range changed {
-		// %%this and %%prev read the field only if a rule asks for them.
-		e.thisDoc, e.prevDoc, e.field = after, before, k
-		rule := fr.fields[k]
-		if rule == nil {
-			if fr.additional == nil {
-				return d.deny(prefix+"additional_fields.write", "field %s%s is not named in fields and additional_fields.write is not defined", prefix, k), false
-			}
-			if dec, ok := d.fieldClause(fr.additional, prefix, k, true, e); !ok {
-				return dec, false
-			}
-			continue
-		}
-		if rule.write != nil {
-			if dec, ok := d.fieldClause(rule.write, prefix, k, false, e); !ok {
-				return dec, false
-			}
-			continue
-		}
-		clause := prefix + "fields." + k + ".write"
-		if !rule.nested {
-			return d.deny(clause, "field %s has no write permission", k), false
-		}
-		bv, bok := before.Get(k)
-		av, aok := after.Get(k)
-		bm, bIsObj := bv.(map[string]any)
-		am, aIsObj := av.(map[string]any)
-		if bok && !bIsObj || aok && !aIsObj {
-			return d.deny(clause, "field %s is not an embedded document on both sides of the write, and only its nested fields have permissions", k), false
-		}
-		sub := differing(nil, Map(bm), Map(am))
-		if d.explain {
-			d.tracef("field %s: nested permissions judge [%s]", k, strings.Join(sub, ", "))
-		}
-		if dec, ok := d.fields(rule.fieldRules, prefix+"fields."+k+".", sub, Map(bm), Map(am), e); !ok {
+		if dec, ok := d.field(&fr, fr.fields[k], prefix, k, before, after, e); !ok {
 			return dec, false
 		}
 	}
 	e.thisDoc, e.prevDoc = nil, nil
 	return Decision{}, true
+}
+
+// field judges one changed field k by its rule (nil: not named in fr),
+// leaving %%this and %%prev set for the next field to overwrite.
+func (d *decider) field(fr *fieldRules, rule *fieldRule, prefix, k string, before, after Document, e *env) (Decision, bool) {
+	// %%this and %%prev read the field only if a rule asks for them.
+	e.thisDoc, e.prevDoc, e.field = after, before, k
+	if rule == nil {
+		if fr.additional == nil {
+			return d.deny(prefix+"additional_fields.write", "field %s%s is not named in fields and additional_fields.write is not defined", prefix, k), false
+		}
+		return d.fieldClause(fr.additional, prefix, k, true, e)
+	}
+	if rule.write != nil {
+		return d.fieldClause(rule.write, prefix, k, false, e)
+	}
+	clause := prefix + "fields." + k + ".write"
+	if !rule.nested {
+		return d.deny(clause, "field %s has no write permission", k), false
+	}
+	bv, bok := before.Get(k)
+	av, aok := after.Get(k)
+	bm, bIsObj := bv.(map[string]any)
+	am, aIsObj := av.(map[string]any)
+	if bok && !bIsObj || aok && !aIsObj {
+		return d.deny(clause, "field %s is not an embedded document on both sides of the write, and only its nested fields have permissions", k), false
+	}
+	sub := differing(nil, Map(bm), Map(am))
+	if d.explain {
+		d.tracef("field %s: nested permissions judge [%s]", k, strings.Join(sub, ", "))
+	}
+	return d.fields(rule.fieldRules, prefix+"fields."+k+".", sub, Map(bm), Map(am), e)
 }
