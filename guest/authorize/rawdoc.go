@@ -54,14 +54,13 @@ func (n *names) intern(b []byte) string {
 	return s
 }
 
-// rawField is a member (from an index: a key looked up, present or not).
+// rawField is a member (from an index: a key looked up, present or not;
+// its Str and Kind are set from an index only).
 type rawField struct {
-	key, value []byte
-	str        []byte // a string's contents, from the index
-	kind       byte   // from the index; 0 from bytes
-	absent     bool
-	decoded    any
-	done       bool
+	raw.Member
+	absent  bool
+	decoded any
+	done    bool
 }
 
 // reset starts reading the members m holds, reusing d's storage.
@@ -72,7 +71,7 @@ func (d *rawDoc) reset(m raw.Members) {
 		return
 	}
 	for m.Next() {
-		d.fields = append(d.fields, rawField{key: m.Key(), value: m.Value()})
+		d.fields = append(d.fields, rawField{Member: raw.Member{Key: m.Key(), Value: m.Value()}})
 	}
 	if err := m.Err(); err != nil {
 		d.err = fmt.Errorf("read the row: %w", err)
@@ -84,35 +83,34 @@ func (d *rawDoc) reset(m raw.Members) {
 func (d *rawDoc) field(key string) *rawField {
 	if !d.indexed {
 		for i := len(d.fields) - 1; i >= 0; i-- { // of repeated keys the last wins, as in a map
-			if string(d.fields[i].key) == key {
+			if string(d.fields[i].Key) == key {
 				return &d.fields[i]
 			}
 		}
 		return nil
 	}
 	for i := range d.seen {
-		if f := &d.seen[i]; string(f.key) == key {
+		if f := &d.seen[i]; string(f.Key) == key {
 			if f.absent {
 				return nil
 			}
 			return f
 		}
 	}
-	m, ok := d.m.Find(key)
-	if err := m.Err(); err != nil {
+	d.seen = append(d.seen, rawField{})
+	f := &d.seen[len(d.seen)-1]
+	var ok bool
+	var err error
+	if f.Member, ok, err = d.m.Find(key); err != nil {
+		d.seen = d.seen[:len(d.seen)-1]
 		d.err = fmt.Errorf("read the row: %w", err)
 		return nil
 	}
-	f := rawField{key: unsafe.Slice(unsafe.StringData(key), len(key)), absent: !ok}
-	if ok {
-		f.value, f.kind = m.Value(), m.Kind()
-		f.str, _, _ = m.String()
-	}
-	d.seen = append(d.seen, f)
 	if !ok {
+		f.Key, f.absent = unsafe.Slice(unsafe.StringData(key), len(key)), true
 		return nil
 	}
-	return &d.seen[len(d.seen)-1]
+	return f
 }
 
 // Get implements appsrules.Document.
@@ -151,10 +149,10 @@ func (d *rawDoc) AppendFields(dst []string) []string {
 		return dst
 	}
 	for i := range d.fields {
-		key := d.fields[i].key
+		key := d.fields[i].Key
 		dup := false
 		for _, j := range d.fields[i+1:] {
-			dup = dup || string(j.key) == string(key)
+			dup = dup || string(j.Key) == string(key)
 		}
 		if !dup {
 			dst = append(dst, d.name(key))
@@ -174,14 +172,14 @@ func (d *rawDoc) name(key []byte) string {
 // (json.Number for numbers), boxing strings and numbers in boxes (nil:
 // converting them).
 func decodeValue(f *rawField, boxes *wire.Arena) (any, error) {
-	v := f.value
+	v := f.Value
 	if len(v) == 0 {
 		return nil, fmt.Errorf("empty value")
 	}
 	switch v[0] {
 	case '"':
-		s, err := f.str, error(nil)
-		if f.kind == 0 { // from bytes
+		s, err := f.Str, error(nil)
+		if f.Kind == 0 { // from bytes
 			s, err = raw.Unquote(v)
 		}
 		if err != nil || len(s) == 0 {

@@ -195,13 +195,22 @@ func (m *Members) Next() bool {
 	return true
 }
 
+// Member is one member of an object, as Find returns it: its key
+// (unescaped), its value's JSON text, and a string value's contents
+// (unescaped) and whether they are all ASCII. Kind is as Members.Kind.
+type Member struct {
+	Key, Value, Str []byte
+	IsStr, ASCII    bool
+	Kind            byte
+}
+
 // Find returns the member with key, of repeated keys the last (as
-// decoding into a map keeps), reading from m's start, and false when the
-// object has none or on an error (f.Err). From a host index (Row) it
-// compares the keys in the index and checks only the entry it returns:
-// rules that read three fields of a row of twenty do not read the other
-// seventeen. From bytes, or a merge, it reads every member.
-func (m Members) Find(key string) (f Members, ok bool) {
+// decoding into a map keeps), reading from m's start (m is not moved), and
+// false when the object has none. From a host index (Row) it compares the
+// keys in the index and checks only the entry it returns: rules that read
+// three fields of a row of twenty do not read the other seventeen. From
+// bytes, or a merge, it reads every member.
+func (m *Members) Find(key string) (Member, bool, error) {
 	if m.idx != nil && m.base == nil && m.over == nil && m.pos == 0 {
 		t, b := m.idx.Tab, m.idx.Blob
 		for p := len(t) - len(t)%abi.MemberSize - abi.MemberSize; p >= 0; p -= abi.MemberSize {
@@ -210,26 +219,35 @@ func (m Members) Find(key string) (f Members, ok bool) {
 				continue
 			}
 			if kl > len(b) || ko > len(b)-kl {
-				m.err = fmt.Errorf("rows form: member %d of a row is outside it or not of its kind", p/abi.MemberSize)
-				return m, false
+				return Member{}, false, fmt.Errorf("rows form: member %d of a row is outside it or not of its kind", p/abi.MemberSize)
 			}
 			if string(b[ko:ko+kl]) != key {
 				continue
 			}
-			m.pos = p
-			return m, m.Next() // checks the entry
+			at := Members{idx: m.idx, pos: p}
+			if !at.Next() { // checks the entry
+				return Member{}, false, at.err
+			}
+			return at.member(), true, nil
 		}
-		return m, false
+		return Member{}, false, nil
 	}
-	for m.Next() {
-		if string(m.key) == key {
-			f, ok = m, true
+	var f Member
+	ok := false
+	c := *m
+	for c.Next() {
+		if string(c.key) == key {
+			f, ok = c.member(), true
 		}
 	}
-	if m.err != nil {
-		return m, false
+	if c.err != nil {
+		return Member{}, false, c.err
 	}
-	return f, ok
+	return f, ok, nil
+}
+
+func (m *Members) member() Member {
+	return Member{Key: m.key, Value: m.value, Str: m.str, IsStr: m.isStr, ASCII: m.ascii && m.isStr, Kind: m.kind}
 }
 
 func (m *Members) fail(err error) { m.err, m.state = err, 2 }
