@@ -40,6 +40,7 @@ type authorizer struct {
 	data, cur rawDoc
 	names     names
 	boxes     wire.Arena
+	decider   appsrules.Decider
 }
 
 // newAuthorizer loads the rules in rules (nil: none mounted) and the sync
@@ -114,7 +115,7 @@ func (a *authorizer) checkRules(op *guest.Op) guest.Verdict {
 // checkRulesOn is checkRules over the op's rows read by data and current.
 func (a *authorizer) checkRulesOn(op *guest.Op, data, current raw.Members) guest.Verdict {
 	in := a.input(op, data, current)
-	d := a.rules.Decide(in)
+	d := a.decider.Decide(a.rules, in)
 	if a.data.err != nil || a.cur.err != nil { // fail closed
 		return guest.Reject("forbidden", "authorize: "+errors.Join(a.data.err, a.cur.err).Error())
 	}

@@ -97,6 +97,15 @@ type Decision struct {
 // Decide decides one write.
 func (s *Set) Decide(in Input) Decision { return s.decide(in, false) }
 
+// A Decider decides writes with storage it reuses from one decision to the
+// next (Set.Decide takes one from a pool for each decision). One goroutine
+// uses it at a time, as a guest instance serves one call at a time; it
+// holds on to the last decision's input until the next.
+type Decider struct{ d decider }
+
+// Decide decides one write by the rules of s, as s.Decide does.
+func (dc *Decider) Decide(s *Set, in Input) Decision { return s.decideWith(&dc.d, &in) }
+
 // Explain decides one write and records the path in Decision.Trace: the
 // role chosen, each clause and each changed field.
 func (s *Set) Explain(in Input) Decision { return s.decide(in, true) }
@@ -243,7 +252,9 @@ func (s *Set) decide(in Input, explain bool) Decision {
 	return dec
 }
 
+// decideWith decides with d, which may hold a previous decision's state.
 func (s *Set) decideWith(d *decider, in *Input) Decision {
+	d.role, d.env = "", env{}
 	var kind opKind
 	switch {
 	case in.Op == "DELETE":

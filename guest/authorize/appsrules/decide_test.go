@@ -154,6 +154,7 @@ func TestDecide(t *testing.T) {
 		{"default: table role applies", defaultRules, Input{Op: "PUT", Table: "secrets", ID: "s1", User: User{ID: "k", CustomData: map[string]any{"keeper": true}}}, "", `{"x":1}`, true, "keeper", ""},
 		{"op: unknown op", defaultRules, Input{Op: "POST", Table: "notes", ID: "n1", User: alice}, "", `{}`, false, "", "op"},
 	}
+	var reused Decider // every case in turn, as a guest decides its ops
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := loadSet(t, c.rules)
@@ -164,6 +165,9 @@ func TestDecide(t *testing.T) {
 			fast := s.Decide(in)
 			if fast.Allow != got.Allow || fast.Clause != got.Clause || fast.Reason != got.Reason || fast.Trace != nil {
 				t.Fatalf("Decide %+v differs from Explain %+v", fast, got)
+			}
+			if r := reused.Decide(s, in); r.Allow != fast.Allow || r.Role != fast.Role || r.Clause != fast.Clause || r.Reason != fast.Reason || r.Trace != nil {
+				t.Fatalf("a reused Decider's %+v differs from Decide's %+v", r, fast)
 			}
 			if got.Allow != c.allow || got.Role != c.role || got.Clause != c.clause {
 				t.Fatalf("%+v cur=%s data=%s:\ngot  allow=%v role=%q clause=%q reason=%q\nwant allow=%v role=%q clause=%q\ntrace:\n  %s",
@@ -176,6 +180,30 @@ func TestDecide(t *testing.T) {
 				t.Fatal("Explain left the trace empty")
 			}
 		})
+	}
+}
+
+// TestDeciderForgets: a Decider's previous decision leaks into none of
+// the next: not its user (%%user.id), not its role, not its table's rules.
+func TestDeciderForgets(t *testing.T) {
+	s := loadSet(t, ownerRules)
+	var d Decider
+	mine := Input{Op: "PATCH", Table: "lists", ID: "l1", User: alice, Exists: true, Current: Map{"owner_id": "alice"}, Data: Map{"name": "x"}}
+	for _, c := range []struct {
+		name string
+		in   Input
+		want string // "" allows
+	}{
+		{"alice's own list", mine, ""},
+		{"then anonymous", Input{Op: "PATCH", Table: "lists", ID: "l1", Exists: true, Current: Map{"owner_id": "alice"}, Data: Map{"name": "x"}}, `role "owner": document_filters.write`},
+		{"alice again", mine, ""},
+		{"then a table without rules", Input{Op: "PUT", Table: "todos", ID: "t1", User: alice, Data: Map{}}, "no role: rules"},
+		{"then lists again", mine, ""},
+	} {
+		got := d.Decide(s, c.in)
+		if got.Allow != (c.want == "") || !strings.HasPrefix(got.Reason, c.want) {
+			t.Errorf("%s: %+v; want reason starting %q", c.name, got, c.want)
+		}
 	}
 }
 
