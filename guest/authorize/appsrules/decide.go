@@ -133,6 +133,7 @@ type decider struct {
 	// caller, and boxing a string allocates.
 	userID    string
 	userIDBox any
+	out       Decision // a clause's denial (clause, field, fields and report return false)
 	// The last decision's table and its rules in the set rulesOf.
 	rulesOf    *Set
 	rulesTable string
@@ -143,6 +144,12 @@ func (d *decider) tracef(format string, args ...any) {
 	if d.explain {
 		d.trace = append(d.trace, fmt.Sprintf(format, args...))
 	}
+}
+
+// refuse records a denial for the caller, which returns d.out.
+func (d *decider) refuse(dec Decision) bool {
+	d.out = dec
+	return false
 }
 
 func (d *decider) allow(reason string) Decision {
@@ -209,8 +216,8 @@ func (d *doc) lookup(path []string) (any, bool) {
 		return object(d), true
 	}
 	v, ok := d.Get(path[0])
-	if !ok {
-		return nil, false
+	if !ok || len(path) == 1 { // most rules read a top-level field
+		return v, ok
 	}
 	return lookup(v, path[1:])
 }
@@ -351,14 +358,14 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 		}
 		if kind != insertOp {
 			e.root = stored
-			if dec, ok := d.clause(ro.filterWrite, "document_filters.write", "the stored document", e); !ok {
-				return dec
+			if !d.clause(ro.filterWrite, "document_filters.write", "the stored document", e) {
+				return d.out
 			}
 		}
 		if kind != deleteOp {
 			e.root = after
-			if dec, ok := d.clause(ro.filterWrite, "document_filters.write", "the document after the write", e); !ok {
-				return dec
+			if !d.clause(ro.filterWrite, "document_filters.write", "the document after the write", e) {
+				return d.out
 			}
 		}
 	}
@@ -367,8 +374,8 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 		e.root = stored
 	}
 	if ro.write != nil {
-		if dec, ok := d.clause(ro.write, "write", "the document", e); !ok {
-			return dec
+		if !d.clause(ro.write, "write", "the document", e) {
+			return d.out
 		}
 	} else if src := fieldsOf(kind, in); src != nil && !d.explain && ro.fields.additional == constNode(true) {
 		// Every field not named may be written: judge the named fields the
@@ -385,8 +392,8 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 			if hs != nil && !hs.Has(k) || hs == nil && !has(src, k) {
 				continue
 			}
-			if dec, ok := d.field(&ro.fields, ro.fields.rules[i], "", k, before, target, e); !ok {
-				return dec
+			if !d.field(&ro.fields, ro.fields.rules[i], "", k, before, target, e) {
+				return d.out
 			}
 		}
 		e.thisDoc, e.prevDoc = nil, nil
@@ -414,8 +421,8 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 		if kind == deleteOp { // %%this is the stored value: the field as it is deleted
 			target = stored
 		}
-		if dec, ok := d.fields(ro.fields, "", changed, before, target, e); !ok {
-			return dec
+		if !d.fields(ro.fields, "", changed, before, target, e) {
+			return d.out
 		}
 	}
 	switch kind {
@@ -423,32 +430,32 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 		if ro.insert == nil {
 			return d.deny("insert", "the role does not define insert (an undefined insert denies)")
 		}
-		if dec, ok := d.clause(ro.insert, "insert", "the new document", e); !ok {
-			return dec
+		if !d.clause(ro.insert, "insert", "the new document", e) {
+			return d.out
 		}
 	case deleteOp:
 		if ro.delete == nil {
 			return d.deny("delete", "the role does not define delete (an undefined delete denies)")
 		}
-		if dec, ok := d.clause(ro.delete, "delete", "the stored document", e); !ok {
-			return dec
+		if !d.clause(ro.delete, "delete", "the stored document", e) {
+			return d.out
 		}
 	}
 	return d.allow(ro.allowReason[kind])
 }
 
 // clause evaluates one expression; false or an error denies.
-func (d *decider) clause(n node, clause, on string, e *env) (Decision, bool) {
+func (d *decider) clause(n node, clause, on string, e *env) bool {
 	ok, err := n.eval(e)
 	return d.report(n, clause, on, ok, err)
 }
 
 // fieldClause is clause for a field rule; it builds the clause's name only
 // when it denies or explains.
-func (d *decider) fieldClause(n node, prefix, k string, additional bool, e *env) (Decision, bool) {
+func (d *decider) fieldClause(n node, prefix, k string, additional bool, e *env) bool {
 	ok, err := n.eval(e)
 	if ok && err == nil && !d.explain {
-		return Decision{}, true
+		return true
 	}
 	clause := prefix + "fields." + k + ".write"
 	if additional {
@@ -457,17 +464,17 @@ func (d *decider) fieldClause(n node, prefix, k string, additional bool, e *env)
 	return d.report(n, clause, "field "+prefix+k, ok, err)
 }
 
-func (d *decider) report(n node, clause, on string, ok bool, err error) (Decision, bool) {
+func (d *decider) report(n node, clause, on string, ok bool, err error) bool {
 	if d.explain {
 		d.tracef("%s on %s: %s → %v", clause, on, n, result(ok, err))
 	}
 	if err != nil {
-		return d.deny(clause, "could not be evaluated on %s: %v", on, err), false
+		return d.refuse(d.deny(clause, "could not be evaluated on %s: %v", on, err))
 	}
 	if !ok {
-		return d.deny(clause, "%s does not hold for %s", n, on), false
+		return d.refuse(d.deny(clause, "%s does not hold for %s", n, on))
 	}
-	return Decision{}, true
+	return true
 }
 
 func result(ok bool, err error) string {
@@ -546,24 +553,24 @@ func differing(buf []string, a, b Document) []string {
 // fields judges each changed field by its rule, nested rules for embedded
 // documents, or additional_fields. A rule with write on a parent field
 // decides for its children.
-func (d *decider) fields(fr fieldRules, prefix string, changed []string, before, after Document, e *env) (Decision, bool) {
+func (d *decider) fields(fr fieldRules, prefix string, changed []string, before, after Document, e *env) bool {
 	for _, k := range changed {
-		if dec, ok := d.field(&fr, fr.fields[k], prefix, k, before, after, e); !ok {
-			return dec, false
+		if !d.field(&fr, fr.fields[k], prefix, k, before, after, e) {
+			return false
 		}
 	}
 	e.thisDoc, e.prevDoc = nil, nil
-	return Decision{}, true
+	return true
 }
 
 // field judges one changed field k by its rule (nil: not named in fr),
 // leaving %%this and %%prev set for the next field to overwrite.
-func (d *decider) field(fr *fieldRules, rule *fieldRule, prefix, k string, before, after Document, e *env) (Decision, bool) {
+func (d *decider) field(fr *fieldRules, rule *fieldRule, prefix, k string, before, after Document, e *env) bool {
 	// %%this and %%prev read the field only if a rule asks for them.
 	e.thisDoc, e.prevDoc, e.field = after, before, k
 	if rule == nil {
 		if fr.additional == nil {
-			return d.deny(prefix+"additional_fields.write", "field %s%s is not named in fields and additional_fields.write is not defined", prefix, k), false
+			return d.refuse(d.deny(prefix+"additional_fields.write", "field %s%s is not named in fields and additional_fields.write is not defined", prefix, k))
 		}
 		return d.fieldClause(fr.additional, prefix, k, true, e)
 	}
@@ -572,14 +579,14 @@ func (d *decider) field(fr *fieldRules, rule *fieldRule, prefix, k string, befor
 	}
 	clause := prefix + "fields." + k + ".write"
 	if !rule.nested {
-		return d.deny(clause, "field %s has no write permission", k), false
+		return d.refuse(d.deny(clause, "field %s has no write permission", k))
 	}
 	bv, bok := before.Get(k)
 	av, aok := after.Get(k)
 	bm, bIsObj := bv.(map[string]any)
 	am, aIsObj := av.(map[string]any)
 	if bok && !bIsObj || aok && !aIsObj {
-		return d.deny(clause, "field %s is not an embedded document on both sides of the write, and only its nested fields have permissions", k), false
+		return d.refuse(d.deny(clause, "field %s is not an embedded document on both sides of the write, and only its nested fields have permissions", k))
 	}
 	sub := differing(nil, Map(bm), Map(am))
 	if d.explain {
