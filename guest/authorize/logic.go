@@ -109,12 +109,29 @@ func (a *authorizer) handle(op *guest.Op) guest.Verdict {
 // "forbidden" with a reason naming the role (or "no role") and the clause
 // that failed.
 func (a *authorizer) checkRules(op *guest.Op) guest.Verdict {
-	return a.checkRulesOn(op, op.DataMembers(), op.CurrentMembers())
+	// The rows' readers are large: each is copied once, into its rawDoc.
+	data := op.DataMembers()
+	a.data.reset(&data)
+	if op.Exists {
+		current := op.CurrentMembers()
+		a.cur.reset(&current)
+	} else {
+		a.cur.reset(&raw.Members{})
+	}
+	return a.decideRules(op)
 }
 
 // checkRulesOn is checkRules over the op's rows read by data and current.
 func (a *authorizer) checkRulesOn(op *guest.Op, data, current raw.Members) guest.Verdict {
-	in := a.input(op, data, current)
+	a.data.reset(&data)
+	a.cur.reset(&current)
+	return a.decideRules(op)
+}
+
+// decideRules decides the op by the rules over the rows a.data and a.cur
+// read (a.cur only when op.Exists).
+func (a *authorizer) decideRules(op *guest.Op) guest.Verdict {
+	in := a.input(op)
 	d := a.decider.Decide(a.rules, in)
 	if a.data.err != nil || a.cur.err != nil { // fail closed
 		return guest.Reject("forbidden", "authorize: "+errors.Join(a.data.err, a.cur.err).Error())
@@ -130,19 +147,15 @@ func (a *authorizer) checkRulesOn(op *guest.Op, data, current raw.Members) guest
 // claims are %%user.data; the "custom_data" claim (embedded when the token
 // is minted from USER_DATA_COLLECTION) is %%user.custom_data. %%user.type
 // is "normal": every PowerSync upload is a user's.
-func (a *authorizer) input(op *guest.Op, data, current raw.Members) appsrules.Input {
+func (a *authorizer) input(op *guest.Op) appsrules.Input {
 	u := appsrules.User{ID: op.Caller.UserID, Type: "normal", Data: op.Caller.Claims}
 	if cd, ok := op.Caller.Claims["custom_data"].(map[string]any); ok {
 		u.CustomData = cd
 	}
 	in := appsrules.Input{Op: string(op.Op), Table: op.Table, ID: op.ID, Exists: op.Exists, User: u, Parents: op.Parents}
-	a.data.reset(data)
 	in.Data = &a.data
 	if op.Exists {
-		a.cur.reset(current)
 		in.Current = &a.cur
-	} else {
-		a.cur.reset(raw.Members{})
 	}
 	return in
 }

@@ -64,8 +64,8 @@ type rawField struct {
 }
 
 // reset starts reading the members m holds, reusing d's storage.
-func (d *rawDoc) reset(m raw.Members) {
-	d.m, d.indexed, d.err = m, m.Indexed(), nil
+func (d *rawDoc) reset(m *raw.Members) {
+	d.m, d.indexed, d.err = *m, m.Indexed(), nil
 	d.fields, d.seen = d.fields[:0], d.seen[:0]
 	if d.indexed {
 		return

@@ -85,7 +85,7 @@ func TestRawDoc(t *testing.T) {
 func testRawDoc(t *testing.T, boxes *wire.Arena, row raw.Members) {
 	var n names
 	d := rawDoc{names: &n, boxes: boxes}
-	d.reset(row)
+	d.reset(&row)
 	want := map[string]any{"s": `a"b`, "n": json.Number("12.5"), "t": true, "f": false, "z": nil,
 		"o": map[string]any{"k": []any{json.Number("1")}}, "a": []any{json.Number("1"), "x", map[string]any{"y": json.Number("2")}}, "dup": json.Number("2"), "e": "", "é": "é"}
 	for k, w := range want {
@@ -108,7 +108,8 @@ func testRawDoc(t *testing.T, boxes *wire.Arena, row raw.Members) {
 	if d.err != nil {
 		t.Fatal(d.err)
 	}
-	d.reset(raw.NewMembers([]byte(`{"a":`)))
+	broken := raw.NewMembers([]byte(`{"a":`))
+	d.reset(&broken)
 	if d.err == nil {
 		t.Fatal("a broken row read without error")
 	}
@@ -117,7 +118,8 @@ func testRawDoc(t *testing.T, boxes *wire.Arena, row raw.Members) {
 	for _, field := range []string{"a", "b"} {
 		text, idx := indexOf(t, []byte(`{"a":1,"b":2}`))
 		idx.Tab[abi.MemberSize+9] = 0xff // b's value past the row
-		d.reset(raw.Row(text, idx))
+		row := raw.Row(text, idx)
+		d.reset(&row)
 		if v, ok := d.Get(field); field == "a" && (!ok || d.err != nil || v != json.Number("1")) || field == "b" && (ok || d.err == nil) {
 			t.Errorf("Get(%s) over a broken entry of b = %v, %v, err %v", field, v, ok, d.err)
 		}
