@@ -7,6 +7,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -198,5 +200,78 @@ func TestTodoRowsFile(t *testing.T) {
 	}
 	if want := guesttest.TodoRows(); !bytes.Equal(got, want) {
 		t.Fatalf("%s (%d bytes) is not what encodeRows writes (%d bytes): run go test ./host/pipeline -run TestTodoRowsFile -update", file, len(want), len(got))
+	}
+}
+
+var abWasm = flag.String("ab", "", "TestGuestAB: other builds of the authorize guest (.wasm files, comma-separated) to time beside guest/bin's")
+
+// TestGuestAB times the schema gate, the authorize guest and the builds of
+// it given with -ab in one process, in alternating windows (each the least
+// of 5 pipeline runs of 100 todos rows), and logs each one's median time
+// per op-in-batch and the median of its per-window ratio to the schema gate:
+// this machine's speed moves between runs by more than a change to a guest
+// (docs/design.md, "The schema gate proves rows valid from their bytes").
+// Skipped without -ab.
+func TestGuestAB(t *testing.T) {
+	if *abWasm == "" {
+		t.Skip("a measurement: run with -ab old.wasm[,…] -v")
+	}
+	schemas, _ := filepath.Abs("../../tests/testdata/schemas")
+	rules, _ := filepath.Abs("../../guest/authorize/testdata/bench")
+	batch, current := batchOf(t, guesttest.TodoRequest(100))
+	rt := newRuntime(t, sandbox.Limits{}, nil)
+	type entry struct {
+		name string
+		p    *Pipeline
+		per  []float64 // ns per op-in-batch, by window
+	}
+	stage := func(g *sandbox.Guest) *Pipeline { return NewPipeline([]Stage{{Guest: g}}, 64) }
+	entries := []*entry{
+		{name: "schemagate", p: stage(load(t, rt, "schemagate", 1, nil, sandbox.Mount{HostDir: schemas, GuestPath: "/schemas"}))},
+		{name: "authorize", p: stage(load(t, rt, "authorize", 1, nil, sandbox.Mount{HostDir: rules, GuestPath: "/rules"}))},
+	}
+	for _, file := range strings.Split(*abWasm, ",") {
+		wasm, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := rt.Load(context.Background(), sandbox.GuestConfig{Name: "authorize", Path: file, Wasm: wasm, Pool: 1,
+			Mounts: []sandbox.Mount{{HostDir: rules, GuestPath: "/rules"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { g.Close(context.Background()) })
+		entries = append(entries, &entry{name: file, p: stage(g)})
+	}
+	const windows, runs = 40, 5
+	for w := range windows {
+		for i := range entries {
+			e := entries[(i+w)%len(entries)] // each in every place of the order
+			best := time.Duration(1 << 62)
+			for range runs {
+				start := time.Now()
+				accepted, rejected, err := e.p.Run(context.Background(), batch, current)
+				if d := time.Since(start); d < best {
+					best = d
+				}
+				if err != nil || len(rejected) > 0 || len(accepted) != len(batch.Ops) {
+					t.Fatal(e.name, err, rejected)
+				}
+			}
+			e.per = append(e.per, float64(best.Nanoseconds())/float64(len(batch.Ops)))
+		}
+	}
+	median := func(x []float64) float64 {
+		x = slices.Clone(x)
+		slices.Sort(x)
+		return x[len(x)/2]
+	}
+	for _, e := range entries {
+		ratios := make([]float64, windows)
+		for w := range ratios {
+			ratios[w] = e.per[w] / entries[0].per[w]
+		}
+		t.Logf("%-40s %7.0f ns/op-in-batch (median of %d windows), %.2f× the schema gate (median ratio; range %.2f–%.2f)",
+			e.name, median(e.per), windows, median(ratios), slices.Min(ratios), slices.Max(ratios))
 	}
 }
