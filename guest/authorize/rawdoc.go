@@ -97,17 +97,23 @@ func (d *rawDoc) field(key string) *rawField {
 			return f
 		}
 	}
-	d.seen = append(d.seen, rawField{})
-	f := &d.seen[len(d.seen)-1]
-	var ok bool
-	var err error
-	if f.Member, ok, err = d.m.Find(key); err != nil {
-		d.seen = d.seen[:len(d.seen)-1]
+	// A slot of seen, reused without clearing (each field is set).
+	n := len(d.seen)
+	if n < cap(d.seen) {
+		d.seen = d.seen[:n+1]
+	} else {
+		d.seen = append(d.seen, rawField{})
+	}
+	f := &d.seen[n]
+	ok, err := d.m.Find(key, &f.Member)
+	if err != nil {
+		d.seen = d.seen[:n]
 		d.err = fmt.Errorf("read the row: %w", err)
 		return nil
 	}
+	f.absent, f.decoded, f.done = !ok, nil, false
 	if !ok {
-		f.Key, f.absent = unsafe.Slice(unsafe.StringData(key), len(key)), true
+		f.Key = unsafe.Slice(unsafe.StringData(key), len(key))
 		return nil
 	}
 	return f

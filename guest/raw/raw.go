@@ -204,46 +204,57 @@ type Member struct {
 	Kind            byte
 }
 
-// Find returns the member with key, of repeated keys the last (as
+// Find sets *f to the member with key, of repeated keys the last (as
 // decoding into a map keeps), reading from m's start (m is not moved), and
-// false when the object has none. From a host index (Row) it compares the
-// keys in the index and checks only the entry it returns: rules that read
-// three fields of a row of twenty do not read the other seventeen. From
-// bytes, or a merge, it reads every member.
-func (m *Members) Find(key string) (Member, bool, error) {
+// reports false when the object has none. From a host index (Row) it
+// compares the keys in the index and checks only the entry it returns:
+// rules that read three fields of a row of twenty do not read the other
+// seventeen. From bytes, or a merge, it reads every member.
+func (m *Members) Find(key string, f *Member) (bool, error) {
 	if m.idx != nil && m.base == nil && m.over == nil && m.pos == 0 {
-		t, b := m.idx.Tab, m.idx.Blob
+		t, b, nt := m.idx.Tab, m.idx.Blob, m.idx.Text
 		for p := len(t) - len(t)%abi.MemberSize - abi.MemberSize; p >= 0; p -= abi.MemberSize {
 			ko, kl := u32at(t, p+1), u32at(t, p+5)
 			if kl != len(key) {
 				continue
 			}
 			if kl > len(b) || ko > len(b)-kl {
-				return Member{}, false, fmt.Errorf("rows form: member %d of a row is outside it or not of its kind", p/abi.MemberSize)
+				return false, entryError(p)
 			}
 			if string(b[ko:ko+kl]) != key {
 				continue
 			}
-			at := Members{idx: m.idx, pos: p}
-			if !at.Next() { // checks the entry
-				return Member{}, false, at.err
+			// The entry's checks, as Members.Next makes them.
+			kind := t[p]
+			vo, vl := u32at(t, p+9), u32at(t, p+13)
+			so, sl := u32at(t, p+17), u32at(t, p+21)
+			if vl == 0 || vl > nt || vo > nt-vl || sl > len(b) || so > len(b)-sl || !abi.KindStarts(kind, b[vo]) {
+				return false, entryError(p)
 			}
-			return at.member(), true, nil
+			f.Key, f.Value, f.Kind = b[ko:ko+kl:ko+kl], b[vo:vo+vl:vo+vl], kind
+			f.IsStr, f.ASCII, f.Str = kind == abi.KindString || kind == abi.KindText, kind == abi.KindString, nil
+			if f.IsStr {
+				f.Str = b[so : so+sl : so+sl]
+			}
+			return true, nil
 		}
-		return Member{}, false, nil
+		return false, nil
 	}
-	var f Member
 	ok := false
 	c := *m
 	for c.Next() {
 		if string(c.key) == key {
-			f, ok = c.member(), true
+			*f, ok = c.member(), true
 		}
 	}
 	if c.err != nil {
-		return Member{}, false, c.err
+		return false, c.err
 	}
-	return f, ok, nil
+	return ok, nil
+}
+
+func entryError(p int) error {
+	return fmt.Errorf("rows form: member %d of a row is outside it or not of its kind", p/abi.MemberSize)
 }
 
 func (m *Members) member() Member {

@@ -58,32 +58,35 @@ func TestFind(t *testing.T) {
 	idx := &abi.Index{Blob: text, Tab: tab, Text: len(text)}
 	for name, m := range map[string]Members{"bytes": NewMembers(text), "index": Row(text, idx)} {
 		for key, want := range map[string]string{"a": "2", "b": `"x"`, "c": ""} {
-			f, ok, err := m.Find(key)
+			var f Member
+			ok, err := m.Find(key, &f)
 			if err != nil || ok != (want != "") || ok && (string(f.Value) != want || string(f.Key) != key) {
 				t.Errorf("%s: Find(%s) = %s, %v, %v; want %s", name, key, f.Value, ok, err, want)
 			}
 		}
-		if f, _, _ := m.Find("b"); !f.IsStr || !f.ASCII || string(f.Str) != "x" {
+		var f Member
+		if m.Find("b", &f); !f.IsStr || !f.ASCII || string(f.Str) != "x" {
 			t.Errorf("%s: Find(b) = %+v", name, f)
 		}
-		if _, ok, _ := m.Find("a"); !ok || !m.Next() || string(m.Key()) != "a" {
+		if ok, _ := m.Find("a", &f); !ok || !m.Next() || string(m.Key()) != "a" {
 			t.Errorf("%s: Find moved the members", name)
 		}
 	}
 	m := NewMembers([]byte(`{"a":1,"b":`))
-	if _, ok, err := m.Find("a"); ok || err == nil {
+	var f Member
+	if ok, err := m.Find("a", &f); ok || err == nil {
 		t.Error("a broken object: no error")
 	}
 	bad := slices.Clone(tab)
 	bad[25+9] = 0xff // b's value past the row
 	m = Row(text, &abi.Index{Blob: text, Tab: bad, Text: len(text)})
-	if _, ok, err := m.Find("b"); ok || err == nil {
+	if ok, err := m.Find("b", &f); ok || err == nil {
 		t.Error("an entry outside its row: no error")
 	}
 	bad = slices.Clone(tab)
 	bad[25+1] = 0xff // b's key past the row
 	m = Row(text, &abi.Index{Blob: text, Tab: bad, Text: len(text)})
-	if _, ok, err := m.Find("b"); ok || err == nil {
+	if ok, err := m.Find("b", &f); ok || err == nil {
 		t.Error("a key outside its row: no error")
 	}
 }

@@ -193,6 +193,12 @@ func (d *doc) Get(k string) (any, bool) {
 	return d.base.Get(k)
 }
 
+// Has says whether the document has field k, without decoding it when
+// its documents can tell.
+func (d *doc) Has(k string) bool {
+	return k == "_id" || d.over != nil && has(d.over, k) || has(d.base, k)
+}
+
 // AppendFields implements Document (without _id).
 func (d *doc) AppendFields(dst []string) []string {
 	dst = d.base.AppendFields(dst)

@@ -283,7 +283,7 @@ func (c *compiler) object(ptr string, m map[string]any) node {
 		case strings.HasPrefix(k, "%%"):
 			if x := c.parseExpansion(p, k); x != nil {
 				if t := c.test(p, m[k]); t != nil {
-					all = append(all, &testNode{left: x, test: t})
+					all = append(all, newTestNode(x, t))
 				}
 			}
 		case strings.HasPrefix(k, "%") || strings.HasPrefix(k, "$"):
@@ -296,7 +296,7 @@ func (c *compiler) object(ptr string, m map[string]any) node {
 			}
 			x := &expansion{kind: expRoot, path: strings.Split(k, "."), text: k}
 			if t := c.test(p, m[k]); t != nil {
-				all = append(all, &testNode{left: x, test: t})
+				all = append(all, newTestNode(x, t))
 			}
 		}
 	}

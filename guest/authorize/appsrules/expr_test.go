@@ -161,3 +161,40 @@ func TestCompileErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestExistsNodeAgrees: {$exists} compiled to an existsNode (asked without
+// decoding) holds exactly when the general testNode does, on %%root's
+// fields (a PATCH's over the stored ones, and _id) and on %%this and
+// %%prev in a field rule.
+func TestExistsNodeAgrees(t *testing.T) {
+	stored := &doc{base: Map{"a": 1, "n": nil}, id: "x"}
+	after := &doc{base: stored.base, over: Map{"b": "y"}, id: "x"}
+	for _, x := range []*expansion{
+		{kind: expRoot, path: []string{"a"}}, {kind: expRoot, path: []string{"b"}}, {kind: expRoot, path: []string{"n"}},
+		{kind: expRoot, path: []string{"_id"}}, {kind: expRoot, path: []string{"z"}}, {kind: expThis}, {kind: expPrev},
+	} {
+		for _, want := range []bool{true, false} {
+			fast := newTestNode(x, existsTest(want))
+			if _, ok := fast.(*existsNode); !ok {
+				t.Fatalf("%v: not an existsNode", x.path)
+			}
+			slow := &testNode{left: x, test: existsTest(want)}
+			for _, field := range []string{"a", "b", "z"} {
+				for _, e := range []*env{
+					{root: after, thisDoc: after, prevDoc: stored, field: field},
+					{root: stored, thisDoc: stored, prevDoc: none, field: field},
+					{},
+				} {
+					f, ferr := fast.eval(e)
+					s, serr := slow.eval(e)
+					if f != s || ferr != nil || serr != nil {
+						t.Errorf("%v %v $exists %v, field %s: existsNode %v %v, testNode %v %v", x.kind, x.path, want, field, f, ferr, s, serr)
+					}
+				}
+			}
+		}
+	}
+	if _, ok := newTestNode(&expansion{kind: expRoot, path: []string{"a", "b"}}, existsTest(true)).(*existsNode); ok {
+		t.Error("a nested path became an existsNode")
+	}
+}

@@ -91,6 +91,37 @@ func (n *testNode) eval(e *env) (bool, error) {
 
 func (n *testNode) String() string { return n.left.text + " " + n.test.String() }
 
+// newTestNode is a testNode, or for {$exists} on a top-level field of
+// %%root, or on %%this or %%prev, an existsNode.
+func newTestNode(x *expansion, t valueTest) node {
+	want, isExists := t.(existsTest)
+	if isExists && (x.kind == expRoot && len(x.path) == 1 || (x.kind == expThis || x.kind == expPrev) && len(x.path) == 0) {
+		return &existsNode{testNode{left: x, test: t}, bool(want)}
+	}
+	return &testNode{left: x, test: t}
+}
+
+// existsNode is a testNode whose test is {$exists} on a field it can ask
+// for without decoding its value: inside wasm a rule such as
+// {"list_id": {"$exists": true}} was a string unquoted and boxed.
+type existsNode struct {
+	testNode
+	want bool
+}
+
+func (n *existsNode) eval(e *env) (bool, error) {
+	var present bool
+	switch n.left.kind {
+	case expRoot:
+		present = e.root != nil && e.root.Has(n.left.path[0])
+	case expThis:
+		present = e.thisDoc != nil && has(e.thisDoc, e.field)
+	default: // expPrev
+		present = e.prevDoc != nil && has(e.prevDoc, e.field)
+	}
+	return present == n.want, nil
+}
+
 // Tests. A missing value (the field or expansion tested, or the value it
 // is compared with) fails every test except {$exists: false}; this is
 // stricter than MongoDB for $ne and $nin, which match a missing field
