@@ -267,7 +267,10 @@ func (s *Set) decide(in Input, explain bool) Decision {
 
 // decideWith decides with d, which may hold a previous decision's state.
 func (s *Set) decideWith(d *decider, in *Input) Decision {
-	d.role, d.env = "", env{}
+	// What the last decision left that this one would not overwrite (the
+	// environment's other fields are set below; clearing all of it was a
+	// bulk copy inside wasm).
+	d.role, d.env.thisDoc, d.env.prevDoc, d.env.userID = "", nil, nil, nil
 	var kind opKind
 	switch {
 	case in.Op == "DELETE":

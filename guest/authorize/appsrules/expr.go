@@ -91,8 +91,8 @@ func (x *expansion) resolve(e *env) (any, bool) {
 			return nil, false
 		}
 		v, ok := d.Get(e.field)
-		if !ok {
-			return nil, false
+		if !ok || len(x.path) == 0 {
+			return v, ok
 		}
 		return lookup(v, x.path)
 	case expValues:

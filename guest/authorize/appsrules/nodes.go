@@ -83,7 +83,7 @@ type testNode struct {
 
 func (n *testNode) eval(e *env) (bool, error) {
 	v, ok := n.left.resolve(e)
-	if !ok && n.left.parentMissing(e) { // no parent: no test holds, not even null or $exists false
+	if !ok && n.left.parent != nil && n.left.parentMissing(e) { // no parent: no test holds, not even null or $exists false
 		return false, nil
 	}
 	return n.test.test(v, ok, e)
