@@ -80,6 +80,9 @@ type role struct {
 	name      string
 	ptr       string // "/roles/0"
 	applyWhen node
+	// userOnly: applyWhen reads only %%user, %%values and literals, so a
+	// Decider evaluates it once for a run of decisions by one user.
+	userOnly bool
 	// hasFilters: document_filters is present; filterWrite nil means its
 	// write is undefined, which denies (fail closed).
 	hasFilters  bool
@@ -278,6 +281,7 @@ func (c *compiler) role(ptr string, v any, ignored *[]string) *role {
 			key = "/applyWhen"
 		}
 		r.applyWhen = c.expr(ptr+key, aw)
+		r.userOnly = r.applyWhen != nil && userOnly(r.applyWhen)
 	}
 	for _, k := range sortedKeys(m) {
 		p := pointerJoin(ptr, k)

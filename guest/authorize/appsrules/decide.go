@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 )
 
 // User is the caller as rules see it (%%user).
@@ -100,11 +101,18 @@ func (s *Set) Decide(in Input) Decision { return s.decide(in, false) }
 // A Decider decides writes with storage it reuses from one decision to the
 // next (Set.Decide takes one from a pool for each decision). One goroutine
 // uses it at a time, as a guest instance serves one call at a time; it
-// holds on to the last decision's input until the next.
+// holds on to the last decision's input until the next. A role whose
+// apply_when reads only %%user is evaluated once for decisions in a row by
+// the same user, told by its id, type and the identity of its Data and
+// CustomData maps: the caller must not change those maps between
+// decisions.
 type Decider struct{ d decider }
 
 // Decide decides one write by the rules of s, as s.Decide does.
-func (dc *Decider) Decide(s *Set, in Input) Decision { return s.decideWith(&dc.d, &in) }
+func (dc *Decider) Decide(s *Set, in Input) Decision {
+	dc.d.reused = true
+	return s.decideWith(&dc.d, &in)
+}
 
 // Explain decides one write and records the path in Decision.Trace: the
 // role chosen, each clause and each changed field.
@@ -133,7 +141,9 @@ type decider struct {
 	// caller, and boxing a string allocates.
 	userID    string
 	userIDBox any
-	out       Decision // a clause's denial (clause, field, fields and report return false)
+	out       Decision  // a clause's denial (clause, field, fields and report return false)
+	reused    bool      // a Decider's, which the caller keeps
+	userRoles userRoles // reused only: apply_whens that read only the user
 	// The last decision's table and its rules in the set rulesOf.
 	rulesOf    *Set
 	rulesTable string
@@ -265,6 +275,50 @@ func (s *Set) decide(in Input, explain bool) Decision {
 	return dec
 }
 
+// appliesToUser is role i of r's apply_when, which reads only the user
+// (role.userOnly), evaluated once for the decisions of one user in a row:
+// a batch's ops share their caller, and its roles were chosen again at
+// every op. The user is the same when its id and type are and its claims
+// are the same maps (a Decider's user does not change its claims between
+// decisions).
+func (d *decider) appliesToUser(s *Set, r *rules, i int, e *env) (bool, error) {
+	u := &d.user
+	c := &d.userRoles
+	if c.set != s || c.rules != r || c.id != u.ID || c.typ != u.Type || !sameMap(c.data, u.Data) || !sameMap(c.custom, u.CustomData) {
+		*c = userRoles{set: s, rules: r, id: u.ID, typ: u.Type, data: u.Data, custom: u.CustomData, results: c.results[:0]}
+	}
+	for len(c.results) <= i {
+		c.results = append(c.results, roleResult{})
+	}
+	res := &c.results[i]
+	if !res.done {
+		res.ok, res.err = r.roles[i].applyWhen.eval(e)
+		res.done = true
+	}
+	return res.ok, res.err
+}
+
+// userRoles are the results of the user-only apply_whens of one table's
+// roles for one user.
+type userRoles struct {
+	set     *Set
+	rules   *rules
+	id, typ string
+	data    map[string]any
+	custom  map[string]any
+	results []roleResult // by role
+}
+
+type roleResult struct {
+	ok, done bool
+	err      error
+}
+
+// sameMap reports whether a and b are the same map (not equal contents).
+func sameMap(a, b map[string]any) bool {
+	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
+}
+
 // decideWith decides with d, which may hold a previous decision's state.
 func (s *Set) decideWith(d *decider, in *Input) Decision {
 	// What the last decision left that this one would not overwrite (the
@@ -330,8 +384,14 @@ func (s *Set) decideWith(d *decider, in *Input) Decision {
 		e.root = after
 	}
 	var ro *role
-	for _, cand := range r.roles {
-		ok, err := cand.applyWhen.eval(e)
+	for i, cand := range r.roles {
+		var ok bool
+		var err error
+		if cand.userOnly && d.reused {
+			ok, err = d.appliesToUser(s, r, i, e)
+		} else {
+			ok, err = cand.applyWhen.eval(e)
+		}
 		if err != nil {
 			return d.deny("apply_when", "role %q's apply_when could not be evaluated: %v", cand.name, err)
 		}

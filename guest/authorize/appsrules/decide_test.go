@@ -259,3 +259,43 @@ func TestDecideJSONNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestDeciderUserRoles: a Decider evaluates an apply_when that reads only
+// the user once for that user, and again for another user, another type,
+// or other claims maps; an apply_when reading the document is evaluated
+// at every decision.
+func TestDeciderUserRoles(t *testing.T) {
+	s := loadSet(t, map[string]string{"t.json": `{"roles": [
+		{"name": "admin", "apply_when": {"%%user.custom_data.admin": true}, "write": true, "insert": true, "delete": true},
+		{"name": "owner", "apply_when": {"owner": "%%user.id"}, "write": true, "insert": true, "delete": true}]}`})
+	for i, want := range []bool{true, false} {
+		if got := s.tables["t"].roles[i].userOnly; got != want {
+			t.Fatalf("role %d userOnly = %v, want %v", i, got, want)
+		}
+	}
+	var d Decider
+	put := func(u User, owner string) Decision {
+		return d.Decide(s, Input{Op: "PUT", Table: "t", ID: "x", User: u, Data: Map{"owner": owner}})
+	}
+	admin := User{ID: "u", Type: "normal", CustomData: map[string]any{"admin": true}}
+	plain := User{ID: "u", Type: "normal", CustomData: map[string]any{"admin": false}}
+	for _, c := range []struct {
+		name  string
+		u     User
+		owner string
+		role  string // "" denies
+	}{
+		{"admin", admin, "v", "admin"},
+		{"admin again", admin, "v", "admin"},
+		{"same id, other claims", plain, "v", ""},
+		{"same id, other claims, own document", plain, "u", "owner"},
+		{"admin once more", admin, "u", "admin"},
+		{"other type", User{ID: "u", Type: "server", CustomData: plain.CustomData}, "u", "owner"},
+		{"other id", User{ID: "w", CustomData: plain.CustomData}, "u", ""},
+	} {
+		got := put(c.u, c.owner)
+		if got.Role != c.role || got.Allow != (c.role != "") {
+			t.Errorf("%s: %+v; want role %q", c.name, got, c.role)
+		}
+	}
+}

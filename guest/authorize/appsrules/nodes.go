@@ -260,3 +260,83 @@ func (ts allTests) String() string {
 	}
 	return strings.Join(parts, " and ")
 }
+
+// userOnly reports whether n reads nothing but %%user, %%values and
+// literals: its value is the same for every decision by one user.
+func userOnly(n node) bool {
+	switch n := n.(type) {
+	case constNode:
+		return true
+	case boolExp:
+		return n.x.userOnly()
+	case andNode:
+		return allUserOnly(n)
+	case orNode:
+		return allUserOnly(n)
+	case *testNode:
+		return n.left.userOnly() && testUserOnly(n.test)
+	}
+	return false // existsNode, and anything new: read per decision
+}
+
+func allUserOnly(ns []node) bool {
+	for _, sub := range ns {
+		if !userOnly(sub) {
+			return false
+		}
+	}
+	return true
+}
+
+func testUserOnly(t valueTest) bool {
+	switch t := t.(type) {
+	case existsTest:
+		return true
+	case eqTest:
+		return t.v.userOnly()
+	case neTest:
+		return t.v.userOnly()
+	case cmpTest:
+		return t.v.userOnly()
+	case inTest:
+		return t.v.userOnly()
+	case allTests:
+		for _, sub := range t {
+			if !testUserOnly(sub) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func (x *expansion) userOnly() bool {
+	switch x.kind {
+	case expUser, expValues, expTrue, expFalse:
+		return true
+	}
+	return false
+}
+
+func (o *operand) userOnly() bool {
+	switch {
+	case o.static:
+		return true
+	case o.x != nil:
+		return o.x.userOnly()
+	case o.conv != "":
+		return o.arg.userOnly()
+	}
+	for _, a := range o.arr {
+		if !a.userOnly() {
+			return false
+		}
+	}
+	for _, a := range o.obj {
+		if !a.userOnly() {
+			return false
+		}
+	}
+	return true
+}
