@@ -41,6 +41,7 @@ type authorizer struct {
 	names     names
 	boxes     wire.Arena
 	decider   appsrules.Decider
+	in        appsrules.Input // the op being decided
 }
 
 // newAuthorizer loads the rules in rules (nil: none mounted) and the sync
@@ -131,8 +132,8 @@ func (a *authorizer) checkRulesOn(op *guest.Op, data, current raw.Members) guest
 // decideRules decides the op by the rules over the rows a.data and a.cur
 // read (a.cur only when op.Exists).
 func (a *authorizer) decideRules(op *guest.Op) guest.Verdict {
-	in := a.input(op)
-	d := a.decider.Decide(a.rules, in)
+	a.input(op, &a.in)
+	d := a.decider.Decide(a.rules, &a.in)
 	if a.data.err != nil || a.cur.err != nil { // fail closed
 		return guest.Reject("forbidden", "authorize: "+errors.Join(a.data.err, a.cur.err).Error())
 	}
@@ -142,20 +143,21 @@ func (a *authorizer) decideRules(op *guest.Op) guest.Verdict {
 	return guest.Accept()
 }
 
-// input maps an op to the rules' input, reading the rows as the host sent
-// them (the guest is registered with RawData). The caller's token
+// input sets in to the op as the rules' input, reading the rows as the
+// host sent them (the guest is registered with RawData). The caller's token
 // claims are %%user.data; the "custom_data" claim (embedded when the token
 // is minted from USER_DATA_COLLECTION) is %%user.custom_data. %%user.type
 // is "normal": every PowerSync upload is a user's.
-func (a *authorizer) input(op *guest.Op) appsrules.Input {
-	u := appsrules.User{ID: op.Caller.UserID, Type: "normal", Data: op.Caller.Claims}
+func (a *authorizer) input(op *guest.Op, in *appsrules.Input) {
+	// Set field by field: the Input is reused, and copying it whole cost
+	// inside wasm.
+	in.Op, in.Table, in.ID, in.Exists, in.Parents = string(op.Op), op.Table, op.ID, op.Exists, op.Parents
+	in.User.ID, in.User.Type, in.User.Data, in.User.CustomData = op.Caller.UserID, "normal", op.Caller.Claims, nil
 	if cd, ok := op.Caller.Claims["custom_data"].(map[string]any); ok {
-		u.CustomData = cd
+		in.User.CustomData = cd
 	}
-	in := appsrules.Input{Op: string(op.Op), Table: op.Table, ID: op.ID, Exists: op.Exists, User: u, Parents: op.Parents}
-	in.Data = &a.data
+	in.Data, in.Current = &a.data, nil
 	if op.Exists {
 		in.Current = &a.cur
 	}
-	return in
 }

@@ -108,10 +108,11 @@ func (s *Set) Decide(in Input) Decision { return s.decide(in, false) }
 // decisions.
 type Decider struct{ d decider }
 
-// Decide decides one write by the rules of s, as s.Decide does.
-func (dc *Decider) Decide(s *Set, in Input) Decision {
+// Decide decides one write by the rules of s, as s.Decide(*in) does
+// (setting a nil in.Data or in.Current to an empty document).
+func (dc *Decider) Decide(s *Set, in *Input) Decision {
 	dc.d.reused = true
-	return s.decideWith(&dc.d, &in)
+	return s.decideWith(&dc.d, in)
 }
 
 // Explain decides one write and records the path in Decision.Trace: the
@@ -250,13 +251,6 @@ func object(d Document) map[string]any {
 	return out
 }
 
-func orNone(d Document) Document {
-	if d == nil {
-		return none
-	}
-	return d
-}
-
 // deciders are reused: a decision's documents and environment are one
 // allocation, which Decide returns to the pool (Explain's trace escapes, so
 // Explain does not).
@@ -353,7 +347,12 @@ func (s *Set) decideWith(d *decider, in *Input) Decision {
 	if kind == deleteOp && !in.Exists {
 		return d.allow("nothing is stored under this id, so the delete changes nothing")
 	}
-	in.Data, in.Current = orNone(in.Data), orNone(in.Current)
+	if in.Data == nil {
+		in.Data = none
+	}
+	if in.Current == nil {
+		in.Current = none
+	}
 	var stored, after *doc
 	if in.Exists {
 		d.storedDoc = doc{base: in.Current, id: in.ID}

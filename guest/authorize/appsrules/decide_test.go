@@ -166,7 +166,7 @@ func TestDecide(t *testing.T) {
 			if fast.Allow != got.Allow || fast.Clause != got.Clause || fast.Reason != got.Reason || fast.Trace != nil {
 				t.Fatalf("Decide %+v differs from Explain %+v", fast, got)
 			}
-			if r := reused.Decide(s, in); r.Allow != fast.Allow || r.Role != fast.Role || r.Clause != fast.Clause || r.Reason != fast.Reason || r.Trace != nil {
+			if r := reused.Decide(s, &in); r.Allow != fast.Allow || r.Role != fast.Role || r.Clause != fast.Clause || r.Reason != fast.Reason || r.Trace != nil {
 				t.Fatalf("a reused Decider's %+v differs from Decide's %+v", r, fast)
 			}
 			if got.Allow != c.allow || got.Role != c.role || got.Clause != c.clause {
@@ -200,7 +200,7 @@ func TestDeciderForgets(t *testing.T) {
 		{"then a table without rules", Input{Op: "PUT", Table: "todos", ID: "t1", User: alice, Data: Map{}}, "no role: rules"},
 		{"then lists again", mine, ""},
 	} {
-		got := d.Decide(s, c.in)
+		got := d.Decide(s, &c.in)
 		if got.Allow != (c.want == "") || !strings.HasPrefix(got.Reason, c.want) {
 			t.Errorf("%s: %+v; want reason starting %q", c.name, got, c.want)
 		}
@@ -275,7 +275,7 @@ func TestDeciderUserRoles(t *testing.T) {
 	}
 	var d Decider
 	put := func(u User, owner string) Decision {
-		return d.Decide(s, Input{Op: "PUT", Table: "t", ID: "x", User: u, Data: Map{"owner": owner}})
+		return d.Decide(s, &Input{Op: "PUT", Table: "t", ID: "x", User: u, Data: Map{"owner": owner}})
 	}
 	admin := User{ID: "u", Type: "normal", CustomData: map[string]any{"admin": true}}
 	plain := User{ID: "u", Type: "normal", CustomData: map[string]any{"admin": false}}
