@@ -515,6 +515,9 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 // clause evaluates one expression; false or an error denies.
 func (d *decider) clause(n node, clause, on string, e *env) bool {
 	ok, err := n.eval(e)
+	if ok && err == nil && !d.explain {
+		return true
+	}
 	return d.report(n, clause, on, ok, err)
 }
 

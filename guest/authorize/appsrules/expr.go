@@ -57,6 +57,7 @@ type expansion struct {
 	path   []string
 	text   string
 	parent *Parent // expParent, expPrevParent
+	userID bool    // %%user.id, told at load rather than by its path at each read
 }
 
 func (x *expansion) String() string { return x.text }
@@ -101,6 +102,15 @@ func (x *expansion) resolve(e *env) (any, bool) {
 		u := e.user
 		if u == nil {
 			return nil, false
+		}
+		if x.userID {
+			if u.ID == "" {
+				return nil, false
+			}
+			if e.userID != nil {
+				return e.userID, true
+			}
+			return u.ID, true
 		}
 		if len(x.path) == 0 {
 			return u.asMap(), true
@@ -205,6 +215,7 @@ func (c *compiler) parseExpansion(ptr, s string) *expansion {
 			}
 		}
 		x.kind = expUser
+		x.userID = len(parts) == 2 && parts[1] == "id"
 	case "%%parent", "%%prevParent":
 		if len(parts) < 2 {
 			c.fail(ptr, "%s: name a parent (%s.<name>, declared in %s)", s, parts[0], ParentsKey)

@@ -135,9 +135,11 @@ type valueTest interface {
 type eqTest struct{ v *operand }
 
 func (t eqTest) test(v any, present bool, e *env) (bool, error) {
-	want, ok, err := t.v.value(e)
-	if err != nil || !ok {
-		return false, err
+	want, ok, err := t.v.lit, true, error(nil)
+	if !t.v.static {
+		if want, ok, err = t.v.value(e); err != nil || !ok {
+			return false, err
+		}
 	}
 	if !present { // MongoDB: {field: null} matches a missing field
 		return t.v.static && want == nil, nil
@@ -149,7 +151,10 @@ func (t eqTest) String() string { return "== " + t.v.String() }
 type neTest struct{ v *operand }
 
 func (t neTest) test(v any, present bool, e *env) (bool, error) {
-	want, ok, err := t.v.value(e)
+	want, ok, err := t.v.lit, true, error(nil)
+	if !t.v.static {
+		want, ok, err = t.v.value(e)
+	}
 	if err != nil || !ok || !present {
 		return false, err
 	}
