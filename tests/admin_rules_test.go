@@ -2,63 +2,18 @@ package tests
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-
-	"github.com/syncgate/syncgate/internal/guestbuild"
 )
 
 // demoRules is the todo demo's rules folder (docs/authorization.md).
 const demoRules = "../examples/authorization/rules"
 
-var (
-	authorizeOnce sync.Once
-	authorizeDir  string
-	authorizeErr  error
-)
-
-// authorizeGuests is a guests folder holding the stock guests and the
-// authorize guest, built once per run. It is not guestsDir: a new file
-// there would make the other tests' servers reload.
-func authorizeGuests(t *testing.T) string {
-	t.Helper()
-	authorizeOnce.Do(func() {
-		dir := filepath.Join(stateDir, "guests-authorize")
-		if authorizeErr = os.MkdirAll(dir, 0o755); authorizeErr != nil {
-			return
-		}
-		entries, err := os.ReadDir(guestsDir)
-		if err != nil {
-			authorizeErr = err
-			return
-		}
-		for _, e := range entries {
-			b, err := os.ReadFile(filepath.Join(guestsDir, e.Name()))
-			if err == nil {
-				err = os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644)
-			}
-			if err != nil {
-				authorizeErr = err
-				return
-			}
-		}
-		authorizeErr = guestbuild.Build(dir, map[string]string{"authorize": "github.com/syncgate/syncgate/guest/authorize"})
-		authorizeDir = dir
-	})
-	if authorizeErr != nil {
-		t.Fatal(authorizeErr)
-	}
-	return authorizeDir
-}
-
 // rulesEnv runs the demo's rules (lists, todos) with the authorize guest,
 // attachments on and the admin console open.
 func rulesEnv(t *testing.T) map[string]string {
 	env := baseEnv(t)
-	env["GUESTS_DIR"] = authorizeGuests(t)
+	env["GUESTS_DIR"] = guestsDir // the stock guests, authorize among them
 	env["RULES_DIR"] = demoRules
 	env["ATTACHMENTS"] = "true"
 	env["ADMIN_API_KEYS"] = adminKey

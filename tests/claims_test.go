@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-
-	"github.com/syncgate/syncgate/internal/guestbuild"
 )
 
 const claimsAPIKey = "a-long-api-key-for-claims"
@@ -159,31 +157,12 @@ func TestTokenClaimsReachUpload(t *testing.T) {
 // guest runs): alice may write her own document's user_id and team, not
 // another field, and not bob's document. Without one, and with every table
 // writable, start-up stops naming USER_DATA_COLLECTION.
-//
-// AUTHORIZE=sync-scope runs beside the rules only because the authorize
-// guest, with rules files alone, fails to start on main as of this test
-// (it reads /sync/sync-config.yaml, which is not mounted then, and gets
-// EBADF, not ErrNotExist); its scope (alice's own documents) is wider than
-// the rule, so the field denial below is the rule's.
 func TestUserDataCollectionNeedsARule(t *testing.T) {
 	env := claimsEnv(t)
 	os.WriteFile(filepath.Join(env["RULES_DIR"], "users.json"), []byte(`{"roles":[{"name":"self",
 		"apply_when":{"user_id":"%%user.id"},"insert":true,"delete":false,
 		"fields":{"user_id":{"write":true},"team":{"write":true}},"additional_fields":{"write":false}}]}`), 0o644)
-	syncConfig := filepath.Join(t.TempDir(), "sync.yaml")
-	os.WriteFile(syncConfig, []byte("config:\n  edition: 3\nstreams:\n  own:\n    auto_subscribe: true\n    query: SELECT _id AS id, * FROM users WHERE user_id = auth.user_id()\n"), 0o644)
-	env["AUTHORIZE"], env["SYNC_CONFIG"] = "sync-scope", syncConfig
-	// The authorize guest, beside the schema gate this run built.
-	guests := t.TempDir()
-	if err := guestbuild.Build(guests, map[string]string{"authorize": "github.com/syncgate/syncgate/guest/authorize"}); err != nil {
-		t.Fatal(err)
-	}
-	wasm, err := os.ReadFile(filepath.Join(guestsDir, "schemagate.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(guests, "schemagate.wasm"), wasm, 0o644)
-	env["GUESTS_DIR"] = guests
+	env["GUESTS_DIR"] = guestsDir // the stock guests, authorize among them
 	a := start(t, env)
 	r := mintToken(t, a, "GET", "/token?user_id=alice", "")
 	var minted struct{ Token string }
