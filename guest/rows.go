@@ -198,7 +198,8 @@ func decodeRows(b []byte, rawData bool) (*Request, error) {
 	return req, nil
 }
 
-// Op flags in the rows form.
+// internString returns b as a string, one copy in arena per distinct value
+// of the request (table names, keys).
 func internString(seen map[string]string, arena *wire.Arena, b []byte) string {
 	if s, ok := seen[string(b)]; ok {
 		return s

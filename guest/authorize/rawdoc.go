@@ -204,13 +204,10 @@ func decodeValue(f *rawField, boxes *wire.Arena) (any, error) {
 		return false, nil
 	case 'n':
 		return nil, nil
-	case '{':
-		return raw.DecodeObject(v)
-	case '[':
-		wrapped := make([]byte, 0, len(v)+6)
-		wrapped = append(append(append(wrapped, `{"a":`...), v...), '}')
-		m, err := raw.DecodeObject(wrapped)
-		return m["a"], err
+	case '{', '[':
+		d := &wire.Decoder{B: v}
+		x, err := d.Value()
+		return x, d.End(err)
 	}
 	if boxes != nil { // aliases the input, as strings do
 		return boxes.BoxNumber(unsafe.String(&v[0], len(v))), nil

@@ -18,7 +18,8 @@ func guests(g GuestStage) func(context.Context, *Service, *state) error {
 		if gs == nil || len(st.ops) == 0 {
 			return nil
 		}
-		if refs := gs.References(); len(refs) > 0 {
+		refs := gs.References()
+		if len(refs) > 0 {
 			st.withParents(refs)
 		}
 		b := *st.b // the guests see the ops still going; st.b keeps all for the dead letters
@@ -30,7 +31,9 @@ func guests(g GuestStage) func(context.Context, *Service, *state) error {
 		from := len(st.rejected)
 		st.reject(string(g), rejected...)
 		st.ops = accepted
-		st.clearParents()
+		if len(refs) > 0 {
+			st.clearParents()
+		}
 		st.rejectDependents(from)
 		if g == Policies {
 			st.setIncKeys()

@@ -54,20 +54,11 @@ func (st *state) lookupParents(ctx context.Context, store Store) error {
 			keys[parent][field] = append(keys[parent][field], v)
 		}
 	}
-	for _, op := range st.ops {
+	for i := range st.ops {
+		op := &st.ops[i]
 		for _, r := range refs {
-			if r.Table != op.Table {
-				continue
-			}
-			if r.ByUser {
-				add(r.Parent, r.Field, st.b.Caller.UserID)
-				continue
-			}
-			if v, ok := op.Data.Get(r.Column); ok {
-				add(r.Parent, r.Field, v)
-			}
-			if cur, ok := st.current[op.Table][op.ID]; ok {
-				if v, ok := cur.Get(r.Column); ok {
+			if r.Table == op.Table {
+				for _, v := range st.named(op, r) {
 					add(r.Parent, r.Field, v)
 				}
 			}
@@ -89,6 +80,24 @@ func (st *state) lookupParents(ctx context.Context, store Store) error {
 		st.parents[parent] = byID
 	}
 	return nil
+}
+
+// named are the values by which op names parents through r: the caller's
+// user id, or the column in the op's data and in its stored document.
+func (st *state) named(op *syncgate.Op, r syncgate.Reference) []any {
+	if r.ByUser {
+		return []any{st.b.Caller.UserID}
+	}
+	var vals []any
+	if v, ok := op.Data.Get(r.Column); ok {
+		vals = append(vals, v)
+	}
+	if cur, ok := st.current[op.Table][op.ID]; ok {
+		if v, ok := cur.Get(r.Column); ok {
+			vals = append(vals, v)
+		}
+	}
+	return vals
 }
 
 // lookupable reports whether v can name a parent (not null, an object or
@@ -126,19 +135,7 @@ func (st *state) withParents(refs []syncgate.Reference) {
 			if parents == nil {
 				parents = map[string][]syncgate.Doc{}
 			}
-			var want []any
-			if r.ByUser {
-				want = append(want, st.b.Caller.UserID)
-			} else {
-				if v, ok := op.Data.Get(r.Column); ok {
-					want = append(want, v)
-				}
-				if cur, ok := st.current[op.Table][op.ID]; ok {
-					if v, ok := cur.Get(r.Column); ok {
-						want = append(want, v)
-					}
-				}
-			}
+			want := st.named(op, r)
 			pdocs := docs(r.Parent)
 			for _, id := range slices.Sorted(maps.Keys(pdocs)) {
 				d := pdocs[id]

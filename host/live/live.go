@@ -151,9 +151,8 @@ type Status struct {
 
 // Reloader owns the live Rules.
 type Reloader struct {
-	cfg      config.Config
-	rt       *sandbox.Runtime
-	rulesDir string // the rules files' folder, fingerprinted with the set; "" none
+	cfg config.Config
+	rt  *sandbox.Runtime
 
 	load sync.Mutex // one reload at a time
 	mu   sync.RWMutex
@@ -165,13 +164,6 @@ type Reloader struct {
 // folders with rt. Nothing is live until the first Reload.
 func New(cfg config.Config, rt *sandbox.Runtime) *Reloader {
 	return &Reloader{cfg: cfg, rt: rt}
-}
-
-// WithRulesDir sets the rules files' folder, fingerprinted with each set
-// (Manifest.Rules); call it before the first Reload.
-func (l *Reloader) WithRulesDir(dir string) *Reloader {
-	l.rulesDir = dir
-	return l
 }
 
 // ErrNotLoaded is Acquire's error before the first successful reload.
@@ -260,7 +252,7 @@ func (l *Reloader) build(ctx context.Context) (*Rules, error) {
 	}
 	// The manifest is read before the files are loaded: a file changed in
 	// between makes the next poll reload, and with it a new ID.
-	manifest, err := ReadManifest(l.cfg, l.rulesDir)
+	manifest, err := ReadManifest(l.cfg)
 	if err != nil {
 		return nil, err
 	}

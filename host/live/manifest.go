@@ -104,15 +104,13 @@ func (m Manifest) Lines() []string {
 }
 
 // ReadManifest reads the rules set cfg configures from the files as they
-// are now. rulesDir is the rules files' folder ("" when there is none).
+// are now, RULES_DIR's files included (a missing folder has none).
 // The ID is sha256 over, in order: each stage's guest name, tables and
 // settings; each guest's .wasm content; each schema file's name and
 // content; each rules file's path and content.
-func ReadManifest(cfg config.Config, rulesDir string) (Manifest, error) {
+func ReadManifest(cfg config.Config) (Manifest, error) {
 	var m Manifest
-	if rulesDir == "" && HasRulesFiles(cfg.RulesDir) {
-		rulesDir = cfg.RulesDir
-	}
+	rulesDir := cfg.RulesDir
 	tables, err := SchemaFiles(cfg.SchemasDir)
 	if err != nil {
 		return m, err

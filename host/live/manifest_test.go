@@ -27,7 +27,8 @@ func TestManifestID(t *testing.T) {
 	base := config.Config{GuestsDir: guestsDir, SchemasDir: schemas, Guests: []string{"echo:lists"}}
 	id := func(cfg config.Config, rulesDir string) string {
 		t.Helper()
-		m, err := ReadManifest(cfg, rulesDir)
+		cfg.RulesDir = rulesDir
+		m, err := ReadManifest(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +59,9 @@ func TestManifestID(t *testing.T) {
 	write(filepath.Join(schemas, "lists.json"), `{"type":"object","required":["x"]}`)
 	differs("schema content", id(base, ""))
 
-	m, err := ReadManifest(base, rules)
+	withRules := base
+	withRules.RulesDir = rules
+	m, err := ReadManifest(withRules)
 	if err != nil {
 		t.Fatal(err)
 	}
