@@ -29,14 +29,8 @@ func tracing(ctx context.Context, cfg config.Config) (trace.Tracer, func(context
 	if err != nil {
 		return nil, nil, fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)
 	}
-	return installTracing(sdktrace.WithBatcher(exp), cfg.OTelServiceName)
-}
-
-// installTracing installs a provider exporting through export (tests use
-// an in-memory exporter) and returns /upload's tracer.
-func installTracing(export sdktrace.TracerProviderOption, service string) (trace.Tracer, func(context.Context) error, error) {
-	res := resource.NewSchemaless(semconv.ServiceName(service))
-	tp := sdktrace.NewTracerProvider(export, sdktrace.WithResource(res))
+	res := resource.NewSchemaless(semconv.ServiceName(cfg.OTelServiceName))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	return tp.Tracer("github.com/syncgate/syncgate/host/upload"), tp.Shutdown, nil
