@@ -49,13 +49,12 @@ func serveAttachments(cfg config.Config, uri string, auth attachments.Authentica
 
 // attachmentCollector exports the attachment handler's counters.
 type attachmentCollector struct {
-	st    *attachments.Stats
 	descs []*prometheus.Desc
 	vals  []func() int64
 }
 
 func newAttachmentCollector(st *attachments.Stats) *attachmentCollector {
-	c := &attachmentCollector{st: st}
+	c := &attachmentCollector{}
 	add := func(name, help string, v func() int64) {
 		c.descs = append(c.descs, prometheus.NewDesc("syncgate_attachment_"+name, help, nil, nil))
 		c.vals = append(c.vals, v)
@@ -131,7 +130,7 @@ func attachmentsCmd(ctx context.Context, args []string, env map[string]string, s
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	uri, closeDB, err := databaseURI(cfg, log, stderr)
+	uri, closeDB, err := commandURI(cfg, log, stderr)
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, dotenv 
 		usage(stdout)
 		return 0
 	}
-	if dotenv != "" && (cmd == "schemas" || cmd == "rejected" || cmd == "db") && !helpAsked(rest) {
+	if dotenv != "" && (cmd == "schemas" || cmd == "rejected" || cmd == "db" || cmd == "attachments") && !helpAsked(rest) {
 		fmt.Fprintln(stderr, "syncgate: "+dotenv)
 	}
 	var err error

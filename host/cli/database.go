@@ -38,10 +38,24 @@ func runningDevDB(cfg config.Config) (uri string, ok bool) {
 // embedded one of its own.
 func openCommandStore(cfg config.Config, log *slog.Logger, stderr io.Writer) (st *store.Mongo, uri string, closeStore func(), err error) {
 	if uri, ok := runningDevDB(cfg); ok {
-		fmt.Fprintf(stderr, "syncgate: MONGO_URI is not set: using the embedded database already running at DEV_DB_ADDR %s (a syncgate server's)\n", cfg.DevDBAddr)
+		announceRunningDevDB(cfg, stderr)
 		cfg.MongoURI = uri
 	}
 	return openStore(cfg, log, stderr)
+}
+
+// commandURI is the database a command (not the server) uses, as
+// openCommandStore chooses it; closeDB stops an embedded one it started.
+func commandURI(cfg config.Config, log *slog.Logger, stderr io.Writer) (uri string, closeDB func(), err error) {
+	if uri, ok := runningDevDB(cfg); ok {
+		announceRunningDevDB(cfg, stderr)
+		return uri, func() {}, nil
+	}
+	return databaseURI(cfg, log, stderr)
+}
+
+func announceRunningDevDB(cfg config.Config, stderr io.Writer) {
+	fmt.Fprintf(stderr, "syncgate: MONGO_URI is not set: using the embedded database already running at DEV_DB_ADDR %s (a syncgate server's)\n", cfg.DevDBAddr)
 }
 
 // openStore opens the database (the embedded one when MONGO_URI is not

@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -234,7 +236,7 @@ func (imp *appImport) legacy(l legacyPerms) error {
 		}
 		return json.MarshalIndent(map[string]any{"roles": out, "filters": []any{}}, "", "  ")
 	}
-	for _, coll := range keysOf(l.p.Rules) {
+	for _, coll := range slices.Sorted(maps.Keys(l.p.Rules)) {
 		if _, taken := imp.rules[coll+".json"]; taken || len(l.p.Rules[coll]) == 0 {
 			continue
 		}
@@ -323,7 +325,7 @@ func (imp *appImport) unsupported() {
 	if b, err := os.ReadFile(filepath.Join(imp.dir, "auth", "providers.json")); err == nil {
 		var providers map[string]any
 		_ = json.Unmarshal(b, &providers)
-		imp.lost = append(imp.lost, fmt.Sprintf("auth/providers.json (%s): App Services authentication ends with the Device SDKs; sign users in with your identity provider and let syncgate mint PowerSync tokens (TOKEN_AUTH=jwks, or api-key from your backend)", strings.Join(keysOf(providers), ", ")))
+		imp.lost = append(imp.lost, fmt.Sprintf("auth/providers.json (%s): App Services authentication ends with the Device SDKs; sign users in with your identity provider and let syncgate mint PowerSync tokens (TOKEN_AUTH=jwks, or api-key from your backend)", strings.Join(slices.Sorted(maps.Keys(providers)), ", ")))
 	}
 	if b, err := os.ReadFile(filepath.Join(imp.dir, "auth", "custom_user_data.json")); err == nil {
 		var cud struct {
@@ -368,7 +370,7 @@ func (imp *appImport) write(rulesOut, schemasOut string, force bool, stdout, std
 		if err := os.MkdirAll(out.dir, 0o755); err != nil {
 			return fmt.Errorf("import appservices: %w", err)
 		}
-		for _, name := range keysOf(out.files) {
+		for _, name := range slices.Sorted(maps.Keys(out.files)) {
 			b := out.files[name]
 			if len(b) == 0 || b[len(b)-1] != '\n' {
 				b = append(b, '\n')
@@ -386,7 +388,7 @@ func (imp *appImport) write(rulesOut, schemasOut string, force bool, stdout, std
 		set, loadErr = appsrules.Load(os.DirFS(rulesOut))
 	}
 	if len(imp.databases) > 0 {
-		fmt.Fprintf(stdout, "database(s): %s: syncgate writes to MONGO_DATABASE; set it to the database these collections live in\n", strings.Join(keysOf(imp.databases), ", "))
+		fmt.Fprintf(stdout, "database(s): %s: syncgate writes to MONGO_DATABASE; set it to the database these collections live in\n", strings.Join(slices.Sorted(maps.Keys(imp.databases)), ", "))
 	}
 	for _, n := range imp.notes {
 		fmt.Fprintf(stdout, "note: %s\n", n)
@@ -423,13 +425,4 @@ func (imp *appImport) write(rulesOut, schemasOut string, force bool, stdout, std
 	}
 	fmt.Fprintf(stdout, "next: ./bin/syncgate rules check; ./bin/syncgate schemas check; then set RULES_DIR=%s\n", rulesOut)
 	return nil
-}
-
-func keysOf[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

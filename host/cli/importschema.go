@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/syncgate/syncgate/host/schemas"
 )
@@ -52,7 +53,7 @@ func convertSchema(table, src string, b []byte) ([]byte, []string, error) {
 	}
 	props := map[string]any{}
 	inProps, _ := in["properties"].(map[string]any)
-	for _, name := range keysOf(inProps) {
+	for _, name := range slices.Sorted(maps.Keys(inProps)) {
 		p, ok := inProps[name].(map[string]any)
 		if !ok {
 			continue
@@ -77,7 +78,7 @@ func convertSchema(table, src string, b []byte) ([]byte, []string, error) {
 	if ap, ok := in["additionalProperties"]; ok {
 		out["additionalProperties"] = ap
 	}
-	for _, k := range keysOf(in) {
+	for _, k := range slices.Sorted(maps.Keys(in)) {
 		switch k {
 		case "properties", "required", "additionalProperties", "title", "bsonType", "type", "description":
 		default:
@@ -166,7 +167,7 @@ func (c *schemaConv) property(path string, p map[string]any, top bool) map[strin
 			types = append(types, "object", "string")
 			if props, ok := p["properties"].(map[string]any); ok {
 				sub := map[string]any{}
-				for _, name := range keysOf(props) {
+				for _, name := range slices.Sorted(maps.Keys(props)) {
 					if pm, ok := props[name].(map[string]any); ok {
 						sub[name] = c.property(path+"."+name, pm, false)
 					}
@@ -179,10 +180,10 @@ func (c *schemaConv) property(path string, p map[string]any, top bool) map[strin
 			return map[string]any{}
 		}
 	}
-	if xType == schemas.TypeBool && contains(types, "null") {
+	if xType == schemas.TypeBool && slices.Contains(types, "null") {
 		out["enum"] = []any{0, 1, nil}
 	}
-	types = dedupe(types)
+	types = slices.Compact(slices.Sorted(slices.Values(types)))
 	if len(types) == 1 {
 		out["type"] = types[0]
 	} else {
@@ -195,30 +196,8 @@ func (c *schemaConv) property(path string, p map[string]any, top bool) map[strin
 	if xType != "" {
 		out[schemas.Keyword] = xType
 	}
-	if _, ok := p["properties"]; ok && !contains(bsonTypes, "object") {
+	if _, ok := p["properties"]; ok && !slices.Contains(bsonTypes, "object") {
 		c.note("field %s: properties without bsonType object were dropped", path)
 	}
-	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
-}
-
-func dedupe(list []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, s := range list {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	sort.Strings(out)
 	return out
 }

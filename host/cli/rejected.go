@@ -148,18 +148,20 @@ func rejectedCmd(ctx context.Context, args []string, env map[string]string, stdo
 	if err := st.DeadLetters().EnsureIndexes(ctx); err != nil {
 		return fmt.Errorf("rejected: %w", err)
 	}
+	if a.sub == "replay" {
+		return rejectedReplay(ctx, cfg, st, a, log, stdout, stderr)
+	}
 	noRules := func() (batch.Rules, func(), error) { return nil, nil, errors.New("rejected: no rules loaded") }
+	svc := newRejectedService(cfg, st, noRules)
 	switch a.sub {
 	case "list":
-		return rejectedList(ctx, newRejectedService(cfg, st, noRules), a, stdout)
+		return rejectedList(ctx, svc, a, stdout)
 	case "show":
-		return rejectedShow(ctx, newRejectedService(cfg, st, noRules), a, stdout)
-	case "replay":
-		return rejectedReplay(ctx, cfg, st, a, log, stdout, stderr)
+		return rejectedShow(ctx, svc, a, stdout)
 	case "resolve", "discard":
-		return rejectedMark(ctx, newRejectedService(cfg, st, noRules), a, stdout)
+		return rejectedMark(ctx, svc, a, stdout)
 	}
-	return rejectedPurge(ctx, newRejectedService(cfg, st, noRules), a, stdout)
+	return rejectedPurge(ctx, svc, a, stdout)
 }
 
 func rejectedList(ctx context.Context, svc *rejected.Service, a *rejectedArgs, stdout io.Writer) error {

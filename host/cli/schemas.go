@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 
 	"github.com/syncgate/syncgate/host/config"
@@ -73,18 +74,11 @@ func schemasCmd(ctx context.Context, args []string, env map[string]string, stdou
 }
 
 func applyValidators(ctx context.Context, cfg config.Config, set *schemas.Set, level, action string, stdout, stderr io.Writer) error {
-	uri := cfg.MongoURI
-	if running, ok := runningDevDB(cfg); ok {
-		fmt.Fprintf(stderr, "syncgate: MONGO_URI is not set: using the embedded database already running at DEV_DB_ADDR %s (a syncgate server's)\n", cfg.DevDBAddr)
-		uri = running
-	} else if cfg.Embedded() {
-		dbURI, _, stop, err := startDevDB(cfg.StateDir+"/data", cfg.DevDBAddr, nil)
-		if err != nil {
-			return err
-		}
-		defer stop(context.Background())
-		uri = dbURI
+	uri, closeDB, err := commandURI(cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), stderr)
+	if err != nil {
+		return err
 	}
+	defer closeDB()
 	st, err := store.Open(uri, cfg.Database, store.Options{Timeout: cfg.DBTimeout})
 	if err != nil {
 		return err
