@@ -125,3 +125,44 @@ func BenchPolicy(b *testing.B, name string, h guest.HandlerFunc, n int) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/op-in-batch")
 	})
 }
+
+// MixUser is MixRequest's caller: every list's owner and every todo's
+// creator, so that the gateway benchmark's rules (tests/testdata/bench-rules)
+// allow every op.
+const MixUser = "3f9a8c1e-2b7d-4e6f-9a1c-5d8e7f6a4b3c"
+
+// MixRequest is the Request JSON the host sends for a batch of n ops as
+// tests/ BenchmarkGateway's clients make them once they have history: lists
+// and todos in turn, 40 % PUTs of new rows, 40 % PATCHes of stored rows
+// (one field), 20 % DELETEs of stored rows, every stored document sent
+// (what a guest that needs them gets), as caller MixUser.
+func MixRequest(n int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"abi":1,"request_id":"bench","now":"2023-11-14T22:13:20Z","caller":{"user_id":%q},"ops":[`, MixUser)
+	row := func(table string, i int) string {
+		if table == "lists" {
+			return fmt.Sprintf(`{"created_at":"2024-05-01 10:00:00","name":"Groceries for the week ahead, list number %06d","owner_id":%q}`, i, MixUser)
+		}
+		return fmt.Sprintf(`{"created_at":"2024-05-01 10:00:00","description":"Buy oat milk, bread and coffee for the week ahead, item number %06d",`+
+			`"completed":%d,"completed_at":null,"created_by":%q,"completed_by":null,"list_id":"0b6f3a52-5a3c-4c59-9ac6-2f2b7f7c1b%02d"}`, i, i%2, MixUser, i%8)
+	}
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		table := [2]string{"lists", "todos"}[i%2]
+		id := fmt.Sprintf("7c1e9f0a-3d2b-4a8e-b6f1-%012d", i)
+		switch i % 5 {
+		case 0, 1: // PUT of a new row
+			fmt.Fprintf(&b, `{"index":%d,"op":"PUT","table":%q,"id":%q,"data":%s}`, i, table, id, row(table, i))
+		case 2, 3: // PATCH of one field of a stored row
+			field := map[string]string{"lists": "name", "todos": "description"}[table]
+			fmt.Fprintf(&b, `{"index":%d,"op":"PATCH","table":%q,"id":%q,"data":{%q:"Renamed in batch 7, op %d of the client"},"exists":true,"current":%s}`,
+				i, table, id, field, i, row(table, i))
+		default: // DELETE of a stored row
+			fmt.Fprintf(&b, `{"index":%d,"op":"DELETE","table":%q,"id":%q,"exists":true,"current":%s}`, i, table, id, row(table, i))
+		}
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}
