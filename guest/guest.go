@@ -57,6 +57,14 @@ type Info struct {
 	// per batch, and sends them in Op.Parents, as the batch's earlier ops
 	// leave them. No I/O happens inside the sandbox.
 	References []Reference `json:"references,omitempty"`
+	// CurrentFields narrow NeedsCurrent: by table, the only fields of the
+	// stored document the guest reads (its _id aside). The host may then
+	// fetch just those (a projection), so Op.Current holds no other field;
+	// an empty list asks only whether the document exists. Key "*" stands
+	// for every table not listed; a table neither listed nor covered by
+	// "*" gets whole documents. A guest that compares whole documents
+	// (which fields a PUT changes) must not narrow them.
+	CurrentFields map[string][]string `json:"current_fields,omitempty"`
 }
 
 // Reference declares that ops on Table name documents of Parent: an op's
@@ -267,7 +275,7 @@ func SetInitError(err error) { initError = err.Error() }
 // infoJSON is the registered Info as the host reads it (abi.Info).
 func infoJSON() []byte {
 	b, _ := json.Marshal(abi.Info{Name: info.Name, NeedsCurrent: info.NeedsCurrent, Settings: info.Settings,
-		Kind: info.Kind, References: info.References, Input: abi.InputRows, Error: initError})
+		Kind: info.Kind, References: info.References, CurrentFields: info.CurrentFields, Input: abi.InputRows, Error: initError})
 	return b
 }
 

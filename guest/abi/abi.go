@@ -91,6 +91,11 @@ type Info struct {
 	// parent collection per batch) and sends them with each op that names
 	// them, as the batch's earlier ops leave them (the op's "parents").
 	References []Reference `json:"references,omitempty"`
+	// CurrentFields narrow NeedsCurrent: by table ("*": every table not
+	// listed), the only fields of the stored document the guest reads
+	// besides _id; the host may fetch only those. A table not covered gets
+	// whole documents.
+	CurrentFields map[string][]string `json:"current_fields,omitempty"`
 	// Input is the form of Request the guest reads: InputRows, or empty
 	// (JSON, all a guest built before the rows form reads).
 	Input string `json:"input,omitempty"`

@@ -97,6 +97,17 @@ func (a *authorizer) references() []guest.Reference {
 	return out
 }
 
+// currentFields are the stored documents' fields the rules read, by table
+// (appsrules.Set.StoredFields), for Info.CurrentFields: nil (whole
+// documents) when a sync config is mounted too, whose checks read stored
+// documents as they please.
+func (a *authorizer) currentFields() map[string][]string {
+	if a.rules == nil || a.scope != nil {
+		return nil
+	}
+	return a.rules.StoredFields()
+}
+
 func (a *authorizer) handle(op *guest.Op) guest.Verdict {
 	for _, c := range a.checks {
 		if v := c(op); v.Reject {

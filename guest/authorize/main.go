@@ -37,6 +37,7 @@ func init() {
 	}
 	i := info
 	i.References = a.references()
+	i.CurrentFields = a.currentFields()
 	guest.Register(i, a.handle, guest.RawData())
 }
 

@@ -23,8 +23,10 @@ import (
 // Store is what the write path needs of the database.
 type Store interface {
 	// Current returns the stored documents with the ids of ops, by table
-	// then id: one query per collection.
-	Current(ctx context.Context, ops []syncgate.Op) (map[string]map[string]syncgate.Doc, error)
+	// then id: one query per collection. A table in fields gets only those
+	// fields of its documents (and _id, which is dropped); an empty list
+	// only tells which exist.
+	Current(ctx context.Context, ops []syncgate.Op, fields map[string][]string) (map[string]map[string]syncgate.Doc, error)
 	// Apply writes ops in order and reports what the database did: the
 	// ops it refused for good, lost conflicts of conditional writes and
 	// PATCHes that found no document. stop, when non-nil and true of a
@@ -47,6 +49,12 @@ type Guests interface {
 	// NeedsCurrent reports whether a guest for table wants the stored
 	// documents of its ops.
 	NeedsCurrent(table string) bool
+	// CurrentFields are the fields of stored documents the guests for
+	// table read (guest.Info.CurrentFields) — of its PATCHes' too when
+	// patch, which a guest that did not ask for stored documents reads
+	// whole (the schema gate checks a PATCH over its document); whole
+	// reports that one reads them whole.
+	CurrentFields(table string, patch bool) (fields []string, whole bool)
 	// Guards reports whether a guest runs for table.
 	Guards(table string) bool
 	// References are the parent documents the guests read with ops

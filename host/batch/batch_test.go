@@ -89,6 +89,61 @@ func TestPatchLookups(t *testing.T) {
 	}
 }
 
+// TestCurrentProjection: stored documents are read in part only where every
+// guest that needs them narrowed them (Guests.CurrentFields), with the
+// columns naming parents added; whole where a guest reads them whole, where
+// a guarding guest checks PATCHes over them (schema gate), and in a parent
+// collection.
+func TestCurrentProjection(t *testing.T) {
+	ops := []syncgate.Op{
+		{Index: 0, Op: syncgate.Put, Table: "lists", ID: "a", Data: syncgate.Doc{{Key: "name", Value: "x"}}},
+		{Index: 1, Op: syncgate.Delete, Table: "todos", ID: "b"},
+		{Index: 2, Op: syncgate.Delete, Table: "notes", ID: "c"},
+	}
+	authorize := func() *fakeGuests {
+		return &fakeGuests{needs: true, fields: map[string][]string{"lists": {"owner_id"}, "todos": {"created_by"}}}
+	}
+	for _, tc := range []struct {
+		name   string
+		guests map[GuestStage]*fakeGuests
+		want   []string
+	}{
+		{"narrowed", map[GuestStage]*fakeGuests{Authorize: authorize()}, []string{"lists [owner_id]", "todos [created_by]"}},
+		{"another guest reads them whole", map[GuestStage]*fakeGuests{Authorize: authorize(),
+			Policies: {needs: true, tables: map[string]bool{"todos": true}}}, []string{"lists [owner_id]"}},
+		{"a guest narrows them too", map[GuestStage]*fakeGuests{Authorize: authorize(),
+			Transform: {needs: true, tables: map[string]bool{"todos": true}, fields: map[string][]string{"todos": {"done"}}}}, []string{"lists [owner_id]", "todos [created_by done]"}},
+		{"a column names a parent", map[GuestStage]*fakeGuests{Authorize: func() *fakeGuests {
+			g := authorize()
+			g.refs = []syncgate.Reference{{Table: "todos", Column: "list_id", Parent: "lists", Field: "_id"}}
+			return g
+		}()}, []string{"todos [created_by list_id]"}},
+		{"the schema gate guards", map[GuestStage]*fakeGuests{Authorize: authorize(),
+			SchemaGate: {tables: map[string]bool{"lists": true}}}, []string{"lists [owner_id]", "todos [created_by]"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &fakeStore{}
+			if _, err := New(Config{}, st).Run(t.Context(), fakeRules{guests: tc.guests}, &syncgate.Batch{Ops: ops}); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(st.projected, tc.want) {
+				t.Errorf("projected %q, want %q", st.projected, tc.want)
+			}
+		})
+	}
+	// A PATCH on a table the schema gate guards: its stored document is
+	// read whole (the gate checks the PATCH over it).
+	st := &fakeStore{}
+	patch := []syncgate.Op{{Index: 0, Op: syncgate.Patch, Table: "lists", ID: "a", Data: syncgate.Doc{{Key: "name", Value: "y"}}}}
+	rules := fakeRules{guests: map[GuestStage]*fakeGuests{Authorize: authorize(), SchemaGate: {tables: map[string]bool{"lists": true}}}}
+	if _, err := New(Config{}, st).Run(t.Context(), rules, &syncgate.Batch{Ops: patch}); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.projected) != 0 {
+		t.Errorf("projected %q for a PATCH the schema gate checks", st.projected)
+	}
+}
+
 // TestStagesInOrder: the guest stages run in the documented order, every
 // stage is observed once, a rejection names the stage that decided it, and
 // an op rejected by one stage is seen by no later one.

@@ -13,18 +13,23 @@ import (
 // document as the store does (not_found, at the write), refuses the ids in
 // refuse, and with a stop that holds aborts like a transaction.
 type fakeStore struct {
-	looked   []string
-	lookups  []string                  // "table field=values" per Lookup call
-	docs     map[string][]syncgate.Doc // what Lookup finds, by table (each with _id)
-	applied  [][]syncgate.Op
-	refuse   map[string]bool
-	txn      bool
-	recorded []syncgate.Rejection
-	logged   []syncgate.Rejection
+	looked    []string
+	projected []string                  // "table [fields]" per projected table of Current calls
+	lookups   []string                  // "table field=values" per Lookup call
+	docs      map[string][]syncgate.Doc // what Lookup finds, by table (each with _id)
+	applied   [][]syncgate.Op
+	refuse    map[string]bool
+	txn       bool
+	recorded  []syncgate.Rejection
+	logged    []syncgate.Rejection
 }
 
-func (s *fakeStore) Current(_ context.Context, ops []syncgate.Op) (map[string]map[string]syncgate.Doc, error) {
+func (s *fakeStore) Current(_ context.Context, ops []syncgate.Op, fields map[string][]string) (map[string]map[string]syncgate.Doc, error) {
 	out := map[string]map[string]syncgate.Doc{}
+	for t, f := range fields {
+		s.projected = append(s.projected, fmt.Sprintf("%s %v", t, f))
+	}
+	slices.Sort(s.projected)
 	for _, op := range ops {
 		s.looked = append(s.looked, op.Table+"/"+op.ID)
 		if out[op.Table] == nil {
@@ -89,12 +94,23 @@ func (s *fakeStore) RecordConflicts(_ context.Context, _ *syncgate.Batch, r []sy
 type fakeGuests struct {
 	tables map[string]bool
 	needs  bool
+	fields map[string][]string // CurrentFields by table; a table not in it: whole documents
 	refs   []syncgate.Reference
 	f      func(op *syncgate.Op) *syncgate.Rejection
 	calls  int
 }
 
-func (g *fakeGuests) NeedsCurrent(t string) bool       { return g.needs && g.Guards(t) }
+func (g *fakeGuests) NeedsCurrent(t string) bool { return g.needs && g.Guards(t) }
+func (g *fakeGuests) CurrentFields(t string, patch bool) ([]string, bool) {
+	if !g.Guards(t) {
+		return nil, false
+	}
+	if !g.needs {
+		return nil, patch
+	}
+	f, ok := g.fields[t]
+	return f, !ok
+}
 func (g *fakeGuests) Guards(t string) bool             { return g.tables == nil || g.tables[t] }
 func (g *fakeGuests) References() []syncgate.Reference { return g.refs }
 func (g *fakeGuests) Run(_ context.Context, b *syncgate.Batch, _ map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection, error) {

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"slices"
 
 	"github.com/syncgate/syncgate/host/syncgate"
 )
@@ -46,7 +47,7 @@ func lookup(ctx context.Context, s *Service, st *state) error {
 	}
 	st.current = map[string]map[string]syncgate.Doc{}
 	if len(need) > 0 {
-		cur, err := s.store.Current(ctx, need)
+		cur, err := s.store.Current(ctx, need, st.currentFields(need))
 		if err != nil {
 			return err
 		}
@@ -54,6 +55,50 @@ func lookup(ctx context.Context, s *Service, st *state) error {
 	}
 	st.rejectMissingPatches(looked)
 	return st.lookupParents(ctx, s.store)
+}
+
+// currentFields are the tables of need whose stored documents may be read
+// in part, with the fields to read: those the guests read
+// (Guests.CurrentFields) and the columns naming parents. A table gets whole
+// documents when a guest reads them whole and when it is a parent
+// collection (a batch's PATCH of a parent is laid over its stored document
+// for later ops to read). Strict mode and dry runs need to know only which
+// documents exist.
+func (st *state) currentFields(need []syncgate.Op) map[string][]string {
+	patched := map[string]bool{}
+	for _, op := range need {
+		patched[op.Table] = patched[op.Table] || op.Op == syncgate.Patch
+	}
+	var out map[string][]string
+	for t := range patched {
+		var fields []string
+		whole := false
+		for _, g := range GuestStages {
+			gs := st.rules.Guests(g)
+			if gs == nil {
+				continue
+			}
+			for _, r := range gs.References() {
+				switch {
+				case r.Parent == t:
+					whole = true
+				case r.Table == t && !r.ByUser:
+					fields = append(fields, r.Column)
+				}
+			}
+			f, w := gs.CurrentFields(t, patched[t])
+			whole = whole || w
+			fields = append(fields, f...)
+		}
+		if !whole {
+			if out == nil {
+				out = map[string][]string{}
+			}
+			slices.Sort(fields)
+			out[t] = slices.Compact(fields)
+		}
+	}
+	return out
 }
 
 // rejectMissingPatches refuses PATCHes of documents that will not exist

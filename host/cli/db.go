@@ -68,7 +68,7 @@ func dbCmd(ctx context.Context, args []string, env map[string]string, stdout, st
 				return usageError{"db find: " + err.Error()}
 			}
 		}
-		found, err := st.Current(ctx, []syncgate.Op{op})
+		found, err := st.Current(ctx, []syncgate.Op{op}, nil)
 		if err != nil {
 			return fmt.Errorf("db find: %w", err)
 		}

@@ -64,6 +64,40 @@ func (p *Pipeline) NeedsCurrent(table string) bool {
 	return false
 }
 
+// CurrentFields are the fields of table's stored documents its stages
+// read: those a guest that needs them narrowed them to
+// (abi.Info.CurrentFields, by table or "*"); whole reports that one reads
+// whole documents — a guest that did not narrow them, or, when patch, one
+// that did not ask for them but gets a PATCH's (the schema gate).
+func (p *Pipeline) CurrentFields(table string, patch bool) (fields []string, whole bool) {
+	for _, s := range p.stages {
+		info := s.Guest.Info()
+		if !s.applies(table) {
+			continue
+		}
+		if !info.NeedsCurrent {
+			if patch {
+				return nil, true
+			}
+			continue
+		}
+		list, ok := info.CurrentFields[table]
+		if !ok {
+			list, ok = info.CurrentFields["*"]
+		}
+		if !ok {
+			return nil, true
+		}
+		for _, f := range list {
+			if !slices.Contains(fields, f) {
+				fields = append(fields, f)
+			}
+		}
+	}
+	slices.Sort(fields)
+	return fields, false
+}
+
 // References are the documents the guests declared they read with ops
 // (abi.Info.References), for the tables each guest runs for.
 func (p *Pipeline) References() []syncgate.Reference {

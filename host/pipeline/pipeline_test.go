@@ -310,3 +310,43 @@ func BenchmarkPipelineParallel(b *testing.B) {
 		})
 	}
 }
+
+// TestCurrentFieldsFromGuests: the stock authorize guest narrows stored
+// documents to the fields its rules read (guest.Info.CurrentFields); a
+// guest that reads them whole, a sync config beside the rules, and a
+// PATCH the schema gate checks over its stored document widen them back.
+func TestCurrentFieldsFromGuests(t *testing.T) {
+	rt := newRuntime(t, sandbox.Limits{}, nil)
+	rules, _ := filepath.Abs("../../tests/testdata/bench-rules")
+	schemas, _ := filepath.Abs("../../tests/testdata/schemas")
+	syncDir, _ := filepath.Abs("../../tests/testdata")
+	authorize := load(t, rt, "authorize", 1, nil, sandbox.Mount{HostDir: rules, GuestPath: "/rules"})
+	gate := load(t, rt, "schemagate", 1, nil, sandbox.Mount{HostDir: schemas, GuestPath: "/schemas"})
+	owner := load(t, rt, "owner", 1, nil)
+	check := func(name string, p *Pipeline, table string, patch bool, want string) {
+		t.Helper()
+		fields, whole := p.CurrentFields(table, patch)
+		if got := fmt.Sprint(fields, whole); got != want {
+			t.Errorf("%s: CurrentFields(%s, patch %v) = %s, want %s", name, table, patch, got, want)
+		}
+	}
+	alone := NewPipeline([]Stage{{Guest: authorize}}, 64)
+	// lists: the member role judges unnamed fields (additional_fields
+	// false), so which fields a PUT changes needs the whole document.
+	check("authorize", alone, "lists", false, "[] true")
+	check("authorize", alone, "todos", true, "[completed_by created_by] false")
+	check("authorize", alone, "notes", false, "[] true") // no rules file and no default: not narrowed
+	withGate := NewPipeline([]Stage{{Guest: authorize}, {Guest: gate}}, 64)
+	check("with the schema gate", withGate, "todos", false, "[completed_by created_by] false")
+	check("with the schema gate", withGate, "todos", true, "[] true")
+	withOwner := NewPipeline([]Stage{{Guest: authorize}, {Guest: owner, Tables: map[string]bool{"todos": true}}}, 64)
+	check("with owner", withOwner, "todos", false, "[] true")
+	syncCopy := t.TempDir()
+	if b, err := os.ReadFile(filepath.Join(syncDir, "bench-sync-streams.yaml")); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(filepath.Join(syncCopy, "sync-config.yaml"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	scoped := load(t, rt, "authorize", 1, nil, sandbox.Mount{HostDir: rules, GuestPath: "/rules"}, sandbox.Mount{HostDir: syncCopy, GuestPath: "/sync"})
+	check("rules and sync scope", NewPipeline([]Stage{{Guest: scoped}}, 64), "todos", false, "[] true")
+}

@@ -23,7 +23,7 @@ type memStore struct {
 	cancel      context.CancelFunc
 }
 
-func (m *memStore) Current(context.Context, []syncgate.Op) (map[string]map[string]syncgate.Doc, error) {
+func (m *memStore) Current(context.Context, []syncgate.Op, map[string][]string) (map[string]map[string]syncgate.Doc, error) {
 	return map[string]map[string]syncgate.Doc{"notes": {"n": {}}}, nil // the PATCHes' document exists
 }
 
@@ -101,9 +101,10 @@ func (m *memStore) Count(context.Context, time.Time) ([]syncgate.DeadLetterCount
 // rules accept everything except data with "bad": true.
 type rules struct{ tables map[string]bool }
 
-func (rules) NeedsCurrent(string) bool         { return false }
-func (rules) Guards(string) bool               { return true }
-func (rules) References() []syncgate.Reference { return nil }
+func (rules) NeedsCurrent(string) bool                    { return false }
+func (rules) CurrentFields(string, bool) ([]string, bool) { return nil, true }
+func (rules) Guards(string) bool                          { return true }
+func (rules) References() []syncgate.Reference            { return nil }
 func (rules) Run(_ context.Context, b *syncgate.Batch, _ map[string]map[string]syncgate.Doc) ([]syncgate.Op, []syncgate.Rejection, error) {
 	var ok []syncgate.Op
 	var rej []syncgate.Rejection

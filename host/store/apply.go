@@ -265,7 +265,7 @@ func (m *Mongo) missedPatches(ctx context.Context, ops []syncgate.Op, res *mongo
 		}
 	}
 	if len(look) > 0 {
-		found, err := m.find(ctx, ops[0].Table, ids)
+		found, err := m.find(ctx, ops[0].Table, ids, nil)
 		if err != nil {
 			return nil, err
 		}

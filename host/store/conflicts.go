@@ -29,7 +29,7 @@ func (m *Mongo) RecordConflicts(ctx context.Context, b *syncgate.Batch, lost []s
 			ops = append(ops, *op)
 		}
 	}
-	winners, err := m.Current(ctx, ops)
+	winners, err := m.Current(ctx, ops, nil)
 	if err != nil {
 		return err
 	}

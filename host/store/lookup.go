@@ -27,7 +27,7 @@ func (m *Mongo) Lookup(ctx context.Context, table string, keys map[string][]any,
 		for _, v := range ids {
 			list = append(list, lookupID(v, idType))
 		}
-		docs, err := m.find(ctx, table, list)
+		docs, err := m.find(ctx, table, list, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/syncgate/syncgate/host/syncgate"
 )
@@ -15,8 +16,9 @@ import (
 
 // Current returns the stored documents with the ids of ops, one query per
 // collection, keyed by collection then id. The returned documents carry no
-// _id field.
-func (m *Mongo) Current(ctx context.Context, ops []syncgate.Op) (map[string]map[string]syncgate.Doc, error) {
+// _id field. A collection in fields is read with a projection: its
+// documents hold only those fields (none: only which documents exist).
+func (m *Mongo) Current(ctx context.Context, ops []syncgate.Op, fields map[string][]string) (map[string]map[string]syncgate.Doc, error) {
 	if err := m.ready(); err != nil {
 		return nil, err
 	}
@@ -26,7 +28,14 @@ func (m *Mongo) Current(ctx context.Context, ops []syncgate.Op) (map[string]map[
 	}
 	out := make(map[string]map[string]syncgate.Doc, len(ids))
 	for table, list := range ids {
-		docs, err := m.find(ctx, table, list)
+		var proj bson.D
+		if f, ok := fields[table]; ok {
+			proj = bson.D{{Key: "_id", Value: 1}}
+			for _, name := range f {
+				proj = append(proj, bson.E{Key: name, Value: 1})
+			}
+		}
+		docs, err := m.find(ctx, table, list, proj)
 		if err != nil {
 			return nil, err
 		}
@@ -35,7 +44,8 @@ func (m *Mongo) Current(ctx context.Context, ops []syncgate.Op) (map[string]map[
 	return out, nil
 }
 
-func (m *Mongo) find(ctx context.Context, table string, ids bson.A) (map[string]syncgate.Doc, error) {
+// find reads the documents of table with ids; a non-nil proj projects them.
+func (m *Mongo) find(ctx context.Context, table string, ids bson.A, proj bson.D) (map[string]syncgate.Doc, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.opts.Timeout)
 	defer cancel()
 	filters := []bson.D{{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}}
@@ -54,7 +64,11 @@ func (m *Mongo) find(ctx context.Context, table string, ids bson.A) (map[string]
 	}
 	docs := map[string]syncgate.Doc{}
 	for _, f := range filters {
-		cur, err := m.db.Collection(table).Find(ctx, f)
+		opts := options.Find()
+		if proj != nil {
+			opts.SetProjection(proj)
+		}
+		cur, err := m.db.Collection(table).Find(ctx, f, opts)
 		if err != nil {
 			return nil, classify("find "+table, err)
 		}

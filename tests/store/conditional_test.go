@@ -70,7 +70,7 @@ func TestConditionalWritesInTransaction(t *testing.T) {
 		t.Fatalf("p1 %s, want stock 10 - 1 - 3 + 5 = 11 with the keys", products["p1"])
 	}
 	// Guests never see the bookkeeping.
-	cur, err := st.Current(t.Context(), []syncgate.Op{patch(0, "products", "p1")})
+	cur, err := st.Current(t.Context(), []syncgate.Op{patch(0, "products", "p1")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

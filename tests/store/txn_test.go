@@ -523,7 +523,7 @@ func TestCurrentLookups(t *testing.T) {
 			s, st := openStub(t, tc.cfg, store.Options{})
 			s.Put(db, "lists", bson.D{{Key: "_id", Value: "a"}, {Key: "name", Value: "A"}})
 			s.Put(db, "todos", bson.D{{Key: "_id", Value: "t"}, {Key: "done", Value: true}})
-			cur, err := st.Current(t.Context(), []syncgate.Op{patch(0, "lists", "a"), patch(1, "lists", "missing"), patch(2, "todos", "t")})
+			cur, err := st.Current(t.Context(), []syncgate.Op{patch(0, "lists", "a"), patch(1, "lists", "missing"), patch(2, "todos", "t")}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -545,6 +545,45 @@ func TestCurrentLookups(t *testing.T) {
 				t.Fatalf("%d finds, want %d", finds, tc.wantFinds)
 			}
 		})
+	}
+}
+
+// TestCurrentProjected: a collection given fields is read with a
+// projection of those fields (and _id) and its documents hold no other; an
+// empty list tells only which documents exist; a collection not given
+// fields is read whole. On both lookup shapes ($in, one find per id).
+func TestCurrentProjected(t *testing.T) {
+	for _, cfg := range []mongostub.Config{{SetName: "rs0"}, {FerretDB: true}} {
+		s, st := openStub(t, cfg, store.Options{})
+		s.Put(db, "lists", bson.D{{Key: "_id", Value: "a"}, {Key: "name", Value: "A"}, {Key: "owner_id", Value: "u1"}, {Key: "members", Value: bson.A{"u2"}}})
+		s.Put(db, "todos", bson.D{{Key: "_id", Value: "t"}, {Key: "done", Value: true}})
+		s.Put(db, "items", bson.D{{Key: "_id", Value: "i"}, {Key: "n", Value: int64(1)}, {Key: "m", Value: int64(2)}})
+		ops := []syncgate.Op{patch(0, "lists", "a"), patch(1, "todos", "t"), patch(2, "todos", "gone"), patch(3, "items", "i")}
+		cur, err := st.Current(t.Context(), ops, map[string][]string{"lists": {"owner_id", "members"}, "todos": {}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(cur["lists"]["a"]); got != "[{owner_id u1} {members [u2]}]" {
+			t.Errorf("%+v: lists a %s, want owner_id and members only", cfg, got)
+		}
+		if d, ok := cur["todos"]["t"]; !ok || len(d) != 0 {
+			t.Errorf("%+v: todos t %v (found %v), want found with no fields", cfg, d, ok)
+		}
+		if _, ok := cur["todos"]["gone"]; ok {
+			t.Errorf("%+v: a missing document found", cfg)
+		}
+		if got := fmt.Sprint(cur["items"]["i"]); got != "[{n 1} {m 2}]" {
+			t.Errorf("%+v: items i %s, want the whole document", cfg, got)
+		}
+		for _, c := range s.Commands(false) {
+			if c.Name != "find" {
+				continue
+			}
+			proj, hasProj := c.Body.Lookup("projection").DocumentOK()
+			if coll := c.Collection(); coll == "items" && hasProj || coll != "items" && !hasProj {
+				t.Errorf("%+v: find %s with projection %v", cfg, coll, proj)
+			}
+		}
 	}
 }
 

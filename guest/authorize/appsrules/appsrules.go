@@ -74,6 +74,10 @@ type rules struct {
 	file    string
 	roles   []*role
 	parents map[string]*Parent // by name; the syncgate extension (parents.go)
+	// stored: the stored document's fields the rules read (storedfields.go);
+	// storedAll: they need the whole document.
+	stored    []string
+	storedAll bool
 }
 
 type role struct {
@@ -250,6 +254,7 @@ func (c *compiler) rulesFile(b []byte) (*rules, []string) {
 			c.fail(p, "unknown key (a rules file has roles and filters)")
 		}
 	}
+	r.stored, r.storedAll = c.storedFields(r)
 	return r, ignored
 }
 

@@ -151,6 +151,9 @@ type compiler struct {
 	values     map[string]any
 	parentRefs map[string]*Parent // the file's declared parents, by name
 	problems   []Problem
+	// reads are every expansion the file's expressions hold, bare field
+	// names included (storedfields.go).
+	reads []*expansion
 }
 
 func (c *compiler) fail(ptr, format string, args ...any) {
@@ -243,6 +246,7 @@ func (c *compiler) parseExpansion(ptr, s string) *expansion {
 		c.fail(ptr, "%s: unknown expansion", s)
 		return nil
 	}
+	c.reads = append(c.reads, x)
 	return x
 }
 
@@ -306,6 +310,7 @@ func (c *compiler) object(ptr string, m map[string]any) node {
 				}
 			}
 			x := &expansion{kind: expRoot, path: strings.Split(k, "."), text: k}
+			c.reads = append(c.reads, x)
 			if t := c.test(p, m[k]); t != nil {
 				all = append(all, newTestNode(x, t))
 			}

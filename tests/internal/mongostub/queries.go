@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -127,8 +128,68 @@ func (s *Server) findScan(data colls, cmd Command, filter bson.Raw) bson.Raw {
 	for _, d := range docs {
 		batch = append(batch, d)
 	}
+	return findReply(cmd, batch)
+}
+
+// findReply answers a find with batch, the documents found, projected as
+// the command's projection says.
+func findReply(cmd Command, batch bson.A) bson.Raw {
+	if proj, ok := cmd.Body.Lookup("projection").DocumentOK(); ok {
+		for i, d := range batch {
+			p, err := project(d.(bson.Raw), proj)
+			if err != nil {
+				return errorDoc(2, "BadValue", err.Error(), nil)
+			}
+			batch[i] = p
+		}
+	}
 	return mustRaw(bson.D{{Key: "cursor", Value: bson.D{{Key: "firstBatch", Value: batch}, {Key: "id", Value: int64(0)},
 		{Key: "ns", Value: cmd.DB + "." + cmd.Collection()}}}, {Key: "ok", Value: 1.0}})
+}
+
+// project applies an inclusion projection of top-level fields ({f: 1, …};
+// _id is kept unless {_id: 0}), as MongoDB does; an empty projection keeps
+// the whole document. Anything else (exclusions of other fields, paths,
+// operators) is refused: the write path never sends it.
+func project(d, proj bson.Raw) (bson.Raw, error) {
+	elems, err := proj.Elements()
+	if err != nil {
+		return nil, err
+	}
+	if len(elems) == 0 {
+		return d, nil
+	}
+	keep, keepID := map[string]bool{}, true
+	for _, e := range elems {
+		k := e.Key()
+		on, ok := e.Value().AsInt64OK()
+		if !ok {
+			if b, isBool := e.Value().BooleanOK(); isBool {
+				on, ok = map[bool]int64{true: 1}[b], true
+			}
+		}
+		switch {
+		case !ok || strings.ContainsAny(k, ".$"):
+			return nil, fmt.Errorf("mongostub: unsupported projection %s", proj)
+		case k == "_id":
+			keepID = on != 0
+		case on == 0:
+			return nil, fmt.Errorf("mongostub: unsupported projection %s (exclusion)", proj)
+		default:
+			keep[k] = true
+		}
+	}
+	fields, err := d.Elements()
+	if err != nil {
+		return nil, err
+	}
+	out := bson.D{}
+	for _, f := range fields {
+		if f.Key() == "_id" && keepID || keep[f.Key()] {
+			out = append(out, bson.E{Key: f.Key(), Value: f.Value()})
+		}
+	}
+	return bson.Marshal(out)
 }
 
 // removeScan deletes the matches of a scanning filter (one with limit 1).

@@ -83,8 +83,7 @@ func (s *Server) find(data colls, cmd Command) bson.Raw {
 			}
 		}
 	}
-	return mustRaw(bson.D{{Key: "cursor", Value: bson.D{{Key: "firstBatch", Value: batch}, {Key: "id", Value: int64(0)},
-		{Key: "ns", Value: cmd.DB + "." + cmd.Collection()}}}, {Key: "ok", Value: 1.0}})
+	return findReply(cmd, batch)
 }
 
 func (s *Server) listCollections(cmd Command) bson.Raw {
