@@ -46,18 +46,6 @@ func BenchmarkGuest(b *testing.B) {
 	} {
 		b.Run(c.name+"/wasm", func(b *testing.B) { benchRun(b, c.name, nil, c.mounts, guesttest.TodoRequest(100)) })
 	}
-	// The gateway benchmark's mix (tests/ BenchmarkGateway) through the two
-	// gates it compares, each with the gateway's files: PUTs, PATCHes and
-	// DELETEs of lists and todos with their stored documents.
-	gwSchemas, _ := filepath.Abs("../../tests/testdata/schemas")
-	gwRules, _ := filepath.Abs("../../tests/testdata/bench-rules")
-	mix := guesttest.MixRequest(100)
-	b.Run("schemagate/mix/wasm", func(b *testing.B) {
-		benchRun(b, "schemagate", nil, []sandbox.Mount{{HostDir: gwSchemas, GuestPath: "/schemas"}}, mix)
-	})
-	b.Run("authorize/mix/wasm", func(b *testing.B) {
-		benchRun(b, "authorize", nil, []sandbox.Mount{{HostDir: gwRules, GuestPath: "/rules"}}, mix)
-	})
 	// The conflict policies, over PATCHes with stored documents and old values.
 	for _, name := range []string{"lww", "version", "transitions", "increments"} {
 		s := guesttest.PolicySettings[name]
