@@ -7,8 +7,10 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/syncgate/syncgate/guest/authorize/appsrules"
 	"github.com/syncgate/syncgate/guest/authorize/syncscope"
@@ -220,4 +222,76 @@ func snapshot(parent string, files map[string][]byte) (string, error) {
 		return "", err
 	}
 	return dir, nil
+}
+
+// snapshotFolders are the folders under SYNCGATE_DIR that hold snapshots.
+var snapshotFolders = []string{"rules", "sync-config"}
+
+// snapshotName matches the folders snapshot makes: 16 hex digits of the
+// content's hash, or a copy in progress.
+var snapshotName = regexp.MustCompile(`^([0-9a-f]{16}|\.new-[0-9]+)$`)
+
+// snapshotTTL is how long a snapshot no live set of this process uses is
+// kept after it was last used. Servers sharing SYNCGATE_DIR mark their live
+// sets' snapshots as used at every reload and every snapshotTouch, so no
+// one removes a folder a running server may still start instances from.
+const (
+	snapshotTTL   = 24 * time.Hour
+	snapshotTouch = time.Hour
+)
+
+// snapshotDirs are the snapshot folders r's guests read.
+func (r *Rules) snapshotDirs(stateDir string) []string {
+	var out []string
+	for _, s := range r.pipeline.Stages() {
+		for _, m := range s.Guest.Mounts() {
+			for _, f := range snapshotFolders {
+				if parent, err := filepath.Abs(filepath.Join(stateDir, f)); err == nil && filepath.Dir(m.HostDir) == parent {
+					out = append(out, m.HostDir)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// touchSnapshots marks dirs as used now.
+func touchSnapshots(dirs []string, now time.Time) {
+	for _, d := range dirs {
+		_ = os.Chtimes(d, now, now) // a folder gone is made again by the next load
+	}
+}
+
+// pruneSnapshots marks live (the live set's snapshots) as used and removes
+// the snapshot folders under stateDir, and the leftovers of copies a crash
+// cut short, that were last used more than snapshotTTL before now. Each
+// edit of the rules or the sync config leaves a folder; without this they
+// accumulate. Only folders named as snapshot makes them are touched (not
+// whatever else a misconfigured SYNCGATE_DIR shares a folder with). It
+// returns how many it removed.
+func pruneSnapshots(stateDir string, live []string, now time.Time) int {
+	touchSnapshots(live, now)
+	if stateDir == "" {
+		return 0
+	}
+	removed := 0
+	for _, f := range snapshotFolders {
+		parent := filepath.Join(stateDir, f)
+		entries, err := os.ReadDir(parent)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			dir := filepath.Join(parent, e.Name())
+			abs, _ := filepath.Abs(dir)
+			info, err := e.Info()
+			if err != nil || !e.IsDir() || !snapshotName.MatchString(e.Name()) || slices.Contains(live, abs) || now.Sub(info.ModTime()) < snapshotTTL {
+				continue
+			}
+			if os.RemoveAll(dir) == nil {
+				removed++
+			}
+		}
+	}
+	return removed
 }

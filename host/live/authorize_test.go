@@ -2,9 +2,11 @@ package live
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/syncgate/syncgate/host/batch"
 	"github.com/syncgate/syncgate/host/config"
@@ -38,9 +40,24 @@ func TestAuthorizeGuestMounts(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := config.Config{GuestsDir: guestsDir, SchemasDir: t.TempDir(), StateDir: t.TempDir(), RulesDir: c.rules,
 				Authorize: c.authorize, SyncConfig: c.sync, Tables: []string{"lists", "todos"}, GuestPool: 1, MaxDepth: 64}
+			// A snapshot of rules no set uses any more, unused for two days.
+			stale := filepath.Join(cfg.StateDir, "rules", "fedcba9876543210")
+			if err := os.MkdirAll(stale, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			long := time.Now().Add(-48 * time.Hour)
+			if err := os.Chtimes(stale, long, long); err != nil {
+				t.Fatal(err)
+			}
 			r, err := newReloader(t, cfg).Reload(context.Background())
 			if err != nil {
 				t.Fatalf("reload: %v", err)
+			}
+			if _, err := os.Stat(stale); err == nil {
+				t.Error("the reload left a stale snapshot")
+			}
+			if dirs := r.snapshotDirs(cfg.StateDir); len(dirs) != len(c.authorize)+map[bool]int{true: 1}[c.rules == rules] {
+				t.Errorf("the set's snapshots %v", dirs)
 			}
 			g := r.Guests(batch.Authorize)
 			if g == nil {

@@ -225,6 +225,9 @@ func (l *Reloader) Reload(ctx context.Context) (*Rules, error) {
 	if old != nil {
 		old.close(ctx)
 	}
+	// The old set's instances are closed: only the new set reads its
+	// snapshots now.
+	pruneSnapshots(l.cfg.StateDir, next.snapshotDirs(l.cfg.StateDir), time.Now())
 	// Compiling guests leaves garbage once the pools are warm; hand it back
 	// to the OS now rather than when the scavenger gets to it.
 	debug.FreeOSMemory()

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/syncgate/syncgate/host/config"
 	"github.com/syncgate/syncgate/host/sandbox"
@@ -81,5 +82,51 @@ func TestAuthorizeMountsAreSnapshots(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Join(cfg.StateDir, "rules"))
 	if len(entries) != 2 {
 		t.Fatalf("%d entries in the rules copies' folder, want 2", len(entries))
+	}
+}
+
+// TestSnapshotsPruned: snapshot folders no live set uses are removed once
+// unused for snapshotTTL, with the leftovers of interrupted copies; the
+// live set's are kept and marked as used, folders used recently (by
+// another server sharing SYNCGATE_DIR) are kept, and nothing but
+// snapshot-named folders is ever touched.
+func TestSnapshotsPruned(t *testing.T) {
+	state := t.TempDir()
+	now := time.Now()
+	old, recent := now.Add(-snapshotTTL-time.Hour), now.Add(-time.Hour)
+	mk := func(rel string, at time.Time) string {
+		t.Helper()
+		dir := filepath.Join(state, rel)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "lists.json"), []byte(`{}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(dir, at, at); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	live := mk("rules/0123456789abcdef", old)
+	stale := mk("rules/fedcba9876543210", old)
+	otherServer := mk("rules/00000000000000aa", recent)
+	crashed := mk("rules/.new-123456", old)
+	staleSync := mk("sync-config/aaaaaaaaaaaaaaaa", old)
+	notOurs := mk("rules/my-old-rules", old)
+	if n := pruneSnapshots(state, []string{live}, now); n != 3 {
+		t.Errorf("removed %d, want 3", n)
+	}
+	for dir, want := range map[string]bool{live: true, stale: false, otherServer: true, crashed: false, staleSync: false, notOurs: true} {
+		_, err := os.Stat(dir)
+		if got := err == nil; got != want {
+			t.Errorf("%s: there %v, want %v", dir, got, want)
+		}
+	}
+	if info, err := os.Stat(live); err != nil || now.Sub(info.ModTime()) > time.Minute {
+		t.Errorf("the live snapshot was not marked as used: %v %v", info.ModTime(), err)
+	}
+	if n := pruneSnapshots("", nil, now); n != 0 {
+		t.Errorf("an empty SYNCGATE_DIR pruned %d", n)
 	}
 }

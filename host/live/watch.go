@@ -67,6 +67,10 @@ func (l *Reloader) Watch(ctx context.Context, wc WatchConfig) error {
 		return fmt.Errorf("guests: %w", err)
 	}
 	report(Event{Kind: Loaded, Rules: r, Took: time.Since(start)})
+	// The live set's snapshots are marked as used now and then, for other
+	// servers sharing SYNCGATE_DIR (pruneSnapshots).
+	touch := time.NewTicker(snapshotTouch)
+	defer touch.Stop()
 	var tick <-chan time.Time
 	if wc.Poll > 0 {
 		t := time.NewTicker(wc.Poll)
@@ -78,6 +82,11 @@ func (l *Reloader) Watch(ctx context.Context, wc WatchConfig) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case now := <-touch.C:
+			if r := l.Current(); r != nil {
+				touchSnapshots(r.snapshotDirs(l.cfg.StateDir), now)
+			}
+			continue
 		case why = <-wc.Triggers:
 		case <-tick:
 			now := filesFingerprint(wc.Dirs)

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -339,6 +340,9 @@ func compileModule(ctx context.Context, rt wazero.Runtime, wasm []byte) (c wazer
 
 // Info is what the guest said about itself.
 func (g *Guest) Info() abi.Info { return g.info }
+
+// Mounts are the guest's read-only folders, as configured.
+func (g *Guest) Mounts() []Mount { return slices.Clone(g.cfg.Mounts) }
 
 // Name is the configured guest name.
 func (g *Guest) Name() string { return g.cfg.Name }
