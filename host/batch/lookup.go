@@ -52,6 +52,10 @@ func lookup(ctx context.Context, s *Service, st *state) error {
 			return err
 		}
 		st.current = cur
+		st.lookedUp = make(map[key]bool, len(need))
+		for _, op := range need {
+			st.lookedUp[key{op.Table, op.ID}] = true
+		}
 	}
 	st.rejectMissingPatches(looked)
 	return st.lookupParents(ctx, s.store)

@@ -36,7 +36,9 @@ func (st *state) references() []syncgate.Reference {
 }
 
 // lookupParents reads the parents the batch's ops name, one query per
-// parent collection.
+// parent collection — none for the parents named by id whose stored
+// documents the lookup read already (a batch writing lists and their todos
+// reads each list once).
 func (st *state) lookupParents(ctx context.Context, store Store) error {
 	refs := st.references()
 	if len(refs) == 0 {
@@ -66,13 +68,30 @@ func (st *state) lookupParents(ctx context.Context, store Store) error {
 	}
 	st.parents = map[string]map[string]syncgate.Doc{}
 	for _, parent := range slices.Sorted(maps.Keys(keys)) {
+		byID := map[string]syncgate.Doc{}
+		if ids, only := keys[parent]["_id"]; only && len(keys[parent]) == 1 {
+			// Whole, as the lookup reads a parent collection's documents.
+			keys[parent]["_id"] = slices.DeleteFunc(ids, func(v any) bool {
+				id, ok := v.(string)
+				if !ok || !st.lookedUp[key{parent, id}] {
+					return false
+				}
+				if cur, ok := st.current[parent][id]; ok {
+					byID[id] = append(syncgate.Doc{{Key: "_id", Value: id}}, cur...)
+				}
+				return true
+			})
+			if len(keys[parent]["_id"]) == 0 {
+				st.parents[parent] = byID
+				continue
+			}
+		}
 		probe := syncgate.Op{Table: parent, ID: "000000000000000000000000"}
 		_ = st.rules.PrepareID(&probe) // learns whether the parent's ids are ObjectIds
 		docs, err := store.Lookup(ctx, parent, keys[parent], probe.IDType)
 		if err != nil {
 			return err
 		}
-		byID := make(map[string]syncgate.Doc, len(docs))
 		for _, d := range docs {
 			id, _ := d.Get("_id")
 			byID[fmt.Sprint(id)] = d

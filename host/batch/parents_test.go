@@ -99,3 +99,44 @@ func TestParents(t *testing.T) {
 		t.Errorf("applied %d, want 4 (t1, L4, t3, the DELETE of L3)", res.Applied)
 	}
 }
+
+// TestParentsReadWithTheirOps: a parent the batch writes had its stored
+// document read by the lookup already: it is not asked for again, and ops
+// naming it get it from there (as the batch leaves it); only parents the
+// batch does not write are looked up.
+func TestParentsReadWithTheirOps(t *testing.T) {
+	ref := syncgate.Reference{Table: "todos", Column: "list_id", Parent: "lists", Field: "_id"}
+	seen := map[string]string{}
+	guest := &fakeGuests{needs: true, refs: []syncgate.Reference{ref}, f: func(op *syncgate.Op) *syncgate.Rejection {
+		if op.Table == "todos" {
+			seen[op.ID] = fmt.Sprint(op.Parents["lists"])
+		}
+		return nil
+	}}
+	// The fake store's stored documents: "a" in every collection (owner
+	// u1); "b" a list only Lookup finds.
+	st := &fakeStore{docs: map[string][]syncgate.Doc{"lists": {{{Key: "_id", Value: "b"}, {Key: "owner", Value: "u2"}}}}}
+	ops := []syncgate.Op{
+		{Index: 0, Op: syncgate.Patch, Table: "lists", ID: "a", Data: syncgate.Doc{{Key: "name", Value: "x"}}},
+		{Index: 1, Op: syncgate.Put, Table: "lists", ID: "n", Data: syncgate.Doc{{Key: "owner", Value: "u3"}}},
+		{Index: 2, Op: syncgate.Put, Table: "todos", ID: "t1", Data: syncgate.Doc{{Key: "list_id", Value: "a"}}},
+		{Index: 3, Op: syncgate.Put, Table: "todos", ID: "t2", Data: syncgate.Doc{{Key: "list_id", Value: "n"}}},
+		{Index: 4, Op: syncgate.Put, Table: "todos", ID: "t3", Data: syncgate.Doc{{Key: "list_id", Value: "b"}}},
+	}
+	rules := fakeRules{guests: map[GuestStage]*fakeGuests{Authorize: guest}}
+	if _, err := New(Config{}, st).Run(t.Context(), rules, &syncgate.Batch{Ops: ops}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"lists map[_id:[b]] "}; !slices.Equal(st.lookups, want) {
+		t.Errorf("lookups %q, want %q: the lists the batch writes were read with their ops", st.lookups, want)
+	}
+	for id, want := range map[string]string{
+		"t1": "[[{_id a} {owner u1} {name x}]]", // stored, as the PATCH leaves it
+		"t2": "[[{_id n} {owner u3}]]",          // not stored: the batch's PUT
+		"t3": "[[{_id b} {owner u2}]]",          // looked up
+	} {
+		if seen[id] != want {
+			t.Errorf("%s's parents %s, want %s", id, seen[id], want)
+		}
+	}
+}

@@ -16,6 +16,9 @@ type state struct {
 	ops      []syncgate.Op        // still going, in batch order
 	rejected []syncgate.Rejection // decided, in the order they were
 	current  map[string]map[string]syncgate.Doc
+	// lookedUp: the documents whose stored version the lookup read (found
+	// in current or not there).
+	lookedUp map[key]bool
 	applied  int
 	logged   []syncgate.Rejection // lost conflicts settled by logging them
 	// createdBy: the documents PATCHed after an earlier PUT of the batch
