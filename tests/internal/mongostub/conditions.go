@@ -9,7 +9,8 @@ import (
 
 // Conditional writes, as the store's conflict policies send them: a filter
 // is {_id: v} plus conditions on other top-level fields (equality, null for
-// absent, {$ne: v}, which on an array means no element equals v), and an
+// absent, {$ne: v}, which on an array means no element equals v, {$in: [...]}
+// and {$nin: [...]}), and an
 // update may use $inc and $push with $each/$slice. A document that exists
 // but fails the conditions is not matched; an upsert of it collides on _id
 // (duplicate key), as on MongoDB.
@@ -33,6 +34,12 @@ func matches(doc bson.Raw, conds []bson.RawElement) bool {
 		present := err == nil
 		want := c.Value()
 		if d, ok := want.DocumentOK(); ok {
+			if in, ok := setOperator(d); ok {
+				if !in(field, present) {
+					return false
+				}
+				continue
+			}
 			if ne, err := d.LookupErr("$ne"); err == nil {
 				if present && (equal(field, ne) || arrayHas(field, ne)) {
 					return false

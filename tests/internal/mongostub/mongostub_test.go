@@ -299,3 +299,58 @@ func TestNoLog(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryOperators: the filters the store sends besides _id lookups —
+// $in and $nin on a field (an array field matching by element, null
+// matching an absent field), a top-level $or of them (parents looked up by
+// several fields), $nin beside an _id $in (open dead letters) — select as
+// on MongoDB, and an operator the stand-in does not know is refused.
+func TestQueryOperators(t *testing.T) {
+	_, c := connect(t, Config{SetName: "rs0"})
+	ctx := t.Context()
+	coll := c.Database("d").Collection("lists")
+	docs := []any{
+		bson.D{{Key: "_id", Value: "a"}, {Key: "owner", Value: "alice"}, {Key: "members", Value: bson.A{"bob"}}, {Key: "state", Value: "open"}},
+		bson.D{{Key: "_id", Value: "b"}, {Key: "owner", Value: "bob"}, {Key: "members", Value: bson.A{"carol", "dan"}}, {Key: "state", Value: "replayed"}},
+		bson.D{{Key: "_id", Value: "c"}, {Key: "owner", Value: "carol"}},
+	}
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(filter bson.D) string {
+		t.Helper()
+		cur, err := coll.Find(ctx, filter)
+		if err != nil {
+			t.Fatalf("%v: %v", filter, err)
+		}
+		var got []bson.M
+		if err := cur.All(ctx, &got); err != nil {
+			t.Fatal(err)
+		}
+		out := ""
+		for _, d := range got {
+			out += fmt.Sprint(d["_id"])
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		filter bson.D
+		want   string
+	}{
+		{bson.D{{Key: "owner", Value: bson.D{{Key: "$in", Value: bson.A{"alice", "carol"}}}}}, "ac"},
+		{bson.D{{Key: "members", Value: bson.D{{Key: "$in", Value: bson.A{"dan"}}}}}, "b"},
+		{bson.D{{Key: "members", Value: bson.D{{Key: "$in", Value: bson.A{nil}}}}}, "c"},
+		{bson.D{{Key: "members", Value: "bob"}}, "a"},
+		{bson.D{{Key: "members", Value: bson.D{{Key: "$nin", Value: bson.A{"bob", "dan"}}}}}, "c"},
+		{bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: "owner", Value: bson.D{{Key: "$in", Value: bson.A{"bob"}}}}},
+			bson.D{{Key: "members", Value: bson.D{{Key: "$in", Value: bson.A{"bob"}}}}}}}}, "ab"},
+		{bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: bson.A{"a", "b", "c"}}}}, {Key: "state", Value: bson.D{{Key: "$nin", Value: bson.A{"replayed"}}}}}, "ac"},
+	} {
+		if got := ids(tc.filter); got != tc.want {
+			t.Errorf("%v: %q, want %q", tc.filter, got, tc.want)
+		}
+	}
+	if _, err := coll.Find(ctx, bson.D{{Key: "owner", Value: bson.D{{Key: "$regex", Value: "a"}}}}); err == nil {
+		t.Error("an unknown operator was not refused")
+	}
+}

@@ -11,9 +11,11 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// Queries on fields other than _id, as GridFS sends them: a filter of
-// fields (dotted paths) each equal to a value, {$eq: v}, {$gte: v} or
-// {$exists: b};
+// Queries on fields other than _id, as GridFS and the store send them: a
+// filter of fields (dotted paths) each equal to a value, {$eq: v},
+// {$gte: v}, {$exists: b}, {$in: [...]} or {$nin: [...]} (an array field
+// matches when an element does, as in MongoDB), or a top-level $or of such
+// filters;
 // find with a one-key sort and a limit; delete of every match; and the
 // index commands (listIndexes answers none, createIndexes is recorded and
 // acknowledged: the stand-in keeps no indexes).
@@ -25,19 +27,45 @@ func scanFilter(filter bson.Raw) bool {
 	return err == nil && len(elems) > 0 && elems[0].Key() != "_id"
 }
 
-// checkQuery refuses operators other than $eq and $exists, so a test never
-// passes on a filter the stand-in would misread.
+// checkQuery refuses operators the stand-in does not know, so a test never
+// passes on a filter it would misread.
 func checkQuery(filter bson.Raw) error {
 	elems, _ := filter.Elements()
 	for _, e := range elems {
+		if e.Key() == "$or" {
+			subs, ok := e.Value().ArrayOK()
+			if !ok {
+				return errors.New("mongostub: $or takes an array of filters")
+			}
+			vals, _ := subs.Values()
+			for _, v := range vals {
+				d, ok := v.DocumentOK()
+				if !ok {
+					return errors.New("mongostub: $or takes an array of filters")
+				}
+				if err := checkQuery(d); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if strings.HasPrefix(e.Key(), "$") {
+			return errors.New("mongostub: unsupported top-level operator " + e.Key())
+		}
 		d, ok := e.Value().DocumentOK()
 		if !ok {
 			continue
 		}
 		ops, _ := d.Elements()
 		for _, op := range ops {
-			if k := op.Key(); strings.HasPrefix(k, "$") && k != "$eq" && k != "$exists" && k != "$gte" {
-				return errors.New("mongostub: only $eq, $exists and $gte are supported on fields other than _id, not " + k)
+			switch k := op.Key(); {
+			case !strings.HasPrefix(k, "$"), k == "$eq", k == "$exists", k == "$gte":
+			case k == "$in", k == "$nin":
+				if _, ok := op.Value().ArrayOK(); !ok {
+					return errors.New("mongostub: " + k + " takes an array")
+				}
+			default:
+				return errors.New("mongostub: only $eq, $exists, $gte, $in and $nin are supported on fields other than _id, not " + k)
 			}
 		}
 	}
@@ -48,10 +76,23 @@ func checkQuery(filter bson.Raw) error {
 func queryMatches(doc, filter bson.Raw) bool {
 	elems, _ := filter.Elements()
 	for _, e := range elems {
+		if e.Key() == "$or" {
+			subs, _ := e.Value().Array().Values()
+			if !slices.ContainsFunc(subs, func(v bson.RawValue) bool { return queryMatches(doc, v.Document()) }) {
+				return false
+			}
+			continue
+		}
 		field, err := doc.LookupErr(strings.Split(e.Key(), ".")...)
 		present := err == nil
 		want := e.Value()
 		if d, ok := want.DocumentOK(); ok {
+			if in, ok := setOperator(d); ok {
+				if !in(field, present) {
+					return false
+				}
+				continue
+			}
 			if v, err := d.LookupErr("$exists"); err == nil {
 				if present != v.Boolean() {
 					return false
@@ -68,11 +109,32 @@ func queryMatches(doc, filter bson.Raw) bool {
 				want = v
 			}
 		}
-		if !present || !equal(field, want) {
+		if !present || !(equal(field, want) || arrayHas(field, want)) {
 			return false
 		}
 	}
 	return true
+}
+
+// setOperator is the test of a {$in: [...]} or {$nin: [...]} condition: a
+// field is in the list when it, or an element of it, equals a member (null
+// matches an absent field); $nin is the opposite.
+func setOperator(cond bson.Raw) (func(field bson.RawValue, present bool) bool, bool) {
+	elems, _ := cond.Elements()
+	if len(elems) != 1 || elems[0].Key() != "$in" && elems[0].Key() != "$nin" {
+		return nil, false
+	}
+	list, _ := elems[0].Value().Array().Values()
+	nin := elems[0].Key() == "$nin"
+	return func(field bson.RawValue, present bool) bool {
+		in := slices.ContainsFunc(list, func(v bson.RawValue) bool {
+			if !present {
+				return v.Type == bson.TypeNull
+			}
+			return equal(field, v) || arrayHas(field, v)
+		})
+		return in != nin
+	}, true
 }
 
 // compareValues orders two values of one type: numbers, strings, ObjectIds
