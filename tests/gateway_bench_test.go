@@ -239,8 +239,8 @@ func perOpWrite(ctx context.Context, db *mongo.Database, ops []gwOp) error {
 
 // runClients runs b.N batches over gatewayClients goroutines with do and
 // reports ops/s and the p99 batch latency.
-func runClients(b *testing.B, batch, nClients int, do func(c *gwClient) error) {
-	runClientsBeside(b, batch, nClients, nil, nil, do)
+func runClients(b *testing.B, db *mongostub.Server, batch, nClients int, do func(c *gwClient) error) {
+	runClientsBeside(b, db, batch, nClients, nil, nil, do)
 }
 
 // runClientsBeside is runClients with the server in another process (node,
@@ -248,8 +248,10 @@ func runClients(b *testing.B, batch, nClients int, do func(c *gwClient) error) {
 // cpu-µs/op and MiB-peak-RSS cover clients, server and stand-in as they do
 // when all three share this process. Without /proc to read node's CPU
 // time from, cpu-µs/op is left out. atStart, when not nil, runs once the
-// clients have their history, just before the measured batches.
-func runClientsBeside(b *testing.B, batch, nClients int, node *nodePeer, atStart func(), do func(c *gwClient) error) {
+// clients have their history, just before the measured batches. db, the
+// stand-in the writes go to (started with CountCPU), adds db-cpu-µs/op: its
+// share of cpu-µs/op, the database's work.
+func runClientsBeside(b *testing.B, db *mongostub.Server, batch, nClients int, node *nodePeer, atStart func(), do func(c *gwClient) error) {
 	clients := make([]*gwClient, nClients)
 	for c := range clients {
 		clients[c] = newGWClient(c+int(benchSeq.Add(1))*64, batch)
@@ -283,6 +285,11 @@ func runClientsBeside(b *testing.B, batch, nClients int, node *nodePeer, atStart
 		rss = func() int { return rssMiB() + node.rssMiB() }
 	}
 	peak := sampleRSS(rss)
+	dbCPU := func() time.Duration { return 0 }
+	if db != nil {
+		dbCPU = db.CPU
+	}
+	db0 := dbCPU()
 	cpu0 := cpuNow()
 	start := time.Now()
 	for c := range clients {
@@ -302,6 +309,7 @@ func runClientsBeside(b *testing.B, batch, nClients int, node *nodePeer, atStart
 	wg.Wait()
 	elapsed := time.Since(start)
 	cpu := cpuNow() - cpu0
+	dbUsed := dbCPU() - db0
 	peakRSS := peak()
 	b.StopTimer()
 	if err, _ := failed.Load().(error); err != nil {
@@ -318,6 +326,9 @@ func runClientsBeside(b *testing.B, batch, nClients int, node *nodePeer, atStart
 	// barely moves.
 	if cpuOK {
 		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*batch), "cpu-µs/op")
+	}
+	if db != nil {
+		b.ReportMetric(float64(dbUsed.Microseconds())/float64(b.N*batch), "db-cpu-µs/op")
 	}
 	// Peak RSS of the whole process (clients, server and the stand-in with
 	// its documents) while the clients ran.
@@ -340,7 +351,7 @@ func BenchmarkGateway(b *testing.B) {
 		os.WriteFile(filepath.Join(schemas, f), data, 0o644)
 	}
 	for _, path := range []string{"standalone", "replset"} {
-		cfg := mongostub.Config{NoLog: true}
+		cfg := mongostub.Config{NoLog: true, CountCPU: true}
 		var node *nodePeer // started by the first /node run
 		b.Cleanup(func() {
 			if node != nil {
@@ -388,7 +399,7 @@ func BenchmarkGateway(b *testing.B) {
 				b.Run(name+"/base", func(b *testing.B) {
 					forget(b)
 					db := cl.Database("gw_raw")
-					runClients(b, n, gatewayClients, func(c *gwClient) error {
+					runClients(b, stub, n, gatewayClients, func(c *gwClient) error {
 						return rawWrite(context.Background(), cl, db, c.next(), path == "replset")
 					})
 				})
@@ -396,7 +407,7 @@ func BenchmarkGateway(b *testing.B) {
 					b.Run(name+"/peer", func(b *testing.B) {
 						forget(b)
 						db := cl.Database("gw_peer")
-						runClients(b, n, gatewayClients, func(c *gwClient) error { return perOpWrite(context.Background(), db, c.next()) })
+						runClients(b, stub, n, gatewayClients, func(c *gwClient) error { return perOpWrite(context.Background(), db, c.next()) })
 					})
 					b.Run(name+"/node", func(b *testing.B) {
 						if node == nil {
@@ -409,7 +420,7 @@ func BenchmarkGateway(b *testing.B) {
 							b.Fatal(node.err)
 						}
 						forget(b)
-						runClientsBeside(b, n, gatewayClients, node, nil, func(c *gwClient) error {
+						runClientsBeside(b, stub, n, gatewayClients, node, nil, func(c *gwClient) error {
 							return postNode(node.hc, node.url, gwBody(c.next()))
 						})
 					})
@@ -420,7 +431,7 @@ func BenchmarkGateway(b *testing.B) {
 						storeParentLists(b, cl.Database("gw_ours"))
 					}
 					var before stageTimes
-					runClientsBeside(b, n, gatewayClients, nil, func() { before = readStageTimes(b, a.url) }, func(c *gwClient) error {
+					runClientsBeside(b, stub, n, gatewayClients, nil, func() { before = readStageTimes(b, a.url) }, func(c *gwClient) error {
 						return postBatch(hc, a.url, token, c.next())
 					})
 					readStageTimes(b, a.url).since(before).report(b, b.N*n, gwStages(gate))
@@ -439,7 +450,7 @@ func BenchmarkGateway(b *testing.B) {
 					forget(b)
 					debug.FreeOSMemory()
 					peak := sampleRSS(srv.rssMiB)
-					runClients(b, 100, 16, func(c *gwClient) error {
+					runClients(b, stub, 100, 16, func(c *gwClient) error {
 						return postBatch(hc, srv.url, stoken, c.next())
 					})
 					b.ReportMetric(float64(peak()), "server-MiB-peak-RSS")

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"golang.org/x/sys/unix"
 )
 
 // The wire protocol: connections, OP_MSG and OP_QUERY framing, replies.
@@ -60,49 +63,75 @@ func (s *Server) serveConn(c net.Conn, conn int64) {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			return
 		}
-		size := int32(binary.LittleEndian.Uint32(hdr[0:]))
 		reqID++
-		requestID := int32(binary.LittleEndian.Uint32(hdr[4:]))
-		opCode := int32(binary.LittleEndian.Uint32(hdr[12:]))
-		if size < 16 || size > maxMessage {
-			return
-		}
-		body := make([]byte, size-16)
-		if _, err := io.ReadFull(r, body); err != nil {
-			return
-		}
-		var cmd Command
-		var err error
-		var moreToCome bool
-		switch opCode {
-		case opMsg:
-			cmd, moreToCome, err = parseMsg(body)
-		case opQuery:
-			cmd, err = parseQuery(body)
-		default:
-			err = fmt.Errorf("op code %d not supported", opCode)
-		}
-		if err != nil {
-			return // a protocol error: drop the connection, as mongod does
-		}
-		cmd.Conn = conn
-		reply, closeConn := s.handle(cmd)
-		if closeConn {
-			return
-		}
-		if moreToCome {
-			continue
-		}
-		var out []byte
-		if opCode == opQuery {
-			out = replyMessage(reqID, requestID, reply)
-		} else {
-			out = msgMessage(reqID, requestID, reply)
-		}
-		if _, err := c.Write(out); err != nil {
+		if !s.serveMessage(c, r, conn, hdr, reqID) {
 			return
 		}
 	}
+}
+
+// serveMessage reads the body of the message hdr starts, runs it and writes
+// its answer; false drops the connection.
+func (s *Server) serveMessage(c net.Conn, r *bufio.Reader, conn int64, hdr [16]byte, reqID int32) bool {
+	if s.cfg.CountCPU {
+		// On one thread until the answer is written, whose CPU time then is
+		// this message's (a wait for the body or the socket uses none).
+		runtime.LockOSThread()
+		start := threadCPU()
+		defer func() {
+			s.cpu.Add(int64(threadCPU() - start))
+			runtime.UnlockOSThread()
+		}()
+	}
+	size := int32(binary.LittleEndian.Uint32(hdr[0:]))
+	requestID := int32(binary.LittleEndian.Uint32(hdr[4:]))
+	opCode := int32(binary.LittleEndian.Uint32(hdr[12:]))
+	if size < 16 || size > maxMessage {
+		return false
+	}
+	body := make([]byte, size-16)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return false
+	}
+	var cmd Command
+	var err error
+	var moreToCome bool
+	switch opCode {
+	case opMsg:
+		cmd, moreToCome, err = parseMsg(body)
+	case opQuery:
+		cmd, err = parseQuery(body)
+	default:
+		err = fmt.Errorf("op code %d not supported", opCode)
+	}
+	if err != nil {
+		return false // a protocol error: drop the connection, as mongod does
+	}
+	cmd.Conn = conn
+	reply, closeConn := s.handle(cmd)
+	if closeConn {
+		return false
+	}
+	if moreToCome {
+		return true
+	}
+	var out []byte
+	if opCode == opQuery {
+		out = replyMessage(reqID, requestID, reply)
+	} else {
+		out = msgMessage(reqID, requestID, reply)
+	}
+	_, err = c.Write(out)
+	return err == nil
+}
+
+// threadCPU is the CPU time of the calling thread so far.
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
 }
 
 func parseMsg(b []byte) (Command, bool, error) {
