@@ -207,19 +207,48 @@ var abWasm = flag.String("ab", "", "TestGuestAB: other builds of the authorize g
 
 // TestGuestAB times the schema gate, the authorize guest and the builds of
 // it given with -ab in one process, in alternating windows (each the least
-// of 5 pipeline runs of 100 todos rows), and logs each one's median time
-// per op-in-batch and the median of its per-window ratio to the schema gate:
-// this machine's speed moves between runs by more than a change to a guest
-// (docs/design.md, "The schema gate proves rows valid from their bytes").
+// of 5 pipeline runs of a batch of 100 ops), and logs each one's median
+// time per op-in-batch and the median of its per-window ratio to the schema
+// gate: this machine's speed moves between runs by more than a change to a
+// guest (docs/design.md, "The schema gate proves rows valid from their
+// bytes"). Two request kinds, each timed on its own: 100 todos PUTs with
+// guest/authorize/testdata/bench's rules (BenchmarkGuest/authorize/wasm),
+// and the gateway's mix with its rules (BenchmarkGuest/authorize/mix/wasm).
 // Skipped without -ab.
 func TestGuestAB(t *testing.T) {
 	if *abWasm == "" {
 		t.Skip("a measurement: run with -ab old.wasm[,…] -v")
 	}
 	schemas, _ := filepath.Abs("../../tests/testdata/schemas")
-	rules, _ := filepath.Abs("../../guest/authorize/testdata/bench")
-	batch, current := batchOf(t, guesttest.TodoRequest(100))
+	benchRules, _ := filepath.Abs("../../guest/authorize/testdata/bench")
+	gwRules, _ := filepath.Abs("../../tests/testdata/bench-rules")
 	rt := newRuntime(t, sandbox.Limits{}, nil)
+	var builds [][]byte
+	files := strings.Split(*abWasm, ",")
+	for _, file := range files {
+		wasm, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		builds = append(builds, wasm)
+	}
+	for _, kind := range []struct {
+		name  string
+		rules string
+		req   []byte
+	}{
+		{"todos PUTs", benchRules, guesttest.TodoRequest(100)},
+		{"mix", gwRules, guesttest.MixRequest(100)},
+	} {
+		t.Run(strings.ReplaceAll(kind.name, " ", "_"), func(t *testing.T) {
+			abTime(t, rt, schemas, kind.rules, kind.req, files, builds)
+		})
+	}
+}
+
+// abTime is TestGuestAB for one request kind.
+func abTime(t *testing.T, rt *sandbox.Runtime, schemas, rules string, req []byte, files []string, builds [][]byte) {
+	batch, current := batchOf(t, req)
 	type entry struct {
 		name string
 		p    *Pipeline
@@ -230,12 +259,8 @@ func TestGuestAB(t *testing.T) {
 		{name: "schemagate", p: stage(load(t, rt, "schemagate", 1, nil, sandbox.Mount{HostDir: schemas, GuestPath: "/schemas"}))},
 		{name: "authorize", p: stage(load(t, rt, "authorize", 1, nil, sandbox.Mount{HostDir: rules, GuestPath: "/rules"}))},
 	}
-	for _, file := range strings.Split(*abWasm, ",") {
-		wasm, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := rt.Load(context.Background(), sandbox.GuestConfig{Name: "authorize", Path: file, Wasm: wasm, Pool: 1,
+	for i, file := range files {
+		g, err := rt.Load(context.Background(), sandbox.GuestConfig{Name: "authorize", Path: file, Wasm: builds[i], Pool: 1,
 			Mounts: []sandbox.Mount{{HostDir: rules, GuestPath: "/rules"}}})
 		if err != nil {
 			t.Fatal(err)
