@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"unsafe"
 
 	"github.com/syncgate/syncgate/guest"
 	"github.com/syncgate/syncgate/guest/authorize/appsrules"
@@ -25,23 +26,23 @@ const (
 // an op changes).
 var info = guest.Info{Name: "authorize", NeedsCurrent: true}
 
-// check is one authorization check. Every check must allow an op; the
-// first that refuses it decides the rejection. The rules check is the
-// first; a sync-scope check (parent documents) is ANDed in after it.
-type check func(op *guest.Op) guest.Verdict
-
-// authorizer runs its checks in order. It reuses its row views from op to
-// op, so one authorizer serves one goroutine (a guest instance serves one
-// call at a time).
+// authorizer runs its checks in order: every check must allow an op, and
+// the first that refuses it decides the rejection. The rules check is the
+// first; a sync-scope check (parent documents) is ANDed in after it. It
+// reuses its row views from op to op, so one authorizer serves one
+// goroutine (a guest instance serves one call at a time).
 type authorizer struct {
 	rules     *appsrules.Set    // nil: no rules files
 	scope     *syncscope.Config // nil: no sync scope
-	checks    []check
 	data, cur rawDoc
 	names     names
 	boxes     wire.Arena
 	decider   appsrules.Decider
 	in        appsrules.Input // the op being decided
+	// The caller's claims and their "custom_data" claim: a batch's ops
+	// share the claims map, so it is looked up once.
+	claims, customData map[string]any
+	claimsRead         bool
 }
 
 // newAuthorizer loads the rules in rules (nil: none mounted) and the sync
@@ -57,7 +58,6 @@ func newAuthorizer(rules fs.FS, syncYAML []byte) (*authorizer, error) {
 		}
 		if !set.Empty() {
 			a.rules = set
-			a.checks = append(a.checks, a.checkRules)
 		}
 	}
 	if syncYAML != nil {
@@ -66,9 +66,8 @@ func newAuthorizer(rules fs.FS, syncYAML []byte) (*authorizer, error) {
 			return nil, fmt.Errorf("authorize: %w", err)
 		}
 		a.scope = sc
-		a.checks = append(a.checks, a.checkScope)
 	}
-	if len(a.checks) == 0 {
+	if a.rules == nil && a.scope == nil {
 		return nil, fmt.Errorf("authorize: %s holds no rules file (<table>.json or %s) and no sync config is mounted", RulesMount, appsrules.DefaultFile)
 	}
 	return a, nil
@@ -108,27 +107,49 @@ func (a *authorizer) currentFields() map[string][]string {
 	return a.rules.StoredFields()
 }
 
-func (a *authorizer) handle(op *guest.Op) guest.Verdict {
-	for _, c := range a.checks {
-		if v := c(op); v.Reject {
-			return v
+// handle runs the checks. It is small enough to inline into the
+// function the SDK calls, and check writes the Verdict in place: inside
+// wasm each Verdict returned through a call was a bulk copy.
+func (a *authorizer) handle(op *guest.Op) (v guest.Verdict) {
+	a.check(op, &v)
+	return v
+}
+
+// check sets *v, an Accept, to the checks' Verdict for op.
+func (a *authorizer) check(op *guest.Op, v *guest.Verdict) {
+	if a.rules != nil {
+		if ok, reason := a.allowRules(op); !ok {
+			v.Reject, v.Code, v.Reason = true, "forbidden", reason
+			return
 		}
 	}
-	return guest.Accept()
+	if a.scope != nil {
+		*v = a.checkScope(op)
+	}
 }
 
 // checkRules decides the op by the rules files. A denial is code
 // "forbidden" with a reason naming the role (or "no role") and the clause
 // that failed.
 func (a *authorizer) checkRules(op *guest.Op) guest.Verdict {
-	// The rows' readers are large: each is copied once, into its rawDoc.
-	data := op.DataMembers()
-	a.data.reset(&data)
+	if ok, reason := a.allowRules(op); !ok {
+		return guest.Reject("forbidden", reason)
+	}
+	return guest.Accept()
+}
+
+// allowRules is checkRules' answer: whether the rules allow the op, and
+// the reason when they do not.
+func (a *authorizer) allowRules(op *guest.Op) (bool, string) {
+	// The rows' readers are large: each is read into its rawDoc, and only
+	// when the decision reads the row (a DELETE reads no data, a write of
+	// a new document no stored one).
+	a.data.err, a.cur.err = nil, nil
+	if op.Op != guest.OpDelete {
+		a.data.setData(op)
+	}
 	if op.Exists {
-		current := op.CurrentMembers()
-		a.cur.reset(&current)
-	} else {
-		a.cur.reset(&raw.Members{})
+		a.cur.setCurrent(op)
 	}
 	return a.decideRules(op)
 }
@@ -137,21 +158,21 @@ func (a *authorizer) checkRules(op *guest.Op) guest.Verdict {
 func (a *authorizer) checkRulesOn(op *guest.Op, data, current raw.Members) guest.Verdict {
 	a.data.reset(&data)
 	a.cur.reset(&current)
-	return a.decideRules(op)
+	if ok, reason := a.decideRules(op); !ok {
+		return guest.Reject("forbidden", reason)
+	}
+	return guest.Accept()
 }
 
 // decideRules decides the op by the rules over the rows a.data and a.cur
 // read (a.cur only when op.Exists).
-func (a *authorizer) decideRules(op *guest.Op) guest.Verdict {
+func (a *authorizer) decideRules(op *guest.Op) (bool, string) {
 	a.input(op, &a.in)
-	d := a.decider.Decide(a.rules, &a.in)
+	ok, reason := a.decider.Allow(a.rules, &a.in)
 	if a.data.err != nil || a.cur.err != nil { // fail closed
-		return guest.Reject("forbidden", "authorize: "+errors.Join(a.data.err, a.cur.err).Error())
+		return false, "authorize: " + errors.Join(a.data.err, a.cur.err).Error()
 	}
-	if !d.Allow {
-		return guest.Reject("forbidden", d.Reason)
-	}
-	return guest.Accept()
+	return ok, reason
 }
 
 // input sets in to the op as the rules' input, reading the rows as the
@@ -163,12 +184,24 @@ func (a *authorizer) input(op *guest.Op, in *appsrules.Input) {
 	// Set field by field: the Input is reused, and copying it whole cost
 	// inside wasm.
 	in.Op, in.Table, in.ID, in.Exists, in.Parents = string(op.Op), op.Table, op.ID, op.Exists, op.Parents
-	in.User.ID, in.User.Type, in.User.Data, in.User.CustomData = op.Caller.UserID, "normal", op.Caller.Claims, nil
-	if cd, ok := op.Caller.Claims["custom_data"].(map[string]any); ok {
-		in.User.CustomData = cd
+	claims := op.Caller.Claims
+	if !sameMap(claims, a.claims) || !a.claimsRead {
+		a.claims, a.customData, a.claimsRead = claims, nil, true
+		if cd, ok := claims["custom_data"].(map[string]any); ok {
+			a.customData = cd
+		}
 	}
-	in.Data, in.Current = &a.data, nil
+	in.User.ID, in.User.Type, in.User.Data, in.User.CustomData = op.Caller.UserID, "normal", claims, a.customData
+	in.Data, in.Current = nil, nil // nil: none (Decide)
+	if op.Op != guest.OpDelete {
+		in.Data = &a.data
+	}
 	if op.Exists {
 		in.Current = &a.cur
 	}
+}
+
+// sameMap reports whether a and b are the same map (not equal contents).
+func sameMap(a, b map[string]any) bool {
+	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
 }

@@ -6,6 +6,9 @@ import (
 	"slices"
 	"unsafe"
 
+	"github.com/syncgate/syncgate/guest"
+	"github.com/syncgate/syncgate/guest/abi"
+	"github.com/syncgate/syncgate/guest/authorize/appsrules"
 	"github.com/syncgate/syncgate/guest/internal/wire"
 	"github.com/syncgate/syncgate/guest/raw"
 )
@@ -58,18 +61,39 @@ func (n *names) intern(b []byte) string {
 // its Str and Kind are set from an index only).
 type rawField struct {
 	raw.Member
+	name    string // indexed: the key looked up, as the rules hold it
 	absent  bool
 	decoded any
 	done    bool
 }
 
+// setData and setCurrent are reset for the op's data and stored
+// document, setting the reader in place: inside wasm each copy of it was
+// a bulk copy.
+func (d *rawDoc) setData(op *guest.Op) {
+	d.m = op.DataMembers()
+	d.start()
+}
+
+func (d *rawDoc) setCurrent(op *guest.Op) {
+	d.m = op.CurrentMembers()
+	d.start()
+}
+
 // reset starts reading the members m holds, reusing d's storage.
 func (d *rawDoc) reset(m *raw.Members) {
-	d.m, d.indexed, d.err = *m, m.Indexed(), nil
+	d.m = *m
+	d.start()
+}
+
+// start starts reading d.m's members.
+func (d *rawDoc) start() {
+	d.indexed, d.err = d.m.Indexed(), nil
 	d.fields, d.seen = d.fields[:0], d.seen[:0]
 	if d.indexed {
 		return
 	}
+	m := d.m // d.m stays at the row's start
 	for m.Next() {
 		d.fields = append(d.fields, rawField{Member: raw.Member{Key: m.Key(), Value: m.Value()}})
 	}
@@ -90,7 +114,9 @@ func (d *rawDoc) field(key string) *rawField {
 		return nil
 	}
 	for i := range d.seen {
-		if f := &d.seen[i]; string(f.Key) == key {
+		// The rules ask with the same strings op after op: most keys are
+		// told by their data, without comparing bytes (a call inside wasm).
+		if f := &d.seen[i]; len(f.name) == len(key) && (unsafe.StringData(f.name) == unsafe.StringData(key) || f.name == key) {
 			if f.absent {
 				return nil
 			}
@@ -111,7 +137,7 @@ func (d *rawDoc) field(key string) *rawField {
 		d.err = fmt.Errorf("read the row: %w", err)
 		return nil
 	}
-	f.absent, f.decoded, f.done = !ok, nil, false
+	f.name, f.absent, f.decoded, f.done = key, !ok, nil, false
 	if !ok {
 		f.Key = unsafe.Slice(unsafe.StringData(key), len(key))
 		return nil
@@ -136,8 +162,25 @@ func (d *rawDoc) Get(field string) (any, bool) {
 	return f.decoded, true
 }
 
-// Has says whether the row has a field, without decoding it.
+// Has implements appsrules.ScalarDocument.
 func (d *rawDoc) Has(field string) bool { return d.field(field) != nil }
+
+// Scalar implements appsrules.ScalarDocument: a string or null member of
+// an indexed row without decoding it (the index holds a string's
+// contents); anything else is read with Get.
+func (d *rawDoc) Scalar(field string) (string, appsrules.ScalarKind, bool) {
+	f := d.field(field)
+	switch {
+	case f == nil:
+		return "", appsrules.ScalarOther, false
+	case f.Kind == abi.KindString || f.Kind == abi.KindText:
+		// Aliases the call's input, as Get's strings do.
+		return unsafe.String(unsafe.SliceData(f.Str), len(f.Str)), appsrules.ScalarString, true
+	case f.Kind == abi.KindNull:
+		return "", appsrules.ScalarNull, true
+	}
+	return "", appsrules.ScalarOther, true
+}
 
 // AppendFields implements appsrules.Document.
 func (d *rawDoc) AppendFields(dst []string) []string {

@@ -25,6 +25,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -91,6 +92,9 @@ type role struct {
 	// write is undefined, which denies (fail closed).
 	hasFilters  bool
 	filterWrite node
+	// filterIsApplyWhen: document_filters.write is the same JSON as
+	// apply_when, so it holds on the document the role was chosen on.
+	filterIsApplyWhen bool
 	// nil: undefined.
 	write, insert, delete node
 	fields                fieldRules
@@ -103,6 +107,9 @@ type fieldRules struct {
 	names      []string     // the keys of fields, sorted
 	rules      []*fieldRule // fields[names[i]]: a decision reads them without hashing a name
 	additional node         // additional_fields.write; nil: undefined (denies)
+	// additionalTrue: additional is the constant true (a field not named
+	// may be written).
+	additionalTrue bool
 }
 
 type fieldRule struct {
@@ -120,6 +127,7 @@ func Load(fsys fs.FS) (*Set, error) {
 	}
 	s := &Set{tables: map[string]*rules{}, values: map[string]any{}}
 	var problems []Problem
+	names := map[string]string{}
 	if b, err := fs.ReadFile(fsys, ValuesFile); err == nil {
 		v, err := decode(b)
 		m, ok := v.(map[string]any)
@@ -147,7 +155,7 @@ func Load(fsys fs.FS) (*Set, error) {
 		if err != nil {
 			return nil, fmt.Errorf("rules: %w", err)
 		}
-		c := &compiler{file: name, values: s.values}
+		c := &compiler{file: name, values: s.values, names: names}
 		r, ignored := c.rulesFile(b)
 		problems = append(problems, c.problems...)
 		if len(ignored) > 0 {
@@ -313,6 +321,7 @@ func (c *compiler) role(ptr string, v any, ignored *[]string) *role {
 				switch fk {
 				case "write":
 					r.filterWrite = c.expr(fp, df[fk])
+					r.filterIsApplyWhen = hasAW && reflect.DeepEqual(df[fk], aw)
 				case "read":
 					*ignored = append(*ignored, fp)
 					c.checkExpr(fp, df[fk])
@@ -325,6 +334,7 @@ func (c *compiler) role(ptr string, v any, ignored *[]string) *role {
 			r.fields.index()
 		case "additional_fields":
 			r.fields.additional = c.additional(p, m[k], ignored)
+			r.fields.additionalTrue = r.fields.additional == constNode(true)
 		default:
 			c.fail(p, "unknown role key")
 		}
@@ -361,6 +371,7 @@ func (c *compiler) fieldMap(ptr string, v any, ignored *[]string) map[string]*fi
 	for _, name := range sortedKeys(m) {
 		p := pointerJoin(ptr, name)
 		fm, ok := m[name].(map[string]any)
+		name = c.name(name)
 		if !ok {
 			c.fail(p, "a field's permissions must be an object {read, write, fields}")
 			continue
@@ -381,6 +392,7 @@ func (c *compiler) fieldMap(ptr string, v any, ignored *[]string) map[string]*fi
 			case "additional_fields":
 				f.nested = true
 				f.additional = c.additional(fp, fm[k], ignored)
+				f.additionalTrue = f.additional == constNode(true)
 			default:
 				c.fail(fp, "unknown key (a field has read, write, fields and additional_fields)")
 			}

@@ -62,6 +62,31 @@ type Document interface {
 	AppendFields(dst []string) []string
 }
 
+// A ScalarDocument is a Document that also tells, without decoding a
+// value, whether it has a field and what a field's scalar value is: the
+// rules' usual tests ({"owner_id": "%%user.id"}, {"%%this": null},
+// {"$exists": true}) read it so. The authorize guest's rows are
+// ScalarDocuments; a Document that is not one is read with Get.
+type ScalarDocument interface {
+	Document
+	// Has says whether the document has field.
+	Has(field string) bool
+	// Scalar returns field's kind and, for a string, its contents (valid
+	// until the decision ends), and false when the document lacks the
+	// field. ScalarOther: read the value with Get (a number, a boolean, an
+	// array, an object, or one the document does not tell).
+	Scalar(field string) (s string, kind ScalarKind, present bool)
+}
+
+// ScalarKind is what ScalarDocument.Scalar tells of a value.
+type ScalarKind uint8
+
+const (
+	ScalarOther ScalarKind = iota
+	ScalarNull
+	ScalarString
+)
+
 // Map is a Document held as a map.
 type Map map[string]any
 
@@ -111,8 +136,21 @@ type Decider struct{ d decider }
 // Decide decides one write by the rules of s, as s.Decide(*in) does
 // (setting a nil in.Data or in.Current to an empty document).
 func (dc *Decider) Decide(s *Set, in *Input) Decision {
-	dc.d.reused = true
-	return s.decideWith(&dc.d, in)
+	dc.d.reused, dc.d.full = true, true
+	s.decideWith(&dc.d, in)
+	return dc.d.out
+}
+
+// Allow decides one write as Decide does and returns its Allow and, when it
+// denies, its Reason, without building the Decision of a write it allows:
+// inside wasm a Decision returned through the calls cost as much as a
+// clause.
+func (dc *Decider) Allow(s *Set, in *Input) (bool, string) {
+	dc.d.reused, dc.d.full = true, false
+	if s.decideWith(&dc.d, in) {
+		return true, ""
+	}
+	return false, dc.d.out.Reason
 }
 
 // Explain decides one write and records the path in Decision.Trace: the
@@ -131,6 +169,7 @@ func (k opKind) String() string { return [...]string{"insert", "update", "delete
 
 type decider struct {
 	explain bool
+	full    bool // build the Decision of an allowed write too (Decide, Explain)
 	trace   []string
 	role    string
 	keys    [16]string // changed fields, without allocating for most rows
@@ -142,13 +181,50 @@ type decider struct {
 	// caller, and boxing a string allocates.
 	userID    string
 	userIDBox any
-	out       Decision  // a clause's denial (clause, field, fields and report return false)
+	out       Decision  // a denial (every step returns false), or with full an allowed write's Decision
 	reused    bool      // a Decider's, which the caller keeps
 	userRoles userRoles // reused only: apply_whens that read only the user
 	// The last decision's table and its rules in the set rulesOf.
-	rulesOf    *Set
-	rulesTable string
-	rules      *rules
+	rulesOf *Set
+	recent  [2]tableRules
+	// The documents' ScalarDocument forms, by the Document they come from
+	// (the guest passes the same two every op).
+	scalars     [2]scalarOf
+	sData, sCur ScalarDocument // this decision's, nil when not read or not one
+	patch       bool           // the op is a PATCH
+}
+
+// tableRules is a table's rules in the set rulesOf: a batch's ops mostly
+// share a table, or alternate between two.
+type tableRules struct {
+	table string
+	rules *rules
+}
+
+// sameString is a == b, telling the same string data, or a first byte
+// that differs, without comparing the bytes: inside wasm a comparison is
+// a call (the SDK interns a batch's table names, and its ops' names are
+// the same constants as ours).
+func sameString(a, b string) bool {
+	return len(a) == len(b) && (len(a) == 0 || unsafe.StringData(a) == unsafe.StringData(b) || a[0] == b[0] && a == b)
+}
+
+// rulesFor is s.rulesFor(table), remembered for two tables.
+func (d *decider) rulesFor(s *Set, table string) *rules {
+	if d.rulesOf != s {
+		d.rulesOf, d.recent = s, [2]tableRules{}
+	}
+	for i := range d.recent {
+		if t := &d.recent[i]; t.rules != nil && sameString(t.table, table) {
+			t.table = table // the next op's name is this one's, not an earlier batch's
+			return t.rules
+		}
+	}
+	r := s.rulesFor(table)
+	if r != nil {
+		d.recent[1], d.recent[0] = d.recent[0], tableRules{table: table, rules: r}
+	}
+	return r
 }
 
 func (d *decider) tracef(format string, args ...any) {
@@ -157,20 +233,20 @@ func (d *decider) tracef(format string, args ...any) {
 	}
 }
 
-// refuse records a denial for the caller, which returns d.out.
-func (d *decider) refuse(dec Decision) bool {
-	d.out = dec
-	return false
-}
-
-func (d *decider) allow(reason string) Decision {
+// allow records an allowed write (its Decision only when full) and
+// returns true.
+func (d *decider) allow(reason string) bool {
 	if d.explain {
 		d.tracef("allow: %s", reason)
 	}
-	return Decision{Allow: true, Role: d.role, Reason: reason, Trace: d.trace}
+	if d.full {
+		d.out = Decision{Allow: true, Role: d.role, Reason: reason, Trace: d.trace}
+	}
+	return true
 }
 
-func (d *decider) deny(clause, format string, args ...any) Decision {
+// deny records a denial in d.out and returns false.
+func (d *decider) deny(clause, format string, args ...any) bool {
 	who := "no role"
 	if d.role != "" {
 		who = fmt.Sprintf("role %q", d.role)
@@ -179,7 +255,8 @@ func (d *decider) deny(clause, format string, args ...any) Decision {
 	if d.explain {
 		d.tracef("deny: %s", reason)
 	}
-	return Decision{Role: d.role, Clause: clause, Reason: reason, Trace: d.trace}
+	d.out = Decision{Role: d.role, Clause: clause, Reason: reason, Trace: d.trace}
+	return false
 }
 
 // doc is a document as rules see it without copying it: the stored
@@ -188,7 +265,9 @@ func (d *decider) deny(clause, format string, args ...any) Decision {
 type doc struct {
 	base Document
 	over Document // a PATCH's fields, or nil
-	id   string
+	// base and over as ScalarDocuments; nil when they are not.
+	sbase, sover ScalarDocument
+	id           string
 }
 
 // Get implements Document.
@@ -207,7 +286,27 @@ func (d *doc) Get(k string) (any, bool) {
 // Has says whether the document has field k, without decoding it when
 // its documents can tell.
 func (d *doc) Has(k string) bool {
-	return k == "_id" || d.over != nil && has(d.over, k) || has(d.base, k)
+	return k == "_id" || d.over != nil && hasIn(d.over, d.sover, k) || hasIn(d.base, d.sbase, k)
+}
+
+// scalar reads field k as ScalarDocument.Scalar does: ScalarOther (and
+// present) when the value is to be read with Get.
+func (d *doc) scalar(k string) (string, ScalarKind, bool) {
+	if k == "_id" {
+		return d.id, ScalarString, true
+	}
+	if d.over != nil {
+		if d.sover == nil {
+			return "", ScalarOther, true
+		}
+		if s, kind, ok := d.sover.Scalar(k); ok {
+			return s, kind, true
+		}
+	}
+	if d.sbase == nil {
+		return "", ScalarOther, true
+	}
+	return d.sbase.Scalar(k)
 }
 
 // AppendFields implements Document (without _id).
@@ -258,13 +357,18 @@ var deciders = sync.Pool{New: func() any { return new(decider) }}
 
 func (s *Set) decide(in Input, explain bool) Decision {
 	if explain {
-		return s.decideWith(&decider{explain: true}, &in)
+		d := &decider{explain: true, full: true}
+		s.decideWith(d, &in)
+		return d.out
 	}
 	d := deciders.Get().(*decider)
-	dec := s.decideWith(d, &in)
+	d.full = true
+	s.decideWith(d, &in)
+	dec := d.out
 	// Drop what the decision referenced (not keys: strings the next
 	// decision overwrites), without clearing the whole struct.
-	d.role, d.storedDoc, d.afterDoc, d.env, d.user = "", doc{}, doc{}, env{}, User{}
+	d.role, d.storedDoc, d.afterDoc, d.env, d.user, d.out = "", doc{}, doc{}, env{}, User{}, Decision{}
+	d.scalars = [2]scalarOf{}
 	deciders.Put(d)
 	return dec
 }
@@ -313,28 +417,30 @@ func sameMap(a, b map[string]any) bool {
 	return *(*unsafe.Pointer)(unsafe.Pointer(&a)) == *(*unsafe.Pointer)(unsafe.Pointer(&b))
 }
 
-// decideWith decides with d, which may hold a previous decision's state.
-func (s *Set) decideWith(d *decider, in *Input) Decision {
+// decideWith decides with d, which may hold a previous decision's state,
+// and reports whether the write is allowed; d.out holds a denial (and
+// with d.full an allowed write's Decision).
+func (s *Set) decideWith(d *decider, in *Input) bool {
 	// What the last decision left that this one would not overwrite (the
 	// environment's other fields are set below; clearing all of it was a
 	// bulk copy inside wasm).
 	d.role, d.env.thisDoc, d.env.prevDoc, d.env.userID = "", nil, nil, nil
 	var kind opKind
+	op := in.Op
+	// The op by its bytes: inside wasm a string comparison is a call.
+	put := len(op) == 3 && op[0] == 'P' && op[1] == 'U' && op[2] == 'T'
+	d.patch = len(op) == 5 && op[0] == 'P' && op[1] == 'A' && op[2] == 'T' && op[3] == 'C' && op[4] == 'H'
 	switch {
-	case in.Op == "DELETE":
+	case len(op) == 6 && op[0] == 'D' && op[1] == 'E' && op[2] == 'L' && op[3] == 'E' && op[4] == 'T' && op[5] == 'E':
 		kind = deleteOp
-	case in.Op != "PUT" && in.Op != "PATCH":
+	case !put && !d.patch:
 		return d.deny("op", "unknown op %q", in.Op)
 	case in.Exists:
 		kind = updateOp
 	default:
 		kind = insertOp
 	}
-	r := d.rules
-	if d.rulesOf != s || d.rulesTable != in.Table { // a batch's ops mostly share a table
-		r = s.rulesFor(in.Table)
-		d.rules, d.rulesOf, d.rulesTable = r, s, in.Table
-	}
+	r := d.rulesFor(s, in.Table)
 	if r == nil {
 		return d.deny("rules", "no rules for table %q (no %s.json and no %s)", in.Table, in.Table, DefaultFile)
 	}
@@ -353,27 +459,43 @@ func (s *Set) decideWith(d *decider, in *Input) Decision {
 	if in.Current == nil {
 		in.Current = none
 	}
+	// The ScalarDocument forms of the documents the decision reads (a
+	// delete reads no data; an insert no stored document).
+	d.sData, d.sCur = nil, nil
+	if kind != deleteOp {
+		d.sData = d.scalarDoc(0, in.Data)
+	}
+	if in.Exists {
+		d.sCur = d.scalarDoc(1, in.Current)
+	}
+	sData, sCur := d.sData, d.sCur
+	// The documents are set field by field: a struct literal was a bulk
+	// copy inside wasm.
 	var stored, after *doc
 	if in.Exists {
-		d.storedDoc = doc{base: in.Current, id: in.ID}
-		stored = &d.storedDoc
+		sd := &d.storedDoc
+		sd.base, sd.over, sd.sbase, sd.sover, sd.id = in.Current, nil, sCur, nil, in.ID
+		stored = sd
 	}
+	ad := &d.afterDoc
 	switch {
 	case kind == deleteOp:
-	case in.Op == "PATCH" && in.Exists:
-		d.afterDoc = doc{base: in.Current, over: in.Data, id: in.ID}
-		after = &d.afterDoc
+	case d.patch && in.Exists:
+		ad.base, ad.over, ad.sbase, ad.sover, ad.id = in.Current, in.Data, sCur, sData, in.ID
+		after = ad
 	default:
-		d.afterDoc = doc{base: in.Data, id: in.ID}
-		after = &d.afterDoc
+		ad.base, ad.over, ad.sbase, ad.sover, ad.id = in.Data, nil, sData, nil, in.ID
+		after = ad
 	}
 	e := &d.env
-	d.user = in.User // in stays on the caller's stack (or Decide's)
-	e.user, e.values, e.prevRoot, e.parents = &d.user, s.values, stored, in.Parents
-	if in.User.ID != "" { // boxed once, not at every %%user.id
-		if d.userIDBox == nil || d.userID != in.User.ID {
-			d.userID, d.userIDBox = in.User.ID, in.User.ID
+	u := &d.user // in stays on the caller's stack (or Decide's)
+	u.ID, u.Type, u.Data, u.CustomData = in.User.ID, in.User.Type, in.User.Data, in.User.CustomData
+	e.user, e.values, e.prevRoot, e.parents = u, s.values, stored, in.Parents
+	if u.ID != "" { // boxed once, not at every %%user.id
+		if d.userIDBox == nil || !sameString(d.userID, u.ID) {
+			d.userIDBox = u.ID
 		}
+		d.userID = u.ID // the next op's id is this one's, not an earlier batch's
 		e.userID = d.userIDBox
 	}
 	// The role is chosen on the stored document (on the new one for an
@@ -409,6 +531,26 @@ func (s *Set) decideWith(d *decider, in *Input) Decision {
 	return d.judge(ro, kind, in, stored, after, e)
 }
 
+// scalarOf is a Document's ScalarDocument form (nil: it is not one),
+// remembered for the Document it was asked of: inside wasm the assertion
+// to an interface cost three calls.
+type scalarOf struct {
+	of [2]unsafe.Pointer // the Document's words (type and value)
+	s  ScalarDocument
+}
+
+// scalarDoc is x as a ScalarDocument, or nil; slot i remembers it for the
+// next decision, which mostly passes the same Document.
+func (d *decider) scalarDoc(i int, x Document) ScalarDocument {
+	w := *(*[2]unsafe.Pointer)(unsafe.Pointer(&x))
+	c := &d.scalars[i]
+	if c.of != w || w[0] == nil {
+		c.of = w
+		c.s, _ = x.(ScalarDocument)
+	}
+	return c.s
+}
+
 func existence(exists bool) string {
 	if exists {
 		return "stored document found"
@@ -419,21 +561,25 @@ func existence(exists bool) string {
 // judge applies the chosen role, in the order of App Services' write
 // flowchart: document filter, then document-level write, then field-level
 // permissions, then insert or delete.
-func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e *env) Decision {
+func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e *env) bool {
 	if ro.hasFilters {
 		if ro.filterWrite == nil {
 			return d.deny("document_filters.write", "document_filters has no write expression (an undefined write filter denies)")
 		}
-		if kind != insertOp {
+		// A filter that is the role's apply_when holds on the document the
+		// role was chosen on (the stored one; an insert's new one): Explain
+		// evaluates it again for its trace.
+		chosenOn := ro.filterIsApplyWhen && !d.explain
+		if kind != insertOp && !chosenOn {
 			e.root = stored
 			if !d.clause(ro.filterWrite, "document_filters.write", "the stored document", e) {
-				return d.out
+				return false
 			}
 		}
-		if kind != deleteOp {
+		if kind != deleteOp && !(chosenOn && kind == insertOp) {
 			e.root = after
 			if !d.clause(ro.filterWrite, "document_filters.write", "the document after the write", e) {
-				return d.out
+				return false
 			}
 		}
 	}
@@ -443,9 +589,9 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 	}
 	if ro.write != nil {
 		if !d.clause(ro.write, "write", "the document", e) {
-			return d.out
+			return false
 		}
-	} else if src := fieldsOf(kind, in); src != nil && !d.explain && ro.fields.additional == constNode(true) {
+	} else if src, ssrc := d.fieldsOf(kind, in); src != nil && !d.explain && ro.fields.additionalTrue {
 		// Every field not named may be written: judge the named fields the
 		// op changes, in the order Explain does, without listing the rest.
 		var before, target Document = stored, after
@@ -455,13 +601,12 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 		if kind == deleteOp {
 			target = stored
 		}
-		hs, _ := src.(hasser)
 		for i, k := range ro.fields.names {
-			if hs != nil && !hs.Has(k) || hs == nil && !has(src, k) {
+			if !hasIn(src, ssrc, k) {
 				continue
 			}
 			if !d.field(&ro.fields, ro.fields.rules[i], "", k, before, target, e) {
-				return d.out
+				return false
 			}
 		}
 		e.thisDoc, e.prevDoc = nil, nil
@@ -474,7 +619,7 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 			changed, what = docFields(buf, in.Data, ro.fields), "every field of the new document"
 		case kind == deleteOp:
 			changed, what = docFields(buf, in.Current, ro.fields), "every field of the stored document"
-		case in.Op == "PATCH":
+		case d.patch:
 			changed, what = docFields(buf, in.Data, ro.fields), "the fields the PATCH sets"
 		default:
 			changed, what = differing(buf, in.Current, in.Data), "the fields the PUT changes"
@@ -490,7 +635,7 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 			target = stored
 		}
 		if !d.fields(ro.fields, "", changed, before, target, e) {
-			return d.out
+			return false
 		}
 	}
 	switch kind {
@@ -499,14 +644,14 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 			return d.deny("insert", "the role does not define insert (an undefined insert denies)")
 		}
 		if !d.clause(ro.insert, "insert", "the new document", e) {
-			return d.out
+			return false
 		}
 	case deleteOp:
 		if ro.delete == nil {
 			return d.deny("delete", "the role does not define delete (an undefined delete denies)")
 		}
 		if !d.clause(ro.delete, "delete", "the stored document", e) {
-			return d.out
+			return false
 		}
 	}
 	return d.allow(ro.allowReason[kind])
@@ -514,6 +659,9 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 
 // clause evaluates one expression; false or an error denies.
 func (d *decider) clause(n node, clause, on string, e *env) bool {
+	if c, isConst := n.(constNode); isConst && bool(c) && !d.explain {
+		return true // "write": true, without the call
+	}
 	ok, err := n.eval(e)
 	if ok && err == nil && !d.explain {
 		return true
@@ -524,6 +672,9 @@ func (d *decider) clause(n node, clause, on string, e *env) bool {
 // fieldClause is clause for a field rule; it builds the clause's name only
 // when it denies or explains.
 func (d *decider) fieldClause(n node, prefix, k string, additional bool, e *env) bool {
+	if c, isConst := n.(constNode); isConst && bool(c) && !d.explain {
+		return true
+	}
 	ok, err := n.eval(e)
 	if ok && err == nil && !d.explain {
 		return true
@@ -540,10 +691,10 @@ func (d *decider) report(n node, clause, on string, ok bool, err error) bool {
 		d.tracef("%s on %s: %s → %v", clause, on, n, result(ok, err))
 	}
 	if err != nil {
-		return d.refuse(d.deny(clause, "could not be evaluated on %s: %v", on, err))
+		return d.deny(clause, "could not be evaluated on %s: %v", on, err)
 	}
 	if !ok {
-		return d.refuse(d.deny(clause, "%s does not hold for %s", n, on))
+		return d.deny(clause, "%s does not hold for %s", n, on)
 	}
 	return true
 }
@@ -559,16 +710,17 @@ func result(ok bool, err error) string {
 }
 
 // fieldsOf is the document whose every field an op changes (an insert's
-// row, a delete's stored document, a PATCH's fields); nil for a PUT over a
-// stored document, which changes the fields that differ.
-func fieldsOf(kind opKind, in *Input) Document {
+// row, a delete's stored document, a PATCH's fields) with its
+// ScalarDocument form (nil: none); nil for a PUT over a stored document,
+// which changes the fields that differ.
+func (d *decider) fieldsOf(kind opKind, in *Input) (Document, ScalarDocument) {
 	switch {
-	case kind == insertOp || in.Op == "PATCH":
-		return in.Data
+	case kind == insertOp || d.patch:
+		return in.Data, d.sData
 	case kind == deleteOp:
-		return in.Current
+		return in.Current, d.sCur
 	}
-	return nil
+	return nil, nil
 }
 
 // hasser is a Document that tells whether it has a field without decoding
@@ -583,6 +735,14 @@ func has(d Document, k string) bool {
 	}
 	_, ok := d.Get(k)
 	return ok
+}
+
+// hasIn is has(x, k) for x whose ScalarDocument form is sx (nil: none).
+func hasIn(x Document, sx ScalarDocument, k string) bool {
+	if sx != nil {
+		return sx.Has(k)
+	}
+	return has(x, k)
 }
 
 // docFields appends a document's fields for field-level judgement to buf,
@@ -641,7 +801,7 @@ func (d *decider) field(fr *fieldRules, rule *fieldRule, prefix, k string, befor
 	e.thisDoc, e.prevDoc, e.field = after, before, k
 	if rule == nil {
 		if fr.additional == nil {
-			return d.refuse(d.deny(prefix+"additional_fields.write", "field %s%s is not named in fields and additional_fields.write is not defined", prefix, k))
+			return d.deny(prefix+"additional_fields.write", "field %s%s is not named in fields and additional_fields.write is not defined", prefix, k)
 		}
 		return d.fieldClause(fr.additional, prefix, k, true, e)
 	}
@@ -650,14 +810,14 @@ func (d *decider) field(fr *fieldRules, rule *fieldRule, prefix, k string, befor
 	}
 	clause := prefix + "fields." + k + ".write"
 	if !rule.nested {
-		return d.refuse(d.deny(clause, "field %s has no write permission", k))
+		return d.deny(clause, "field %s has no write permission", k)
 	}
 	bv, bok := before.Get(k)
 	av, aok := after.Get(k)
 	bm, bIsObj := bv.(map[string]any)
 	am, aIsObj := av.(map[string]any)
 	if bok && !bIsObj || aok && !aIsObj {
-		return d.refuse(d.deny(clause, "field %s is not an embedded document on both sides of the write, and only its nested fields have permissions", k))
+		return d.deny(clause, "field %s is not an embedded document on both sides of the write, and only its nested fields have permissions", k)
 	}
 	sub := differing(nil, Map(bm), Map(am))
 	if d.explain {

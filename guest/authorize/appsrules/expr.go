@@ -154,6 +154,30 @@ type compiler struct {
 	// reads are every expansion the file's expressions hold, bare field
 	// names included (storedfields.go).
 	reads []*expansion
+	// names interns the field names expressions and field rules read
+	// (shared by a set's files): a decision's documents tell a name they
+	// were asked before by its string data, without comparing bytes.
+	names map[string]string
+}
+
+// name is s interned in c.names.
+func (c *compiler) name(s string) string {
+	if n, ok := c.names[s]; ok {
+		return n
+	}
+	if c.names == nil {
+		c.names = map[string]string{}
+	}
+	c.names[s] = s
+	return s
+}
+
+// namePath interns a path's names.
+func (c *compiler) namePath(path []string) []string {
+	for i, p := range path {
+		path[i] = c.name(p)
+	}
+	return path
 }
 
 func (c *compiler) fail(ptr, format string, args ...any) {
@@ -174,7 +198,7 @@ func (c *compiler) parseExpansion(ptr, s string) *expansion {
 			return nil
 		}
 	}
-	x := &expansion{path: parts[1:], text: s}
+	x := &expansion{path: c.namePath(parts[1:]), text: s}
 	switch parts[0] {
 	case "%%root":
 		x.kind = expRoot
@@ -309,7 +333,7 @@ func (c *compiler) object(ptr string, m map[string]any) node {
 					c.fail(p, "field %q: empty path segment", k)
 				}
 			}
-			x := &expansion{kind: expRoot, path: strings.Split(k, "."), text: k}
+			x := &expansion{kind: expRoot, path: c.namePath(strings.Split(k, ".")), text: k}
 			c.reads = append(c.reads, x)
 			if t := c.test(p, m[k]); t != nil {
 				all = append(all, newTestNode(x, t))

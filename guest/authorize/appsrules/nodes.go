@@ -77,11 +77,48 @@ func join(op string, n []node) string {
 }
 
 type testNode struct {
-	left *expansion
-	test valueTest
+	left  *expansion
+	test  valueTest
+	shape shape // a usual test read from a ScalarDocument, told at load
+}
+
+// shape is a testNode's form when it is one a decision reads from a
+// ScalarDocument without decoding the value: inside wasm the general path
+// (resolve the expansion through the documents, decode and box the value,
+// the test, the operand, the comparison) was a dozen calls.
+type shape uint8
+
+const (
+	shapeGeneral    shape = iota
+	shapeRootIsUser       // {"<field>": "%%user.id"} on %%root or %%prevRoot
+	shapeThisIsUser       // {"%%this": "%%user.id"}
+	shapeThisIsNull       // {"%%this": null}
+)
+
+// shapeOf tells the shape of a test of x.
+func shapeOf(x *expansion, t valueTest) shape {
+	eq, isEq := t.(eqTest)
+	if !isEq || x.parent != nil {
+		return shapeGeneral
+	}
+	user := !eq.v.static && eq.v.x != nil && eq.v.x.kind == expUser && eq.v.x.userID
+	switch {
+	case (x.kind == expRoot || x.kind == expPrevRoot) && len(x.path) == 1 && user:
+		return shapeRootIsUser
+	case x.kind == expThis && len(x.path) == 0 && user:
+		return shapeThisIsUser
+	case x.kind == expThis && len(x.path) == 0 && eq.v.static && eq.v.lit == nil:
+		return shapeThisIsNull
+	}
+	return shapeGeneral
 }
 
 func (n *testNode) eval(e *env) (bool, error) {
+	if n.shape != shapeGeneral {
+		if hold, done := n.scalar(e); done {
+			return hold, nil
+		}
+	}
 	v, ok := n.left.resolve(e)
 	if !ok && n.left.parent != nil && n.left.parentMissing(e) { // no parent: no test holds, not even null or $exists false
 		return false, nil
@@ -91,6 +128,47 @@ func (n *testNode) eval(e *env) (bool, error) {
 
 func (n *testNode) String() string { return n.left.text + " " + n.test.String() }
 
+// scalar evaluates a test of a usual shape as the general path would, from
+// the document's ScalarDocument; done is false when the value is not a
+// string or null (or the document does not tell): the general path decides.
+func (n *testNode) scalar(e *env) (hold, done bool) {
+	var d *doc
+	var field string
+	if n.shape == shapeRootIsUser {
+		d, field = e.root, n.left.path[0]
+		if n.left.kind == expPrevRoot {
+			d = e.prevRoot
+		}
+	} else {
+		td, isDoc := e.thisDoc.(*doc)
+		if !isDoc && e.thisDoc != nil {
+			return false, false
+		}
+		d, field = td, e.field
+	}
+	var uid string
+	if n.shape != shapeThisIsNull {
+		// The operand first, as eqTest: no user id, no match.
+		if e.user == nil || e.user.ID == "" {
+			return false, true
+		}
+		uid = e.user.ID
+	}
+	if d == nil { // an absent document: only {"%%this": null} holds
+		return n.shape == shapeThisIsNull, true
+	}
+	s, kind, present := d.scalar(field)
+	switch {
+	case !present:
+		return n.shape == shapeThisIsNull, true // MongoDB: null matches a missing field
+	case kind == ScalarNull:
+		return n.shape == shapeThisIsNull, true
+	case kind == ScalarString:
+		return n.shape != shapeThisIsNull && s == uid, true
+	}
+	return false, false
+}
+
 // newTestNode is a testNode, or for {$exists} on a top-level field of
 // %%root, or on %%this or %%prev, an existsNode.
 func newTestNode(x *expansion, t valueTest) node {
@@ -98,7 +176,7 @@ func newTestNode(x *expansion, t valueTest) node {
 	if isExists && (x.kind == expRoot && len(x.path) == 1 || (x.kind == expThis || x.kind == expPrev) && len(x.path) == 0) {
 		return &existsNode{testNode{left: x, test: t}, bool(want)}
 	}
-	return &testNode{left: x, test: t}
+	return &testNode{left: x, test: t, shape: shapeOf(x, t)}
 }
 
 // existsNode is a testNode whose test is {$exists} on a field it can ask
@@ -115,11 +193,20 @@ func (n *existsNode) eval(e *env) (bool, error) {
 	case expRoot:
 		present = e.root != nil && e.root.Has(n.left.path[0])
 	case expThis:
-		present = e.thisDoc != nil && has(e.thisDoc, e.field)
+		present = e.thisDoc != nil && hasField(e.thisDoc, e.field)
 	default: // expPrev
-		present = e.prevDoc != nil && has(e.prevDoc, e.field)
+		present = e.prevDoc != nil && hasField(e.prevDoc, e.field)
 	}
 	return present == n.want, nil
+}
+
+// hasField is has(x, k), asking a *doc without the assertion to an
+// interface (a field rule's documents are mostly *doc).
+func hasField(x Document, k string) bool {
+	if d, isDoc := x.(*doc); isDoc {
+		return d.Has(k)
+	}
+	return has(x, k)
 }
 
 // Tests. A missing value (the field or expansion tested, or the value it
