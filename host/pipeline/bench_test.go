@@ -268,7 +268,7 @@ func abTime(t *testing.T, rt *sandbox.Runtime, schemas, rules string, req []byte
 		t.Cleanup(func() { g.Close(context.Background()) })
 		entries = append(entries, &entry{name: file, p: stage(g)})
 	}
-	const windows, runs = 40, 5
+	const windows, runs = 100, 5
 	for w := range windows {
 		for i := range entries {
 			e := entries[(i+w)%len(entries)] // each in every place of the order

@@ -382,9 +382,10 @@ func (s *Set) decide(in Input, explain bool) Decision {
 func (d *decider) appliesToUser(s *Set, r *rules, i int, e *env) (bool, error) {
 	u := &d.user
 	c := &d.userRoles
-	if c.set != s || c.rules != r || c.id != u.ID || c.typ != u.Type || !sameMap(c.data, u.Data) || !sameMap(c.custom, u.CustomData) {
+	if c.set != s || c.rules != r || !sameString(c.id, u.ID) || !sameString(c.typ, u.Type) || !sameMap(c.data, u.Data) || !sameMap(c.custom, u.CustomData) {
 		*c = userRoles{set: s, rules: r, id: u.ID, typ: u.Type, data: u.Data, custom: u.CustomData, results: c.results[:0]}
 	}
+	c.id, c.typ = u.ID, u.Type // the next op's strings are this one's, not an earlier batch's
 	for len(c.results) <= i {
 		c.results = append(c.results, roleResult{})
 	}

@@ -89,14 +89,19 @@ type testNode struct {
 type shape uint8
 
 const (
-	shapeGeneral    shape = iota
-	shapeRootIsUser       // {"<field>": "%%user.id"} on %%root or %%prevRoot
-	shapeThisIsUser       // {"%%this": "%%user.id"}
-	shapeThisIsNull       // {"%%this": null}
+	shapeGeneral     shape = iota
+	shapeRootIsUser        // {"<field>": "%%user.id"} on %%root or %%prevRoot
+	shapeThisIsUser        // {"%%this": "%%user.id"}
+	shapeThisIsNull        // {"%%this": null}
+	shapeRootNotUser       // {"<field>": {"$ne": "%%user.id"}} on %%root or %%prevRoot
 )
 
 // shapeOf tells the shape of a test of x.
 func shapeOf(x *expansion, t valueTest) shape {
+	if ne, isNe := t.(neTest); isNe && x.parent == nil && (x.kind == expRoot || x.kind == expPrevRoot) && len(x.path) == 1 &&
+		!ne.v.static && ne.v.x != nil && ne.v.x.kind == expUser && ne.v.x.userID {
+		return shapeRootNotUser
+	}
 	eq, isEq := t.(eqTest)
 	if !isEq || x.parent != nil {
 		return shapeGeneral
@@ -134,7 +139,7 @@ func (n *testNode) String() string { return n.left.text + " " + n.test.String() 
 func (n *testNode) scalar(e *env) (hold, done bool) {
 	var d *doc
 	var field string
-	if n.shape == shapeRootIsUser {
+	if n.shape == shapeRootIsUser || n.shape == shapeRootNotUser {
 		d, field = e.root, n.left.path[0]
 		if n.left.kind == expPrevRoot {
 			d = e.prevRoot
@@ -158,6 +163,17 @@ func (n *testNode) scalar(e *env) (hold, done bool) {
 		return n.shape == shapeThisIsNull, true
 	}
 	s, kind, present := d.scalar(field)
+	if n.shape == shapeRootNotUser { // neTest: a missing field fails; null differs
+		switch {
+		case !present:
+			return false, true
+		case kind == ScalarNull:
+			return true, true
+		case kind == ScalarString:
+			return s != uid, true
+		}
+		return false, false
+	}
 	switch {
 	case !present:
 		return n.shape == shapeThisIsNull, true // MongoDB: null matches a missing field
@@ -205,6 +221,13 @@ func (n *existsNode) eval(e *env) (bool, error) {
 func hasField(x Document, k string) bool {
 	if d, isDoc := x.(*doc); isDoc {
 		return d.Has(k)
+	}
+	if m, isMap := x.(Map); isMap { // none: %%prev of an insert
+		if len(m) == 0 {
+			return false
+		}
+		_, ok := m[k]
+		return ok
 	}
 	return has(x, k)
 }
