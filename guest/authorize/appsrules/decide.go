@@ -545,7 +545,7 @@ type scalarOf struct {
 func (d *decider) scalarDoc(i int, x Document) ScalarDocument {
 	w := *(*[2]unsafe.Pointer)(unsafe.Pointer(&x))
 	c := &d.scalars[i]
-	if c.of != w || w[0] == nil {
+	if c.of[0] != w[0] || c.of[1] != w[1] || w[0] == nil { // not c.of != w: an array comparison is a call
 		c.of = w
 		c.s, _ = x.(ScalarDocument)
 	}
