@@ -72,9 +72,10 @@ type Set struct {
 }
 
 type rules struct {
-	file    string
-	roles   []*role
-	parents map[string]*Parent // by name; the syncgate extension (parents.go)
+	file     string
+	roles    []*role
+	userOnly bool               // a role's apply_when reads only the user (role.userOnly)
+	parents  map[string]*Parent // by name; the syncgate extension (parents.go)
 	// stored: the stored document's fields the rules read (storedfields.go);
 	// storedAll: they need the whole document.
 	stored    []string
@@ -97,8 +98,10 @@ type role struct {
 	filterIsApplyWhen bool
 	// nil: undefined.
 	write, insert, delete node
-	fields                fieldRules
-	allowReason           [3]string // by opKind
+	// The constant true: the clause holds without evaluating it.
+	writeTrue, insertTrue, deleteTrue bool
+	fields                            fieldRules
+	allowReason                       [3]string // by opKind
 }
 
 // fieldRules are a role's (or an embedded document's) field permissions.
@@ -113,7 +116,8 @@ type fieldRules struct {
 }
 
 type fieldRule struct {
-	write node // nil: undefined, judged by the nested rules if any
+	write     node // nil: undefined, judged by the nested rules if any
+	writeTrue bool // write is the constant true
 	fieldRules
 	nested bool // has "fields" or "additional_fields" of its own
 }
@@ -247,6 +251,7 @@ func (c *compiler) rulesFile(b []byte) (*rules, []string) {
 			for i, rv := range arr {
 				if ro := c.role(p+"/"+strconv.Itoa(i), rv, &ignored); ro != nil {
 					r.roles = append(r.roles, ro)
+					r.userOnly = r.userOnly || ro.userOnly
 				}
 			}
 		case "filters":
@@ -345,6 +350,7 @@ func (c *compiler) role(ptr string, v any, ignored *[]string) *role {
 	for k := insertOp; k <= deleteOp; k++ {
 		r.allowReason[k] = fmt.Sprintf("role %q allows this %s", r.name, k)
 	}
+	r.writeTrue, r.insertTrue, r.deleteTrue = r.write == constNode(true), r.insert == constNode(true), r.delete == constNode(true)
 	return r
 }
 
@@ -382,6 +388,7 @@ func (c *compiler) fieldMap(ptr string, v any, ignored *[]string) map[string]*fi
 			switch k {
 			case "write":
 				f.write = c.expr(fp, fm[k])
+				f.writeTrue = f.write == constNode(true)
 			case "read":
 				*ignored = append(*ignored, fp)
 				c.checkExpr(fp, fm[k])

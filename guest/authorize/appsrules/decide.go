@@ -289,26 +289,6 @@ func (d *doc) Has(k string) bool {
 	return k == "_id" || d.over != nil && hasIn(d.over, d.sover, k) || hasIn(d.base, d.sbase, k)
 }
 
-// scalar reads field k as ScalarDocument.Scalar does: ScalarOther (and
-// present) when the value is to be read with Get.
-func (d *doc) scalar(k string) (string, ScalarKind, bool) {
-	if k == "_id" {
-		return d.id, ScalarString, true
-	}
-	if d.over != nil {
-		if d.sover == nil {
-			return "", ScalarOther, true
-		}
-		if s, kind, ok := d.sover.Scalar(k); ok {
-			return s, kind, true
-		}
-	}
-	if d.sbase == nil {
-		return "", ScalarOther, true
-	}
-	return d.sbase.Scalar(k)
-}
-
 // AppendFields implements Document (without _id).
 func (d *doc) AppendFields(dst []string) []string {
 	dst = d.base.AppendFields(dst)
@@ -373,28 +353,26 @@ func (s *Set) decide(in Input, explain bool) Decision {
 	return dec
 }
 
-// appliesToUser is role i of r's apply_when, which reads only the user
-// (role.userOnly), evaluated once for the decisions of one user in a row:
+// The apply_whens that read only the user (role.userOnly) are evaluated
+// once for the decisions of one user in a row:
 // a batch's ops share their caller, and its roles were chosen again at
 // every op. The user is the same when its id and type are and its claims
 // are the same maps (a Decider's user does not change its claims between
 // decisions).
-func (d *decider) appliesToUser(s *Set, r *rules, i int, e *env) (bool, error) {
+//
+// userRolesOf returns the results so far for the decision's user and r's
+// roles (one per role), cleared when the user or the rules changed.
+func (d *decider) userRolesOf(s *Set, r *rules) []roleResult {
 	u := &d.user
 	c := &d.userRoles
 	if c.set != s || c.rules != r || !sameString(c.id, u.ID) || !sameString(c.typ, u.Type) || !sameMap(c.data, u.Data) || !sameMap(c.custom, u.CustomData) {
 		*c = userRoles{set: s, rules: r, id: u.ID, typ: u.Type, data: u.Data, custom: u.CustomData, results: c.results[:0]}
+		for range r.roles {
+			c.results = append(c.results, roleResult{})
+		}
 	}
 	c.id, c.typ = u.ID, u.Type // the next op's strings are this one's, not an earlier batch's
-	for len(c.results) <= i {
-		c.results = append(c.results, roleResult{})
-	}
-	res := &c.results[i]
-	if !res.done {
-		res.ok, res.err = r.roles[i].applyWhen.eval(e)
-		res.done = true
-	}
-	return res.ok, res.err
+	return c.results
 }
 
 // userRoles are the results of the user-only apply_whens of one table's
@@ -506,11 +484,20 @@ func (s *Set) decideWith(d *decider, in *Input) bool {
 		e.root = after
 	}
 	var ro *role
+	var byUser []roleResult // the user-only apply_whens' results (a Decider's)
+	if r.userOnly && d.reused {
+		byUser = d.userRolesOf(s, r)
+	}
 	for i, cand := range r.roles {
 		var ok bool
 		var err error
-		if cand.userOnly && d.reused {
-			ok, err = d.appliesToUser(s, r, i, e)
+		if cand.userOnly && byUser != nil {
+			res := &byUser[i]
+			if !res.done {
+				res.ok, res.err = cand.applyWhen.eval(e)
+				res.done = true
+			}
+			ok, err = res.ok, res.err
 		} else {
 			ok, err = cand.applyWhen.eval(e)
 		}
@@ -589,7 +576,7 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 		e.root = stored
 	}
 	if ro.write != nil {
-		if !d.clause(ro.write, "write", "the document", e) {
+		if (!ro.writeTrue || d.explain) && !d.clause(ro.write, "write", "the document", e) {
 			return false
 		}
 	} else if src, ssrc := d.fieldsOf(kind, in); src != nil && !d.explain && ro.fields.additionalTrue {
@@ -603,10 +590,22 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 			target = stored
 		}
 		for i, k := range ro.fields.names {
-			if !hasIn(src, ssrc, k) {
+			if ssrc != nil && !ssrc.Has(k) || ssrc == nil && !has(src, k) {
 				continue
 			}
-			if !d.field(&ro.fields, ro.fields.rules[i], "", k, before, target, e) {
+			// A field rule that holds, without field's and fieldClause's
+			// calls; field judges (and reports) one that does not.
+			rule := ro.fields.rules[i]
+			if rule.write != nil {
+				if rule.writeTrue {
+					continue
+				}
+				e.thisDoc, e.prevDoc, e.field = target, before, k
+				if ok, err := rule.write.eval(e); ok && err == nil {
+					continue
+				}
+			}
+			if !d.field(&ro.fields, rule, "", k, before, target, e) {
 				return false
 			}
 		}
@@ -644,14 +643,14 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 		if ro.insert == nil {
 			return d.deny("insert", "the role does not define insert (an undefined insert denies)")
 		}
-		if !d.clause(ro.insert, "insert", "the new document", e) {
+		if (!ro.insertTrue || d.explain) && !d.clause(ro.insert, "insert", "the new document", e) {
 			return false
 		}
 	case deleteOp:
 		if ro.delete == nil {
 			return d.deny("delete", "the role does not define delete (an undefined delete denies)")
 		}
-		if !d.clause(ro.delete, "delete", "the stored document", e) {
+		if (!ro.deleteTrue || d.explain) && !d.clause(ro.delete, "delete", "the stored document", e) {
 			return false
 		}
 	}
@@ -660,9 +659,6 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 
 // clause evaluates one expression; false or an error denies.
 func (d *decider) clause(n node, clause, on string, e *env) bool {
-	if c, isConst := n.(constNode); isConst && bool(c) && !d.explain {
-		return true // "write": true, without the call
-	}
 	ok, err := n.eval(e)
 	if ok && err == nil && !d.explain {
 		return true
@@ -673,9 +669,6 @@ func (d *decider) clause(n node, clause, on string, e *env) bool {
 // fieldClause is clause for a field rule; it builds the clause's name only
 // when it denies or explains.
 func (d *decider) fieldClause(n node, prefix, k string, additional bool, e *env) bool {
-	if c, isConst := n.(constNode); isConst && bool(c) && !d.explain {
-		return true
-	}
 	ok, err := n.eval(e)
 	if ok && err == nil && !d.explain {
 		return true

@@ -118,12 +118,8 @@ func shapeOf(x *expansion, t valueTest) shape {
 	return shapeGeneral
 }
 
-func (n *testNode) eval(e *env) (bool, error) {
-	if n.shape != shapeGeneral {
-		if hold, done := n.scalar(e); done {
-			return hold, nil
-		}
-	}
+// general evaluates the test: the expansion's value, then the test.
+func (n *testNode) general(e *env) (bool, error) {
 	v, ok := n.left.resolve(e)
 	if !ok && n.left.parent != nil && n.left.parentMissing(e) { // no parent: no test holds, not even null or $exists false
 		return false, nil
@@ -133,10 +129,14 @@ func (n *testNode) eval(e *env) (bool, error) {
 
 func (n *testNode) String() string { return n.left.text + " " + n.test.String() }
 
-// scalar evaluates a test of a usual shape as the general path would, from
-// the document's ScalarDocument; done is false when the value is not a
-// string or null (or the document does not tell): the general path decides.
-func (n *testNode) scalar(e *env) (hold, done bool) {
+// eval evaluates a test of a usual shape (n.shape) as general would, from
+// the document's ScalarDocument, and leaves to general a value that is not
+// a string or null (or a document that does not tell). It reads the
+// documents itself, without a call (inside wasm each call costs).
+func (n *testNode) eval(e *env) (bool, error) {
+	if n.shape == shapeGeneral {
+		return n.general(e)
+	}
 	var d *doc
 	var field string
 	if n.shape == shapeRootIsUser || n.shape == shapeRootNotUser {
@@ -147,7 +147,7 @@ func (n *testNode) scalar(e *env) (hold, done bool) {
 	} else {
 		td, isDoc := e.thisDoc.(*doc)
 		if !isDoc && e.thisDoc != nil {
-			return false, false
+			return n.general(e)
 		}
 		d, field = td, e.field
 	}
@@ -155,34 +155,54 @@ func (n *testNode) scalar(e *env) (hold, done bool) {
 	if n.shape != shapeThisIsNull {
 		// The operand first, as eqTest: no user id, no match.
 		if e.user == nil || e.user.ID == "" {
-			return false, true
+			return false, nil
 		}
 		uid = e.user.ID
 	}
 	if d == nil { // an absent document: only {"%%this": null} holds
-		return n.shape == shapeThisIsNull, true
+		return n.shape == shapeThisIsNull, nil
 	}
-	s, kind, present := d.scalar(field)
+	// The field from the documents (doc.Get's order), as scalars.
+	var s string
+	var kind ScalarKind
+	present := true
+	switch {
+	case field == "_id":
+		s, kind = d.id, ScalarString
+	case d.over != nil && d.sover == nil:
+		return n.general(e)
+	default:
+		found := false
+		if d.over != nil {
+			s, kind, found = d.sover.Scalar(field)
+		}
+		if !found {
+			if d.sbase == nil {
+				return n.general(e)
+			}
+			s, kind, present = d.sbase.Scalar(field)
+		}
+	}
 	if n.shape == shapeRootNotUser { // neTest: a missing field fails; null differs
 		switch {
 		case !present:
-			return false, true
+			return false, nil
 		case kind == ScalarNull:
-			return true, true
+			return true, nil
 		case kind == ScalarString:
-			return s != uid, true
+			return s != uid, nil
 		}
-		return false, false
+		return n.general(e)
 	}
 	switch {
 	case !present:
-		return n.shape == shapeThisIsNull, true // MongoDB: null matches a missing field
+		return n.shape == shapeThisIsNull, nil // MongoDB: null matches a missing field
 	case kind == ScalarNull:
-		return n.shape == shapeThisIsNull, true
+		return n.shape == shapeThisIsNull, nil
 	case kind == ScalarString:
-		return n.shape != shapeThisIsNull && s == uid, true
+		return n.shape != shapeThisIsNull && s == uid, nil
 	}
-	return false, false
+	return n.general(e)
 }
 
 // newTestNode is a testNode, or for {$exists} on a top-level field of
