@@ -118,7 +118,9 @@ func (a *authorizer) handle(op *guest.Op) (v guest.Verdict) {
 // check sets *v, an Accept, to the checks' Verdict for op.
 func (a *authorizer) check(op *guest.Op, v *guest.Verdict) {
 	if a.rules != nil {
-		if ok, reason := a.allowRules(op); !ok {
+		// allowRules, without its call.
+		a.setRows(op)
+		if ok, reason := a.decideRules(op); !ok {
 			v.Reject, v.Code, v.Reason = true, "forbidden", reason
 			return
 		}
@@ -141,9 +143,15 @@ func (a *authorizer) checkRules(op *guest.Op) guest.Verdict {
 // allowRules is checkRules' answer: whether the rules allow the op, and
 // the reason when they do not.
 func (a *authorizer) allowRules(op *guest.Op) (bool, string) {
-	// The rows' readers are large: each is read into its rawDoc, and only
-	// when the decision reads the row (a DELETE reads no data, a write of
-	// a new document no stored one).
+	a.setRows(op)
+	return a.decideRules(op)
+}
+
+// setRows points a.data and a.cur at the op's rows. The rows' readers are
+// large: each is read into its rawDoc, and only when the decision reads
+// the row (a DELETE reads no data, a write of a new document no stored
+// one).
+func (a *authorizer) setRows(op *guest.Op) {
 	a.data.err, a.cur.err = nil, nil
 	if op.Op != guest.OpDelete {
 		a.data.setData(op)
@@ -151,7 +159,6 @@ func (a *authorizer) allowRules(op *guest.Op) (bool, string) {
 	if op.Exists {
 		a.cur.setCurrent(op)
 	}
-	return a.decideRules(op)
 }
 
 // checkRulesOn is checkRules over the op's rows read by data and current.
@@ -167,31 +174,14 @@ func (a *authorizer) checkRulesOn(op *guest.Op, data, current raw.Members) guest
 // decideRules decides the op by the rules over the rows a.data and a.cur
 // read (a.cur only when op.Exists).
 func (a *authorizer) decideRules(op *guest.Op) (bool, string) {
-	a.input(op, &a.in)
-	ok, reason := a.decider.Allow(a.rules, &a.in)
-	if a.data.err != nil || a.cur.err != nil { // fail closed
-		return false, "authorize: " + errors.Join(a.data.err, a.cur.err).Error()
-	}
-	return ok, reason
-}
-
-// input sets in to the op as the rules' input, reading the rows as the
-// host sent them (the guest is registered with RawData). The caller's token
-// claims are %%user.data; the "custom_data" claim (embedded when the token
-// is minted from USER_DATA_COLLECTION) is %%user.custom_data. %%user.type
-// is "normal": every PowerSync upload is a user's.
-func (a *authorizer) input(op *guest.Op, in *appsrules.Input) {
-	// Set field by field: the Input is reused, and copying it whole cost
-	// inside wasm.
+	// input(op, &a.in), without its call.
+	in := &a.in
 	in.Op, in.Table, in.ID, in.Exists, in.Parents = string(op.Op), op.Table, op.ID, op.Exists, op.Parents
 	claims := op.Caller.Claims
 	if !sameMap(claims, a.claims) || !a.claimsRead {
-		a.claims, a.customData, a.claimsRead = claims, nil, true
-		if cd, ok := claims["custom_data"].(map[string]any); ok {
-			a.customData = cd
-		}
+		a.setUser(claims)
 	}
-	in.User.ID, in.User.Type, in.User.Data, in.User.CustomData = op.Caller.UserID, "normal", claims, a.customData
+	in.User.ID = op.Caller.UserID
 	in.Data, in.Current = nil, nil // nil: none (Decide)
 	if op.Op != guest.OpDelete {
 		in.Data = &a.data
@@ -199,6 +189,25 @@ func (a *authorizer) input(op *guest.Op, in *appsrules.Input) {
 	if op.Exists {
 		in.Current = &a.cur
 	}
+	ok, reason := a.decider.Allow(a.rules, &a.in)
+	if a.data.err != nil || a.cur.err != nil { // fail closed
+		return false, "authorize: " + errors.Join(a.data.err, a.cur.err).Error()
+	}
+	return ok, reason
+}
+
+// setUser sets a.in's user to the caller with claims, which the batch's
+// ops share (the id is the op's). The caller's token claims are
+// %%user.data; the "custom_data" claim (embedded when the token is minted
+// from USER_DATA_COLLECTION) is %%user.custom_data. %%user.type is
+// "normal": every PowerSync upload is a user's. The rows are read as the
+// host sent them (the guest is registered with RawData).
+func (a *authorizer) setUser(claims map[string]any) {
+	a.claims, a.customData, a.claimsRead = claims, nil, true
+	if cd, ok := claims["custom_data"].(map[string]any); ok {
+		a.customData = cd
+	}
+	a.in.User.Type, a.in.User.Data, a.in.User.CustomData = "normal", claims, a.customData
 }
 
 // sameMap reports whether a and b are the same map (not equal contents).

@@ -72,11 +72,19 @@ type rawField struct {
 // a bulk copy.
 func (d *rawDoc) setData(op *guest.Op) {
 	d.m = op.DataMembers()
+	if d.m.Indexed() { // start's first steps, without its call
+		d.indexed, d.err, d.seen = true, nil, d.seen[:0]
+		return
+	}
 	d.start()
 }
 
 func (d *rawDoc) setCurrent(op *guest.Op) {
 	d.m = op.CurrentMembers()
+	if d.m.Indexed() {
+		d.indexed, d.err, d.seen = true, nil, d.seen[:0]
+		return
+	}
 	d.start()
 }
 
