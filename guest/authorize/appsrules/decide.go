@@ -428,7 +428,7 @@ func (s *Set) decideWith(d *decider, in *Input) bool {
 	case len(op) == 6 && op[0] == 'D' && op[1] == 'E' && op[2] == 'L' && op[3] == 'E' && op[4] == 'T' && op[5] == 'E':
 		kind = deleteOp
 	case !put && !d.patch:
-		return d.deny("op", "unknown op %q", in.Op)
+		return d.denyOp(in)
 	case in.Exists:
 		kind = updateOp
 	default:
@@ -436,13 +436,10 @@ func (s *Set) decideWith(d *decider, in *Input) bool {
 	}
 	r := d.rulesFor(s, in.Table)
 	if r == nil {
-		return d.deny("rules", "no rules for table %q (no %s.json and no %s)", in.Table, in.Table, DefaultFile)
+		return d.denyOp(in)
 	}
 	if d.explain {
-		d.tracef("%s %s %s: %s (%s); roles from %s", in.Op, in.Table, in.ID, kind, existence(in.Exists), r.file)
-		if line := describeParents(r, in); line != "" {
-			d.tracef("%s", line)
-		}
+		d.traceOp(r, in, kind)
 	}
 	if kind == deleteOp && !in.Exists {
 		return d.allow("nothing is stored under this id, so the delete changes nothing")
@@ -516,11 +513,10 @@ func (s *Set) decideWith(d *decider, in *Input) bool {
 		} else {
 			ok, err = cand.applyWhen.eval(e)
 		}
-		if err != nil {
-			return d.deny("apply_when", "role %q's apply_when could not be evaluated: %v", cand.name, err)
-		}
-		if d.explain {
-			d.tracef("role %q: apply_when %s → %v", cand.name, cand.applyWhen, ok)
+		if err != nil || d.explain {
+			if !d.roleTried(cand, ok, err) {
+				return false
+			}
 		}
 		if ok {
 			ro = cand
@@ -528,7 +524,7 @@ func (s *Set) decideWith(d *decider, in *Input) bool {
 		}
 	}
 	if ro == nil {
-		return d.deny("apply_when", "no role of %s applies to this user and document", r.file)
+		return d.noRole(r)
 	}
 	d.role = ro.name
 	return d.judge(ro, kind, in, stored, after, e)
@@ -552,6 +548,42 @@ func (d *decider) scalarDoc(i int, x Document) ScalarDocument {
 		c.s, _ = x.(ScalarDocument)
 	}
 	return c.s
+}
+
+// The rare steps of decideWith, out of it: inside wasm a function's size
+// costs at every call of it.
+
+// denyOp denies an op that is not PUT, PATCH or DELETE, or one of a table
+// without rules.
+func (d *decider) denyOp(in *Input) bool {
+	switch in.Op {
+	case "PUT", "PATCH", "DELETE":
+		return d.deny("rules", "no rules for table %q (no %s.json and no %s)", in.Table, in.Table, DefaultFile)
+	}
+	return d.deny("op", "unknown op %q", in.Op)
+}
+
+// traceOp records the op and the rules file that decide it.
+func (d *decider) traceOp(r *rules, in *Input, kind opKind) {
+	d.tracef("%s %s %s: %s (%s); roles from %s", in.Op, in.Table, in.ID, kind, existence(in.Exists), r.file)
+	if line := describeParents(r, in); line != "" {
+		d.tracef("%s", line)
+	}
+}
+
+// roleTried traces a role's apply_when, and denies (false) when it could
+// not be evaluated.
+func (d *decider) roleTried(cand *role, ok bool, err error) bool {
+	if err != nil {
+		return d.deny("apply_when", "role %q's apply_when could not be evaluated: %v", cand.name, err)
+	}
+	d.tracef("role %q: apply_when %s → %v", cand.name, cand.applyWhen, ok)
+	return true
+}
+
+// noRole denies a write no role applies to.
+func (d *decider) noRole(r *rules) bool {
+	return d.deny("apply_when", "no role of %s applies to this user and document", r.file)
 }
 
 func existence(exists bool) string {
@@ -625,33 +657,8 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 			}
 		}
 		e.thisDoc, e.prevDoc = nil, nil
-	} else {
-		var changed []string
-		var what string
-		buf := d.keys[:0]
-		switch {
-		case kind == insertOp:
-			changed, what = docFields(buf, in.Data, ro.fields), "every field of the new document"
-		case kind == deleteOp:
-			changed, what = docFields(buf, in.Current, ro.fields), "every field of the stored document"
-		case d.patch:
-			changed, what = docFields(buf, in.Data, ro.fields), "the fields the PATCH sets"
-		default:
-			changed, what = differing(buf, in.Current, in.Data), "the fields the PUT changes"
-		}
-		if d.explain {
-			d.tracef("write is not defined: field permissions judge %s: [%s]", what, strings.Join(changed, ", "))
-		}
-		var before, target Document = stored, after
-		if stored == nil {
-			before = none
-		}
-		if kind == deleteOp { // %%this is the stored value: the field as it is deleted
-			target = stored
-		}
-		if !d.fields(ro.fields, "", changed, before, target, e) {
-			return false
-		}
+	} else if !d.judgeChanged(ro, kind, in, stored, after, e) {
+		return false
 	}
 	switch kind {
 	case insertOp:
@@ -670,6 +677,36 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 		}
 	}
 	return d.allow(ro.allowReason[kind])
+}
+
+// judgeChanged judges the fields an op changes by the role's field
+// permissions, listing them (judge's usual case, where every field not
+// named may be written, does without the list).
+func (d *decider) judgeChanged(ro *role, kind opKind, in *Input, stored, after *doc, e *env) bool {
+	var changed []string
+	var what string
+	buf := d.keys[:0]
+	switch {
+	case kind == insertOp:
+		changed, what = docFields(buf, in.Data, ro.fields), "every field of the new document"
+	case kind == deleteOp:
+		changed, what = docFields(buf, in.Current, ro.fields), "every field of the stored document"
+	case d.patch:
+		changed, what = docFields(buf, in.Data, ro.fields), "the fields the PATCH sets"
+	default:
+		changed, what = differing(buf, in.Current, in.Data), "the fields the PUT changes"
+	}
+	if d.explain {
+		d.tracef("write is not defined: field permissions judge %s: [%s]", what, strings.Join(changed, ", "))
+	}
+	var before, target Document = stored, after
+	if stored == nil {
+		before = none
+	}
+	if kind == deleteOp { // %%this is the stored value: the field as it is deleted
+		target = stored
+	}
+	return d.fields(ro.fields, "", changed, before, target, e)
 }
 
 // clause evaluates one expression; false or an error denies.
