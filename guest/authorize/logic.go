@@ -126,9 +126,13 @@ func (a *authorizer) check(op *guest.Op, v *guest.Verdict) {
 		}
 	}
 	if a.scope != nil {
-		*v = a.checkScope(op)
+		a.scopeVerdict(op, v)
 	}
 }
+
+// scopeVerdict sets *v to checkScope's Verdict (out of check: inside wasm
+// a function's size costs at every call).
+func (a *authorizer) scopeVerdict(op *guest.Op, v *guest.Verdict) { *v = a.checkScope(op) }
 
 // checkRules decides the op by the rules files. A denial is code
 // "forbidden" with a reason naming the role (or "no role") and the clause
@@ -191,9 +195,14 @@ func (a *authorizer) decideRules(op *guest.Op) (bool, string) {
 	}
 	ok, reason := a.decider.Allow(a.rules, &a.in)
 	if a.data.err != nil || a.cur.err != nil { // fail closed
-		return false, "authorize: " + errors.Join(a.data.err, a.cur.err).Error()
+		return false, a.rowsError()
 	}
 	return ok, reason
+}
+
+// rowsError is the reason an op whose rows could not be read is refused.
+func (a *authorizer) rowsError() string {
+	return "authorize: " + errors.Join(a.data.err, a.cur.err).Error()
 }
 
 // setUser sets a.in's user to the caller with claims, which the batch's

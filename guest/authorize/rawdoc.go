@@ -114,12 +114,7 @@ func (d *rawDoc) start() {
 // which d.err holds).
 func (d *rawDoc) field(key string) *rawField {
 	if !d.indexed {
-		for i := len(d.fields) - 1; i >= 0; i-- { // of repeated keys the last wins, as in a map
-			if string(d.fields[i].Key) == key {
-				return &d.fields[i]
-			}
-		}
-		return nil
+		return d.fieldOfBytes(key)
 	}
 	for i := range d.seen {
 		// The rules ask with the same strings op after op: most keys are
@@ -142,7 +137,7 @@ func (d *rawDoc) field(key string) *rawField {
 	ok, err := d.m.Find(key, &f.Member)
 	if err != nil {
 		d.seen = d.seen[:n]
-		d.err = fmt.Errorf("read the row: %w", err)
+		d.readError(err)
 		return nil
 	}
 	f.name, f.absent, f.decoded, f.done = key, !ok, nil, false
@@ -152,6 +147,21 @@ func (d *rawDoc) field(key string) *rawField {
 	}
 	return f
 }
+
+// fieldOfBytes is field for a row read whole (not indexed). It and
+// readError are field's rare steps, out of it: inside wasm a function's
+// size costs at every call.
+func (d *rawDoc) fieldOfBytes(key string) *rawField {
+	for i := len(d.fields) - 1; i >= 0; i-- { // of repeated keys the last wins, as in a map
+		if string(d.fields[i].Key) == key {
+			return &d.fields[i]
+		}
+	}
+	return nil
+}
+
+// readError records a member that could not be read.
+func (d *rawDoc) readError(err error) { d.err = fmt.Errorf("read the row: %w", err) }
 
 // Get implements appsrules.Document.
 func (d *rawDoc) Get(field string) (any, bool) {

@@ -581,6 +581,15 @@ func (d *decider) roleTried(cand *role, ok bool, err error) bool {
 	return true
 }
 
+// undefined denies by a clause the role does not define (judge's rare
+// steps, out of it).
+func (d *decider) undefined(clause string) bool {
+	if clause == "document_filters.write" {
+		return d.deny(clause, "document_filters has no write expression (an undefined write filter denies)")
+	}
+	return d.deny(clause, "the role does not define %s (an undefined %s denies)", clause, clause)
+}
+
 // noRole denies a write no role applies to.
 func (d *decider) noRole(r *rules) bool {
 	return d.deny("apply_when", "no role of %s applies to this user and document", r.file)
@@ -599,7 +608,7 @@ func existence(exists bool) string {
 func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e *env) bool {
 	if ro.hasFilters {
 		if ro.filterWrite == nil {
-			return d.deny("document_filters.write", "document_filters has no write expression (an undefined write filter denies)")
+			return d.undefined("document_filters.write")
 		}
 		// A filter that is the role's apply_when holds on the document the
 		// role was chosen on (the stored one; an insert's new one): Explain
@@ -663,14 +672,14 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 	switch kind {
 	case insertOp:
 		if ro.insert == nil {
-			return d.deny("insert", "the role does not define insert (an undefined insert denies)")
+			return d.undefined("insert")
 		}
 		if (!ro.insertTrue || d.explain) && !d.clause(ro.insert, "insert", "the new document", e) {
 			return false
 		}
 	case deleteOp:
 		if ro.delete == nil {
-			return d.deny("delete", "the role does not define delete (an undefined delete denies)")
+			return d.undefined("delete")
 		}
 		if (!ro.deleteTrue || d.explain) && !d.clause(ro.delete, "delete", "the stored document", e) {
 			return false
