@@ -636,36 +636,9 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 			return false
 		}
 	} else if src, ssrc := d.fieldsOf(kind, in); src != nil && !d.explain && ro.fields.additionalTrue {
-		// Every field not named may be written: judge the named fields the
-		// op changes, in the order Explain does, without listing the rest.
-		var before, target Document = stored, after
-		if stored == nil {
-			before = none
+		if !d.namedFields(ro, kind, stored, after, src, ssrc, e) {
+			return false
 		}
-		if kind == deleteOp {
-			target = stored
-		}
-		for i, k := range ro.fields.names {
-			if ssrc != nil && !ssrc.Has(k) || ssrc == nil && !has(src, k) {
-				continue
-			}
-			// A field rule that holds, without field's and fieldClause's
-			// calls; field judges (and reports) one that does not.
-			rule := ro.fields.rules[i]
-			if rule.write != nil {
-				if rule.writeTrue {
-					continue
-				}
-				e.thisDoc, e.prevDoc, e.field = target, before, k
-				if ok, err := rule.write.eval(e); ok && err == nil {
-					continue
-				}
-			}
-			if !d.field(&ro.fields, rule, "", k, before, target, e) {
-				return false
-			}
-		}
-		e.thisDoc, e.prevDoc = nil, nil
 	} else if !d.judgeChanged(ro, kind, in, stored, after, e) {
 		return false
 	}
@@ -686,6 +659,39 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 		}
 	}
 	return d.allow(ro.allowReason[kind])
+}
+
+// namedFields is judge's usual field-level step, where every field not
+// named may be written: it judges the named fields the op changes (those
+// src, or ssrc when not nil, has), in the order Explain does, without
+// listing the rest.
+func (d *decider) namedFields(ro *role, kind opKind, stored, after *doc, src Document, ssrc ScalarDocument, e *env) bool {
+	var before, target Document = stored, after
+	if stored == nil {
+		before = none
+	}
+	if kind == deleteOp {
+		target = stored
+	}
+	for i, k := range ro.fields.names {
+		rule := ro.fields.rules[i]
+		if rule.writeTrue || ssrc != nil && !ssrc.Has(k) || ssrc == nil && !has(src, k) {
+			continue // holds whether the op changes the field or not
+		}
+		// A field rule that holds, without field's and fieldClause's
+		// calls; field judges (and reports) one that does not.
+		if rule.write != nil {
+			e.thisDoc, e.prevDoc, e.field = target, before, k
+			if ok, err := rule.write.eval(e); ok && err == nil {
+				continue
+			}
+		}
+		if !d.field(&ro.fields, rule, "", k, before, target, e) {
+			return false
+		}
+	}
+	e.thisDoc, e.prevDoc = nil, nil
+	return true
 }
 
 // judgeChanged judges the fields an op changes by the role's field
