@@ -444,40 +444,7 @@ func (s *Set) decideWith(d *decider, in *Input) bool {
 	if kind == deleteOp && !in.Exists {
 		return d.allow("nothing is stored under this id, so the delete changes nothing")
 	}
-	if in.Data == nil {
-		in.Data = none
-	}
-	if in.Current == nil {
-		in.Current = none
-	}
-	// The ScalarDocument forms of the documents the decision reads (a
-	// delete reads no data; an insert no stored document).
-	d.sData, d.sCur = nil, nil
-	if kind != deleteOp {
-		d.sData = d.scalarDoc(0, in.Data)
-	}
-	if in.Exists {
-		d.sCur = d.scalarDoc(1, in.Current)
-	}
-	sData, sCur := d.sData, d.sCur
-	// The documents are set field by field: a struct literal was a bulk
-	// copy inside wasm.
-	var stored, after *doc
-	if in.Exists {
-		sd := &d.storedDoc
-		sd.base, sd.over, sd.sbase, sd.sover, sd.id = in.Current, nil, sCur, nil, in.ID
-		stored = sd
-	}
-	ad := &d.afterDoc
-	switch {
-	case kind == deleteOp:
-	case d.patch && in.Exists:
-		ad.base, ad.over, ad.sbase, ad.sover, ad.id = in.Current, in.Data, sCur, sData, in.ID
-		after = ad
-	default:
-		ad.base, ad.over, ad.sbase, ad.sover, ad.id = in.Data, nil, sData, nil, in.ID
-		after = ad
-	}
+	stored, after := d.setDocs(in, kind)
 	e := &d.env
 	u := &d.user // in stays on the caller's stack (or Decide's)
 	u.ID, u.Type, u.Data, u.CustomData = in.User.ID, in.User.Type, in.User.Data, in.User.CustomData
@@ -528,6 +495,46 @@ func (s *Set) decideWith(d *decider, in *Input) bool {
 	}
 	d.role = ro.name
 	return d.judge(ro, kind, in, stored, after, e)
+}
+
+// setDocs sets the decision's documents: the stored one (nil: none) and
+// the one after the write (nil for a delete). It is decideWith's, out of
+// it: inside wasm a function's size costs at every call.
+func (d *decider) setDocs(in *Input, kind opKind) (stored, after *doc) {
+	if in.Data == nil {
+		in.Data = none
+	}
+	if in.Current == nil {
+		in.Current = none
+	}
+	// The ScalarDocument forms of the documents the decision reads (a
+	// delete reads no data; an insert no stored document).
+	d.sData, d.sCur = nil, nil
+	if kind != deleteOp {
+		d.sData = d.scalarDoc(0, in.Data)
+	}
+	if in.Exists {
+		d.sCur = d.scalarDoc(1, in.Current)
+	}
+	sData, sCur := d.sData, d.sCur
+	// The documents are set field by field: a struct literal was a bulk
+	// copy inside wasm.
+	if in.Exists {
+		sd := &d.storedDoc
+		sd.base, sd.over, sd.sbase, sd.sover, sd.id = in.Current, nil, sCur, nil, in.ID
+		stored = sd
+	}
+	ad := &d.afterDoc
+	switch {
+	case kind == deleteOp:
+	case d.patch && in.Exists:
+		ad.base, ad.over, ad.sbase, ad.sover, ad.id = in.Current, in.Data, sCur, sData, in.ID
+		after = ad
+	default:
+		ad.base, ad.over, ad.sbase, ad.sover, ad.id = in.Data, nil, sData, nil, in.ID
+		after = ad
+	}
+	return stored, after
 }
 
 // scalarOf is a Document's ScalarDocument form (nil: it is not one),
