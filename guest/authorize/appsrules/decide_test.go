@@ -169,6 +169,17 @@ func TestDecide(t *testing.T) {
 			if r := reused.Decide(s, &in); r.Allow != fast.Allow || r.Role != fast.Role || r.Clause != fast.Clause || r.Reason != fast.Reason || r.Trace != nil {
 				t.Fatalf("a reused Decider's %+v differs from Decide's %+v", r, fast)
 			}
+			// The documents as ScalarDocuments (the guest's rows), decided
+			// by Decide and by Allow.
+			sin := c.in
+			sin.Current, sin.Data = scalarMap(jsonObj(t, c.cur)), scalarMap(jsonObj(t, c.data))
+			sin.Exists = in.Exists
+			if r := reused.Decide(s, &sin); r.Allow != fast.Allow || r.Role != fast.Role || r.Clause != fast.Clause || r.Reason != fast.Reason {
+				t.Fatalf("over ScalarDocuments %+v differs from Decide's %+v", r, fast)
+			}
+			if ok, reason := reused.Allow(s, &sin); ok != fast.Allow || !ok && reason != fast.Reason || ok && reason != "" {
+				t.Fatalf("Allow gave %v, %q; Decide %+v", ok, reason, fast)
+			}
 			if got.Allow != c.allow || got.Role != c.role || got.Clause != c.clause {
 				t.Fatalf("%+v cur=%s data=%s:\ngot  allow=%v role=%q clause=%q reason=%q\nwant allow=%v role=%q clause=%q\ntrace:\n  %s",
 					c.in, c.cur, c.data, got.Allow, got.Role, got.Clause, got.Reason, c.allow, c.role, c.clause, strings.Join(got.Trace, "\n  "))

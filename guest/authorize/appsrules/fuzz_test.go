@@ -28,11 +28,21 @@ func FuzzLoad(f *testing.F) {
 			parent[k] = v
 		}
 		parents := map[string][]map[string]any{"lists": {parent}, "t": {parent}}
+		var dc Decider
 		for _, op := range []string{"PUT", "PATCH", "DELETE"} {
 			in := Input{Op: op, Table: "t", ID: "x", Data: Map(m), Current: Map(m), Exists: m != nil, User: alice, Parents: parents}
 			a, b := s.Decide(in), s.Explain(in)
 			if a.Allow != b.Allow || a.Clause != b.Clause {
 				t.Fatalf("Decide %+v and Explain %+v disagree", a, b)
+			}
+			// The same documents as ScalarDocuments (the guest's rows).
+			sin := in
+			sin.Data, sin.Current = scalarMap(m), scalarMap(m)
+			if c := dc.Decide(s, &sin); c.Allow != a.Allow || c.Role != a.Role || c.Clause != a.Clause || c.Reason != a.Reason {
+				t.Fatalf("over ScalarDocuments %+v, over maps %+v", c, a)
+			}
+			if ok, reason := dc.Allow(s, &sin); ok != a.Allow || !ok && reason != a.Reason {
+				t.Fatalf("Allow gave %v, %q; Decide %+v", ok, reason, a)
 			}
 		}
 	})
@@ -53,6 +63,8 @@ func FuzzEvaluate(f *testing.F) {
 		{`"%%user.custom_data.list"`, `{}`},
 		{`{"%%parent.p.owner_id": "%%user.id"}`, `{"pid": "x", "owner_id": "alice"}`},
 		{`{"%%parent.p.gone": null, "%%prevParent.p": {"$exists": false}}`, `{"pid": "y"}`},
+		{`{"%or": [{"%%this": "%%user.id"}, {"%%this": null}]}`, `{"a": null, "b": "alice", "c": ["alice"]}`},
+		{`{"owner_id": {"$ne": "%%user.id"}, "%%prevRoot.owner_id": "%%user.id"}`, `{"owner_id": 1}`},
 	}
 	for _, s := range seeds {
 		f.Add(s[0], s[1])
@@ -87,6 +99,19 @@ func FuzzEvaluate(f *testing.F) {
 		hold, evalErr := n.eval(&env{user: &user, root: root, parents: parents})
 		if evalErr != nil && hold {
 			t.Fatalf("%s on %s: true and error %v", expr, document, evalErr)
+		}
+		// Over a ScalarDocument, in a field rule of each of the document's
+		// fields (and one it lacks), as over the map.
+		sroot := &doc{base: scalarMap(d), sbase: scalarMap(d), id: "x"}
+		if sHold, sErr := n.eval(&env{user: &user, root: sroot, parents: parents}); sHold != hold || (sErr == nil) != (evalErr == nil) {
+			t.Fatalf("%s on %s: over a ScalarDocument %v, %v; over the map %v, %v", expr, document, sHold, sErr, hold, evalErr)
+		}
+		for _, k := range append(sortedKeys(d), "_id", "missing") {
+			want, wantErr := n.eval(&env{user: &user, root: root, prevRoot: root, thisDoc: root, prevDoc: root, field: k, parents: parents})
+			got, gotErr := n.eval(&env{user: &user, root: sroot, prevRoot: sroot, thisDoc: sroot, prevDoc: sroot, field: k, parents: parents})
+			if got != want || (gotErr == nil) != (wantErr == nil) {
+				t.Fatalf("%s on %s, field %s: over a ScalarDocument %v, %v; over the map %v, %v", expr, document, k, got, gotErr, want, wantErr)
+			}
 		}
 		s := &Set{tables: map[string]*rules{"t": {file: "t.json", roles: []*role{{
 			name: "r", applyWhen: andNode{}, hasFilters: true, filterWrite: n,
