@@ -12,6 +12,7 @@ import (
 
 	"github.com/syncgate/syncgate/guest"
 	"github.com/syncgate/syncgate/guest/abi"
+	"github.com/syncgate/syncgate/guest/authorize/appsrules"
 	"github.com/syncgate/syncgate/guest/internal/wire"
 	"github.com/syncgate/syncgate/guest/raw"
 )
@@ -100,6 +101,27 @@ func testRawDoc(t *testing.T, boxes *wire.Arena, row raw.Members) {
 	if _, ok := d.Get("nope"); ok || d.Has("nope") {
 		t.Error("absent field found")
 	}
+	// Scalar: an indexed row's strings (escaped and not ASCII too) and
+	// nulls without decoding them; anything else, and a row of bytes, is
+	// for Get.
+	for k, w := range want {
+		s, kind, ok := d.Scalar(k)
+		wantKind := appsrules.ScalarOther
+		if d.indexed {
+			switch w.(type) {
+			case string:
+				wantKind = appsrules.ScalarString
+			case nil:
+				wantKind = appsrules.ScalarNull
+			}
+		}
+		if !ok || kind != wantKind || kind == appsrules.ScalarString && s != w {
+			t.Errorf("Scalar(%s) = %q, %v, %v; want %#v as kind %v", k, s, kind, ok, w, wantKind)
+		}
+	}
+	if _, _, ok := d.Scalar("nope"); ok {
+		t.Error("Scalar found an absent field")
+	}
 	keys := d.AppendFields(nil)
 	slices.Sort(keys)
 	if strings.Join(keys, ",") != "a,dup,e,f,n,o,s,t,z,é" {
@@ -122,6 +144,10 @@ func testRawDoc(t *testing.T, boxes *wire.Arena, row raw.Members) {
 		d.reset(&row)
 		if v, ok := d.Get(field); field == "a" && (!ok || d.err != nil || v != json.Number("1")) || field == "b" && (ok || d.err == nil) {
 			t.Errorf("Get(%s) over a broken entry of b = %v, %v, err %v", field, v, ok, d.err)
+		}
+		d.reset(&row)
+		if _, _, ok := d.Scalar(field); field == "a" && (!ok || d.err != nil) || field == "b" && (ok || d.err == nil) {
+			t.Errorf("Scalar(%s) over a broken entry of b = %v, err %v", field, ok, d.err)
 		}
 	}
 }
