@@ -119,8 +119,7 @@ func (a *authorizer) handle(op *guest.Op) (v guest.Verdict) {
 func (a *authorizer) check(op *guest.Op, v *guest.Verdict) {
 	if a.rules != nil {
 		// allowRules, without its call.
-		a.setRows(op)
-		if ok, reason := a.decideRules(op); !ok {
+		if ok, reason := a.decideRules(op, true); !ok {
 			v.Reject, v.Code, v.Reason = true, "forbidden", reason
 			return
 		}
@@ -147,37 +146,35 @@ func (a *authorizer) checkRules(op *guest.Op) guest.Verdict {
 // allowRules is checkRules' answer: whether the rules allow the op, and
 // the reason when they do not.
 func (a *authorizer) allowRules(op *guest.Op) (bool, string) {
-	a.setRows(op)
-	return a.decideRules(op)
-}
-
-// setRows points a.data and a.cur at the op's rows. The rows' readers are
-// large: each is read into its rawDoc, and only when the decision reads
-// the row (a DELETE reads no data, a write of a new document no stored
-// one).
-func (a *authorizer) setRows(op *guest.Op) {
-	a.data.err, a.cur.err = nil, nil
-	if op.Op != guest.OpDelete {
-		a.data.setData(op)
-	}
-	if op.Exists {
-		a.cur.setCurrent(op)
-	}
+	return a.decideRules(op, true)
 }
 
 // checkRulesOn is checkRules over the op's rows read by data and current.
 func (a *authorizer) checkRulesOn(op *guest.Op, data, current raw.Members) guest.Verdict {
 	a.data.reset(&data)
 	a.cur.reset(&current)
-	if ok, reason := a.decideRules(op); !ok {
+	if ok, reason := a.decideRules(op, false); !ok {
 		return guest.Reject("forbidden", reason)
 	}
 	return guest.Accept()
 }
 
 // decideRules decides the op by the rules over the rows a.data and a.cur
-// read (a.cur only when op.Exists).
-func (a *authorizer) decideRules(op *guest.Op) (bool, string) {
+// read (a.cur only when op.Exists), pointing them at the op's rows first
+// when setRows (here rather than in a function of their own: inside wasm
+// each call costs). The rows' readers are large: each is read into its
+// rawDoc, and only when the decision reads the row (a DELETE reads no
+// data, a write of a new document no stored one).
+func (a *authorizer) decideRules(op *guest.Op, setRows bool) (bool, string) {
+	if setRows {
+		a.data.err, a.cur.err = nil, nil
+		if op.Op != guest.OpDelete {
+			a.data.setData(op)
+		}
+		if op.Exists {
+			a.cur.setCurrent(op)
+		}
+	}
 	// input(op, &a.in), without its call.
 	in := &a.in
 	in.Op, in.Table, in.ID, in.Exists, in.Parents = string(op.Op), op.Table, op.ID, op.Exists, op.Parents

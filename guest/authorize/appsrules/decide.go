@@ -665,6 +665,9 @@ func (d *decider) judge(ro *role, kind opKind, in *Input, stored, after *doc, e 
 			return false
 		}
 	}
+	if !d.explain && !d.full { // allow's work, without its call
+		return true
+	}
 	return d.allow(ro.allowReason[kind])
 }
 
