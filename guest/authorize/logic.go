@@ -107,31 +107,48 @@ func (a *authorizer) currentFields() map[string][]string {
 	return a.rules.StoredFields()
 }
 
-// handle runs the checks. It is small enough to inline into the
-// function the SDK calls, and check writes the Verdict in place: inside
-// wasm each Verdict returned through a call was a bulk copy.
-func (a *authorizer) handle(op *guest.Op) (v guest.Verdict) {
-	a.check(op, &v)
-	return v
+// handle runs the checks; every refusal is code "forbidden".
+func (a *authorizer) handle(op *guest.Op) guest.Verdict {
+	if ok, reason := a.check(op); !ok {
+		return guest.Reject("forbidden", reason)
+	}
+	return guest.Verdict{} // Accept
 }
 
-// check sets *v, an Accept, to the checks' Verdict for op.
-func (a *authorizer) check(op *guest.Op, v *guest.Verdict) {
+// handler is handle as the function the SDK calls: a closure builds its
+// Verdict in place, where the method value a.handle (too large to inline
+// into its wrapper) returned it through a second call, inside wasm a bulk
+// copy and two clears an op.
+func (a *authorizer) handler() guest.HandlerFunc {
+	return func(op *guest.Op) guest.Verdict {
+		if ok, reason := a.check(op); !ok {
+			return guest.Reject("forbidden", reason)
+		}
+		return guest.Verdict{}
+	}
+}
+
+// check runs the checks in order: whether they allow op, and the first
+// refusal's reason.
+func (a *authorizer) check(op *guest.Op) (bool, string) {
 	if a.rules != nil {
 		// allowRules, without its call.
 		if ok, reason := a.decideRules(op, true); !ok {
-			v.Reject, v.Code, v.Reason = true, "forbidden", reason
-			return
+			return false, reason
 		}
 	}
 	if a.scope != nil {
-		a.scopeVerdict(op, v)
+		return a.allowScope(op)
 	}
+	return true, ""
 }
 
-// scopeVerdict sets *v to checkScope's Verdict (out of check: inside wasm
-// a function's size costs at every call).
-func (a *authorizer) scopeVerdict(op *guest.Op, v *guest.Verdict) { *v = a.checkScope(op) }
+// allowScope is checkScope's answer (out of check: inside wasm a
+// function's size costs at every call).
+func (a *authorizer) allowScope(op *guest.Op) (bool, string) {
+	v := a.checkScope(op)
+	return !v.Reject, v.Reason
+}
 
 // checkRules decides the op by the rules files. A denial is code
 // "forbidden" with a reason naming the role (or "no role") and the clause

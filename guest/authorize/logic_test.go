@@ -84,6 +84,9 @@ func TestDemoRules(t *testing.T) {
 			if v.Reject != c.reject || v.Reject && (v.Code != "forbidden" || !strings.HasPrefix(v.Reason, c.reasonPrefix)) {
 				t.Fatalf("got reject=%v code=%q reason=%q; want reject=%v, reason starting %q", v.Reject, v.Code, v.Reason, c.reject, c.reasonPrefix)
 			}
+			if h := a.handler()(&op); !reflect.DeepEqual(h, v) { // what the SDK calls
+				t.Fatalf("handler: %+v; handle: %+v", h, v)
+			}
 			// The rows as the host sends them in the rows form, with an
 			// index of their members: the same verdict.
 			if w := a.checkRulesOn(&op, indexed(t, op.RawData), indexed(t, op.RawCurrent)); !reflect.DeepEqual(w, v) {
