@@ -132,7 +132,8 @@ func (a *authorizer) handler() guest.HandlerFunc {
 // refusal's reason.
 func (a *authorizer) check(op *guest.Op) (bool, string) {
 	if a.rules != nil {
-		// allowRules, without its call.
+		// The rules: a denial's reason names the role (or "no role") and
+		// the clause that failed.
 		if ok, reason := a.decideRules(op, true); !ok {
 			return false, reason
 		}
@@ -150,23 +151,8 @@ func (a *authorizer) allowScope(op *guest.Op) (bool, string) {
 	return !v.Reject, v.Reason
 }
 
-// checkRules decides the op by the rules files. A denial is code
-// "forbidden" with a reason naming the role (or "no role") and the clause
-// that failed.
-func (a *authorizer) checkRules(op *guest.Op) guest.Verdict {
-	if ok, reason := a.allowRules(op); !ok {
-		return guest.Reject("forbidden", reason)
-	}
-	return guest.Accept()
-}
-
-// allowRules is checkRules' answer: whether the rules allow the op, and
-// the reason when they do not.
-func (a *authorizer) allowRules(op *guest.Op) (bool, string) {
-	return a.decideRules(op, true)
-}
-
-// checkRulesOn is checkRules over the op's rows read by data and current.
+// checkRulesOn is the rules check over the op's rows read by data and
+// current, as a Verdict.
 func (a *authorizer) checkRulesOn(op *guest.Op, data, current raw.Members) guest.Verdict {
 	a.data.reset(&data)
 	a.cur.reset(&current)
@@ -192,7 +178,8 @@ func (a *authorizer) decideRules(op *guest.Op, setRows bool) (bool, string) {
 			a.cur.setCurrent(op)
 		}
 	}
-	// input(op, &a.in), without its call.
+	// The rules' input, set field by field: it is reused, and copying it
+	// whole cost inside wasm.
 	in := &a.in
 	in.Op, in.Table, in.ID, in.Exists, in.Parents = string(op.Op), op.Table, op.ID, op.Exists, op.Parents
 	claims := op.Caller.Claims
