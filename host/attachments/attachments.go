@@ -65,8 +65,10 @@ var (
 // decision is never overwritten unseen.
 type Store interface {
 	Stat(ctx context.Context, id string) (Info, error)
-	// Open reads version info.File from byte offset on.
-	Open(ctx context.Context, info Info, offset int64) (io.ReadCloser, error)
+	// Open reads length bytes of version info.File from byte offset on
+	// (the caller keeps them within info.Size). A reader that is an
+	// io.WriterTo writes to the response itself.
+	Open(ctx context.Context, info Info, offset, length int64) (io.ReadCloser, error)
 	Put(ctx context.Context, id, owner, contentType, replaces string, body io.Reader) (Info, error)
 	// Delete removes attachment id; absent is not an error.
 	Delete(ctx context.Context, id, owner, replaces string) error
@@ -396,7 +398,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, info Info) e
 	var rc io.ReadCloser
 	if r.Method != http.MethodHead {
 		var err error
-		if rc, err = h.store.Open(r.Context(), info, br.Start); err != nil {
+		if rc, err = h.store.Open(r.Context(), info, br.Start, br.Length); err != nil {
 			if errors.Is(err, ErrNotFound) {
 				return err
 			}
@@ -417,9 +419,15 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, info Info) e
 	if rc == nil {
 		return nil
 	}
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	n, err := io.CopyBuffer(w, io.LimitReader(rc, br.Length), *bp)
+	var n int64
+	var err error
+	if wt, ok := rc.(io.WriterTo); ok { // the store's chunks as they are, no copy between
+		n, err = wt.WriteTo(w)
+	} else {
+		bp := copyBufs.Get().(*[]byte)
+		n, err = io.CopyBuffer(w, io.LimitReader(rc, br.Length), *bp)
+		copyBufs.Put(bp)
+	}
 	if err == nil && n < br.Length {
 		err = io.ErrUnexpectedEOF
 	}
@@ -463,8 +471,9 @@ func (h *Handler) Delete(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// copyBufs hold a GridFS chunk (255 KiB) each: a download moves a chunk
-// per write instead of 32 KiB pieces.
+// copyBufs hold a GridFS chunk (255 KiB) each, for a Store whose reader is
+// not an io.WriterTo: a download moves a chunk per write instead of 32 KiB
+// pieces.
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 func writeJSON(w http.ResponseWriter, v any) error {

@@ -38,11 +38,11 @@ func (m *memStore) Stat(_ context.Context, id string) (Info, error) {
 	return i, nil
 }
 
-func (m *memStore) Open(_ context.Context, info Info, off int64) (io.ReadCloser, error) {
+func (m *memStore) Open(_ context.Context, info Info, off, n int64) (io.ReadCloser, error) {
 	if m.openErr != nil {
 		return nil, m.openErr
 	}
-	return io.NopCloser(bytes.NewReader(m.data[info.ID][off:])), nil
+	return io.NopCloser(bytes.NewReader(m.data[info.ID][off : off+n])), nil
 }
 
 // Put and Delete refuse another owner's version unless replaces names it,

@@ -155,47 +155,6 @@ func (s *Store) Stat(ctx context.Context, id string) (attachments.Info, error) {
 	return d.info(), nil
 }
 
-// Open reads version info.File from offset on; ErrNotFound when that
-// version is gone (replaced or deleted since Stat).
-func (s *Store) Open(ctx context.Context, info attachments.Info, offset int64) (io.ReadCloser, error) {
-	oid, err := bson.ObjectIDFromHex(info.File)
-	if err != nil {
-		return nil, fmt.Errorf("filestore: open %q: %w", info.ID, err)
-	}
-	if offset >= chunkSize { // past the first chunk (of ours; others' may differ: openAt reads the file's)
-		return s.openAt(ctx, oid, offset)
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.Transfer)
-	ds, err := s.bucket.OpenDownloadStream(ctx, oid)
-	if err != nil {
-		cancel()
-		if errors.Is(err, mongo.ErrFileNotFound) {
-			return nil, attachments.ErrNotFound
-		}
-		return nil, fmt.Errorf("filestore: open %q: %w", info.ID, err)
-	}
-	if offset > 0 {
-		if _, err := ds.Skip(offset); err != nil {
-			_ = ds.Close()
-			cancel()
-			return nil, fmt.Errorf("filestore: open %q at %d: %w", info.ID, offset, err)
-		}
-	}
-	return download{ds, cancel}, nil
-}
-
-// download ends its stream's context when closed.
-type download struct {
-	*mongo.GridFSDownloadStream
-	cancel context.CancelFunc
-}
-
-func (d download) Close() error {
-	err := d.GridFSDownloadStream.Close()
-	d.cancel()
-	return err
-}
-
 // Put writes body as a new version of id and commits it (see the package
 // comment). On any error nothing of this upload remains.
 func (s *Store) Put(ctx context.Context, id, owner, contentType, replaces string, body io.Reader) (attachments.Info, error) {
@@ -207,39 +166,25 @@ func (s *Store) Put(ctx context.Context, id, owner, contentType, replaces string
 		return attachments.Info{}, fmt.Errorf("filestore: put %q: %w", id, err)
 	}
 	bp, sp := bufPool.Get().(*[]byte), bufPool.Get().(*[]byte)
-	w := &writer{chunks: s.chunks, id: bson.NewObjectID(), buf: (*bp)[:0], spare: (*sp)[:0]}
+	w := &writer{chunks: s.chunks, id: bson.NewObjectID(), hash: sha256.New(), buf: (*bp)[:0], spare: (*sp)[:0]}
 	defer func() {
 		_ = w.wait() // an insert in flight still reads a buffer: wait before pooling it
 		bufPool.Put(bp)
 		bufPool.Put(sp)
 	}()
 	meta := bson.D{{Key: "owner", Value: owner}, {Key: "content_type", Value: contentType}}
-	h := sha256.New()
 	err := func() error {
-		rbuf := make([]byte, 256<<10)
-		for {
-			n, rerr := body.Read(rbuf)
-			if n > 0 {
-				h.Write(rbuf[:n])
-				if err := w.Write(sctx, rbuf[:n]); err != nil {
-					return err
-				}
-			}
-			if rerr == io.EOF {
-				break
-			}
-			if rerr != nil {
-				return rerr
-			}
+		if err := w.fill(sctx, body); err != nil {
+			return err
 		}
 		if err := w.flush(sctx); err != nil {
 			return err
 		}
-		if err := w.wait(); err != nil { // every chunk is in before the files document
+		if err := w.wait(); err != nil { // every chunk is in (and hashed) before the files document
 			return err
 		}
 		// The files document, already committed: the checksum is known now.
-		meta = append(meta, bson.E{Key: "sha256", Value: hex.EncodeToString(h.Sum(nil))})
+		meta = append(meta, bson.E{Key: "sha256", Value: hex.EncodeToString(w.hash.Sum(nil))})
 		if _, err := s.files.InsertOne(sctx, w.filesDoc(id, meta)); err != nil {
 			return fmt.Errorf("insert files document: %w", err)
 		}

@@ -3,6 +3,8 @@ package filestore
 import (
 	"context"
 	"fmt"
+	"hash"
+	"io"
 	"sync"
 	"time"
 
@@ -26,10 +28,12 @@ const (
 // writer writes one GridFS file with two buffers of batchChunks chunks:
 // while one buffer's insert is in flight, the body fills the other (the
 // upload streams at the pace of the slower of the client and the database,
-// not of the two in turn).
+// not of the two in turn). The body is read straight into the buffers, and
+// a buffer is hashed while its insert runs, off the body's path.
 type writer struct {
 	chunks   *mongo.Collection
 	id       bson.ObjectID
+	hash     hash.Hash // of the bytes handed to inserts, in order
 	buf      []byte
 	spare    []byte     // the other buffer, free when inflight is nil
 	inflight chan error // the insert in flight, if any
@@ -37,22 +41,30 @@ type writer struct {
 	length   int64
 }
 
-func (w *writer) Write(ctx context.Context, p []byte) error {
-	for len(p) > 0 {
-		k := copy(w.buf[len(w.buf):cap(w.buf)], p)
-		w.buf, p = w.buf[:len(w.buf)+k], p[k:]
+// fill reads body to its end into the buffers, handing each full one to an
+// insert; the last, partial one stays for flush.
+func (w *writer) fill(ctx context.Context, body io.Reader) error {
+	for {
 		if len(w.buf) == cap(w.buf) {
 			if err := w.flush(ctx); err != nil {
 				return err
 			}
 		}
+		n, err := body.Read(w.buf[len(w.buf):cap(w.buf)])
+		w.buf = w.buf[:len(w.buf)+n]
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return nil
 }
 
 // flush hands the buffered bytes to an insert of chunks (the last one may
 // be short: flush only at the end or with a full buffer), after the insert
-// before it has ended, and goes on with the other buffer.
+// before it has ended (so the hash sees the buffers in order), and goes on
+// with the other buffer.
 func (w *writer) flush(ctx context.Context) error {
 	if err := w.wait(); err != nil {
 		return err
@@ -69,10 +81,16 @@ func (w *writer) flush(ctx context.Context) error {
 	}
 	w.length += int64(len(w.buf))
 	done := make(chan error, 1)
-	go func() {
+	go func(b []byte) {
+		hashed := make(chan struct{})
+		go func() { // the insert only reads b too
+			w.hash.Write(b)
+			close(hashed)
+		}()
 		_, err := w.chunks.InsertMany(ctx, docs)
+		<-hashed
 		done <- err
-	}()
+	}(w.buf)
 	w.inflight = done
 	w.buf, w.spare = w.spare[:0], w.buf
 	return nil
