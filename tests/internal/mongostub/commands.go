@@ -133,11 +133,12 @@ func (s *Server) run(cmd Command) bson.Raw {
 			}
 		}
 		return mustRaw(bson.D{{Key: "ok", Value: 1.0}})
-	case "ping", "killcursors":
+	case "ping":
 		return mustRaw(bson.D{{Key: "ok", Value: 1.0}})
+	case "killcursors":
+		return s.killCursors(cmd)
 	case "getmore":
-		return mustRaw(bson.D{{Key: "cursor", Value: bson.D{{Key: "nextBatch", Value: bson.A{}}, {Key: "id", Value: int64(0)},
-			{Key: "ns", Value: cmd.DB + "." + cmd.Collection()}}}, {Key: "ok", Value: 1.0}})
+		return s.getMore(cmd)
 	case "committransaction":
 		return s.endTxn(cmd, true)
 	case "aborttransaction":

@@ -33,7 +33,9 @@
 //     transaction answers its retry (same txnNumber) without running again;
 //   - create/collMod/listCollections/drop (validators are recorded, not
 //     enforced: Config.Refuse decides which statements fail);
-//   - ping, endSessions, killCursors, getMore (empty).
+//   - cursors for finds that scan (cursors.go): batchSize and MongoDB's
+//     16 MiB cap on a batch (the first: 101 documents by default), getMore,
+//     killCursors; ping, endSessions.
 //
 // Faults (AddFault) answer a matching command with an error code and labels,
 // with write errors, late, or by closing the connection, optionally after
@@ -50,7 +52,7 @@
 //
 // Files: mongostub.go the API (Config, Fault, Command, Server); wire.go the
 // protocol; commands.go the dispatch, sessions and transactions;
-// writes.go the reads and writes of documents; conditions.go filters and
+// writes.go the reads and writes of documents; cursors.go batches; conditions.go filters and
 // update operators; memory.go the documents and transaction layers.
 package mongostub
 
@@ -234,6 +236,8 @@ type Server struct {
 	conns     map[net.Conn]int64
 	nextConn  int64
 	conflicts int
+	cursors   map[int64]*cursor // open cursors by id (cursors.go)
+	cursorID  int64
 	closed    bool
 	wg        sync.WaitGroup
 	cpu       atomic.Int64 // ns, with Config.CountCPU
@@ -271,7 +275,7 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.TxnLifetime == 0 {
 		cfg.TxnLifetime = 60 * time.Second
 	}
-	s := &Server{cfg: cfg, ln: ln, addr: ln.Addr().String(), data: store{}, txns: map[string]*txn{},
+	s := &Server{cfg: cfg, ln: ln, addr: ln.Addr().String(), data: store{}, txns: map[string]*txn{}, cursors: map[int64]*cursor{},
 		committed: map[string]int64{}, retried: map[string]retry{}, colls: map[string]*CollectionInfo{}, conns: map[net.Conn]int64{}}
 	if len(s.cfg.Hosts) == 0 {
 		s.cfg.Hosts = []string{s.addr}

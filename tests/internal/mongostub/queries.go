@@ -186,11 +186,16 @@ func (s *Server) findScan(data colls, cmd Command, filter bson.Raw) bson.Raw {
 	if n, ok := cmd.Body.Lookup("limit").AsInt64OK(); ok && n > 0 && int(n) < len(docs) {
 		docs = docs[:n]
 	}
-	batch := bson.A{}
-	for _, d := range docs {
-		batch = append(batch, d)
+	if proj, ok := cmd.Body.Lookup("projection").DocumentOK(); ok {
+		for i, d := range docs {
+			p, err := project(d, proj)
+			if err != nil {
+				return errorDoc(2, "BadValue", err.Error(), nil)
+			}
+			docs[i] = p
+		}
 	}
-	return findReply(cmd, batch)
+	return s.firstBatch(cmd, docs)
 }
 
 // findReply answers a find with batch, the documents found, projected as
