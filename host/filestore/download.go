@@ -75,15 +75,21 @@ func (s *Store) Open(ctx context.Context, info attachments.Info, offset, length 
 	if first > 0 {
 		filter = append(filter, bson.E{Key: "n", Value: bson.D{{Key: "$gte", Value: first}}})
 	}
-	// One more than the chunks needed (if they are ours, 255 KiB) lets
-	// the first batch of a small file end the cursor: no getMore, no
-	// killCursors.
+	// The first batch is one chunk, so the response starts while the rest
+	// is fetched; then batches of fetchBatch. A read within one chunk asks
+	// for two: one more than needed (if the chunks are ours, 255 KiB) ends
+	// the cursor in its first batch (no getMore, no killCursors).
 	need := (skip+length+chunkSize-1)/chunkSize + 1
-	cur, err := s.chunks.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "n", Value: 1}}).SetBatchSize(int32(min(need, fetchBatch))))
+	firstBatch := int32(1)
+	if need <= 2 {
+		firstBatch = int32(need)
+	}
+	cur, err := s.chunks.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "n", Value: 1}}).SetBatchSize(firstBatch))
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("filestore: open %q at %d: %w", info.ID, offset, err)
 	}
+	cur.SetBatchSize(int32(min(need-1, fetchBatch)))
 	in := make(chan fetched, aheadChunks)
 	r := &chunkReader{cancel: cancel, in: in, stop: make(chan struct{}), left: length}
 	go s.fetch(ctx, cur, oid, first, skip, length, in, r.stop)
