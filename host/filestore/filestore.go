@@ -1,8 +1,9 @@
 // Package filestore keeps attachments in MongoDB's GridFS, the same on
-// MongoDB and on the embedded FerretDB. Reads and deletes go through
-// mongo-driver v2's GridFS bucket; uploads write the same GridFS layout
-// with a 1 MiB buffer (upload.go), where the driver's upload stream holds
-// 16 MiB per upload.
+// MongoDB and on the embedded FerretDB. Deletes go through mongo-driver
+// v2's GridFS bucket; uploads write the same GridFS layout with two 1 MiB
+// buffers (upload.go), where the driver's upload stream holds 16 MiB per
+// upload; downloads read the chunks through a cursor of their own, fetched
+// ahead of the response (download.go).
 //
 // Every upload is a new GridFS file (a fresh ObjectId; filename: the
 // attachment id; metadata: owner, content type, sha256). Its files
