@@ -26,7 +26,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/syncgate/syncgate/tests/internal/mongostub"
 )
 
 // The gateway benchmarks measure syncgate's own cost against a database
@@ -239,7 +238,7 @@ func perOpWrite(ctx context.Context, db *mongo.Database, ops []gwOp) error {
 
 // runClients runs b.N batches over gatewayClients goroutines with do and
 // reports ops/s and the p99 batch latency.
-func runClients(b *testing.B, db *mongostub.Server, batch, nClients int, do func(c *gwClient) error) {
+func runClients(b *testing.B, db *stubProcess, batch, nClients int, do func(c *gwClient) error) {
 	runClientsBeside(b, db, batch, nClients, nil, nil, do)
 }
 
@@ -249,9 +248,10 @@ func runClients(b *testing.B, db *mongostub.Server, batch, nClients int, do func
 // when all three share this process. Without /proc to read node's CPU
 // time from, cpu-µs/op is left out. atStart, when not nil, runs once the
 // clients have their history, just before the measured batches. db, the
-// stand-in the writes go to (started with CountCPU), adds db-cpu-µs/op: its
-// share of cpu-µs/op, the database's work.
-func runClientsBeside(b *testing.B, db *mongostub.Server, batch, nClients int, node *nodePeer, atStart func(), do func(c *gwClient) error) {
+// stand-in the writes go to, in a process of its own, counts in cpu-µs/op
+// and MiB-peak-RSS too, and its CPU time alone is db-cpu-µs/op: the
+// database's work, beside the rest (clients and server).
+func runClientsBeside(b *testing.B, db *stubProcess, batch, nClients int, node *nodePeer, atStart func(), do func(c *gwClient) error) {
 	clients := make([]*gwClient, nClients)
 	for c := range clients {
 		clients[c] = newGWClient(c+int(benchSeq.Add(1))*64, batch)
@@ -272,8 +272,16 @@ func runClientsBeside(b *testing.B, db *mongostub.Server, batch, nClients int, n
 	b.ResetTimer()
 	rss := rssMiB
 	cpuOK := true
+	dbCPU := func() time.Duration {
+		if db == nil {
+			return 0
+		}
+		d, ok := db.cpuTime()
+		cpuOK = cpuOK && ok
+		return d
+	}
 	cpuNow := func() time.Duration {
-		d := cpuTime()
+		d := cpuTime() + dbCPU()
 		if node != nil {
 			p, ok := node.cpuTime()
 			cpuOK = cpuOK && ok
@@ -281,14 +289,17 @@ func runClientsBeside(b *testing.B, db *mongostub.Server, batch, nClients int, n
 		}
 		return d
 	}
-	if node != nil {
-		rss = func() int { return rssMiB() + node.rssMiB() }
+	rss = func() int {
+		n := rssMiB()
+		if node != nil {
+			n += node.rssMiB()
+		}
+		if db != nil {
+			n += db.rssMiB()
+		}
+		return n
 	}
 	peak := sampleRSS(rss)
-	dbCPU := func() time.Duration { return 0 }
-	if db != nil {
-		dbCPU = db.CPU
-	}
 	db0 := dbCPU()
 	cpu0 := cpuNow()
 	start := time.Now()
@@ -327,7 +338,7 @@ func runClientsBeside(b *testing.B, db *mongostub.Server, batch, nClients int, n
 	if cpuOK {
 		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*batch), "cpu-µs/op")
 	}
-	if db != nil {
+	if db != nil && cpuOK {
 		b.ReportMetric(float64(dbUsed.Microseconds())/float64(b.N*batch), "db-cpu-µs/op")
 	}
 	// Peak RSS of the whole process (clients, server and the stand-in with
@@ -351,28 +362,28 @@ func BenchmarkGateway(b *testing.B) {
 		os.WriteFile(filepath.Join(schemas, f), data, 0o644)
 	}
 	for _, path := range []string{"standalone", "replset"} {
-		cfg := mongostub.Config{NoLog: true, CountCPU: true}
 		var node *nodePeer // started by the first /node run
 		b.Cleanup(func() {
 			if node != nil {
 				node.stop()
 			}
 		})
+		set := ""
 		if path == "replset" {
-			cfg.SetName = "rs0"
+			set = "rs0"
 		}
-		stub, err := mongostub.Start(cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		cl, err := mongo.Connect(options.Client().ApplyURI(stub.URI()).SetTimeout(30 * time.Second))
+		// The stand-in in a process of its own, as a database is: its CPU
+		// time is the database's share (db-cpu-µs/op), and its documents
+		// are not in the heap the benchmark's garbage collector scans.
+		stub := startStubProcess(b, set)
+		cl, err := mongo.Connect(options.Client().ApplyURI(stub.uri).SetTimeout(30 * time.Second))
 		if err != nil {
 			b.Fatal(err)
 		}
 		// forget empties the stand-in before each run: it keeps every
-		// document in this process, and what the runs before left (the
-		// ramp-up runs too) grew the heap that the garbage collector scans
-		// under the later runs, "ours" always the last of a pair.
+		// document in memory, and what the runs before left (the ramp-up
+		// runs too) grew the heap its garbage collector scans under the
+		// later runs, "ours" always the last of a pair.
 		forget := func(b *testing.B) {
 			for _, d := range []string{"gw_raw", "gw_peer", "gw_node", "gw_ours"} {
 				for _, c := range gwTables {
@@ -387,7 +398,7 @@ func BenchmarkGateway(b *testing.B) {
 			if !gwGateWanted(path, gate) {
 				continue // none of its runs match -test.bench: no server to start
 			}
-			env := gwEnv(b, stub.URI(), gate, schemas)
+			env := gwEnv(b, stub.uri, gate, schemas)
 			a := start(b, env)
 			token := devToken(b, a.url, gwUser)
 			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: gatewayClients * 2}}
@@ -411,7 +422,7 @@ func BenchmarkGateway(b *testing.B) {
 					})
 					b.Run(name+"/node", func(b *testing.B) {
 						if node == nil {
-							node = startNodePeer(stub.URI(), "gw_node")
+							node = startNodePeer(stub.uri, "gw_node")
 						}
 						if node.skip != "" {
 							b.Skip(node.skip)
@@ -462,7 +473,7 @@ func BenchmarkGateway(b *testing.B) {
 			node.stop()
 		}
 		cl.Disconnect(context.Background())
-		stub.Close()
+		stub.stop()
 	}
 }
 

@@ -49,6 +49,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if set := os.Getenv(stubProcessEnv); set != "" { // a benchmark's database (startStubProcess)
+		serveStubProcess(set)
+	}
 	if os.Getenv(serveEnv) == "1" { // a server in a process of its own (startProcess)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		code := cli.Run(ctx, []string{"serve"}, os.Getenv, os.Stdout, os.Stderr)

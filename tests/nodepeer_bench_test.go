@@ -132,31 +132,9 @@ func (p *nodePeer) stop() {
 	})
 }
 
-// cpuTime is the process's user and system CPU time so far, from
-// /proc/<pid>/stat (false where there is no /proc).
-func (p *nodePeer) cpuTime() (time.Duration, bool) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	// Fields after the command name (which may hold spaces), from the
-	// state: utime and stime are the 12th and 13th, in clock ticks, which
-	// Linux exposes to user space at 100 per second (USER_HZ).
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 13 {
-		return 0, false
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	return time.Duration(utime+stime) * (time.Second / 100), true
-}
+// cpuTime is the process's user and system CPU time so far (false where
+// there is no /proc).
+func (p *nodePeer) cpuTime() (time.Duration, bool) { return procCPU(p.cmd.Process.Pid) }
 
 // rssMiB is the process's resident memory now, in MiB (0 without /proc).
 func (p *nodePeer) rssMiB() int {

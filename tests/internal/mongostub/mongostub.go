@@ -62,7 +62,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -103,13 +102,6 @@ type Config struct {
 	// NoLog keeps no record of the commands (Commands returns none): a
 	// benchmark's stand-in would otherwise hold every command it ever got.
 	NoLog bool
-	// CountCPU makes the server measure the CPU time it spends on each
-	// message (reading its body, running it, writing the answer) on the
-	// thread that does it (CPU): a benchmark sharing the process with the
-	// stand-in can tell the database's share of its CPU from the rest. The
-	// garbage collector's background work for the stand-in's allocations is
-	// not counted.
-	CountCPU bool
 }
 
 // Statement is one write statement as Config.Refuse sees it.
@@ -240,12 +232,7 @@ type Server struct {
 	cursorID  int64
 	closed    bool
 	wg        sync.WaitGroup
-	cpu       atomic.Int64 // ns, with Config.CountCPU
 }
-
-// CPU is the CPU time the server spent on messages so far (Config.CountCPU;
-// zero without it).
-func (s *Server) CPU() time.Duration { return time.Duration(s.cpu.Load()) }
 
 // retry is a retryable write's answer, for its retry.
 type retry struct {

@@ -354,30 +354,3 @@ func TestQueryOperators(t *testing.T) {
 		t.Error("an unknown operator was not refused")
 	}
 }
-
-// TestCountCPU: with CountCPU the server adds up the CPU time its messages
-// took, which grows with the work asked of it; without, it counts none.
-func TestCountCPU(t *testing.T) {
-	for _, count := range []bool{false, true} {
-		s, c := connect(t, Config{CountCPU: count})
-		coll := c.Database("d").Collection("c")
-		before := s.CPU()
-		docs := make([]any, 2000)
-		for i := range docs {
-			docs[i] = bson.D{{Key: "_id", Value: i}, {Key: "v", Value: fmt.Sprint("value ", i)}}
-		}
-		if _, err := coll.InsertMany(t.Context(), docs); err != nil {
-			t.Fatal(err)
-		}
-		for i := range 200 {
-			if err := coll.FindOne(t.Context(), bson.D{{Key: "_id", Value: i}}).Err(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		used := s.CPU() - before
-		if count && used <= 0 || !count && used != 0 {
-			t.Errorf("CountCPU %v: %v counted", count, used)
-		}
-		t.Logf("CountCPU %v: %v for 2000 inserts and 200 finds", count, used)
-	}
-}

@@ -7,12 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"strings"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"golang.org/x/sys/unix"
 )
 
 // The wire protocol: connections, OP_MSG and OP_QUERY framing, replies.
@@ -73,16 +70,6 @@ func (s *Server) serveConn(c net.Conn, conn int64) {
 // serveMessage reads the body of the message hdr starts, runs it and writes
 // its answer; false drops the connection.
 func (s *Server) serveMessage(c net.Conn, r *bufio.Reader, conn int64, hdr [16]byte, reqID int32) bool {
-	if s.cfg.CountCPU {
-		// On one thread until the answer is written, whose CPU time then is
-		// this message's (a wait for the body or the socket uses none).
-		runtime.LockOSThread()
-		start := threadCPU()
-		defer func() {
-			s.cpu.Add(int64(threadCPU() - start))
-			runtime.UnlockOSThread()
-		}()
-	}
 	size := int32(binary.LittleEndian.Uint32(hdr[0:]))
 	requestID := int32(binary.LittleEndian.Uint32(hdr[4:]))
 	opCode := int32(binary.LittleEndian.Uint32(hdr[12:]))
@@ -125,14 +112,6 @@ func (s *Server) serveMessage(c net.Conn, r *bufio.Reader, conn int64, hdr [16]b
 	return err == nil
 }
 
-// threadCPU is the CPU time of the calling thread so far.
-func threadCPU() time.Duration {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		return 0
-	}
-	return time.Duration(ts.Nano())
-}
 
 func parseMsg(b []byte) (Command, bool, error) {
 	if len(b) < 5 {
