@@ -112,7 +112,6 @@ func (s *Server) serveMessage(c net.Conn, r *bufio.Reader, conn int64, hdr [16]b
 	return err == nil
 }
 
-
 func parseMsg(b []byte) (Command, bool, error) {
 	if len(b) < 5 {
 		return Command{}, false, errors.New("short OP_MSG")
