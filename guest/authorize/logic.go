@@ -207,14 +207,12 @@ func (a *authorizer) rowsError() string {
 }
 
 // setUser sets a.in's user to the caller with claims, which the batch's
-// ops share (the id is the op's). The caller's token claims are
-// %%user.data; the "custom_data" claim (embedded when the token is minted
-// from USER_DATA_COLLECTION) is %%user.custom_data. %%user.type is
-// "normal": every PowerSync upload is a user's. The rows are read as the
-// host sent them (the guest is registered with RawData).
+// ops share (the id is the op's), as appsrules.UserOf makes it, field by
+// field (a User copied whole is a bulk copy inside wasm). The rows are read
+// as the host sent them (the guest is registered with RawData).
 func (a *authorizer) setUser(claims map[string]any) {
 	a.claims, a.customData, a.claimsRead = claims, nil, true
-	if cd, ok := claims["custom_data"].(map[string]any); ok {
+	if cd, ok := claims[appsrules.CustomDataClaim].(map[string]any); ok {
 		a.customData = cd
 	}
 	a.in.User.Type, a.in.User.Data, a.in.User.CustomData = "normal", claims, a.customData

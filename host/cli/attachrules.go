@@ -59,11 +59,7 @@ func attachmentRules(current func() (*appsrules.Set, error)) func(context.Contex
 // document is its metadata (attachmentDoc); the caller's claims are
 // %%user.data, their custom_data claim %%user.custom_data.
 func attachmentInput(w attachments.Write) appsrules.Input {
-	in := appsrules.Input{Op: w.Op, Table: attachmentsTable, ID: w.ID,
-		User: appsrules.User{ID: w.Caller.UserID, Type: "normal", Data: w.Caller.Claims}}
-	if cd, ok := w.Caller.Claims["custom_data"].(map[string]any); ok {
-		in.User.CustomData = cd
-	}
+	in := appsrules.Input{Op: w.Op, Table: attachmentsTable, ID: w.ID, User: appsrules.UserOf(w.Caller.UserID, w.Caller.Claims)}
 	if w.Stored != nil {
 		in.Current, in.Exists = attachmentDoc(*w.Stored, true), true
 	}

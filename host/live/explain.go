@@ -85,10 +85,7 @@ func Explain(set *appsrules.Set, rulesDir string, scope *syncscope.Config, syncP
 	}
 	if set != nil {
 		ain := appsrules.Input{Op: op.Op, Table: op.Type, ID: op.ID, Data: appsrules.Map(op.Data),
-			User: appsrules.User{ID: in.User, Type: "normal", Data: in.Claims}, Parents: in.Parents}
-		if cd, ok := in.Claims["custom_data"].(map[string]any); ok {
-			ain.User.CustomData = cd
-		}
+			User: appsrules.UserOf(in.User, in.Claims), Parents: in.Parents}
 		if in.Current != nil {
 			cur := maps.Clone(in.Current)
 			delete(cur, "id")

@@ -15,6 +15,19 @@ type User struct {
 	CustomData map[string]any // %%user.custom_data
 }
 
+// CustomDataClaim is the token claim that carries App Services' custom user
+// data (%%user.custom_data): syncgate embeds it from USER_DATA_COLLECTION
+// when it mints a token.
+const CustomDataClaim = "custom_data"
+
+// UserOf is %%user for a PowerSync client's write: id is the token's sub,
+// claims its claims (%%user.data), their CustomDataClaim object
+// %%user.custom_data, and %%user.type "normal" (every upload is a user's).
+func UserOf(id string, claims map[string]any) User {
+	cd, _ := claims[CustomDataClaim].(map[string]any)
+	return User{ID: id, Type: "normal", Data: claims, CustomData: cd}
+}
+
 func (u *User) asMap() map[string]any {
 	m := map[string]any{}
 	if u.ID != "" {

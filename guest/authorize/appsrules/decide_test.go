@@ -310,3 +310,27 @@ func TestDeciderUserRoles(t *testing.T) {
 		}
 	}
 }
+
+// TestUserOf: a client's claims are %%user.data, their custom_data object
+// %%user.custom_data (nothing when absent or not an object), and the user
+// is a normal one.
+func TestUserOf(t *testing.T) {
+	cd := map[string]any{"team": "a"}
+	for _, tc := range []struct {
+		claims map[string]any
+		want   map[string]any
+	}{
+		{map[string]any{"sub": "u1", "custom_data": cd}, cd},
+		{map[string]any{"sub": "u1", "custom_data": "not an object"}, nil},
+		{nil, nil},
+	} {
+		u := UserOf("u1", tc.claims)
+		if u.ID != "u1" || u.Type != "normal" || !sameMap(u.Data, tc.claims) || !sameMap(u.CustomData, tc.want) {
+			t.Errorf("UserOf(u1, %v) = %+v", tc.claims, u)
+		}
+	}
+	s := loadSet(t, map[string]string{"todos.json": `{"roles":[{"name":"team","apply_when":{"%%user.custom_data.team":"a"},"write":true,"insert":true,"delete":true}]}`})
+	if d := s.Decide(Input{Op: "PUT", Table: "todos", ID: "t", Data: Map{}, User: UserOf("u1", map[string]any{"custom_data": cd})}); !d.Allow {
+		t.Errorf("a custom_data role did not apply: %s", d.Reason)
+	}
+}
