@@ -39,10 +39,12 @@ type authorizer struct {
 	boxes     wire.Arena
 	decider   appsrules.Decider
 	in        appsrules.Input // the op being decided
-	// The caller's claims and their "custom_data" claim: a batch's ops
-	// share the claims map, so it is looked up once.
-	claims, customData map[string]any
-	claimsRead         bool
+	// The caller's claims: a batch's ops share the claims map, so its
+	// custom_data is looked up once (setUser).
+	claims     map[string]any
+	claimsRead bool
+	// handle is the handler the SDK calls (handler).
+	handle guest.HandlerFunc
 }
 
 // newAuthorizer loads the rules in rules (nil: none mounted) and the sync
@@ -70,6 +72,7 @@ func newAuthorizer(rules fs.FS, syncYAML []byte) (*authorizer, error) {
 	if a.rules == nil && a.scope == nil {
 		return nil, fmt.Errorf("authorize: %s holds no rules file (<table>.json or %s) and no sync config is mounted", RulesMount, appsrules.DefaultFile)
 	}
+	a.handle = a.handler()
 	return a, nil
 }
 
@@ -107,24 +110,16 @@ func (a *authorizer) currentFields() map[string][]string {
 	return a.rules.StoredFields()
 }
 
-// handle runs the checks; every refusal is code "forbidden".
-func (a *authorizer) handle(op *guest.Op) guest.Verdict {
-	if ok, reason := a.check(op); !ok {
-		return guest.Reject("forbidden", reason)
-	}
-	return guest.Verdict{} // Accept
-}
-
-// handler is handle as the function the SDK calls: a closure builds its
-// Verdict in place, where the method value a.handle (too large to inline
-// into its wrapper) returned it through a second call, inside wasm a bulk
-// copy and two clears an op.
+// handler runs the checks for the SDK; every refusal is code "forbidden".
+// A closure builds its Verdict in place, where a method value (too large to
+// inline into its wrapper) returned it through a second call, inside wasm
+// a bulk copy and two clears an op.
 func (a *authorizer) handler() guest.HandlerFunc {
 	return func(op *guest.Op) guest.Verdict {
 		if ok, reason := a.check(op); !ok {
 			return guest.Reject("forbidden", reason)
 		}
-		return guest.Verdict{}
+		return guest.Verdict{} // Accept
 	}
 }
 
@@ -211,11 +206,9 @@ func (a *authorizer) rowsError() string {
 // field (a User copied whole is a bulk copy inside wasm). The rows are read
 // as the host sent them (the guest is registered with RawData).
 func (a *authorizer) setUser(claims map[string]any) {
-	a.claims, a.customData, a.claimsRead = claims, nil, true
-	if cd, ok := claims[appsrules.CustomDataClaim].(map[string]any); ok {
-		a.customData = cd
-	}
-	a.in.User.Type, a.in.User.Data, a.in.User.CustomData = "normal", claims, a.customData
+	a.claims, a.claimsRead = claims, true
+	cd, _ := claims[appsrules.CustomDataClaim].(map[string]any)
+	a.in.User.Type, a.in.User.Data, a.in.User.CustomData = "normal", claims, cd
 }
 
 // sameMap reports whether a and b are the same map (not equal contents).

@@ -38,7 +38,7 @@ func init() {
 	i := info
 	i.References = a.references()
 	i.CurrentFields = a.currentFields()
-	guest.Register(i, a.handler(), guest.RawData())
+	guest.Register(i, a.handle, guest.RawData())
 }
 
 func main() {}

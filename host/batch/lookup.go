@@ -73,26 +73,25 @@ func (st *state) currentFields(need []syncgate.Op) map[string][]string {
 	for _, op := range need {
 		patched[op.Table] = patched[op.Table] || op.Op == syncgate.Patch
 	}
+	refs := st.references()
 	var out map[string][]string
 	for t := range patched {
 		var fields []string
 		whole := false
+		for _, r := range refs {
+			switch {
+			case r.Parent == t:
+				whole = true
+			case r.Table == t && !r.ByUser:
+				fields = append(fields, r.Column)
+			}
+		}
 		for _, g := range GuestStages {
-			gs := st.rules.Guests(g)
-			if gs == nil {
-				continue
+			if gs := st.rules.Guests(g); gs != nil {
+				f, w := gs.CurrentFields(t, patched[t])
+				whole = whole || w
+				fields = append(fields, f...)
 			}
-			for _, r := range gs.References() {
-				switch {
-				case r.Parent == t:
-					whole = true
-				case r.Table == t && !r.ByUser:
-					fields = append(fields, r.Column)
-				}
-			}
-			f, w := gs.CurrentFields(t, patched[t])
-			whole = whole || w
-			fields = append(fields, f...)
 		}
 		if !whole {
 			if out == nil {
