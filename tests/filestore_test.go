@@ -19,7 +19,7 @@ import (
 // whole files and ranges of its own files (a 5 MiB one spans several
 // cursor batches, read while the next is fetched), of files another
 // writer stored with smaller and larger chunks than its own (the offset
-// skips whole chunks; a chunk is larger than the pooled buffers), a version
+// skips whole chunks; a chunk is larger than its own), a version
 // deleted since Stat (ErrNotFound, so the handler looks again) and a
 // committed file whose first chunk is missing (an error, not ErrNotFound).
 func TestAttachmentsStoreRead(t *testing.T) {
@@ -130,5 +130,53 @@ func TestAttachmentsStoreRead(t *testing.T) {
 	_, err = st.Open(ctx, sinfo, 0, sinfo.Size)
 	if err == nil || errors.Is(err, attachments.ErrNotFound) || !strings.Contains(err.Error(), "chunk 0 is missing") {
 		t.Fatalf("Open without chunk 0: %v", err)
+	}
+}
+
+// TestCursorBytesOutliveNext: the driver in go.mod leaves a cursor's
+// documents as they were read after Next moves on (each reply read into a
+// buffer of its own), which the store's downloads rely on to hand chunks to
+// the writer without copying them (host/filestore/download.go). Forty
+// documents of distinct bytes are read three to a batch, each one's data
+// held without a copy; after the cursor is done, every held slice must
+// still be its document's bytes. A driver that reused reply buffers would
+// overwrite the earlier ones.
+func TestCursorBytesOutliveNext(t *testing.T) {
+	db := client.Database(dbName(t))
+	defer db.Drop(t.Context())
+	c := db.Collection("c")
+	ctx := t.Context()
+	const docs, size = 40, 64 << 10
+	want := make([][]byte, docs)
+	for i := range want {
+		want[i] = bytes.Repeat([]byte{byte(i + 1)}, size)
+		if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: i}, {Key: "data", Value: bson.Binary{Data: want[i]}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cur, err := c.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held [][]byte
+	for cur.Next(ctx) {
+		_, data, ok := cur.Current.Lookup("data").BinaryOK()
+		if !ok {
+			t.Fatalf("document %d: no binary data", len(held))
+		}
+		held = append(held, data)
+	}
+	if err := cur.Err(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cur.Close(ctx)
+	if len(held) != docs {
+		t.Fatalf("read %d documents, want %d", len(held), docs)
+	}
+	for i, got := range held {
+		if !bytes.Equal(got, want[i]) {
+			t.Fatalf("document %d's bytes changed after Next: starts %v, want %v (the driver reuses reply buffers: "+
+				"host/filestore/download.go must copy chunks again)", i, got[:4], want[i][:4])
+		}
 	}
 }

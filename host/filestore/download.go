@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -22,18 +21,23 @@ import (
 // one is used up, so the database's latency and the client's add up. Here a
 // goroutine fetches ahead of the writer: while one chunk goes to the
 // client, the next ones, and the next batch, are on their way.
+//
+// The chunks go to the writer as the driver read them, not copied: the
+// driver documents a cursor's Current as valid only until the next Next,
+// but it reads each reply into a buffer of its own and never reuses one
+// (mongo-driver v2.10, topology/connection.go), so a chunk's bytes stay as
+// they are for as long as the writer holds them.
+// TestCursorBytesOutliveNext holds that true of the driver in go.mod: an
+// upgrade that starts reusing reply buffers fails it, and this file then
+// copies again.
 const (
 	// fetchBatch chunks per cursor batch (4 MiB): a download holds about
-	// one batch in the cursor and aheadChunks copied out of it, where the
-	// server's default batch is up to 16 MiB.
+	// two batches, the cursor's and the aheadChunks taken out of the one
+	// before, where the server's default batch is up to 16 MiB.
 	fetchBatch = 16
-	// aheadChunks chunks wait, copied, for the writer.
+	// aheadChunks chunks wait for the writer.
 	aheadChunks = 8
 )
-
-// chunkBufs hold one chunk each, copied out of the cursor's batch (the
-// driver's Current is valid only until the next Next).
-var chunkBufs = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
 
 // Open reads length bytes of version info.File from offset on; ErrNotFound
 // when that version is gone (replaced or deleted since Stat). The first
@@ -103,10 +107,8 @@ func (s *Store) Open(ctx context.Context, info attachments.Info, offset, length 
 	return r, nil
 }
 
-// fetched is one chunk's bytes to send (buf: its pooled buffer), or the
-// error that ended the fetch.
+// fetched is one chunk's bytes to send, or the error that ended the fetch.
 type fetched struct {
-	buf  *[]byte
 	data []byte
 	err  error
 }
@@ -155,15 +157,7 @@ func (s *Store) fetch(ctx context.Context, cur *mongo.Cursor, oid bson.ObjectID,
 		}
 		data = data[skip:min(int64(len(data)), skip+left)]
 		skip, left = 0, left-int64(len(data))
-		bp := chunkBufs.Get().(*[]byte)
-		if cap(*bp) < len(data) { // another writer's larger chunks
-			b := make([]byte, len(data))
-			bp = &b
-		}
-		buf := (*bp)[:len(data)]
-		copy(buf, data)
-		if !send(fetched{buf: bp, data: buf}) {
-			chunkBufs.Put(bp)
+		if !send(fetched{data: data}) {
 			return
 		}
 	}
@@ -188,21 +182,16 @@ type chunkReader struct {
 	cancel context.CancelFunc
 	in     <-chan fetched
 	stop   chan struct{}
-	cur    fetched // the chunk being read
-	rest   []byte  // its bytes not yet read
-	left   int64   // bytes still to read
+	rest   []byte // the bytes of the chunk being read not yet read
+	left   int64  // bytes still to read
 	err    error
 	closed bool
 }
 
-// next takes the next chunk, giving the one read back to the pool.
+// next takes the next chunk.
 func (r *chunkReader) next() error {
 	if r.err != nil {
 		return r.err
-	}
-	if r.cur.buf != nil {
-		chunkBufs.Put(r.cur.buf)
-		r.cur = fetched{}
 	}
 	f, ok := <-r.in
 	switch {
@@ -211,7 +200,7 @@ func (r *chunkReader) next() error {
 	case f.err != nil:
 		r.err = fmt.Errorf("filestore: read: %w", f.err)
 	default:
-		r.cur, r.rest = f, f.data
+		r.rest = f.data
 	}
 	return r.err
 }
@@ -256,10 +245,7 @@ func (r *chunkReader) Close() error {
 		r.closed = true
 		close(r.stop)
 		r.cancel()
-		if r.cur.buf != nil {
-			chunkBufs.Put(r.cur.buf)
-			r.cur, r.rest = fetched{}, nil
-		}
+		r.rest = nil
 	}
 	return nil
 }
