@@ -285,9 +285,9 @@ func TestStubTransactionLimit(t *testing.T) {
 // path of the stand-in: GridFS's commands (indexes, chunk inserts, the
 // files document, sorted finds, the driver's download and delete by
 // files_id), what stays stored, and the batches a download asks for: one
-// chunk at a time for the first four, then doubling (a 9-chunk file:
-// find 1, getMore 1, 1, 1, 2, then the 4 that hold the rest and show the
-// cursor's end).
+// chunk at a time for the first four, then doubling, the last one asking
+// for what is left and one more, so that it ends the cursor (a 9-chunk
+// file: find 1, getMore 1, 1, 1, 2, then 4 for the last three).
 func TestStubAttachments(t *testing.T) {
 	s := stub(t, mongostub.Config{SetName: "rs0"})
 	env := stubEnv(t, s)
@@ -302,27 +302,38 @@ func TestStubAttachments(t *testing.T) {
 	if r := do(t, "GET", url, withHeader(tok, "Range", "bytes=300000-300009"), nil); r.status != 206 || !bytes.Equal(r.body, photo[300000:300010]) {
 		t.Fatalf("GET range: %d %s", r.status, r.body)
 	}
+	// batches downloads id whole (want: its bytes) and lists the batches
+	// its chunks came in. (The stand-in ends a cursor with its last
+	// document; MongoDB may keep it open until a batch asks beyond it,
+	// hence the last batch's one more.)
+	batches := func(id string, want []byte) []string {
+		t.Helper()
+		from := len(s.Commands(false))
+		if r := do(t, "GET", a.url+"/attachments/"+id, tok, nil); r.status != 200 || !bytes.Equal(r.body, want) {
+			t.Fatalf("GET %s: %d, %d bytes", id, r.status, len(r.body))
+		}
+		var sizes []string
+		for _, c := range s.Commands(false)[from:] {
+			coll := c.Collection()
+			if c.Name == "getMore" {
+				coll = c.Lookup("collection").StringValue()
+			}
+			if coll == "syncgate_attachments.chunks" {
+				n, _ := c.Lookup("batchSize").AsInt64OK()
+				sizes = append(sizes, fmt.Sprintf("%s %d", c.Name, n))
+			}
+		}
+		return sizes
+	}
+	if got, want := batches("s1", photo), []string{"find 1", "getMore 1", "getMore 2"}; !slices.Equal(got, want) {
+		t.Errorf("a 3-chunk download's batches: %q, want %q", got, want)
+	}
 	big := jpegOf(t, 9*255<<10-100)
 	if r := do(t, "PUT", a.url+"/attachments/s2", tok, big); r.status != 200 {
 		t.Fatalf("PUT: %d %s", r.status, r.body)
 	}
-	from := len(s.Commands(false))
-	if r := do(t, "GET", a.url+"/attachments/s2", tok, nil); r.status != 200 || !bytes.Equal(r.body, big) {
-		t.Fatalf("GET s2: %d, %d bytes", r.status, len(r.body))
-	}
-	var sizes []string
-	for _, c := range s.Commands(false)[from:] {
-		coll := c.Collection()
-		if c.Name == "getMore" {
-			coll = c.Lookup("collection").StringValue()
-		}
-		if coll == "syncgate_attachments.chunks" {
-			n, _ := c.Lookup("batchSize").AsInt64OK()
-			sizes = append(sizes, fmt.Sprintf("%s %d", c.Name, n))
-		}
-	}
-	if want := []string{"find 1", "getMore 1", "getMore 1", "getMore 1", "getMore 2", "getMore 4"}; !slices.Equal(sizes, want) {
-		t.Errorf("a 9-chunk download's batches: %q, want %q", sizes, want)
+	if got, want := batches("s2", big), []string{"find 1", "getMore 1", "getMore 1", "getMore 1", "getMore 2", "getMore 4"}; !slices.Equal(got, want) {
+		t.Errorf("a 9-chunk download's batches: %q, want %q", got, want)
 	}
 	if r := do(t, "DELETE", a.url+"/attachments/s2", tok, nil); r.status != 204 {
 		t.Fatalf("DELETE s2: %d %s", r.status, r.body)

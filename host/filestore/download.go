@@ -127,12 +127,18 @@ type fetched struct {
 // chunks taken from the cursor.
 type batches struct{ size, need, read int64 }
 
-// next is the size of the batch after the last one.
+// next is the size of the batch after the last one: all that is left
+// when that is at most one more than the batch would be (the one beyond
+// the read's last ends the cursor, saving a killCursors).
 func (b *batches) next() int32 {
 	if b.read >= rampChunks {
 		b.size = min(2*b.size, fetchBatch)
 	}
-	return int32(max(1, min(b.size, b.need-b.read)))
+	rest := b.need - b.read
+	if rest <= b.size+1 {
+		return int32(max(1, rest))
+	}
+	return int32(b.size)
 }
 
 // fetch reads chunks n, n+1, … of file oid from cur and hands their bytes
