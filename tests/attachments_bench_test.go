@@ -37,7 +37,7 @@ import (
 // seconds apart, and -count N runs a leaf N times before its partner: on a
 // shared machine they meet different load. BenchmarkAttachmentsPaired
 // interleaves them; its ours/base, the median of several runs, is the
-// figure for the ratio (docs/benchmarks.md, "Attachments"). Anchor the
+// figure for the ratio (docs/measurements.md, "Attachments, second pass"). Anchor the
 // pattern (^BenchmarkAttachments$/...): unanchored, it also runs
 // BenchmarkAttachmentsPaired and BenchmarkAttachmentsRSS.
 func BenchmarkAttachments(b *testing.B) { benchAttachmentsOn(b, false) }

@@ -28,7 +28,7 @@ import (
 // the client's transfer run beside the database's next answer; larger ones
 // later save round trips. On the stand-in, a 1 MiB download in batches of
 // 1, 1, 1, 1, 2 ran at 0.95–1.03 of the driver's own download, 0.88–0.93
-// with 1 then the rest at once, 0.79–0.85 all in one (docs/benchmarks.md).
+// with 1 then the rest at once, 0.79–0.85 all in one (docs/measurements.md).
 //
 // The chunks go to the writer as the driver read them, not copied: the
 // driver documents a cursor's Current as valid only until the next Next,

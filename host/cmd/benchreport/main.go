@@ -133,15 +133,15 @@ func human(ns float64) string {
 }
 
 func main() {
-	section := flag.String("section", "", "write a section of docs/benchmarks.md (## TITLE) for a partial run instead of the whole file")
+	section := flag.String("section", "", "write a section (## TITLE) for a partial run, to add to docs/measurements.md, instead of the whole of docs/benchmarks.md")
 	flag.Parse()
 	report(os.Stdin, os.Stdout, time.Now(), *section)
 }
 
 // report writes the markdown report of the benchmark output in to out,
 // dated now: the whole of docs/benchmarks.md, or with section a section
-// titled so, for a run of some benchmarks only (the next full run's file
-// replaces it).
+// titled so, for a run of some benchmarks only, to add to
+// docs/measurements.md (which task bench leaves alone).
 func report(in io.Reader, out io.Writer, now time.Time, section string) {
 	results, ctx := parse(in)
 	byName := map[string]result{}
@@ -180,7 +180,7 @@ func report(in io.Reader, out io.Writer, now time.Time, section string) {
 	fmt.Fprintf(out, "%s\n\nMeasured %s on %d CPUs (%s); every ratio compares two benchmarks of the same run.\n",
 		title, now.UTC().Format("2006-01-02"), runtime.NumCPU(), strings.Join(ctx, ", "))
 	if section == "" {
-		fmt.Fprintln(out, "Reproduce: `go tool task bench` (writes this file).")
+		fmt.Fprintln(out, "Reproduce: `go tool task bench` (writes this file). Runs made by hand for a change (alternated before/after binaries, partial runs, variants not kept) are in [measurements.md](measurements.md).")
 	}
 	fmt.Fprintf(out, "\n%s Pairs\n\n| benchmark | baseline | syncgate | time ratio | throughput vs baseline | other metrics (baseline / syncgate) | what |\n|---|---|---|---|---|---|---|\n", sub)
 	for _, r := range rows {

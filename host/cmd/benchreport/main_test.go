@@ -27,6 +27,7 @@ BenchmarkDecode-2   1000   359359 ns/op   99.64 MB/s
 	got := out.String()
 	for _, want := range []string{
 		"Measured 2026-12-01 on",
+		"[measurements.md](measurements.md)",
 		"| Gateway/path=standalone/gate=none/batch=100 | base: 2ms | ours: 3ms | 1.50× | 67% |",
 		"| Gateway/path=standalone/gate=none/batch=100 | peer: 6ms | ours: 3ms | 0.50× | 200% |",
 		"| Gateway/path=standalone/gate=none/batch=100 | node: 30ms | ours: 3ms | 0.10× | 1000% | MiB-peak-RSS 271.0 / 169.0, cpu-µs/op 356.1 / 29.40, ops/s 3000 / 30000, p99-ms 335.0 / 65.26 |",
@@ -46,7 +47,7 @@ BenchmarkDecode-2   1000   359359 ns/op   99.64 MB/s
 	}
 }
 
-// TestReportSection: -section makes a section of docs/benchmarks.md from a
+// TestReportSection: -section makes a section of docs/measurements.md from a
 // partial run: its title, the tables a level down, no single figures
 // table when every benchmark paired, and not the whole file's heading.
 func TestReportSection(t *testing.T) {
