@@ -27,7 +27,7 @@ import (
 // has it whole, so small batches first let the response start at once and
 // the client's transfer run beside the database's next answer; larger ones
 // later save round trips. On the stand-in, a 1 MiB download in batches of
-// 1, 1, 1, 1, 2 ran at 0.95–1.03 of the driver's own download, 0.88–0.93
+// 1, 1, 1, 1, 2 ran at 0.95–1.03 of the driver's own download, 0.88–0.98
 // with 1 then the rest at once, 0.79–0.85 all in one (docs/measurements.md).
 //
 // The chunks go to the writer as the driver read them, not copied: the
@@ -123,8 +123,8 @@ type fetched struct {
 }
 
 // batches sizes a download's cursor batches: size, the last one's; need,
-// the chunks still to ask for (one beyond the read's last); read, the
-// chunks taken from the cursor.
+// the chunks the read asks for in all (one beyond its last); read, the
+// chunks taken from the cursor so far.
 type batches struct{ size, need, read int64 }
 
 // next is the size of the batch after the last one: all that is left
