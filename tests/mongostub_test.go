@@ -368,3 +368,76 @@ func TestStubAttachments(t *testing.T) {
 		}
 	}
 }
+
+// TestStubAttachmentReplacedWhileSettling: a PUT whose version a newer PUT
+// of the same id replaces between its files document's insert and its own
+// listing of the versions (here: that listing held back 500 ms while the
+// newer PUT runs whole) answers 200 as a PUT that finds the newer version
+// does, and the newer file is the one kept. It answered 503 ("the committed
+// version is not found"), which concurrent PUTs of one id met on the
+// stand-in.
+func TestStubAttachmentReplacedWhileSettling(t *testing.T) {
+	s := stub(t, mongostub.Config{SetName: "rs0"})
+	env := stubEnv(t, s)
+	env["ATTACHMENTS"] = "true"
+	a := start(t, env)
+	tok := bearer(token(t, a, "alice"))
+	// listings are the finds on the files collection that list an id's
+	// versions (Stat's FindOne has a limit; the listing has none).
+	listings := func(id string) int {
+		n := 0
+		for _, c := range s.Commands(false) {
+			if c.Name == "find" && c.Collection() == "syncgate_attachments.files" &&
+				c.Lookup("filter", "filename", "$eq").StringValue() == id && c.Lookup("limit").IsZero() {
+				n++
+			}
+		}
+		return n
+	}
+	// How many finds on the files collection a PUT makes before its listing.
+	from := len(s.Commands(false))
+	if r := do(t, "PUT", a.url+"/attachments/r0", tok, jpegOf(t, 500)); r.status != 200 {
+		t.Fatalf("PUT r0: %d %s", r.status, r.body)
+	}
+	before := -1
+	finds := 0
+	for _, c := range s.Commands(false)[from:] {
+		if c.Name != "find" || c.Collection() != "syncgate_attachments.files" {
+			continue
+		}
+		if c.Lookup("limit").IsZero() && before < 0 {
+			before = finds
+		}
+		finds++
+	}
+	if before < 0 || listings("r0") != 1 {
+		t.Fatalf("no listing of r0's versions among %d finds of its PUT", finds)
+	}
+	s.AddFault(mongostub.Fault{Command: "find", Collection: "syncgate_attachments.files", Skip: before, Times: 1, Delay: 500 * time.Millisecond})
+	older, newer := jpegOf(t, 1000), jpegOf(t, 2000)
+	done := make(chan response, 1)
+	go func() { done <- do(t, "PUT", a.url+"/attachments/r1", tok, older) }()
+	for deadline := time.Now().Add(5 * time.Second); listings("r1") == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first PUT of r1 did not list its versions within 5 s")
+		}
+	}
+	if r := do(t, "PUT", a.url+"/attachments/r1", tok, newer); r.status != 200 {
+		t.Fatalf("the newer PUT: %d %s", r.status, r.body)
+	}
+	if r := <-done; r.status != 200 {
+		t.Fatalf("the PUT replaced while it settled: %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", a.url+"/attachments/r1", tok, nil); r.status != 200 || !bytes.Equal(r.body, newer) {
+		t.Fatalf("GET r1: %d, %d bytes (want the newer %d)", r.status, len(r.body), len(newer))
+	}
+	n := 0
+	for _, d := range s.Docs(a.db, "syncgate_attachments.files") {
+		if d.Lookup("filename").StringValue() == "r1" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d files of r1, want 1", n)
+	}
+}

@@ -173,7 +173,7 @@ func (s *Store) Put(ctx context.Context, id, owner, contentType, replaces string
 		bufPool.Put(bp)
 		bufPool.Put(sp)
 	}()
-	meta := bson.D{{Key: "owner", Value: owner}, {Key: "content_type", Value: contentType}}
+	var doc fileDoc // the files document, once written
 	err := func() error {
 		if err := w.fill(sctx, body); err != nil {
 			return err
@@ -185,8 +185,9 @@ func (s *Store) Put(ctx context.Context, id, owner, contentType, replaces string
 			return err
 		}
 		// The files document, already committed: the checksum is known now.
-		meta = append(meta, bson.E{Key: "sha256", Value: hex.EncodeToString(w.hash.Sum(nil))})
-		if _, err := s.files.InsertOne(sctx, w.filesDoc(id, meta)); err != nil {
+		doc = fileDoc{ID: w.id, Length: w.length, Uploaded: time.Now().UTC().Truncate(time.Millisecond), Filename: id}
+		doc.Metadata.Owner, doc.Metadata.ContentType, doc.Metadata.SHA256 = owner, contentType, hex.EncodeToString(w.hash.Sum(nil))
+		if _, err := s.files.InsertOne(sctx, doc.stored()); err != nil {
 			return fmt.Errorf("insert files document: %w", err)
 		}
 		return nil
@@ -197,7 +198,7 @@ func (s *Store) Put(ctx context.Context, id, owner, contentType, replaces string
 	}
 	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.Timeout)
 	defer ccancel()
-	return s.settle(cctx, id, owner, replaces, w.id)
+	return s.settle(cctx, replaces, doc)
 }
 
 // abort deletes what a failed upload wrote: its chunks and its files
@@ -227,12 +228,15 @@ func (s *Store) remove(ctx context.Context, oid bson.ObjectID) error {
 	return nil
 }
 
-// settle runs after committing version mine of id: it keeps exactly one
-// committed version. Older versions are deleted; if a newer one exists,
-// this upload lost the race and deletes itself. A version of another owner
-// (other than replaces, the one the caller was allowed to replace) makes
-// this one an intruder's: it is deleted and ErrOwned returned.
-func (s *Store) settle(ctx context.Context, id, owner, replaces string, mine bson.ObjectID) (attachments.Info, error) {
+// settle runs after committing version written: it keeps exactly one
+// committed version of its attachment. Older versions are deleted; if a
+// newer one exists, this upload lost the race and deletes itself. A version
+// of another owner (other than replaces, the one the caller was allowed to
+// replace) makes this one an intruder's: it is deleted and ErrOwned
+// returned. If written is gone already, a newer version's settle deleted it
+// (or a DELETE did): the upload lost the race all the same.
+func (s *Store) settle(ctx context.Context, replaces string, written fileDoc) (attachments.Info, error) {
+	id, owner, mine := written.Filename, written.Metadata.Owner, written.ID
 	vs, err := s.versions(ctx, id)
 	if err != nil {
 		return attachments.Info{}, errors.Join(fmt.Errorf("filestore: put %q: list versions: %w", id, err), s.remove(ctx, mine))
@@ -250,7 +254,10 @@ func (s *Store) settle(ctx context.Context, id, owner, replaces string, mine bso
 		}
 	}
 	if me.ID != mine {
-		return attachments.Info{}, fmt.Errorf("filestore: put %q: the committed version is not found", id)
+		// Only an upload of the same owner (or one allowed to replace this
+		// version) or a DELETE removes a committed version; an intruder's
+		// settle deletes its own.
+		return written.info(), nil
 	}
 	var errs []error
 	for _, v := range vs {

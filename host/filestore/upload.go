@@ -6,7 +6,6 @@ import (
 	"hash"
 	"io"
 	"sync"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -131,8 +130,10 @@ func (s *Store) indexes(ctx context.Context) error {
 	return nil
 }
 
-// filesDoc is the files document of a written file.
-func (w *writer) filesDoc(filename string, meta bson.D) bson.D {
-	return bson.D{{Key: "_id", Value: w.id}, {Key: "length", Value: w.length}, {Key: "chunkSize", Value: int32(chunkSize)},
-		{Key: "uploadDate", Value: bson.NewDateTimeFromTime(time.Now())}, {Key: "filename", Value: filename}, {Key: "metadata", Value: meta}}
+// stored is d as the store writes it, in GridFS's layout.
+func (d fileDoc) stored() bson.D {
+	return bson.D{{Key: "_id", Value: d.ID}, {Key: "length", Value: d.Length}, {Key: "chunkSize", Value: int32(chunkSize)},
+		{Key: "uploadDate", Value: bson.NewDateTimeFromTime(d.Uploaded)}, {Key: "filename", Value: d.Filename},
+		{Key: "metadata", Value: bson.D{{Key: "owner", Value: d.Metadata.Owner}, {Key: "content_type", Value: d.Metadata.ContentType},
+			{Key: "sha256", Value: d.Metadata.SHA256}}}}
 }
