@@ -202,8 +202,10 @@ func (s *Server) run(cmd Command) bson.Raw {
 			return s.findScan(data, cmd, f)
 		}
 		return s.find(data, cmd)
+	case "aggregate":
+		return s.aggregate(data, cmd)
 	case "listindexes", "createindexes":
-		return indexCommand(cmd)
+		return s.indexCommand(cmd)
 	case "listcollections":
 		return s.listCollections(cmd)
 	case "create", "collmod":
@@ -213,9 +215,15 @@ func (s *Server) run(cmd Command) bson.Raw {
 			delete(cs, cmd.Collection())
 		}
 		delete(s.colls, cmd.DB+"."+cmd.Collection())
+		delete(s.indexes, cmd.DB+"."+cmd.Collection())
 		return mustRaw(bson.D{{Key: "ok", Value: 1.0}})
 	case "dropdatabase":
 		delete(s.data, cmd.DB)
+		for ns := range s.indexes {
+			if strings.HasPrefix(ns, cmd.DB+".") {
+				delete(s.indexes, ns)
+			}
+		}
 		return mustRaw(bson.D{{Key: "ok", Value: 1.0}})
 	}
 	return errorDoc(59, "CommandNotFound", "mongostub: no such command: '"+cmd.Name+"'", nil)

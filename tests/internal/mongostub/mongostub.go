@@ -32,10 +32,14 @@
 //   - retryable writes: the last write of a session (lsid) outside a
 //     transaction answers its retry (same txnNumber) without running again;
 //   - create/collMod/listCollections/drop (validators are recorded, not
-//     enforced: Config.Refuse decides which statements fail);
+//     enforced: Config.Refuse decides which statements fail), and
+//     createIndexes/listIndexes (specifications kept and listed, never
+//     enforced);
 //   - cursors for finds that scan (cursors.go): batchSize and MongoDB's
 //     16 MiB cap on a batch (the first: 101 documents by default), getMore,
-//     killCursors; ping, endSessions.
+//     killCursors; ping, endSessions;
+//   - aggregate with $match, $skip, $limit and a $group counting or summing
+//     (aggregate.go): what CountDocuments and the dead letters' counts send.
 //
 // Faults (AddFault) answer a matching command with an error code and labels,
 // with write errors, late, or by closing the connection, optionally after
@@ -52,7 +56,8 @@
 //
 // Files: mongostub.go the API (Config, Fault, Command, Server); wire.go the
 // protocol; commands.go the dispatch, sessions and transactions;
-// writes.go the reads and writes of documents; cursors.go batches; conditions.go filters and
+// writes.go the reads and writes of documents; cursors.go batches; aggregate.go
+// pipelines; conditions.go filters and
 // update operators; memory.go the documents and transaction layers.
 package mongostub
 
@@ -228,7 +233,8 @@ type Server struct {
 	conns     map[net.Conn]int64
 	nextConn  int64
 	conflicts int
-	cursors   map[int64]*cursor // open cursors by id (cursors.go)
+	cursors   map[int64]*cursor     // open cursors by id (cursors.go)
+	indexes   map[string][]bson.Raw // createIndexes' specifications by namespace (kept, not used)
 	cursorID  int64
 	closed    bool
 	wg        sync.WaitGroup
@@ -263,7 +269,7 @@ func Start(cfg Config) (*Server, error) {
 		cfg.TxnLifetime = 60 * time.Second
 	}
 	s := &Server{cfg: cfg, ln: ln, addr: ln.Addr().String(), data: store{}, txns: map[string]*txn{}, cursors: map[int64]*cursor{},
-		committed: map[string]int64{}, retried: map[string]retry{}, colls: map[string]*CollectionInfo{}, conns: map[net.Conn]int64{}}
+		indexes: map[string][]bson.Raw{}, committed: map[string]int64{}, retried: map[string]retry{}, colls: map[string]*CollectionInfo{}, conns: map[net.Conn]int64{}}
 	if len(s.cfg.Hosts) == 0 {
 		s.cfg.Hosts = []string{s.addr}
 	}

@@ -354,3 +354,60 @@ func TestQueryOperators(t *testing.T) {
 		t.Error("an unknown operator was not refused")
 	}
 }
+
+// TestAggregate: CountDocuments (with a filter, skip and limit), a $group by
+// a document of fields with a $sum of a field, and the refusal of a stage
+// the stand-in does not know.
+func TestAggregate(t *testing.T) {
+	_, c := connect(t, Config{SetName: "rs0"})
+	ctx := t.Context()
+	coll := c.Database("d").Collection("dead")
+	var docs []any
+	for i, tc := range []struct{ table, code string }{{"lists", "forbidden"}, {"todos", "forbidden"}, {"lists", "forbidden"}, {"lists", "schema"}, {"todos", "forbidden"}} {
+		docs = append(docs, bson.D{{Key: "_id", Value: i}, {Key: "table", Value: tc.table}, {Key: "code", Value: tc.code}, {Key: "n", Value: i}})
+	}
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		filter bson.D
+		opts   *options.CountOptionsBuilder
+		want   int64
+	}{
+		{bson.D{}, nil, 5},
+		{bson.D{{Key: "table", Value: "lists"}}, nil, 3},
+		{bson.D{{Key: "code", Value: "forbidden"}}, options.Count().SetSkip(1).SetLimit(2), 2},
+		{bson.D{{Key: "table", Value: "users"}}, nil, 0},
+	} {
+		got, err := coll.CountDocuments(ctx, tc.filter, tc.opts)
+		if err != nil || got != tc.want {
+			t.Errorf("CountDocuments(%v): %d, %v; want %d", tc.filter, got, err, tc.want)
+		}
+	}
+	cur, err := coll.Aggregate(ctx, bson.A{
+		bson.D{{Key: "$match", Value: bson.D{{Key: "n", Value: bson.D{{Key: "$gte", Value: 1}}}}}},
+		bson.D{{Key: "$group", Value: bson.D{{Key: "_id", Value: bson.D{{Key: "table", Value: "$table"}, {Key: "code", Value: "$code"}}},
+			{Key: "count", Value: bson.D{{Key: "$sum", Value: 1}}}, {Key: "total", Value: bson.D{{Key: "$sum", Value: "$n"}}}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []struct {
+		ID struct {
+			Table string `bson:"table"`
+			Code  string `bson:"code"`
+		} `bson:"_id"`
+		Count int64 `bson:"count"`
+		Total int64 `bson:"total"`
+	}
+	if err := cur.All(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	out := fmt.Sprint(got)
+	if want := "[{{todos forbidden} 2 5} {{lists forbidden} 1 2} {{lists schema} 1 3}]"; out != want {
+		t.Errorf("grouped: %s, want %s", out, want)
+	}
+	if _, err := coll.Aggregate(ctx, bson.A{bson.D{{Key: "$lookup", Value: bson.D{{Key: "from", Value: "x"}}}}}); err == nil {
+		t.Error("an unknown stage was not refused")
+	}
+}

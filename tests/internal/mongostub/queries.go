@@ -17,8 +17,8 @@ import (
 // matches when an element does, as in MongoDB), or a top-level $or of such
 // filters;
 // find with a one-key sort and a limit; delete of every match; and the
-// index commands (listIndexes answers none, createIndexes is recorded and
-// acknowledged: the stand-in keeps no indexes).
+// index commands (createIndexes' specifications are kept and listed by
+// listIndexes; no index does anything).
 
 // scanFilter reports whether filter does not start with _id, so the
 // statement scans the collection instead of looking documents up by _id.
@@ -285,11 +285,31 @@ func (s *Server) removeScan(c *coll, st Statement, stmt, q bson.Raw) (int, *Writ
 	return n, nil
 }
 
-// indexCommand answers listIndexes (no indexes) and createIndexes.
-func indexCommand(cmd Command) bson.Raw {
+// indexCommand answers createIndexes, keeping each new specification
+// (by name) for its namespace, and listIndexes, which lists _id's and
+// those; s.mu is held. The specifications are only listed: no index
+// enforces uniqueness or orders anything here.
+func (s *Server) indexCommand(cmd Command) bson.Raw {
+	ns := cmd.DB + "." + cmd.Collection()
 	if strings.EqualFold(cmd.Name, "listIndexes") {
-		return mustRaw(bson.D{{Key: "cursor", Value: bson.D{{Key: "firstBatch", Value: bson.A{}}, {Key: "id", Value: int64(0)},
-			{Key: "ns", Value: cmd.DB + "." + cmd.Collection()}}}, {Key: "ok", Value: 1.0}})
+		batch := bson.A{mustRaw(bson.D{{Key: "v", Value: int32(2)}, {Key: "key", Value: bson.D{{Key: "_id", Value: int32(1)}}}, {Key: "name", Value: "_id_"}})}
+		for _, spec := range s.indexes[ns] {
+			batch = append(batch, spec)
+		}
+		return mustRaw(bson.D{{Key: "cursor", Value: bson.D{{Key: "firstBatch", Value: batch}, {Key: "id", Value: int64(0)},
+			{Key: "ns", Value: ns}}}, {Key: "ok", Value: 1.0}})
+	}
+	specs, _ := cmd.Body.Lookup("indexes").ArrayOK()
+	vals, _ := specs.Values()
+	for _, v := range vals {
+		spec, ok := v.DocumentOK()
+		name, named := spec.Lookup("name").StringValueOK()
+		if !ok || !named {
+			return errorDoc(9, "FailedToParse", "mongostub: createIndexes takes named index specifications", nil)
+		}
+		if !slices.ContainsFunc(s.indexes[ns], func(d bson.Raw) bool { return d.Lookup("name").StringValue() == name }) {
+			s.indexes[ns] = append(s.indexes[ns], spec)
+		}
 	}
 	return mustRaw(bson.D{{Key: "ok", Value: 1.0}})
 }
