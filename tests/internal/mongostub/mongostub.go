@@ -15,7 +15,8 @@
 //     a standalone; buildInfo as MongoDB 7.0 or as FerretDB (ferretdbVersion);
 //   - insert, update (replacement, $set, $inc, $push; upsert), delete and find
 //     with the filters {}, {_id: v} and {_id: {$in: [...]}}, the first two with
-//     conditions on other fields (conditions.go), on documents kept in
+//     conditions on other fields (conditions.go), an update of several
+//     ids ({_id: {$in: [...]}}, multi) applied to each, on documents kept in
 //     memory by _id (or acknowledged and dropped, Config.Discard), with the
 //     n/nModified/upserted counts MongoDB reports, ordered or unordered;
 //   - multi-document transactions by lsid and txnNumber: writes go to the

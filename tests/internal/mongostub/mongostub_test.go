@@ -73,7 +73,7 @@ func TestCounts(t *testing.T) {
 		if n := len(s.Docs("d", "c")); n != 1 {
 			t.Fatalf("%d documents stored, want 1", n)
 		}
-		if _, err := coll.Find(ctx, bson.D{{Key: "v", Value: bson.D{{Key: "$gt", Value: 1}}}}); err == nil {
+		if _, err := coll.Find(ctx, bson.D{{Key: "v", Value: bson.D{{Key: "$mod", Value: bson.A{2, 0}}}}}); err == nil {
 			t.Fatal("an unsupported filter was answered")
 		}
 		// Filters on other fields scan (GridFS's finds and deletes).
@@ -345,6 +345,9 @@ func TestQueryOperators(t *testing.T) {
 		{bson.D{{Key: "$or", Value: bson.A{bson.D{{Key: "owner", Value: bson.D{{Key: "$in", Value: bson.A{"bob"}}}}},
 			bson.D{{Key: "members", Value: bson.D{{Key: "$in", Value: bson.A{"bob"}}}}}}}}, "ab"},
 		{bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: bson.A{"a", "b", "c"}}}}, {Key: "state", Value: bson.D{{Key: "$nin", Value: bson.A{"replayed"}}}}}, "ac"},
+		{bson.D{{Key: "state", Value: bson.D{{Key: "$gte", Value: "o"}, {Key: "$lt", Value: "q"}}}}, "a"},
+		{bson.D{{Key: "owner", Value: bson.D{{Key: "$gt", Value: "alice"}, {Key: "$lte", Value: "bob"}}}}, "b"},
+		{bson.D{{Key: "owner", Value: bson.D{{Key: "$gt", Value: "alice"}, {Key: "$lt", Value: "bob"}}}}, ""},
 	} {
 		if got := ids(tc.filter); got != tc.want {
 			t.Errorf("%v: %q, want %q", tc.filter, got, tc.want)
@@ -409,5 +412,46 @@ func TestAggregate(t *testing.T) {
 	}
 	if _, err := coll.Aggregate(ctx, bson.A{bson.D{{Key: "$lookup", Value: bson.D{{Key: "from", Value: "x"}}}}}); err == nil {
 		t.Error("an unknown stage was not refused")
+	}
+}
+
+// TestUpdateManyByIDs: UpdateMany by {_id: {$in: [...]}} with a condition
+// on another field updates each matching document once (an id listed
+// twice, an absent one and one that fails the condition do not count),
+// while a multi update without ids is still refused.
+func TestUpdateManyByIDs(t *testing.T) {
+	_, c := connect(t, Config{SetName: "rs0"})
+	ctx := t.Context()
+	coll := c.Database("d").Collection("dead")
+	if _, err := coll.InsertMany(ctx, []any{
+		bson.D{{Key: "_id", Value: "a"}, {Key: "state", Value: "new"}},
+		bson.D{{Key: "_id", Value: "b"}, {Key: "state", Value: "replayed"}},
+		bson.D{{Key: "_id", Value: "c"}, {Key: "state", Value: "new"}, {Key: "replays", Value: int32(2)}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := coll.UpdateMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: bson.A{"a", "b", "c", "a", "z"}}}},
+		{Key: "state", Value: bson.D{{Key: "$nin", Value: bson.A{"replayed"}}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: "replayed"}}}, {Key: "$inc", Value: bson.D{{Key: "replays", Value: int32(1)}}}})
+	if err != nil || res.MatchedCount != 2 || res.ModifiedCount != 2 {
+		t.Fatalf("UpdateMany: %+v, %v; want 2 matched and modified", res, err)
+	}
+	var got []struct {
+		ID      string `bson:"_id"`
+		State   string `bson:"state"`
+		Replays int64  `bson:"replays"`
+	}
+	cur, err := coll.Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cur.All(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	if s := fmt.Sprint(got); s != "[{a replayed 1} {b replayed 0} {c replayed 3}]" {
+		t.Errorf("after UpdateMany: %s", s)
+	}
+	if _, err := coll.UpdateMany(ctx, bson.D{{Key: "state", Value: "new"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "x", Value: 1}}}}); err == nil {
+		t.Error("an update without ids was not refused")
 	}
 }

@@ -12,8 +12,9 @@ import (
 )
 
 // Queries on fields other than _id, as GridFS and the store send them: a
-// filter of fields (dotted paths) each equal to a value, {$eq: v},
-// {$gte: v}, {$exists: b}, {$in: [...]} or {$nin: [...]} (an array field
+// filter of fields (dotted paths) each equal to a value, or meeting every
+// operator of {$eq: v, $gt, $gte, $lt, $lte: v, $exists: b, $in: [...],
+// $nin: [...]} (one or several: a range is {$gte: a, $lt: b}; an array field
 // matches when an element does, as in MongoDB), or a top-level $or of such
 // filters;
 // find with a one-key sort and a limit; delete of every match; and the
@@ -59,13 +60,13 @@ func checkQuery(filter bson.Raw) error {
 		ops, _ := d.Elements()
 		for _, op := range ops {
 			switch k := op.Key(); {
-			case !strings.HasPrefix(k, "$"), k == "$eq", k == "$exists", k == "$gte":
+			case !strings.HasPrefix(k, "$"), k == "$eq", k == "$exists", k == "$gte", k == "$gt", k == "$lte", k == "$lt":
 			case k == "$in", k == "$nin":
 				if _, ok := op.Value().ArrayOK(); !ok {
 					return errors.New("mongostub: " + k + " takes an array")
 				}
 			default:
-				return errors.New("mongostub: only $eq, $exists, $gte, $in and $nin are supported on fields other than _id, not " + k)
+				return errors.New("mongostub: only $eq, $exists, $gt, $gte, $lt, $lte, $in and $nin are supported on fields other than _id, not " + k)
 			}
 		}
 	}
@@ -87,26 +88,11 @@ func queryMatches(doc, filter bson.Raw) bool {
 		present := err == nil
 		want := e.Value()
 		if d, ok := want.DocumentOK(); ok {
-			if in, ok := setOperator(d); ok {
-				if !in(field, present) {
-					return false
+			if ops, _ := d.Elements(); len(ops) > 0 && strings.HasPrefix(ops[0].Key(), "$") {
+				if !slices.ContainsFunc(ops, func(op bson.RawElement) bool { return !operatorMatches(op, field, present) }) {
+					continue
 				}
-				continue
-			}
-			if v, err := d.LookupErr("$exists"); err == nil {
-				if present != v.Boolean() {
-					return false
-				}
-				continue
-			}
-			if v, err := d.LookupErr("$gte"); err == nil {
-				if !present || compareValues(field, v) < 0 {
-					return false
-				}
-				continue
-			}
-			if v, err := d.LookupErr("$eq"); err == nil {
-				want = v
+				return false
 			}
 		}
 		if !present || !(equal(field, want) || arrayHas(field, want)) {
@@ -114,6 +100,36 @@ func queryMatches(doc, filter bson.Raw) bool {
 		}
 	}
 	return true
+}
+
+// operatorMatches reports whether a field (present or not) meets one
+// operator of a condition ({$gte: v, $lt: w} is two, both to be met).
+func operatorMatches(op bson.RawElement, field bson.RawValue, present bool) bool {
+	v := op.Value()
+	switch op.Key() {
+	case "$in", "$nin":
+		in, _ := setOperator(mustRaw(bson.D{{Key: op.Key(), Value: v}}))
+		return in(field, present)
+	case "$exists":
+		return present == v.Boolean()
+	case "$eq":
+		return present && (equal(field, v) || arrayHas(field, v))
+	}
+	if !present {
+		return false
+	}
+	c := compareValues(field, v)
+	switch op.Key() {
+	case "$gte":
+		return c >= 0
+	case "$gt":
+		return c > 0
+	case "$lte":
+		return c <= 0
+	case "$lt":
+		return c < 0
+	}
+	return false // checkQuery refused it before
 }
 
 // setOperator is the test of a {$in: [...]} or {$nin: [...]} condition: a

@@ -239,11 +239,35 @@ func (s *Server) update(c *coll, st Statement, stmt bson.Raw) (int, int, *bson.R
 		return 0, 0, nil, &WriteError{Code: 9, Message: "mongostub: update needs a document u (pipelines are not supported)"}
 	}
 	upsert, _ := stmt.Lookup("upsert").BooleanOK()
+	multi, _ := stmt.Lookup("multi").BooleanOK()
 	want, all, err := ids(q)
-	if err != nil || all || len(want) != 1 {
-		return 0, 0, nil, &WriteError{Code: 2, Message: "mongostub: updates need an {_id: v} filter"}
+	if err != nil || all || len(want) == 0 || (len(want) > 1 && (!multi || upsert)) {
+		return 0, 0, nil, &WriteError{Code: 2, Message: "mongostub: updates need an {_id: v} filter, or {_id: {$in: [...]}} with multi and no upsert"}
 	}
-	id := want[0]
+	if len(want) == 1 {
+		return s.updateID(c, st, q, u, want[0], upsert)
+	}
+	// An update of several documents by id, each once; a write error stops
+	// it there, as MongoDB's multi update does.
+	n, mod := 0, 0
+	seen := map[string]bool{}
+	for _, id := range want {
+		if seen[idKey(id)] {
+			continue
+		}
+		seen[idKey(id)] = true
+		m, md, _, we := s.updateID(c, st, q, u, id, false)
+		n, mod = n+m, mod+md
+		if we != nil {
+			return n, mod, nil, we
+		}
+	}
+	return n, mod, nil, nil
+}
+
+// updateID applies update u to document id if it meets filter q's
+// conditions on other fields (upsert: inserts it if absent).
+func (s *Server) updateID(c *coll, st Statement, q, u bson.Raw, id bson.RawValue, upsert bool) (int, int, *bson.RawValue, *WriteError) {
 	elems, _ := u.Elements()
 	operator := len(elems) > 0 && strings.HasPrefix(elems[0].Key(), "$")
 	if c == nil { // Discard: as if the document existed
