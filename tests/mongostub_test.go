@@ -281,6 +281,16 @@ func TestStubTransactionLimit(t *testing.T) {
 	}
 }
 
+// stubAttachmentsApp runs syncgate with attachments on a replica-set
+// stand-in of its own, and gives alice's token.
+func stubAttachmentsApp(t *testing.T) (*mongostub.Server, *app, map[string]string) {
+	s := stub(t, mongostub.Config{SetName: "rs0"})
+	env := stubEnv(t, s)
+	env["ATTACHMENTS"] = "true"
+	a := start(t, env)
+	return s, a, bearer(token(t, a, "alice"))
+}
+
 // TestStubAttachments runs the attachment endpoints on the replica-set
 // path of the stand-in: GridFS's commands (indexes, chunk inserts, the
 // files document, sorted finds, the driver's download and delete by
@@ -289,11 +299,7 @@ func TestStubTransactionLimit(t *testing.T) {
 // for what is left and one more, so that it ends the cursor (a 9-chunk
 // file: find 1, getMore 1, 1, 1, 2, then 4 for the last three).
 func TestStubAttachments(t *testing.T) {
-	s := stub(t, mongostub.Config{SetName: "rs0"})
-	env := stubEnv(t, s)
-	env["ATTACHMENTS"] = "true"
-	a := start(t, env)
-	tok := bearer(token(t, a, "alice"))
+	s, a, tok := stubAttachmentsApp(t)
 	url := a.url + "/attachments/s1"
 	photo := jpegOf(t, 600<<10)
 	if r := do(t, "PUT", url, tok, photo); r.status != 200 {
@@ -377,11 +383,7 @@ func TestStubAttachments(t *testing.T) {
 // version is not found"), which concurrent PUTs of one id met on the
 // stand-in.
 func TestStubAttachmentReplacedWhileSettling(t *testing.T) {
-	s := stub(t, mongostub.Config{SetName: "rs0"})
-	env := stubEnv(t, s)
-	env["ATTACHMENTS"] = "true"
-	a := start(t, env)
-	tok := bearer(token(t, a, "alice"))
+	s, a, tok := stubAttachmentsApp(t)
 	// listings are the finds on the files collection that list an id's
 	// versions (Stat's FindOne has a limit; the listing has none).
 	listings := func(id string) int {
