@@ -185,21 +185,85 @@ func benchPair(b *testing.B, size int, base, ours func(b *testing.B, tok string)
 // BenchmarkAttachmentsRSS: 8 clients upload 20 MiB files at once to
 // syncgate in a process of its own (the embedded database stays in the
 // benchmark's process); server-MiB-peak-RSS is that process's peak, which
-// the driver's 16 MiB buffer per upload bounds, not the files' sizes.
+// the store's two 1 MiB buffers per upload bound, not the files' sizes.
 func BenchmarkAttachmentsRSS(b *testing.B) {
 	const clients, size = 8, 20 << 20
+	p, tok := rssServer(b, dbURI, "bench_attachments_rss")
+	data := jpegOf(b, size)
+	round := 0
+	benchRSS(b, p, clients, size, func(c int) {
+		benchPut(b, p.url, tok, fmt.Sprintf("r%d-%d", round, c), data)
+	}, func() { round++ })
+}
+
+// BenchmarkAttachmentsDownloadRSS: the same 8 clients each download a
+// 20 MiB file of their own at once; the server's peak RSS is bounded by
+// what a download holds ahead of its client (two cursor replies of up to
+// 16 chunks, 8 MiB, docs/design.md), not by the files' sizes.
+//
+// db=stub runs it on mongostub in the benchmark's process: a database
+// faster than the clients, where a download's fetch-ahead fills up.
+func BenchmarkAttachmentsDownloadRSS(b *testing.B) {
+	b.Run("db=ferretdb", func(b *testing.B) { benchDownloadRSS(b, dbURI) })
+	b.Run("db=stub", func(b *testing.B) {
+		stub, err := mongostub.Start(mongostub.Config{NoLog: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer stub.Close()
+		benchDownloadRSS(b, stub.URI())
+	})
+}
+
+func benchDownloadRSS(b *testing.B, uri string) {
+	const clients, size = 8, 20 << 20
+	p, tok := rssServer(b, uri, "bench_attachments_rss_get")
+	data := jpegOf(b, size)
+	for c := range clients {
+		benchPut(b, p.url, tok, fmt.Sprintf("g%d", c), data)
+	}
+	benchRSS(b, p, clients, size, func(c int) {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/attachments/g%d", p.url, c), nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		got, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || got != size {
+			b.Errorf("GET g%d: %d, %d bytes, %v", c, resp.StatusCode, got, err)
+		}
+	}, func() {})
+}
+
+// rssServer starts syncgate with attachments in a process of its own on
+// database db at uri (the embedded database's is dropped at the end), and
+// mints a token.
+func rssServer(b *testing.B, uri, db string) (*process, string) {
 	env := map[string]string{
-		"ADDR": "127.0.0.1:0", "MONGO_URI": dbURI, "MONGO_DATABASE": "bench_attachments_rss",
+		"ADDR": "127.0.0.1:0", "MONGO_URI": uri, "MONGO_DATABASE": db,
 		"SYNCGATE_DIR": stateDir, "LOG_FORMAT": "json", "SCHEMAS_DIR": b.TempDir(), "GUESTS_DIR": guestsDir,
 		"GUEST_POOL": "1", "ATTACHMENTS": "true",
 	}
 	p := startProcess(b, env)
-	tok := benchToken(b, p.url)
-	data := jpegOf(b, size)
+	if uri == dbURI {
+		b.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_ = client.Database(db).Drop(ctx)
+		})
+	}
+	return p, benchToken(b, p.url)
+}
+
+// benchRSS runs each round's clients at once (each(c) for c < clients;
+// round() first) and reports the server's peak and idle RSS.
+func benchRSS(b *testing.B, p *process, clients, size int, each func(c int), round func()) {
 	idle := p.rssMiB()
-	round := 0
 	for b.Loop() {
-		round++
+		round()
 		peak := 0
 		stop, done := make(chan struct{}), make(chan struct{})
 		go func() {
@@ -218,7 +282,7 @@ func BenchmarkAttachmentsRSS(b *testing.B) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				benchPut(b, p.url, tok, fmt.Sprintf("r%d-%d", round, c), data)
+				each(c)
 			}()
 		}
 		wg.Wait()
@@ -227,10 +291,7 @@ func BenchmarkAttachmentsRSS(b *testing.B) {
 		b.ReportMetric(float64(peak), "server-MiB-peak-RSS")
 		b.ReportMetric(float64(idle), "server-MiB-idle-RSS")
 	}
-	b.SetBytes(clients * size)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	_ = client.Database("bench_attachments_rss").Drop(ctx)
+	b.SetBytes(int64(clients * size))
 }
 
 func benchToken(b *testing.B, url string) string {

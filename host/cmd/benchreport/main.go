@@ -59,6 +59,7 @@ var about = map[string]string{
 	"Attachments/db=stub/size=20MiB/op=download":                "as above on mongostub, 20 MiB files",
 	"AttachmentsPaired/db=ferretdb/size=1MiB/op=upload":         "issue #28's ratio: the Attachments pairs with base and ours interleaved operation by operation in one loop, so both meet the same load; base-MB/s, ours-MB/s and ours/base (their ratio); ns/op is one of each",
 	"AttachmentsRSS":                                            "issue #28's memory target: 8 clients PUT 20 MiB files at once to syncgate in a process of its own (the embedded database in the benchmark's): server-MiB-peak-RSS is that process's peak, bounded by two 1 MiB buffers per upload",
+	"AttachmentsDownloadRSS/db=ferretdb":                        "the same for downloads: 8 clients GET a 20 MiB file each at once; the peak is bounded by what a download holds ahead of its client (up to two 4 MiB cursor replies); db=stub: on mongostub, a database faster than the clients",
 	"LoadRSS":                                                   "16 simulated clients for 10 s through the schema gate: peak RSS of the whole test process (server, embedded FerretDB, clients)",
 }
 
