@@ -62,8 +62,11 @@ func runStage(stage bson.RawElement, docs []bson.Raw) ([]bson.Raw, error) {
 		return out, nil
 	case "$skip", "$limit":
 		n, ok := arg.AsInt64OK()
+		if f, isDouble := arg.DoubleOK(); isDouble && f != float64(n) {
+			ok = false // MongoDB: "Expected an integer"
+		}
 		if !ok || n < 0 || (n == 0 && stage.Key() == "$limit") {
-			return nil, errors.New("mongostub: " + stage.Key() + " takes a positive number")
+			return nil, errors.New("mongostub: " + stage.Key() + " takes a whole number, at least 0 ($skip) or 1 ($limit)")
 		}
 		n = min(n, int64(len(docs)))
 		if stage.Key() == "$skip" {
@@ -80,17 +83,16 @@ func runStage(stage bson.RawElement, docs []bson.Raw) ([]bson.Raw, error) {
 	return nil, errors.New("mongostub: unsupported pipeline stage " + stage.Key())
 }
 
-// group runs a $group stage: one document per distinct _id, in the order
-// each was first seen.
+// group runs a $group stage: one document per distinct _id (numbers equal
+// in value are one, as on MongoDB), in the order each was first seen.
 func group(spec bson.Raw, docs []bson.Raw) ([]bson.Raw, error) {
 	fields, _ := spec.Elements()
 	if len(fields) == 0 || fields[0].Key() != "_id" {
 		return nil, errors.New("mongostub: $group needs _id first")
 	}
 	type acc struct {
-		key    any
-		sums   []float64
-		floats []bool // whether a sum met a double, so it answers one
+		key  any
+		sums []sum
 	}
 	var order []*acc
 	byKey := map[string]*acc{}
@@ -99,13 +101,16 @@ func group(spec bson.Raw, docs []bson.Raw) ([]bson.Raw, error) {
 		if err != nil {
 			return nil, err
 		}
-		kb, err := bson.Marshal(bson.D{{Key: "k", Value: key}})
+		if _, ok := key.(missing); ok {
+			key = nil // a missing _id groups with null
+		}
+		kb, err := bson.Marshal(bson.D{{Key: "k", Value: canonical(key)}})
 		if err != nil {
 			return nil, err
 		}
 		a := byKey[string(kb)]
 		if a == nil {
-			a = &acc{key: key, sums: make([]float64, len(fields)-1), floats: make([]bool, len(fields)-1)}
+			a = &acc{key: key, sums: make([]sum, len(fields)-1)}
 			byKey[string(kb)] = a
 			order = append(order, a)
 		}
@@ -119,42 +124,107 @@ func group(spec bson.Raw, docs []bson.Raw) ([]bson.Raw, error) {
 			if err != nil {
 				return nil, err
 			}
-			switch n := v.(type) {
-			case int32:
-				a.sums[i] += float64(n)
-			case int64:
-				a.sums[i] += float64(n)
-			case float64:
-				a.sums[i] += n
-				a.floats[i] = true
-			} // $sum skips what is not a number, as MongoDB's does
+			if err := a.sums[i].add(v); err != nil {
+				return nil, err
+			}
 		}
 	}
 	out := make([]bson.Raw, 0, len(order))
 	for _, a := range order {
 		d := bson.D{{Key: "_id", Value: a.key}}
 		for i, f := range fields[1:] {
-			var sum any = int64(a.sums[i])
-			if a.floats[i] {
-				sum = a.sums[i]
-			} else if int64(int32(a.sums[i])) == int64(a.sums[i]) {
-				sum = int32(a.sums[i])
-			}
-			d = append(d, bson.E{Key: f.Key(), Value: sum})
+			d = append(d, bson.E{Key: f.Key(), Value: a.sums[i].value()})
 		}
 		out = append(out, mustRaw(d))
 	}
 	return out, nil
 }
 
+// sum is a $sum accumulator with MongoDB's result type: the widest type
+// it met (int, long, double), an int that overflows becoming a long and a
+// long that overflows a double.
+type sum struct {
+	i        int64
+	f        float64
+	long     bool // met a long, or ints past int32
+	double   bool // met a double, or longs past int64
+	overflow bool
+}
+
+func (s *sum) add(v any) error {
+	var n int64
+	switch x := v.(type) {
+	case int32:
+		n = int64(x)
+	case int64:
+		n, s.long = x, true
+	case float64:
+		s.double = true
+		s.f += x
+		return nil
+	case bson.Decimal128:
+		return errors.New("mongostub: $sum of a decimal is not supported")
+	default:
+		return nil // $sum skips what is not a number, as MongoDB's does
+	}
+	s.f += float64(n)
+	if r := s.i + n; (n > 0 && r < s.i) || (n < 0 && r > s.i) {
+		s.overflow = true
+	} else {
+		s.i = r
+	}
+	return nil
+}
+
+func (s *sum) value() any {
+	switch {
+	case s.double || s.overflow:
+		return s.f
+	case s.long || int64(int32(s.i)) != s.i:
+		return s.i
+	}
+	return int32(s.i)
+}
+
+// canonical is a group key with its numbers made one type (whole ones
+// int64, others float64), so that 5, 5.0 and NumberLong(5) group together.
+func canonical(v any) any {
+	switch x := v.(type) {
+	case int32:
+		return int64(x)
+	case float64:
+		if x == float64(int64(x)) {
+			return int64(x)
+		}
+		return x
+	case bson.D:
+		out := make(bson.D, len(x))
+		for i, e := range x {
+			out[i] = bson.E{Key: e.Key, Value: canonical(e.Value)}
+		}
+		return out
+	case bson.A:
+		out := make(bson.A, len(x))
+		for i, e := range x {
+			out[i] = canonical(e)
+		}
+		return out
+	}
+	return v
+}
+
+// missing is a "$path" expression's value when doc has no such field.
+type missing struct{}
+
 // expr evaluates a $group expression on doc: a "$path" is the field's value
-// (null when absent), a document is evaluated field by field, and anything
-// else is itself.
+// (missing when absent), a document is evaluated field by field (leaving
+// out those that are missing, as MongoDB does), and anything else is
+// itself.
 func expr(e bson.RawValue, doc bson.Raw) (any, error) {
 	if s, ok := e.StringValueOK(); ok && strings.HasPrefix(s, "$") {
 		v, err := doc.LookupErr(strings.Split(s[1:], ".")...)
 		if err != nil {
-			return nil, nil
+			return missing{}, nil
 		}
 		return decode(v)
 	}
@@ -169,7 +239,9 @@ func expr(e bson.RawValue, doc bson.Raw) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, bson.E{Key: el.Key(), Value: v})
+			if _, ok := v.(missing); !ok {
+				out = append(out, bson.E{Key: el.Key(), Value: v})
+			}
 		}
 		return out, nil
 	}

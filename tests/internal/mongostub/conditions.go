@@ -8,9 +8,9 @@ import (
 )
 
 // Conditional writes, as the store's conflict policies send them: a filter
-// is {_id: v} plus conditions on other top-level fields (equality, null for
-// absent, {$ne: v}, which on an array means no element equals v, {$in: [...]}
-// and {$nin: [...]}), and an
+// is {_id: v} plus conditions on other fields, those of a scanning filter
+// (queries.go: equality, null for absent, {$ne: v}, which on an array means
+// no element equals v, $in, $nin, $exists and ranges), and an
 // update may use $inc and $push with $each/$slice. A document that exists
 // but fails the conditions is not matched; an upsert of it collides on _id
 // (duplicate key), as on MongoDB.
@@ -27,33 +27,11 @@ func conditions(filter bson.Raw) []bson.RawElement {
 	return out
 }
 
-// matches reports whether doc meets every condition.
+// matches reports whether doc meets every condition (as a scanning
+// filter's fields: queryMatches; checkConditions refused what it cannot).
 func matches(doc bson.Raw, conds []bson.RawElement) bool {
 	for _, c := range conds {
-		field, err := doc.LookupErr(c.Key())
-		present := err == nil
-		want := c.Value()
-		if d, ok := want.DocumentOK(); ok {
-			if in, ok := setOperator(d); ok {
-				if !in(field, present) {
-					return false
-				}
-				continue
-			}
-			if ne, err := d.LookupErr("$ne"); err == nil {
-				if present && (equal(field, ne) || arrayHas(field, ne)) {
-					return false
-				}
-				continue
-			}
-		}
-		if want.Type == bson.TypeNull {
-			if present && field.Type != bson.TypeNull {
-				return false
-			}
-			continue
-		}
-		if !present || !(equal(field, want) || arrayHas(field, want)) {
+		if !fieldMatches(doc, c.Key(), c.Value()) {
 			return false
 		}
 	}

@@ -12,11 +12,12 @@ import (
 )
 
 // Queries on fields other than _id, as GridFS and the store send them: a
-// filter of fields (dotted paths) each equal to a value, or meeting every
-// operator of {$eq: v, $gt, $gte, $lt, $lte: v, $exists: b, $in: [...],
-// $nin: [...]} (one or several: a range is {$gte: a, $lt: b}; an array field
-// matches when an element does, as in MongoDB), or a top-level $or of such
-// filters;
+// filter of fields (dotted paths) each equal to a value (null: also
+// absent), or meeting every operator of {$eq, $ne: v, $gt, $gte, $lt,
+// $lte: v, $exists: b, $in: [...], $nin: [...]} (one or several: a range is
+// {$gte: a, $lt: b}, compared within a type's bracket as MongoDB does; an
+// array field matches when an element does), or a top-level $or of such
+// filters; the same conditions beside an _id (conditions.go);
 // find with a one-key sort and a limit; delete of every match; and the
 // index commands (createIndexes' specifications are kept and listed by
 // listIndexes; no index does anything).
@@ -29,7 +30,10 @@ func scanFilter(filter bson.Raw) bool {
 }
 
 // checkQuery refuses operators the stand-in does not know, so a test never
-// passes on a filter it would misread.
+// passes on a filter it would misread: besides unknown operators, a
+// condition document mixing operators and fields, a $exists that is not a
+// boolean, a range operand it cannot order (orderable) and a regular
+// expression (a pattern in a query, not a value to compare).
 func checkQuery(filter bson.Raw) error {
 	elems, _ := filter.Elements()
 	for _, e := range elems {
@@ -53,24 +57,71 @@ func checkQuery(filter bson.Raw) error {
 		if strings.HasPrefix(e.Key(), "$") {
 			return errors.New("mongostub: unsupported top-level operator " + e.Key())
 		}
-		d, ok := e.Value().DocumentOK()
-		if !ok {
-			continue
-		}
-		ops, _ := d.Elements()
-		for _, op := range ops {
-			switch k := op.Key(); {
-			case !strings.HasPrefix(k, "$"), k == "$eq", k == "$exists", k == "$gte", k == "$gt", k == "$lte", k == "$lt":
-			case k == "$in", k == "$nin":
-				if _, ok := op.Value().ArrayOK(); !ok {
-					return errors.New("mongostub: " + k + " takes an array")
-				}
-			default:
-				return errors.New("mongostub: only $eq, $exists, $gt, $gte, $lt, $lte, $in and $nin are supported on fields other than _id, not " + k)
-			}
+		if err := checkCondition(e.Value()); err != nil {
+			return fmt.Errorf("%w (field %s)", err, e.Key())
 		}
 	}
 	return nil
+}
+
+// checkCondition refuses a field's condition the stand-in would misread.
+func checkCondition(want bson.RawValue) error {
+	d, ok := want.DocumentOK()
+	ops, _ := d.Elements()
+	if !ok || len(ops) == 0 || !strings.HasPrefix(ops[0].Key(), "$") {
+		return noRegex(want)
+	}
+	for _, op := range ops {
+		v := op.Value()
+		switch k := op.Key(); k {
+		case "$eq", "$ne":
+			if err := noRegex(v); err != nil {
+				return err
+			}
+		case "$exists":
+			if v.Type != bson.TypeBoolean {
+				return errors.New("mongostub: $exists takes true or false here, not " + v.String())
+			}
+		case "$gt", "$gte", "$lt", "$lte":
+			if !orderable(v) {
+				return errors.New("mongostub: " + k + " takes a number, string, date or ObjectId here, not " + v.Type.String())
+			}
+		case "$in", "$nin":
+			arr, ok := v.ArrayOK()
+			if !ok {
+				return errors.New("mongostub: " + k + " takes an array")
+			}
+			vals, _ := arr.Values()
+			for _, m := range vals {
+				if err := noRegex(m); err != nil {
+					return err
+				}
+			}
+		default:
+			return errors.New("mongostub: only $eq, $ne, $exists, $gt, $gte, $lt, $lte, $in and $nin are supported on fields other than _id, not " + k)
+		}
+	}
+	return nil
+}
+
+// noRegex refuses a regular expression, which MongoDB matches as a
+// pattern where the stand-in would compare it as a value.
+func noRegex(v bson.RawValue) error {
+	if v.Type == bson.TypeRegex {
+		return errors.New("mongostub: regular expressions are not supported in filters")
+	}
+	return nil
+}
+
+// checkConditions checks the conditions beside an _id of a filter the
+// stand-in looks up by id (find, update, delete): no top-level operator.
+func checkConditions(filter bson.Raw) error {
+	for _, c := range conditions(filter) {
+		if strings.HasPrefix(c.Key(), "$") {
+			return errors.New("mongostub: " + c.Key() + " is not supported beside _id")
+		}
+	}
+	return checkQuery(filter)
 }
 
 // queryMatches reports whether doc meets every element of filter.
@@ -84,22 +135,34 @@ func queryMatches(doc, filter bson.Raw) bool {
 			}
 			continue
 		}
-		field, err := doc.LookupErr(strings.Split(e.Key(), ".")...)
-		present := err == nil
-		want := e.Value()
-		if d, ok := want.DocumentOK(); ok {
-			if ops, _ := d.Elements(); len(ops) > 0 && strings.HasPrefix(ops[0].Key(), "$") {
-				if !slices.ContainsFunc(ops, func(op bson.RawElement) bool { return !operatorMatches(op, field, present) }) {
-					continue
-				}
-				return false
-			}
-		}
-		if !present || !(equal(field, want) || arrayHas(field, want)) {
+		if !fieldMatches(doc, e.Key(), e.Value()) {
 			return false
 		}
 	}
 	return true
+}
+
+// fieldMatches reports whether doc's field at path key (dotted) meets
+// condition want: a value to equal, or a document of operators, each to be
+// met.
+func fieldMatches(doc bson.Raw, key string, want bson.RawValue) bool {
+	field, err := doc.LookupErr(strings.Split(key, ".")...)
+	present := err == nil
+	if d, ok := want.DocumentOK(); ok {
+		if ops, _ := d.Elements(); len(ops) > 0 && strings.HasPrefix(ops[0].Key(), "$") {
+			return !slices.ContainsFunc(ops, func(op bson.RawElement) bool { return !operatorMatches(op, field, present) })
+		}
+	}
+	return equals(field, present, want)
+}
+
+// equals is MongoDB's equality condition: the field, or an element of it,
+// equals want; null also matches an absent field.
+func equals(field bson.RawValue, present bool, want bson.RawValue) bool {
+	if !present {
+		return want.Type == bson.TypeNull
+	}
+	return equal(field, want) || arrayHas(field, want)
 }
 
 // operatorMatches reports whether a field (present or not) meets one
@@ -113,23 +176,63 @@ func operatorMatches(op bson.RawElement, field bson.RawValue, present bool) bool
 	case "$exists":
 		return present == v.Boolean()
 	case "$eq":
-		return present && (equal(field, v) || arrayHas(field, v))
+		return equals(field, present, v)
+	case "$ne":
+		return !equals(field, present, v)
 	}
 	if !present {
 		return false
 	}
-	c := compareValues(field, v)
-	switch op.Key() {
-	case "$gte":
-		return c >= 0
-	case "$gt":
-		return c > 0
-	case "$lte":
-		return c <= 0
-	case "$lt":
-		return c < 0
+	// A range on an array field is met by any element (MongoDB: each
+	// operator of a condition may be met by a different one).
+	vals := []bson.RawValue{field}
+	if arr, ok := field.ArrayOK(); ok {
+		vals, _ = arr.Values()
 	}
-	return false // checkQuery refused it before
+	return slices.ContainsFunc(vals, func(f bson.RawValue) bool {
+		c, ok := compareRange(f, v)
+		if !ok {
+			return false
+		}
+		switch op.Key() {
+		case "$gte":
+			return c >= 0
+		case "$gt":
+			return c > 0
+		case "$lte":
+			return c <= 0
+		case "$lt":
+			return c < 0
+		}
+		return false // checkQuery refused it before
+	})
+}
+
+// orderable reports whether the stand-in orders v for a range operator:
+// numbers, strings, dates and ObjectIds.
+func orderable(v bson.RawValue) bool {
+	switch v.Type {
+	case bson.TypeInt32, bson.TypeInt64, bson.TypeDouble, bson.TypeString, bson.TypeDateTime, bson.TypeObjectID:
+		return true
+	}
+	return false
+}
+
+// compareRange orders a field's value against a range operand as MongoDB
+// does: only within one type's bracket (numbers of any type by their
+// values, strings, dates, ObjectIds); ok is false across brackets, where
+// MongoDB's range operators match nothing.
+func compareRange(field, v bson.RawValue) (int, bool) {
+	if _, ok := number(field); ok {
+		if _, ok := number(v); !ok {
+			return 0, false
+		}
+		return compareNumbers(field, v), true
+	}
+	if field.Type != v.Type || !orderable(field) {
+		return 0, false
+	}
+	return compareValues(field, v), true
 }
 
 // setOperator is the test of a {$in: [...]} or {$nin: [...]} condition: a
@@ -153,12 +256,23 @@ func setOperator(cond bson.Raw) (func(field bson.RawValue, present bool) bool, b
 	}, true
 }
 
-// compareValues orders two values of one type: numbers, strings, ObjectIds
-// and dates; others by their bytes.
+// compareNumbers orders two numbers by value: whole ones exactly, others
+// as doubles (AsInt64 would truncate 5.5 to 5).
+func compareNumbers(a, b bson.RawValue) int {
+	if a.Type != bson.TypeDouble && b.Type != bson.TypeDouble {
+		return cmp.Compare(a.AsInt64(), b.AsInt64())
+	}
+	x, _ := number(a)
+	y, _ := number(b)
+	return cmp.Compare(x, y)
+}
+
+// compareValues orders two values of one type: numbers (of any type),
+// strings, ObjectIds and dates; others by their bytes.
 func compareValues(a, b bson.RawValue) int {
-	if x, ok := a.AsInt64OK(); ok {
-		if y, ok := b.AsInt64OK(); ok {
-			return cmp.Compare(x, y)
+	if _, ok := number(a); ok {
+		if _, ok := number(b); ok {
+			return compareNumbers(a, b)
 		}
 	}
 	if x, ok := a.StringValueOK(); ok {

@@ -62,6 +62,9 @@ func ids(filter bson.Raw) ([]bson.RawValue, bool, error) {
 func (s *Server) find(data colls, cmd Command) bson.Raw {
 	filter, _ := cmd.Body.Lookup("filter").DocumentOK()
 	want, all, err := ids(filter)
+	if err == nil {
+		err = checkConditions(filter)
+	}
 	if err != nil {
 		return errorDoc(2, "BadValue", err.Error(), nil)
 	}
@@ -244,6 +247,12 @@ func (s *Server) update(c *coll, st Statement, stmt bson.Raw) (int, int, *bson.R
 	if err != nil || all || len(want) == 0 || (len(want) > 1 && (!multi || upsert)) {
 		return 0, 0, nil, &WriteError{Code: 2, Message: "mongostub: updates need an {_id: v} filter, or {_id: {$in: [...]}} with multi and no upsert"}
 	}
+	if err := checkConditions(q); err != nil {
+		return 0, 0, nil, &WriteError{Code: 2, Message: err.Error()}
+	}
+	if elems, _ := u.Elements(); multi && (len(elems) == 0 || !strings.HasPrefix(elems[0].Key(), "$")) {
+		return 0, 0, nil, &WriteError{Code: 9, Message: "mongostub: multi update is not supported for replacement-style update"}
+	}
 	if len(want) == 1 {
 		return s.updateID(c, st, q, u, want[0], upsert)
 	}
@@ -379,6 +388,9 @@ func (s *Server) remove(c *coll, st Statement, stmt bson.Raw) (int, *WriteError)
 	want, all, err := ids(q)
 	if err != nil || all || len(want) != 1 {
 		return 0, &WriteError{Code: 2, Message: "mongostub: deletes need an {_id: v} filter"}
+	}
+	if err := checkConditions(q); err != nil {
+		return 0, &WriteError{Code: 2, Message: err.Error()}
 	}
 	if c == nil {
 		if we := s.refuse(st, mustRaw(bson.D{{Key: "_id", Value: want[0]}})); we != nil {
