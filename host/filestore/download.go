@@ -129,14 +129,16 @@ type batches struct{ size, need, read int64 }
 
 // next is the size of the batch after the last one: all that is left
 // when that is at most one more than the batch would be (the one beyond
-// the read's last ends the cursor, saving a killCursors).
+// the read's last ends the cursor, saving a killCursors). need counts
+// chunks of ours: a file another writer stored in smaller chunks has more,
+// and once need is used up the batches go on doubling (they asked for one
+// chunk each: a 1 MiB file in 16 KiB chunks took 64 batches).
 func (b *batches) next() int32 {
 	if b.read >= rampChunks {
 		b.size = min(2*b.size, fetchBatch)
 	}
-	rest := b.need - b.read
-	if rest <= b.size+1 {
-		return int32(max(1, rest))
+	if rest := b.need - b.read; rest >= 1 && rest <= b.size+1 {
+		return int32(rest)
 	}
 	return int32(b.size)
 }
@@ -167,7 +169,7 @@ func (s *Store) fetch(ctx context.Context, cur *mongo.Cursor, b batches, oid bso
 		if !cur.Next(ctx) {
 			err := cur.Err()
 			if err == nil {
-				err = s.missing(ctx, oid, n, left)
+				err = s.missing(ctx, oid, n, fmt.Errorf("chunk %d is missing (%d bytes short)", n, left))
 			}
 			send(fetched{err: err})
 			return
@@ -175,7 +177,7 @@ func (s *Store) fetch(ctx context.Context, cur *mongo.Cursor, b batches, oid bso
 		got, _ := cur.Current.Lookup("n").AsInt64OK()
 		_, data, ok := cur.Current.Lookup("data").BinaryOK()
 		if ok && got > n {
-			send(fetched{err: fmt.Errorf("chunk %d is missing (the next is %d)", n, got)})
+			send(fetched{err: s.missing(ctx, oid, n, fmt.Errorf("chunk %d is missing (the next is %d)", n, got))})
 			return
 		}
 		if !ok || got != n {
@@ -196,9 +198,11 @@ func (s *Store) fetch(ctx context.Context, cur *mongo.Cursor, b batches, oid bso
 	}
 }
 
-// missing explains why chunk n did not come: the version was deleted
-// (ErrNotFound: its files document goes first), or the chunk is missing.
-func (s *Store) missing(ctx context.Context, oid bson.ObjectID, n, left int64) error {
+// missing explains why chunk n did not come, or came after a gap: the
+// version was deleted (ErrNotFound: its files document goes first, then
+// its chunks, so a read during the delete also finds a gap), or the chunk
+// is missing (why).
+func (s *Store) missing(ctx context.Context, oid bson.ObjectID, n int64, why error) error {
 	err := s.files.FindOne(ctx, bson.D{{Key: "_id", Value: oid}}).Err()
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
@@ -206,7 +210,7 @@ func (s *Store) missing(ctx context.Context, oid bson.ObjectID, n, left int64) e
 	case err != nil:
 		return fmt.Errorf("chunk %d: %w", n, err)
 	}
-	return fmt.Errorf("chunk %d is missing (%d bytes short)", n, left)
+	return why
 }
 
 // chunkReader hands out the chunks fetch sends. WriteTo writes each chunk
