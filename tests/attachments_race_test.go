@@ -3,6 +3,8 @@ package tests
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -192,5 +194,79 @@ func TestStubAttachmentSettleRaceSlowListing(t *testing.T) {
 		if t.Failed() {
 			t.Fatalf("round %d: %v", round, fmt.Sprint(len(files)))
 		}
+	}
+}
+
+// TestStubAttachmentRuledReplaceOfSettlingVersion: with rules that let any
+// user replace any file, bob's PUT replaces alice's version; before bob's
+// settle lists the versions (held back 800 ms), alice's PUT, whose rules
+// decided on bob's version, replaces it and deletes both older versions.
+// Bob's version was committed and served, and alice's replace was decided
+// on it, so bob's PUT answers 200 like any writer whose version a newer one
+// replaced; it answered 403 "replaced by another user while this request
+// ran; nothing was changed" (settle saw alice's version as another owner's
+// before noticing its own was gone), though alice's first version was gone
+// by then.
+func TestStubAttachmentRuledReplaceOfSettlingVersion(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "attachments.json"), []byte(`{"roles": [
+		{"name": "anyone", "apply_when": {}, "write": true, "insert": true, "delete": true}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := stub(t, mongostub.Config{SetName: "rs0"})
+	env := stubEnv(t, s)
+	env["ATTACHMENTS"], env["RULES_DIR"] = "true", dir
+	a := start(t, env)
+	alice, bob := bearer(token(t, a, "alice")), bearer(token(t, a, "bob"))
+	url := a.url + "/attachments/ruled"
+	listings := func() int {
+		n := 0
+		for _, c := range s.Commands(false) {
+			if c.Name == "find" && c.Collection() == "syncgate_attachments.files" &&
+				c.Lookup("filter", "filename", "$eq").StringValue() == "ruled" && c.Lookup("limit").IsZero() {
+				n++
+			}
+		}
+		return n
+	}
+	// The finds on the files collection a PUT makes before its listing.
+	from := len(s.Commands(false))
+	if r := do(t, "PUT", url, alice, jpegOf(t, 500)); r.status != 200 {
+		t.Fatalf("alice's first PUT: %d %s", r.status, r.body)
+	}
+	before := -1
+	finds := 0
+	for _, c := range s.Commands(false)[from:] {
+		if c.Name == "find" && c.Collection() == "syncgate_attachments.files" {
+			if c.Lookup("limit").IsZero() && before < 0 {
+				before = finds
+			}
+			finds++
+		}
+	}
+	if before < 0 {
+		t.Fatal("no listing among alice's PUT's finds")
+	}
+	s.AddFault(mongostub.Fault{Command: "find", Collection: "syncgate_attachments.files", Skip: before, Times: 1, Delay: 800 * time.Millisecond})
+	seen := listings()
+	done := make(chan response, 1)
+	go func() { done <- do(t, "PUT", url, bob, jpegOf(t, 1000)) }()
+	for deadline := time.Now().Add(5 * time.Second); listings() == seen; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("bob's PUT did not list the versions within 5 s")
+		}
+	}
+	last := jpegOf(t, 2000)
+	if r := do(t, "PUT", url, alice, last); r.status != 200 {
+		t.Fatalf("alice's PUT over bob's version: %d %s", r.status, r.body)
+	}
+	if r := <-done; r.status != 200 {
+		t.Errorf("bob's PUT, replaced by alice's while it settled: %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", url, bob, nil); r.status != 200 || !bytes.Equal(r.body, last) {
+		t.Fatalf("GET: %d, %d bytes (want alice's last, %d)", r.status, len(r.body), len(last))
+	}
+	if n := len(s.Docs(a.db, "syncgate_attachments.files")); n != 1 {
+		t.Fatalf("%d versions stay, want 1", n)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -229,35 +230,39 @@ func (s *Store) remove(ctx context.Context, oid bson.ObjectID) error {
 }
 
 // settle runs after committing version written: it keeps exactly one
-// committed version of its attachment. Older versions are deleted; if a
-// newer one exists, this upload lost the race and deletes itself. A version
-// of another owner (other than replaces, the one the caller was allowed to
-// replace) makes this one an intruder's: it is deleted and ErrOwned
-// returned. If written is gone already, a newer version's settle deleted it
-// (or a DELETE did): the upload lost the race all the same.
+// committed version of its attachment. If written is gone already, it was
+// committed and then replaced or deleted by a writer that saw it (a newer
+// upload's settle, a DELETE, or a replace the rules decided on it): the
+// upload lost the race and succeeded all the same, whatever else is stored
+// now. Otherwise older versions are deleted; if a newer one exists, this
+// upload lost the race and deletes itself. A version of another owner
+// (other than replaces, the one the caller was allowed to replace) makes
+// this one an intruder's: it is deleted and ErrOwned returned.
 func (s *Store) settle(ctx context.Context, replaces string, written fileDoc) (attachments.Info, error) {
 	id, owner, mine := written.Filename, written.Metadata.Owner, written.ID
 	vs, err := s.versions(ctx, id)
 	if err != nil {
 		return attachments.Info{}, errors.Join(fmt.Errorf("filestore: put %q: list versions: %w", id, err), s.remove(ctx, mine))
 	}
-	var me fileDoc
-	newer := false
+	i := slices.IndexFunc(vs, func(v fileDoc) bool { return v.ID == mine })
+	if i < 0 {
+		// Besides its own settle (this one), only an upload of the same
+		// owner that found no other owner's version, a DELETE that found
+		// it or a replace decided on it removes a committed version: each
+		// after this upload took effect. Checked before the owners: another
+		// owner's version stored since (a replace decided on this one) is
+		// no sign of an intruder's upload.
+		return written.info(), nil
+	}
+	me, newer := vs[i], false
 	for _, v := range vs {
 		switch {
 		case v.ID == mine:
-			me = v
 		case v.Metadata.Owner != owner && (replaces == "" || v.ID.Hex() != replaces):
 			return attachments.Info{}, errors.Join(attachments.ErrOwned, s.remove(ctx, mine))
 		case bytes.Compare(v.ID[:], mine[:]) > 0:
 			newer = true
 		}
-	}
-	if me.ID != mine {
-		// Only an upload of the same owner (or one allowed to replace this
-		// version) or a DELETE removes a committed version; an intruder's
-		// settle deletes its own.
-		return written.info(), nil
 	}
 	var errs []error
 	for _, v := range vs {
