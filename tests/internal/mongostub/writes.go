@@ -1,7 +1,9 @@
 package mongostub
 
 import (
+	"cmp"
 	"errors"
+	"slices"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -256,8 +258,17 @@ func (s *Server) update(c *coll, st Statement, stmt bson.Raw) (int, int, *bson.R
 	if len(want) == 1 {
 		return s.updateID(c, st, q, u, want[0], upsert)
 	}
-	// An update of several documents by id, each once; a write error stops
-	// it there, as MongoDB's multi update does.
+	// An update of several documents by id, each once, in _id order (as
+	// MongoDB's scan of the _id index goes); a write error stops it there
+	// and, as on MongoDB, the statement reports none updated, though those
+	// before stay updated.
+	want = slices.Clone(want)
+	slices.SortStableFunc(want, func(a, b bson.RawValue) int {
+		if c := cmp.Compare(typeOrder(a), typeOrder(b)); c != 0 {
+			return c
+		}
+		return compareValues(a, b)
+	})
 	n, mod := 0, 0
 	seen := map[string]bool{}
 	for _, id := range want {
@@ -268,10 +279,37 @@ func (s *Server) update(c *coll, st Statement, stmt bson.Raw) (int, int, *bson.R
 		m, md, _, we := s.updateID(c, st, q, u, id, false)
 		n, mod = n+m, mod+md
 		if we != nil {
-			return n, mod, nil, we
+			return 0, 0, nil, we
 		}
 	}
 	return n, mod, nil, nil
+}
+
+// typeOrder is MongoDB's order of the types an _id may have, as the _id
+// index sorts them: null, numbers, strings, documents, arrays, binary
+// data, ObjectIds, booleans, dates; others last.
+func typeOrder(v bson.RawValue) int {
+	switch v.Type {
+	case bson.TypeNull:
+		return 1
+	case bson.TypeInt32, bson.TypeInt64, bson.TypeDouble, bson.TypeDecimal128:
+		return 2
+	case bson.TypeString, bson.TypeSymbol:
+		return 3
+	case bson.TypeEmbeddedDocument:
+		return 4
+	case bson.TypeArray:
+		return 5
+	case bson.TypeBinary:
+		return 6
+	case bson.TypeObjectID:
+		return 7
+	case bson.TypeBoolean:
+		return 8
+	case bson.TypeDateTime:
+		return 9
+	}
+	return 10
 }
 
 // updateID applies update u to document id if it meets filter q's
