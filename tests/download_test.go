@@ -261,6 +261,7 @@ func TestDownloadVersionDeleted(t *testing.T) {
 		}
 		_ = rc.Close()
 		got := append(head, rest.Bytes()...)
+		t.Logf("%s deleted after %d bytes of %d: read %d more, %v", id, len(head), len(data), rest.Len(), err)
 		switch {
 		case err == nil && !bytes.Equal(got, data):
 			t.Errorf("%s deleted while read: %d bytes without an error, not the version's %d", id, len(got), len(data))

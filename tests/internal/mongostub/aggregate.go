@@ -38,7 +38,7 @@ func (s *Server) aggregate(data colls, cmd Command) bson.Raw {
 			return errorDoc(2, "BadValue", err.Error(), nil)
 		}
 	}
-	return s.firstBatch(cmd, docs)
+	return s.firstBatch(cmd, docs, nil)
 }
 
 // runStage applies one stage to docs.

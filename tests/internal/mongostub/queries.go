@@ -316,6 +316,10 @@ func (s *Server) findScan(data colls, cmd Command, filter bson.Raw) bson.Raw {
 	if n, ok := cmd.Body.Lookup("limit").AsInt64OK(); ok && n > 0 && int(n) < len(docs) {
 		docs = docs[:n]
 	}
+	keys := make([]string, len(docs))
+	for i, d := range docs {
+		keys[i] = idKey(d.Lookup("_id"))
+	}
 	if proj, ok := cmd.Body.Lookup("projection").DocumentOK(); ok {
 		for i, d := range docs {
 			p, err := project(d, proj)
@@ -325,7 +329,7 @@ func (s *Server) findScan(data colls, cmd Command, filter bson.Raw) bson.Raw {
 			docs[i] = p
 		}
 	}
-	return s.firstBatch(cmd, docs)
+	return s.firstBatch(cmd, docs, &stored{data: data, keys: keys})
 }
 
 // findReply answers a find with batch, the documents found, projected as
