@@ -94,6 +94,7 @@ func TestRangeOperatorsAsMongoDB(t *testing.T) {
 		{{Key: "x", Value: bson.Regex{Pattern: "^a"}}},
 		{{Key: "_id", Value: 2}, {Key: "x", Value: bson.D{{Key: "$mod", Value: bson.A{2, 0}}}}},
 		{{Key: "_id", Value: 2}, {Key: "x", Value: bson.D{{Key: "$exists", Value: 1}}}},
+		{{Key: "_id", Value: bson.D{{Key: "$in", Value: bson.A{1, 2}}, {Key: "$nin", Value: bson.A{2}}}}},
 	} {
 		if got, err := find(filter); err == nil {
 			t.Errorf("find %v: answered %q, want a refusal", filter, got)

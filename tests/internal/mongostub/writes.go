@@ -44,6 +44,9 @@ func ids(filter bson.Raw) ([]bson.RawValue, bool, error) {
 	}
 	v := elems[0].Value()
 	if d, ok := v.DocumentOK(); ok {
+		if ops, _ := d.Elements(); len(ops) != 1 {
+			return nil, false, errors.New("mongostub: an _id filter takes one operator, $eq or $in")
+		}
 		if eq, err := d.LookupErr("$eq"); err == nil {
 			return []bson.RawValue{eq}, false, nil
 		}
