@@ -15,8 +15,10 @@
 //     a standalone; buildInfo as MongoDB 7.0 or as FerretDB (ferretdbVersion);
 //   - insert, update (replacement, $set, $inc, $push; upsert), delete and find
 //     with the filters {}, {_id: v} and {_id: {$in: [...]}}, the first two with
-//     conditions on other fields (conditions.go), an update of several
-//     ids ({_id: {$in: [...]}}, multi) applied to each, on documents kept in
+//     conditions on other fields (queries.go: equality, $eq, $ne, $exists,
+//     $in, $nin and ranges compared as MongoDB does; what it cannot model is
+//     refused), an update of several ids ({_id: {$in: [...]}}, multi)
+//     applied to each in _id order, on documents kept in
 //     memory by _id (or acknowledged and dropped, Config.Discard), with the
 //     n/nModified/upserted counts MongoDB reports, ordered or unordered;
 //   - multi-document transactions by lsid and txnNumber: writes go to the
@@ -37,10 +39,12 @@
 //     createIndexes/listIndexes (specifications kept and listed, never
 //     enforced);
 //   - cursors for finds that scan (cursors.go): batchSize and MongoDB's
-//     16 MiB cap on a batch (the first: 101 documents by default), getMore,
+//     16 MiB cap on a batch (the first: 101 documents by default), getMore
+//     (leaving out documents deleted since the find: no snapshot),
 //     killCursors; ping, endSessions;
 //   - aggregate with $match, $skip, $limit and a $group counting or summing
-//     (aggregate.go): what CountDocuments and the dead letters' counts send.
+//     (aggregate.go), with MongoDB's result types and grouping: what
+//     CountDocuments and the dead letters' counts send.
 //
 // Faults (AddFault) answer a matching command with an error code and labels,
 // with write errors, late, or by closing the connection, optionally after
