@@ -3,7 +3,6 @@ package tests
 import (
 	"bytes"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 
@@ -44,24 +43,6 @@ func TestAttachmentsStoreRead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	read := func(id string, off, n int64, writeTo bool) ([]byte, error) {
-		info, err := st.Stat(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		rc, err := st.Open(ctx, info, off, n)
-		if err != nil {
-			return nil, err
-		}
-		defer rc.Close()
-		var b bytes.Buffer
-		if writeTo {
-			_, err = rc.(io.WriterTo).WriteTo(&b)
-		} else {
-			_, err = b.ReadFrom(struct{ io.Reader }{rc}) // Read only
-		}
-		return b.Bytes(), err
-	}
 	for _, c := range []struct {
 		id      string
 		data    []byte
@@ -78,7 +59,7 @@ func TestAttachmentsStoreRead(t *testing.T) {
 		{"large", large, 700 << 10, 1000, "from the second 600 KiB chunk"},
 	} {
 		for _, writeTo := range []bool{false, true} {
-			got, err := read(c.id, int64(c.off), int64(c.n), writeTo)
+			got, err := readRange(t, st, c.id, int64(c.off), int64(c.n), writeTo)
 			if err != nil || !bytes.Equal(got, c.data[c.off:c.off+c.n]) {
 				t.Errorf("%s (%s, WriteTo %v): %d bytes, %v", c.id, c.comment, writeTo, len(got), err)
 			}
