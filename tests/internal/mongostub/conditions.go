@@ -73,21 +73,29 @@ func number(v bson.RawValue) (float64, bool) {
 	return 0, false
 }
 
-// inc adds by to the field's value: whole numbers stay int64.
+// inc adds by to the field's value, in the type MongoDB gives the sum.
 func inc(cur bson.RawValue, present bool, by bson.RawValue) (any, error) {
-	x, ok1, whole := 0.0, true, true
+	x, ok1 := 0.0, true
 	if present {
 		x, ok1 = number(cur)
-		whole = cur.Type != bson.TypeDouble
 	}
 	y, ok2 := number(by)
 	if !ok1 || !ok2 {
 		return nil, errors.New("mongostub: $inc of a non-number")
 	}
-	if whole && by.Type != bson.TypeDouble {
-		return int64(x) + int64(y), nil
+	// MongoDB's result type: a double if either is one, else a long if
+	// either is one, else an int (a long when the sum overflows it); an
+	// absent field counts as an int.
+	double := by.Type == bson.TypeDouble || present && cur.Type == bson.TypeDouble
+	long := by.Type == bson.TypeInt64 || present && cur.Type == bson.TypeInt64
+	switch sum := int64(x) + int64(y); {
+	case double:
+		return x + y, nil
+	case long || sum != int64(int32(sum)):
+		return sum, nil
+	default:
+		return int32(sum), nil
 	}
-	return x + y, nil
 }
 
 // push appends $each to the field's array and keeps the last -$slice.

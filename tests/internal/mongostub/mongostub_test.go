@@ -455,3 +455,34 @@ func TestUpdateManyByIDs(t *testing.T) {
 		t.Error("an update without ids was not refused")
 	}
 }
+
+// TestIncTypes: $inc keeps MongoDB's number types: an int stays an int (a
+// long once it overflows), a long or a double in either makes the sum one,
+// and an absent field counts as an int.
+func TestIncTypes(t *testing.T) {
+	_, c := connect(t, Config{SetName: "rs0"})
+	ctx := t.Context()
+	coll := c.Database("d").Collection("n")
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "i", Value: int32(1)}, {Key: "big", Value: int32(2147483647)},
+		{Key: "l", Value: int64(1)}, {Key: "d", Value: 1.5}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$inc", Value: bson.D{
+		{Key: "i", Value: int32(2)}, {Key: "big", Value: int32(1)}, {Key: "l", Value: int32(1)}, {Key: "d", Value: int32(1)},
+		{Key: "new", Value: int32(3)}, {Key: "i2l", Value: int64(3)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	var got bson.Raw
+	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: 1}}).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	for field, want := range map[string]bson.Type{"i": bson.TypeInt32, "big": bson.TypeInt64, "l": bson.TypeInt64,
+		"d": bson.TypeDouble, "new": bson.TypeInt32, "i2l": bson.TypeInt64} {
+		if v := got.Lookup(field); v.Type != want {
+			t.Errorf("%s: %s %v, want a %s", field, v.Type, v, want)
+		}
+	}
+	if v := got.Lookup("big").Int64(); v != 2147483648 {
+		t.Errorf("big: %d, want 2147483648", v)
+	}
+}
