@@ -199,7 +199,7 @@ func start(t testing.TB, env map[string]string) *app {
 			t.Logf("syncgate's log:\n%s", a.logs.String())
 		}
 	})
-	waitReady(t, a.url, 30*time.Second)
+	waitReady(t, a.url, slowdown*30*time.Second)
 	return a
 }
 
