@@ -37,6 +37,15 @@ func stubStore(t *testing.T) (*mongostub.Server, *mongo.Database, *filestore.Sto
 	return s, db, filestore.New(db, filestore.Options{})
 }
 
+// sharedStore is a filestore.Store on a database of its own on the
+// suite's shared database (dropped at the end), and that database.
+func sharedStore(t *testing.T) (*mongo.Database, *filestore.Store) {
+	t.Helper()
+	db := client.Database(dbName(t))
+	t.Cleanup(func() { _ = db.Drop(context.Background()) })
+	return db, filestore.New(db, filestore.Options{})
+}
+
 // putForeign stores data as attachment id with the driver's GridFS upload
 // in chunks of chunk bytes (another writer's), committed as the store's
 // own are (owner, type, checksum).
@@ -231,9 +240,7 @@ func TestDownloadAbandoned(t *testing.T) {
 // (GridFS deletes the files document, then the chunks) is ErrNotFound to
 // Open, so the handler looks again, not a missing chunk (a 503).
 func TestDownloadVersionDeleted(t *testing.T) {
-	db := client.Database(dbName(t))
-	defer db.Drop(context.Background())
-	st := filestore.New(db, filestore.Options{})
+	db, st := sharedStore(t)
 	ctx := t.Context()
 	data := jpegOf(t, 12<<20+5)
 	for i := range 2 {

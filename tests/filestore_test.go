@@ -22,9 +22,7 @@ import (
 // deleted since Stat (ErrNotFound, so the handler looks again) and a
 // committed file whose first chunk is missing (an error, not ErrNotFound).
 func TestAttachmentsStoreRead(t *testing.T) {
-	db := client.Database(dbName(t))
-	defer db.Drop(t.Context())
-	st := filestore.New(db, filestore.Options{})
+	db, st := sharedStore(t)
 	ctx := t.Context()
 
 	big := jpegOf(t, 5<<20+12345)

@@ -3,7 +3,6 @@ package tests
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -318,18 +317,7 @@ func TestStubAttachments(t *testing.T) {
 		if r := do(t, "GET", a.url+"/attachments/"+id, tok, nil); r.status != 200 || !bytes.Equal(r.body, want) {
 			t.Fatalf("GET %s: %d, %d bytes", id, r.status, len(r.body))
 		}
-		var sizes []string
-		for _, c := range s.Commands(false)[from:] {
-			coll := c.Collection()
-			if c.Name == "getMore" {
-				coll = c.Lookup("collection").StringValue()
-			}
-			if coll == "syncgate_attachments.chunks" {
-				n, _ := c.Lookup("batchSize").AsInt64OK()
-				sizes = append(sizes, fmt.Sprintf("%s %d", c.Name, n))
-			}
-		}
-		return sizes
+		return chunkBatches(s.Commands(false)[from:])
 	}
 	if got, want := batches("s1", photo), []string{"find 1", "getMore 1", "getMore 2"}; !slices.Equal(got, want) {
 		t.Errorf("a 3-chunk download's batches: %q, want %q", got, want)

@@ -71,10 +71,10 @@ func (p *Pipeline) NeedsCurrent(table string) bool {
 // that did not ask for them but gets a PATCH's (the schema gate).
 func (p *Pipeline) CurrentFields(table string, patch bool) (fields []string, whole bool) {
 	for _, s := range p.stages {
-		info := s.Guest.Info()
 		if !s.applies(table) {
 			continue
 		}
+		info := s.Guest.Info()
 		if !info.NeedsCurrent {
 			if patch {
 				return nil, true
